@@ -1,0 +1,46 @@
+/** Options shared by the commands that talk to registries. */
+import { Option, type Command } from "commander";
+import { parseReference, type Reference } from "../name/reference.js";
+import { RegistryClient } from "../remote/client.js";
+import { defaultJobs } from "../util/pool.js";
+import { UsageError } from "../util/errors.js";
+
+export interface RegistryFlags {
+  insecure?: boolean;
+  plainHttp?: string[];
+  jobs: number;
+  json?: boolean;
+}
+
+export function addRegistryOptions(cmd: Command): Command {
+  return cmd
+    .option("--insecure", "speak plain HTTP (no TLS) to every registry this command uses")
+    .option("--plain-http <registry>", "speak plain HTTP to this registry only (repeatable), e.g. localhost:5000", collect, [])
+    .addOption(new Option("-j, --jobs <n>", "parallel blob transfers").argParser(positiveInt("--jobs")).default(defaultJobs()))
+    .option("--json", "print one JSON object describing the result");
+}
+
+export function clientFor(flags: RegistryFlags): RegistryClient {
+  const plain = flags.insecure ? true : new Set(flags.plainHttp ?? []);
+  return new RegistryClient({ plainHttp: plain });
+}
+
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+export function positiveInt(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got "${value}"`);
+    return n;
+  };
+}
+
+export function reference(value: string): Reference {
+  return parseReference(value);
+}
+
+export function print(flags: { json?: boolean }, json: object, line: string): void {
+  process.stdout.write(flags.json ? `${JSON.stringify(json)}\n` : `${line}\n`);
+}

@@ -1,0 +1,40 @@
+/** copy: registry to registry, every platform, digest preserved, mounting within one registry. */
+import { identifier, repositoryName, type Reference } from "../name/reference.js";
+import type { RegistryClient } from "../remote/client.js";
+import { VerificationError } from "../util/errors.js";
+import { RegistrySource } from "./source.js";
+import { transferTree, type TransferStats } from "./transfer.js";
+import { loadTree } from "./tree.js";
+
+export interface CopyOptions {
+  tags: string[];
+  jobs: number;
+}
+
+export interface CopyResult {
+  source: string;
+  reference: string;
+  digest: string;
+  mediaType: string;
+  tags: string[];
+  blobs: TransferStats;
+}
+
+export async function copy(client: RegistryClient, src: Reference, dst: Reference, opts: CopyOptions): Promise<CopyResult> {
+  const from = client.repository(src);
+  const root = await from.getManifest(identifier(src));
+  if (dst.digest !== undefined && dst.digest !== root.digest) {
+    throw new VerificationError(`${repositoryName(src)} resolves to ${root.digest}, but the destination names ${dst.digest}`);
+  }
+  const tree = await loadTree(root, (desc) => from.getManifest(desc.digest));
+  const tags = [...new Set([...(dst.tag !== undefined ? [dst.tag] : []), ...opts.tags])];
+  const stats = await transferTree(tree, new RegistrySource(from), client.repository(dst), tags, { jobs: opts.jobs, retry: client.retry });
+  return {
+    source: `${repositoryName(src)}@${root.digest}`,
+    reference: `${repositoryName(dst)}@${root.digest}`,
+    digest: root.digest,
+    mediaType: root.mediaType,
+    tags,
+    blobs: stats,
+  };
+}

@@ -1,0 +1,58 @@
+/** push: an image or index from an OCI layout to a registry, digest preserved. */
+import { repositoryName, type Reference } from "../name/reference.js";
+import { ImageLayout, LayoutError, REF_NAME_ANNOTATION } from "../layout/layout.js";
+import type { RegistryClient } from "../remote/client.js";
+import type { Descriptor } from "../spec/schemas.js";
+import { OciError, VerificationError } from "../util/errors.js";
+import { LayoutSource } from "./source.js";
+import { transferTree, type TransferStats } from "./transfer.js";
+import { loadTree } from "./tree.js";
+
+export interface PushOptions {
+  tags: string[];
+  /** Which index.json entry to push, by its ref name, when there are several. */
+  refName?: string;
+  jobs: number;
+  chunkSize?: number;
+}
+
+export interface PushResult {
+  reference: string;
+  digest: string;
+  mediaType: string;
+  tags: string[];
+  blobs: TransferStats;
+}
+
+/** The index.json entry to push: the one named, or the only one. */
+export function selectEntry(manifests: Descriptor[], dir: string, refName: string | undefined): Descriptor {
+  if (refName !== undefined) {
+    const named = manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === refName);
+    if (named.length === 1) return named[0] as Descriptor;
+    if (named.length === 0) throw new LayoutError(`${dir}/index.json has no manifest named "${refName}" (${REF_NAME_ANNOTATION})`);
+    throw new LayoutError(`${dir}/index.json has ${named.length} manifests named "${refName}"`);
+  }
+  if (manifests.length === 1) return manifests[0] as Descriptor;
+  if (manifests.length === 0) throw new LayoutError(`${dir}/index.json lists no manifests`);
+  const names = manifests.map((m) => m.annotations?.[REF_NAME_ANNOTATION] ?? m.digest).join(", ");
+  throw new OciError(`${dir}/index.json lists ${manifests.length} manifests (${names}): choose one with --ref-name`);
+}
+
+export async function push(client: RegistryClient, dir: string, ref: Reference, opts: PushOptions): Promise<PushResult> {
+  const layout = await ImageLayout.open(dir);
+  const index = await layout.readIndex();
+  const entry = selectEntry(index.manifests, dir, opts.refName);
+  const source = LayoutSource.forEntry(layout, entry, client);
+  const root = await source.manifest(entry);
+  if (ref.digest !== undefined && ref.digest !== root.digest) {
+    throw new VerificationError(`${dir} holds ${root.digest}, but the destination names ${ref.digest}`);
+  }
+  const tree = await loadTree(root, (desc) => source.manifest(desc));
+  const tags = [...new Set([...(ref.tag !== undefined ? [ref.tag] : []), ...opts.tags])];
+  const stats = await transferTree(tree, source, client.repository(ref), tags, {
+    jobs: opts.jobs,
+    retry: client.retry,
+    ...(opts.chunkSize !== undefined ? { chunkSize: opts.chunkSize } : {}),
+  });
+  return { reference: `${repositoryName(ref)}@${root.digest}`, digest: root.digest, mediaType: root.mediaType, tags, blobs: stats };
+}

@@ -1,0 +1,110 @@
+/**
+ * verify: is a layout complete and valid? Everything reachable from index.json is checked: manifests
+ * and indexes against their schemas, configs against the image-config schema, every blob present with
+ * the size and digest its descriptor gives, layer media types known, one diff_id per layer.
+ * Problems are collected, not thrown, so one run lists all of them.
+ */
+import { createReadStream } from "node:fs";
+import { digestAlgorithm, newHash } from "../name/digest.js";
+import { ImageLayout } from "../layout/layout.js";
+import { CONFIG_MEDIA_TYPES, LAYER_MEDIA_TYPES, isImageManifestMediaType, isIndexMediaType } from "../spec/mediatypes.js";
+import { parseManifest } from "../spec/manifest.js";
+import { ImageConfigSchema, describeIssues, type Descriptor } from "../spec/schemas.js";
+import { errorMessage } from "../util/errors.js";
+import { forEachLimit } from "../util/pool.js";
+
+export interface VerifyResult {
+  manifests: number;
+  blobs: number;
+  bytes: number;
+  problems: string[];
+}
+
+export async function verifyLayout(dir: string, jobs: number): Promise<VerifyResult> {
+  const layout = await ImageLayout.open(dir);
+  const index = await layout.readIndex();
+  const problems: string[] = [];
+  const result: VerifyResult = { manifests: 0, blobs: 0, bytes: 0, problems };
+  const checkedBlobs = new Map<string, Promise<boolean>>();
+  const visited = new Set<string>();
+  const layers: Descriptor[] = [];
+
+  /** Checks size and digest by streaming the file; memoised per digest. */
+  const checkBlob = (desc: Descriptor, what: string): Promise<boolean> => {
+    let p = checkedBlobs.get(desc.digest);
+    if (p === undefined) {
+      p = (async () => {
+        const size = await layout.blobSize(desc.digest);
+        if (size === undefined) {
+          problems.push(`${what} ${desc.digest}: blob missing`);
+          return false;
+        }
+        if (size !== desc.size) {
+          problems.push(`${what} ${desc.digest}: blob has ${size} bytes, descriptor says ${desc.size}`);
+          return false;
+        }
+        const hash = newHash(digestAlgorithm(desc.digest));
+        for await (const chunk of createReadStream(layout.blobPath(desc.digest), { highWaterMark: 4 << 20 })) hash.update(chunk as Buffer);
+        const got = `${digestAlgorithm(desc.digest)}:${hash.digest("hex")}`;
+        if (got !== desc.digest) {
+          problems.push(`${what} ${desc.digest}: content has digest ${got}`);
+          return false;
+        }
+        result.blobs++;
+        result.bytes += size;
+        return true;
+      })();
+      checkedBlobs.set(desc.digest, p);
+    }
+    return p;
+  };
+
+  const visitManifest = async (desc: Descriptor, path: string): Promise<void> => {
+    if (visited.has(desc.digest)) return;
+    visited.add(desc.digest);
+    if (!isIndexMediaType(desc.mediaType) && !isImageManifestMediaType(desc.mediaType)) {
+      problems.push(`${path}: unknown manifest media type "${desc.mediaType}"`);
+      return;
+    }
+    if (!(await checkBlob(desc, `${path} manifest`))) return;
+    let m;
+    try {
+      m = parseManifest(await layout.readBlob(desc), desc.mediaType, `${desc.digest}`);
+    } catch (err) {
+      problems.push(`${path}: ${errorMessage(err)}`);
+      return;
+    }
+    result.manifests++;
+    if (m.mediaType !== desc.mediaType) problems.push(`${path} ${desc.digest}: descriptor says ${desc.mediaType}, manifest says ${m.mediaType}`);
+    if (m.kind === "index") {
+      for (const [i, child] of m.index.manifests.entries()) await visitManifest(child, `${path}.manifests[${i}]`);
+      return;
+    }
+    const { config, layers: ls } = m.manifest;
+    if (!CONFIG_MEDIA_TYPES.includes(config.mediaType)) {
+      problems.push(`${path} config ${config.digest}: unknown config media type "${config.mediaType}"`);
+    } else if (await checkBlob(config, `${path} config`)) {
+      try {
+        const parsed = ImageConfigSchema.safeParse(JSON.parse((await layout.readBlob(config)).toString("utf8")));
+        if (!parsed.success) problems.push(`${path} config ${config.digest}: ${describeIssues(parsed.error)}`);
+        else if (parsed.data.rootfs.diff_ids.length !== ls.length) {
+          problems.push(`${path} config ${config.digest}: ${parsed.data.rootfs.diff_ids.length} diff_ids for ${ls.length} layers`);
+        }
+      } catch (err) {
+        problems.push(`${path} config ${config.digest}: not JSON (${errorMessage(err)})`);
+      }
+    }
+    for (const [i, layer] of ls.entries()) {
+      if (!LAYER_MEDIA_TYPES.includes(layer.mediaType)) problems.push(`${path}.layers[${i}] ${layer.digest}: unknown layer media type "${layer.mediaType}"`);
+      layers.push({ ...layer, annotations: { ...(layer.annotations ?? {}), "ociutil.verify.path": `${path}.layers[${i}]` } });
+    }
+  };
+
+  for (const [i, desc] of index.manifests.entries()) await visitManifest(desc, `index.json manifests[${i}]`);
+  // Layers are the big blobs: hash them in parallel.
+  await forEachLimit(layers, jobs, async (layer) => {
+    await checkBlob(layer, layer.annotations?.["ociutil.verify.path"] ?? "layer");
+  });
+  if (index.manifests.length === 0) problems.push("index.json lists no manifests");
+  return result;
+}

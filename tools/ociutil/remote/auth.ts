@@ -1,0 +1,146 @@
+/**
+ * Authorization for one registry, per distribution's token auth:
+ * a request is first sent with whatever we already hold for its scopes; on 401 the challenge says
+ * how to authenticate: Basic (send credentials) or Bearer (ask the realm for a token for the scopes).
+ * Tokens are cached per scope set, so pulling 20 layers asks the token server once.
+ */
+import { request } from "undici";
+import type { Credential, CredentialSource } from "./credentials.js";
+import { parseChallenges, type Challenge } from "./challenge.js";
+import { agent, describeRequest, header, networkErrorMessage, send, type HttpRequest, type HttpResponse, type RetryPolicy } from "./transport.js";
+import { OciError } from "../util/errors.js";
+import { USER_AGENT } from "../version.js";
+
+export class AuthError extends OciError {
+  override readonly name = "AuthError";
+}
+
+/** "repository:NAME:pull" or "repository:NAME:pull,push". */
+export function repositoryScope(repository: string, actions: "pull" | "push,pull" | "pull,push"): string {
+  return `repository:${repository}:${actions === "pull" ? "pull" : "pull,push"}`;
+}
+
+export class Authenticator {
+  private readonly authorizations = new Map<string, string>();
+  private basic: string | undefined;
+  private credential: Promise<Credential | undefined> | undefined;
+
+  constructor(
+    private readonly registry: string,
+    private readonly credentials: CredentialSource,
+    private readonly retry: RetryPolicy,
+  ) {}
+
+  /**
+   * Sends `req` with authorization for `scopes`, authenticating on a 401 and sending it once more.
+   * The returned response may still be 401/403: callers turn it into an error that names the registry.
+   */
+  async send(req: HttpRequest, scopes: string[]): Promise<HttpResponse> {
+    const key = scopeKey(scopes);
+    const known = this.authorizations.get(key) ?? this.basic;
+    const first = await send(withAuthorization(req, known), this.retry);
+    if (first.status !== 401) return first;
+    const challenges = parseChallenges(headerAll(first, "www-authenticate"));
+    await first.body.dump().catch(() => undefined);
+    const authorization = await this.authorize(challenges, scopes);
+    if (authorization === undefined) {
+      throw new AuthError(
+        `${this.registry}: 401 Unauthorized and no credentials for it (log in with docker login, or set DOCKER_CONFIG or REGISTRY_AUTH_FILE)`,
+      );
+    }
+    const second = await send(withAuthorization(req, authorization), this.retry);
+    return second;
+  }
+
+  private async credentialFor(): Promise<Credential | undefined> {
+    this.credential ??= this.credentials.lookup(this.registry);
+    return await this.credential;
+  }
+
+  private async authorize(challenges: Challenge[], scopes: string[]): Promise<string | undefined> {
+    const bearer = challenges.find((c) => c.scheme === "bearer");
+    if (bearer !== undefined) {
+      const token = await this.fetchToken(bearer, scopes);
+      const value = `Bearer ${token}`;
+      this.authorizations.set(scopeKey(scopes), value);
+      return value;
+    }
+    if (challenges.some((c) => c.scheme === "basic")) {
+      const cred = await this.credentialFor();
+      if (cred === undefined) return undefined;
+      if (cred.kind !== "basic") throw new AuthError(`${this.registry} asks for Basic auth but its stored credential is an identity token`);
+      this.basic = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString("base64")}`;
+      return this.basic;
+    }
+    const schemes = challenges.map((c) => c.scheme).join(", ") || "none";
+    throw new AuthError(`${this.registry}: 401 Unauthorized with an unsupported challenge (${schemes})`);
+  }
+
+  private async fetchToken(challenge: Challenge, scopes: string[]): Promise<string> {
+    const realm = challenge.params["realm"];
+    if (realm === undefined) throw new AuthError(`${this.registry}: Bearer challenge without a realm`);
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw new AuthError(`${this.registry}: Bearer challenge realm is not a URL`);
+    }
+    if (url.protocol !== "https:" && url.protocol !== "http:") throw new AuthError(`${this.registry}: token realm must be http(s)`);
+    const service = challenge.params["service"];
+    const cred = await this.credentialFor();
+    const headers: Record<string, string> = { "user-agent": USER_AGENT };
+    let method: "GET" | "POST" = "GET";
+    let body: string | undefined;
+    if (cred?.kind === "identityToken") {
+      // OAuth2 refresh-token grant (docker's identitytoken).
+      method = "POST";
+      const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: cred.token, client_id: "ociutil" });
+      if (service !== undefined) form.set("service", service);
+      if (scopes.length > 0) form.set("scope", scopes.join(" "));
+      body = form.toString();
+      headers["content-type"] = "application/x-www-form-urlencoded";
+    } else {
+      if (service !== undefined) url.searchParams.set("service", service);
+      for (const scope of scopes) url.searchParams.append("scope", scope);
+      if (cred?.kind === "basic") {
+        headers["authorization"] = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString("base64")}`;
+      }
+    }
+    let res;
+    try {
+      res = await request(url, { method, headers, body: body ?? null, dispatcher: agent() });
+    } catch (err) {
+      throw new AuthError(`${describeRequest(method, url)}: token request failed: ${networkErrorMessage(err)}`);
+    }
+    const text = await res.body.text();
+    if (res.statusCode === 401 || res.statusCode === 403) {
+      throw new AuthError(
+        `${this.registry}: the token server refused ${cred ? "the stored credentials" : "anonymous access"} for ${scopes.join(" ")} (${res.statusCode})`,
+      );
+    }
+    if (res.statusCode !== 200) throw new AuthError(`${describeRequest(method, url)}: token server answered ${res.statusCode}`);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new AuthError(`${describeRequest(method, url)}: token response is not JSON`);
+    }
+    const token = (json as { token?: unknown; access_token?: unknown }).token ?? (json as { access_token?: unknown }).access_token;
+    if (typeof token !== "string" || token.length === 0) throw new AuthError(`${describeRequest(method, url)}: token response has no token`);
+    return token;
+  }
+}
+
+function scopeKey(scopes: string[]): string {
+  return [...scopes].sort().join(" ");
+}
+
+function withAuthorization(req: HttpRequest, authorization: string | undefined): HttpRequest {
+  if (authorization === undefined) return req;
+  return { ...req, headers: { ...(req.headers ?? {}), authorization } };
+}
+
+function headerAll(res: HttpResponse, name: string): string | undefined {
+  const v = res.headers[name];
+  return Array.isArray(v) ? v.join(", ") : (v ?? header(res, name));
+}

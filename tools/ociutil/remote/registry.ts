@@ -1,0 +1,323 @@
+/**
+ * A client for one registry, speaking the distribution spec v1.1 API: manifests (GET/HEAD/PUT),
+ * blobs (HEAD/GET, uploads monolithic or chunked, cross-repository mounts).
+ * Status codes are checked here and turned into one-line errors that name the registry and the object.
+ */
+import type { Readable } from "node:stream";
+import { digestOf, parseDigest, type Digest } from "../name/digest.js";
+import { MANIFEST_ACCEPT } from "../spec/mediatypes.js";
+import { parseManifest, type Manifest } from "../spec/manifest.js";
+import { OciError, VerificationError } from "../util/errors.js";
+import { Authenticator, repositoryScope } from "./auth.js";
+import type { CredentialSource } from "./credentials.js";
+import { DEFAULT_RETRY, describeRequest, header, type HttpRequest, type HttpResponse, type RetryPolicy } from "./transport.js";
+
+export class RegistryError extends OciError {
+  override readonly name = "RegistryError";
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Manifests are small documents; distribution caps them at 4 MiB. Don't buffer more than that. */
+const MAX_MANIFEST_BYTES = 4 << 20;
+
+export interface RegistryOptions {
+  credentials: CredentialSource;
+  /** Registries to speak plain HTTP to ("localhost:5000"), or true for every registry. */
+  plainHttp: boolean | ReadonlySet<string>;
+  retry?: RetryPolicy;
+}
+
+export interface ManifestHead {
+  digest: Digest;
+  mediaType: string | undefined;
+  size: number | undefined;
+}
+
+export type MountResult = { mounted: true } | { mounted: false; uploadUrl: URL };
+
+export class Registry {
+  readonly base: URL;
+  private readonly auth: Authenticator;
+
+  constructor(
+    readonly host: string,
+    options: RegistryOptions,
+  ) {
+    const plain = options.plainHttp === true || (options.plainHttp !== false && options.plainHttp.has(host));
+    // Docker Hub's API lives on registry-1.docker.io; references and credentials say docker.io.
+    const apiHost = host === "docker.io" ? "registry-1.docker.io" : host;
+    this.base = new URL(`${plain ? "http" : "https"}://${apiHost}/`);
+    this.auth = new Authenticator(host, options.credentials, options.retry ?? DEFAULT_RETRY);
+  }
+
+  /** Sends a request authorised for `scopes`; see Authenticator.send. */
+  async send(req: HttpRequest, scopes: string[]): Promise<HttpResponse> {
+    return await this.auth.send(req, scopes);
+  }
+
+  url(path: string): URL {
+    return new URL(path, this.base);
+  }
+
+  repository(name: string): RemoteRepository {
+    return new RemoteRepository(this, name);
+  }
+}
+
+export class RemoteRepository {
+  constructor(
+    readonly registry: Registry,
+    readonly name: string,
+  ) {}
+
+  private get pullScope(): string[] {
+    return [repositoryScope(this.name, "pull")];
+  }
+  private get pushScope(): string[] {
+    return [repositoryScope(this.name, "pull,push")];
+  }
+
+  /** "registry/repo" for messages. */
+  get fullName(): string {
+    return `${this.registry.host}/${this.name}`;
+  }
+
+  private path(kind: "manifests" | "blobs", ref: string): URL {
+    return this.registry.url(`/v2/${this.name}/${kind}/${ref}`);
+  }
+
+  /** GET a manifest by tag or digest; by digest, the bytes must hash to it. */
+  async getManifest(identifier: string): Promise<Manifest> {
+    const url = this.path("manifests", identifier);
+    const res = await this.registry.send({ method: "GET", url, headers: { accept: MANIFEST_ACCEPT } }, this.pullScope);
+    await this.expect(res, [200], `manifest ${this.fullName}:${identifier}`);
+    const declaredLength = Number(header(res, "content-length") ?? "0");
+    if (declaredLength > MAX_MANIFEST_BYTES) {
+      await res.body.dump().catch(() => undefined);
+      throw new RegistryError(`manifest ${this.fullName}:${identifier} is ${declaredLength} bytes, more than the 4 MiB a manifest may have`);
+    }
+    const bytes = await readCapped(res.body, MAX_MANIFEST_BYTES, `manifest ${this.fullName}:${identifier}`);
+    const what = `${this.fullName}@${digestOf(bytes)}`;
+    const manifest = parseManifest(bytes, header(res, "content-type"), what);
+    if (identifier.includes(":")) {
+      const want = parseDigest(identifier);
+      const got = digestOf(bytes, want.startsWith("sha512:") ? "sha512" : "sha256");
+      if (got !== want) throw new VerificationError(`manifest ${this.fullName}@${want}: registry sent content with digest ${got}`);
+    } else {
+      const claimed = header(res, "docker-content-digest");
+      if (claimed !== undefined && claimed.startsWith("sha256:") && claimed !== manifest.digest) {
+        throw new VerificationError(`manifest ${this.fullName}:${identifier}: Docker-Content-Digest ${claimed} does not match content ${manifest.digest}`);
+      }
+    }
+    return manifest;
+  }
+
+  /** HEAD a manifest: its digest without its body, or undefined when it does not exist. */
+  async headManifest(identifier: string): Promise<ManifestHead | undefined> {
+    const url = this.path("manifests", identifier);
+    const res = await this.registry.send({ method: "HEAD", url, headers: { accept: MANIFEST_ACCEPT } }, this.pullScope);
+    await res.body.dump().catch(() => undefined);
+    if (res.status === 404) return undefined;
+    await this.expect(res, [200], `manifest ${this.fullName}:${identifier}`);
+    const digest = header(res, "docker-content-digest");
+    if (digest === undefined) return undefined; // caller falls back to GET
+    const size = header(res, "content-length");
+    return { digest: parseDigest(digest), mediaType: header(res, "content-type"), size: size !== undefined ? Number(size) : undefined };
+  }
+
+  async putManifest(identifier: string, manifest: { bytes: Buffer; mediaType: string; digest: Digest }): Promise<void> {
+    const url = this.path("manifests", identifier);
+    const res = await this.registry.send(
+      {
+        method: "PUT",
+        url,
+        headers: { "content-type": manifest.mediaType, "content-length": String(manifest.bytes.length) },
+        body: () => manifest.bytes,
+      },
+      this.pushScope,
+    );
+    await this.expect(res, [201, 200, 202], `manifest ${this.fullName}:${identifier}`, "push");
+    await res.body.dump().catch(() => undefined);
+    const claimed = header(res, "docker-content-digest");
+    if (claimed !== undefined && claimed.startsWith("sha256:") && claimed !== manifest.digest) {
+      throw new VerificationError(`${this.fullName}: registry stored manifest as ${claimed}, expected ${manifest.digest}`);
+    }
+  }
+
+  /** The stored size of a blob, or undefined if the repository does not have it. */
+  async blobSize(digest: Digest): Promise<number | undefined> {
+    const res = await this.registry.send({ method: "HEAD", url: this.path("blobs", digest) }, this.pullScope);
+    await res.body.dump().catch(() => undefined);
+    if (res.status === 404) return undefined;
+    await this.expect(res, [200], `blob ${this.fullName}@${digest}`);
+    const size = header(res, "content-length");
+    return size !== undefined ? Number(size) : undefined;
+  }
+
+  /** GET a blob's bytes as a stream (redirects followed without credentials). Callers verify. */
+  async openBlob(digest: Digest): Promise<Readable> {
+    const res = await this.registry.send({ method: "GET", url: this.path("blobs", digest) }, this.pullScope);
+    await this.expect(res, [200], `blob ${this.fullName}@${digest}`);
+    return res.body;
+  }
+
+  /**
+   * Asks the registry to mount `digest` from `fromRepository` (same registry). 201 means mounted;
+   * 202 means it declined and opened an upload session instead, which the caller uses to upload.
+   */
+  async mountBlob(digest: Digest, fromRepository: string): Promise<MountResult> {
+    const url = this.registry.url(`/v2/${this.name}/blobs/uploads/`);
+    url.searchParams.set("mount", digest);
+    url.searchParams.set("from", fromRepository);
+    const res = await this.registry.send({ method: "POST", url }, [...this.pushScope, repositoryScope(fromRepository, "pull")]);
+    await res.body.dump().catch(() => undefined);
+    if (res.status === 201) return { mounted: true };
+    await this.expect(res, [202], `mount of ${digest} from ${fromRepository} into ${this.fullName}`, "push");
+    return { mounted: false, uploadUrl: this.location(res, url) };
+  }
+
+  /** Opens an upload session; returns its URL. */
+  async startUpload(): Promise<URL> {
+    const url = this.registry.url(`/v2/${this.name}/blobs/uploads/`);
+    const res = await this.registry.send({ method: "POST", url, headers: { "content-length": "0" } }, this.pushScope);
+    await res.body.dump().catch(() => undefined);
+    await this.expect(res, [202], `upload to ${this.fullName}`, "push");
+    return this.location(res, url);
+  }
+
+  /** Monolithic upload: one PUT carrying every byte, closing the session with the digest. */
+  async uploadMonolithic(uploadUrl: URL, desc: { digest: Digest; size: number }, open: () => Promise<Readable> | Readable): Promise<void> {
+    const url = new URL(uploadUrl);
+    url.searchParams.set("digest", desc.digest);
+    const res = await this.registry.send(
+      {
+        method: "PUT",
+        url,
+        headers: { "content-type": "application/octet-stream", "content-length": String(desc.size) },
+        body: open,
+      },
+      this.pushScope,
+    );
+    await res.body.dump().catch(() => undefined);
+    await this.expect(res, [201], `blob ${desc.digest} to ${this.fullName}`, "push");
+  }
+
+  /**
+   * Chunked upload: PATCH chunks of `chunkSize` with Content-Range, then PUT with the digest.
+   * `open(start, end)` returns the bytes [start, end). Each chunk is retried as a whole; after a failed
+   * PATCH we ask the session how much it holds (GET, Range header) before sending more, because
+   * distribution 2.8 appends a re-sent chunk instead of answering 416.
+   */
+  async uploadChunked(
+    uploadUrl: URL,
+    desc: { digest: Digest; size: number },
+    chunkSize: number,
+    open: (start: number, end: number) => Promise<Readable> | Readable,
+  ): Promise<void> {
+    let url = uploadUrl;
+    let offset = 0;
+    let failures = 0;
+    while (offset < desc.size) {
+      const end = Math.min(offset + chunkSize, desc.size);
+      const start = offset;
+      let res: HttpResponse;
+      try {
+        res = await this.registry.send(
+          {
+            method: "PATCH",
+            url,
+            headers: {
+              "content-type": "application/octet-stream",
+              "content-length": String(end - start),
+              "content-range": `${start}-${end - 1}`,
+            },
+            body: () => open(start, end),
+          },
+          this.pushScope,
+        );
+      } catch (err) {
+        if (++failures > 3) throw err;
+        offset = await this.uploadedBytes(url);
+        continue;
+      }
+      await res.body.dump().catch(() => undefined);
+      if (res.status !== 202) {
+        if (res.status >= 500 && ++failures <= 3) {
+          offset = await this.uploadedBytes(url);
+          continue;
+        }
+        await this.expect(res, [202], `chunk ${start}-${end - 1} of ${desc.digest} to ${this.fullName}`, "push");
+      }
+      url = this.location(res, url);
+      offset = end;
+    }
+    const put = new URL(url);
+    put.searchParams.set("digest", desc.digest);
+    const res = await this.registry.send({ method: "PUT", url: put, headers: { "content-length": "0" } }, this.pushScope);
+    await res.body.dump().catch(() => undefined);
+    await this.expect(res, [201], `blob ${desc.digest} to ${this.fullName}`, "push");
+  }
+
+  /** How many bytes an upload session holds, from its `Range: 0-N` header. */
+  private async uploadedBytes(url: URL): Promise<number> {
+    const res = await this.registry.send({ method: "GET", url }, this.pushScope);
+    await res.body.dump().catch(() => undefined);
+    await this.expect(res, [204, 200], `upload status of ${this.fullName}`, "push");
+    const range = header(res, "range");
+    const m = range ? /^(?:bytes=)?0-(\d+)$/.exec(range) : null;
+    return m ? Number(m[1]) + 1 : 0;
+  }
+
+  /** Upload session URLs come back relative (distribution) or absolute (others). */
+  private location(res: HttpResponse, requestUrl: URL): URL {
+    const loc = header(res, "location");
+    if (loc === undefined) throw new RegistryError(`${this.fullName}: upload response has no Location header`);
+    const url = new URL(loc, requestUrl);
+    if (url.protocol !== this.registry.base.protocol) url.protocol = this.registry.base.protocol;
+    return url;
+  }
+
+  private async expect(res: HttpResponse, ok: number[], what: string, op: "pull" | "push" = "pull"): Promise<void> {
+    if (ok.includes(res.status)) return;
+    const detail = await registryErrorDetail(res);
+    if (res.status === 404) throw new RegistryError(`${what}: not found${detail}`, 404);
+    if (res.status === 401 || res.status === 403) {
+      throw new RegistryError(`${what}: ${res.status === 401 ? "unauthorized" : "denied"} (no ${op} access with the credentials in use)${detail}`, res.status);
+    }
+    throw new RegistryError(`${what}: ${describeRequest("", res.url).trim()} answered ${res.status}${detail}`, res.status);
+  }
+}
+
+/** The first error of a distribution error body ({"errors":[{"code","message"}]}), if any. */
+async function registryErrorDetail(res: HttpResponse): Promise<string> {
+  let text: string;
+  try {
+    text = (await readCapped(res.body, 64 << 10, "error body")).toString("utf8");
+  } catch {
+    return "";
+  }
+  try {
+    const json = JSON.parse(text) as { errors?: Array<{ code?: string; message?: string }> };
+    const first = json.errors?.[0];
+    if (first) return ` (${[first.code, first.message].filter(Boolean).join(": ")})`;
+  } catch {
+    /* not JSON */
+  }
+  return "";
+}
+
+async function readCapped(body: AsyncIterable<Uint8Array>, max: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += chunk.length;
+    if (total > max) throw new RegistryError(`${what} is larger than ${max} bytes`);
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,172 @@
+/**
+ * HTTP for the registry client, on undici: one connection pool for the process, bounded retries with
+ * backoff on 429/5xx and dropped connections, and redirects followed by hand so that an
+ * `Authorization` header is never sent to a host other than the registry's (blob GETs are often
+ * redirected to object storage with a signed URL).
+ */
+import { Agent, errors as undiciErrors, request, type Dispatcher } from "undici";
+import type { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { OciError } from "../util/errors.js";
+import { USER_AGENT } from "../version.js";
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included. */
+  attempts: number;
+  /** First backoff; doubles each retry, with jitter, capped at maxDelayMs. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5_000 };
+
+export type RequestBody = Buffer | Readable | undefined;
+
+export interface HttpRequest {
+  method: "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE";
+  url: URL;
+  headers?: Record<string, string>;
+  /** Called once per attempt so that a retried upload sends its bytes again from the start. */
+  body?: () => RequestBody | Promise<RequestBody>;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData["body"];
+  /** The URL that answered, after redirects. */
+  url: URL;
+}
+
+export class HttpError extends OciError {
+  override readonly name = "HttpError";
+}
+
+let sharedAgent: Agent | undefined;
+export function agent(): Agent {
+  sharedAgent ??= new Agent({
+    connections: 32,
+    keepAliveTimeout: 30_000,
+    headersTimeout: 60_000,
+    bodyTimeout: 120_000,
+    connect: { timeout: 30_000 },
+  });
+  return sharedAgent;
+}
+
+export function header(res: Pick<HttpResponse, "headers">, name: string): string | undefined {
+  const v = res.headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+const RETRYABLE_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EAI_AGAIN",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
+]);
+
+/** True for failures a later attempt may not see: dropped or refused connections, timeouts. */
+export function isTransientNetworkError(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e !== undefined && e !== null; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && RETRYABLE_CODES.has(code)) return true;
+    if (e instanceof undiciErrors.SocketError) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+export function isRetryableStatus(status: number): boolean {
+  return status === 429 || status === 408 || (status >= 500 && status !== 501 && status !== 505);
+}
+
+export function backoffDelay(policy: RetryPolicy, attempt: number, retryAfter?: string): number {
+  if (retryAfter !== undefined) {
+    const seconds = Number(retryAfter);
+    if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, policy.maxDelayMs);
+  }
+  const exp = Math.min(policy.baseDelayMs * 2 ** attempt, policy.maxDelayMs);
+  return exp / 2 + Math.random() * (exp / 2);
+}
+
+/** Human name of a request for error lines: method and URL without its query (which may hold state or signatures). */
+export function describeRequest(method: string, url: URL): string {
+  return `${method} ${url.origin}${url.pathname}`;
+}
+
+/**
+ * Sends one request, following redirects (at most 5). `Authorization` goes only to the origin of the
+ * first URL. Retries transient failures; returns the last response otherwise (callers check status).
+ */
+export async function send(req: HttpRequest, policy: RetryPolicy = DEFAULT_RETRY): Promise<HttpResponse> {
+  for (let attempt = 0; ; attempt++) {
+    let res: HttpResponse;
+    try {
+      res = await sendFollowingRedirects(req);
+    } catch (err) {
+      if (attempt + 1 < policy.attempts && isTransientNetworkError(err)) {
+        await sleep(backoffDelay(policy, attempt));
+        continue;
+      }
+      throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err)}`, { cause: err });
+    }
+    if (isRetryableStatus(res.status) && attempt + 1 < policy.attempts) {
+      await res.body.dump().catch(() => undefined);
+      await sleep(backoffDelay(policy, attempt, header(res, "retry-after")));
+      continue;
+    }
+    return res;
+  }
+}
+
+async function sendFollowingRedirects(req: HttpRequest): Promise<HttpResponse> {
+  let url = req.url;
+  let method = req.method;
+  const origin = req.url.origin;
+  for (let hop = 0; hop <= 5; hop++) {
+    const headers: Record<string, string> = { "user-agent": USER_AGENT, ...(req.headers ?? {}) };
+    if (url.origin !== origin) {
+      delete headers["authorization"];
+      delete headers["Authorization"];
+    }
+    const body = hop === 0 && req.body ? await req.body() : undefined;
+    const res = await request(url, {
+      method,
+      headers,
+      body: body ?? null,
+      dispatcher: agent(),
+    });
+    const location = res.headers["location"];
+    if ([301, 302, 303, 307, 308].includes(res.statusCode) && typeof location === "string" && (method === "GET" || method === "HEAD")) {
+      await res.body.dump().catch(() => undefined);
+      url = new URL(location, url);
+      if (url.protocol !== "http:" && url.protocol !== "https:") throw new HttpError(`redirect to unsupported URL scheme ${url.protocol}`);
+      if (res.statusCode === 303) method = "GET";
+      continue;
+    }
+    return { status: res.statusCode, headers: res.headers, body: res.body, url };
+  }
+  throw new HttpError(`${describeRequest(req.method, req.url)}: more than 5 redirects`);
+}
+
+export function networkErrorMessage(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e !== undefined && e !== null; depth++) {
+    const code = (e as { code?: unknown }).code;
+    const message = (e as { message?: unknown }).message;
+    if (typeof message === "string" && message.length > 0 && !parts.includes(message)) parts.push(message);
+    else if (typeof code === "string") parts.push(code);
+    e = (e as { cause?: unknown }).cause;
+  }
+  return parts.length > 0 ? parts.join(": ") : String(err);
+}
