@@ -9,7 +9,7 @@
  * - With neither tag nor digest, the tag is "latest". With both, the digest is what is pulled.
  */
 import { parseDigest, type Digest } from "./digest.js";
-import { UsageError } from "../util/errors.js";
+import { OciError } from "../util/errors.js";
 
 export const DOCKER_HUB = "docker.io";
 
@@ -22,7 +22,8 @@ export interface Reference {
   readonly digest?: Digest;
 }
 
-export class ReferenceError extends UsageError {
+/** Bad input, not a malformed command line: exit 1 like any other input that fails validation. */
+export class ReferenceError extends OciError {
   override readonly name = "ReferenceError";
 }
 

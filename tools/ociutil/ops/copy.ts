@@ -28,7 +28,7 @@ export async function copy(client: RegistryClient, src: Reference, dst: Referenc
   }
   const tree = await loadTree(root, (desc) => from.getManifest(desc.digest));
   const tags = [...new Set([...(dst.tag !== undefined ? [dst.tag] : []), ...opts.tags])];
-  const stats = await transferTree(tree, new RegistrySource(from), client.repository(dst), tags, { jobs: opts.jobs, retry: client.retry });
+  const stats = await transferTree(tree, new RegistrySource(from), client.repository(dst, "push"), tags, { jobs: opts.jobs, retry: client.retry });
   return {
     source: `${repositoryName(src)}@${root.digest}`,
     reference: `${repositoryName(dst)}@${root.digest}`,

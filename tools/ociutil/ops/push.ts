@@ -48,8 +48,14 @@ export async function push(client: RegistryClient, dir: string, ref: Reference, 
     throw new VerificationError(`${dir} holds ${root.digest}, but the destination names ${ref.digest}`);
   }
   const tree = await loadTree(root, (desc) => source.manifest(desc));
+  if (source.remote === undefined) {
+    // Nowhere to fetch a missing blob from: say so before touching the registry.
+    for (const { descriptor } of tree.blobs) {
+      if (!(await source.hasLocal(descriptor))) await source.open(descriptor); // throws the LayoutError naming it
+    }
+  }
   const tags = [...new Set([...(ref.tag !== undefined ? [ref.tag] : []), ...opts.tags])];
-  const stats = await transferTree(tree, source, client.repository(ref), tags, {
+  const stats = await transferTree(tree, source, client.repository(ref, "push"), tags, {
     jobs: opts.jobs,
     retry: client.retry,
     ...(opts.chunkSize !== undefined ? { chunkSize: opts.chunkSize } : {}),

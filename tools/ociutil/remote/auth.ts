@@ -21,7 +21,8 @@ export function repositoryScope(repository: string, actions: "pull" | "push,pull
 }
 
 export class Authenticator {
-  private readonly authorizations = new Map<string, string>();
+  /** Authorization header per scope set; a promise, so concurrent 401s share one token request. */
+  private readonly authorizations = new Map<string, Promise<string | undefined>>();
   private basic: string | undefined;
   private credential: Promise<Credential | undefined> | undefined;
 
@@ -37,12 +38,20 @@ export class Authenticator {
    */
   async send(req: HttpRequest, scopes: string[]): Promise<HttpResponse> {
     const key = scopeKey(scopes);
-    const known = this.authorizations.get(key) ?? this.basic;
+    const pending = this.authorizations.get(key);
+    const known = pending !== undefined ? await pending.catch(() => undefined) : this.basic;
     const first = await send(withAuthorization(req, known), this.retry);
     if (first.status !== 401) return first;
     const challenges = parseChallenges(headerAll(first, "www-authenticate"));
     await first.body.dump().catch(() => undefined);
-    const authorization = await this.authorize(challenges, scopes);
+    // If another request already renewed authorization for these scopes since we sent ours, use that.
+    let renewal = this.authorizations.get(key);
+    if (renewal === undefined || renewal === pending) {
+      renewal = this.authorize(challenges, scopes);
+      this.authorizations.set(key, renewal);
+      renewal.catch(() => this.authorizations.delete(key));
+    }
+    const authorization = await renewal;
     if (authorization === undefined) {
       throw new AuthError(
         `${this.registry}: 401 Unauthorized and no credentials for it (log in with docker login, or set DOCKER_CONFIG or REGISTRY_AUTH_FILE)`,
@@ -60,10 +69,7 @@ export class Authenticator {
   private async authorize(challenges: Challenge[], scopes: string[]): Promise<string | undefined> {
     const bearer = challenges.find((c) => c.scheme === "bearer");
     if (bearer !== undefined) {
-      const token = await this.fetchToken(bearer, scopes);
-      const value = `Bearer ${token}`;
-      this.authorizations.set(scopeKey(scopes), value);
-      return value;
+      return `Bearer ${await this.fetchToken(bearer, scopes)}`;
     }
     if (challenges.some((c) => c.scheme === "basic")) {
       const cred = await this.credentialFor();

@@ -32,8 +32,8 @@ export class RegistryClient {
     return r;
   }
 
-  repository(ref: Pick<Reference, "registry" | "repository">): RemoteRepository {
-    return this.registry(ref.registry).repository(ref.repository);
+  repository(ref: Pick<Reference, "registry" | "repository">, access: "pull" | "push" = "pull"): RemoteRepository {
+    return this.registry(ref.registry).repository(ref.repository, access);
   }
 
   get retry(): RetryPolicy {

@@ -64,8 +64,9 @@ export class Registry {
     return new URL(path, this.base);
   }
 
-  repository(name: string): RemoteRepository {
-    return new RemoteRepository(this, name);
+  /** A repository; with "push" access every request asks for a push token, so one token serves a whole push. */
+  repository(name: string, access: "pull" | "push" = "pull"): RemoteRepository {
+    return new RemoteRepository(this, name, access);
   }
 }
 
@@ -73,10 +74,11 @@ export class RemoteRepository {
   constructor(
     readonly registry: Registry,
     readonly name: string,
+    private readonly access: "pull" | "push" = "pull",
   ) {}
 
   private get pullScope(): string[] {
-    return [repositoryScope(this.name, "pull")];
+    return [repositoryScope(this.name, this.access === "push" ? "pull,push" : "pull")];
   }
   private get pushScope(): string[] {
     return [repositoryScope(this.name, "pull,push")];
