@@ -17,7 +17,9 @@ const outIndex = args.indexOf("--out");
 const out = outIndex >= 0 ? path.resolve(args[outIndex + 1]) : committed;
 
 const result = await build({
-  entryPoints: [path.join(root, "tools/ociutil/main.ts")],
+  // Paths in the bundle's comments are relative to the repository root, so any checkout builds the same bytes.
+  absWorkingDir: root,
+  entryPoints: ["tools/ociutil/main.ts"],
   bundle: true,
   platform: "node",
   format: "esm",

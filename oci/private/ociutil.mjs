@@ -30118,10 +30118,10 @@ var {
   Help
 } = import_index.default;
 
-// ../../tmp/stage/tools/ociutil/name/digest.ts
+// tools/ociutil/name/digest.ts
 import { createHash } from "node:crypto";
 
-// ../../tmp/stage/tools/ociutil/util/errors.ts
+// tools/ociutil/util/errors.ts
 var OciError = class extends Error {
   name = "OciError";
   constructor(message, options) {
@@ -30139,7 +30139,7 @@ function errorMessage(err) {
   return String(err);
 }
 
-// ../../tmp/stage/tools/ociutil/name/digest.ts
+// tools/ociutil/name/digest.ts
 var HEX_LENGTH = { sha256: 64, sha512: 128 };
 var DigestError = class extends OciError {
   name = "DigestError";
@@ -30182,7 +30182,7 @@ function clip(s) {
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
-// ../../tmp/stage/tools/ociutil/name/reference.ts
+// tools/ociutil/name/reference.ts
 var DOCKER_HUB = "docker.io";
 var ReferenceError2 = class extends OciError {
   name = "ReferenceError";
@@ -30275,16 +30275,16 @@ function identifier(ref) {
   return ref.digest ?? ref.tag ?? "latest";
 }
 
-// ../../tmp/stage/tools/ociutil/ops/source.ts
+// tools/ociutil/ops/source.ts
 import { createReadStream as createReadStream2 } from "node:fs";
 
-// ../../tmp/stage/tools/ociutil/layout/layout.ts
+// tools/ociutil/layout/layout.ts
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, readFile, rename as rename2, rm as rm2, stat } from "node:fs/promises";
 import path2 from "node:path";
 import { pipeline } from "node:stream/promises";
 
-// ../../tmp/stage/tools/ociutil/spec/mediatypes.ts
+// tools/ociutil/spec/mediatypes.ts
 var MediaType = {
   OciImageIndex: "application/vnd.oci.image.index.v1+json",
   OciImageManifest: "application/vnd.oci.image.manifest.v1+json",
@@ -50042,7 +50042,7 @@ function date4(params) {
   return _coercedDate(ZodDate, params);
 }
 
-// ../../tmp/stage/tools/ociutil/spec/schemas.ts
+// tools/ociutil/spec/schemas.ts
 var digest = external_exports.string().refine(isDigest, { message: "not a valid sha256/sha512 digest" }).transform((d) => d);
 var mediaType = external_exports.string().regex(/^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/, "not a media type");
 var annotations = external_exports.record(external_exports.string(), external_exports.string());
@@ -50120,7 +50120,7 @@ function describeIssues(error62) {
   return `${where}: ${first.message}${more}`;
 }
 
-// ../../tmp/stage/tools/ociutil/util/fsutil.ts
+// tools/ociutil/util/fsutil.ts
 import { randomBytes } from "node:crypto";
 import { open as open2, rename, rm } from "node:fs/promises";
 import path from "node:path";
@@ -50143,7 +50143,7 @@ async function writeFileAtomic(target, data) {
   }
 }
 
-// ../../tmp/stage/tools/ociutil/util/verify-stream.ts
+// tools/ociutil/util/verify-stream.ts
 import { Transform } from "node:stream";
 var VerifyingStream = class extends Transform {
   constructor(expected, what) {
@@ -50179,7 +50179,7 @@ var VerifyingStream = class extends Transform {
   }
 };
 
-// ../../tmp/stage/tools/ociutil/layout/layout.ts
+// tools/ociutil/layout/layout.ts
 var REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
 var SOURCE_ANNOTATION = "dev.rules-ociutil.source.repository";
 var LayoutError = class extends OciError {
@@ -50335,7 +50335,7 @@ var ImageLayout = class _ImageLayout {
   }
 };
 
-// ../../tmp/stage/tools/ociutil/spec/manifest.ts
+// tools/ociutil/spec/manifest.ts
 var ManifestError = class extends OciError {
   name = "ManifestError";
 };
@@ -50388,7 +50388,7 @@ function platformMatches(p, want) {
   return variant === want.variant;
 }
 
-// ../../tmp/stage/tools/ociutil/ops/source.ts
+// tools/ociutil/ops/source.ts
 var RegistrySource = class {
   constructor(remote) {
     this.remote = remote;
@@ -50453,10 +50453,10 @@ var LayoutSource = class _LayoutSource {
   }
 };
 
-// ../../tmp/stage/tools/ociutil/ops/transfer.ts
+// tools/ociutil/ops/transfer.ts
 import { pipeline as pipeline2 } from "node:stream/promises";
 
-// ../../tmp/stage/tools/ociutil/util/pool.ts
+// tools/ociutil/util/pool.ts
 async function forEachLimit(items, limit, task) {
   let next = 0;
   let failed = false;
@@ -50479,13 +50479,13 @@ function defaultJobs() {
   return 4;
 }
 
-// ../../tmp/stage/tools/ociutil/ops/retry.ts
+// tools/ociutil/ops/retry.ts
 import { setTimeout as sleep2 } from "node:timers/promises";
 
-// ../../tmp/stage/tools/ociutil/remote/auth.ts
+// tools/ociutil/remote/auth.ts
 var import_undici2 = __toESM(require_undici(), 1);
 
-// ../../tmp/stage/tools/ociutil/remote/challenge.ts
+// tools/ociutil/remote/challenge.ts
 function parseChallenges(header2) {
   if (header2 === void 0) return [];
   const challenges = [];
@@ -50534,15 +50534,15 @@ function parseChallenges(header2) {
   return challenges;
 }
 
-// ../../tmp/stage/tools/ociutil/remote/transport.ts
+// tools/ociutil/remote/transport.ts
 var import_undici = __toESM(require_undici(), 1);
 import { setTimeout as sleep } from "node:timers/promises";
 
-// ../../tmp/stage/tools/ociutil/version.ts
+// tools/ociutil/version.ts
 var VERSION = "0.1.0";
 var USER_AGENT = `rules_ociutil-ociutil/${VERSION}`;
 
-// ../../tmp/stage/tools/ociutil/remote/transport.ts
+// tools/ociutil/remote/transport.ts
 var DEFAULT_RETRY = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5e3 };
 var HttpError = class extends OciError {
   name = "HttpError";
@@ -50661,7 +50661,7 @@ function networkErrorMessage(err) {
   return parts.length > 0 ? parts.join(": ") : String(err);
 }
 
-// ../../tmp/stage/tools/ociutil/remote/auth.ts
+// tools/ociutil/remote/auth.ts
 var AuthError = class extends OciError {
   name = "AuthError";
 };
@@ -50792,7 +50792,7 @@ function headerAll(res, name) {
   return Array.isArray(v) ? v.join(", ") : v ?? header(res, name);
 }
 
-// ../../tmp/stage/tools/ociutil/remote/registry.ts
+// tools/ociutil/remote/registry.ts
 var RegistryError = class extends OciError {
   constructor(message, status) {
     super(message);
@@ -51058,7 +51058,7 @@ async function readCapped(body, max, what) {
   return Buffer.concat(chunks);
 }
 
-// ../../tmp/stage/tools/ociutil/ops/retry.ts
+// tools/ociutil/ops/retry.ts
 function isPermanent(err) {
   if (err instanceof AuthError || err instanceof LayoutError) return true;
   if (err instanceof RegistryError && err.status !== void 0 && err.status >= 400 && err.status < 500 && err.status !== 429 && err.status !== 408) {
@@ -51077,7 +51077,7 @@ async function withRetries(policy, fn) {
   }
 }
 
-// ../../tmp/stage/tools/ociutil/ops/transfer.ts
+// tools/ociutil/ops/transfer.ts
 async function transferTree(tree, source, dest, tags, opts) {
   const stats = { existing: 0, mounted: 0, uploaded: 0, uploadedBytes: 0 };
   const sameRegistry = source.remote !== void 0 && source.remote.registry.host === dest.registry.host;
@@ -51128,7 +51128,7 @@ function verified(stream, desc, from) {
   return check2;
 }
 
-// ../../tmp/stage/tools/ociutil/ops/tree.ts
+// tools/ociutil/ops/tree.ts
 async function loadTree(root, load, include = () => true) {
   const manifests = [];
   const blobs = /* @__PURE__ */ new Map();
@@ -51162,7 +51162,7 @@ async function loadTree(root, load, include = () => true) {
   return { root, manifests, blobs: [...blobs.values()] };
 }
 
-// ../../tmp/stage/tools/ociutil/ops/copy.ts
+// tools/ociutil/ops/copy.ts
 async function copy(client, src, dst, opts) {
   const from = client.repository(src);
   const root = await from.getManifest(identifier(src));
@@ -51182,7 +51182,7 @@ async function copy(client, src, dst, opts) {
   };
 }
 
-// ../../tmp/stage/tools/ociutil/cli/run.ts
+// tools/ociutil/cli/run.ts
 function action(fn) {
   return async (...args) => {
     try {
@@ -51217,7 +51217,7 @@ function oneLine(s) {
   return s.replace(/\s*\n\s*/g, " ");
 }
 
-// ../../tmp/stage/tools/ociutil/remote/credentials.ts
+// tools/ociutil/remote/credentials.ts
 import { spawn } from "node:child_process";
 import { constants } from "node:fs";
 import { access, readFile as readFile2, stat as stat2 } from "node:fs/promises";
@@ -51494,7 +51494,7 @@ function spawnHelper(executable, input2, env, timeoutMs) {
   });
 }
 
-// ../../tmp/stage/tools/ociutil/remote/client.ts
+// tools/ociutil/remote/client.ts
 var RegistryClient = class {
   constructor(options = {}) {
     this.options = options;
@@ -51523,7 +51523,7 @@ var RegistryClient = class {
   }
 };
 
-// ../../tmp/stage/tools/ociutil/cli/options.ts
+// tools/ociutil/cli/options.ts
 function addRegistryOptions(cmd) {
   return cmd.option("--insecure", "speak plain HTTP (no TLS) to every registry this command uses").option("--plain-http <registry>", "speak plain HTTP to this registry only (repeatable), e.g. localhost:5000", collect, []).addOption(new Option("-j, --jobs <n>", "parallel blob transfers").argParser(positiveInt("--jobs")).default(defaultJobs())).option("--json", "print one JSON object describing the result");
 }
@@ -51550,7 +51550,7 @@ function print(flags, json2, line) {
 `);
 }
 
-// ../../tmp/stage/tools/ociutil/cli/copy.ts
+// tools/ociutil/cli/copy.ts
 function registerCopy(program3) {
   addRegistryOptions(
     program3.command("copy").description("copy an image or index between registries (every platform, digest preserved); prints registry/repo@digest").argument("<src>", "source reference").argument("<dst>", "destination reference: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collect, [])
@@ -51562,7 +51562,7 @@ function registerCopy(program3) {
   );
 }
 
-// ../../tmp/stage/tools/ociutil/ops/pull.ts
+// tools/ociutil/ops/pull.ts
 async function pull(client, ref, opts) {
   const repo = client.repository(ref);
   const root = await repo.getManifest(identifier(ref));
@@ -51635,7 +51635,7 @@ async function checkImagePlatform(layout, root, platforms, ref) {
   }
 }
 
-// ../../tmp/stage/tools/ociutil/cli/pull.ts
+// tools/ociutil/cli/pull.ts
 function registerPull(program3) {
   addRegistryOptions(
     program3.command("pull").description("pull an image or index from a registry into an OCI image layout; prints registry/repo@digest").argument("<ref>", "image reference: registry/repo[:tag][@digest]").requiredOption("-o, --output <dir>", "layout directory to write (created if missing)").option("--platform <os/arch[/variant]>", "only this platform of an index (repeatable)", collect, []).option("--shallow", "manifests and configs only; record where the layers live for a later push")
@@ -51649,7 +51649,7 @@ function registerPull(program3) {
   );
 }
 
-// ../../tmp/stage/tools/ociutil/ops/push.ts
+// tools/ociutil/ops/push.ts
 function selectEntry(manifests, dir, refName) {
   if (refName !== void 0) {
     const named = manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === refName);
@@ -51686,7 +51686,7 @@ async function push(client, dir, ref, opts) {
   return { reference: `${repositoryName(ref)}@${root.digest}`, digest: root.digest, mediaType: root.mediaType, tags, blobs: stats };
 }
 
-// ../../tmp/stage/tools/ociutil/cli/push.ts
+// tools/ociutil/cli/push.ts
 function registerPush(program3) {
   addRegistryOptions(
     program3.command("push").description("push the image or index of an OCI image layout to a registry, digest preserved; prints registry/repo@digest").argument("<dir>", "OCI image layout directory").argument("<ref>", "destination: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collect, []).option("--ref-name <name>", "push the index.json entry with this org.opencontainers.image.ref.name").addOption(new Option("--chunk-size <bytes>", "upload blobs in PATCH chunks of this size instead of one PUT").argParser(positiveInt("--chunk-size")))
@@ -51704,7 +51704,7 @@ function registerPush(program3) {
   );
 }
 
-// ../../tmp/stage/tools/ociutil/ops/verify.ts
+// tools/ociutil/ops/verify.ts
 import { createReadStream as createReadStream3 } from "node:fs";
 async function verifyLayout(dir, jobs) {
   const layout = await ImageLayout.open(dir);
@@ -51790,7 +51790,7 @@ async function verifyLayout(dir, jobs) {
   return result;
 }
 
-// ../../tmp/stage/tools/ociutil/cli/verify.ts
+// tools/ociutil/cli/verify.ts
 function registerVerify(program3) {
   program3.command("verify").description("check that an OCI image layout is complete and valid: schemas, every blob's size and digest, layer media types").argument("<dir>", "OCI image layout directory").addOption(new Option("-j, --jobs <n>", "blobs hashed in parallel").argParser(positiveInt("--jobs")).default(defaultJobs())).option("--json", "print one JSON object describing the result").action(
     action(async (dir, flags) => {
@@ -51808,10 +51808,10 @@ function registerVerify(program3) {
   );
 }
 
-// ../../tmp/stage/tools/ociutil/cli/commands.ts
+// tools/ociutil/cli/commands.ts
 var commands = [registerPull, registerPush, registerCopy, registerVerify];
 
-// ../../tmp/stage/tools/ociutil/main.ts
+// tools/ociutil/main.ts
 var program2 = new Command("ociutil").description("OCI images: pull, push, copy and verify image layouts and registries").version(VERSION).showHelpAfterError(false).exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith("error:") ? `ociutil: ${s}` : s) });
 for (const register of commands) register(program2);
 for (const cmd of program2.commands) cmd.exitOverride();
