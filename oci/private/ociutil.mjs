@@ -11353,7 +11353,7 @@ var require_client_h2 = __commonJS({
   "node_modules/undici/lib/dispatcher/client-h2.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { pipeline: pipeline3 } = __require("node:stream");
+    var { pipeline: pipeline2 } = __require("node:stream");
     var util = require_util();
     var {
       RequestContentLengthMismatchError,
@@ -12025,7 +12025,7 @@ var require_client_h2 = __commonJS({
     }
     function writeStream(abort, socket, expectsPayload, h2stream, body, client, request3, contentLength) {
       assert2(contentLength !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
-      const pipe2 = pipeline3(
+      const pipe2 = pipeline2(
         body,
         h2stream,
         (err) => {
@@ -15939,7 +15939,7 @@ var require_api_pipeline = __commonJS({
         util.destroy(ret, err);
       }
     };
-    function pipeline3(opts, handler) {
+    function pipeline2(opts, handler) {
       try {
         const pipelineHandler = new PipelineHandler(opts, handler);
         this.dispatch({ ...opts, body: pipelineHandler.req }, pipelineHandler);
@@ -15948,7 +15948,7 @@ var require_api_pipeline = __commonJS({
         return new PassThrough().destroy(err);
       }
     }
-    module.exports = pipeline3;
+    module.exports = pipeline2;
   }
 });
 
@@ -21554,7 +21554,7 @@ var require_decompress = __commonJS({
   "node_modules/undici/lib/interceptor/decompress.js"(exports, module) {
     "use strict";
     var { createInflate, createGunzip, createBrotliDecompress, createZstdDecompress } = __require("node:zlib");
-    var { pipeline: pipeline3, Transform: TransformStream2 } = __require("node:stream");
+    var { pipeline: pipeline2, Transform: TransformStream2 } = __require("node:stream");
     var { InvalidArgumentError: InvalidArgumentError2, ResponseExceededMaxSizeError } = require_errors();
     var DecoratorHandler = require_decorator_handler();
     var { runtimeFeatures } = require_runtime_features();
@@ -21871,7 +21871,7 @@ var require_decompress = __commonJS({
       #setupMultipleDecompressors() {
         const lastDecompressor = this.#decompressors[this.#decompressors.length - 1];
         this.#setupDecompressorEvents(lastDecompressor);
-        pipeline3(this.#decompressors, (err) => {
+        pipeline2(this.#decompressors, (err) => {
           if (this.#terminated) {
             return;
           }
@@ -24702,7 +24702,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable, pipeline: pipeline3, finished, isErrored, isReadable } = __require("node:stream");
+    var { Readable, pipeline: pipeline2, finished, isErrored, isReadable } = __require("node:stream");
     var { addAbortListener, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -25693,7 +25693,7 @@ var require_fetch = __commonJS({
                 status,
                 statusText,
                 headersList,
-                body: decoders.length ? pipeline3(this.body, ...decoders, (err) => {
+                body: decoders.length ? pipeline2(this.body, ...decoders, (err) => {
                   if (err) {
                     this.onError(err);
                   }
@@ -29590,7 +29590,7 @@ ${value}`;
 var require_eventsource = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource.js"(exports, module) {
     "use strict";
-    var { pipeline: pipeline3 } = __require("node:stream");
+    var { pipeline: pipeline2 } = __require("node:stream");
     var { fetching } = require_fetch();
     var { makeRequest } = require_request2();
     var { webidl } = require_webidl();
@@ -29750,7 +29750,7 @@ var require_eventsource = __commonJS({
               ));
             }
           });
-          pipeline3(
+          pipeline2(
             response.body.stream,
             eventSourceStream,
             (error62) => {
@@ -30279,10 +30279,9 @@ function identifier(ref) {
 import { createReadStream as createReadStream2 } from "node:fs";
 
 // tools/ociutil/layout/layout.ts
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readFile, rename as rename2, rm as rm2, stat } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { mkdir, open as open3, readFile, rename as rename2, rm as rm2, stat } from "node:fs/promises";
 import path2 from "node:path";
-import { pipeline } from "node:stream/promises";
 
 // tools/ociutil/spec/mediatypes.ts
 var MediaType = {
@@ -50120,6 +50119,110 @@ function describeIssues(error62) {
   return `${where}: ${first.message}${more}`;
 }
 
+// tools/ociutil/util/file-hasher.ts
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+var WORKER_SOURCE = `
+const { parentPort } = require("node:worker_threads");
+const { createHash } = require("node:crypto");
+const { openSync, readSync, closeSync } = require("node:fs");
+const buf = Buffer.allocUnsafe(1 << 20);
+const jobs = new Map();
+parentPort.on("message", (m) => {
+  const job = jobs.get(m.id);
+  try {
+    if (m.op === "open") {
+      jobs.set(m.id, { hash: createHash(m.algorithm), fd: openSync(m.path, "r"), offset: 0, failed: false });
+    } else if (job === undefined || job.failed) {
+      if (m.op === "finish" || m.op === "abort") jobs.delete(m.id);
+    } else if (m.op === "advance") {
+      while (job.offset < m.end) {
+        const n = readSync(job.fd, buf, 0, Math.min(buf.length, m.end - job.offset), job.offset);
+        if (n <= 0) throw new Error("file shorter than the bytes written to it");
+        job.hash.update(buf.subarray(0, n));
+        job.offset += n;
+      }
+    } else if (m.op === "finish" || m.op === "abort") {
+      closeSync(job.fd);
+      jobs.delete(m.id);
+      if (m.op === "finish") parentPort.postMessage({ id: m.id, hex: job.hash.digest("hex") });
+    }
+  } catch (err) {
+    if (job !== undefined) { job.failed = true; try { closeSync(job.fd); } catch {} }
+    parentPort.postMessage({ id: m.id, error: String(err && err.message || err) });
+  }
+});
+`;
+var HasherThread = class {
+  worker;
+  pending = /* @__PURE__ */ new Map();
+  active = 0;
+  constructor() {
+    this.worker = new Worker(WORKER_SOURCE, { eval: true });
+    this.worker.unref();
+    this.worker.on("message", (m) => {
+      const p = this.pending.get(m.id);
+      if (p === void 0) return;
+      if (m.error !== void 0) {
+        p.error = m.error;
+        return;
+      }
+      this.pending.delete(m.id);
+      this.done();
+      if (p.error !== void 0) p.reject(new Error(`hashing failed: ${p.error}`));
+      else p.resolve(m.hex ?? "");
+    });
+    this.worker.on("error", (err) => {
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    });
+  }
+  get load() {
+    return this.active;
+  }
+  post(message) {
+    this.worker.postMessage(message);
+  }
+  start(id, p) {
+    if (this.active++ === 0) this.worker.ref();
+    this.pending.set(id, p);
+  }
+  done() {
+    if (--this.active === 0) this.worker.unref();
+  }
+  forget(id) {
+    if (this.pending.delete(id)) this.done();
+  }
+};
+var threads;
+var nextId = 0;
+function hashFileAsWritten(path4, algorithm) {
+  threads ??= Array.from({ length: Math.max(1, Math.min(2, availableParallelism() - 1 || 1)) }, () => new HasherThread());
+  const thread = threads.reduce((a, b) => b.load < a.load ? b : a);
+  const id = nextId++;
+  let result;
+  let resolve;
+  let reject;
+  result = new Promise((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  result.catch(() => void 0);
+  thread.start(id, { resolve, reject });
+  thread.post({ op: "open", id, path: path4, algorithm });
+  return {
+    advance: (end) => thread.post({ op: "advance", id, end }),
+    finish: () => {
+      thread.post({ op: "finish", id });
+      return result;
+    },
+    abort: () => {
+      thread.post({ op: "abort", id });
+      thread.forget(id);
+    }
+  };
+}
+
 // tools/ociutil/util/fsutil.ts
 import { randomBytes } from "node:crypto";
 import { open as open2, rename, rm } from "node:fs/promises";
@@ -50143,49 +50246,68 @@ async function writeFileAtomic(target, data) {
   }
 }
 
-// tools/ociutil/util/verify-stream.ts
-import { Transform } from "node:stream";
-var VerifyingStream = class extends Transform {
-  constructor(expected, what) {
-    super({ highWaterMark: 4 << 20 });
-    this.expected = expected;
-    this.what = what;
-    this.hash = newHash(digestAlgorithm(expected.digest));
-  }
-  expected;
-  what;
-  hash;
-  received = 0;
-  _transform(chunk, _enc, done) {
-    this.received += chunk.length;
-    if (this.received > this.expected.size) {
-      done(new VerificationError(`${this.what}: more than the ${this.expected.size} bytes its descriptor says`));
-      return;
-    }
-    this.hash.update(chunk);
-    done(null, chunk);
-  }
-  _flush(done) {
-    if (this.received !== this.expected.size) {
-      done(new VerificationError(`${this.what}: got ${this.received} bytes, its descriptor says ${this.expected.size}`));
-      return;
-    }
-    const got = `${digestAlgorithm(this.expected.digest)}:${this.hash.digest("hex")}`;
-    if (got !== this.expected.digest) {
-      done(new VerificationError(`${this.what}: content has digest ${got}, expected ${this.expected.digest}`));
-      return;
-    }
-    done();
-  }
-};
-
 // tools/ociutil/layout/layout.ts
 var REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
 var SOURCE_ANNOTATION = "dev.rules-ociutil.source.repository";
 var LayoutError = class extends OciError {
   name = "LayoutError";
 };
-var STREAM_CHUNK = 4 << 20;
+var STREAM_CHUNK = 1 << 20;
+var WRITE_BATCH = 1 << 20;
+var WORKER_HASH_THRESHOLD = 8 << 20;
+async function writeVerified(file2, filePath, desc, source, what) {
+  const algorithm = digestAlgorithm(desc.digest);
+  const inline = desc.size < WORKER_HASH_THRESHOLD ? newHash(algorithm) : void 0;
+  const worker = inline === void 0 ? hashFileAsWritten(filePath, algorithm) : void 0;
+  try {
+    let received = 0;
+    let written = 0;
+    let batch = [];
+    let batchBytes = 0;
+    let inFlight = Promise.resolve();
+    const flush = (chunks, bytes) => writeAll(file2, chunks).then(() => {
+      written += bytes;
+      worker?.advance(written);
+    });
+    for await (const chunk of source) {
+      received += chunk.length;
+      if (received > desc.size) throw new VerificationError(`${what}: more than the ${desc.size} bytes its descriptor says`);
+      inline?.update(chunk);
+      batch.push(chunk);
+      batchBytes += chunk.length;
+      if (batchBytes >= WRITE_BATCH) {
+        await inFlight;
+        inFlight = flush(batch, batchBytes);
+        batch = [];
+        batchBytes = 0;
+      }
+    }
+    await inFlight;
+    if (batch.length > 0) await flush(batch, batchBytes);
+    if (received !== desc.size) throw new VerificationError(`${what}: got ${received} bytes, its descriptor says ${desc.size}`);
+    const hex3 = inline !== void 0 ? inline.digest("hex") : await worker.finish();
+    const got = `${algorithm}:${hex3}`;
+    if (got !== desc.digest) throw new VerificationError(`${what}: content has digest ${got}, expected ${desc.digest}`);
+  } catch (err) {
+    worker?.abort();
+    throw err;
+  }
+}
+async function writeAll(file2, chunks) {
+  let pending = chunks;
+  while (pending.length > 0) {
+    let { bytesWritten } = await file2.writev(pending);
+    const rest = [];
+    for (const c of pending) {
+      if (bytesWritten >= c.length) bytesWritten -= c.length;
+      else {
+        rest.push(c.subarray(bytesWritten));
+        bytesWritten = 0;
+      }
+    }
+    pending = rest;
+  }
+}
 var ImageLayout = class _ImageLayout {
   constructor(dir) {
     this.dir = dir;
@@ -50252,14 +50374,13 @@ var ImageLayout = class _ImageLayout {
     const target = this.blobPath(desc.digest);
     await mkdir(path2.dirname(target), { recursive: true });
     const tmp = tempPathFor(target);
+    const file2 = await open3(tmp, "wx", 420);
     try {
-      await pipeline(
-        source,
-        new VerifyingStream(desc, what ?? `blob ${desc.digest}`),
-        createWriteStream(tmp, { flags: "wx", highWaterMark: STREAM_CHUNK })
-      );
+      await writeVerified(file2, tmp, desc, source, what ?? `blob ${desc.digest}`);
+      await file2.close();
       await rename2(tmp, target);
     } catch (err) {
+      await file2.close().catch(() => void 0);
       await rm2(tmp, { force: true });
       throw err;
     }
@@ -50440,7 +50561,7 @@ var LayoutSource = class _LayoutSource {
     return await this.layout.hasBlob(desc);
   }
   openRange(desc, start, end) {
-    return createReadStream2(this.layout.blobPath(desc.digest), { start, end: end - 1, highWaterMark: 4 << 20 });
+    return createReadStream2(this.layout.blobPath(desc.digest), { start, end: end - 1, highWaterMark: 1 << 20 });
   }
   async open(desc) {
     if (await this.layout.hasBlob(desc)) return this.layout.openBlob(desc.digest);
@@ -50454,7 +50575,43 @@ var LayoutSource = class _LayoutSource {
 };
 
 // tools/ociutil/ops/transfer.ts
-import { pipeline as pipeline2 } from "node:stream/promises";
+import { pipeline } from "node:stream/promises";
+
+// tools/ociutil/util/verify-stream.ts
+import { Transform } from "node:stream";
+var VerifyingStream = class extends Transform {
+  constructor(expected, what) {
+    super({ highWaterMark: 1 << 20 });
+    this.expected = expected;
+    this.what = what;
+    this.hash = newHash(digestAlgorithm(expected.digest));
+  }
+  expected;
+  what;
+  hash;
+  received = 0;
+  _transform(chunk, _enc, done) {
+    this.received += chunk.length;
+    if (this.received > this.expected.size) {
+      done(new VerificationError(`${this.what}: more than the ${this.expected.size} bytes its descriptor says`));
+      return;
+    }
+    this.hash.update(chunk);
+    done(null, chunk);
+  }
+  _flush(done) {
+    if (this.received !== this.expected.size) {
+      done(new VerificationError(`${this.what}: got ${this.received} bytes, its descriptor says ${this.expected.size}`));
+      return;
+    }
+    const got = `${digestAlgorithm(this.expected.digest)}:${this.hash.digest("hex")}`;
+    if (got !== this.expected.digest) {
+      done(new VerificationError(`${this.what}: content has digest ${got}, expected ${this.expected.digest}`));
+      return;
+    }
+    done();
+  }
+};
 
 // tools/ociutil/util/pool.ts
 async function forEachLimit(items, limit, task) {
@@ -50599,7 +50756,9 @@ function backoffDelay(policy, attempt, retryAfter) {
 function describeRequest(method, url2) {
   return `${method} ${url2.origin}${url2.pathname}`;
 }
-async function send(req, policy = DEFAULT_RETRY) {
+async function send(req, retryPolicy = DEFAULT_RETRY) {
+  const idempotent = req.idempotent ?? (req.method === "GET" || req.method === "HEAD");
+  const policy = idempotent ? retryPolicy : { ...retryPolicy, attempts: 1 };
   for (let attempt = 0; ; attempt++) {
     let res;
     try {
@@ -50891,7 +51050,9 @@ var RemoteRepository = class {
         method: "PUT",
         url: url2,
         headers: { "content-type": manifest.mediaType, "content-length": String(manifest.bytes.length) },
-        body: () => manifest.bytes
+        body: () => manifest.bytes,
+        idempotent: true
+        // the same bytes under the same name
       },
       this.pushScope
     );
@@ -50925,22 +51086,20 @@ var RemoteRepository = class {
     const url2 = this.registry.url(`/v2/${this.name}/blobs/uploads/`);
     url2.searchParams.set("mount", digest2);
     url2.searchParams.set("from", fromRepository);
-    const res = await this.registry.send({ method: "POST", url: url2 }, [...this.pushScope, repositoryScope(fromRepository, "pull")]);
-    await res.body.dump().catch(() => void 0);
+    const res = await this.registry.send({ method: "POST", url: url2, idempotent: true }, [...this.pushScope, repositoryScope(fromRepository, "pull")]);
+    await this.done(res, [201, 202], `mount of ${digest2} from ${fromRepository} into ${this.fullName}`, "push");
     if (res.status === 201) return { mounted: true };
-    await this.expect(res, [202], `mount of ${digest2} from ${fromRepository} into ${this.fullName}`, "push");
     return { mounted: false, uploadUrl: this.location(res, url2) };
   }
   /** Opens an upload session; returns its URL. */
   async startUpload() {
     const url2 = this.registry.url(`/v2/${this.name}/blobs/uploads/`);
-    const res = await this.registry.send({ method: "POST", url: url2, headers: { "content-length": "0" } }, this.pushScope);
-    await res.body.dump().catch(() => void 0);
-    await this.expect(res, [202], `upload to ${this.fullName}`, "push");
+    const res = await this.registry.send({ method: "POST", url: url2, headers: { "content-length": "0" }, idempotent: true }, this.pushScope);
+    await this.done(res, [202], `upload to ${this.fullName}`, "push");
     return this.location(res, url2);
   }
   /** Monolithic upload: one PUT carrying every byte, closing the session with the digest. */
-  async uploadMonolithic(uploadUrl, desc, open3) {
+  async uploadMonolithic(uploadUrl, desc, open4) {
     const url2 = new URL(uploadUrl);
     url2.searchParams.set("digest", desc.digest);
     const res = await this.registry.send(
@@ -50948,12 +51107,11 @@ var RemoteRepository = class {
         method: "PUT",
         url: url2,
         headers: { "content-type": "application/octet-stream", "content-length": String(desc.size) },
-        body: open3
+        body: open4
       },
       this.pushScope
     );
-    await res.body.dump().catch(() => void 0);
-    await this.expect(res, [201], `blob ${desc.digest} to ${this.fullName}`, "push");
+    await this.done(res, [201], `blob ${desc.digest} to ${this.fullName}`, "push");
   }
   /**
    * Chunked upload: PATCH chunks of `chunkSize` with Content-Range, then PUT with the digest.
@@ -50961,7 +51119,7 @@ var RemoteRepository = class {
    * PATCH we ask the session how much it holds (GET, Range header) before sending more, because
    * distribution 2.8 appends a re-sent chunk instead of answering 416.
    */
-  async uploadChunked(uploadUrl, desc, chunkSize, open3) {
+  async uploadChunked(uploadUrl, desc, chunkSize, open4) {
     let url2 = uploadUrl;
     let offset = 0;
     let failures = 0;
@@ -50979,7 +51137,7 @@ var RemoteRepository = class {
               "content-length": String(end - start),
               "content-range": `${start}-${end - 1}`
             },
-            body: () => open3(start, end)
+            body: () => open4(start, end)
           },
           this.pushScope
         );
@@ -50988,28 +51146,24 @@ var RemoteRepository = class {
         offset = await this.uploadedBytes(url2);
         continue;
       }
-      await res2.body.dump().catch(() => void 0);
-      if (res2.status !== 202) {
-        if (res2.status >= 500 && ++failures <= 3) {
-          offset = await this.uploadedBytes(url2);
-          continue;
-        }
-        await this.expect(res2, [202], `chunk ${start}-${end - 1} of ${desc.digest} to ${this.fullName}`, "push");
+      if (res2.status >= 500 && ++failures <= 3) {
+        await res2.body.dump().catch(() => void 0);
+        offset = await this.uploadedBytes(url2);
+        continue;
       }
+      await this.done(res2, [202], `chunk ${start}-${end - 1} of ${desc.digest} to ${this.fullName}`, "push");
       url2 = this.location(res2, url2);
       offset = end;
     }
     const put = new URL(url2);
     put.searchParams.set("digest", desc.digest);
     const res = await this.registry.send({ method: "PUT", url: put, headers: { "content-length": "0" } }, this.pushScope);
-    await res.body.dump().catch(() => void 0);
-    await this.expect(res, [201], `blob ${desc.digest} to ${this.fullName}`, "push");
+    await this.done(res, [201], `blob ${desc.digest} to ${this.fullName}`, "push");
   }
   /** How many bytes an upload session holds, from its `Range: 0-N` header. */
   async uploadedBytes(url2) {
     const res = await this.registry.send({ method: "GET", url: url2 }, this.pushScope);
-    await res.body.dump().catch(() => void 0);
-    await this.expect(res, [204, 200], `upload status of ${this.fullName}`, "push");
+    await this.done(res, [204, 200], `upload status of ${this.fullName}`, "push");
     const range = header(res, "range");
     const m = range ? /^(?:bytes=)?0-(\d+)$/.exec(range) : null;
     return m ? Number(m[1]) + 1 : 0;
@@ -51021,6 +51175,11 @@ var RemoteRepository = class {
     const url2 = new URL(loc, requestUrl);
     if (url2.protocol !== this.registry.base.protocol) url2.protocol = this.registry.base.protocol;
     return url2;
+  }
+  /** Checks the status (reading the error body if it failed), then discards the body. */
+  async done(res, ok, what, op = "pull") {
+    await this.expect(res, ok, what, op);
+    await res.body.dump().catch(() => void 0);
   }
   async expect(res, ok, what, op = "pull") {
     if (ok.includes(res.status)) return;
@@ -51114,17 +51273,21 @@ async function transferTree(tree, source, dest, tags, opts) {
   return stats;
 }
 async function upload(dest, url2, desc, source, opts) {
-  const openVerified = async () => verified(await source.open(desc), desc, source.description);
+  const local = await source.hasLocal(desc);
+  const openBody = async () => {
+    const body = await source.open(desc);
+    return local ? body : verified(body, desc, source.description);
+  };
   const openRange = source.openRange?.bind(source);
-  if (opts.chunkSize !== void 0 && desc.size > opts.chunkSize && openRange !== void 0 && await source.hasLocal(desc)) {
+  if (opts.chunkSize !== void 0 && desc.size > opts.chunkSize && openRange !== void 0 && local) {
     await dest.uploadChunked(url2, desc, opts.chunkSize, (start, end) => openRange(desc, start, end));
     return;
   }
-  await dest.uploadMonolithic(url2, desc, openVerified);
+  await dest.uploadMonolithic(url2, desc, openBody);
 }
 function verified(stream, desc, from) {
   const check2 = new VerifyingStream(desc, `blob ${desc.digest} from ${from}`);
-  pipeline2(stream, check2).catch(() => void 0);
+  pipeline(stream, check2).catch(() => void 0);
   return check2;
 }
 
@@ -51706,6 +51869,16 @@ function registerPush(program3) {
 
 // tools/ociutil/ops/verify.ts
 import { createReadStream as createReadStream3 } from "node:fs";
+async function hashFile(file2, desc) {
+  if (desc.size >= 8 << 20) {
+    const job = hashFileAsWritten(file2, digestAlgorithm(desc.digest));
+    job.advance(desc.size);
+    return await job.finish();
+  }
+  const hash2 = newHash(digestAlgorithm(desc.digest));
+  for await (const chunk of createReadStream3(file2, { highWaterMark: 1 << 20 })) hash2.update(chunk);
+  return hash2.digest("hex");
+}
 async function verifyLayout(dir, jobs) {
   const layout = await ImageLayout.open(dir);
   const index = await layout.readIndex();
@@ -51727,9 +51900,7 @@ async function verifyLayout(dir, jobs) {
           problems.push(`${what} ${desc.digest}: blob has ${size} bytes, descriptor says ${desc.size}`);
           return false;
         }
-        const hash2 = newHash(digestAlgorithm(desc.digest));
-        for await (const chunk of createReadStream3(layout.blobPath(desc.digest), { highWaterMark: 4 << 20 })) hash2.update(chunk);
-        const got = `${digestAlgorithm(desc.digest)}:${hash2.digest("hex")}`;
+        const got = `${digestAlgorithm(desc.digest)}:${await hashFile(layout.blobPath(desc.digest), desc)}`;
         if (got !== desc.digest) {
           problems.push(`${what} ${desc.digest}: content has digest ${got}`);
           return false;

@@ -3,7 +3,7 @@
  * connections, redirects to another host — injected by the harness's proxy in front of a real
  * registry. Each ends in success after a retry, or in one clear error line with no partial file.
  */
-import { readdir } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -155,6 +155,19 @@ describe("push through faults", () => {
     expect(r.stderr).toBe("");
     expect(r.stdout.trim()).toBe(`${proxy.host}/faults/pushed@${built.manifestDigest}`);
     expect(proxy.ruleHits).toEqual([1]);
+  });
+
+  it("fails in one line when a local layout blob does not match its digest (the registry checks it)", async () => {
+    const src = join(tmp, "corrupt-local");
+    const built = await buildTestImage(src, { layers: [{ randomBytes: 100_000 }] });
+    const file = join(src, "blobs", "sha256", built.layerDigests[0]!.slice(7));
+    const bytes = await readFile(file);
+    bytes[0] = (bytes[0] ?? 0) ^ 0xff;
+    await writeFile(file, bytes);
+    const r = await runOciutil(["push", "--insecure", src, `${registry.host}/faults/corrupt-local:v1`]);
+    expectOneLine(r, new RegExp(`blob ${built.layerDigests[0]} to .*answered 400 \\(DIGEST_INVALID`));
+    const pull = await runOciutil(["pull", "--insecure", `${registry.host}/faults/corrupt-local:v1`, "-o", join(tmp, "never-local")]);
+    expect(pull.stderr).toMatch(/not found/); // no manifest was pushed
   });
 
   it("refuses to push a source blob that does not match its digest", async () => {

@@ -74,7 +74,7 @@ export class LayoutSource implements ImageSource {
     return await this.layout.hasBlob(desc);
   }
   openRange(desc: Descriptor, start: number, end: number): Readable {
-    return createReadStream(this.layout.blobPath(desc.digest), { start, end: end - 1, highWaterMark: 4 << 20 });
+    return createReadStream(this.layout.blobPath(desc.digest), { start, end: end - 1, highWaterMark: 1 << 20 });
   }
   async open(desc: Descriptor): Promise<Readable> {
     if (await this.layout.hasBlob(desc)) return this.layout.openBlob(desc.digest);

@@ -70,16 +70,22 @@ export async function transferTree(tree: ImageTree, source: ImageSource, dest: R
 }
 
 async function upload(dest: RemoteRepository, url: URL, desc: Descriptor, source: ImageSource, opts: TransferOptions): Promise<void> {
-  // Every attempt reads the source again from the start; bytes are verified as they pass so a
-  // corrupt source fails here with a clear message rather than as the registry's DIGEST_INVALID.
-  const openVerified = async (): Promise<Readable> => verified(await source.open(desc), desc, source.description);
+  // Every attempt reads the source again from the start. Bytes streamed from another registry are
+  // verified as they pass, so a corrupt source fails with a message naming it; local files are not
+  // hashed again here (the registry checks the digest before it accepts a blob, and hashing twice on
+  // the same two cores made pushes twice as slow).
+  const local = await source.hasLocal(desc);
+  const openBody = async (): Promise<Readable> => {
+    const body = await source.open(desc);
+    return local ? body : verified(body, desc, source.description);
+  };
   const openRange = source.openRange?.bind(source);
-  if (opts.chunkSize !== undefined && desc.size > opts.chunkSize && openRange !== undefined && (await source.hasLocal(desc))) {
+  if (opts.chunkSize !== undefined && desc.size > opts.chunkSize && openRange !== undefined && local) {
     // Chunks are re-read by offset when a PATCH must be resent; the registry checks the digest at the end.
     await dest.uploadChunked(url, desc, opts.chunkSize, (start, end) => openRange(desc, start, end));
     return;
   }
-  await dest.uploadMonolithic(url, desc, openVerified);
+  await dest.uploadMonolithic(url, desc, openBody);
 }
 
 function verified(stream: Readable, desc: { digest: Digest; size: number }, from: string): Readable {

@@ -140,6 +140,7 @@ export class RemoteRepository {
         url,
         headers: { "content-type": manifest.mediaType, "content-length": String(manifest.bytes.length) },
         body: () => manifest.bytes,
+        idempotent: true, // the same bytes under the same name
       },
       this.pushScope,
     );
@@ -176,19 +177,18 @@ export class RemoteRepository {
     const url = this.registry.url(`/v2/${this.name}/blobs/uploads/`);
     url.searchParams.set("mount", digest);
     url.searchParams.set("from", fromRepository);
-    const res = await this.registry.send({ method: "POST", url }, [...this.pushScope, repositoryScope(fromRepository, "pull")]);
-    await res.body.dump().catch(() => undefined);
+    const res = await this.registry.send({ method: "POST", url, idempotent: true }, [...this.pushScope, repositoryScope(fromRepository, "pull")]);
+    await this.done(res, [201, 202], `mount of ${digest} from ${fromRepository} into ${this.fullName}`, "push");
     if (res.status === 201) return { mounted: true };
-    await this.expect(res, [202], `mount of ${digest} from ${fromRepository} into ${this.fullName}`, "push");
     return { mounted: false, uploadUrl: this.location(res, url) };
   }
 
   /** Opens an upload session; returns its URL. */
   async startUpload(): Promise<URL> {
     const url = this.registry.url(`/v2/${this.name}/blobs/uploads/`);
-    const res = await this.registry.send({ method: "POST", url, headers: { "content-length": "0" } }, this.pushScope);
-    await res.body.dump().catch(() => undefined);
-    await this.expect(res, [202], `upload to ${this.fullName}`, "push");
+    // Safe to resend: at worst the registry holds an unused session until it expires.
+    const res = await this.registry.send({ method: "POST", url, headers: { "content-length": "0" }, idempotent: true }, this.pushScope);
+    await this.done(res, [202], `upload to ${this.fullName}`, "push");
     return this.location(res, url);
   }
 
@@ -205,8 +205,7 @@ export class RemoteRepository {
       },
       this.pushScope,
     );
-    await res.body.dump().catch(() => undefined);
-    await this.expect(res, [201], `blob ${desc.digest} to ${this.fullName}`, "push");
+    await this.done(res, [201], `blob ${desc.digest} to ${this.fullName}`, "push");
   }
 
   /**
@@ -247,29 +246,25 @@ export class RemoteRepository {
         offset = await this.uploadedBytes(url);
         continue;
       }
-      await res.body.dump().catch(() => undefined);
-      if (res.status !== 202) {
-        if (res.status >= 500 && ++failures <= 3) {
-          offset = await this.uploadedBytes(url);
-          continue;
-        }
-        await this.expect(res, [202], `chunk ${start}-${end - 1} of ${desc.digest} to ${this.fullName}`, "push");
+      if (res.status >= 500 && ++failures <= 3) {
+        await res.body.dump().catch(() => undefined);
+        offset = await this.uploadedBytes(url);
+        continue;
       }
+      await this.done(res, [202], `chunk ${start}-${end - 1} of ${desc.digest} to ${this.fullName}`, "push");
       url = this.location(res, url);
       offset = end;
     }
     const put = new URL(url);
     put.searchParams.set("digest", desc.digest);
     const res = await this.registry.send({ method: "PUT", url: put, headers: { "content-length": "0" } }, this.pushScope);
-    await res.body.dump().catch(() => undefined);
-    await this.expect(res, [201], `blob ${desc.digest} to ${this.fullName}`, "push");
+    await this.done(res, [201], `blob ${desc.digest} to ${this.fullName}`, "push");
   }
 
   /** How many bytes an upload session holds, from its `Range: 0-N` header. */
   private async uploadedBytes(url: URL): Promise<number> {
     const res = await this.registry.send({ method: "GET", url }, this.pushScope);
-    await res.body.dump().catch(() => undefined);
-    await this.expect(res, [204, 200], `upload status of ${this.fullName}`, "push");
+    await this.done(res, [204, 200], `upload status of ${this.fullName}`, "push");
     const range = header(res, "range");
     const m = range ? /^(?:bytes=)?0-(\d+)$/.exec(range) : null;
     return m ? Number(m[1]) + 1 : 0;
@@ -282,6 +277,12 @@ export class RemoteRepository {
     const url = new URL(loc, requestUrl);
     if (url.protocol !== this.registry.base.protocol) url.protocol = this.registry.base.protocol;
     return url;
+  }
+
+  /** Checks the status (reading the error body if it failed), then discards the body. */
+  private async done(res: HttpResponse, ok: number[], what: string, op: "pull" | "push" = "pull"): Promise<void> {
+    await this.expect(res, ok, what, op);
+    await res.body.dump().catch(() => undefined);
   }
 
   private async expect(res: HttpResponse, ok: number[], what: string, op: "pull" | "push" = "pull"): Promise<void> {

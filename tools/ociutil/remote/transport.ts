@@ -28,6 +28,12 @@ export interface HttpRequest {
   headers?: Record<string, string>;
   /** Called once per attempt so that a retried upload sends its bytes again from the start. */
   body?: () => RequestBody | Promise<RequestBody>;
+  /**
+   * May this request be sent again after a 429/5xx or a dropped connection? Default: GET and HEAD
+   * only. Upload PATCH/PUT are not: a resent chunk may be appended twice, so callers retry a failed
+   * upload as a whole, in a new session.
+   */
+  idempotent?: boolean;
 }
 
 export interface HttpResponse {
@@ -107,7 +113,9 @@ export function describeRequest(method: string, url: URL): string {
  * Sends one request, following redirects (at most 5). `Authorization` goes only to the origin of the
  * first URL. Retries transient failures; returns the last response otherwise (callers check status).
  */
-export async function send(req: HttpRequest, policy: RetryPolicy = DEFAULT_RETRY): Promise<HttpResponse> {
+export async function send(req: HttpRequest, retryPolicy: RetryPolicy = DEFAULT_RETRY): Promise<HttpResponse> {
+  const idempotent = req.idempotent ?? (req.method === "GET" || req.method === "HEAD");
+  const policy = idempotent ? retryPolicy : { ...retryPolicy, attempts: 1 };
   for (let attempt = 0; ; attempt++) {
     let res: HttpResponse;
     try {

@@ -14,7 +14,7 @@ export class VerifyingStream extends Transform {
     private readonly expected: { digest: Digest; size: number },
     private readonly what: string,
   ) {
-    super({ highWaterMark: 4 << 20 });
+    super({ highWaterMark: 1 << 20 });
     this.hash = newHash(digestAlgorithm(expected.digest));
   }
 
