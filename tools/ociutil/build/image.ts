@@ -1,0 +1,218 @@
+/**
+ * `ociutil image`: a new image config and manifest from a base (its manifest and config bytes, as a
+ * shallow pull stores them, or as another `oci_image` wrote them), layers and config attributes.
+ *
+ * Layers are given as `--layer INFO.json=FILE` (what `ociutil layer` wrote: no need to read the layer
+ * again) or `--layer FILE` (any tar or tar+gzip: hashed here, and gunzipped to get its diff_id).
+ * Outputs are the exact blob bytes of the config and manifest, and the manifest's descriptor (with its
+ * platform) for `index` and `layout`. The layers' bytes are not copied: they stay the files Bazel has.
+ */
+import type { Command } from "commander";
+import { z } from "zod";
+import { digestOf, parseDigest, type Digest } from "../name/digest.js";
+import { MediaType } from "../spec/mediatypes.js";
+import { parseManifest } from "../spec/manifest.js";
+import { ImageConfigSchema, describeIssues, type Descriptor, type ImageConfig } from "../spec/schemas.js";
+import { OciError, UsageError } from "../util/errors.js";
+import { writeFileAtomic } from "../util/fsutil.js";
+import { action } from "../cli/run.js";
+import { canonicalBytes, collect, readJsonFile, splitPair } from "./common.js";
+import { LayerInfoSchema, type LayerInfo } from "./layer.js";
+import { describeLayerFile } from "./describe.js";
+import { readFile } from "node:fs/promises";
+
+export const ImageSpecSchema = z.object({
+  target: z.string().optional(),
+  base_name: z.string().optional(),
+  entrypoint: z.array(z.string()).nullable().optional(),
+  cmd: z.array(z.string()).nullable().optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  user: z.string().optional(),
+  workdir: z.string().optional(),
+  exposed_ports: z.array(z.string()).optional(),
+  volumes: z.array(z.string()).optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  stop_signal: z.string().optional(),
+  created: z.string().optional(),
+  os: z.string().optional(),
+  architecture: z.string().optional(),
+  variant: z.string().optional(),
+});
+export type ImageSpec = z.infer<typeof ImageSpecSchema>;
+
+/** The timestamp of reproducible images: the epoch, unless the rule says otherwise. */
+export const DEFAULT_CREATED = "1970-01-01T00:00:00Z";
+
+const BASE_DIGEST_ANNOTATION = "org.opencontainers.image.base.digest";
+const BASE_NAME_ANNOTATION = "org.opencontainers.image.base.name";
+
+/** Docker layer media types name the same bytes as OCI's; an OCI manifest uses OCI's names. */
+const LAYER_TYPE_TO_OCI: Record<string, string> = {
+  [MediaType.DockerLayerGzip]: MediaType.OciLayerGzip,
+  [MediaType.DockerForeignLayerGzip]: MediaType.OciNondistributableLayerGzip,
+};
+
+export async function readLayerArg(arg: string): Promise<{ info: LayerInfo; file: string }> {
+  const eq = arg.indexOf("=");
+  if (eq > 0 && arg.slice(0, eq).endsWith(".json")) {
+    const [infoFile, file] = splitPair(arg, "--layer");
+    return { info: await readJsonFile(infoFile, LayerInfoSchema, "layer info"), file };
+  }
+  return { info: await describeLayerFile(arg), file: arg };
+}
+
+export interface ImageInputs {
+  spec: ImageSpec;
+  baseManifest?: Buffer;
+  baseConfig?: Buffer;
+  layers: LayerInfo[];
+}
+
+export interface BuiltImage {
+  manifest: Buffer;
+  config: Buffer;
+  descriptor: Descriptor;
+}
+
+function emptyObjectMap(keys: readonly string[] | undefined): Record<string, Record<string, never>> | undefined {
+  if (keys === undefined || keys.length === 0) return undefined;
+  const out: Record<string, Record<string, never>> = {};
+  for (const k of keys) out[k] = {};
+  return out;
+}
+
+export function buildImage(inputs: ImageInputs): BuiltImage {
+  const { spec } = inputs;
+  const who = spec.target ?? "image";
+  let baseLayers: Descriptor[] = [];
+  let config: ImageConfig;
+  let baseDigest: Digest | undefined;
+  if (inputs.baseManifest !== undefined) {
+    const base = parseManifest(inputs.baseManifest, undefined, `of the base of ${who}`);
+    if (base.kind !== "image") {
+      throw new OciError(`${who}: the base is an image index, not an image: pick one platform of it (e.g. @base//:linux_amd64)`);
+    }
+    baseDigest = base.digest;
+    if (inputs.baseConfig === undefined) throw new UsageError("--base-manifest needs --base-config");
+    if (digestOf(inputs.baseConfig) !== base.manifest.config.digest) {
+      throw new OciError(`${who}: the base config does not match the base manifest's config digest ${base.manifest.config.digest}`);
+    }
+    const parsed = ImageConfigSchema.safeParse(JSON.parse(inputs.baseConfig.toString("utf8")));
+    if (!parsed.success) throw new OciError(`${who}: malformed base image config: ${describeIssues(parsed.error)}`);
+    config = parsed.data;
+    baseLayers = base.manifest.layers.map((l) => ({ ...l, mediaType: LAYER_TYPE_TO_OCI[l.mediaType] ?? l.mediaType }));
+    if (config.rootfs.diff_ids.length !== baseLayers.length) {
+      throw new OciError(`${who}: the base config has ${config.rootfs.diff_ids.length} diff_ids for ${baseLayers.length} layers`);
+    }
+  } else {
+    if (spec.architecture === undefined) {
+      throw new OciError(`${who}: an image without a base needs architecture (and os, default "linux")`);
+    }
+    config = { architecture: spec.architecture, os: spec.os ?? "linux", config: {}, rootfs: { type: "layers", diff_ids: [] } };
+  }
+
+  const created = spec.created ?? DEFAULT_CREATED;
+  const c: Record<string, unknown> = { ...(config.config ?? {}) };
+  if (spec.entrypoint !== undefined) c["Entrypoint"] = spec.entrypoint;
+  if (spec.cmd !== undefined) c["Cmd"] = spec.cmd;
+  if (spec.user !== undefined) c["User"] = spec.user;
+  if (spec.workdir !== undefined) c["WorkingDir"] = spec.workdir;
+  if (spec.stop_signal !== undefined) c["StopSignal"] = spec.stop_signal;
+  if (spec.env !== undefined && Object.keys(spec.env).length > 0) {
+    const env = [...((c["Env"] as string[] | null | undefined) ?? [])];
+    for (const [k, v] of Object.entries(spec.env)) {
+      const i = env.findIndex((e) => e === k || e.startsWith(`${k}=`));
+      if (i >= 0) env[i] = `${k}=${v}`;
+      else env.push(`${k}=${v}`);
+    }
+    c["Env"] = env;
+  }
+  const ports = emptyObjectMap(spec.exposed_ports?.map((p) => (p.includes("/") ? p : `${p}/tcp`)));
+  if (ports !== undefined) c["ExposedPorts"] = { ...((c["ExposedPorts"] as object | null | undefined) ?? {}), ...ports };
+  const volumes = emptyObjectMap(spec.volumes);
+  if (volumes !== undefined) c["Volumes"] = { ...((c["Volumes"] as object | null | undefined) ?? {}), ...volumes };
+  if (spec.labels !== undefined && Object.keys(spec.labels).length > 0) {
+    c["Labels"] = { ...((c["Labels"] as Record<string, string> | null | undefined) ?? {}), ...spec.labels };
+  }
+
+  const history = [...(config.history ?? [])];
+  for (const _ of inputs.layers) history.push({ created, created_by: "rules_ociutil oci_image" });
+  const newConfig: Record<string, unknown> = {
+    ...config,
+    created,
+    architecture: spec.architecture ?? config.architecture,
+    os: spec.os ?? config.os,
+    config: c,
+    rootfs: { type: "layers", diff_ids: [...config.rootfs.diff_ids, ...inputs.layers.map((l) => parseDigest(l.diffID))] },
+    history,
+  };
+  const variant = spec.variant ?? (spec.architecture === undefined ? config.variant : undefined);
+  if (variant !== undefined) newConfig["variant"] = variant;
+  else delete newConfig["variant"];
+  const configBytes = canonicalBytes(newConfig);
+
+  const annotations: Record<string, string> = {};
+  if (baseDigest !== undefined) {
+    annotations[BASE_DIGEST_ANNOTATION] = baseDigest;
+    if (spec.base_name !== undefined) annotations[BASE_NAME_ANNOTATION] = spec.base_name;
+  }
+  Object.assign(annotations, spec.annotations ?? {});
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciImageManifest,
+    config: { mediaType: MediaType.OciImageConfig, digest: digestOf(configBytes), size: configBytes.length },
+    layers: [
+      ...baseLayers,
+      ...inputs.layers.map((l) => ({ mediaType: l.descriptor.mediaType, digest: parseDigest(l.descriptor.digest), size: l.descriptor.size })),
+    ],
+    ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+  };
+  const manifestBytes = canonicalBytes(manifest);
+  const platform: Record<string, string> = { architecture: newConfig["architecture"] as string, os: newConfig["os"] as string };
+  if (variant !== undefined) platform["variant"] = variant;
+  return {
+    manifest: manifestBytes,
+    config: configBytes,
+    descriptor: { mediaType: MediaType.OciImageManifest, digest: digestOf(manifestBytes), size: manifestBytes.length, platform } as Descriptor,
+  };
+}
+
+interface ImageOptions {
+  spec: string;
+  baseManifest?: string;
+  baseConfig?: string;
+  layer: string[];
+  outputManifest: string;
+  outputConfig: string;
+  outputDescriptor: string;
+}
+
+export function registerImage(program: Command): void {
+  program
+    .command("image")
+    .description("assemble an image config and manifest from a base, layers and config attributes")
+    .requiredOption("--spec <file>", "JSON: entrypoint, cmd, env, user, workdir, exposed_ports, volumes, labels, annotations, created, os, architecture, variant")
+    .option("--base-manifest <file>", "the base image's manifest (exact bytes)")
+    .option("--base-config <file>", "the base image's config (exact bytes)")
+    .option("--layer <INFO.json=FILE|FILE>", "a layer to add on top, in order (repeatable)", collect, [])
+    .requiredOption("--output-manifest <file>", "where to write the manifest")
+    .requiredOption("--output-config <file>", "where to write the config")
+    .requiredOption("--output-descriptor <file>", "where to write the manifest's descriptor (JSON, with platform)")
+    .action(
+      action(async (opts: ImageOptions) => {
+        const spec = await readJsonFile(opts.spec, ImageSpecSchema, "image spec");
+        const layers = [];
+        for (const arg of opts.layer) layers.push((await readLayerArg(arg)).info);
+        const built = buildImage({
+          spec,
+          ...(opts.baseManifest !== undefined ? { baseManifest: await readFile(opts.baseManifest) } : {}),
+          ...(opts.baseConfig !== undefined ? { baseConfig: await readFile(opts.baseConfig) } : {}),
+          layers,
+        });
+        await writeFileAtomic(opts.outputConfig, built.config);
+        await writeFileAtomic(opts.outputManifest, built.manifest);
+        await writeFileAtomic(opts.outputDescriptor, `${JSON.stringify(built.descriptor)}\n`);
+      }),
+    );
+}

@@ -1,0 +1,68 @@
+/**
+ * `ociutil index`: an image index from the descriptors of its manifests (each with its platform), as
+ * `ociutil image` writes them. Outputs the index's exact bytes and its descriptor.
+ */
+import type { Command } from "commander";
+import { digestOf } from "../name/digest.js";
+import { MediaType } from "../spec/mediatypes.js";
+import type { Descriptor } from "../spec/schemas.js";
+import { OciError } from "../util/errors.js";
+import { writeFileAtomic } from "../util/fsutil.js";
+import { action } from "../cli/run.js";
+import { canonicalBytes, collect, readDescriptorFile, splitPair } from "./common.js";
+import { formatPlatform } from "../spec/manifest.js";
+
+export function buildIndex(
+  manifests: Descriptor[],
+  annotations: Record<string, string>,
+  target?: string,
+): { index: Buffer; descriptor: Descriptor } {
+  const seen = new Map<string, string>();
+  for (const m of manifests) {
+    if (m.platform === undefined) continue;
+    const key = formatPlatform(m.platform);
+    const previous = seen.get(key);
+    if (previous !== undefined && previous !== m.digest) {
+      throw new OciError(`${target ?? "index"}: two images for platform ${key} (${previous} and ${m.digest})`);
+    }
+    seen.set(key, m.digest);
+  }
+  const doc = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciImageIndex,
+    manifests: manifests.map((m) => ({
+      mediaType: m.mediaType,
+      digest: m.digest,
+      size: m.size,
+      ...(m.platform !== undefined ? { platform: m.platform } : {}),
+    })),
+    ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+  };
+  const index = canonicalBytes(doc);
+  return { index, descriptor: { mediaType: MediaType.OciImageIndex, digest: digestOf(index), size: index.length } as Descriptor };
+}
+
+export function registerIndex(program: Command): void {
+  program
+    .command("index")
+    .description("assemble an image index from manifest descriptors")
+    .option("--manifest <descriptor.json>", "the descriptor of an image to include, in order (repeatable)", collect, [])
+    .option("--annotation <key=value>", "an annotation of the index (repeatable)", collect, [])
+    .option("--target <label>", "the Bazel target, for error messages")
+    .requiredOption("--output-index <file>", "where to write the index")
+    .requiredOption("--output-descriptor <file>", "where to write the index's descriptor (JSON)")
+    .action(
+      action(async (opts: { manifest: string[]; annotation: string[]; target?: string; outputIndex: string; outputDescriptor: string }) => {
+        const manifests: Descriptor[] = [];
+        for (const file of opts.manifest) manifests.push(await readDescriptorFile(file));
+        const annotations: Record<string, string> = {};
+        for (const a of opts.annotation) {
+          const [k, v] = splitPair(a, "--annotation");
+          annotations[k] = v;
+        }
+        const built = buildIndex(manifests, annotations, opts.target);
+        await writeFileAtomic(opts.outputIndex, built.index);
+        await writeFileAtomic(opts.outputDescriptor, `${JSON.stringify(built.descriptor)}\n`);
+      }),
+    );
+}
