@@ -1,0 +1,120 @@
+"""Public API of rules_ociutil: build OCI images, indexes and layouts, and test them with scanners.
+
+    load("@rules_ociutil//oci:defs.bzl", "oci_layer", "oci_image", "oci_image_index", "oci_image_layout", "oci_layout_test")
+"""
+
+load("//oci/private:image.bzl", "oci_image_rule")
+load("//oci/private:index.bzl", _oci_image_index = "oci_image_index")
+load("//oci/private:layer.bzl", _oci_layer = "oci_layer")
+load("//oci/private:layout.bzl", "oci_image_layout_rule")
+load("//oci/private:layout_test.bzl", "oci_layout_rule_test")
+load("//oci/private:providers.bzl", _OciImageInfo = "OciImageInfo", _OciLayerInfo = "OciLayerInfo")
+load("//oci/private:push.bzl", _oci_push = "oci_push")
+load("//oci/private:toolchain.bzl", _oci_node_toolchain = "oci_node_toolchain")
+
+OciImageInfo = _OciImageInfo
+OciLayerInfo = _OciLayerInfo
+oci_layer = _oci_layer
+oci_image_index = _oci_image_index
+oci_node_toolchain = _oci_node_toolchain
+
+def oci_push(name, image, repository, tags = [], insecure = False, **kwargs):
+    """`bazel run` target that pushes `image` (an image or index) to `repository` with `tags`.
+
+    Base layers are mounted (same registry) or streamed from the repository they were pulled from:
+    neither building nor running this target fetches a full pull.
+
+    Args:
+        name: the target name.
+        image: an oci_image or oci_image_index.
+        repository: "registry/repo".
+        tags: tags to set.
+        insecure: plain HTTP (a local test registry).
+        **kwargs: common attributes.
+    """
+    _oci_push(name = name, image = image, repository = repository, tags_ = tags, insecure = insecure, **kwargs)
+
+def oci_image(name, base = None, pulled_base = None, layers = [], tars = [], **kwargs):
+    """An OCI image: a base, layers on top, and config attributes.
+
+    `pulled_base` is the oci.pull_all of the same image as `base` (an oci.pull). It is wrapped in a
+    select() that only oci_image_layout's transition turns on, so `bazel build` of this image (or
+    of a push of it) never fetches the full pull: only targets that need the complete image do.
+
+    Args:
+        name: the target name.
+        base: an oci.pull platform target (e.g. "@debian//:image"), another oci_image, or None.
+        pulled_base: the oci.pull_all of the same image as `base`, or None.
+        layers: oci_layer targets or tar files, on top of the base in order.
+        tars: more tar / tar.gz files, after `layers` (the name rules_oci uses).
+        **kwargs: entrypoint, cmd, env, user, workdir, exposed_ports, volumes, labels,
+            annotations, stop_signal, created, os, architecture, variant, and common attributes.
+    """
+    oci_image_rule(
+        name = name,
+        base = base,
+        pulled_base = select({
+            Label("//oci/private:full_pull_on"): pulled_base,
+            "//conditions:default": None,
+        }) if pulled_base else None,
+        layers = layers + tars,
+        **kwargs
+    )
+
+def oci_image_layout(name, image, ref_name = "latest", **kwargs):
+    """A directory that is a complete OCI Image Layout of `image` (an image or an index).
+
+    index.json names the image with `org.opencontainers.image.ref.name` = ref_name. Every blob is
+    included: base layers come from the `pulled_base` of each oci_image (fetched only here). Blobs
+    are hard-linked where the filesystem allows, else cloned or copied.
+
+    Args:
+        name: the target name (and the directory's name).
+        image: an oci_image, oci_image_index, or a pulled image.
+        ref_name: the ref name annotation of index.json's entry ("" for none).
+        **kwargs: common attributes (tags, visibility, ...).
+    """
+    oci_image_layout_rule(
+        name = name,
+        image = image,
+        image_full = image,
+        ref_name = ref_name,
+        **kwargs
+    )
+
+def oci_layout_test(name, scanner, layout = None, image = None, args = [], env = {}, data = [], **kwargs):
+    """Runs `scanner` on an OCI layout as a test: trivy, grype, syft, umoci, or your own checks.
+
+    The scanner gets the layout's absolute path in $OCI_LAYOUT_DIR and in its arguments: each
+    "{layout}" in `args` is replaced by it; if none has it, it is the last argument.
+
+    Args:
+        name: the test's name.
+        scanner: an executable target (sh_binary, a tool's binary, ...).
+        layout: an oci_image_layout target. Give this or `image`.
+        image: an image or index: an oci_image_layout named `<name>.layout` is made for it.
+        args: the scanner's arguments ($(location) is expanded against `data`).
+        env: environment variables for the scanner.
+        data: files the scanner needs at run time.
+        **kwargs: common test attributes (size, tags, timeout, ...).
+    """
+    if (layout == None) == (image == None):
+        fail("oci_layout_test %s: give exactly one of `layout` or `image`" % name)
+    if image != None:
+        layout = name + ".layout"
+        oci_image_layout(
+            name = layout,
+            image = image,
+            tags = ["manual"],
+            visibility = ["//visibility:private"],
+            testonly = True,
+        )
+    oci_layout_rule_test(
+        name = name,
+        layout = layout,
+        scanner = scanner,
+        scanner_args = args,
+        env = env,
+        data = data,
+        **kwargs
+    )

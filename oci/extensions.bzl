@@ -1,0 +1,61 @@
+"""Module extensions of rules_ociutil.
+
+    oci = use_extension("@rules_ociutil//oci:extensions.bzl", "oci")
+    oci.pull(name = "debian", image = "index.docker.io/library/debian", digest = "sha256:...", platforms = ["linux/amd64"])
+    oci.pull_all(name = "debian_all", image = "index.docker.io/library/debian", digest = "sha256:...", platforms = ["linux/amd64"])
+    use_repo(oci, "debian", "debian_all")
+
+    node = use_extension("@rules_ociutil//oci:extensions.bzl", "node")
+    node.host(path = "/opt/node/bin/node")   # optional: default $OCIUTIL_NODE, then `node` on PATH
+"""
+
+load("//oci/private:node_repo.bzl", "node_host_repo")
+load("//oci/private:pull.bzl", "oci_pull", "oci_pull_all")
+
+_PULL_ATTRS = {
+    "name": attr.string(mandatory = True, doc = "The repository name: targets are @<name>//:image, @<name>//:<os>_<arch>[_<variant>], @<name>//:index."),
+    "image": attr.string(mandatory = True, doc = "registry/repository[:tag]."),
+    "digest": attr.string(doc = "sha256:... of the manifest or index (required unless allow_tag)."),
+    "platforms": attr.string_list(doc = "Platforms to keep from an index; the first is :image."),
+    "allow_tag": attr.bool(doc = "Allow a tag without digest; the digest to pin is printed."),
+    "insecure": attr.bool(doc = "Plain HTTP (a local test registry)."),
+    "node_path": attr.string(doc = "The node to run ociutil with at fetch time."),
+}
+
+_pull = tag_class(attrs = _PULL_ATTRS, doc = "Manifests, configs and descriptors only (oci_pull).")
+_pull_all = tag_class(attrs = _PULL_ATTRS, doc = "Every blob, verified by digest (oci_pull_all). Fetched only by targets that need it.")
+
+def _oci_impl(mctx):
+    for mod in mctx.modules:
+        for kind, rule_fn in [("pull", oci_pull), ("pull_all", oci_pull_all)]:
+            for tag in getattr(mod.tags, kind):
+                rule_fn(
+                    name = tag.name,
+                    image = tag.image,
+                    digest = tag.digest,
+                    platforms = tag.platforms,
+                    allow_tag = tag.allow_tag,
+                    insecure = tag.insecure,
+                    node_path = tag.node_path,
+                    display_name = tag.name,
+                )
+
+oci = module_extension(
+    implementation = _oci_impl,
+    doc = "Pulls base images at fetch time: `oci.pull` (shallow) and `oci.pull_all` (every blob).",
+    tag_classes = {"pull": _pull, "pull_all": _pull_all},
+)
+
+def _node_impl(mctx):
+    path = ""
+    for mod in mctx.modules:  # the root module comes first: its choice wins
+        for tag in mod.tags.host:
+            if not path and tag.path:
+                path = tag.path
+    node_host_repo(name = "ociutil_node", path = path)
+
+node = module_extension(
+    implementation = _node_impl,
+    doc = "The Node.js that runs ociutil in actions: `node.host(path = ...)`, default $OCIUTIL_NODE, then `node` on PATH.",
+    tag_classes = {"host": tag_class(attrs = {"path": attr.string(doc = "Absolute path of a node executable.")})},
+)

@@ -1,0 +1,170 @@
+"""oci_image: an image from a base (pulled, or another oci_image), layers and config attributes."""
+
+load(":providers.bzl", "OciImageInfo", "OciLayerInfo")
+load(":toolchain.bzl", "NODE_TOOLCHAIN_TYPE", "OCIUTIL_ATTRS", "run_ociutil")
+load(":util.bzl", "pretty")
+
+def _layer_structs(ctx):
+    """struct(info, blob) for each entry of `layers`: an oci_layer, or tar files to describe."""
+    out = []
+    for i, target in enumerate(ctx.attr.layers):
+        if OciLayerInfo in target:
+            out.append(struct(info = target[OciLayerInfo].info, blob = target[OciLayerInfo].blob))
+            continue
+        for j, f in enumerate(target.files.to_list()):
+            info = ctx.actions.declare_file("%s.layer%d_%d.json" % (ctx.label.name, i, j))
+            run_ociutil(
+                ctx,
+                mnemonic = "OciDescribeLayer",
+                progress_message = "Describing layer %s of %%{label}" % f.short_path,
+                arguments = ["layer", "--describe", f.path, "--info", info.path],
+                inputs = depset([f]),
+                outputs = [info],
+            )
+            out.append(struct(info = info, blob = f))
+    return out
+
+def _base_infos(ctx):
+    """(base OciImageInfo or None, the `missing`, `pulled_blobs` and `sources` this image inherits)."""
+    if not ctx.attr.base:
+        if ctx.attr.pulled_base:
+            fail("%s: pulled_base is set but base is not: set base to the oci.pull of the same image" % pretty(ctx.label))
+        return None, depset(), depset(), depset()
+    base = ctx.attr.base[OciImageInfo]
+    if base.kind != "image":
+        fail("%s: base %s is an image index; use one of its platforms (e.g. :linux_amd64 of the same repository, or :image)" % (
+            pretty(ctx.label),
+            base.display or pretty(ctx.attr.base.label),
+        ))
+    pulled = ctx.attr.pulled_base
+    if not pulled:
+        missing = base.missing
+        if base.digest != None and base.missing:
+            # A shallow pull used directly: name this image and the attribute that fixes it.
+            missing = depset(["the base of %s, %s, is a shallow pull and %s has no pulled_base. Fix: add oci.pull_all(...) of the same image and digest to MODULE.bazel and set pulled_base = \"@<that name>//:<same platform>\" on %s" % (
+                pretty(ctx.label),
+                base.display,
+                pretty(ctx.label),
+                pretty(ctx.label),
+            )])
+        return base, missing, base.pulled_blobs, base.sources
+    full = pulled[OciImageInfo]
+    if base.digest == None:
+        fail("%s: pulled_base is only for a base that is an oci.pull; %s is built here and carries its own blobs: remove pulled_base" % (pretty(ctx.label), pretty(ctx.attr.base.label)))
+    if full.kind != "image":
+        fail("%s: pulled_base %s is an image index; use the same platform as base %s" % (
+            pretty(ctx.label),
+            full.display or pretty(pulled.label),
+            base.display,
+        ))
+    if full.missing:
+        fail("%s: pulled_base %s is a shallow pull: it must be an oci.pull_all (every blob) of the same image as base %s" % (pretty(ctx.label), full.display, base.display))
+    if full.digest != base.digest:
+        fail("%s: pulled_base %s is %s but base %s is %s. Fix: make pulled_base the oci.pull_all of the same image, digest and platform as base" % (
+            pretty(ctx.label),
+            full.display,
+            full.digest,
+            base.display,
+            base.digest,
+        ))
+    return base, depset(), full.pulled_blobs, base.sources
+
+def _oci_image_impl(ctx):
+    base, missing, pulled_blobs, sources = _base_infos(ctx)
+    layers = _layer_structs(ctx)
+
+    spec = {"target": pretty(ctx.label)}
+    for key in ["entrypoint", "cmd", "exposed_ports", "volumes"]:
+        value = getattr(ctx.attr, key)
+        if value:
+            spec[key] = value
+    for key in ["env", "labels", "annotations"]:
+        value = getattr(ctx.attr, key)
+        if value:
+            spec[key] = value
+    for key in ["user", "workdir", "created", "os", "architecture", "variant", "stop_signal"]:
+        value = getattr(ctx.attr, key)
+        if value:
+            spec[key] = value
+    if base and base.sources:
+        spec["base_name"] = base.sources.to_list()[0]
+    spec_file = ctx.actions.declare_file(ctx.label.name + ".spec.json")
+    ctx.actions.write(spec_file, json.encode_indent(spec))
+
+    manifest = ctx.actions.declare_file(ctx.label.name + ".manifest.json")
+    config = ctx.actions.declare_file(ctx.label.name + ".config.json")
+    descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
+    args = ["image", "--spec", spec_file.path]
+    inputs = [spec_file]
+    if base:
+        args.extend(["--base-manifest", base.manifest.path, "--base-config", base.config.path])
+        inputs.extend([base.manifest, base.config])
+    for layer in layers:
+        args.extend(["--layer", "%s=%s" % (layer.info.path, layer.blob.path)])
+        inputs.append(layer.info)
+    args.extend(["--output-manifest", manifest.path, "--output-config", config.path, "--output-descriptor", descriptor.path])
+    run_ociutil(
+        ctx,
+        mnemonic = "OciImage",
+        progress_message = "Assembling image %{label}",
+        arguments = args,
+        inputs = depset(inputs),
+        outputs = [manifest, config, descriptor],
+    )
+
+    own_layers = [struct(info = layer.info, blob = layer.blob) for layer in layers]
+    return [
+        DefaultInfo(files = depset([descriptor, manifest, config])),
+        OciImageInfo(
+            kind = "image",
+            descriptor = descriptor,
+            manifest = manifest,
+            config = config,
+            display = None,
+            digest = None,
+            platform = None,
+            blobs = depset([manifest, config]),
+            layers = depset(own_layers, transitive = [base.layers] if base else []),
+            pulled_blobs = pulled_blobs,
+            missing = missing,
+            sources = sources,
+        ),
+        OutputGroupInfo(
+            descriptor = depset([descriptor]),
+            layers = depset([layer.blob for layer in layers]),
+        ),
+    ]
+
+oci_image_rule = rule(
+    implementation = _oci_image_impl,
+    doc = "See the `oci_image` macro in //oci:defs.bzl.",
+    attrs = dict(OCIUTIL_ATTRS, **{
+        "base": attr.label(
+            doc = "The base image: one platform of an oci.pull (e.g. \"@distroless//:image\"), or another oci_image. Empty: start from scratch.",
+            providers = [OciImageInfo],
+        ),
+        "pulled_base": attr.label(
+            doc = "The oci.pull_all of the same image as `base`; only fetched for targets that need the complete image (oci_image_layout).",
+            providers = [OciImageInfo],
+        ),
+        "layers": attr.label_list(
+            doc = "Layers on top of the base, in order: oci_layer targets, or tar / tar.gz files.",
+            allow_files = [".tar", ".tar.gz", ".tgz"],
+        ),
+        "entrypoint": attr.string_list(doc = "Config.Entrypoint (replaces the base's)."),
+        "cmd": attr.string_list(doc = "Config.Cmd (replaces the base's)."),
+        "env": attr.string_dict(doc = "Environment variables, merged into the base's (same name: replaced)."),
+        "user": attr.string(doc = "Config.User."),
+        "workdir": attr.string(doc = "Config.WorkingDir."),
+        "exposed_ports": attr.string_list(doc = "Ports such as \"8080\" or \"53/udp\" (default protocol tcp)."),
+        "volumes": attr.string_list(doc = "Config.Volumes."),
+        "labels": attr.string_dict(doc = "Config.Labels, merged into the base's."),
+        "annotations": attr.string_dict(doc = "Manifest annotations."),
+        "stop_signal": attr.string(doc = "Config.StopSignal."),
+        "created": attr.string(doc = "The config's `created` and the new history entries' (RFC 3339). Default: the epoch, for reproducibility."),
+        "os": attr.string(doc = "Overrides the base's os (default \"linux\" without a base)."),
+        "architecture": attr.string(doc = "Overrides the base's architecture; required without a base."),
+        "variant": attr.string(doc = "CPU variant, e.g. \"v8\"."),
+    }),
+    toolchains = [NODE_TOOLCHAIN_TYPE],
+)

@@ -1,0 +1,58 @@
+"""oci_image_index: a multi-platform index of images."""
+
+load(":providers.bzl", "OciImageInfo")
+load(":toolchain.bzl", "NODE_TOOLCHAIN_TYPE", "OCIUTIL_ATTRS", "run_ociutil")
+load(":util.bzl", "pretty")
+
+def _oci_image_index_impl(ctx):
+    infos = [t[OciImageInfo] for t in ctx.attr.images]
+    for t, info in zip(ctx.attr.images, infos):
+        if info.kind != "image":
+            fail("%s: images: %s is an index; an index lists images (nested indexes are not supported)" % (pretty(ctx.label), pretty(t.label)))
+    index = ctx.actions.declare_file(ctx.label.name + ".index.json")
+    descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
+    args = ["index", "--target", pretty(ctx.label)]
+    for info in infos:
+        args.extend(["--manifest", info.descriptor.path])
+    for k, v in ctx.attr.annotations.items():
+        args.extend(["--annotation", "%s=%s" % (k, v)])
+    args.extend(["--output-index", index.path, "--output-descriptor", descriptor.path])
+    run_ociutil(
+        ctx,
+        mnemonic = "OciIndex",
+        progress_message = "Assembling index %{label}",
+        arguments = args,
+        inputs = depset([info.descriptor for info in infos]),
+        outputs = [index, descriptor],
+    )
+    return [
+        DefaultInfo(files = depset([descriptor, index])),
+        OciImageInfo(
+            kind = "index",
+            descriptor = descriptor,
+            manifest = index,
+            config = None,
+            display = None,
+            digest = None,
+            platform = None,
+            blobs = depset([index], transitive = [i.blobs for i in infos]),
+            layers = depset(transitive = [i.layers for i in infos]),
+            pulled_blobs = depset(transitive = [i.pulled_blobs for i in infos]),
+            missing = depset(transitive = [i.missing for i in infos]),
+            sources = depset(transitive = [i.sources for i in infos]),
+        ),
+    ]
+
+oci_image_index = rule(
+    implementation = _oci_image_index_impl,
+    doc = "An OCI image index of `images` (one per platform). Carries its images' providers along, so an oci_image_layout of the index is complete when each image is.",
+    attrs = dict(OCIUTIL_ATTRS, **{
+        "images": attr.label_list(
+            doc = "The images (oci_image, or one platform of a pull), each with a distinct platform.",
+            providers = [OciImageInfo],
+            mandatory = True,
+        ),
+        "annotations": attr.string_dict(doc = "Annotations of the index."),
+    }),
+    toolchains = [NODE_TOOLCHAIN_TYPE],
+)

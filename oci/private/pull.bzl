@@ -1,0 +1,229 @@
+"""oci_pull and oci_pull_all: repository rules that run `ociutil pull` at fetch time.
+
+oci_pull keeps manifests, configs and descriptors only (fast, small); oci_pull_all keeps every
+blob, each verified against its digest while it downloads. Both write `layout/` (an OCI Image
+Layout) and a BUILD file with one `oci_pulled_image` per platform, `:image` (the default: the first
+platform) and, for an index pulled whole, `:index`.
+"""
+
+load(":node_repo.bzl", "find_node", "no_node_message", "node_version_problem")
+
+_INDEX_TYPES = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+]
+
+def _blob(digest):
+    alg, hex = digest.split(":", 1)
+    return "layout/blobs/%s/%s" % (alg, hex)
+
+def _platform_string(p):
+    s = "%s/%s" % (p["os"], p["architecture"])
+    if p.get("variant"):
+        s += "/" + p["variant"]
+    return s
+
+def _target_name(platform):
+    return platform.replace("/", "_").replace(".", "_")
+
+def _who(rctx):
+    kind = "pull_all" if rctx.attr._full else "pull"
+    return "oci.%s \"%s\"" % (kind, rctx.attr.display_name or rctx.name)
+
+def _display(rctx, target):
+    name = rctx.attr.display_name or rctx.name
+    return "@%s//:%s (oci.%s \"%s\")" % (name, target, "pull_all" if rctx.attr._full else "pull", name)
+
+def _reference(rctx):
+    image = rctx.attr.image
+    digest = rctx.attr.digest
+    if digest:
+        if "@" in image:
+            fail("%s: image \"%s\" already has a digest; give it in `digest` or in `image`, not both" % (_who(rctx), image))
+        if not digest.startswith("sha256:") or len(digest) != 71:
+            fail("%s: digest \"%s\" is not a sha256 digest (sha256:<64 hex>)" % (_who(rctx), digest))
+        return image + "@" + digest, digest
+    if "@" in image:
+        return image, image.split("@", 1)[1]
+    if not rctx.attr.allow_tag:
+        fail(("%s: image \"%s\" has no digest, so the build is not reproducible. Fix: set digest = \"sha256:...\" " +
+              "(`crane digest %s` prints it), or set allow_tag = True to resolve the tag at fetch time and print the line to pin it.") % (_who(rctx), image, image))
+    return image, None
+
+def _image_entry(rctx, desc):
+    """struct describing one image manifest of the layout."""
+    manifest = json.decode(rctx.read(_blob(desc["digest"])))
+    config_digest = manifest["config"]["digest"]
+    platform = desc.get("platform")
+    if platform:
+        platform = _platform_string(platform)
+    else:
+        config = json.decode(rctx.read(_blob(config_digest)))
+        platform = _platform_string({
+            "architecture": config.get("architecture", "unknown"),
+            "os": config.get("os", "unknown"),
+            "variant": config.get("variant"),
+        })
+    descriptor = {"digest": desc["digest"], "mediaType": desc["mediaType"], "size": desc["size"]}
+    parts = platform.split("/")
+    descriptor["platform"] = {"architecture": parts[1], "os": parts[0]}
+    if len(parts) > 2:
+        descriptor["platform"]["variant"] = parts[2]
+    return struct(
+        name = _target_name(platform),
+        platform = platform,
+        digest = desc["digest"],
+        descriptor = descriptor,
+        manifest = _blob(desc["digest"]),
+        config = _blob(config_digest),
+        layers = [_blob(layer["digest"]) for layer in manifest.get("layers", [])],
+    )
+
+def _pulled_rule(name, kind, digest, platform, descriptor_file, manifest, config, blobs, layers, full, source, display):
+    lines = [
+        "oci_pulled_image(",
+        "    name = %s," % repr(name),
+        "    kind = %s," % repr(kind),
+        "    digest = %s," % repr(digest),
+        "    source = %s," % repr(source),
+        "    descriptor = %s," % repr(descriptor_file),
+        "    manifest = %s," % repr(manifest),
+    ]
+    if platform:
+        lines.append("    platform = %s," % repr(platform))
+    if config:
+        lines.append("    config = %s," % repr(config))
+    lines.append("    blobs = %s," % repr(blobs))
+    if full:
+        lines.append("    layers = %s," % repr(layers))
+        lines.append("    full = True,")
+    lines.append("    display = %s," % repr(display))
+    lines.append(")")
+    return "\n".join(lines)
+
+def _oci_pull_impl(rctx):
+    who = _who(rctx)
+    full = rctx.attr._full
+    node = find_node(rctx, rctx.attr.node_path)
+    problem = no_node_message() if not node else node_version_problem(rctx, node)
+    if problem:
+        fail("%s: %s" % (who, problem))
+    ref, pinned = _reference(rctx)
+    args = [node, rctx.path(Label("//oci/private:ociutil.mjs")), "pull", ref, "--output", "layout", "--json"]
+    for p in rctx.attr.platforms:
+        args.extend(["--platform", p])
+    if not full:
+        args.append("--shallow")
+    if rctx.attr.insecure:
+        args.append("--insecure")
+    rctx.delete("layout")
+    rctx.report_progress("%s %s" % ("Pulling every blob of" if full else "Pulling manifests of", ref))
+    res = rctx.execute(args, timeout = rctx.attr.timeout, quiet = True)
+    if res.return_code != 0:
+        msg = res.stderr.strip()
+        if msg.startswith("ociutil: "):
+            msg = msg[len("ociutil: "):]
+        fail(("%s: could not pull %s: %s. Fix: check that the registry is reachable from this machine and that `image` " +
+              "and `digest` are right; for a private registry, log in (docker login, or a credential helper in " +
+              "~/.docker/config.json); for a plain-HTTP registry, set insecure = True.") % (who, ref, msg))
+    result = json.decode(res.stdout)
+    source = result["reference"].split("@", 1)[0]
+    if pinned and result["digest"] != pinned:
+        fail("%s: %s resolved to %s, not the digest asked for" % (who, ref, result["digest"]))
+    if not pinned:
+        # buildifier: disable=print
+        print("%s: %s resolved to %s. Pin it: oci.%s(name = \"%s\", image = \"%s\", digest = \"%s\", ...)" % (
+            who,
+            ref,
+            result["digest"],
+            "pull_all" if full else "pull",
+            rctx.attr.display_name or rctx.name,
+            rctx.attr.image,
+            result["digest"],
+        ))
+
+    index = json.decode(rctx.read("layout/index.json"))
+    images = []
+    root_index = None
+    for entry in index["manifests"]:
+        if entry["mediaType"] in _INDEX_TYPES:
+            root_index = entry
+            children = json.decode(rctx.read(_blob(entry["digest"])))["manifests"]
+            for child in children:
+                if child["mediaType"] in _INDEX_TYPES or not child.get("platform"):
+                    continue
+                if child["platform"].get("os") == "unknown":
+                    continue  # attestations
+                images.append(_image_entry(rctx, child))
+        else:
+            images.append(_image_entry(rctx, entry))
+    if not images:
+        fail("%s: %s holds no image" % (who, ref))
+    if rctx.attr.platforms:
+        # The requested order: the first platform is the default `:image`.
+        ordered = []
+        for p in rctx.attr.platforms:
+            for img in images:
+                if (img.platform == p or img.platform.startswith(p + "/")) and img not in ordered:
+                    ordered.append(img)
+                    break
+        images = ordered + [img for img in images if img not in ordered]
+
+    build = [
+        "# Generated by rules_ociutil %s for %s" % ("oci_pull_all" if full else "oci_pull", ref),
+        "load(\"%s\", \"oci_pulled_image\")" % Label("//oci/private:pulled.bzl"),
+        "",
+        "package(default_visibility = [\"//visibility:public\"])",
+        "",
+    ]
+    seen = {}
+    for img in images:
+        if img.name in seen:
+            continue
+        seen[img.name] = True
+        descriptor_file = img.name + ".descriptor.json"
+        rctx.file(descriptor_file, json.encode(img.descriptor) + "\n")
+        build.append(_pulled_rule(img.name, "image", img.digest, img.platform, descriptor_file, img.manifest, img.config, [img.manifest, img.config], img.layers, full, source, _display(rctx, img.name)))
+        build.append("")
+    build.append("alias(\n    name = \"image\",\n    actual = \":%s\",\n)\n" % images[0].name)
+    if root_index:
+        rctx.file("index.descriptor.json", json.encode({
+            "digest": root_index["digest"],
+            "mediaType": root_index["mediaType"],
+            "size": root_index["size"],
+        }) + "\n")
+        blobs = [_blob(root_index["digest"])]
+        layers = []
+        for img in images:
+            blobs.extend([img.manifest, img.config])
+            layers.extend(img.layers)
+        build.append(_pulled_rule("index", "index", root_index["digest"], None, "index.descriptor.json", _blob(root_index["digest"]), None, blobs, layers, full, source, _display(rctx, "index")))
+        build.append("")
+    build.append("filegroup(\n    name = \"layout\",\n    srcs = glob([\"layout/**\"]),\n)\n")
+    rctx.file("BUILD.bazel", "\n".join(build))
+    return None
+
+_ATTRS = {
+    "image": attr.string(mandatory = True, doc = "registry/repository[:tag], e.g. \"index.docker.io/library/debian\"."),
+    "digest": attr.string(doc = "sha256:... of the manifest or index. Required unless allow_tag = True."),
+    "platforms": attr.string_list(doc = "os/arch[/variant] to keep from an index, e.g. [\"linux/amd64\", \"linux/arm64\"]. The first is `:image`. Default: every platform."),
+    "allow_tag": attr.bool(doc = "Allow a tag without a digest: resolved at fetch time, and the digest to pin is printed."),
+    "insecure": attr.bool(doc = "Talk plain HTTP to the registry (a local test registry)."),
+    "node_path": attr.string(doc = "The node to run ociutil with at fetch time (default: $OCIUTIL_NODE, then `node` on PATH)."),
+    "display_name": attr.string(doc = "The name the user gave (for messages)."),
+    "timeout": attr.int(default = 3600, doc = "Seconds the pull may take."),
+}
+
+oci_pull = repository_rule(
+    implementation = _oci_pull_impl,
+    doc = "Pulls an image's manifests, configs and descriptors (no layers) with `ociutil pull --shallow`.",
+    attrs = dict(_ATTRS, _full = attr.bool(default = False)),
+    environ = ["OCIUTIL_NODE", "DOCKER_CONFIG", "REGISTRY_AUTH_FILE"],
+)
+
+oci_pull_all = repository_rule(
+    implementation = _oci_pull_impl,
+    doc = "Pulls every blob of an image (each verified by digest) with `ociutil pull`. Fetched only by targets that need complete images.",
+    attrs = dict(_ATTRS, _full = attr.bool(default = True)),
+    environ = ["OCIUTIL_NODE", "DOCKER_CONFIG", "REGISTRY_AUTH_FILE"],
+)
