@@ -2,7 +2,7 @@
  * ociutil against a real registry (CNCF distribution), checked by peers we did not write:
  * crane, skopeo, umoci and oras must read what ociutil writes, and ociutil must read what they push.
  */
-import { mkdir, readdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -267,6 +267,21 @@ describe("push", () => {
       expect(await strayFiles(shallow)).toEqual([]);
       expect((await readdir(join(shallow, "blobs/sha256")))).toHaveLength(2); // nothing written to disk
     });
+  });
+});
+
+describe("cross-repository mounts", () => {
+  it("upload into the session the registry opens when it declines a mount (202)", async () => {
+    await seedImage(registry, "mount/src:v1", { layers: [{ files: { m: "1" } }, { randomBytes: 10_000 }] });
+    const dir = join(tmp, "mount-declined");
+    await ociutil("pull", "--insecure", `${registry.host}/mount/src:v1`, "-o", dir);
+    // Point the recorded source at a repository that does not hold these blobs.
+    const index = await indexJson(dir);
+    index.manifests[0].annotations["dev.rules-ociutil.source.repository"] = `${registry.host}/mount/empty`;
+    await writeFile(join(dir, "index.json"), JSON.stringify(index));
+    const result = await ociutilJson("push", "--insecure", dir, `${registry.host}/mount/dest:v1`);
+    expect(result.blobs).toMatchObject({ mounted: 0, uploaded: 3 });
+    await crane("validate", "--remote", `${registry.host}/mount/dest:v1`);
   });
 });
 
