@@ -471,11 +471,15 @@ async function main() {
   const results = { pull: {}, push: {} };
   for (const op of ["pull", "push"]) for (const t of TOOLS) results[op][t] = { seconds: [], rssKiB: [], cpu: [], failed: false };
 
+  // Each run starts with the next tool, so none always runs first (on a warm, quiet machine) or last
+  // (after three others have written 1.5 GiB and the kernel is reclaiming page cache).
+  const rotation = (r) => TOOLS.map((_, i) => TOOLS[(i + r - 1) % TOOLS.length]);
+
   // ---- pull: each run of each tool into a fresh empty directory; tools interleaved so drift is shared.
   // Registry blobs stay in the page cache (nothing is dropped); every tool sees the same warm registry.
   let pushSource;
   for (let r = 1; r <= opts.runs; r++) {
-    for (const tool of TOOLS) {
+    for (const tool of rotation(r)) {
       const res = results.pull[tool];
       if (res.failed) continue;
       const dir = path.join(work, `pull-${tool}-${r}`);
@@ -521,7 +525,7 @@ async function main() {
   }
   if (pushSource) {
     for (let r = 1; r <= opts.runs; r++) {
-      for (const tool of TOOLS) {
+      for (const tool of rotation(r)) {
         const res = results.push[tool];
         if (res.failed) continue;
         const reg = await startRegistry(`push-${tool}-${r}`);
@@ -536,7 +540,7 @@ async function main() {
           } else {
             res.seconds.push(t.seconds);
             res.rssKiB.push(t.rssKiB);
-          res.cpu.push(t.cpu);
+            res.cpu.push(t.cpu);
             log(`push ${tool.padEnd(7)} run ${r}: ${t.seconds.toFixed(2)} s, ${(t.rssKiB / 1024).toFixed(0)} MB, ${t.cpu.toFixed(2)} s CPU`);
           }
         } catch (e) {

@@ -32527,6 +32527,11 @@ var require_tar_stream = __commonJS({
   }
 });
 
+// tools/ociutil/v8-flags.ts
+import { setFlagsFromString } from "node:v8";
+var v8Major = Number(process.versions.v8.split(".")[0]);
+if (v8Major >= 11 && v8Major <= 13) setFlagsFromString("--liftoff-only");
+
 // node_modules/commander/esm.mjs
 var import_index = __toESM(require_commander(), 1);
 var {

@@ -1,4 +1,5 @@
 /** ociutil: the command-line entry point bundled into oci/private/ociutil.mjs. */
+import "./v8-flags.js"; // first: see why there
 import { Command, CommanderError } from "commander";
 import { commands } from "./cli/commands.js";
 import { fail } from "./cli/run.js";
