@@ -146,6 +146,26 @@ describe("pull through faults", () => {
   });
 });
 
+describe("registries that answer differently", () => {
+  it("resolves relative upload Location headers, for monolithic and chunked uploads", async () => {
+    const relative = await startFaultProxy(registry.host, [], { relativeLocations: true });
+    try {
+      const src = join(tmp, "relative-src");
+      const built = await buildTestImage(src, { layers: [{ randomBytes: 200_000 }] });
+      for (const extra of [[], ["--chunk-size", "65536"]]) {
+        relative.requests.length = 0;
+        const r = await runOciutil(["push", "--insecure", src, `${relative.host}/relative/app${extra.length}:v1`, ...extra]);
+        expect(r.stderr).toBe("");
+        expect(r.stdout.trim()).toBe(`${relative.host}/relative/app${extra.length}@${built.manifestDigest}`);
+        // The upload went to the session URL the registry named (relative to the proxy).
+        expect(relative.requests.some((q) => q.method === (extra.length ? "PATCH" : "PUT") && q.path.includes("/blobs/uploads/"))).toBe(true);
+      }
+    } finally {
+      await relative.stop();
+    }
+  });
+});
+
 describe("push through faults", () => {
   it("retries an upload the registry failed with 500", async () => {
     const src = join(tmp, "push-src");

@@ -104,7 +104,13 @@ function methodMatches(rule: FaultRule, method: string): boolean {
   return list.some((m) => m.toUpperCase() === method.toUpperCase());
 }
 
-export async function startFaultProxy(upstream: string, rules: FaultRule[]): Promise<FaultProxy> {
+export interface FaultProxyOptions {
+  /** Send upstream Location headers as relative references ("/v2/..."), as some registries do;
+   *  distribution 2.8 sends absolute URLs. */
+  relativeLocations?: boolean;
+}
+
+export async function startFaultProxy(upstream: string, rules: FaultRule[], options: FaultProxyOptions = {}): Promise<FaultProxy> {
   const [upHost, upPortStr] = splitHostPort(upstream);
   const upPort = Number(upPortStr);
   const agent = new Agent({ keepAlive: true, maxSockets: 32 });
@@ -121,7 +127,8 @@ export async function startFaultProxy(upstream: string, rules: FaultRule[]): Pro
     try {
       const u = new URL(loc);
       if (u.host === upstream || (u.hostname === upHost && u.port === upPortStr)) {
-        return `http://${proxyHost}${u.pathname}${u.search}${u.hash}`;
+        const rest = `${u.pathname}${u.search}${u.hash}`;
+        return options.relativeLocations ? rest : `http://${proxyHost}${rest}`;
       }
     } catch {
       /* relative: leave as is */

@@ -9,7 +9,7 @@ export {
   type TokenRequestRecord,
   type AccessEntry,
 } from "./token-server.js";
-export { startFaultProxy, type FaultProxy, type FaultRule, type FaultAction, type ProxyRequestRecord } from "./fault-proxy.js";
+export { startFaultProxy, type FaultProxyOptions, type FaultProxy, type FaultRule, type FaultAction, type ProxyRequestRecord } from "./fault-proxy.js";
 export {
   peer,
   findPeer,
