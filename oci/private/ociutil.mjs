@@ -52940,6 +52940,32 @@ function platformMatches(p, want) {
   return variant === want.variant;
 }
 
+// tools/ociutil/util/file-chunks.ts
+import { open as open4 } from "node:fs/promises";
+var CHUNK = 1 << 20;
+async function* fileChunks(path6, start = 0, end) {
+  const file2 = await open4(path6, "r");
+  try {
+    const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+    let position = start;
+    const stop = end ?? (await file2.stat()).size;
+    for (let turn = 0; position < stop; turn ^= 1) {
+      const buffer = buffers[turn];
+      const want = Math.min(CHUNK, stop - position);
+      let filled = 0;
+      while (filled < want) {
+        const { bytesRead } = await file2.read(buffer, filled, want - filled, position + filled);
+        if (bytesRead === 0) throw new Error(`${path6}: file ended at ${position + filled} bytes, expected ${stop}`);
+        filled += bytesRead;
+      }
+      position += filled;
+      yield buffer.subarray(0, filled);
+    }
+  } finally {
+    await file2.close();
+  }
+}
+
 // tools/ociutil/ops/source.ts
 var RegistrySource = class {
   constructor(remote) {
@@ -52990,6 +53016,9 @@ var LayoutSource = class _LayoutSource {
   }
   async hasLocal(desc) {
     return await this.layout.hasBlob(desc);
+  }
+  openChunks(desc) {
+    return fileChunks(this.layout.blobPath(desc.digest), 0, desc.size);
   }
   openRange(desc, start, end) {
     return createReadStream2(this.layout.blobPath(desc.digest), { start, end: end - 1, highWaterMark: 1 << 20 });
@@ -53223,6 +53252,7 @@ async function sendFollowingRedirects(req) {
     const res = await (0, import_undici.request)(url2, {
       method,
       headers,
+      // undici sends any async iterable (its docs and client-h1's writeIterable); its types list only Readable.
       body: body ?? null,
       dispatcher: agent()
     });
@@ -53530,7 +53560,7 @@ var RemoteRepository = class {
     return this.location(res, url2);
   }
   /** Monolithic upload: one PUT carrying every byte, closing the session with the digest. */
-  async uploadMonolithic(uploadUrl, desc, open6) {
+  async uploadMonolithic(uploadUrl, desc, open7) {
     const url2 = new URL(uploadUrl);
     url2.searchParams.set("digest", desc.digest);
     const res = await this.registry.send(
@@ -53538,7 +53568,7 @@ var RemoteRepository = class {
         method: "PUT",
         url: url2,
         headers: { "content-type": "application/octet-stream", "content-length": String(desc.size) },
-        body: open6
+        body: open7
       },
       this.pushScope
     );
@@ -53550,7 +53580,7 @@ var RemoteRepository = class {
    * PATCH we ask the session how much it holds (GET, Range header) before sending more, because
    * distribution 2.8 appends a re-sent chunk instead of answering 416.
    */
-  async uploadChunked(uploadUrl, desc, chunkSize, open6) {
+  async uploadChunked(uploadUrl, desc, chunkSize, open7) {
     let url2 = uploadUrl;
     let offset = 0;
     let failures = 0;
@@ -53568,7 +53598,7 @@ var RemoteRepository = class {
               "content-length": String(end - start),
               "content-range": `${start}-${end - 1}`
             },
-            body: () => open6(start, end)
+            body: () => open7(start, end)
           },
           this.pushScope
         );
@@ -53705,7 +53735,9 @@ async function transferTree(tree, source, dest, tags, opts) {
 }
 async function upload(dest, url2, desc, source, opts) {
   const local = await source.hasLocal(desc);
+  const openChunks = source.openChunks?.bind(source);
   const openBody = async () => {
+    if (local && openChunks !== void 0) return openChunks(desc);
     const body = await source.open(desc);
     return local ? body : verified(body, desc, source.description);
   };
@@ -54447,7 +54479,7 @@ function canonicalBytes(doc) {
 // tools/ociutil/build/layer.ts
 var import_tar_stream = __toESM(require_tar_stream(), 1);
 import { createReadStream as createReadStream5 } from "node:fs";
-import { lstat, open as open5, readdir, stat as stat3 } from "node:fs/promises";
+import { lstat, open as open6, readdir, stat as stat3 } from "node:fs/promises";
 import path4 from "node:path";
 import { Transform as Transform2 } from "node:stream";
 import { pipeline as pipeline3 } from "node:stream/promises";
@@ -54456,14 +54488,14 @@ import { createHash as createHash3 } from "node:crypto";
 
 // tools/ociutil/build/describe.ts
 import { createReadStream as createReadStream4 } from "node:fs";
-import { open as open4 } from "node:fs/promises";
+import { open as open5 } from "node:fs/promises";
 import { createHash as createHash2 } from "node:crypto";
 import { createGunzip } from "node:zlib";
 import { Writable } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 async function describeLayerFile(file2) {
   const head = Buffer.alloc(4);
-  const fh = await open4(file2, "r");
+  const fh = await open5(file2, "r");
   let headLength;
   try {
     headLength = (await fh.read(head, 0, 4, 0)).bytesRead;
@@ -54665,7 +54697,7 @@ async function buildLayer(manifest, output2) {
   const pack = import_tar_stream.default.pack();
   const tarTap = new Tap();
   const outTap = new Tap();
-  const out = await open5(output2, "w", 420);
+  const out = await open6(output2, "w", 420);
   const sink = out.createWriteStream();
   const stages = [pack, tarTap];
   if (manifest.compression === "gzip") {

@@ -9,6 +9,7 @@ import { ImageLayout, LayoutError, SOURCE_ANNOTATION } from "../layout/layout.js
 import type { RegistryClient } from "../remote/client.js";
 import type { RemoteRepository } from "../remote/registry.js";
 import { parseManifest, type Manifest } from "../spec/manifest.js";
+import { fileChunks } from "../util/file-chunks.js";
 import type { Descriptor } from "../spec/schemas.js";
 
 export interface ImageSource {
@@ -19,6 +20,8 @@ export interface ImageSource {
   hasLocal(desc: Descriptor): Promise<boolean>;
   /** The bytes of a blob: a local file, else a GET from the remote repository. */
   open(desc: Descriptor): Promise<Readable>;
+  /** A local blob's bytes as an upload body (see util/file-chunks.ts). */
+  openChunks?(desc: Descriptor): AsyncIterable<Uint8Array>;
   /** Bytes [start, end) of a local blob, for chunked uploads that may resend a chunk. */
   openRange?(desc: Descriptor, start: number, end: number): Readable;
   /** The repository blobs can be mounted from, when the destination is on the same registry. */
@@ -72,6 +75,9 @@ export class LayoutSource implements ImageSource {
   }
   async hasLocal(desc: Descriptor): Promise<boolean> {
     return await this.layout.hasBlob(desc);
+  }
+  openChunks(desc: Descriptor): AsyncIterable<Uint8Array> {
+    return fileChunks(this.layout.blobPath(desc.digest), 0, desc.size);
   }
   openRange(desc: Descriptor, start: number, end: number): Readable {
     return createReadStream(this.layout.blobPath(desc.digest), { start, end: end - 1, highWaterMark: 1 << 20 });

@@ -75,7 +75,9 @@ async function upload(dest: RemoteRepository, url: URL, desc: Descriptor, source
   // hashed again here (the registry checks the digest before it accepts a blob, and hashing twice on
   // the same two cores made pushes twice as slow).
   const local = await source.hasLocal(desc);
-  const openBody = async (): Promise<Readable> => {
+  const openChunks = source.openChunks?.bind(source);
+  const openBody = async (): Promise<Readable | AsyncIterable<Uint8Array>> => {
+    if (local && openChunks !== undefined) return openChunks(desc);
     const body = await source.open(desc);
     return local ? body : verified(body, desc, source.description);
   };

@@ -10,7 +10,7 @@ import { parseManifest, type Manifest } from "../spec/manifest.js";
 import { OciError, VerificationError } from "../util/errors.js";
 import { Authenticator, repositoryScope } from "./auth.js";
 import type { CredentialSource } from "./credentials.js";
-import { DEFAULT_RETRY, describeRequest, header, type HttpRequest, type HttpResponse, type RetryPolicy } from "./transport.js";
+import { DEFAULT_RETRY, describeRequest, header, type HttpRequest, type HttpResponse, type RequestBody, type RetryPolicy } from "./transport.js";
 
 export class RegistryError extends OciError {
   override readonly name = "RegistryError";
@@ -193,7 +193,7 @@ export class RemoteRepository {
   }
 
   /** Monolithic upload: one PUT carrying every byte, closing the session with the digest. */
-  async uploadMonolithic(uploadUrl: URL, desc: { digest: Digest; size: number }, open: () => Promise<Readable> | Readable): Promise<void> {
+  async uploadMonolithic(uploadUrl: URL, desc: { digest: Digest; size: number }, open: () => Promise<RequestBody> | RequestBody): Promise<void> {
     const url = new URL(uploadUrl);
     url.searchParams.set("digest", desc.digest);
     const res = await this.registry.send(

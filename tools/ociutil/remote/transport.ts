@@ -20,7 +20,7 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5_000 };
 
-export type RequestBody = Buffer | Readable | undefined;
+export type RequestBody = Buffer | Readable | AsyncIterable<Uint8Array> | undefined;
 
 export interface HttpRequest {
   method: "GET" | "HEAD" | "PUT" | "POST" | "PATCH" | "DELETE";
@@ -150,7 +150,8 @@ async function sendFollowingRedirects(req: HttpRequest): Promise<HttpResponse> {
     const res = await request(url, {
       method,
       headers,
-      body: body ?? null,
+      // undici sends any async iterable (its docs and client-h1's writeIterable); its types list only Readable.
+      body: (body ?? null) as Buffer | Readable | null,
       dispatcher: agent(),
     });
     const location = res.headers["location"];
