@@ -54413,12 +54413,12 @@ async function verifyLayout(dir, jobs) {
     }
     for (const [i, layer] of ls.entries()) {
       if (!LAYER_MEDIA_TYPES.includes(layer.mediaType)) problems.push(`${path6}.layers[${i}] ${layer.digest}: unknown layer media type "${layer.mediaType}"`);
-      layers.push({ ...layer, annotations: { ...layer.annotations ?? {}, "ociutil.verify.path": `${path6}.layers[${i}]` } });
+      layers.push({ layer, path: `${path6}.layers[${i}]` });
     }
   };
   for (const [i, desc] of index.manifests.entries()) await visitManifest(desc, `index.json manifests[${i}]`);
-  await forEachLimit(layers, jobs, async (layer) => {
-    await checkBlob(layer, layer.annotations?.["ociutil.verify.path"] ?? "layer");
+  await forEachLimit(layers, jobs, async ({ layer, path: path6 }) => {
+    await checkBlob(layer, path6);
   });
   if (index.manifests.length === 0) problems.push("index.json lists no manifests");
   return result;

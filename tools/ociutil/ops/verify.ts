@@ -40,7 +40,7 @@ export async function verifyLayout(dir: string, jobs: number): Promise<VerifyRes
   const result: VerifyResult = { manifests: 0, blobs: 0, bytes: 0, problems };
   const checkedBlobs = new Map<string, Promise<boolean>>();
   const visited = new Set<string>();
-  const layers: Descriptor[] = [];
+  const layers: Array<{ layer: Descriptor; path: string }> = [];
 
   /** Checks size and digest by streaming the file; memoised per digest. */
   const checkBlob = (desc: Descriptor, what: string): Promise<boolean> => {
@@ -107,14 +107,14 @@ export async function verifyLayout(dir: string, jobs: number): Promise<VerifyRes
     }
     for (const [i, layer] of ls.entries()) {
       if (!LAYER_MEDIA_TYPES.includes(layer.mediaType)) problems.push(`${path}.layers[${i}] ${layer.digest}: unknown layer media type "${layer.mediaType}"`);
-      layers.push({ ...layer, annotations: { ...(layer.annotations ?? {}), "ociutil.verify.path": `${path}.layers[${i}]` } });
+      layers.push({ layer, path: `${path}.layers[${i}]` });
     }
   };
 
   for (const [i, desc] of index.manifests.entries()) await visitManifest(desc, `index.json manifests[${i}]`);
   // Layers are the big blobs: hash them in parallel.
-  await forEachLimit(layers, jobs, async (layer) => {
-    await checkBlob(layer, layer.annotations?.["ociutil.verify.path"] ?? "layer");
+  await forEachLimit(layers, jobs, async ({ layer, path }) => {
+    await checkBlob(layer, path);
   });
   if (index.manifests.length === 0) problems.push("index.json lists no manifests");
   return result;

@@ -24,13 +24,3 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
     throw err;
   }
 }
-
-export async function exists(p: string): Promise<boolean> {
-  try {
-    const h = await open(p, "r");
-    await h.close();
-    return true;
-  } catch {
-    return false;
-  }
-}
