@@ -8,7 +8,7 @@
  * platform) for `index` and `layout`. The layers' bytes are not copied: they stay the files Bazel has.
  */
 import type { Command } from "commander";
-import { z } from "zod";
+import * as z from "zod";
 import { digestOf, parseDigest, type Digest } from "../name/digest.js";
 import { MediaType } from "../spec/mediatypes.js";
 import { parseManifest } from "../spec/manifest.js";

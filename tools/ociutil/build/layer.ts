@@ -21,7 +21,7 @@ import { createGzip, constants as zlibConstants } from "node:zlib";
 import { createHash, type Hash } from "node:crypto";
 import type { Command } from "commander";
 import tar from "tar-stream";
-import { z } from "zod";
+import * as z from "zod";
 import { writeFileAtomic } from "../util/fsutil.js";
 import { OciError, UsageError } from "../util/errors.js";
 import { describeLayerFile } from "./describe.js";

@@ -4,7 +4,7 @@
  * how to authenticate: Basic (send credentials) or Bearer (ask the realm for a token for the scopes).
  * Tokens are cached per scope set, so pulling 20 layers asks the token server once.
  */
-import { request } from "undici";
+import { request } from "./undici.js";
 import type { Credential, CredentialSource } from "./credentials.js";
 import { parseChallenges, type Challenge } from "./challenge.js";
 import { agent, describeRequest, header, networkErrorMessage, send, type HttpRequest, type HttpResponse, type RetryPolicy } from "./transport.js";

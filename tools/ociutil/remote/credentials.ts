@@ -25,7 +25,7 @@ import { constants } from "node:fs";
 import { access, readFile, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { OciError } from "../util/errors.js";
 
 export type Credential =

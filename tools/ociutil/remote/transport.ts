@@ -4,7 +4,7 @@
  * `Authorization` header is never sent to a host other than the registry's (blob GETs are often
  * redirected to object storage with a signed URL).
  */
-import { Agent, errors as undiciErrors, request, type Dispatcher } from "undici";
+import { Agent, errors as undiciErrors, request, type Dispatcher } from "./undici.js";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { OciError } from "../util/errors.js";

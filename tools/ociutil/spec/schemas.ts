@@ -3,7 +3,7 @@
  * `.passthrough()` keeps fields we don't know, but we never serialize a parsed document back to send
  * or store it: manifests travel as the exact bytes their digest was computed over (see manifest.ts).
  */
-import { z } from "zod";
+import * as z from "zod";
 import { isDigest, type Digest } from "../name/digest.js";
 
 const digest = z.string().refine(isDigest, { message: "not a valid sha256/sha512 digest" }).transform((d) => d as Digest);
