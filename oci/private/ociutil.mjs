@@ -4590,7 +4590,7 @@ var require_util = __commonJS({
     var { kDestroyed, kBodyUsed, kListeners, kBody } = require_symbols();
     var { IncomingMessage } = __require("node:http");
     var stream = __require("node:stream");
-    var net = __require("node:net");
+    var net2 = __require("node:net");
     var { stringify } = __require("node:querystring");
     var { EventEmitter: EE } = __require("node:events");
     var timers = require_timers();
@@ -4739,7 +4739,7 @@ var require_util = __commonJS({
       }
       assert2(typeof host === "string");
       const servername = getHostname(host);
-      if (net.isIP(servername)) {
+      if (net2.isIP(servername)) {
         return "";
       }
       return servername;
@@ -6566,7 +6566,7 @@ var require_request = __commonJS({
 var require_connect = __commonJS({
   "node_modules/undici/lib/core/connect.js"(exports, module) {
     "use strict";
-    var net = __require("node:net");
+    var net2 = __require("node:net");
     var assert2 = __require("node:assert");
     var util = require_util();
     var { InvalidArgumentError: InvalidArgumentError2 } = require_errors();
@@ -6653,7 +6653,7 @@ var require_connect = __commonJS({
         } else {
           assert2(!httpSocket, "httpSocket can only be sent on TLS update");
           port = port || 80;
-          socket = net.connect({
+          socket = net2.connect({
             highWaterMark: 64 * 1024,
             // Same as nodejs fs streams.
             ...options,
@@ -11305,10 +11305,10 @@ upgrade: ${upgrade}\r
     }
     function writeStream(abort, body, client, request2, socket, contentLength, header2, expectsPayload) {
       assert2(contentLength !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
-      let finished = false;
+      let finished2 = false;
       const writer = new AsyncWriter({ abort, socket, request: request2, contentLength, client, expectsPayload, header: header2 });
       const onData = function(chunk) {
-        if (finished) {
+        if (finished2) {
           return;
         }
         try {
@@ -11320,7 +11320,7 @@ upgrade: ${upgrade}\r
         }
       };
       const onDrain = function() {
-        if (finished) {
+        if (finished2) {
           return;
         }
         if (body.resume) {
@@ -11331,16 +11331,16 @@ upgrade: ${upgrade}\r
         queueMicrotask(() => {
           body.removeListener("error", onFinished);
         });
-        if (!finished) {
+        if (!finished2) {
           const err = new RequestAbortedError();
           queueMicrotask(() => onFinished(err));
         }
       };
       const onFinished = function(err) {
-        if (finished) {
+        if (finished2) {
           return;
         }
-        finished = true;
+        finished2 = true;
         assert2(socket.destroyed || socket[kWriting] && client[kRunning] <= 1);
         socket.off("drain", onDrain).off("error", onFinished);
         body.removeListener("data", onData).removeListener("end", onFinished).removeListener("close", onClose);
@@ -12366,7 +12366,7 @@ var require_client = __commonJS({
   "node_modules/undici/lib/dispatcher/client.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var net = __require("node:net");
+    var net2 = __require("node:net");
     var http = __require("node:http");
     var util = require_util();
     var { ClientStats } = require_stats();
@@ -12522,7 +12522,7 @@ var require_client = __commonJS({
         if (maxRequestsPerClient != null && (!Number.isInteger(maxRequestsPerClient) || maxRequestsPerClient < 0)) {
           throw new InvalidArgumentError2("maxRequestsPerClient must be a positive number");
         }
-        if (localAddress != null && (typeof localAddress !== "string" || net.isIP(localAddress) === 0)) {
+        if (localAddress != null && (typeof localAddress !== "string" || net2.isIP(localAddress) === 0)) {
           throw new InvalidArgumentError2("localAddress must be valid string IP address");
         }
         if (maxResponseSize != null && (!Number.isInteger(maxResponseSize) || maxResponseSize < -1)) {
@@ -12702,7 +12702,7 @@ var require_client = __commonJS({
         const idx = hostname.indexOf("]");
         assert2(idx !== -1);
         const ip = hostname.substring(1, idx);
-        assert2(net.isIPv6(ip));
+        assert2(net2.isIPv6(ip));
         hostname = ip;
       }
       client[kConnecting] = true;
@@ -13136,7 +13136,7 @@ var require_readable = __commonJS({
   "node_modules/undici/lib/api/readable.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable } = __require("node:stream");
+    var { Readable: Readable2 } = __require("node:stream");
     var { RequestAbortedError, NotSupportedError, InvalidArgumentError: InvalidArgumentError2, AbortError } = require_errors();
     var util = require_util();
     var { ReadableStreamFrom } = require_util();
@@ -13150,7 +13150,7 @@ var require_readable = __commonJS({
     var kBytesRead = /* @__PURE__ */ Symbol("kBytesRead");
     var noop = () => {
     };
-    var BodyReadable = class extends Readable {
+    var BodyReadable = class extends Readable2 {
       /**
        * @param {object} opts
        * @param {(this: Readable, size: number) => void} opts.resume
@@ -13539,7 +13539,7 @@ var require_api_request = __commonJS({
     "use strict";
     var assert2 = __require("node:assert");
     var { AsyncResource } = __require("node:async_hooks");
-    var { Readable } = require_readable();
+    var { Readable: Readable2 } = require_readable();
     var { InvalidArgumentError: InvalidArgumentError2, RequestAbortedError } = require_errors();
     var util = require_util();
     function noop() {
@@ -13620,7 +13620,7 @@ var require_api_request = __commonJS({
         const parsedHeaders = responseHeaders === "raw" ? util.parseHeaders(rawHeaders) : headers;
         const contentType = parsedHeaders["content-type"];
         const contentLength = parsedHeaders["content-length"];
-        const res = new Readable({
+        const res = new Readable2({
           resume,
           abort,
           contentType,
@@ -14840,7 +14840,7 @@ var require_streamx = __commonJS({
         }
       }
     };
-    var Readable = class _Readable extends Stream {
+    var Readable2 = class _Readable extends Stream {
       constructor(opts) {
         super(opts);
         this._duplexState |= OPENING | WRITE_DONE | READ_READ_AHEAD;
@@ -15051,7 +15051,7 @@ var require_streamx = __commonJS({
         return this;
       }
     };
-    var Duplex = class extends Readable {
+    var Duplex2 = class extends Readable2 {
       // and Writable
       constructor(opts) {
         super(opts);
@@ -15089,7 +15089,7 @@ var require_streamx = __commonJS({
         return this;
       }
     };
-    var Transform3 = class extends Duplex {
+    var Transform3 = class extends Duplex2 {
       constructor(opts) {
         super(opts);
         this._transformState = new TransformState(this);
@@ -15245,7 +15245,7 @@ var require_streamx = __commonJS({
       this.destroy(StreamError.ABORTED());
     }
     function isWritev(s) {
-      return s._writev !== Writable2.prototype._writev && s._writev !== Duplex.prototype._writev;
+      return s._writev !== Writable2.prototype._writev && s._writev !== Duplex2.prototype._writev;
     }
     module.exports = {
       pipeline: pipeline4,
@@ -15260,8 +15260,8 @@ var require_streamx = __commonJS({
       getStreamError,
       Stream,
       Writable: Writable2,
-      Readable,
-      Duplex,
+      Readable: Readable2,
+      Duplex: Duplex2,
       Transform: Transform3,
       // Export PassThrough for compatibility with Node.js core's stream module
       PassThrough
@@ -15534,7 +15534,7 @@ var require_headers = __commonJS({
 // node_modules/tar-stream/extract.js
 var require_extract = __commonJS({
   "node_modules/tar-stream/extract.js"(exports, module) {
-    var { Writable: Writable2, Readable, getStreamError } = require_streamx();
+    var { Writable: Writable2, Readable: Readable2, getStreamError } = require_streamx();
     var FIFO = require_fast_fifo();
     var b4a = require_b4a();
     var headers = require_headers();
@@ -15582,7 +15582,7 @@ var require_extract = __commonJS({
         return buf.subarray(this._offset, this._offset += size);
       }
     };
-    var Source = class extends Readable {
+    var Source = class extends Readable2 {
       constructor(self, header2, offset) {
         super();
         this.header = header2;
@@ -15898,7 +15898,7 @@ var require_constants4 = __commonJS({
 // node_modules/tar-stream/pack.js
 var require_pack = __commonJS({
   "node_modules/tar-stream/pack.js"(exports, module) {
-    var { Readable, Writable: Writable2, getStreamError } = require_streamx();
+    var { Readable: Readable2, Writable: Writable2, getStreamError } = require_streamx();
     var b4a = require_b4a();
     var constants2 = require_constants4();
     var headers = require_headers();
@@ -15991,7 +15991,7 @@ var require_pack = __commonJS({
         cb();
       }
     };
-    var Pack = class extends Readable {
+    var Pack = class extends Readable2 {
       constructor(opts) {
         super(opts);
         this._drain = noop;
@@ -16284,10 +16284,10 @@ function validateRegistry(host, bad) {
   let name = host;
   let port;
   if (host.startsWith("[")) {
-    const close = host.indexOf("]");
-    if (close < 0) bad(`bad registry "${host}" (unclosed IPv6 bracket)`);
-    name = host.slice(0, close + 1);
-    const after = host.slice(close + 1);
+    const close2 = host.indexOf("]");
+    if (close2 < 0) bad(`bad registry "${host}" (unclosed IPv6 bracket)`);
+    name = host.slice(0, close2 + 1);
+    const after = host.slice(close2 + 1);
     if (after.length > 0) {
       if (!after.startsWith(":")) bad(`bad registry "${host}"`);
       port = after.slice(1);
@@ -16321,7 +16321,7 @@ import { createReadStream as createReadStream2 } from "node:fs";
 
 // tools/ociutil/layout/layout.ts
 import { createReadStream } from "node:fs";
-import { mkdir, open as open3, readFile, rename as rename2, rm as rm2, stat } from "node:fs/promises";
+import { mkdir, readFile, rename as rename2, rm as rm2, stat } from "node:fs/promises";
 import path2 from "node:path";
 
 // tools/ociutil/spec/mediatypes.ts
@@ -22653,113 +22653,333 @@ function describeIssues(error2) {
   return `${where}: ${first.message}${more}`;
 }
 
-// tools/ociutil/util/file-hasher.ts
+// tools/ociutil/layout/blob-writer.ts
+import { close, open as open2 } from "node:fs";
+import { promisify } from "node:util";
+
+// tools/ociutil/layout/blob-workers.ts
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 var WORKER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
 const { createHash } = require("node:crypto");
-const { openSync, readSync, closeSync } = require("node:fs");
-const buf = Buffer.allocUnsafe(1 << 20);
+const { writeSync } = require("node:fs");
+const message = (err) => String((err && err.message) || err);
+const WRITE_PIECE = 32 * 1024; // see the module comment
 const jobs = new Map();
 parentPort.on("message", (m) => {
-  const job = jobs.get(m.id);
-  try {
-    if (m.op === "open") {
-      jobs.set(m.id, { hash: createHash(m.algorithm), fd: openSync(m.path, "r"), offset: 0, failed: false });
-    } else if (job === undefined || job.failed) {
-      if (m.op === "finish" || m.op === "abort") jobs.delete(m.id);
-    } else if (m.op === "advance") {
-      while (job.offset < m.end) {
-        const n = readSync(job.fd, buf, 0, Math.min(buf.length, m.end - job.offset), job.offset);
-        if (n <= 0) throw new Error("file shorter than the bytes written to it");
-        job.hash.update(buf.subarray(0, n));
-        job.offset += n;
-      }
-    } else if (m.op === "finish" || m.op === "abort") {
-      closeSync(job.fd);
-      jobs.delete(m.id);
-      if (m.op === "finish") parentPort.postMessage({ id: m.id, hex: job.hash.digest("hex") });
+  if (m.op === "start") {
+    const job = { fd: m.fd, hash: null, error: null };
+    try { job.hash = createHash(m.algorithm); } catch (err) { job.error = message(err); }
+    jobs.set(m.job, job);
+  } else if (m.op === "chunk") {
+    const job = jobs.get(m.job);
+    if (job !== undefined && job.error === null) {
+      try {
+        const bytes = new Uint8Array(m.memory, 0, m.length);
+        for (let done = 0; done < m.length; ) {
+          done += writeSync(job.fd, bytes, done, Math.min(WRITE_PIECE, m.length - done), m.position + done);
+        }
+        job.hash.update(bytes);
+      } catch (err) { job.error = message(err); }
     }
-  } catch (err) {
-    if (job !== undefined) { job.failed = true; try { closeSync(job.fd); } catch {} }
-    parentPort.postMessage({ id: m.id, error: String(err && err.message || err) });
+    parentPort.postMessage({ op: "chunk", chunk: m.chunk, memory: m.memory }, [m.memory]); // always: the sender reuses it
+  } else if (m.op === "finish") {
+    const job = jobs.get(m.job);
+    jobs.delete(m.job);
+    if (job === undefined) parentPort.postMessage({ op: "finish", job: m.job, error: "unknown job" });
+    else if (job.error !== null) parentPort.postMessage({ op: "finish", job: m.job, error: job.error });
+    else parentPort.postMessage({ op: "finish", job: m.job, hex: job.hash.digest("hex") });
+  } else if (m.op === "abort") {
+    jobs.delete(m.job);
   }
 });
 `;
-var HasherThread = class {
-  worker;
-  pending = /* @__PURE__ */ new Map();
-  active = 0;
+var BlobWorker = class {
+  worker = new Worker(WORKER_SOURCE, { eval: true });
+  chunks = /* @__PURE__ */ new Map();
+  finishes = /* @__PURE__ */ new Map();
+  nextChunk = 0;
+  owed = 0;
+  failure;
+  /** Jobs started and not finished: new jobs go to the least loaded worker. */
+  jobs = 0;
   constructor() {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true });
     this.worker.unref();
     this.worker.on("message", (m) => {
-      const p = this.pending.get(m.id);
-      if (p === void 0) return;
-      if (m.error !== void 0) {
-        p.error = m.error;
-        return;
+      if (m.op === "chunk") {
+        const pending = this.chunks.get(m.chunk);
+        this.chunks.delete(m.chunk);
+        this.paid();
+        pending?.done(Buffer.from(m.memory));
+      } else {
+        const waiter = this.finishes.get(m.job);
+        this.finishes.delete(m.job);
+        this.paid();
+        if (m.error !== void 0) waiter?.reject(new Error(m.error));
+        else waiter?.resolve(m.hex ?? "");
       }
-      this.pending.delete(m.id);
-      this.done();
-      if (p.error !== void 0) p.reject(new Error(`hashing failed: ${p.error}`));
-      else p.resolve(m.hex ?? "");
     });
     this.worker.on("error", (err) => {
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
+      this.failure = err;
+      for (const w of this.finishes.values()) w.reject(err);
+      this.finishes.clear();
+      for (const { done, size } of this.chunks.values()) done(Buffer.allocUnsafeSlow(size));
+      this.chunks.clear();
     });
   }
-  get load() {
-    return this.active;
+  /** Keeps the process alive only while the worker owes an answer. */
+  owe() {
+    if (this.owed++ === 0) this.worker.ref();
   }
-  post(message) {
-    this.worker.postMessage(message);
+  paid() {
+    if (--this.owed === 0) this.worker.unref();
   }
-  start(id, p) {
-    if (this.active++ === 0) this.worker.ref();
-    this.pending.set(id, p);
-  }
-  done() {
-    if (--this.active === 0) this.worker.unref();
-  }
-  forget(id) {
-    if (this.pending.delete(id)) this.done();
+  start(job, fd, algorithm) {
+    this.jobs++;
+    this.worker.postMessage({ op: "start", job, fd, algorithm });
+    let ended = false;
+    const end = () => {
+      if (!ended) this.jobs--;
+      ended = true;
+    };
+    return {
+      write: (bytes, length, position, done) => {
+        const memory = bytes.buffer;
+        if (bytes.byteOffset !== 0 || bytes.length !== memory.byteLength) throw new Error("blob worker: a buffer must span its memory");
+        const chunk = this.nextChunk++;
+        this.chunks.set(chunk, { done, size: memory.byteLength });
+        this.owe();
+        this.worker.postMessage({ op: "chunk", job, chunk, memory, length, position }, [memory]);
+      },
+      finish: () => new Promise((resolve, reject) => {
+        end();
+        if (this.failure !== void 0) return reject(this.failure);
+        this.finishes.set(job, { resolve, reject });
+        this.owe();
+        this.worker.postMessage({ op: "finish", job });
+      }),
+      abort: () => {
+        end();
+        this.worker.postMessage({ op: "abort", job });
+      }
+    };
   }
 };
-var threads;
-var nextId = 0;
-function hashFileAsWritten(path6, algorithm) {
-  threads ??= Array.from({ length: Math.max(1, Math.min(2, availableParallelism() - 1 || 1)) }, () => new HasherThread());
-  const thread = threads.reduce((a, b) => b.load < a.load ? b : a);
-  const id = nextId++;
-  let result;
-  let resolve;
-  let reject;
-  result = new Promise((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  result.catch(() => void 0);
-  thread.start(id, { resolve, reject });
-  thread.post({ op: "open", id, path: path6, algorithm });
-  return {
-    advance: (end) => thread.post({ op: "advance", id, end }),
-    finish: () => {
-      thread.post({ op: "finish", id });
-      return result;
-    },
-    abort: () => {
-      thread.post({ op: "abort", id });
-      thread.forget(id);
-    }
-  };
+var workers = [];
+var nextJob = 0;
+function startBlobJob(fd, algorithm) {
+  let worker = workers.find((w) => w.jobs === 0);
+  if (worker === void 0 && workers.length < Math.min(2, availableParallelism())) workers.push(worker = new BlobWorker());
+  worker ??= workers.reduce((a, b) => b.jobs < a.jobs ? b : a);
+  return worker.start(nextJob++, fd, algorithm);
 }
+
+// tools/ociutil/util/receive-gate.ts
+var ReceiveGate = class {
+  isClosed = false;
+  waiting = /* @__PURE__ */ new Map();
+  get closed() {
+    return this.isClosed;
+  }
+  close() {
+    this.isClosed = true;
+  }
+  open() {
+    if (!this.isClosed) return;
+    this.isClosed = false;
+    const resumes = [...this.waiting.values()];
+    this.waiting.clear();
+    for (const resume of resumes) resume();
+  }
+  /** Calls `resume` once the gate is open again; one waiting callback per `waiter`. */
+  waitToOpen(waiter, resume) {
+    this.waiting.set(waiter, resume);
+  }
+  forget(waiter) {
+    this.waiting.delete(waiter);
+  }
+};
+var blobReceiveGate = new ReceiveGate();
+
+// tools/ociutil/layout/staging-buffers.ts
+var STAGING_BUFFER_SIZE = 1 << 20;
+var StagingBuffers = class {
+  constructor(inFlight, gate) {
+    this.inFlight = inFlight;
+    this.gate = gate;
+  }
+  inFlight;
+  gate;
+  free = [];
+  created = 0;
+  inUse = 0;
+  writers = 0;
+  roomWaiters = [];
+  get softCap() {
+    return this.inFlight + this.writers;
+  }
+  get buffersInUse() {
+    return this.inUse;
+  }
+  get buffersCreated() {
+    return this.created;
+  }
+  /** A writer starts (it will hold up to one partly filled buffer) or ends. */
+  attachWriter() {
+    this.writers++;
+    this.changed();
+  }
+  detachWriter() {
+    this.writers--;
+    this.changed();
+  }
+  take() {
+    let buffer = this.free.pop();
+    if (buffer === void 0) {
+      buffer = { bytes: Buffer.allocUnsafeSlow(STAGING_BUFFER_SIZE) };
+      this.created++;
+    }
+    this.inUse++;
+    this.changed();
+    return buffer;
+  }
+  release(buffer) {
+    this.inUse--;
+    this.free.push(buffer);
+    this.changed();
+  }
+  changed() {
+    if (this.inUse >= this.softCap) {
+      this.gate.close();
+    } else {
+      this.gate.open();
+      for (const wake of this.roomWaiters.splice(0)) wake();
+    }
+  }
+  /** Resolves when a buffer can be taken without going over the cap. */
+  async room() {
+    while (this.inUse >= this.softCap) await new Promise((wake) => this.roomWaiters.push(wake));
+  }
+};
+var sharedStaging = new StagingBuffers(16, blobReceiveGate);
+
+// tools/ociutil/layout/blob-writer.ts
+var openFile = promisify(open2);
+var closeFile = promisify(close);
+var BlobWriter = class _BlobWriter {
+  constructor(fd, desc, what, staging) {
+    this.fd = fd;
+    this.desc = desc;
+    this.what = what;
+    this.staging = staging;
+    this.job = startBlobJob(fd, digestAlgorithm(desc.digest));
+    staging.attachWriter();
+    this.done = this.finish();
+    this.done.catch(() => void 0);
+  }
+  fd;
+  desc;
+  what;
+  staging;
+  job;
+  current;
+  filled = 0;
+  received = 0;
+  flushed = 0;
+  /** Buffers still with the worker. */
+  away = 0;
+  ended = false;
+  error;
+  settle;
+  settled = new Promise((resolve) => this.settle = resolve);
+  /** Resolves once the file holds exactly the blob; rejects with the first failure. */
+  done;
+  /** Creates `path` (which must not exist) and a writer for it. */
+  static async create(path6, desc, what, staging) {
+    const fd = await openFile(path6, "wx", 420);
+    return new _BlobWriter(fd, desc, what, staging);
+  }
+  write(chunk) {
+    if (this.error !== void 0 || this.ended) throw this.error ?? new Error(`${this.what}: write after end`);
+    this.received += chunk.length;
+    if (this.received > this.desc.size) {
+      const err = new VerificationError(`${this.what}: more than the ${this.desc.size} bytes its descriptor says`);
+      this.fail(err);
+      throw err;
+    }
+    let offset = 0;
+    while (offset < chunk.length) {
+      this.current ??= this.staging.take();
+      const n = Math.min(chunk.length - offset, STAGING_BUFFER_SIZE - this.filled);
+      this.current.bytes.set(chunk.subarray(offset, offset + n), this.filled);
+      this.filled += n;
+      offset += n;
+      if (this.filled === STAGING_BUFFER_SIZE) this.flush();
+    }
+  }
+  end() {
+    if (this.error !== void 0 || this.ended) return;
+    this.ended = true;
+    if (this.current !== void 0) this.flush();
+    this.check();
+  }
+  fail(err) {
+    if (this.error !== void 0) return;
+    this.error = err;
+    if (this.current !== void 0) {
+      this.staging.release(this.current);
+      this.current = void 0;
+    }
+    this.check();
+  }
+  /** Sends the current buffer to the worker; it is reused when it comes back. */
+  flush() {
+    const buffer = this.current;
+    const length = this.filled;
+    this.current = void 0;
+    this.filled = 0;
+    this.away++;
+    this.job.write(buffer.bytes, length, this.flushed, (returned) => {
+      buffer.bytes = returned;
+      this.staging.release(buffer);
+      this.away--;
+      this.check();
+    });
+    this.flushed += length;
+  }
+  check() {
+    if (this.away === 0 && (this.ended || this.error !== void 0)) this.settle();
+  }
+  async finish() {
+    await this.settled;
+    try {
+      if (this.error !== void 0) {
+        this.job.abort();
+        throw this.error;
+      }
+      if (this.received !== this.desc.size) {
+        this.job.abort();
+        throw new VerificationError(`${this.what}: got ${this.received} bytes, its descriptor says ${this.desc.size}`);
+      }
+      let hex;
+      try {
+        hex = await this.job.finish();
+      } catch (err) {
+        throw new OciError(`${this.what}: writing it failed: ${err.message}`);
+      }
+      const got = `${digestAlgorithm(this.desc.digest)}:${hex}`;
+      if (got !== this.desc.digest) throw new VerificationError(`${this.what}: content has digest ${got}, expected ${this.desc.digest}`);
+    } finally {
+      this.staging.detachWriter();
+      await closeFile(this.fd);
+    }
+  }
+};
 
 // tools/ociutil/util/fsutil.ts
 import { randomBytes } from "node:crypto";
-import { open as open2, rename, rm } from "node:fs/promises";
+import { open as open3, rename, rm } from "node:fs/promises";
 import path from "node:path";
 function tempPathFor(target) {
   return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
@@ -22767,7 +22987,7 @@ function tempPathFor(target) {
 async function writeFileAtomic(target, data) {
   const tmp = tempPathFor(target);
   try {
-    const handle = await open2(tmp, "wx", 420);
+    const handle = await open3(tmp, "wx", 420);
     try {
       await handle.writeFile(data);
     } finally {
@@ -22787,61 +23007,6 @@ var LayoutError = class extends OciError {
   name = "LayoutError";
 };
 var STREAM_CHUNK = 1 << 20;
-var WRITE_BATCH = 1 << 20;
-var WORKER_HASH_THRESHOLD = 8 << 20;
-async function writeVerified(file, filePath, desc, source, what) {
-  const algorithm = digestAlgorithm(desc.digest);
-  const inline = desc.size < WORKER_HASH_THRESHOLD ? newHash(algorithm) : void 0;
-  const worker = inline === void 0 ? hashFileAsWritten(filePath, algorithm) : void 0;
-  try {
-    let received = 0;
-    let written = 0;
-    let batch = [];
-    let batchBytes = 0;
-    let inFlight = Promise.resolve();
-    const flush = (chunks, bytes) => writeAll(file, chunks).then(() => {
-      written += bytes;
-      worker?.advance(written);
-    });
-    for await (const chunk of source) {
-      received += chunk.length;
-      if (received > desc.size) throw new VerificationError(`${what}: more than the ${desc.size} bytes its descriptor says`);
-      inline?.update(chunk);
-      batch.push(chunk);
-      batchBytes += chunk.length;
-      if (batchBytes >= WRITE_BATCH) {
-        await inFlight;
-        inFlight = flush(batch, batchBytes);
-        batch = [];
-        batchBytes = 0;
-      }
-    }
-    await inFlight;
-    if (batch.length > 0) await flush(batch, batchBytes);
-    if (received !== desc.size) throw new VerificationError(`${what}: got ${received} bytes, its descriptor says ${desc.size}`);
-    const hex = inline !== void 0 ? inline.digest("hex") : await worker.finish();
-    const got = `${algorithm}:${hex}`;
-    if (got !== desc.digest) throw new VerificationError(`${what}: content has digest ${got}, expected ${desc.digest}`);
-  } catch (err) {
-    worker?.abort();
-    throw err;
-  }
-}
-async function writeAll(file, chunks) {
-  let pending = chunks;
-  while (pending.length > 0) {
-    let { bytesWritten } = await file.writev(pending);
-    const rest = [];
-    for (const c of pending) {
-      if (bytesWritten >= c.length) bytesWritten -= c.length;
-      else {
-        rest.push(c.subarray(bytesWritten));
-        bytesWritten = 0;
-      }
-    }
-    pending = rest;
-  }
-}
 var ImageLayout = class _ImageLayout {
   constructor(dir) {
     this.dir = dir;
@@ -22901,23 +23066,37 @@ var ImageLayout = class _ImageLayout {
     return await this.blobSize(desc.digest) === desc.size;
   }
   /**
-   * Streams `source` into the blob named by `desc`, verifying size and digest on the way.
-   * The blob appears only if it verified; on any failure nothing is left behind.
+   * Receives the blob named by `desc`: `deliver` hands a sink to whatever produces the bytes (a
+   * registry download) and resolves once the sink is in use; the bytes then arrive through it. They
+   * are verified on the way, and the blob appears only if they match; on any failure nothing is left.
    */
-  async writeBlob(desc, source, what) {
+  async receiveBlob(desc, what, deliver) {
     const target = this.blobPath(desc.digest);
     await mkdir(path2.dirname(target), { recursive: true });
     const tmp = tempPathFor(target);
-    const file = await open3(tmp, "wx", 420);
+    const writer = await BlobWriter.create(tmp, desc, what, sharedStaging);
     try {
-      await writeVerified(file, tmp, desc, source, what ?? `blob ${desc.digest}`);
-      await file.close();
+      try {
+        await deliver(writer);
+      } catch (err) {
+        writer.fail(err instanceof Error ? err : new Error(String(err)));
+      }
+      await writer.done;
       await rename2(tmp, target);
     } catch (err) {
-      await file.close().catch(() => void 0);
       await rm2(tmp, { force: true });
       throw err;
     }
+  }
+  /** Streams `source` into the blob named by `desc`; see receiveBlob. */
+  async writeBlob(desc, source, what) {
+    await this.receiveBlob(desc, what ?? `blob ${desc.digest}`, async (sink) => {
+      for await (const chunk of source) {
+        await sharedStaging.room();
+        sink.write(chunk);
+      }
+      sink.end();
+    });
   }
   /** Stores small in-memory content (manifests, configs) under its own digest. */
   async writeBlobBytes(bytes, expected) {
@@ -23205,7 +23384,7 @@ import { setTimeout as sleep2 } from "node:timers/promises";
 // tools/ociutil/remote/undici.ts
 var import_agent = __toESM(require_agent(), 1);
 var import_api_request = __toESM(require_api_request(), 1);
-var import_errors7 = __toESM(require_errors(), 1);
+var import_errors8 = __toESM(require_errors(), 1);
 var import_connect = __toESM(require_connect(), 1);
 var Agent = import_agent.default;
 function request(url, options) {
@@ -23263,7 +23442,47 @@ function parseChallenges(header2) {
 }
 
 // tools/ociutil/remote/transport.ts
+import { Readable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
+
+// tools/ociutil/remote/reused-read-buffers.ts
+import net from "node:net";
+import { Duplex } from "node:stream";
+var READ_BUFFER_SIZE = 1 << 20;
+function reusedBufferConnector(options, gate) {
+  return (connectOptions, callback) => {
+    const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+    const onread = {
+      buffer,
+      callback(bytes, buf) {
+        this.push(Buffer.from(buf.buffer, buf.byteOffset, bytes));
+        return false;
+      }
+    };
+    const connect = (0, import_connect.default)({ ...options, onread });
+    connect(connectOptions, (...args) => {
+      const socket = args[1];
+      if (socket !== null) obeyGate(socket, gate);
+      callback(...args);
+    });
+  };
+}
+function obeyGate(socket, gate) {
+  const resume = () => {
+    if (!socket.destroyed) net.Socket.prototype._read.call(socket, READ_BUFFER_SIZE);
+  };
+  socket.read = function read(n) {
+    if (!gate.closed) return net.Socket.prototype.read.call(this, n);
+    gate.waitToOpen(this, resume);
+    return Duplex.prototype.read.call(this, n);
+  };
+  socket._read = function _read(n) {
+    if (!gate.closed) return net.Socket.prototype._read.call(this, n);
+    gate.waitToOpen(this, resume);
+  };
+  socket.once("close", () => gate.forget(socket));
+}
 
 // tools/ociutil/version.ts
 var VERSION = "0.1.0";
@@ -23274,16 +23493,17 @@ var DEFAULT_RETRY = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5e3 };
 var HttpError = class extends OciError {
   name = "HttpError";
 };
+var POOL_OPTIONS = { connections: 32, keepAliveTimeout: 3e4, headersTimeout: 6e4, bodyTimeout: 12e4 };
+var CONNECT_OPTIONS = { timeout: 3e4 };
 var sharedAgent;
 function agent() {
-  sharedAgent ??= new Agent({
-    connections: 32,
-    keepAliveTimeout: 3e4,
-    headersTimeout: 6e4,
-    bodyTimeout: 12e4,
-    connect: { timeout: 3e4 }
-  });
+  sharedAgent ??= new Agent({ ...POOL_OPTIONS, connect: CONNECT_OPTIONS });
   return sharedAgent;
+}
+var sharedSinkAgent;
+function sinkAgent() {
+  sharedSinkAgent ??= new Agent({ ...POOL_OPTIONS, connect: reusedBufferConnector(CONNECT_OPTIONS, blobReceiveGate) });
+  return sharedSinkAgent;
 }
 function header(res, name) {
   const v = res.headers[name.toLowerCase()];
@@ -23307,7 +23527,7 @@ function isTransientNetworkError(err) {
   for (let depth = 0; depth < 4 && e !== void 0 && e !== null; depth++) {
     const code = e.code;
     if (typeof code === "string" && RETRYABLE_CODES.has(code)) return true;
-    if (e instanceof import_errors7.default.SocketError) return true;
+    if (e instanceof import_errors8.default.SocketError) return true;
     e = e.cause;
   }
   return false;
@@ -23358,25 +23578,93 @@ async function sendFollowingRedirects(req) {
       delete headers["authorization"];
       delete headers["Authorization"];
     }
-    const body = hop === 0 && req.body ? await req.body() : void 0;
-    const res = await request(url, {
-      method,
-      headers,
-      // undici sends any async iterable (its docs and client-h1's writeIterable); its types list only Readable.
-      body: body ?? null,
-      dispatcher: agent()
-    });
+    let res;
+    if (req.sink !== void 0 && method === "GET") {
+      res = await receiveIntoSink(url, headers, req.sink);
+    } else {
+      const body = hop === 0 && req.body ? await req.body() : void 0;
+      const answer = await request(url, {
+        method,
+        headers,
+        // undici sends any async iterable (its docs and client-h1's writeIterable); its types list only Readable.
+        body: body ?? null,
+        dispatcher: agent()
+      });
+      res = { status: answer.statusCode, headers: answer.headers, body: answer.body, url };
+    }
     const location = res.headers["location"];
-    if ([301, 302, 303, 307, 308].includes(res.statusCode) && typeof location === "string" && (method === "GET" || method === "HEAD")) {
+    if ([301, 302, 303, 307, 308].includes(res.status) && typeof location === "string" && (method === "GET" || method === "HEAD")) {
       await res.body.dump().catch(() => void 0);
       url = new URL(location, url);
       if (url.protocol !== "http:" && url.protocol !== "https:") throw new HttpError(`redirect to unsupported URL scheme ${url.protocol}`);
-      if (res.statusCode === 303) method = "GET";
+      if (res.status === 303) method = "GET";
       continue;
     }
-    return { status: res.statusCode, headers: res.headers, body: res.body, url };
+    return res;
   }
   throw new HttpError(`${describeRequest(req.method, req.url)}: more than 5 redirects`);
+}
+var MAX_KEPT_BODY = 64 << 10;
+var CopiedBody = class _CopiedBody extends Readable {
+  kept = 0;
+  static empty() {
+    const body = new _CopiedBody();
+    body.push(null);
+    return body;
+  }
+  _read() {
+  }
+  add(chunk) {
+    const room = MAX_KEPT_BODY - this.kept;
+    if (room <= 0) return;
+    const copy2 = Buffer.from(chunk.subarray(0, room));
+    this.kept += copy2.length;
+    this.push(copy2);
+  }
+  async dump() {
+    this.resume();
+    await finished(this).catch(() => void 0);
+  }
+};
+function receiveIntoSink(url, headers, sink) {
+  return new Promise((resolve, reject) => {
+    let toSink = false;
+    let copied;
+    sinkAgent().dispatch(
+      { origin: url.origin, path: `${url.pathname}${url.search}`, method: "GET", headers },
+      {
+        onRequestStart() {
+        },
+        // its presence tells undici this handler uses the controller API
+        onResponseStart(_controller, status, responseHeaders) {
+          if (status < 200) return;
+          toSink = status === 200;
+          copied = toSink ? CopiedBody.empty() : new CopiedBody();
+          resolve({ status, headers: responseHeaders, body: copied, url });
+        },
+        onResponseData(controller, chunk) {
+          if (!toSink) {
+            copied?.add(chunk);
+            return;
+          }
+          try {
+            sink.write(chunk);
+          } catch (err) {
+            controller.abort(err instanceof Error ? err : new Error(String(err)));
+          }
+        },
+        onResponseEnd() {
+          if (toSink) sink.end();
+          else copied?.push(null);
+        },
+        onResponseError(_controller, err) {
+          if (toSink) sink.fail(err);
+          else if (copied !== void 0) copied.destroy(err);
+          else reject(err);
+        }
+      }
+    );
+  });
 }
 function networkErrorMessage(err) {
   const parts = [];
@@ -23648,6 +23936,14 @@ var RemoteRepository = class {
     const res = await this.registry.send({ method: "GET", url: this.path("blobs", digest2) }, this.pullScope);
     await this.expect(res, [200], `blob ${this.fullName}@${digest2}`);
     return res.body;
+  }
+  /**
+   * GET a blob into `sink` (redirects followed without credentials). Resolves once the registry has
+   * answered 200, before the bytes arrive; the sink hears of the end or of a failure. Callers verify.
+   */
+  async fetchBlob(digest2, sink) {
+    const res = await this.registry.send({ method: "GET", url: this.path("blobs", digest2), sink }, this.pullScope);
+    await this.expect(res, [200], `blob ${this.fullName}@${digest2}`);
   }
   /**
    * Asks the registry to mount `digest` from `fromRepository` (same registry). 201 means mounted;
@@ -24327,8 +24623,7 @@ async function pull(client, ref, opts) {
       return;
     }
     await withRetries(client.retry, async () => {
-      const body = await repo.openBlob(descriptor.digest);
-      await layout.writeBlob(descriptor, body, `blob ${repositoryName(ref)}@${descriptor.digest}`);
+      await layout.receiveBlob(descriptor, `blob ${repositoryName(ref)}@${descriptor.digest}`, (sink) => repo.fetchBlob(descriptor.digest, sink));
     });
     stats.written++;
     stats.bytes += descriptor.size;
@@ -24442,6 +24737,112 @@ function registerPush(program3) {
 
 // tools/ociutil/ops/verify.ts
 import { createReadStream as createReadStream3 } from "node:fs";
+
+// tools/ociutil/util/file-hasher.ts
+import { availableParallelism as availableParallelism2 } from "node:os";
+import { Worker as Worker2 } from "node:worker_threads";
+var WORKER_SOURCE2 = `
+const { parentPort } = require("node:worker_threads");
+const { createHash } = require("node:crypto");
+const { openSync, readSync, closeSync } = require("node:fs");
+const buf = Buffer.allocUnsafe(1 << 20);
+const jobs = new Map();
+parentPort.on("message", (m) => {
+  const job = jobs.get(m.id);
+  try {
+    if (m.op === "open") {
+      jobs.set(m.id, { hash: createHash(m.algorithm), fd: openSync(m.path, "r"), offset: 0, failed: false });
+    } else if (job === undefined || job.failed) {
+      if (m.op === "finish" || m.op === "abort") jobs.delete(m.id);
+    } else if (m.op === "advance") {
+      while (job.offset < m.end) {
+        const n = readSync(job.fd, buf, 0, Math.min(buf.length, m.end - job.offset), job.offset);
+        if (n <= 0) throw new Error("file shorter than the bytes written to it");
+        job.hash.update(buf.subarray(0, n));
+        job.offset += n;
+      }
+    } else if (m.op === "finish" || m.op === "abort") {
+      closeSync(job.fd);
+      jobs.delete(m.id);
+      if (m.op === "finish") parentPort.postMessage({ id: m.id, hex: job.hash.digest("hex") });
+    }
+  } catch (err) {
+    if (job !== undefined) { job.failed = true; try { closeSync(job.fd); } catch {} }
+    parentPort.postMessage({ id: m.id, error: String(err && err.message || err) });
+  }
+});
+`;
+var HasherThread = class {
+  worker;
+  pending = /* @__PURE__ */ new Map();
+  active = 0;
+  constructor() {
+    this.worker = new Worker2(WORKER_SOURCE2, { eval: true });
+    this.worker.unref();
+    this.worker.on("message", (m) => {
+      const p = this.pending.get(m.id);
+      if (p === void 0) return;
+      if (m.error !== void 0) {
+        p.error = m.error;
+        return;
+      }
+      this.pending.delete(m.id);
+      this.done();
+      if (p.error !== void 0) p.reject(new Error(`hashing failed: ${p.error}`));
+      else p.resolve(m.hex ?? "");
+    });
+    this.worker.on("error", (err) => {
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    });
+  }
+  get load() {
+    return this.active;
+  }
+  post(message) {
+    this.worker.postMessage(message);
+  }
+  start(id, p) {
+    if (this.active++ === 0) this.worker.ref();
+    this.pending.set(id, p);
+  }
+  done() {
+    if (--this.active === 0) this.worker.unref();
+  }
+  forget(id) {
+    if (this.pending.delete(id)) this.done();
+  }
+};
+var threads;
+var nextId = 0;
+function hashFileAsWritten(path6, algorithm) {
+  threads ??= Array.from({ length: Math.max(1, Math.min(2, availableParallelism2() - 1 || 1)) }, () => new HasherThread());
+  const thread = threads.reduce((a, b) => b.load < a.load ? b : a);
+  const id = nextId++;
+  let result;
+  let resolve;
+  let reject;
+  result = new Promise((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  result.catch(() => void 0);
+  thread.start(id, { resolve, reject });
+  thread.post({ op: "open", id, path: path6, algorithm });
+  return {
+    advance: (end) => thread.post({ op: "advance", id, end }),
+    finish: () => {
+      thread.post({ op: "finish", id });
+      return result;
+    },
+    abort: () => {
+      thread.post({ op: "abort", id });
+      thread.forget(id);
+    }
+  };
+}
+
+// tools/ociutil/ops/verify.ts
 async function hashFile(file, desc) {
   if (desc.size >= 8 << 20) {
     const job = hashFileAsWritten(file, digestAlgorithm(desc.digest));
@@ -24792,12 +25193,12 @@ async function writeEntries(pack, entries, m) {
       );
     } else {
       let done;
-      const finished = new Promise((resolve, reject) => {
+      const finished2 = new Promise((resolve, reject) => {
         done = (err) => err ? reject(err) : resolve();
       });
       const sink = pack.entry({ ...common, name: e.name, type: "file", mode: e.mode, size: e.size }, done);
       await pipeline3(createReadStream5(e.src, { highWaterMark: 1 << 20 }), sink);
-      await finished;
+      await finished2;
     }
   }
   pack.finalize();

@@ -6,11 +6,11 @@
  *   DIR/blobs/<alg>/<hex>   content-addressed blobs
  *
  * Every blob is written to a temp file in its final directory, verified against its descriptor while
- * it streams, then renamed into place; index.json is replaced atomically. A reader never sees a blob
+ * it streams (layout/blob-writer.ts), then renamed into place; index.json is replaced atomically. A reader never sees a blob
  * whose bytes don't match its name, or half an index.
  */
 import { createReadStream } from "node:fs";
-import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { digestAlgorithm, digestHex, digestOf, newHash, parseDigest, type Digest } from "../name/digest.js";
@@ -22,8 +22,10 @@ import {
   type Descriptor,
   type ImageIndex,
 } from "../spec/schemas.js";
+import type { BodySink } from "../util/body-sink.js";
 import { OciError, VerificationError } from "../util/errors.js";
-import { hashFileAsWritten } from "../util/file-hasher.js";
+import { BlobWriter } from "./blob-writer.js";
+import { sharedStaging } from "./staging-buffers.js";
 import { tempPathFor, writeFileAtomic } from "../util/fsutil.js";
 
 /** Annotation on an index.json descriptor: the tag or name the manifest is known by. */
@@ -39,79 +41,6 @@ export class LayoutError extends OciError {
 }
 
 const STREAM_CHUNK = 1 << 20;
-/** Bytes gathered before one writev(): few syscalls, and little memory held per transfer. */
-const WRITE_BATCH = 1 << 20;
-
-/** Blobs at least this big are hashed on a worker thread as they are written (see file-hasher.ts). */
-const WORKER_HASH_THRESHOLD = 8 << 20;
-
-/**
- * Counts chunks as they arrive and writes them in batches, one write in flight while the next batch
- * fills; hashes them inline, or for big blobs on a worker that reads back what was written. A plain
- * loop rather than stream.pipeline: per-chunk stream machinery cost more CPU than the hashing.
- */
-async function writeVerified(
-  file: FileHandle,
-  filePath: string,
-  desc: Pick<Descriptor, "digest" | "size">,
-  source: AsyncIterable<Uint8Array>,
-  what: string,
-): Promise<void> {
-  const algorithm = digestAlgorithm(desc.digest);
-  const inline = desc.size < WORKER_HASH_THRESHOLD ? newHash(algorithm) : undefined;
-  const worker = inline === undefined ? hashFileAsWritten(filePath, algorithm) : undefined;
-  try {
-    let received = 0;
-    let written = 0;
-    let batch: Uint8Array[] = [];
-    let batchBytes = 0;
-    let inFlight: Promise<void> = Promise.resolve();
-    const flush = (chunks: Uint8Array[], bytes: number): Promise<void> =>
-      writeAll(file, chunks).then(() => {
-        written += bytes;
-        worker?.advance(written);
-      });
-    for await (const chunk of source) {
-      received += chunk.length;
-      if (received > desc.size) throw new VerificationError(`${what}: more than the ${desc.size} bytes its descriptor says`);
-      inline?.update(chunk);
-      batch.push(chunk);
-      batchBytes += chunk.length;
-      if (batchBytes >= WRITE_BATCH) {
-        await inFlight;
-        inFlight = flush(batch, batchBytes);
-        batch = [];
-        batchBytes = 0;
-      }
-    }
-    await inFlight;
-    if (batch.length > 0) await flush(batch, batchBytes);
-    if (received !== desc.size) throw new VerificationError(`${what}: got ${received} bytes, its descriptor says ${desc.size}`);
-    const hex = inline !== undefined ? inline.digest("hex") : await worker!.finish();
-    const got = `${algorithm}:${hex}`;
-    if (got !== desc.digest) throw new VerificationError(`${what}: content has digest ${got}, expected ${desc.digest}`);
-  } catch (err) {
-    worker?.abort();
-    throw err;
-  }
-}
-
-async function writeAll(file: FileHandle, chunks: Uint8Array[]): Promise<void> {
-  let pending = chunks;
-  while (pending.length > 0) {
-    let { bytesWritten } = await file.writev(pending);
-    // Short writes are rare on regular files, but possible: drop what was written and go on.
-    const rest: Uint8Array[] = [];
-    for (const c of pending) {
-      if (bytesWritten >= c.length) bytesWritten -= c.length;
-      else {
-        rest.push(c.subarray(bytesWritten));
-        bytesWritten = 0;
-      }
-    }
-    pending = rest;
-  }
-}
 
 export class ImageLayout {
   private constructor(readonly dir: string) {}
@@ -174,23 +103,38 @@ export class ImageLayout {
   }
 
   /**
-   * Streams `source` into the blob named by `desc`, verifying size and digest on the way.
-   * The blob appears only if it verified; on any failure nothing is left behind.
+   * Receives the blob named by `desc`: `deliver` hands a sink to whatever produces the bytes (a
+   * registry download) and resolves once the sink is in use; the bytes then arrive through it. They
+   * are verified on the way, and the blob appears only if they match; on any failure nothing is left.
    */
-  async writeBlob(desc: Pick<Descriptor, "digest" | "size">, source: AsyncIterable<Uint8Array>, what?: string): Promise<void> {
+  async receiveBlob(desc: Pick<Descriptor, "digest" | "size">, what: string, deliver: (sink: BodySink) => Promise<void>): Promise<void> {
     const target = this.blobPath(desc.digest);
     await mkdir(path.dirname(target), { recursive: true });
     const tmp = tempPathFor(target);
-    const file = await open(tmp, "wx", 0o644);
+    const writer = await BlobWriter.create(tmp, desc, what, sharedStaging);
     try {
-      await writeVerified(file, tmp, desc, source, what ?? `blob ${desc.digest}`);
-      await file.close();
+      try {
+        await deliver(writer);
+      } catch (err) {
+        writer.fail(err instanceof Error ? err : new Error(String(err)));
+      }
+      await writer.done;
       await rename(tmp, target);
     } catch (err) {
-      await file.close().catch(() => undefined);
       await rm(tmp, { force: true });
       throw err;
     }
+  }
+
+  /** Streams `source` into the blob named by `desc`; see receiveBlob. */
+  async writeBlob(desc: Pick<Descriptor, "digest" | "size">, source: AsyncIterable<Uint8Array>, what?: string): Promise<void> {
+    await this.receiveBlob(desc, what ?? `blob ${desc.digest}`, async (sink) => {
+      for await (const chunk of source) {
+        await sharedStaging.room();
+        sink.write(chunk);
+      }
+      sink.end();
+    });
   }
 
   /** Stores small in-memory content (manifests, configs) under its own digest. */

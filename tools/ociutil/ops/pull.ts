@@ -60,8 +60,7 @@ export async function pull(client: RegistryClient, ref: Reference, opts: PullOpt
       return;
     }
     await withRetries(client.retry, async () => {
-      const body = await repo.openBlob(descriptor.digest);
-      await layout.writeBlob(descriptor, body, `blob ${repositoryName(ref)}@${descriptor.digest}`);
+      await layout.receiveBlob(descriptor, `blob ${repositoryName(ref)}@${descriptor.digest}`, (sink) => repo.fetchBlob(descriptor.digest, sink));
     });
     stats.written++;
     stats.bytes += descriptor.size;

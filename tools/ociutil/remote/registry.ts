@@ -7,6 +7,7 @@ import type { Readable } from "node:stream";
 import { digestOf, parseDigest, type Digest } from "../name/digest.js";
 import { MANIFEST_ACCEPT } from "../spec/mediatypes.js";
 import { parseManifest, type Manifest } from "../spec/manifest.js";
+import type { BodySink } from "../util/body-sink.js";
 import { OciError, VerificationError } from "../util/errors.js";
 import { Authenticator, repositoryScope } from "./auth.js";
 import type { CredentialSource } from "./credentials.js";
@@ -167,6 +168,15 @@ export class RemoteRepository {
     const res = await this.registry.send({ method: "GET", url: this.path("blobs", digest) }, this.pullScope);
     await this.expect(res, [200], `blob ${this.fullName}@${digest}`);
     return res.body;
+  }
+
+  /**
+   * GET a blob into `sink` (redirects followed without credentials). Resolves once the registry has
+   * answered 200, before the bytes arrive; the sink hears of the end or of a failure. Callers verify.
+   */
+  async fetchBlob(digest: Digest, sink: BodySink): Promise<void> {
+    const res = await this.registry.send({ method: "GET", url: this.path("blobs", digest), sink }, this.pullScope);
+    await this.expect(res, [200], `blob ${this.fullName}@${digest}`);
   }
 
   /**

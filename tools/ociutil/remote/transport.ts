@@ -4,10 +4,14 @@
  * `Authorization` header is never sent to a host other than the registry's (blob GETs are often
  * redirected to object storage with a signed URL).
  */
-import { Agent, errors as undiciErrors, request, type Dispatcher } from "./undici.js";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { BodySink } from "../util/body-sink.js";
 import { OciError } from "../util/errors.js";
+import { blobReceiveGate } from "../util/receive-gate.js";
+import { reusedBufferConnector } from "./reused-read-buffers.js";
+import { Agent, errors as undiciErrors, request } from "./undici.js";
 import { USER_AGENT } from "../version.js";
 
 export interface RetryPolicy {
@@ -34,12 +38,21 @@ export interface HttpRequest {
    * upload as a whole, in a new session.
    */
   idempotent?: boolean;
+  /**
+   * Where a 200 response's body goes, as it arrives (GET only). The response then resolves with an
+   * empty body as soon as its headers are in; the sink hears of the end, or of a failure, later.
+   * Such requests use sockets that reuse their read buffers (reused-read-buffers.ts).
+   */
+  sink?: BodySink;
 }
+
+/** A response body to read (small ones: manifests, error documents) or to throw away. */
+export type ResponseBody = Readable & { dump(): Promise<unknown> };
 
 export interface HttpResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: Dispatcher.ResponseData["body"];
+  body: ResponseBody;
   /** The URL that answered, after redirects. */
   url: URL;
 }
@@ -48,16 +61,20 @@ export class HttpError extends OciError {
   override readonly name = "HttpError";
 }
 
+const POOL_OPTIONS = { connections: 32, keepAliveTimeout: 30_000, headersTimeout: 60_000, bodyTimeout: 120_000 };
+const CONNECT_OPTIONS = { timeout: 30_000 };
+
 let sharedAgent: Agent | undefined;
 export function agent(): Agent {
-  sharedAgent ??= new Agent({
-    connections: 32,
-    keepAliveTimeout: 30_000,
-    headersTimeout: 60_000,
-    bodyTimeout: 120_000,
-    connect: { timeout: 30_000 },
-  });
+  sharedAgent ??= new Agent({ ...POOL_OPTIONS, connect: CONNECT_OPTIONS });
   return sharedAgent;
+}
+
+/** Connections for requests with a body sink only: their sockets reuse read buffers. */
+let sharedSinkAgent: Agent | undefined;
+function sinkAgent(): Agent {
+  sharedSinkAgent ??= new Agent({ ...POOL_OPTIONS, connect: reusedBufferConnector(CONNECT_OPTIONS, blobReceiveGate) });
+  return sharedSinkAgent;
 }
 
 export function header(res: Pick<HttpResponse, "headers">, name: string): string | undefined {
@@ -146,25 +163,106 @@ async function sendFollowingRedirects(req: HttpRequest): Promise<HttpResponse> {
       delete headers["authorization"];
       delete headers["Authorization"];
     }
-    const body = hop === 0 && req.body ? await req.body() : undefined;
-    const res = await request(url, {
-      method,
-      headers,
-      // undici sends any async iterable (its docs and client-h1's writeIterable); its types list only Readable.
-      body: (body ?? null) as Buffer | Readable | null,
-      dispatcher: agent(),
-    });
+    let res: HttpResponse;
+    if (req.sink !== undefined && method === "GET") {
+      res = await receiveIntoSink(url, headers, req.sink);
+    } else {
+      const body = hop === 0 && req.body ? await req.body() : undefined;
+      const answer = await request(url, {
+        method,
+        headers,
+        // undici sends any async iterable (its docs and client-h1's writeIterable); its types list only Readable.
+        body: (body ?? null) as Buffer | Readable | null,
+        dispatcher: agent(),
+      });
+      res = { status: answer.statusCode, headers: answer.headers, body: answer.body, url };
+    }
     const location = res.headers["location"];
-    if ([301, 302, 303, 307, 308].includes(res.statusCode) && typeof location === "string" && (method === "GET" || method === "HEAD")) {
+    if ([301, 302, 303, 307, 308].includes(res.status) && typeof location === "string" && (method === "GET" || method === "HEAD")) {
       await res.body.dump().catch(() => undefined);
       url = new URL(location, url);
       if (url.protocol !== "http:" && url.protocol !== "https:") throw new HttpError(`redirect to unsupported URL scheme ${url.protocol}`);
-      if (res.statusCode === 303) method = "GET";
+      if (res.status === 303) method = "GET";
       continue;
     }
-    return { status: res.statusCode, headers: res.headers, body: res.body, url };
+    return res;
   }
   throw new HttpError(`${describeRequest(req.method, req.url)}: more than 5 redirects`);
+}
+
+/** Error documents are small; of a body that is not going to a sink, keep at most this much. */
+const MAX_KEPT_BODY = 64 << 10;
+
+/**
+ * A body read off a sink socket that is not going to the sink (an error, a redirect): copied as it
+ * arrives, because those sockets reuse their read buffers; bytes past MAX_KEPT_BODY are dropped.
+ */
+class CopiedBody extends Readable {
+  private kept = 0;
+
+  static empty(): CopiedBody {
+    const body = new CopiedBody();
+    body.push(null);
+    return body;
+  }
+
+  override _read(): void {}
+
+  add(chunk: Uint8Array): void {
+    const room = MAX_KEPT_BODY - this.kept;
+    if (room <= 0) return;
+    const copy = Buffer.from(chunk.subarray(0, room)); // Buffer.from(Uint8Array) copies
+    this.kept += copy.length;
+    this.push(copy);
+  }
+
+  async dump(): Promise<void> {
+    this.resume();
+    await finished(this).catch(() => undefined);
+  }
+}
+
+/**
+ * GET `url`; a 200 body goes to `sink` chunk by chunk, any other status resolves with a copied body.
+ * The handler copies in `onResponseData` and never pauses, as reused-read-buffers.ts requires.
+ */
+function receiveIntoSink(url: URL, headers: Record<string, string>, sink: BodySink): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    let toSink = false;
+    let copied: CopiedBody | undefined;
+    sinkAgent().dispatch(
+      { origin: url.origin, path: `${url.pathname}${url.search}`, method: "GET", headers },
+      {
+        onRequestStart() {}, // its presence tells undici this handler uses the controller API
+        onResponseStart(_controller, status, responseHeaders) {
+          if (status < 200) return; // informational: the real answer follows
+          toSink = status === 200;
+          copied = toSink ? CopiedBody.empty() : new CopiedBody();
+          resolve({ status, headers: responseHeaders, body: copied, url });
+        },
+        onResponseData(controller, chunk) {
+          if (!toSink) {
+            copied?.add(chunk);
+            return;
+          }
+          try {
+            sink.write(chunk);
+          } catch (err) {
+            controller.abort(err instanceof Error ? err : new Error(String(err)));
+          }
+        },
+        onResponseEnd() {
+          if (toSink) sink.end();
+          else copied?.push(null);
+        },
+        onResponseError(_controller, err) {
+          if (toSink) sink.fail(err);
+          else if (copied !== undefined) copied.destroy(err);
+          else reject(err);
+        },
+      },
+    );
+  });
 }
 
 export function networkErrorMessage(err: unknown): string {
