@@ -23558,7 +23558,7 @@ async function send(req, retryPolicy = DEFAULT_RETRY) {
         await sleep(backoffDelay(policy, attempt));
         continue;
       }
-      throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err)}`, { cause: err });
+      throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err)}${certificateHint(err)}`, { cause: err });
     }
     if (isRetryableStatus(res.status) && attempt + 1 < policy.attempts) {
       await res.body.dump().catch(() => void 0);
@@ -23665,6 +23665,24 @@ function receiveIntoSink(url, headers, sink) {
       }
     );
   });
+}
+var UNTRUSTED_CERTIFICATE_CODES = /* @__PURE__ */ new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+]);
+function certificateHint(err) {
+  let e = err;
+  for (let depth = 0; depth < 4 && e !== void 0 && e !== null; depth++) {
+    const code = e.code;
+    if (typeof code === "string" && UNTRUSTED_CERTIFICATE_CODES.has(code)) {
+      return " (to trust a private CA, set NODE_EXTRA_CA_CERTS to its PEM file)";
+    }
+    e = e.cause;
+  }
+  return "";
 }
 function networkErrorMessage(err) {
   const parts = [];

@@ -142,7 +142,7 @@ export async function send(req: HttpRequest, retryPolicy: RetryPolicy = DEFAULT_
         await sleep(backoffDelay(policy, attempt));
         continue;
       }
-      throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err)}`, { cause: err });
+      throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err)}${certificateHint(err)}`, { cause: err });
     }
     if (isRetryableStatus(res.status) && attempt + 1 < policy.attempts) {
       await res.body.dump().catch(() => undefined);
@@ -263,6 +263,28 @@ function receiveIntoSink(url: URL, headers: Record<string, string>, sink: BodySi
       },
     );
   });
+}
+
+/** OpenSSL's codes for a certificate Node does not trust (not for an expired or misnamed one). */
+const UNTRUSTED_CERTIFICATE_CODES = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+]);
+
+/** For a registry whose certificate comes from a private CA: how to trust it (never how to skip the check). */
+function certificateHint(err: unknown): string {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e !== undefined && e !== null; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && UNTRUSTED_CERTIFICATE_CODES.has(code)) {
+      return " (to trust a private CA, set NODE_EXTRA_CA_CERTS to its PEM file)";
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return "";
 }
 
 export function networkErrorMessage(err: unknown): string {

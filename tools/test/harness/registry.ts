@@ -1,11 +1,14 @@
 /**
  * A real CNCF distribution registry (`docker-registry serve`, Debian 12: 2.8.2) on 127.0.0.1, one per
  * call, with its own storage directory. Auth: none, htpasswd basic, or token (see token-server.ts).
+ * With `tls: true` it speaks HTTPS only, with a self-signed certificate (made with `openssl`) for
+ * IP 127.0.0.1 and DNS localhost; clients trust it through `caCertPath`.
  * Its output goes to `<tmp>/registry.log`, never to the test output.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { open, readFile, writeFile } from "node:fs/promises";
+import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { mustRun, peer } from "./peers.js";
 import { startTokenServer, type TokenRequestRecord, type TokenServer } from "./token-server.js";
@@ -21,12 +24,17 @@ export interface StartRegistryOptions {
   tokenExpiresIn?: number;
   /** Extra top-level YAML appended to the config (e.g. a `validation:` block). */
   extraConfig?: string;
+  /**
+   * Serve HTTPS only, with a fresh self-signed certificate valid for IP 127.0.0.1 and DNS localhost
+   * (`caCertPath`: trust it with NODE_EXTRA_CA_CERTS for Node, SSL_CERT_FILE for Go). Default false.
+   */
+  tls?: boolean;
 }
 
 export interface TestRegistry {
   /** "127.0.0.1:PORT" */
   host: string;
-  /** "http://127.0.0.1:PORT" */
+  /** "http://127.0.0.1:PORT", or "https://127.0.0.1:PORT" with `tls`. */
   url: string;
   storageDir: string;
   /** The temp dir holding config, storage, logs, auth files. Removed on stop(). */
@@ -39,6 +47,11 @@ export interface TestRegistry {
   /** Token auth: the token server, and every token request it received (alias of tokenServer.requests). */
   tokenServer?: TokenServer;
   tokenRequests?: TokenRequestRecord[];
+  /**
+   * TLS only: PEM path of the registry's self-signed certificate, which is its own CA (the file to give
+   * NODE_EXTRA_CA_CERTS or SSL_CERT_FILE). Removed with the temp dir on stop().
+   */
+  caCertPath?: string;
   /** Last lines of the registry log (for failure messages). */
   logTail(lines?: number): Promise<string>;
   stop(): Promise<void>;
@@ -96,7 +109,23 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
   let password: string | undefined;
   let tokenServer: TokenServer | undefined;
   let authYaml = "";
+  let tlsYaml = "";
+  let caCertPath: string | undefined;
+  let caCert: Buffer | undefined;
   try {
+    if (opts.tls) {
+      caCertPath = join(dir, "tls-cert.pem");
+      const keyPath = join(dir, "tls-key.pem");
+      await mustRun(peer("openssl"), [
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "2",
+        "-subj", "/CN=ociutil test registry",
+        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        "-addext", "extendedKeyUsage=serverAuth",
+        "-keyout", keyPath, "-out", caCertPath,
+      ]);
+      caCert = await readFile(caCertPath);
+      tlsYaml = `  tls:\n    certificate: ${caCertPath}\n    key: ${keyPath}\n`;
+    }
     if (auth !== "none") {
       username = TEST_USER;
       password = `pw-${Math.random().toString(36).slice(2, 12)}`;
@@ -135,6 +164,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
       `storage:\n  filesystem:\n    rootdirectory: ${storageDir}\n  delete:\n    enabled: true\n` +
       `  maintenance:\n    uploadpurging:\n      enabled: false\n` +
       `http:\n  addr: ${host}\n  secret: ociutil-test-secret\n` +
+      tlsYaml +
       authYaml +
       (opts.extraConfig ? opts.extraConfig.trimEnd() + "\n" : "");
     await writeFile(configPath, config);
@@ -163,11 +193,12 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
       await gone;
       clearTimeout(t);
     };
-    const ok = await waitUp(`http://${host}/v2/`, () => exited, 20_000);
-    if (ok) {
+    const url = `${opts.tls ? "https" : "http"}://${host}`;
+    const probe = await waitUp(`${url}/v2/`, caCert, () => exited, 20_000);
+    if (probe.ok) {
       const reg: TestRegistry = {
         host,
-        url: `http://${host}`,
+        url,
         storageDir,
         dir,
         logPath,
@@ -181,6 +212,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
       };
       if (username !== undefined) reg.username = username;
       if (password !== undefined) reg.password = password;
+      if (caCertPath !== undefined) reg.caCertPath = caCertPath;
       if (tokenServer) {
         reg.tokenServer = tokenServer;
         reg.tokenRequests = tokenServer.requests;
@@ -189,7 +221,11 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
     }
     await stopChild();
     const logText = await tail(logPath, 30);
-    lastError = new Error(`docker-registry did not come up on ${host} (exe ${exe}); last log lines:\n${logText}\nconfig:\n${config}`);
+    lastError = new Error(
+      `docker-registry did not come up on ${url} (exe ${exe})` +
+        (probe.lastError ? `; last probe error: ${probe.lastError}` : "") +
+        `; last log lines:\n${logText}\nconfig:\n${config}`,
+    );
     // A port taken between freePort() and the registry's listen: try another one.
     if (!/address already in use/i.test(logText)) break;
   }
@@ -198,19 +234,46 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
   throw lastError;
 }
 
-/** Polls GET url until it answers 200 or 401 (auth on). False if the process died or time ran out. */
-async function waitUp(url: string, dead: () => boolean, timeoutMs: number): Promise<boolean> {
+/**
+ * Polls GET url until it answers 200 or 401 (auth on). Not ok if the process died or time ran out
+ * (`lastError`: the last probe's failure, for the error message). Plain HTTP uses global fetch; HTTPS
+ * uses node:https trusting only `ca`, so a probe also checks the certificate is good for the host.
+ */
+async function waitUp(url: string, ca: Buffer | undefined, dead: () => boolean, timeoutMs: number): Promise<{ ok: boolean; lastError?: string }> {
   const deadline = Date.now() + timeoutMs;
+  let lastError: string | undefined;
   while (Date.now() < deadline) {
-    if (dead()) return false;
+    if (dead()) return lastError !== undefined ? { ok: false, lastError } : { ok: false };
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      await res.arrayBuffer();
-      if (res.status === 200 || res.status === 401) return true;
-    } catch {
+      const status = ca !== undefined ? await httpsStatus(url, ca, 2000) : await fetchStatus(url, 2000);
+      if (status === 200 || status === 401) return { ok: true };
+      lastError = `GET ${url}: status ${status}`;
+    } catch (e) {
       /* not listening yet */
+      const cause = (e as { cause?: unknown }).cause;
+      lastError = `GET ${url}: ${e instanceof Error ? e.message : String(e)}${cause instanceof Error ? `: ${cause.message}` : ""}`;
     }
     await sleep(50);
   }
-  return false;
+  return lastError !== undefined ? { ok: false, lastError } : { ok: false };
+}
+
+async function fetchStatus(url: string, timeoutMs: number): Promise<number> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** GET over HTTPS trusting only `ca` (not the system roots); resolves with the status once the body is read. */
+function httpsStatus(url: string, ca: Buffer, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method: "GET", ca, agent: false, timeout: timeoutMs }, (res) => {
+      res.on("error", reject);
+      res.on("end", () => resolve(res.statusCode ?? 0));
+      res.resume();
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end();
+  });
 }
