@@ -22815,7 +22815,6 @@ var StagingBuffers = class {
   created = 0;
   inUse = 0;
   writers = 0;
-  roomWaiters = [];
   get softCap() {
     return this.inFlight + this.writers;
   }
@@ -22854,12 +22853,7 @@ var StagingBuffers = class {
       this.gate.close();
     } else {
       this.gate.open();
-      for (const wake of this.roomWaiters.splice(0)) wake();
     }
-  }
-  /** Resolves when a buffer can be taken without going over the cap. */
-  async room() {
-    while (this.inUse >= this.softCap) await new Promise((wake) => this.roomWaiters.push(wake));
   }
 };
 var sharedStaging = new StagingBuffers(16, blobReceiveGate);
@@ -23087,16 +23081,6 @@ var ImageLayout = class _ImageLayout {
       await rm2(tmp, { force: true });
       throw err;
     }
-  }
-  /** Streams `source` into the blob named by `desc`; see receiveBlob. */
-  async writeBlob(desc, source, what) {
-    await this.receiveBlob(desc, what ?? `blob ${desc.digest}`, async (sink) => {
-      for await (const chunk of source) {
-        await sharedStaging.room();
-        sink.write(chunk);
-      }
-      sink.end();
-    });
   }
   /** Stores small in-memory content (manifests, configs) under its own digest. */
   async writeBlobBytes(bytes, expected) {

@@ -126,17 +126,6 @@ export class ImageLayout {
     }
   }
 
-  /** Streams `source` into the blob named by `desc`; see receiveBlob. */
-  async writeBlob(desc: Pick<Descriptor, "digest" | "size">, source: AsyncIterable<Uint8Array>, what?: string): Promise<void> {
-    await this.receiveBlob(desc, what ?? `blob ${desc.digest}`, async (sink) => {
-      for await (const chunk of source) {
-        await sharedStaging.room();
-        sink.write(chunk);
-      }
-      sink.end();
-    });
-  }
-
   /** Stores small in-memory content (manifests, configs) under its own digest. */
   async writeBlobBytes(bytes: Uint8Array, expected?: Digest): Promise<Digest> {
     const digest = digestOf(bytes, expected !== undefined ? digestAlgorithm(expected) : "sha256");

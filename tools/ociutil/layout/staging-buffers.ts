@@ -1,14 +1,13 @@
 /**
- * Buffers where received blob bytes wait until they are on disk and hashed: 1 MiB each, written to
- * the file, then lent to the hash worker (util/hash-worker.ts), then reused. Reuse is the point: a
- * pull allocates ~20 buffers, not one per socket read.
+ * Buffers where received blob bytes wait until they are on disk and hashed: 1 MiB each, moved to a
+ * worker that writes and hashes them (blob-workers.ts), then reused. Reuse is the point: a pull
+ * allocates ~20 buffers, not one per socket read.
  *
  * The set has a soft cap: `inFlight` buffers on their way to disk, plus one being filled per open
  * writer (a writer keeps a partly filled buffer until it is full, so the cap must leave each one
  * room, or a closed gate could wait forever for buffers that never fill). Reaching the cap closes
  * the receive gate (util/receive-gate.ts) and sockets stop reading; a socket may still deliver the
  * read it already has, so `take()` never fails: it grows the set by the one buffer that read needs.
- * Producers that can wait (async iterables) call `room()` before each chunk instead.
  */
 import { blobReceiveGate, type ReceiveGate } from "../util/receive-gate.js";
 
@@ -24,7 +23,6 @@ export class StagingBuffers {
   private created = 0;
   private inUse = 0;
   private writers = 0;
-  private readonly roomWaiters: Array<() => void> = [];
 
   constructor(
     readonly inFlight: number,
@@ -74,13 +72,7 @@ export class StagingBuffers {
       this.gate.close();
     } else {
       this.gate.open();
-      for (const wake of this.roomWaiters.splice(0)) wake();
     }
-  }
-
-  /** Resolves when a buffer can be taken without going over the cap. */
-  async room(): Promise<void> {
-    while (this.inUse >= this.softCap) await new Promise<void>((wake) => this.roomWaiters.push(wake));
   }
 }
 

@@ -1,9 +1,9 @@
 /**
- * Hashes files on worker threads while they are being written. The thread that receives a blob only
- * writes it and says how far the file has grown; a worker reads that range back (from the page cache)
- * and hashes it. On 2 cores this takes sha256 off the thread that parses HTTP and writes files, which
- * was half of that thread's time in a pull. Workers are tiny eval'd scripts, so starting one costs a
- * few milliseconds, not a second load of the bundle.
+ * Hashes files on worker threads, reading them back from disk (usually the page cache): `verify`
+ * hashes a layout's big blobs this way, so several of them use every core. A job follows a file up to
+ * where `advance()` says it has grown, so it can also hash a file that is still being written.
+ * Workers are tiny eval'd scripts, so starting one costs a few milliseconds, not a second load of the
+ * bundle. (Blobs being received are hashed by layout/blob-workers.ts, from memory, instead.)
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
