@@ -4590,7 +4590,7 @@ var require_util = __commonJS({
     var { kDestroyed, kBodyUsed, kListeners, kBody } = require_symbols();
     var { IncomingMessage } = __require("node:http");
     var stream = __require("node:stream");
-    var net2 = __require("node:net");
+    var net = __require("node:net");
     var { stringify } = __require("node:querystring");
     var { EventEmitter: EE } = __require("node:events");
     var timers = require_timers();
@@ -4739,7 +4739,7 @@ var require_util = __commonJS({
       }
       assert2(typeof host === "string");
       const servername = getHostname(host);
-      if (net2.isIP(servername)) {
+      if (net.isIP(servername)) {
         return "";
       }
       return servername;
@@ -6566,7 +6566,7 @@ var require_request = __commonJS({
 var require_connect = __commonJS({
   "node_modules/undici/lib/core/connect.js"(exports, module) {
     "use strict";
-    var net2 = __require("node:net");
+    var net = __require("node:net");
     var assert2 = __require("node:assert");
     var util = require_util();
     var { InvalidArgumentError: InvalidArgumentError2 } = require_errors();
@@ -6653,7 +6653,7 @@ var require_connect = __commonJS({
         } else {
           assert2(!httpSocket, "httpSocket can only be sent on TLS update");
           port = port || 80;
-          socket = net2.connect({
+          socket = net.connect({
             highWaterMark: 64 * 1024,
             // Same as nodejs fs streams.
             ...options,
@@ -12366,7 +12366,7 @@ var require_client = __commonJS({
   "node_modules/undici/lib/dispatcher/client.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var net2 = __require("node:net");
+    var net = __require("node:net");
     var http = __require("node:http");
     var util = require_util();
     var { ClientStats } = require_stats();
@@ -12522,7 +12522,7 @@ var require_client = __commonJS({
         if (maxRequestsPerClient != null && (!Number.isInteger(maxRequestsPerClient) || maxRequestsPerClient < 0)) {
           throw new InvalidArgumentError2("maxRequestsPerClient must be a positive number");
         }
-        if (localAddress != null && (typeof localAddress !== "string" || net2.isIP(localAddress) === 0)) {
+        if (localAddress != null && (typeof localAddress !== "string" || net.isIP(localAddress) === 0)) {
           throw new InvalidArgumentError2("localAddress must be valid string IP address");
         }
         if (maxResponseSize != null && (!Number.isInteger(maxResponseSize) || maxResponseSize < -1)) {
@@ -12702,7 +12702,7 @@ var require_client = __commonJS({
         const idx = hostname.indexOf("]");
         assert2(idx !== -1);
         const ip = hostname.substring(1, idx);
-        assert2(net2.isIPv6(ip));
+        assert2(net.isIPv6(ip));
         hostname = ip;
       }
       client[kConnecting] = true;
@@ -23431,7 +23431,6 @@ import { finished } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 
 // tools/ociutil/remote/reused-read-buffers.ts
-import net from "node:net";
 import { Duplex } from "node:stream";
 var READ_BUFFER_SIZE = 1 << 20;
 function reusedBufferConnector(options, gate) {
@@ -23453,16 +23452,18 @@ function reusedBufferConnector(options, gate) {
   };
 }
 function obeyGate(socket, gate) {
+  const read = socket.read;
+  const startReading = socket._read;
   const resume = () => {
-    if (!socket.destroyed) net.Socket.prototype._read.call(socket, READ_BUFFER_SIZE);
+    if (!socket.destroyed) startReading.call(socket, READ_BUFFER_SIZE);
   };
-  socket.read = function read(n) {
-    if (!gate.closed) return net.Socket.prototype.read.call(this, n);
+  socket.read = function gatedRead(n) {
+    if (!gate.closed) return read.call(this, n);
     gate.waitToOpen(this, resume);
     return Duplex.prototype.read.call(this, n);
   };
-  socket._read = function _read(n) {
-    if (!gate.closed) return net.Socket.prototype._read.call(this, n);
+  socket._read = function gatedStartReading(n) {
+    if (!gate.closed) return startReading.call(this, n);
     gate.waitToOpen(this, resume);
   };
   socket.once("close", () => gate.forget(socket));

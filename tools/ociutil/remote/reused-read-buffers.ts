@@ -51,16 +51,20 @@ export function reusedBufferConnector(options: BuildConnector.BuildOptions, gate
 
 /** Makes `socket` stop re-arming reads while the gate is closed, and resume when it opens. */
 function obeyGate(socket: net.Socket, gate: ReceiveGate): void {
+  // The socket's own methods (net.Socket's, or a subclass's such as TLSSocket's, if it has any).
+  const read = socket.read;
+  const startReading = socket._read;
   const resume = (): void => {
-    if (!socket.destroyed) net.Socket.prototype._read.call(socket, READ_BUFFER_SIZE);
+    if (!socket.destroyed) startReading.call(socket, READ_BUFFER_SIZE);
   };
-  socket.read = function read(this: net.Socket, n?: number) {
-    if (!gate.closed) return net.Socket.prototype.read.call(this, n);
+  socket.read = function gatedRead(this: net.Socket, n?: number) {
+    if (!gate.closed) return read.call(this, n);
     gate.waitToOpen(this, resume);
+    // What the socket already holds, without re-arming reads (net.Socket#read would re-arm).
     return Duplex.prototype.read.call(this, n);
   };
-  socket._read = function _read(this: net.Socket, n: number) {
-    if (!gate.closed) return net.Socket.prototype._read.call(this, n);
+  socket._read = function gatedStartReading(this: net.Socket, n: number) {
+    if (!gate.closed) return startReading.call(this, n);
     gate.waitToOpen(this, resume);
   };
   socket.once("close", () => gate.forget(socket));
