@@ -11595,6 +11595,13 @@ ${len.toString(16)}\r
   }
 });
 
+// undici-without-http2:node:http2
+var require_node_http2 = __commonJS({
+  "undici-without-http2:node:http2"() {
+    throw new Error("ociutil is built without HTTP/2");
+  }
+});
+
 // node_modules/undici/lib/dispatcher/client-h2.js
 var require_client_h2 = __commonJS({
   "node_modules/undici/lib/dispatcher/client-h2.js"(exports, module) {
@@ -11645,7 +11652,7 @@ var require_client_h2 = __commonJS({
     var extractBody;
     var http2;
     try {
-      http2 = __require("node:http2");
+      http2 = require_node_http2();
     } catch {
       http2 = { constants: {} };
     }
@@ -22653,10 +22660,6 @@ function describeIssues(error2) {
   return `${where}: ${first.message}${more}`;
 }
 
-// tools/ociutil/layout/blob-writer.ts
-import { close, open as open2 } from "node:fs";
-import { promisify } from "node:util";
-
 // tools/ociutil/layout/blob-workers.ts
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
@@ -22705,7 +22708,6 @@ var BlobWorker = class {
   /** Jobs started and not finished: new jobs go to the least loaded worker. */
   jobs = 0;
   constructor() {
-    this.worker.unref();
     this.worker.on("message", (m) => {
       if (m.op === "chunk") {
         const pending = this.chunks.get(m.chunk);
@@ -22727,6 +22729,7 @@ var BlobWorker = class {
       for (const { done, size } of this.chunks.values()) done(Buffer.allocUnsafeSlow(size));
       this.chunks.clear();
     });
+    this.worker.unref();
   }
   /** Keeps the process alive only while the worker owes an answer. */
   owe() {
@@ -22768,12 +22771,22 @@ var BlobWorker = class {
 };
 var workers = [];
 var nextJob = 0;
+function maxWorkers() {
+  return Math.min(2, availableParallelism());
+}
+function startBlobWorkers(count) {
+  while (workers.length < Math.min(count, maxWorkers())) workers.push(new BlobWorker());
+}
 function startBlobJob(fd, algorithm) {
   let worker = workers.find((w) => w.jobs === 0);
-  if (worker === void 0 && workers.length < Math.min(2, availableParallelism())) workers.push(worker = new BlobWorker());
+  if (worker === void 0 && workers.length < maxWorkers()) workers.push(worker = new BlobWorker());
   worker ??= workers.reduce((a, b) => b.jobs < a.jobs ? b : a);
   return worker.start(nextJob++, fd, algorithm);
 }
+
+// tools/ociutil/layout/blob-writer.ts
+import { close, open as open2 } from "node:fs";
+import { promisify } from "node:util";
 
 // tools/ociutil/util/receive-gate.ts
 var ReceiveGate = class {
@@ -23058,6 +23071,10 @@ var ImageLayout = class _ImageLayout {
   /** True if the blob is stored with the descriptor's size (content is checked by `verify`). */
   async hasBlob(desc) {
     return await this.blobSize(desc.digest) === desc.size;
+  }
+  /** About to receive `parallel` blobs at once: start what writes them now, while the caller talks to the registry. */
+  static prepareToReceive(parallel) {
+    startBlobWorkers(parallel);
   }
   /**
    * Receives the blob named by `desc`: `deliver` hands a sink to whatever produces the bytes (a
@@ -24600,6 +24617,7 @@ function registerCopy(program3) {
 // tools/ociutil/ops/pull.ts
 async function pull(client, ref, opts) {
   const repo = client.repository(ref);
+  if (!opts.shallow) ImageLayout.prepareToReceive(opts.jobs);
   const root = await repo.getManifest(identifier(ref));
   const layout = await ImageLayout.init(opts.output);
   const narrowed = root.kind === "index" && opts.platforms.length > 0;
@@ -24781,7 +24799,6 @@ var HasherThread = class {
   active = 0;
   constructor() {
     this.worker = new Worker2(WORKER_SOURCE2, { eval: true });
-    this.worker.unref();
     this.worker.on("message", (m) => {
       const p = this.pending.get(m.id);
       if (p === void 0) return;
@@ -24798,6 +24815,7 @@ var HasherThread = class {
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     });
+    this.worker.unref();
   }
   get load() {
     return this.active;

@@ -81,7 +81,6 @@ class BlobWorker {
   jobs = 0;
 
   constructor() {
-    this.worker.unref();
     this.worker.on("message", (m: Reply) => {
       if (m.op === "chunk") {
         const pending = this.chunks.get(m.chunk);
@@ -104,6 +103,8 @@ class BlobWorker {
       for (const { done, size } of this.chunks.values()) done(Buffer.allocUnsafeSlow(size));
       this.chunks.clear();
     });
+    // After the listeners: adding a "message" listener refs the worker again.
+    this.worker.unref();
   }
 
   /** Keeps the process alive only while the worker owes an answer. */
@@ -150,13 +151,25 @@ class BlobWorker {
 const workers: BlobWorker[] = [];
 let nextJob = 0;
 
+function maxWorkers(): number {
+  return Math.min(2, availableParallelism());
+}
+
+/**
+ * Starts up to `count` workers now (a worker takes ~20 ms to start), so that they are ready when the
+ * first blob arrives instead of holding it up. Idle workers do not keep the process alive.
+ */
+export function startBlobWorkers(count: number): void {
+  while (workers.length < Math.min(count, maxWorkers())) workers.push(new BlobWorker());
+}
+
 /**
  * Starts writing a blob to `fd` and hashing it with `algorithm`, on an idle worker, else a new one
  * (two at most: with the receiving thread, that fills two cores), else the least loaded.
  */
 export function startBlobJob(fd: number, algorithm: DigestAlgorithm): BlobJob {
   let worker = workers.find((w) => w.jobs === 0);
-  if (worker === undefined && workers.length < Math.min(2, availableParallelism())) workers.push((worker = new BlobWorker()));
+  if (worker === undefined && workers.length < maxWorkers()) workers.push((worker = new BlobWorker()));
   worker ??= workers.reduce((a, b) => (b.jobs < a.jobs ? b : a));
   return worker.start(nextJob++, fd, algorithm);
 }

@@ -24,6 +24,7 @@ import {
 } from "../spec/schemas.js";
 import type { BodySink } from "../util/body-sink.js";
 import { OciError, VerificationError } from "../util/errors.js";
+import { startBlobWorkers } from "./blob-workers.js";
 import { BlobWriter } from "./blob-writer.js";
 import { sharedStaging } from "./staging-buffers.js";
 import { tempPathFor, writeFileAtomic } from "../util/fsutil.js";
@@ -100,6 +101,11 @@ export class ImageLayout {
   /** True if the blob is stored with the descriptor's size (content is checked by `verify`). */
   async hasBlob(desc: Pick<Descriptor, "digest" | "size">): Promise<boolean> {
     return (await this.blobSize(desc.digest)) === desc.size;
+  }
+
+  /** About to receive `parallel` blobs at once: start what writes them now, while the caller talks to the registry. */
+  static prepareToReceive(parallel: number): void {
+    startBlobWorkers(parallel);
   }
 
   /**

@@ -32,6 +32,7 @@ export interface PullResult {
 
 export async function pull(client: RegistryClient, ref: Reference, opts: PullOptions): Promise<PullResult> {
   const repo = client.repository(ref);
+  if (!opts.shallow) ImageLayout.prepareToReceive(opts.jobs);
   const root = await repo.getManifest(identifier(ref));
   const layout = await ImageLayout.init(opts.output);
 

@@ -54,7 +54,6 @@ class HasherThread {
 
   constructor() {
     this.worker = new Worker(WORKER_SOURCE, { eval: true });
-    this.worker.unref();
     this.worker.on("message", (m: { id: number; hex?: string; error?: string }) => {
       const p = this.pending.get(m.id);
       if (p === undefined) return;
@@ -71,6 +70,8 @@ class HasherThread {
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     });
+    // After the listeners: adding a "message" listener refs the worker again.
+    this.worker.unref();
   }
 
   get load(): number {

@@ -1,6 +1,7 @@
 /**
- * Vitest global setup: bundles the CLI under test (tools/ociutil/main.ts) with esbuild, the way the
- * release bundle is made (one ESM file for Node 20), to node_modules/.cache/ociutil-test/ociutil.mjs.
+ * Vitest global setup: bundles the CLI under test (tools/ociutil/main.ts) with esbuild, with the
+ * release bundle's options (tools/bundle-options.mjs) plus a source map, to
+ * node_modules/.cache/ociutil-test/ociutil.mjs.
  * A compile error fails the whole run with esbuild's messages.
  *
  * OCIUTIL_TEST_NO_BUNDLE=1 skips the build (for working on the harness alone while main.ts does not
@@ -10,6 +11,7 @@ import { mkdir } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { build, formatMessages, type Message } from "esbuild";
+import { bundleOptions } from "../../bundle-options.mjs";
 import { BUNDLE_PATH, REPO_ROOT } from "./cli.js";
 
 export const ENTRY = join(REPO_ROOT, "tools", "ociutil", "main.ts");
@@ -19,19 +21,12 @@ export async function buildOciutilBundle(outfile = BUNDLE_PATH, entry = ENTRY): 
   await mkdir(dirname(outfile), { recursive: true });
   try {
     const res = await build({
+      ...bundleOptions(REPO_ROOT),
       entryPoints: [entry],
       outfile,
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node20",
       // A separate map keeps the bundle small to load; runOciutil uses it when OCIUTIL_TEST_SOURCE_MAPS is set.
       sourcemap: "linked",
       logLevel: "silent",
-      // CommonJS dependencies call require(): give the ESM bundle one.
-      banner: {
-        js: 'import { createRequire as __ociutilCreateRequire } from "node:module"; const require = __ociutilCreateRequire(import.meta.url);',
-      },
     });
     if (res.warnings.length > 0) {
       const text = await formatMessages(res.warnings, { kind: "warning", color: false });
