@@ -23524,13 +23524,18 @@ var RETRYABLE_CODES = /* @__PURE__ */ new Set([
   "UND_ERR_BODY_TIMEOUT",
   "UND_ERR_RES_CONTENT_LENGTH_MISMATCH"
 ]);
-function isTransientNetworkError(err) {
+function* causeChain(err) {
   let e = err;
   for (let depth = 0; depth < 4 && e !== void 0 && e !== null; depth++) {
     const code = e.code;
-    if (typeof code === "string" && RETRYABLE_CODES.has(code)) return true;
-    if (e instanceof import_errors8.default.SocketError) return true;
+    const message = e.message;
+    yield { error: e, code: typeof code === "string" ? code : void 0, message: typeof message === "string" ? message : void 0 };
     e = e.cause;
+  }
+}
+function isTransientNetworkError(err) {
+  for (const { error: error2, code } of causeChain(err)) {
+    if (code !== void 0 && RETRYABLE_CODES.has(code) || error2 instanceof import_errors8.default.SocketError) return true;
   }
   return false;
 }
@@ -23676,25 +23681,16 @@ var UNTRUSTED_CERTIFICATE_CODES = /* @__PURE__ */ new Set([
   "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
 ]);
 function certificateHint(err) {
-  let e = err;
-  for (let depth = 0; depth < 4 && e !== void 0 && e !== null; depth++) {
-    const code = e.code;
-    if (typeof code === "string" && UNTRUSTED_CERTIFICATE_CODES.has(code)) {
-      return " (to trust a private CA, set NODE_EXTRA_CA_CERTS to its PEM file)";
-    }
-    e = e.cause;
+  for (const { code } of causeChain(err)) {
+    if (code !== void 0 && UNTRUSTED_CERTIFICATE_CODES.has(code)) return " (to trust a private CA, set NODE_EXTRA_CA_CERTS to its PEM file)";
   }
   return "";
 }
 function networkErrorMessage(err) {
   const parts = [];
-  let e = err;
-  for (let depth = 0; depth < 4 && e !== void 0 && e !== null; depth++) {
-    const code = e.code;
-    const message = e.message;
-    if (typeof message === "string" && message.length > 0 && !parts.includes(message)) parts.push(message);
-    else if (typeof code === "string") parts.push(code);
-    e = e.cause;
+  for (const { code, message } of causeChain(err)) {
+    if (message !== void 0 && message.length > 0 && !parts.includes(message)) parts.push(message);
+    else if (code !== void 0) parts.push(code);
   }
   return parts.length > 0 ? parts.join(": ") : String(err);
 }

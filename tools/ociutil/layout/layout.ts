@@ -6,14 +6,14 @@
  *   DIR/blobs/<alg>/<hex>   content-addressed blobs
  *
  * Every blob is written to a temp file in its final directory, verified against its descriptor while
- * it streams (layout/blob-writer.ts), then renamed into place; index.json is replaced atomically. A reader never sees a blob
- * whose bytes don't match its name, or half an index.
+ * it streams (blob-writer.ts), then renamed into place; index.json is replaced atomically. A reader
+ * never sees a blob whose bytes don't match its name, or half an index.
  */
 import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
-import { digestAlgorithm, digestHex, digestOf, newHash, parseDigest, type Digest } from "../name/digest.js";
+import { digestAlgorithm, digestHex, digestOf, parseDigest, type Digest } from "../name/digest.js";
 import { MediaType } from "../spec/mediatypes.js";
 import {
   ImageIndexSchema,

@@ -96,14 +96,21 @@ const RETRYABLE_CODES = new Set([
   "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
 ]);
 
-/** True for failures a later attempt may not see: dropped or refused connections, timeouts. */
-export function isTransientNetworkError(err: unknown): boolean {
+/** An error and the causes under it (undici and Node nest the real one), four deep at most. */
+function* causeChain(err: unknown): Generator<{ error: unknown; code: string | undefined; message: string | undefined }> {
   let e: unknown = err;
   for (let depth = 0; depth < 4 && e !== undefined && e !== null; depth++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && RETRYABLE_CODES.has(code)) return true;
-    if (e instanceof undiciErrors.SocketError) return true;
+    const message = (e as { message?: unknown }).message;
+    yield { error: e, code: typeof code === "string" ? code : undefined, message: typeof message === "string" ? message : undefined };
     e = (e as { cause?: unknown }).cause;
+  }
+}
+
+/** True for failures a later attempt may not see: dropped or refused connections, timeouts. */
+export function isTransientNetworkError(err: unknown): boolean {
+  for (const { error, code } of causeChain(err)) {
+    if ((code !== undefined && RETRYABLE_CODES.has(code)) || error instanceof undiciErrors.SocketError) return true;
   }
   return false;
 }
@@ -276,26 +283,17 @@ const UNTRUSTED_CERTIFICATE_CODES = new Set([
 
 /** For a registry whose certificate comes from a private CA: how to trust it (never how to skip the check). */
 function certificateHint(err: unknown): string {
-  let e: unknown = err;
-  for (let depth = 0; depth < 4 && e !== undefined && e !== null; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && UNTRUSTED_CERTIFICATE_CODES.has(code)) {
-      return " (to trust a private CA, set NODE_EXTRA_CA_CERTS to its PEM file)";
-    }
-    e = (e as { cause?: unknown }).cause;
+  for (const { code } of causeChain(err)) {
+    if (code !== undefined && UNTRUSTED_CERTIFICATE_CODES.has(code)) return " (to trust a private CA, set NODE_EXTRA_CA_CERTS to its PEM file)";
   }
   return "";
 }
 
 export function networkErrorMessage(err: unknown): string {
   const parts: string[] = [];
-  let e: unknown = err;
-  for (let depth = 0; depth < 4 && e !== undefined && e !== null; depth++) {
-    const code = (e as { code?: unknown }).code;
-    const message = (e as { message?: unknown }).message;
-    if (typeof message === "string" && message.length > 0 && !parts.includes(message)) parts.push(message);
-    else if (typeof code === "string") parts.push(code);
-    e = (e as { cause?: unknown }).cause;
+  for (const { code, message } of causeChain(err)) {
+    if (message !== undefined && message.length > 0 && !parts.includes(message)) parts.push(message);
+    else if (code !== undefined) parts.push(code);
   }
   return parts.length > 0 ? parts.join(": ") : String(err);
 }
