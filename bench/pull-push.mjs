@@ -364,20 +364,25 @@ async function checkLayout(dir, want) {
 // ---------------------------------------------------------------------------------------------- tools
 const node = process.execPath;
 const ociutil = path.join(work, "ociutil.mjs");
+const nodeFloor = path.join(root, "bench/node-floor.mjs");
 const pullers = {
   crane: (ref, dir) => [bins.crane, ["pull", "--format=oci", "--insecure", ref, dir]],
   oras: (ref, dir) => [bins.oras, ["copy", "--from-plain-http", ref, "--to-oci-layout", `${dir}:v1`]],
   skopeo: (ref, dir) => [bins.skopeo, ["copy", "--src-tls-verify=false", `docker://${ref}`, `oci:${dir}:v1`]],
   ociutil: (ref, dir) => [node, [ociutil, "pull", ref, "-o", dir, "--insecure"]],
+  "node-floor": (ref, dir) => [node, [nodeFloor, "pull", ref, dir]],
 };
 const pushers = {
   crane: (dir, ref) => [bins.crane, ["push", dir, ref, "--insecure"]],
   oras: (dir, ref) => [bins.oras, ["copy", "--from-oci-layout", `${dir}:v1`, "--to-plain-http", ref]],
   skopeo: (dir, ref) => [bins.skopeo, ["copy", "--dest-tls-verify=false", `oci:${dir}:v1`, `docker://${ref}`]],
   ociutil: (dir, ref) => [node, [ociutil, "push", dir, ref, "--insecure"]],
+  "node-floor": (dir, ref) => [node, [nodeFloor, "push", dir, ref]],
 };
-const TOOLS = ["crane", "oras", "skopeo", "ociutil"];
-const PEERS = TOOLS.filter((t) => t !== "ociutil");
+// node-floor is not a tool but a reference: the least work a Node program can do for the same result
+// (bench/node-floor.mjs). It is timed like the others and never counts as the fastest peer.
+const TOOLS = ["crane", "oras", "skopeo", "ociutil", "node-floor"];
+const PEERS = TOOLS.filter((t) => t !== "ociutil" && t !== "node-floor");
 
 // ----------------------------------------------------------------------------------------- cpu profile
 /** Top self-time functions of a .cpuprofile (nodes with hitCount; samples + timeDeltas give time). */
@@ -495,7 +500,7 @@ async function main() {
           res.seconds.push(t.seconds);
           res.rssKiB.push(t.rssKiB);
           res.cpu.push(t.cpu);
-          log(`pull ${tool.padEnd(7)} run ${r}: ${t.seconds.toFixed(2)} s, ${(t.rssKiB / 1024).toFixed(0)} MB, ${t.cpu.toFixed(2)} s CPU`);
+          log(`pull ${tool.padEnd(10)} run ${r}: ${t.seconds.toFixed(2)} s, ${(t.rssKiB / 1024).toFixed(0)} MB, ${t.cpu.toFixed(2)} s CPU`);
         }
       } catch (e) {
         fail(`pull ${tool} run ${r}`, e.message);
@@ -541,7 +546,7 @@ async function main() {
             res.seconds.push(t.seconds);
             res.rssKiB.push(t.rssKiB);
             res.cpu.push(t.cpu);
-            log(`push ${tool.padEnd(7)} run ${r}: ${t.seconds.toFixed(2)} s, ${(t.rssKiB / 1024).toFixed(0)} MB, ${t.cpu.toFixed(2)} s CPU`);
+            log(`push ${tool.padEnd(10)} run ${r}: ${t.seconds.toFixed(2)} s, ${(t.rssKiB / 1024).toFixed(0)} MB, ${t.cpu.toFixed(2)} s CPU`);
           }
         } catch (e) {
           fail(`push ${tool} run ${r}`, e.message);
@@ -612,10 +617,12 @@ async function main() {
       const speed = fastest
         ? `${med.ociutil <= med[fastest] ? "at least as fast as" : "SLOWER than"} the fastest peer (${fastest}, ${(med.ociutil / med[fastest]).toFixed(2)}×)`
         : "no peer succeeded to compare with";
-      verdicts.push(`${op}: ociutil is ${speed}; peak RSS ${peakMB.toFixed(0)} MB ${peakMB < 150 ? "<" : "is NOT <"} 150 MB`);
+      const floor = med["node-floor"] !== undefined && fastest ? `; the Node floor is ${(med["node-floor"] / med[fastest]).toFixed(2)}× ${fastest}, and ociutil ${(med.ociutil / med["node-floor"]).toFixed(2)}× the floor` : "";
+      verdicts.push(`${op}: ociutil is ${speed}; peak RSS ${peakMB.toFixed(0)} MB ${peakMB < 150 ? "<" : "is NOT <"} 150 MB${floor}`);
     }
   }
   console.log(`\n${verdicts.join(". ")}.`);
+  console.log("(node-floor: bench/node-floor.mjs, the least work a Node program can do for the same layout or push; a reference, not a peer.)");
   for (const p of profiles) printProfile(p.op, p.prof, p.seconds);
   if (profiles.length > 0) console.log(`\nProfiles: ${profiles.map((p) => p.file).join(", ")}`);
   if (failures.length > 0) {
