@@ -53,27 +53,30 @@ function exchange(host, port, method, target, headers = {}, body = undefined) {
       for (const l of lines) fields[l.slice(0, l.indexOf(":")).toLowerCase()] = l.slice(l.indexOf(":") + 1).trim();
       resolve({ status: Number(statusLine.split(" ")[1]), headers: fields, body: all.subarray(end + 4) });
     });
-    socket.on("connect", async () => {
+    socket.on("connect", () => {
       const size = body === undefined ? 0 : Buffer.isBuffer(body) ? body.length : body.size;
       const head = Object.entries({ Host: `${host}:${port}`, Connection: "close", "Content-Length": String(size), ...headers })
         .map(([k, v]) => `${k}: ${v}\r\n`)
         .join("");
       socket.write(`${method} ${target} HTTP/1.1\r\n${head}\r\n`);
       if (Buffer.isBuffer(body)) socket.write(body);
-      else if (body !== undefined) {
-        // Two buffers: read the next piece while the previous one is still being sent.
-        const buffers = [Buffer.allocUnsafeSlow(MiB), Buffer.allocUnsafeSlow(MiB)];
-        let pending = Promise.resolve();
-        for (let sent = 0, i = 0; sent < size; i ^= 1) {
-          const n = readSync(body.fd, buffers[i], 0, Math.min(MiB, size - sent), sent);
-          await pending;
-          pending = new Promise((r) => socket.write(buffers[i].subarray(0, n), r));
-          sent += n;
-        }
-        await pending;
-      }
+      else if (body !== undefined) sendFile(socket, body.fd, size).catch((err) => reject(new Error(`${method} ${target}: ${err.message}`)));
     });
   });
+}
+
+/** Sends the first `size` bytes of `fd`, reading the next 1 MiB piece while the previous one is sent. */
+async function sendFile(socket, fd, size) {
+  const buffers = [Buffer.allocUnsafeSlow(MiB), Buffer.allocUnsafeSlow(MiB)];
+  let pending = Promise.resolve();
+  for (let sent = 0, i = 0; sent < size; i ^= 1) {
+    const n = readSync(fd, buffers[i], 0, Math.min(MiB, size - sent), sent);
+    if (n === 0) throw new Error(`file ends after ${sent} of ${size} bytes`);
+    await pending; // the write of buffers[i ^ 1], so buffers[i]'s previous write finished one round ago
+    pending = new Promise((resolve) => socket.write(buffers[i].subarray(0, n), resolve));
+    sent += n;
+  }
+  await pending;
 }
 
 // ---------------------------------------------------------------------------------------------- pull
