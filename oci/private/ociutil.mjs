@@ -24970,7 +24970,7 @@ function registerVerify(program3) {
   );
 }
 
-// tools/ociutil/build/common.ts
+// tools/ociutil/mutate/common.ts
 import { readFile as readFile3 } from "node:fs/promises";
 async function readJsonFile(file, schema, what) {
   let text;
@@ -25004,7 +25004,7 @@ function canonicalBytes(doc) {
   return Buffer.from(JSON.stringify(doc), "utf8");
 }
 
-// tools/ociutil/build/layer.ts
+// tools/ociutil/mutate/layer.ts
 var import_tar_stream = __toESM(require_tar_stream(), 1);
 import { createReadStream as createReadStream5 } from "node:fs";
 import { lstat, open as open6, readdir, stat as stat3 } from "node:fs/promises";
@@ -25014,7 +25014,7 @@ import { pipeline as pipeline3 } from "node:stream/promises";
 import { createGzip, constants as zlibConstants } from "node:zlib";
 import { createHash as createHash3 } from "node:crypto";
 
-// tools/ociutil/build/describe.ts
+// tools/ociutil/mutate/describe.ts
 import { createReadStream as createReadStream4 } from "node:fs";
 import { open as open5 } from "node:fs/promises";
 import { createHash as createHash2 } from "node:crypto";
@@ -25066,7 +25066,7 @@ async function describeLayerFile(file) {
   };
 }
 
-// tools/ociutil/build/layer.ts
+// tools/ociutil/mutate/layer.ts
 var EntrySchema = object({
   path: string2(),
   src: string2().optional(),
@@ -25262,7 +25262,7 @@ function registerLayer(program3) {
   );
 }
 
-// tools/ociutil/build/image.ts
+// tools/ociutil/mutate/image.ts
 import { readFile as readFile4 } from "node:fs/promises";
 var ImageSpecSchema = object({
   target: string2().optional(),
@@ -25415,7 +25415,7 @@ function registerImage(program3) {
   );
 }
 
-// tools/ociutil/build/index.ts
+// tools/ociutil/mutate/index.ts
 function buildIndex(manifests, annotations2, target) {
   const seen = /* @__PURE__ */ new Map();
   for (const m of manifests) {
@@ -25459,7 +25459,7 @@ function registerIndex(program3) {
   );
 }
 
-// tools/ociutil/build/layout.ts
+// tools/ociutil/mutate/layout.ts
 import { constants as fsConstants } from "node:fs";
 import { copyFile, link, mkdir as mkdir2, readFile as readFile5, realpath, rm as rm3, writeFile } from "node:fs/promises";
 import path5 from "node:path";
@@ -25562,11 +25562,11 @@ function registerLayout(program3) {
   );
 }
 
-// tools/ociutil/build/commands.ts
-var buildCommands = [registerLayer, registerImage, registerIndex, registerLayout];
+// tools/ociutil/mutate/commands.ts
+var mutateCommands = [registerLayer, registerImage, registerIndex, registerLayout];
 
 // tools/ociutil/cli/commands.ts
-var commands = [registerPull, registerPush, registerCopy, registerVerify, ...buildCommands];
+var commands = [registerPull, registerPush, registerCopy, registerVerify, ...mutateCommands];
 
 // tools/ociutil/main.ts
 var program2 = new Command("ociutil").description("OCI images: pull, push, copy and verify image layouts and registries").version(VERSION).showHelpAfterError(false).exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith("error:") ? `ociutil: ${s}` : s) });

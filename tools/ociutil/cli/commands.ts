@@ -4,8 +4,8 @@ import { registerCopy } from "./copy.js";
 import { registerPull } from "./pull.js";
 import { registerPush } from "./push.js";
 import { registerVerify } from "./verify.js";
-import { buildCommands } from "../build/commands.js";
+import { mutateCommands } from "../mutate/commands.js";
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerPull, registerPush, registerCopy, registerVerify, ...buildCommands];
+export const commands: RegisterCommand[] = [registerPull, registerPush, registerCopy, registerVerify, ...mutateCommands];

@@ -1,8 +1,8 @@
-/** The subcommands the Bazel rules' actions run: layer, image, index, layout. */
+/** The subcommands the Bazel rules' actions run to make layers, images, indexes and layouts (ggcr's `mutate`). */
 import type { RegisterCommand } from "../cli/commands.js";
 import { registerImage } from "./image.js";
 import { registerIndex } from "./index.js";
 import { registerLayer } from "./layer.js";
 import { registerLayout } from "./layout.js";
 
-export const buildCommands: RegisterCommand[] = [registerLayer, registerImage, registerIndex, registerLayout];
+export const mutateCommands: RegisterCommand[] = [registerLayer, registerImage, registerIndex, registerLayout];
