@@ -11,6 +11,7 @@ import type { BodySink } from "../util/body-sink.js";
 import { OciError, VerificationError } from "../util/errors.js";
 import { Authenticator, repositoryScope } from "./auth.js";
 import type { CredentialSource } from "./credentials.js";
+import { isLoopbackRegistry, probeLoopbackScheme, type Scheme } from "./scheme.js";
 import { DEFAULT_RETRY, describeRequest, header, type HttpRequest, type HttpResponse, type RequestBody, type RetryPolicy } from "./transport.js";
 
 export class RegistryError extends OciError {
@@ -42,7 +43,12 @@ export interface ManifestHead {
 export type MountResult = { mounted: true } | { mounted: false; uploadUrl: URL };
 
 export class Registry {
-  readonly base: URL;
+  private scheme: Scheme;
+  /** A loopback registry not marked plain: its scheme is probed on the first request. */
+  private needsProbe: boolean;
+  private probed: Promise<void> | undefined;
+  private readonly apiHost: string;
+  private readonly retry: RetryPolicy;
   private readonly auth: Authenticator;
 
   constructor(
@@ -51,14 +57,49 @@ export class Registry {
   ) {
     const plain = options.plainHttp === true || (options.plainHttp !== false && options.plainHttp.has(host));
     // Docker Hub's API lives on registry-1.docker.io; references and credentials say docker.io.
-    const apiHost = host === "docker.io" ? "registry-1.docker.io" : host;
-    this.base = new URL(`${plain ? "http" : "https"}://${apiHost}/`);
-    this.auth = new Authenticator(host, options.credentials, options.retry ?? DEFAULT_RETRY);
+    this.apiHost = host === "docker.io" ? "registry-1.docker.io" : host;
+    this.scheme = plain ? "http" : "https";
+    this.needsProbe = !plain && isLoopbackRegistry(host);
+    this.retry = options.retry ?? DEFAULT_RETRY;
+    this.auth = new Authenticator(host, options.credentials, this.retry);
+  }
+
+  /** Settles the scheme: a no-op except before the first request to a loopback registry. */
+  private async settleScheme(): Promise<void> {
+    if (!this.needsProbe) return;
+    this.probed ??= probeLoopbackScheme(this.apiHost, this.retry).then((scheme) => {
+      this.scheme = scheme;
+      this.needsProbe = false;
+    });
+    await this.probed;
+  }
+
+  /** The API's base URL: https:// unless plain HTTP was asked for or a loopback registry has no TLS. */
+  get base(): URL {
+    return new URL(`${this.scheme}://${this.apiHost}/`);
   }
 
   /** Sends a request authorised for `scopes`; see Authenticator.send. */
   async send(req: HttpRequest, scopes: string[]): Promise<HttpResponse> {
+    await this.settleScheme();
+    // A URL made before the probe answered still says https.
+    if (this.scheme === "http" && req.url.protocol === "https:" && req.url.host === this.apiHost) {
+      const url = new URL(req.url);
+      url.protocol = "http:";
+      req = { ...req, url };
+    }
     return await this.auth.send(req, scopes);
+  }
+
+  /** The Authorization header value requests for `scopes` carry (known after a first request). */
+  async authorizationFor(scopes: string[]): Promise<string | undefined> {
+    return await this.auth.authorizationFor(scopes);
+  }
+
+  /** Resolves once the scheme is known (a loopback registry is probed); for callers that report it. */
+  async resolvedBase(): Promise<URL> {
+    await this.settleScheme();
+    return this.base;
   }
 
   url(path: string): URL {
@@ -83,6 +124,16 @@ export class RemoteRepository {
   }
   private get pushScope(): string[] {
     return [repositoryScope(this.name, "pull,push")];
+  }
+
+  /** The base URL of this repository's blobs (…/v2/<name>/blobs/), once the scheme is known. */
+  async blobsUrl(): Promise<URL> {
+    return new URL(`v2/${this.name}/blobs/`, await this.registry.resolvedBase());
+  }
+
+  /** The Authorization header value that pulls from this repository, if the registry asked for one. */
+  async pullAuthorization(): Promise<string | undefined> {
+    return await this.registry.authorizationFor(this.pullScope);
   }
 
   /** "registry/repo" for messages. */

@@ -272,6 +272,17 @@ function receiveIntoSink(url: URL, headers: Record<string, string>, sink: BodySi
   });
 }
 
+/** OpenSSL's codes for a TLS handshake that a plain-HTTP server answered (with an HTTP error page). */
+const PLAIN_HTTP_ANSWER_CODES = new Set(["ERR_SSL_WRONG_VERSION_NUMBER", "ERR_SSL_PACKET_LENGTH_TOO_LONG", "ERR_SSL_HTTP_REQUEST"]);
+
+/** True when TLS was spoken to a server that speaks plain HTTP. */
+export function isTlsSpokenToPlainHttp(err: unknown): boolean {
+  for (const { code } of causeChain(err)) {
+    if (code !== undefined && PLAIN_HTTP_ANSWER_CODES.has(code)) return true;
+  }
+  return false;
+}
+
 /** OpenSSL's codes for a certificate Node does not trust (not for an expired or misnamed one). */
 const UNTRUSTED_CERTIFICATE_CODES = new Set([
   "DEPTH_ZERO_SELF_SIGNED_CERT",
