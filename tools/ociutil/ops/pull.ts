@@ -6,18 +6,31 @@
 import { formatReference, identifier, repositoryName, type Reference } from "../name/reference.js";
 import { ImageLayout, REF_NAME_ANNOTATION, SOURCE_ANNOTATION } from "../layout/layout.js";
 import type { RegistryClient } from "../remote/client.js";
+import type { RemoteRepository } from "../remote/registry.js";
 import { formatPlatform, platformMatches, type Manifest, type PlatformSelector } from "../spec/manifest.js";
 import type { Descriptor } from "../spec/schemas.js";
 import { OciError } from "../util/errors.js";
 import { forEachLimit } from "../util/pool.js";
 import { withRetries } from "./retry.js";
-import { loadTree } from "./tree.js";
+import { loadTree, type BlobRef } from "./tree.js";
 
 export interface PullOptions {
   output: string;
   platforms: PlatformSelector[];
   shallow: boolean;
   jobs: number;
+  /** With shallow: also say where the left-out blobs are and how to authorize fetching them. */
+  downloadPlan?: boolean;
+}
+
+/**
+ * What a shallow pull left out, for another downloader (Bazel's, with its repository cache and
+ * mirrors) to fetch: blob URLs, and the Authorization header value that fetches them. That value is a
+ * credential: it goes to the caller's memory, never to a log or a file.
+ */
+export interface DownloadPlan {
+  blobs: Array<{ digest: string; size: number; url: string }>;
+  authorization?: string;
 }
 
 export interface PullResult {
@@ -28,6 +41,7 @@ export interface PullResult {
   /** The manifests written to index.json (one per selected platform when --platform narrows an index). */
   manifests: Array<{ digest: string; mediaType: string; platform?: string }>;
   blobs: { written: number; present: number; skipped: number; bytes: number };
+  downloads?: DownloadPlan;
 }
 
 export async function pull(client: RegistryClient, ref: Reference, opts: PullOptions): Promise<PullResult> {
@@ -97,6 +111,17 @@ export async function pull(client: RegistryClient, ref: Reference, opts: PullOpt
       ...(e.platform ? { platform: formatPlatform(e.platform) } : {}),
     })),
     blobs: stats,
+    ...(opts.shallow && opts.downloadPlan ? { downloads: await downloadPlan(repo, tree.blobs) } : {}),
+  };
+}
+
+async function downloadPlan(repo: RemoteRepository, blobs: BlobRef[]): Promise<DownloadPlan> {
+  const layers = blobs.filter((b) => b.role === "layer" && b.descriptor.urls === undefined);
+  const base = await repo.blobsUrl();
+  const authorization = await repo.pullAuthorization();
+  return {
+    blobs: layers.map(({ descriptor: d }) => ({ digest: d.digest, size: d.size, url: `${base.href}${d.digest}` })),
+    ...(authorization !== undefined ? { authorization } : {}),
   };
 }
 
@@ -104,6 +129,11 @@ export async function pull(client: RegistryClient, ref: Reference, opts: PullOpt
 async function checkImagePlatform(layout: ImageLayout, root: Manifest & { kind: "image" }, platforms: PlatformSelector[], ref: Reference): Promise<void> {
   const config = JSON.parse((await layout.readBlob(root.manifest.config)).toString("utf8")) as { os?: string; architecture?: string; variant?: string };
   const platform = { os: config.os ?? "", architecture: config.architecture ?? "", variant: config.variant };
+  if (platform.os === "" || platform.architecture === "") {
+    throw new OciError(
+      `${formatReference(ref)} is a single image with no platform (its config has empty os and architecture): pull it without --platform (in Bazel: without platforms)`,
+    );
+  }
   if (!platforms.some((p) => platformMatches(platform, p))) {
     throw new OciError(`${formatReference(ref)} is a single image for ${formatPlatform(platform)}, not ${platforms.map(formatPlatform).join(", ")}`);
   }

@@ -61,6 +61,12 @@ export class Authenticator {
     return second;
   }
 
+  /** The Authorization header value in use for `scopes` (after a request has been sent), if any. */
+  async authorizationFor(scopes: string[]): Promise<string | undefined> {
+    const pending = this.authorizations.get(scopeKey(scopes));
+    return pending !== undefined ? await pending.catch(() => undefined) : this.basic;
+  }
+
   private async credentialFor(): Promise<Credential | undefined> {
     this.credential ??= this.credentials.lookup(this.registry);
     return await this.credential;
