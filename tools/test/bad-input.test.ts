@@ -43,6 +43,14 @@ describe("bad references", () => {
   });
 });
 
+describe("bad --tag values", () => {
+  it.each([["push", "%s"], ["push", ".hidden"], ["copy", "a b"]])("%s --tag %s is a usage error before any registry is asked", async (cmd, tag) => {
+    // 127.0.0.1:1 refuses connections: a usage error must come first.
+    const args = cmd === "push" ? ["push", tmp, "127.0.0.1:1/app:v1"] : ["copy", "127.0.0.1:1/a:v1", "127.0.0.1:1/b:v1"];
+    await fails([...args, "--tag", tag], 2, new RegExp(`^ociutil: bad tag "${tag.replace(".", "\\.")}"`));
+  });
+});
+
 describe("registries that can't be used", () => {
   it("names an unreachable registry", async () => {
     const out = join(tmp, "unreachable");

@@ -152,3 +152,66 @@ describe("image, index and layout", () => {
     expect(r.stderr).toMatch(/^ociutil: 1 blob\(s\) missing from the layout's inputs, e\.g\. sha256:[0-9a-f]{64} \(layer 1 of sha256:.*: set pulled_base\n$/);
   });
 });
+
+describe("image: attributes from files, platforms, bad values", () => {
+  it("reads env, labels, annotations, cmd and created from files; $NAME and ${NAME} extend the base's", async () => {
+    await writeFile(join(dir, "env.txt"), "PATH=/app/bin:$PATH\n\nLIB=${PATH}:/lib\nEQ=a=b\n");
+    await writeFile(join(dir, "labels.txt"), "l=from file\nboth=file\n");
+    await writeFile(join(dir, "cmd.txt"), "--one\n--two=2\n");
+    await writeFile(join(dir, "created.txt"), "2024-05-06T07:08:09Z\n");
+    await writeFile(join(dir, "base-spec.json"), JSON.stringify({ architecture: "amd64", env: { PATH: "/usr/bin" } }));
+    await ociutil("image", "--spec", "base-spec.json", "--output-manifest", "fb.m", "--output-config", "fb.c", "--output-descriptor", "fb.d");
+    await writeFile(
+      join(dir, "files-spec.json"),
+      JSON.stringify({ env_file: "env.txt", labels_file: "labels.txt", labels: { both: "inline" }, cmd_file: "cmd.txt", created_file: "created.txt" }),
+    );
+    await ociutil("image", "--spec", "files-spec.json", "--base-manifest", "fb.m", "--base-config", "fb.c", "--output-manifest", "f.m", "--output-config", "f.c", "--output-descriptor", "f.d");
+    const config = await json<{ created: string; config: { Env: string[]; Labels: Record<string, string>; Cmd: string[] } }>("f.c");
+    expect(config.config.Env).toEqual(["PATH=/app/bin:/usr/bin", "LIB=/app/bin:/usr/bin:/lib", "EQ=a=b"]);
+    expect(config.config.Labels).toEqual({ l: "from file", both: "inline" });
+    expect(config.config.Cmd).toEqual(["--one", "--two=2"]);
+    expect(config.created).toBe("2024-05-06T07:08:09Z");
+  });
+
+  it("a malformed attribute file or created time is one line naming it", async () => {
+    await writeFile(join(dir, "bad-env.txt"), "GOOD=1\nno equals sign\n");
+    await writeFile(join(dir, "bad-env-spec.json"), JSON.stringify({ architecture: "amd64", env_file: "bad-env.txt" }));
+    let r = await runOciutil(["image", "--spec", "bad-env-spec.json", "--output-manifest", "x.m", "--output-config", "x.c", "--output-descriptor", "x.d"], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('ociutil: env file bad-env.txt, line 2: expected name=value, got "no equals sign"\n');
+    await writeFile(join(dir, "bad-created.json"), JSON.stringify({ target: "//:img", architecture: "amd64", created: "yesterday" }));
+    r = await runOciutil(["image", "--spec", "bad-created.json", "--output-manifest", "x.m", "--output-config", "x.c", "--output-descriptor", "x.d"], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('ociutil: //:img: created "yesterday" is not an RFC 3339 time such as 2024-01-02T03:04:05Z\n');
+    await expect(stat(join(dir, "x.c"))).rejects.toThrow(/ENOENT/);
+  });
+
+  it("an image whose base config has empty os and architecture gets no platform; half a platform is an error", async () => {
+    // go-containerregistry's empty image, as `crane append` onto scratch writes it.
+    const configBytes = Buffer.from(JSON.stringify({ architecture: "", os: "", config: {}, rootfs: { type: "layers", diff_ids: [] } }));
+    const { createHash } = await import("node:crypto");
+    const configDigest = `sha256:${createHash("sha256").update(configBytes).digest("hex")}`;
+    await writeFile(join(dir, "empty.c"), configBytes);
+    await writeFile(
+      join(dir, "empty.m"),
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: configBytes.length },
+        layers: [],
+      }),
+    );
+    await writeFile(join(dir, "on-empty.json"), JSON.stringify({ target: "//:tool" }));
+    await ociutil("image", "--spec", "on-empty.json", "--base-manifest", "empty.m", "--base-config", "empty.c", "--output-manifest", "e.m", "--output-config", "e.c", "--output-descriptor", "e.d");
+    expect(await json<Record<string, unknown>>("e.d")).not.toHaveProperty("platform");
+    await ociutil("index", "--manifest", "e.d", "--output-index", "e-idx.json", "--output-descriptor", "e-idx.d");
+
+    await writeFile(join(dir, "half.json"), JSON.stringify({ target: "//:tool", architecture: "arm64" }));
+    const r = await runOciutil(
+      ["image", "--spec", "half.json", "--base-manifest", "empty.m", "--base-config", "empty.c", "--output-manifest", "h.m", "--output-config", "h.c", "--output-descriptor", "h.d"],
+      { cwd: dir },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('ociutil: //:tool: the image has architecture "arm64" but an empty os: set both os and architecture\n');
+  });
+});

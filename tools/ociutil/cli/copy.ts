@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { copy } from "../ops/copy.js";
 import { action } from "./run.js";
-import { addRegistryOptions, clientFor, collect, print, reference, type RegistryFlags } from "./options.js";
+import { addRegistryOptions, clientFor, collectTag, print, reference, type RegistryFlags } from "./options.js";
 
 interface CopyFlags extends RegistryFlags {
   tag: string[];
@@ -14,7 +14,7 @@ export function registerCopy(program: Command): void {
       .description("copy an image or index between registries (every platform, digest preserved); prints registry/repo@digest")
       .argument("<src>", "source reference")
       .argument("<dst>", "destination reference: registry/repo[:tag]")
-      .option("-t, --tag <tag>", "also tag it with this (repeatable)", collect, []),
+      .option("-t, --tag <tag>", "also tag it with this (repeatable)", collectTag, []),
   ).action(
     action(async (srcArg: string, dstArg: string, flags: CopyFlags) => {
       const result = await copy(clientFor(flags), reference(srcArg), reference(dstArg), { tags: flags.tag, jobs: flags.jobs });

@@ -1,6 +1,6 @@
 /** Options shared by the commands that talk to registries. */
 import { Option, type Command } from "commander";
-import { parseReference, type Reference } from "../name/reference.js";
+import { parseReference, parseTag, type Reference } from "../name/reference.js";
 import { RegistryClient } from "../remote/client.js";
 import { defaultJobs } from "../util/pool.js";
 import { UsageError } from "../util/errors.js";
@@ -27,6 +27,11 @@ export function clientFor(flags: RegistryFlags): RegistryClient {
 
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/** `collect` for --tag: each value must be a valid tag. */
+export function collectTag(value: string, previous: string[]): string[] {
+  return [...previous, parseTag(value)];
 }
 
 export function positiveInt(flag: string): (value: string) => number {

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import { push } from "../ops/push.js";
 import { action } from "./run.js";
-import { addRegistryOptions, clientFor, collect, positiveInt, print, reference, type RegistryFlags } from "./options.js";
+import { addRegistryOptions, clientFor, collectTag, positiveInt, print, reference, type RegistryFlags } from "./options.js";
 
 interface PushFlags extends RegistryFlags {
   tag: string[];
@@ -17,7 +17,7 @@ export function registerPush(program: Command): void {
       .description("push the image or index of an OCI image layout to a registry, digest preserved; prints registry/repo@digest")
       .argument("<dir>", "OCI image layout directory")
       .argument("<ref>", "destination: registry/repo[:tag]")
-      .option("-t, --tag <tag>", "also tag it with this (repeatable)", collect, [])
+      .option("-t, --tag <tag>", "also tag it with this (repeatable)", collectTag, [])
       .option("--ref-name <name>", "push the index.json entry with this org.opencontainers.image.ref.name")
       .addOption(new Option("--chunk-size <bytes>", "upload blobs in PATCH chunks of this size instead of one PUT").argParser(positiveInt("--chunk-size"))),
   ).action(

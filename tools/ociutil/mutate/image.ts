@@ -20,6 +20,7 @@ import { canonicalBytes, collect, readJsonFile, splitPair } from "./common.js";
 import { LayerInfoSchema, type LayerInfo } from "./layer.js";
 import { describeLayerFile } from "./describe.js";
 import { readFile } from "node:fs/promises";
+import { readKeyValueFile, readListFile, readValueFile } from "./attribute-files.js";
 
 export const ImageSpecSchema = z.object({
   target: z.string().optional(),
@@ -38,8 +39,17 @@ export const ImageSpecSchema = z.object({
   os: z.string().optional(),
   architecture: z.string().optional(),
   variant: z.string().optional(),
+  /** The same attributes from files (rules_oci's form; see attribute-files.ts): read by the action. */
+  env_file: z.string().optional(),
+  labels_file: z.string().optional(),
+  annotations_file: z.string().optional(),
+  entrypoint_file: z.string().optional(),
+  cmd_file: z.string().optional(),
+  created_file: z.string().optional(),
 });
 export type ImageSpec = z.infer<typeof ImageSpecSchema>;
+
+const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
 
 /** The timestamp of reproducible images: the epoch, unless the rule says otherwise. */
 export const DEFAULT_CREATED = "1970-01-01T00:00:00Z";
@@ -113,6 +123,7 @@ export function buildImage(inputs: ImageInputs): BuiltImage {
   }
 
   const created = spec.created ?? DEFAULT_CREATED;
+  if (!RFC3339.test(created)) throw new OciError(`${who}: created "${created}" is not an RFC 3339 time such as 2024-01-02T03:04:05Z`);
   const c: Record<string, unknown> = { ...(config.config ?? {}) };
   if (spec.entrypoint !== undefined) c["Entrypoint"] = spec.entrypoint;
   if (spec.cmd !== undefined) c["Cmd"] = spec.cmd;
@@ -121,7 +132,14 @@ export function buildImage(inputs: ImageInputs): BuiltImage {
   if (spec.stop_signal !== undefined) c["StopSignal"] = spec.stop_signal;
   if (spec.env !== undefined && Object.keys(spec.env).length > 0) {
     const env = [...((c["Env"] as string[] | null | undefined) ?? [])];
-    for (const [k, v] of Object.entries(spec.env)) {
+    const valueOf = (k: string): string => {
+      const e = env.find((x) => x.startsWith(`${k}=`));
+      return e === undefined ? "" : e.slice(k.length + 1);
+    };
+    for (const [k, raw] of Object.entries(spec.env)) {
+      // $NAME and ${NAME} name the value so far (the base's, or an earlier entry's), as in rules_oci:
+      // PATH = "/app/bin:$PATH" extends the base's PATH.
+      const v = raw.replace(/\$\{(\w+)\}|\$(\w+)/g, (_m, a: string | undefined, b: string | undefined) => valueOf((a ?? b)!));
       const i = env.findIndex((e) => e === k || e.startsWith(`${k}=`));
       if (i >= 0) env[i] = `${k}=${v}`;
       else env.push(`${k}=${v}`);
@@ -169,13 +187,32 @@ export function buildImage(inputs: ImageInputs): BuiltImage {
     ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
   };
   const manifestBytes = canonicalBytes(manifest);
-  const platform: Record<string, string> = { architecture: newConfig["architecture"] as string, os: newConfig["os"] as string };
-  if (variant !== undefined) platform["variant"] = variant;
-  return {
-    manifest: manifestBytes,
-    config: configBytes,
-    descriptor: { mediaType: MediaType.OciImageManifest, digest: digestOf(manifestBytes), size: manifestBytes.length, platform } as Descriptor,
-  };
+  // go-containerregistry's empty image (what `crane append` onto scratch makes) has "" for both: its
+  // platform is unknown, and a descriptor then has none rather than an invalid one.
+  const os = newConfig["os"] as string;
+  const architecture = newConfig["architecture"] as string;
+  if ((os === "") !== (architecture === "")) {
+    const [has, lacks] = os === "" ? ["architecture", "os"] : ["os", "architecture"];
+    throw new OciError(`${who}: the image has ${has} "${os || architecture}" but an empty ${lacks}: set both os and architecture`);
+  }
+  const descriptor: Descriptor = { mediaType: MediaType.OciImageManifest, digest: digestOf(manifestBytes), size: manifestBytes.length };
+  if (os !== "") descriptor.platform = { architecture, os, ...(variant !== undefined ? { variant } : {}) };
+  return { manifest: manifestBytes, config: configBytes, descriptor };
+}
+
+/** The spec with its *_file attributes read: a file's entries first, the inline ones over them. */
+export async function withAttributeFiles(spec: ImageSpec): Promise<ImageSpec> {
+  const out: ImageSpec = { ...spec };
+  for (const key of ["env", "labels", "annotations"] as const) {
+    const file = spec[`${key}_file`];
+    if (file !== undefined) out[key] = { ...(await readKeyValueFile(file, key)), ...(spec[key] ?? {}) };
+  }
+  for (const key of ["entrypoint", "cmd"] as const) {
+    const file = spec[`${key}_file`];
+    if (file !== undefined) out[key] = await readListFile(file, key);
+  }
+  if (spec.created_file !== undefined) out.created = await readValueFile(spec.created_file, "created");
+  return out;
 }
 
 interface ImageOptions {
@@ -201,7 +238,7 @@ export function registerImage(program: Command): void {
     .requiredOption("--output-descriptor <file>", "where to write the manifest's descriptor (JSON, with platform)")
     .action(
       action(async (opts: ImageOptions) => {
-        const spec = await readJsonFile(opts.spec, ImageSpecSchema, "image spec");
+        const spec = await withAttributeFiles(await readJsonFile(opts.spec, ImageSpecSchema, "image spec"));
         const layers = [];
         for (const arg of opts.layer) layers.push((await readLayerArg(arg)).info);
         const built = buildImage({

@@ -11,6 +11,7 @@ import { writeFileAtomic } from "../util/fsutil.js";
 import { action } from "../cli/run.js";
 import { canonicalBytes, collect, readDescriptorFile, splitPair } from "./common.js";
 import { formatPlatform } from "../spec/manifest.js";
+import { readKeyValueFile } from "./attribute-files.js";
 
 export function buildIndex(
   manifests: Descriptor[],
@@ -48,14 +49,16 @@ export function registerIndex(program: Command): void {
     .description("assemble an image index from manifest descriptors")
     .option("--manifest <descriptor.json>", "the descriptor of an image to include, in order (repeatable)", collect, [])
     .option("--annotation <key=value>", "an annotation of the index (repeatable)", collect, [])
+    .option("--annotations-file <file>", "annotations from a file of name=value lines (--annotation wins)")
     .option("--target <label>", "the Bazel target, for error messages")
     .requiredOption("--output-index <file>", "where to write the index")
     .requiredOption("--output-descriptor <file>", "where to write the index's descriptor (JSON)")
     .action(
-      action(async (opts: { manifest: string[]; annotation: string[]; target?: string; outputIndex: string; outputDescriptor: string }) => {
+      action(async (opts: { manifest: string[]; annotation: string[]; annotationsFile?: string; target?: string; outputIndex: string; outputDescriptor: string }) => {
         const manifests: Descriptor[] = [];
         for (const file of opts.manifest) manifests.push(await readDescriptorFile(file));
-        const annotations: Record<string, string> = {};
+        const annotations: Record<string, string> =
+          opts.annotationsFile !== undefined ? await readKeyValueFile(opts.annotationsFile, "annotations") : {};
         for (const a of opts.annotation) {
           const [k, v] = splitPair(a, "--annotation");
           annotations[k] = v;

@@ -9,7 +9,7 @@
  * - With neither tag nor digest, the tag is "latest". With both, the digest is what is pulled.
  */
 import { parseDigest, type Digest } from "./digest.js";
-import { OciError } from "../util/errors.js";
+import { OciError, UsageError } from "../util/errors.js";
 
 export const DOCKER_HUB = "docker.io";
 
@@ -29,6 +29,13 @@ export class ReferenceError extends OciError {
 
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
+const TAG_RULE = 'letters, digits, "_", "." and "-", at most 128, not starting with "." or "-"';
+
+/** A tag as the distribution spec allows it; throws the same error a bad tag in a reference gets. */
+export function parseTag(tag: string): string {
+  if (!TAG.test(tag)) throw new UsageError(`bad tag "${tag}" (${TAG_RULE})`);
+  return tag;
+}
 const DOMAIN_LABEL = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
 const IPV6 = /^\[[a-fA-F0-9:.]+\]$/;
 const PORT = /^[0-9]{1,5}$/;
@@ -69,7 +76,7 @@ export function parseReference(input: string): Reference {
   if (colon >= 0) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) bad(`bad tag "${tag}" (letters, digits, "_", "." and "-", at most 128, not starting with "." or "-")`);
+    if (!TAG.test(tag)) bad(`bad tag "${tag}" (${TAG_RULE})`);
   }
 
   if (rest.length === 0) bad("the repository is empty");
