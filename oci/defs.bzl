@@ -4,7 +4,7 @@
 """
 
 load("//oci/private:image.bzl", "oci_image_rule")
-load("//oci/private:index.bzl", _oci_image_index = "oci_image_index")
+load("//oci/private:index.bzl", "oci_image_index_rule")
 load("//oci/private:layer.bzl", _oci_layer = "oci_layer")
 load("//oci/private:layout.bzl", "oci_image_layout_rule")
 load("//oci/private:layout_test.bzl", "oci_layout_rule_test")
@@ -15,24 +15,66 @@ load("//oci/private:toolchain.bzl", _oci_node_toolchain = "oci_node_toolchain")
 OciImageInfo = _OciImageInfo
 OciLayerInfo = _OciLayerInfo
 oci_layer = _oci_layer
-oci_image_index = _oci_image_index
 oci_node_toolchain = _oci_node_toolchain
 
-def oci_push(name, image, repository, tags = [], insecure = False, **kwargs):
-    """`bazel run` target that pushes `image` (an image or index) to `repository` with `tags`.
+def oci_push(name, image, repository = None, repository_file = None, remote_tags = None, insecure = False, **kwargs):
+    """`bazel run` target that pushes `image` (an image or index) to `repository` with `remote_tags`.
 
     Base layers are mounted (same registry) or streamed from the repository they were pulled from:
-    neither building nor running this target fetches a full pull.
+    neither building nor running this target fetches a full pull. As in rules_oci, `tags` are Bazel's
+    tags of the target (e.g. "manual"), and the registry's tags are `remote_tags`.
 
     Args:
         name: the target name.
         image: an oci_image or oci_image_index.
         repository: "registry/repo".
-        tags: tags to set.
-        insecure: plain HTTP (a local test registry).
+        repository_file: instead of `repository`, a file holding "registry/repo" (read when it runs).
+        remote_tags: tags to set in the registry: a list, or the label of a file of one tag a line.
+        insecure: plain HTTP to a registry not on this machine (loopback needs no flag).
         **kwargs: common attributes.
     """
-    _oci_push(name = name, image = image, repository = repository, tags_ = tags, insecure = insecure, **kwargs)
+    if type(remote_tags) == "list":
+        kwargs["remote_tags"] = remote_tags
+    elif remote_tags != None:
+        kwargs["remote_tags_file"] = remote_tags
+    _oci_push(
+        name = name,
+        image = image,
+        repository = repository or "",
+        repository_file = repository_file,
+        insecure = insecure,
+        **kwargs
+    )
+
+def oci_image_index(name, images, annotations = None, **kwargs):
+    """An OCI image index of `images` (one per platform).
+
+    Args:
+        name: the target name.
+        images: oci_image targets (or platforms of a pull), each of a distinct platform.
+        annotations: annotations of the index: a dict, or the label of a file of name=value lines.
+        **kwargs: common attributes.
+    """
+    if type(annotations) == "dict":
+        kwargs["annotations"] = annotations
+    elif annotations != None:
+        kwargs["annotations_file"] = annotations
+    oci_image_index_rule(name = name, images = images, **kwargs)
+
+def _is_rfc3339(s):
+    return len(s) >= 20 and s[4] == "-" and s[7] == "-" and s[10] == "T" and s[:4].isdigit()
+
+def _value_or_file(kwargs, key, inline_type):
+    """rules_oci lets env, labels, annotations, entrypoint and cmd be a value or a file's label."""
+    value = kwargs.pop(key, None)
+    if value == None:
+        return
+    if type(value) == inline_type:
+        kwargs[key] = value
+    elif type(value) == "string" or type(value) == "Label":
+        kwargs[key + "_file"] = value
+    else:
+        fail("%s must be a %s or the label of a file, got %s" % (key, inline_type, type(value)))
 
 def oci_image(name, base = None, pulled_base = None, layers = [], tars = [], **kwargs):
     """An OCI image: a base, layers on top, and config attributes.
@@ -49,7 +91,15 @@ def oci_image(name, base = None, pulled_base = None, layers = [], tars = [], **k
         tars: more tar / tar.gz files, after `layers` (the name rules_oci uses).
         **kwargs: entrypoint, cmd, env, user, workdir, exposed_ports, volumes, labels,
             annotations, stop_signal, created, os, architecture, variant, and common attributes.
+            As in rules_oci, env, labels and annotations may be a dict or the label of a file of
+            name=value lines; entrypoint and cmd a list or a file of one argument a line; created an
+            RFC 3339 time or the label of a file holding one.
     """
+    for key, inline_type in [("env", "dict"), ("labels", "dict"), ("annotations", "dict"), ("entrypoint", "list"), ("cmd", "list")]:
+        _value_or_file(kwargs, key, inline_type)
+    created = kwargs.pop("created", None)
+    if created != None:
+        kwargs["created" if type(created) == "string" and _is_rfc3339(created) else "created_file"] = created
     oci_image_rule(
         name = name,
         base = base,
@@ -92,7 +142,7 @@ def oci_layout_test(name, scanner, layout = None, image = None, args = [], env =
         name: the test's name.
         scanner: an executable target (sh_binary, a tool's binary, ...).
         layout: an oci_image_layout target. Give this or `image`.
-        image: an image or index: an oci_image_layout named `<name>.layout` is made for it.
+        image: an image or index: an oci_image_layout named `<name>_/layout` is made for it.
         args: the scanner's arguments ($(location) is expanded against `data`).
         env: environment variables for the scanner.
         data: files the scanner needs at run time.
@@ -101,7 +151,7 @@ def oci_layout_test(name, scanner, layout = None, image = None, args = [], env =
     if (layout == None) == (image == None):
         fail("oci_layout_test %s: give exactly one of `layout` or `image`" % name)
     if image != None:
-        layout = name + ".layout"
+        layout = name + "_/layout"
         oci_image_layout(
             name = layout,
             image = image,

@@ -10,15 +10,16 @@
 """
 
 load("//oci/private:node_repo.bzl", "node_host_repo")
-load("//oci/private:pull.bzl", "oci_pull", "oci_pull_all")
+load("//oci/private:pull.bzl", "oci_platform_alias", "oci_pull", "oci_pull_all", "platform_target_name")
 
 _PULL_ATTRS = {
-    "name": attr.string(mandatory = True, doc = "The repository name: targets are @<name>//:image, @<name>//:<os>_<arch>[_<variant>], @<name>//:index."),
+    "name": attr.string(mandatory = True, doc = "The repository name: targets are @<name> (the default image, same as @<name>//:image), @<name>//:<os>_<arch>[_<variant>], @<name>//:index; and, for each of `platforms`, a repository @<name>_<os>_<arch>[_<variant>] (rules_oci's names)."),
     "image": attr.string(mandatory = True, doc = "registry/repository[:tag]."),
     "digest": attr.string(doc = "sha256:... of the manifest or index (required unless allow_tag)."),
     "platforms": attr.string_list(doc = "Platforms to keep from an index; the first is :image."),
     "allow_tag": attr.bool(doc = "Allow a tag without digest; the digest to pin is printed."),
-    "insecure": attr.bool(doc = "Plain HTTP (a local test registry)."),
+    "insecure": attr.bool(doc = "Plain HTTP to a registry that is not on this machine (loopback registries need no flag: TLS is tried, then plain HTTP)."),
+    "downloader": attr.string(default = "bazel", values = ["bazel", "ociutil"], doc = "pull_all: \"bazel\" (default) fetches layers with Bazel's downloader (repository cache, --distdir, --downloader_config); \"ociutil\" with ociutil's own client."),
     "node_path": attr.string(doc = "The node to run ociutil with at fetch time."),
 }
 
@@ -36,9 +37,19 @@ def _oci_impl(mctx):
                     platforms = tag.platforms,
                     allow_tag = tag.allow_tag,
                     insecure = tag.insecure,
+                    downloader = tag.downloader,
                     node_path = tag.node_path,
                     display_name = tag.name,
                 )
+
+                # rules_oci names each platform's repository <name>_<os>_<arch>[_<variant>]: so do we.
+                for platform in tag.platforms:
+                    alias = "%s_%s" % (tag.name, platform_target_name(platform))
+                    oci_platform_alias(
+                        name = alias,
+                        display_name = alias,
+                        actual = "@%s//:%s" % (tag.name, platform_target_name(platform)),
+                    )
 
 oci = module_extension(
     implementation = _oci_impl,

@@ -2,7 +2,7 @@
 
 load(":providers.bzl", "OciImageInfo", "OciLayerInfo")
 load(":toolchain.bzl", "NODE_TOOLCHAIN_TYPE", "OCIUTIL_ATTRS", "run_ociutil")
-load(":util.bzl", "pretty")
+load(":util.bzl", "declare_output", "pretty")
 
 def _layer_structs(ctx):
     """struct(info, blob) for each entry of `layers`: an oci_layer, or tar files to describe."""
@@ -12,7 +12,7 @@ def _layer_structs(ctx):
             out.append(struct(info = target[OciLayerInfo].info, blob = target[OciLayerInfo].blob))
             continue
         for j, f in enumerate(target.files.to_list()):
-            info = ctx.actions.declare_file("%s.layer%d_%d.json" % (ctx.label.name, i, j))
+            info = declare_output(ctx, "layer%d_%d.json" % (i, j))
             run_ociutil(
                 ctx,
                 mnemonic = "OciDescribeLayer",
@@ -88,14 +88,20 @@ def _oci_image_impl(ctx):
             spec[key] = value
     if base and base.sources:
         spec["base_name"] = base.sources.to_list()[0]
-    spec_file = ctx.actions.declare_file(ctx.label.name + ".spec.json")
+    attribute_files = []
+    for key in ["env", "labels", "annotations", "entrypoint", "cmd", "created"]:
+        f = getattr(ctx.file, key + "_file")
+        if f:
+            spec[key + "_file"] = f.path
+            attribute_files.append(f)
+    spec_file = declare_output(ctx, "spec.json")
     ctx.actions.write(spec_file, json.encode_indent(spec))
 
-    manifest = ctx.actions.declare_file(ctx.label.name + ".manifest.json")
-    config = ctx.actions.declare_file(ctx.label.name + ".config.json")
-    descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
+    manifest = declare_output(ctx, "manifest.json")
+    config = declare_output(ctx, "config.json")
+    descriptor = declare_output(ctx, "descriptor.json")
     args = ["image", "--spec", spec_file.path]
-    inputs = [spec_file]
+    inputs = [spec_file] + attribute_files
     if base:
         args.extend(["--base-manifest", base.manifest.path, "--base-config", base.config.path])
         inputs.extend([base.manifest, base.config])
@@ -162,6 +168,12 @@ oci_image_rule = rule(
         "annotations": attr.string_dict(doc = "Manifest annotations."),
         "stop_signal": attr.string(doc = "Config.StopSignal."),
         "created": attr.string(doc = "The config's `created` and the new history entries' (RFC 3339). Default: the epoch, for reproducibility."),
+        "env_file": attr.label(allow_single_file = True, doc = "`env` from a file: name=value a line (rules_oci's form)."),
+        "labels_file": attr.label(allow_single_file = True, doc = "`labels` from a file: name=value a line."),
+        "annotations_file": attr.label(allow_single_file = True, doc = "`annotations` from a file: name=value a line."),
+        "entrypoint_file": attr.label(allow_single_file = True, doc = "`entrypoint` from a file: one argument a line."),
+        "cmd_file": attr.label(allow_single_file = True, doc = "`cmd` from a file: one argument a line."),
+        "created_file": attr.label(allow_single_file = True, doc = "`created` from a file of one line (e.g. made by a stamping step)."),
         "os": attr.string(doc = "Overrides the base's os (default \"linux\" without a base)."),
         "architecture": attr.string(doc = "Overrides the base's architecture; required without a base."),
         "variant": attr.string(doc = "CPU variant, e.g. \"v8\"."),

@@ -2,27 +2,31 @@
 
 load(":providers.bzl", "OciImageInfo")
 load(":toolchain.bzl", "NODE_TOOLCHAIN_TYPE", "OCIUTIL_ATTRS", "run_ociutil")
-load(":util.bzl", "pretty")
+load(":util.bzl", "declare_output", "pretty")
 
 def _oci_image_index_impl(ctx):
     infos = [t[OciImageInfo] for t in ctx.attr.images]
     for t, info in zip(ctx.attr.images, infos):
         if info.kind != "image":
             fail("%s: images: %s is an index; an index lists images (nested indexes are not supported)" % (pretty(ctx.label), pretty(t.label)))
-    index = ctx.actions.declare_file(ctx.label.name + ".index.json")
-    descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
+    index = declare_output(ctx, "index.json")
+    descriptor = declare_output(ctx, "descriptor.json")
     args = ["index", "--target", pretty(ctx.label)]
     for info in infos:
         args.extend(["--manifest", info.descriptor.path])
     for k, v in ctx.attr.annotations.items():
         args.extend(["--annotation", "%s=%s" % (k, v)])
+    inputs = [info.descriptor for info in infos]
+    if ctx.file.annotations_file:
+        args.extend(["--annotations-file", ctx.file.annotations_file.path])
+        inputs.append(ctx.file.annotations_file)
     args.extend(["--output-index", index.path, "--output-descriptor", descriptor.path])
     run_ociutil(
         ctx,
         mnemonic = "OciIndex",
         progress_message = "Assembling index %{label}",
         arguments = args,
-        inputs = depset([info.descriptor for info in infos]),
+        inputs = depset(inputs),
         outputs = [index, descriptor],
     )
     return [
@@ -43,9 +47,9 @@ def _oci_image_index_impl(ctx):
         ),
     ]
 
-oci_image_index = rule(
+oci_image_index_rule = rule(
     implementation = _oci_image_index_impl,
-    doc = "An OCI image index of `images` (one per platform). Carries its images' providers along, so an oci_image_layout of the index is complete when each image is.",
+    doc = "See the `oci_image_index` macro in //oci:defs.bzl. An OCI image index of `images` (one per platform). Carries its images' providers along, so an oci_image_layout of the index is complete when each image is.",
     attrs = dict(OCIUTIL_ATTRS, **{
         "images": attr.label_list(
             doc = "The images (oci_image, or one platform of a pull), each with a distinct platform.",
@@ -53,6 +57,7 @@ oci_image_index = rule(
             mandatory = True,
         ),
         "annotations": attr.string_dict(doc = "Annotations of the index."),
+        "annotations_file": attr.label(allow_single_file = True, doc = "More annotations, from a file of name=value lines (inline ones win)."),
     }),
     toolchains = [NODE_TOOLCHAIN_TYPE],
 )

@@ -2,7 +2,7 @@
 
 load(":providers.bzl", "OciLayerInfo")
 load(":toolchain.bzl", "NODE_TOOLCHAIN_TYPE", "OCIUTIL_ATTRS", "run_ociutil")
-load(":util.bzl", "pretty")
+load(":util.bzl", "declare_output", "pretty")
 
 def normalize_layer_path(label, prefix, path):
     """`path` under `prefix`, normalized; fail() if it climbs out of the prefix.
@@ -74,7 +74,7 @@ def _oci_layer_impl(ctx):
     for d in ctx.attr.directories:
         entries.append({"path": normalize_layer_path(pretty(ctx.label), ctx.attr.prefix, d), "type": "dir"})
 
-    manifest = ctx.actions.declare_file(ctx.label.name + ".layer-manifest.json")
+    manifest = declare_output(ctx, "layer-manifest.json")
     ctx.actions.write(manifest, json.encode_indent({
         "compression": ctx.attr.compression,
         "entries": entries,
@@ -85,8 +85,8 @@ def _oci_layer_impl(ctx):
         "target": pretty(ctx.label),
         "uid": ctx.attr.uid,
     }))
-    blob = ctx.actions.declare_file(ctx.label.name + (".tar.gz" if ctx.attr.compression == "gzip" else ".tar"))
-    info = ctx.actions.declare_file(ctx.label.name + ".layer.json")
+    blob = declare_output(ctx, "layer.tar.gz" if ctx.attr.compression == "gzip" else "layer.tar")
+    info = declare_output(ctx, "layer.json")
     run_ociutil(
         ctx,
         mnemonic = "OciLayer",

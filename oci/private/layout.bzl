@@ -2,7 +2,7 @@
 
 load(":providers.bzl", "OciImageInfo")
 load(":toolchain.bzl", "NODE_TOOLCHAIN_TYPE", "OCIUTIL_ATTRS", "run_ociutil")
-load(":util.bzl", "pretty")
+load(":util.bzl", "declare_output", "pretty")
 
 _FULL_PULL = str(Label("//oci/private:full_pull"))
 
@@ -26,7 +26,7 @@ def _oci_image_layout_impl(ctx):
         fail("%s: cannot write a complete layout of %s: %s" % (pretty(ctx.label), pretty(ctx.attr.image.label), "; ".join(missing)))
 
     out = ctx.actions.declare_directory(ctx.label.name)
-    stats = ctx.actions.declare_file(ctx.label.name + ".stats.json")
+    stats = declare_output(ctx, "stats.json")
     args = ctx.actions.args()
     args.add("layout")
     args.add("--output", out.path)

@@ -6623,14 +6623,14 @@ var require_connect = __commonJS({
       const sessionCache = new SessionCache(maxCachedSessions == null ? 100 : maxCachedSessions);
       timeout = timeout == null ? 1e4 : timeout;
       allowH2 = allowH2 != null ? allowH2 : false;
-      return function connect({ hostname, host, protocol, port, servername, localAddress, httpSocket }, callback) {
+      return function connect({ hostname: hostname2, host, protocol, port, servername, localAddress, httpSocket }, callback) {
         let socket;
         if (protocol === "https:") {
           if (!tls) {
             tls = __require("node:tls");
           }
           servername = servername || options.servername || util.getServerName(host) || null;
-          const sessionKey = servername || hostname;
+          const sessionKey = servername || hostname2;
           assert2(sessionKey);
           const session = customSession || sessionCache.get(sessionKey) || null;
           port = port || 443;
@@ -6645,7 +6645,7 @@ var require_connect = __commonJS({
             socket: httpSocket,
             // upgrade socket connection
             port,
-            host: hostname
+            host: hostname2
           });
           socket.on("session", function(session2) {
             sessionCache.set(sessionKey, session2);
@@ -6659,7 +6659,7 @@ var require_connect = __commonJS({
             ...options,
             localAddress,
             port,
-            host: hostname
+            host: hostname2
           });
           if (useH2c === true) {
             socket.alpnProtocol = "h2";
@@ -6669,7 +6669,7 @@ var require_connect = __commonJS({
           const keepAliveInitialDelay = options.keepAliveInitialDelay === void 0 ? 6e4 : options.keepAliveInitialDelay;
           socket.setKeepAlive(true, keepAliveInitialDelay);
         }
-        const clearConnectTimeout = util.setupConnectTimeout(new WeakRef(socket), { timeout, hostname, port });
+        const clearConnectTimeout = util.setupConnectTimeout(new WeakRef(socket), { timeout, hostname: hostname2, port });
         socket.setNoDelay(true).once(protocol === "https:" ? "secureConnect" : "connect", function() {
           queueMicrotask(clearConnectTimeout);
           if (callback) {
@@ -11966,8 +11966,8 @@ var require_client_h2 = __commonJS({
         }
       }
       let stream = null;
-      const { hostname, port } = client[kUrl];
-      headers[HTTP2_HEADER_AUTHORITY] = host || `${hostname}${port ? `:${port}` : ""}`;
+      const { hostname: hostname2, port } = client[kUrl];
+      headers[HTTP2_HEADER_AUTHORITY] = host || `${hostname2}${port ? `:${port}` : ""}`;
       headers[HTTP2_HEADER_METHOD] = method;
       const abort = (err) => {
         if (request2.aborted || request2.completed) {
@@ -12704,20 +12704,20 @@ var require_client = __commonJS({
     function connect(client) {
       assert2(!client[kConnecting]);
       assert2(!client[kHTTPContext]);
-      let { host, hostname, protocol, port } = client[kUrl];
-      if (hostname[0] === "[") {
-        const idx = hostname.indexOf("]");
+      let { host, hostname: hostname2, protocol, port } = client[kUrl];
+      if (hostname2[0] === "[") {
+        const idx = hostname2.indexOf("]");
         assert2(idx !== -1);
-        const ip = hostname.substring(1, idx);
+        const ip = hostname2.substring(1, idx);
         assert2(net.isIPv6(ip));
-        hostname = ip;
+        hostname2 = ip;
       }
       client[kConnecting] = true;
       if (channels.beforeConnect.hasSubscribers) {
         channels.beforeConnect.publish({
           connectParams: {
             host,
-            hostname,
+            hostname: hostname2,
             protocol,
             port,
             version: client[kHTTPContext]?.version,
@@ -12730,14 +12730,14 @@ var require_client = __commonJS({
       try {
         client[kConnector]({
           host,
-          hostname,
+          hostname: hostname2,
           protocol,
           port,
           servername: client[kServerName],
           localAddress: client[kLocalAddress]
         }, (err, socket) => {
           if (err) {
-            handleConnectError(client, err, { host, hostname, protocol, port });
+            handleConnectError(client, err, { host, hostname: hostname2, protocol, port });
             client[kResume]();
             return;
           }
@@ -12751,7 +12751,7 @@ var require_client = __commonJS({
             client[kHTTPContext] = socket.alpnProtocol === "h2" ? connectH2(client, socket) : connectH1(client, socket);
           } catch (err2) {
             socket.destroy().on("error", noop);
-            handleConnectError(client, err2, { host, hostname, protocol, port });
+            handleConnectError(client, err2, { host, hostname: hostname2, protocol, port });
             client[kResume]();
             return;
           }
@@ -12764,7 +12764,7 @@ var require_client = __commonJS({
             channels.connected.publish({
               connectParams: {
                 host,
-                hostname,
+                hostname: hostname2,
                 protocol,
                 port,
                 version: client[kHTTPContext]?.version,
@@ -12779,11 +12779,11 @@ var require_client = __commonJS({
           client[kResume]();
         });
       } catch (err) {
-        handleConnectError(client, err, { host, hostname, protocol, port });
+        handleConnectError(client, err, { host, hostname: hostname2, protocol, port });
         client[kResume]();
       }
     }
-    function handleConnectError(client, err, { host, hostname, protocol, port }) {
+    function handleConnectError(client, err, { host, hostname: hostname2, protocol, port }) {
       if (client.destroyed) {
         return;
       }
@@ -12792,7 +12792,7 @@ var require_client = __commonJS({
         channels.connectError.publish({
           connectParams: {
             host,
-            hostname,
+            hostname: hostname2,
             protocol,
             port,
             version: client[kHTTPContext]?.version,
@@ -16237,6 +16237,11 @@ var ReferenceError2 = class extends OciError {
 };
 var PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 var TAG = /^[\w][\w.-]{0,127}$/;
+var TAG_RULE = 'letters, digits, "_", "." and "-", at most 128, not starting with "." or "-"';
+function parseTag(tag) {
+  if (!TAG.test(tag)) throw new UsageError(`bad tag "${tag}" (${TAG_RULE})`);
+  return tag;
+}
 var DOMAIN_LABEL = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
 var IPV6 = /^\[[a-fA-F0-9:.]+\]$/;
 var PORT = /^[0-9]{1,5}$/;
@@ -16273,7 +16278,7 @@ function parseReference(input) {
   if (colon >= 0) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) bad(`bad tag "${tag}" (letters, digits, "_", "." and "-", at most 128, not starting with "." or "-")`);
+    if (!TAG.test(tag)) bad(`bad tag "${tag}" (${TAG_RULE})`);
   }
   if (rest.length === 0) bad("the repository is empty");
   for (const component of rest.split("/")) {
@@ -18011,9 +18016,9 @@ var Doc = class {
       return;
     }
     const content = arg;
-    const lines = content.split("\n").filter((x) => x);
-    const minIndent = Math.min(...lines.map((x) => x.length - x.trimStart().length));
-    const dedented = lines.map((x) => x.slice(minIndent)).map((x) => " ".repeat(this.indent * 2) + x);
+    const lines2 = content.split("\n").filter((x) => x);
+    const minIndent = Math.min(...lines2.map((x) => x.length - x.trimStart().length));
+    const dedented = lines2.map((x) => x.slice(minIndent)).map((x) => " ".repeat(this.indent * 2) + x);
     for (const line of dedented) {
       this.content.push(line);
     }
@@ -18255,9 +18260,9 @@ var asciiTabOrNewline = /[\t\n\r]/g;
 function stripTabAndNewline(value) {
   return value.replace(asciiTabOrNewline, "");
 }
-function urlHostnameOk(url, hostname) {
-  hostname.lastIndex = 0;
-  return hostname.test(url.hostname);
+function urlHostnameOk(url, hostname2) {
+  hostname2.lastIndex = 0;
+  return hostname2.test(url.hostname);
 }
 function urlProtocolOk(url, protocol) {
   protocol.lastIndex = 0;
@@ -23673,6 +23678,13 @@ function receiveIntoSink(url, headers, sink) {
     );
   });
 }
+var PLAIN_HTTP_ANSWER_CODES = /* @__PURE__ */ new Set(["ERR_SSL_WRONG_VERSION_NUMBER", "ERR_SSL_PACKET_LENGTH_TOO_LONG", "ERR_SSL_HTTP_REQUEST"]);
+function isTlsSpokenToPlainHttp(err) {
+  for (const { code } of causeChain(err)) {
+    if (code !== void 0 && PLAIN_HTTP_ANSWER_CODES.has(code)) return true;
+  }
+  return false;
+}
 var UNTRUSTED_CERTIFICATE_CODES = /* @__PURE__ */ new Set([
   "DEPTH_ZERO_SELF_SIGNED_CERT",
   "SELF_SIGNED_CERT_IN_CHAIN",
@@ -23741,6 +23753,11 @@ var Authenticator = class {
     }
     const second = await send(withAuthorization(req, authorization), this.retry);
     return second;
+  }
+  /** The Authorization header value in use for `scopes` (after a request has been sent), if any. */
+  async authorizationFor(scopes) {
+    const pending = this.authorizations.get(scopeKey(scopes));
+    return pending !== void 0 ? await pending.catch(() => void 0) : this.basic;
   }
   async credentialFor() {
     this.credential ??= this.credentials.lookup(this.registry);
@@ -23826,6 +23843,34 @@ function headerAll(res, name) {
   return Array.isArray(v) ? v.join(", ") : v ?? header(res, name);
 }
 
+// tools/ociutil/remote/scheme.ts
+function hostname(registry2) {
+  if (registry2.startsWith("[")) return registry2.slice(1, registry2.indexOf("]"));
+  const colons = registry2.split(":").length - 1;
+  return colons === 1 ? registry2.slice(0, registry2.indexOf(":")) : registry2;
+}
+function isLoopbackRegistry(registry2) {
+  const host = hostname(registry2).toLowerCase();
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+async function probeLoopbackScheme(apiHost, retry) {
+  const once = { ...retry, attempts: 1 };
+  try {
+    const res = await send({ method: "GET", url: new URL(`https://${apiHost}/v2/`) }, once);
+    await res.body.dump().catch(() => void 0);
+    return "https";
+  } catch (err) {
+    if (!isTlsSpokenToPlainHttp(err)) return "https";
+  }
+  try {
+    const res = await send({ method: "GET", url: new URL(`http://${apiHost}/v2/`) }, once);
+    await res.body.dump().catch(() => void 0);
+    return "http";
+  } catch {
+    return "https";
+  }
+}
+
 // tools/ociutil/remote/registry.ts
 var RegistryError = class extends OciError {
   constructor(message, status) {
@@ -23840,16 +23885,51 @@ var Registry = class {
   constructor(host, options) {
     this.host = host;
     const plain = options.plainHttp === true || options.plainHttp !== false && options.plainHttp.has(host);
-    const apiHost = host === "docker.io" ? "registry-1.docker.io" : host;
-    this.base = new URL(`${plain ? "http" : "https"}://${apiHost}/`);
-    this.auth = new Authenticator(host, options.credentials, options.retry ?? DEFAULT_RETRY);
+    this.apiHost = host === "docker.io" ? "registry-1.docker.io" : host;
+    this.scheme = plain ? "http" : "https";
+    this.needsProbe = !plain && isLoopbackRegistry(host);
+    this.retry = options.retry ?? DEFAULT_RETRY;
+    this.auth = new Authenticator(host, options.credentials, this.retry);
   }
   host;
-  base;
+  scheme;
+  /** A loopback registry not marked plain: its scheme is probed on the first request. */
+  needsProbe;
+  probed;
+  apiHost;
+  retry;
   auth;
+  /** Settles the scheme: a no-op except before the first request to a loopback registry. */
+  async settleScheme() {
+    if (!this.needsProbe) return;
+    this.probed ??= probeLoopbackScheme(this.apiHost, this.retry).then((scheme) => {
+      this.scheme = scheme;
+      this.needsProbe = false;
+    });
+    await this.probed;
+  }
+  /** The API's base URL: https:// unless plain HTTP was asked for or a loopback registry has no TLS. */
+  get base() {
+    return new URL(`${this.scheme}://${this.apiHost}/`);
+  }
   /** Sends a request authorised for `scopes`; see Authenticator.send. */
   async send(req, scopes) {
+    await this.settleScheme();
+    if (this.scheme === "http" && req.url.protocol === "https:" && req.url.host === this.apiHost) {
+      const url = new URL(req.url);
+      url.protocol = "http:";
+      req = { ...req, url };
+    }
     return await this.auth.send(req, scopes);
+  }
+  /** The Authorization header value requests for `scopes` carry (known after a first request). */
+  async authorizationFor(scopes) {
+    return await this.auth.authorizationFor(scopes);
+  }
+  /** Resolves once the scheme is known (a loopback registry is probed); for callers that report it. */
+  async resolvedBase() {
+    await this.settleScheme();
+    return this.base;
   }
   url(path6) {
     return new URL(path6, this.base);
@@ -23873,6 +23953,14 @@ var RemoteRepository = class {
   }
   get pushScope() {
     return [repositoryScope(this.name, "pull,push")];
+  }
+  /** The base URL of this repository's blobs (…/v2/<name>/blobs/), once the scheme is known. */
+  async blobsUrl() {
+    return new URL(`v2/${this.name}/blobs/`, await this.registry.resolvedBase());
+  }
+  /** The Authorization header value that pulls from this repository, if the registry asked for one. */
+  async pullAuthorization() {
+    return await this.registry.authorizationFor(this.pullScope);
   }
   /** "registry/repo" for messages. */
   get fullName() {
@@ -24582,6 +24670,9 @@ function clientFor(flags) {
 function collect(value, previous) {
   return [...previous, value];
 }
+function collectTag(value, previous) {
+  return [...previous, parseTag(value)];
+}
 function positiveInt(flag) {
   return (value) => {
     const n = Number(value);
@@ -24601,7 +24692,7 @@ function print(flags, json, line) {
 // tools/ociutil/cli/copy.ts
 function registerCopy(program3) {
   addRegistryOptions(
-    program3.command("copy").description("copy an image or index between registries (every platform, digest preserved); prints registry/repo@digest").argument("<src>", "source reference").argument("<dst>", "destination reference: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collect, [])
+    program3.command("copy").description("copy an image or index between registries (every platform, digest preserved); prints registry/repo@digest").argument("<src>", "source reference").argument("<dst>", "destination reference: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collectTag, [])
   ).action(
     action(async (srcArg, dstArg, flags) => {
       const result = await copy(clientFor(flags), reference(srcArg), reference(dstArg), { tags: flags.tag, jobs: flags.jobs });
@@ -24672,12 +24763,27 @@ async function pull(client, ref, opts) {
       mediaType: e.mediaType,
       ...e.platform ? { platform: formatPlatform(e.platform) } : {}
     })),
-    blobs: stats
+    blobs: stats,
+    ...opts.shallow && opts.downloadPlan ? { downloads: await downloadPlan(repo, tree.blobs) } : {}
+  };
+}
+async function downloadPlan(repo, blobs) {
+  const layers = blobs.filter((b) => b.role === "layer" && b.descriptor.urls === void 0);
+  const base = await repo.blobsUrl();
+  const authorization = await repo.pullAuthorization();
+  return {
+    blobs: layers.map(({ descriptor: d }) => ({ digest: d.digest, size: d.size, url: `${base.href}${d.digest}` })),
+    ...authorization !== void 0 ? { authorization } : {}
   };
 }
 async function checkImagePlatform(layout, root, platforms, ref) {
   const config2 = JSON.parse((await layout.readBlob(root.manifest.config)).toString("utf8"));
   const platform = { os: config2.os ?? "", architecture: config2.architecture ?? "", variant: config2.variant };
+  if (platform.os === "" || platform.architecture === "") {
+    throw new OciError(
+      `${formatReference(ref)} is a single image with no platform (its config has empty os and architecture): pull it without --platform (in Bazel: without platforms)`
+    );
+  }
   if (!platforms.some((p) => platformMatches(platform, p))) {
     throw new OciError(`${formatReference(ref)} is a single image for ${formatPlatform(platform)}, not ${platforms.map(formatPlatform).join(", ")}`);
   }
@@ -24686,12 +24792,22 @@ async function checkImagePlatform(layout, root, platforms, ref) {
 // tools/ociutil/cli/pull.ts
 function registerPull(program3) {
   addRegistryOptions(
-    program3.command("pull").description("pull an image or index from a registry into an OCI image layout; prints registry/repo@digest").argument("<ref>", "image reference: registry/repo[:tag][@digest]").requiredOption("-o, --output <dir>", "layout directory to write (created if missing)").option("--platform <os/arch[/variant]>", "only this platform of an index (repeatable)", collect, []).option("--shallow", "manifests and configs only; record where the layers live for a later push")
+    program3.command("pull").description("pull an image or index from a registry into an OCI image layout; prints registry/repo@digest").argument("<ref>", "image reference: registry/repo[:tag][@digest]").requiredOption("-o, --output <dir>", "layout directory to write (created if missing)").option("--platform <os/arch[/variant]>", "only this platform of an index (repeatable)", collect, []).option("--shallow", "manifests and configs only; record where the layers live for a later push").option(
+      "--download-plan",
+      "with --shallow --json: add the left-out blobs' URLs and the Authorization header that fetches them (a credential: for Bazel's downloader, never log it)"
+    )
   ).action(
     action(async (refArg, flags) => {
       const ref = reference(refArg);
       const platforms = flags.platform.map(parsePlatform);
-      const result = await pull(clientFor(flags), ref, { output: flags.output, platforms, shallow: flags.shallow ?? false, jobs: flags.jobs });
+      if (flags.downloadPlan && !(flags.shallow && flags.json)) throw new UsageError("--download-plan needs --shallow and --json");
+      const result = await pull(clientFor(flags), ref, {
+        output: flags.output,
+        platforms,
+        shallow: flags.shallow ?? false,
+        jobs: flags.jobs,
+        downloadPlan: flags.downloadPlan ?? false
+      });
       print(flags, result, result.reference);
     })
   );
@@ -24737,7 +24853,7 @@ async function push(client, dir, ref, opts) {
 // tools/ociutil/cli/push.ts
 function registerPush(program3) {
   addRegistryOptions(
-    program3.command("push").description("push the image or index of an OCI image layout to a registry, digest preserved; prints registry/repo@digest").argument("<dir>", "OCI image layout directory").argument("<ref>", "destination: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collect, []).option("--ref-name <name>", "push the index.json entry with this org.opencontainers.image.ref.name").addOption(new Option("--chunk-size <bytes>", "upload blobs in PATCH chunks of this size instead of one PUT").argParser(positiveInt("--chunk-size")))
+    program3.command("push").description("push the image or index of an OCI image layout to a registry, digest preserved; prints registry/repo@digest").argument("<dir>", "OCI image layout directory").argument("<ref>", "destination: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collectTag, []).option("--ref-name <name>", "push the index.json entry with this org.opencontainers.image.ref.name").addOption(new Option("--chunk-size <bytes>", "upload blobs in PATCH chunks of this size instead of one PUT").argParser(positiveInt("--chunk-size")))
   ).action(
     action(async (dir, refArg, flags) => {
       const ref = reference(refArg);
@@ -25263,7 +25379,38 @@ function registerLayer(program3) {
 }
 
 // tools/ociutil/mutate/image.ts
+import { readFile as readFile5 } from "node:fs/promises";
+
+// tools/ociutil/mutate/attribute-files.ts
 import { readFile as readFile4 } from "node:fs/promises";
+async function lines(file, what) {
+  let text;
+  try {
+    text = await readFile4(file, "utf8");
+  } catch (err) {
+    throw new OciError(`cannot read the ${what} file ${file}: ${err.message}`);
+  }
+  return text.split(/\r?\n/).map((line, i) => ({ text: line, n: i + 1 })).filter((l) => l.text.trim() !== "");
+}
+async function readKeyValueFile(file, what) {
+  const out = {};
+  for (const { text, n } of await lines(file, what)) {
+    const eq = text.indexOf("=");
+    if (eq <= 0) throw new OciError(`${what} file ${file}, line ${n}: expected name=value, got "${text}"`);
+    out[text.slice(0, eq).trim()] = text.slice(eq + 1);
+  }
+  return out;
+}
+async function readListFile(file, what) {
+  return (await lines(file, what)).map((l) => l.text);
+}
+async function readValueFile(file, what) {
+  const all = await lines(file, what);
+  if (all.length !== 1) throw new OciError(`${what} file ${file}: expected one line, it has ${all.length}`);
+  return all[0].text.trim();
+}
+
+// tools/ociutil/mutate/image.ts
 var ImageSpecSchema = object({
   target: string2().optional(),
   base_name: string2().optional(),
@@ -25280,8 +25427,16 @@ var ImageSpecSchema = object({
   created: string2().optional(),
   os: string2().optional(),
   architecture: string2().optional(),
-  variant: string2().optional()
+  variant: string2().optional(),
+  /** The same attributes from files (rules_oci's form; see attribute-files.ts): read by the action. */
+  env_file: string2().optional(),
+  labels_file: string2().optional(),
+  annotations_file: string2().optional(),
+  entrypoint_file: string2().optional(),
+  cmd_file: string2().optional(),
+  created_file: string2().optional()
 });
+var RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
 var DEFAULT_CREATED = "1970-01-01T00:00:00Z";
 var BASE_DIGEST_ANNOTATION = "org.opencontainers.image.base.digest";
 var BASE_NAME_ANNOTATION = "org.opencontainers.image.base.name";
@@ -25333,6 +25488,7 @@ function buildImage(inputs) {
     config2 = { architecture: spec.architecture, os: spec.os ?? "linux", config: {}, rootfs: { type: "layers", diff_ids: [] } };
   }
   const created = spec.created ?? DEFAULT_CREATED;
+  if (!RFC3339.test(created)) throw new OciError(`${who}: created "${created}" is not an RFC 3339 time such as 2024-01-02T03:04:05Z`);
   const c = { ...config2.config ?? {} };
   if (spec.entrypoint !== void 0) c["Entrypoint"] = spec.entrypoint;
   if (spec.cmd !== void 0) c["Cmd"] = spec.cmd;
@@ -25341,7 +25497,12 @@ function buildImage(inputs) {
   if (spec.stop_signal !== void 0) c["StopSignal"] = spec.stop_signal;
   if (spec.env !== void 0 && Object.keys(spec.env).length > 0) {
     const env = [...c["Env"] ?? []];
-    for (const [k, v] of Object.entries(spec.env)) {
+    const valueOf = (k) => {
+      const e = env.find((x) => x.startsWith(`${k}=`));
+      return e === void 0 ? "" : e.slice(k.length + 1);
+    };
+    for (const [k, raw] of Object.entries(spec.env)) {
+      const v = raw.replace(/\$\{(\w+)\}|\$(\w+)/g, (_m, a, b) => valueOf(a ?? b));
       const i = env.findIndex((e) => e === k || e.startsWith(`${k}=`));
       if (i >= 0) env[i] = `${k}=${v}`;
       else env.push(`${k}=${v}`);
@@ -25387,24 +25548,39 @@ function buildImage(inputs) {
     ...Object.keys(annotations2).length > 0 ? { annotations: annotations2 } : {}
   };
   const manifestBytes = canonicalBytes(manifest);
-  const platform = { architecture: newConfig["architecture"], os: newConfig["os"] };
-  if (variant !== void 0) platform["variant"] = variant;
-  return {
-    manifest: manifestBytes,
-    config: configBytes,
-    descriptor: { mediaType: MediaType.OciImageManifest, digest: digestOf(manifestBytes), size: manifestBytes.length, platform }
-  };
+  const os2 = newConfig["os"];
+  const architecture = newConfig["architecture"];
+  if (os2 === "" !== (architecture === "")) {
+    const [has, lacks] = os2 === "" ? ["architecture", "os"] : ["os", "architecture"];
+    throw new OciError(`${who}: the image has ${has} "${os2 || architecture}" but an empty ${lacks}: set both os and architecture`);
+  }
+  const descriptor = { mediaType: MediaType.OciImageManifest, digest: digestOf(manifestBytes), size: manifestBytes.length };
+  if (os2 !== "") descriptor.platform = { architecture, os: os2, ...variant !== void 0 ? { variant } : {} };
+  return { manifest: manifestBytes, config: configBytes, descriptor };
+}
+async function withAttributeFiles(spec) {
+  const out = { ...spec };
+  for (const key of ["env", "labels", "annotations"]) {
+    const file = spec[`${key}_file`];
+    if (file !== void 0) out[key] = { ...await readKeyValueFile(file, key), ...spec[key] ?? {} };
+  }
+  for (const key of ["entrypoint", "cmd"]) {
+    const file = spec[`${key}_file`];
+    if (file !== void 0) out[key] = await readListFile(file, key);
+  }
+  if (spec.created_file !== void 0) out.created = await readValueFile(spec.created_file, "created");
+  return out;
 }
 function registerImage(program3) {
   program3.command("image").description("assemble an image config and manifest from a base, layers and config attributes").requiredOption("--spec <file>", "JSON: entrypoint, cmd, env, user, workdir, exposed_ports, volumes, labels, annotations, created, os, architecture, variant").option("--base-manifest <file>", "the base image's manifest (exact bytes)").option("--base-config <file>", "the base image's config (exact bytes)").option("--layer <INFO.json=FILE|FILE>", "a layer to add on top, in order (repeatable)", collect2, []).requiredOption("--output-manifest <file>", "where to write the manifest").requiredOption("--output-config <file>", "where to write the config").requiredOption("--output-descriptor <file>", "where to write the manifest's descriptor (JSON, with platform)").action(
     action(async (opts) => {
-      const spec = await readJsonFile(opts.spec, ImageSpecSchema, "image spec");
+      const spec = await withAttributeFiles(await readJsonFile(opts.spec, ImageSpecSchema, "image spec"));
       const layers = [];
       for (const arg of opts.layer) layers.push((await readLayerArg(arg)).info);
       const built = buildImage({
         spec,
-        ...opts.baseManifest !== void 0 ? { baseManifest: await readFile4(opts.baseManifest) } : {},
-        ...opts.baseConfig !== void 0 ? { baseConfig: await readFile4(opts.baseConfig) } : {},
+        ...opts.baseManifest !== void 0 ? { baseManifest: await readFile5(opts.baseManifest) } : {},
+        ...opts.baseConfig !== void 0 ? { baseConfig: await readFile5(opts.baseConfig) } : {},
         layers
       });
       await writeFileAtomic(opts.outputConfig, built.config);
@@ -25442,11 +25618,11 @@ function buildIndex(manifests, annotations2, target) {
   return { index, descriptor: { mediaType: MediaType.OciImageIndex, digest: digestOf(index), size: index.length } };
 }
 function registerIndex(program3) {
-  program3.command("index").description("assemble an image index from manifest descriptors").option("--manifest <descriptor.json>", "the descriptor of an image to include, in order (repeatable)", collect2, []).option("--annotation <key=value>", "an annotation of the index (repeatable)", collect2, []).option("--target <label>", "the Bazel target, for error messages").requiredOption("--output-index <file>", "where to write the index").requiredOption("--output-descriptor <file>", "where to write the index's descriptor (JSON)").action(
+  program3.command("index").description("assemble an image index from manifest descriptors").option("--manifest <descriptor.json>", "the descriptor of an image to include, in order (repeatable)", collect2, []).option("--annotation <key=value>", "an annotation of the index (repeatable)", collect2, []).option("--annotations-file <file>", "annotations from a file of name=value lines (--annotation wins)").option("--target <label>", "the Bazel target, for error messages").requiredOption("--output-index <file>", "where to write the index").requiredOption("--output-descriptor <file>", "where to write the index's descriptor (JSON)").action(
     action(async (opts) => {
       const manifests = [];
       for (const file of opts.manifest) manifests.push(await readDescriptorFile(file));
-      const annotations2 = {};
+      const annotations2 = opts.annotationsFile !== void 0 ? await readKeyValueFile(opts.annotationsFile, "annotations") : {};
       for (const a of opts.annotation) {
         const [k, v] = splitPair(a, "--annotation");
         annotations2[k] = v;
@@ -25461,7 +25637,7 @@ function registerIndex(program3) {
 
 // tools/ociutil/mutate/layout.ts
 import { constants as fsConstants } from "node:fs";
-import { copyFile, link, mkdir as mkdir2, readFile as readFile5, realpath, rm as rm3, writeFile } from "node:fs/promises";
+import { copyFile, link, mkdir as mkdir2, readFile as readFile6, realpath, rm as rm3, writeFile } from "node:fs/promises";
 import path5 from "node:path";
 var MissingBlobsError = class extends OciError {
   name = "MissingBlobsError";
@@ -25490,7 +25666,7 @@ async function placeBlob(src, target, stats, size) {
 }
 async function assembleLayout(output, inputs) {
   const sources = /* @__PURE__ */ new Map();
-  for (const file of inputs.blobs) sources.set(digestOf(await readFile5(file)), file);
+  for (const file of inputs.blobs) sources.set(digestOf(await readFile6(file)), file);
   for (const l of inputs.layers) sources.set(l.digest, l.file);
   for (const file of inputs.namedBlobs) sources.set(digestFromPath(file), file);
   const layout = await ImageLayout.init(output);
@@ -25509,7 +25685,7 @@ async function assembleLayout(output, inputs) {
       continue;
     }
     if (isManifest) {
-      const bytes = await readFile5(src);
+      const bytes = await readFile6(src);
       const doc = parseManifest(bytes, desc.mediaType, desc.digest);
       if (doc.kind === "index") {
         for (const m of doc.index.manifests) queue.push({ desc: m, what: `a manifest of index ${desc.digest}` });

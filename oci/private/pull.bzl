@@ -50,6 +50,12 @@ def _reference(rctx):
               "(`crane digest %s` prints it), or set allow_tag = True to resolve the tag at fetch time and print the line to pin it.") % (_who(rctx), image, image))
     return image, None
 
+def _config_platform(config):
+    """os/arch[/variant] from an image config, or None when it has none (go-containerregistry's empty image has "")."""
+    if not config.get("os") or not config.get("architecture"):
+        return None
+    return _platform_string(config)
+
 def _image_entry(rctx, desc):
     """struct describing one image manifest of the layout."""
     manifest = json.decode(rctx.read(_blob(desc["digest"])))
@@ -58,19 +64,16 @@ def _image_entry(rctx, desc):
     if platform:
         platform = _platform_string(platform)
     else:
-        config = json.decode(rctx.read(_blob(config_digest)))
-        platform = _platform_string({
-            "architecture": config.get("architecture", "unknown"),
-            "os": config.get("os", "unknown"),
-            "variant": config.get("variant"),
-        })
+        platform = _config_platform(json.decode(rctx.read(_blob(config_digest))))
     descriptor = {"digest": desc["digest"], "mediaType": desc["mediaType"], "size": desc["size"]}
-    parts = platform.split("/")
-    descriptor["platform"] = {"architecture": parts[1], "os": parts[0]}
-    if len(parts) > 2:
-        descriptor["platform"]["variant"] = parts[2]
+    if platform:
+        parts = platform.split("/")
+        descriptor["platform"] = {"architecture": parts[1], "os": parts[0]}
+        if len(parts) > 2:
+            descriptor["platform"]["variant"] = parts[2]
     return struct(
-        name = _target_name(platform),
+        # An image with no platform is the repository's only image: it is :image itself.
+        name = _target_name(platform) if platform else "image",
         platform = platform,
         digest = desc["digest"],
         descriptor = descriptor,
@@ -78,6 +81,9 @@ def _image_entry(rctx, desc):
         config = _blob(config_digest),
         layers = [_blob(layer["digest"]) for layer in manifest.get("layers", [])],
     )
+
+def _alias(name, actual):
+    return "alias(\n    name = %s,\n    actual = %s,\n)\n" % (repr(name), repr(":" + actual))
 
 def _pulled_rule(name, kind, digest, platform, descriptor_file, manifest, config, blobs, layers, full, source, display):
     lines = [
@@ -101,6 +107,48 @@ def _pulled_rule(name, kind, digest, platform, descriptor_file, manifest, config
     lines.append(")")
     return "\n".join(lines)
 
+def _run_pull(rctx, who, node, ref, shallow, download_plan = False):
+    """Runs `ociutil pull` into layout/; returns its --json result."""
+    args = [node, rctx.path(Label("//oci/private:ociutil.mjs")), "pull", ref, "--output", "layout", "--json"]
+    for p in rctx.attr.platforms:
+        args.extend(["--platform", p])
+    if shallow:
+        args.append("--shallow")
+    if download_plan:
+        args.append("--download-plan")
+    if rctx.attr.insecure:
+        args.append("--insecure")
+    res = rctx.execute(args, timeout = rctx.attr.timeout, quiet = True)
+    if res.return_code != 0:
+        msg = res.stderr.strip()
+        if msg.startswith("ociutil: "):
+            msg = msg[len("ociutil: "):]
+        fail(("%s: could not pull %s: %s. Fix: check that the registry is reachable from this machine and that `image` " +
+              "and `digest` are right; for a private registry, log in (docker login, or a credential helper in " +
+              "~/.docker/config.json); for a plain-HTTP registry that is not on this machine, set insecure = True.") % (who, ref, msg))
+    return json.decode(res.stdout)
+
+def _download_layers(rctx, plan):
+    """Fetches each blob of `plan` with Bazel's downloader, in parallel; returns the URLs that failed."""
+    auth = {"type": "pattern", "pattern": plan["authorization"]} if plan.get("authorization") else None
+    pending = []
+    for blob in plan["blobs"]:
+        kwargs = {"auth": {blob["url"]: auth}} if auth else {}
+        pending.append((blob, rctx.download(
+            url = blob["url"],
+            output = _blob(blob["digest"]),
+            sha256 = blob["digest"].split(":", 1)[1],
+            allow_fail = True,
+            block = False,
+            **kwargs
+        )))
+    failed = []
+    for blob, download in pending:
+        res = download.wait()
+        if not res.success:
+            failed.append(blob["url"])
+    return failed
+
 def _oci_pull_impl(rctx):
     who = _who(rctx)
     full = rctx.attr._full
@@ -109,24 +157,22 @@ def _oci_pull_impl(rctx):
     if problem:
         fail("%s: %s" % (who, problem))
     ref, pinned = _reference(rctx)
-    args = [node, rctx.path(Label("//oci/private:ociutil.mjs")), "pull", ref, "--output", "layout", "--json"]
-    for p in rctx.attr.platforms:
-        args.extend(["--platform", p])
-    if not full:
-        args.append("--shallow")
-    if rctx.attr.insecure:
-        args.append("--insecure")
     rctx.delete("layout")
-    rctx.report_progress("%s %s" % ("Pulling every blob of" if full else "Pulling manifests of", ref))
-    res = rctx.execute(args, timeout = rctx.attr.timeout, quiet = True)
-    if res.return_code != 0:
-        msg = res.stderr.strip()
-        if msg.startswith("ociutil: "):
-            msg = msg[len("ociutil: "):]
-        fail(("%s: could not pull %s: %s. Fix: check that the registry is reachable from this machine and that `image` " +
-              "and `digest` are right; for a private registry, log in (docker login, or a credential helper in " +
-              "~/.docker/config.json); for a plain-HTTP registry, set insecure = True.") % (who, ref, msg))
-    result = json.decode(res.stdout)
+    by_bazel = full and rctx.attr.downloader == "bazel"
+    if by_bazel:
+        # Manifests and configs from ociutil; layers through Bazel's downloader (keyed by sha256: the
+        # repository cache, --distdir, --downloader_config mirrors and remote downloaders apply).
+        rctx.report_progress("Pulling manifests of %s" % ref)
+        result = _run_pull(rctx, who, node, ref, shallow = True, download_plan = True)
+        failed = _download_layers(rctx, result.pop("downloads"))
+        if failed:
+            # buildifier: disable=print
+            print("%s: Bazel's downloader could not fetch %d layer(s) (%s); ociutil fetches them instead. Set downloader = \"ociutil\" to skip Bazel's downloader." % (who, len(failed), failed[0]))
+            rctx.report_progress("Pulling the remaining layers of %s" % ref)
+            _run_pull(rctx, who, node, result["reference"], shallow = False)
+    else:
+        rctx.report_progress("%s %s" % ("Pulling every blob of" if full else "Pulling manifests of", ref))
+        result = _run_pull(rctx, who, node, ref, shallow = not full)
     source = result["reference"].split("@", 1)[0]
     if pinned and result["digest"] != pinned:
         fail("%s: %s resolved to %s, not the digest asked for" % (who, ref, result["digest"]))
@@ -159,13 +205,15 @@ def _oci_pull_impl(rctx):
             images.append(_image_entry(rctx, entry))
     if not images:
         fail("%s: %s holds no image" % (who, ref))
+    requested = {}  # target name of a platform as asked for ("linux/arm64") -> the image's ("linux_arm64_v8")
     if rctx.attr.platforms:
         # The requested order: the first platform is the default `:image`.
         ordered = []
         for p in rctx.attr.platforms:
             for img in images:
-                if (img.platform == p or img.platform.startswith(p + "/")) and img not in ordered:
+                if img.platform and (img.platform == p or img.platform.startswith(p + "/")) and img not in ordered:
                     ordered.append(img)
+                    requested[_target_name(p)] = img.name
                     break
         images = ordered + [img for img in images if img not in ordered]
 
@@ -185,7 +233,12 @@ def _oci_pull_impl(rctx):
         rctx.file(descriptor_file, json.encode(img.descriptor) + "\n")
         build.append(_pulled_rule(img.name, "image", img.digest, img.platform, descriptor_file, img.manifest, img.config, [img.manifest, img.config], img.layers, full, source, _display(rctx, img.name)))
         build.append("")
-    build.append("alias(\n    name = \"image\",\n    actual = \":%s\",\n)\n" % images[0].name)
+    if images[0].name != "image":
+        build.append(_alias("image", images[0].name))
+    for name, actual in requested.items():
+        if name not in seen:
+            seen[name] = True
+            build.append(_alias(name, actual))
     if root_index:
         rctx.file("index.descriptor.json", json.encode({
             "digest": root_index["digest"],
@@ -200,6 +253,11 @@ def _oci_pull_impl(rctx):
         build.append(_pulled_rule("index", "index", root_index["digest"], None, "index.descriptor.json", _blob(root_index["digest"]), None, blobs, layers, full, source, _display(rctx, "index")))
         build.append("")
     build.append("filegroup(\n    name = \"layout\",\n    srcs = glob([\"layout/**\"]),\n)\n")
+
+    # `@<name>` is `@<name>//:<name>`: as in rules_oci, the repository's own name is its default image.
+    own = rctx.attr.display_name or rctx.name
+    if own not in seen and own not in ["image", "index", "layout"]:
+        build.append(_alias(own, "image"))
     rctx.file("BUILD.bazel", "\n".join(build))
     return None
 
@@ -208,11 +266,46 @@ _ATTRS = {
     "digest": attr.string(doc = "sha256:... of the manifest or index. Required unless allow_tag = True."),
     "platforms": attr.string_list(doc = "os/arch[/variant] to keep from an index, e.g. [\"linux/amd64\", \"linux/arm64\"]. The first is `:image`. Default: every platform."),
     "allow_tag": attr.bool(doc = "Allow a tag without a digest: resolved at fetch time, and the digest to pin is printed."),
-    "insecure": attr.bool(doc = "Talk plain HTTP to the registry (a local test registry)."),
+    "insecure": attr.bool(doc = "Talk plain HTTP to the registry. Not needed on this machine: a registry on localhost, 127.0.0.0/8 or ::1 is tried over TLS, then plain HTTP."),
+    "downloader": attr.string(
+        default = "bazel",
+        values = ["bazel", "ociutil"],
+        doc = "oci_pull_all: who downloads the layers. \"bazel\": Bazel's downloader, keyed by sha256, so the repository cache, --distdir, --downloader_config and remote downloaders apply. \"ociutil\": ociutil's own client (no repository cache).",
+    ),
     "node_path": attr.string(doc = "The node to run ociutil with at fetch time (default: $OCIUTIL_NODE, then `node` on PATH)."),
     "display_name": attr.string(doc = "The name the user gave (for messages)."),
     "timeout": attr.int(default = 3600, doc = "Seconds the pull may take."),
 }
+
+def _oci_platform_alias_impl(rctx):
+    rctx.file("BUILD.bazel", "\n".join([
+        "# Generated by rules_ociutil: one platform of a pull, as its own repository (rules_oci's names).",
+        "alias(",
+        "    name = %s," % repr(rctx.attr.display_name),
+        "    actual = %s," % repr(str(rctx.attr.actual)),
+        "    visibility = [\"//visibility:public\"],",
+        ")",
+        "",
+    ]))
+
+oci_platform_alias = repository_rule(
+    implementation = _oci_platform_alias_impl,
+    doc = "`@<pull>_<os>_<arch>[_<variant>]`: an alias of `@<pull>//:<os>_<arch>[_<variant>]`, the repository names rules_oci users write.",
+    attrs = {
+        "actual": attr.label(mandatory = True),
+        "display_name": attr.string(mandatory = True),
+    },
+)
+
+def platform_target_name(platform):
+    """The target (and repository suffix) of a platform: "linux/arm64/v8" -> "linux_arm64_v8".
+
+    Args:
+        platform: os/arch[/variant].
+    Returns:
+        The name.
+    """
+    return _target_name(platform)
 
 oci_pull = repository_rule(
     implementation = _oci_pull_impl,

@@ -187,8 +187,8 @@ describe("e2e/smoke under Bazel 7", () => {
     await bazelInfo();
     expect(existsSync(externalRepo("base")), "the shallow pull @base").toBe(true);
     expect(existsSync(externalRepo("base_all")), "@base_all must not be fetched by building the image").toBe(false);
-    const desc = JSON.parse(await readFile(host(join(bazelBin, "app.descriptor.json")), "utf8")) as { digest: string };
-    const manifest = JSON.parse(await readFile(host(join(bazelBin, "app.manifest.json")), "utf8")) as {
+    const desc = JSON.parse(await readFile(host(join(bazelBin, "app_/descriptor.json")), "utf8")) as { digest: string };
+    const manifest = JSON.parse(await readFile(host(join(bazelBin, "app_/manifest.json")), "utf8")) as {
       layers: unknown[];
       annotations: Record<string, string>;
     };
@@ -199,7 +199,7 @@ describe("e2e/smoke under Bazel 7", () => {
 
   it("bazel run of the push targets pushes image and index, without fetching the full pull", async () => {
     const repo = `${registry.host}/e2e/app`;
-    for (const [target, descriptor] of [["//:app_push", "app.descriptor.json"], ["//:index_push", "app_index.descriptor.json"]] as const) {
+    for (const [target, descriptor] of [["//:app_push", "app_/descriptor.json"], ["//:index_push", "app_index_/descriptor.json"]] as const) {
       const r = await inRootfs(`OCI_PUSH_REPOSITORY=${repo} bazel --output_user_root=${OUTPUT_USER_ROOT} run ${target}`);
       expect(r.code, r.stderr.slice(-3000)).toBe(0);
       const digest = (JSON.parse(await readFile(host(join(bazelBin, descriptor)), "utf8")) as { digest: string }).digest;
@@ -238,7 +238,7 @@ describe("e2e/smoke under Bazel 7", () => {
 
   it("base blobs are hard-linked into the layout, not copied", async () => {
     await mustBazel("build --output_groups=+stats //:app_layout");
-    const stats = JSON.parse(await readFile(host(join(bazelBin, "app_layout.stats.json")), "utf8")) as {
+    const stats = JSON.parse(await readFile(host(join(bazelBin, "app_layout_/stats.json")), "utf8")) as {
       blobs: number;
       linked: number;
       copied: number;
@@ -264,7 +264,7 @@ describe("e2e/smoke under Bazel 7", () => {
   });
 
   it("the image's own actions run once: not again in the full-pull configuration", async () => {
-    const outs = (await inRootfs(`find ${outputBase}/execroot/_main/bazel-out -name app_layer.tar.gz -o -name app.manifest.json`)).stdout
+    const outs = (await inRootfs(`find ${outputBase}/execroot/_main/bazel-out -path '*/app_layer_/layer.tar.gz' -o -path '*/app_/manifest.json'`)).stdout
       .split("\n")
       .filter((l) => l.trim() !== "");
     expect(outs).toHaveLength(2);
@@ -274,7 +274,7 @@ describe("e2e/smoke under Bazel 7", () => {
     await mustBazel("clean --expunge");
     await mustBazel("build //:app");
     await bazelInfo();
-    const desc = JSON.parse(await readFile(host(join(bazelBin, "app.descriptor.json")), "utf8")) as { digest: string };
+    const desc = JSON.parse(await readFile(host(join(bazelBin, "app_/descriptor.json")), "utf8")) as { digest: string };
     expect(desc.digest).toBe(firstDigest);
   });
 
@@ -288,7 +288,7 @@ describe("e2e/smoke under Bazel 7", () => {
       await mustBazel("build //:app_layout");
       const seconds = (Date.now() - t0) / 1000;
       console.log(`incremental rebuild of //:app_layout after an app change, base layer of ${BIG_LAYER >> 20} MiB: ${seconds.toFixed(1)} s`);
-      const desc = JSON.parse(await readFile(host(join(bazelBin, "app.descriptor.json")), "utf8")) as { digest: string };
+      const desc = JSON.parse(await readFile(host(join(bazelBin, "app_/descriptor.json")), "utf8")) as { digest: string };
       expect(desc.digest).not.toBe(firstDigest);
       expect((await stat(marker)).mtimeMs).toBe(before);
     } finally {

@@ -50,3 +50,5 @@ export {
   type OciutilOptions,
 } from "./cli.js";
 export { freePort, makeTempDir, removeTempDir } from "./util.js";
+export { logMark, servedSince, blobBytesServed, type ServedRequest } from "./registry-log.js";
+export { BazelWorkspace, MountedCheckout, OUTPUT_USER_ROOT } from "./bazel.js";

@@ -1,0 +1,2 @@
+--verbose
+--port=8080

@@ -1,0 +1,1 @@
+a source file of the user's: push.sh
