@@ -1205,7 +1205,7 @@ var require_command = __commonJS({
   "node_modules/commander/lib/command.js"(exports) {
     var EventEmitter = __require("node:events").EventEmitter;
     var childProcess = __require("node:child_process");
-    var path6 = __require("node:path");
+    var path7 = __require("node:path");
     var fs = __require("node:fs");
     var process2 = __require("node:process");
     var { Argument: Argument2, humanReadableArgName } = require_argument();
@@ -2218,9 +2218,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
         let launchWithNode = false;
         const sourceExt = [".js", ".ts", ".tsx", ".mjs", ".cjs"];
         function findFile(baseDir, baseName) {
-          const localBin = path6.resolve(baseDir, baseName);
+          const localBin = path7.resolve(baseDir, baseName);
           if (fs.existsSync(localBin)) return localBin;
-          if (sourceExt.includes(path6.extname(baseName))) return void 0;
+          if (sourceExt.includes(path7.extname(baseName))) return void 0;
           const foundExt = sourceExt.find(
             (ext) => fs.existsSync(`${localBin}${ext}`)
           );
@@ -2238,17 +2238,17 @@ Expecting one of '${allowedValues.join("', '")}'`);
           } catch {
             resolvedScriptPath = this._scriptPath;
           }
-          executableDir = path6.resolve(
-            path6.dirname(resolvedScriptPath),
+          executableDir = path7.resolve(
+            path7.dirname(resolvedScriptPath),
             executableDir
           );
         }
         if (executableDir) {
           let localFile = findFile(executableDir, executableFile);
           if (!localFile && !subcommand._executableFile && this._scriptPath) {
-            const legacyName = path6.basename(
+            const legacyName = path7.basename(
               this._scriptPath,
-              path6.extname(this._scriptPath)
+              path7.extname(this._scriptPath)
             );
             if (legacyName !== this._name) {
               localFile = findFile(
@@ -2259,7 +2259,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
           }
           executableFile = localFile || executableFile;
         }
-        launchWithNode = sourceExt.includes(path6.extname(executableFile));
+        launchWithNode = sourceExt.includes(path7.extname(executableFile));
         let proc;
         if (process2.platform !== "win32") {
           if (launchWithNode) {
@@ -3174,7 +3174,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @return {Command}
        */
       nameFromFilename(filename) {
-        this._name = path6.basename(filename, path6.extname(filename));
+        this._name = path7.basename(filename, path7.extname(filename));
         return this;
       }
       /**
@@ -3188,9 +3188,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @param {string} [path]
        * @return {(string|null|Command)}
        */
-      executableDir(path7) {
-        if (path7 === void 0) return this._executableDir;
-        this._executableDir = path7;
+      executableDir(path8) {
+        if (path8 === void 0) return this._executableDir;
+        this._executableDir = path8;
         return this;
       }
       /**
@@ -4702,14 +4702,14 @@ var require_util = __commonJS({
         }
         const port = url.port != null ? url.port : url.protocol === "https:" ? 443 : 80;
         let origin = url.origin != null ? url.origin : `${url.protocol || ""}//${url.hostname || ""}:${port}`;
-        let path6 = url.path != null ? url.path : `${url.pathname || ""}${url.search || ""}`;
+        let path7 = url.path != null ? url.path : `${url.pathname || ""}${url.search || ""}`;
         if (origin[origin.length - 1] === "/") {
           origin = origin.slice(0, origin.length - 1);
         }
-        if (path6 && path6[0] !== "/") {
-          path6 = `/${path6}`;
+        if (path7 && path7[0] !== "/") {
+          path7 = `/${path7}`;
         }
-        return new URL(`${origin}${path6}`);
+        return new URL(`${origin}${path7}`);
       }
       if (!isHttpOrHttpsPrefixed(url.origin || url.protocol)) {
         throw new InvalidArgumentError2("Invalid URL protocol: the URL must start with `http:` or `https:`.");
@@ -6042,9 +6042,9 @@ var require_diagnostics = __commonJS({
         "undici:client:sendHeaders",
         (evt) => {
           const {
-            request: { method, path: path6, origin }
+            request: { method, path: path7, origin }
           } = evt;
-          debugLog("sending request to %s %s%s", method, origin, path6);
+          debugLog("sending request to %s %s%s", method, origin, path7);
         }
       );
     }
@@ -6062,14 +6062,14 @@ var require_diagnostics = __commonJS({
         "undici:request:headers",
         (evt) => {
           const {
-            request: { method, path: path6, origin },
+            request: { method, path: path7, origin },
             response: { statusCode }
           } = evt;
           debugLog(
             "received response to %s %s%s - HTTP %d",
             method,
             origin,
-            path6,
+            path7,
             statusCode
           );
         }
@@ -6078,23 +6078,23 @@ var require_diagnostics = __commonJS({
         "undici:request:trailers",
         (evt) => {
           const {
-            request: { method, path: path6, origin }
+            request: { method, path: path7, origin }
           } = evt;
-          debugLog("trailers received from %s %s%s", method, origin, path6);
+          debugLog("trailers received from %s %s%s", method, origin, path7);
         }
       );
       diagnosticsChannel.subscribe(
         "undici:request:error",
         (evt) => {
           const {
-            request: { method, path: path6, origin },
+            request: { method, path: path7, origin },
             error: error2
           } = evt;
           debugLog(
             "request to %s %s%s errored - %s",
             method,
             origin,
-            path6,
+            path7,
             error2.message
           );
         }
@@ -6209,7 +6209,7 @@ var require_request = __commonJS({
     var kHandler = /* @__PURE__ */ Symbol("handler");
     var Request = class {
       constructor(origin, {
-        path: path6,
+        path: path7,
         method,
         body,
         headers,
@@ -6226,11 +6226,11 @@ var require_request = __commonJS({
         maxRedirections,
         typeOfService
       }, handler) {
-        if (typeof path6 !== "string") {
+        if (typeof path7 !== "string") {
           throw new InvalidArgumentError2("path must be a string");
-        } else if (path6[0] !== "/" && !(path6.startsWith("http://") || path6.startsWith("https://")) && method !== "CONNECT") {
+        } else if (path7[0] !== "/" && !(path7.startsWith("http://") || path7.startsWith("https://")) && method !== "CONNECT") {
           throw new InvalidArgumentError2("path must be an absolute URL or start with a slash");
-        } else if (invalidPathRegex.test(path6)) {
+        } else if (invalidPathRegex.test(path7)) {
           throw new InvalidArgumentError2("invalid request path");
         }
         if (typeof method !== "string") {
@@ -6305,7 +6305,7 @@ var require_request = __commonJS({
         this.completed = false;
         this.aborted = false;
         this.upgrade = upgrade || null;
-        this.path = query ? serializePathWithQuery(path6, query) : path6;
+        this.path = query ? serializePathWithQuery(path7, query) : path7;
         this.origin = origin;
         this.protocol = getProtocolFromUrlString(origin);
         this.idempotent = idempotent == null ? method === "HEAD" || method === "GET" : idempotent;
@@ -11173,7 +11173,7 @@ var require_client_h1 = __commonJS({
       }
     }
     function writeH1(client, request2) {
-      const { method, path: path6, host, upgrade, blocking, reset } = request2;
+      const { method, path: path7, host, upgrade, blocking, reset } = request2;
       let { body, headers, contentLength } = request2;
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH" || method === "QUERY" || method === "PROPFIND" || method === "PROPPATCH";
       if (util.isFormDataLike(body)) {
@@ -11249,7 +11249,7 @@ var require_client_h1 = __commonJS({
         socket[kBlocking] = true;
       }
       setTypeOfService(socket, request2);
-      let header2 = `${method} ${path6} HTTP/1.1\r
+      let header2 = `${method} ${path7} HTTP/1.1\r
 `;
       if (typeof host === "string") {
         header2 += `host: ${host}\r
@@ -11933,7 +11933,7 @@ var require_client_h2 = __commonJS({
       const headersTimeout = request2.headersTimeout ?? client[kHeadersTimeout];
       const bodyTimeout = request2.bodyTimeout ?? client[kBodyTimeout];
       const session = client[kHTTP2Session];
-      const { method, path: path6, host, upgrade, expectContinue, signal, protocol, headers: reqHeaders } = request2;
+      const { method, path: path7, host, upgrade, expectContinue, signal, protocol, headers: reqHeaders } = request2;
       let { body } = request2;
       if (upgrade != null && upgrade !== "websocket") {
         util.errorRequest(client, request2, new InvalidArgumentError2(`Custom upgrade "${upgrade}" not supported over HTTP/2`));
@@ -12002,7 +12002,7 @@ var require_client_h2 = __commonJS({
           }
           headers[HTTP2_HEADER_METHOD] = "CONNECT";
           headers[HTTP2_HEADER_PROTOCOL] = "websocket";
-          headers[HTTP2_HEADER_PATH] = path6;
+          headers[HTTP2_HEADER_PATH] = path7;
           if (protocol === "ws:" || protocol === "wss:") {
             headers[HTTP2_HEADER_SCHEME] = protocol === "ws:" ? "http" : "https";
           } else {
@@ -12054,7 +12054,7 @@ var require_client_h2 = __commonJS({
         stream.setTimeout(headersTimeout);
         return true;
       }
-      headers[HTTP2_HEADER_PATH] = path6;
+      headers[HTTP2_HEADER_PATH] = path7;
       headers[HTTP2_HEADER_SCHEME] = protocol === "http:" ? "http" : "https";
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH";
       if (body && typeof body.read === "function") {
@@ -16609,10 +16609,10 @@ function mergeDefs(...defs) {
 function cloneDef(schema) {
   return mergeDefs(schema._zod.def);
 }
-function getElementAtPath(obj, path6) {
-  if (!path6)
+function getElementAtPath(obj, path7) {
+  if (!path7)
     return obj;
-  return path6.reduce((acc, key) => acc?.[key], obj);
+  return path7.reduce((acc, key) => acc?.[key], obj);
 }
 function promiseAllObject(promisesObj) {
   const keys = Object.keys(promisesObj);
@@ -16952,11 +16952,11 @@ function explicitlyAborted(x, startIndex = 0) {
   }
   return false;
 }
-function prefixIssues(path6, issues) {
+function prefixIssues(path7, issues) {
   return issues.map((iss) => {
     var _a3;
     (_a3 = iss).path ?? (_a3.path = []);
-    iss.path.unshift(path6);
+    iss.path.unshift(path7);
     return iss;
   });
 }
@@ -17414,16 +17414,16 @@ function flattenError(error2, mapper = (issue2) => issue2.message) {
 }
 function formatError(error2, mapper = (issue2) => issue2.message) {
   const fieldErrors = { _errors: [] };
-  const processError = (error3, path6 = []) => {
+  const processError = (error3, path7 = []) => {
     for (const issue2 of error3.issues) {
       if (issue2.code === "invalid_union" && issue2.errors.length) {
-        issue2.errors.map((issues) => processError({ issues }, [...path6, ...issue2.path]));
+        issue2.errors.map((issues) => processError({ issues }, [...path7, ...issue2.path]));
       } else if (issue2.code === "invalid_key") {
-        processError({ issues: issue2.issues }, [...path6, ...issue2.path]);
+        processError({ issues: issue2.issues }, [...path7, ...issue2.path]);
       } else if (issue2.code === "invalid_element") {
-        processError({ issues: issue2.issues }, [...path6, ...issue2.path]);
+        processError({ issues: issue2.issues }, [...path7, ...issue2.path]);
       } else {
-        const fullpath = [...path6, ...issue2.path];
+        const fullpath = [...path7, ...issue2.path];
         if (fullpath.length === 0) {
           fieldErrors._errors.push(mapper(issue2));
         } else {
@@ -22903,8 +22903,8 @@ var BlobWriter = class _BlobWriter {
   /** Resolves once the file holds exactly the blob; rejects with the first failure. */
   done;
   /** Creates `path` (which must not exist) and a writer for it. */
-  static async create(path6, desc, what, staging) {
-    const fd = await openFile(path6, "wx", 420);
+  static async create(path7, desc, what, staging) {
+    const fd = await openFile(path7, "wx", 420);
     return new _BlobWriter(fd, desc, what, staging);
   }
   write(chunk) {
@@ -23226,8 +23226,8 @@ function platformMatches(p, want) {
 // tools/ociutil/util/file-chunks.ts
 import { open as open4 } from "node:fs/promises";
 var CHUNK = 1 << 20;
-async function* fileChunks(path6, start = 0, end) {
-  const file = await open4(path6, "r");
+async function* fileChunks(path7, start = 0, end) {
+  const file = await open4(path7, "r");
   try {
     const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
     let position = start;
@@ -23238,7 +23238,7 @@ async function* fileChunks(path6, start = 0, end) {
       let filled = 0;
       while (filled < want) {
         const { bytesRead } = await file.read(buffer, filled, want - filled, position + filled);
-        if (bytesRead === 0) throw new Error(`${path6}: file ended at ${position + filled} bytes, expected ${stop}`);
+        if (bytesRead === 0) throw new Error(`${path7}: file ended at ${position + filled} bytes, expected ${stop}`);
         filled += bytesRead;
       }
       position += filled;
@@ -23851,8 +23851,8 @@ var Registry = class {
   async send(req, scopes) {
     return await this.auth.send(req, scopes);
   }
-  url(path6) {
-    return new URL(path6, this.base);
+  url(path7) {
+    return new URL(path7, this.base);
   }
   /** A repository; with "push" access every request asks for a push token, so one token serves a whole push. */
   repository(name, access2 = "pull") {
@@ -24209,6 +24209,23 @@ async function loadTree(root, load, include = () => true) {
   await visit(root);
   return { root, manifests, blobs: [...blobs.values()] };
 }
+function parentFirst(tree) {
+  const byDigest = new Map(tree.manifests.map((m) => [m.digest, m]));
+  const out = [];
+  const seen = /* @__PURE__ */ new Set();
+  const visit = (m) => {
+    if (seen.has(m.digest)) return;
+    seen.add(m.digest);
+    out.push(m.digest);
+    if (m.kind !== "index") return;
+    for (const child of m.index.manifests) {
+      const loaded = byDigest.get(child.digest);
+      if (loaded !== void 0) visit(loaded);
+    }
+  };
+  visit(tree.root);
+  return out;
+}
 
 // tools/ociutil/ops/copy.ts
 async function copy(client, src, dst, opts) {
@@ -24219,6 +24236,8 @@ async function copy(client, src, dst, opts) {
   }
   const tree = await loadTree(root, (desc) => from.getManifest(desc.digest));
   const tags = [.../* @__PURE__ */ new Set([...dst.tag !== void 0 ? [dst.tag] : [], ...opts.tags])];
+  const pushed = { repository: repositoryName(dst), digest: root.digest, mediaType: root.mediaType, tags, manifests: parentFirst(tree) };
+  await opts.beforeTransfer?.(pushed);
   const stats = await transferTree(tree, new RegistrySource(from), client.repository(dst, "push"), tags, { jobs: opts.jobs, retry: client.retry });
   return {
     source: `${repositoryName(src)}@${root.digest}`,
@@ -24226,7 +24245,8 @@ async function copy(client, src, dst, opts) {
     digest: root.digest,
     mediaType: root.mediaType,
     tags,
-    blobs: stats
+    blobs: stats,
+    pushed
   };
 }
 
@@ -24598,14 +24618,101 @@ function print(flags, json, line) {
 `);
 }
 
+// tools/ociutil/provenance/pushed.ts
+import { mkdir as mkdir2, stat as stat3 } from "node:fs/promises";
+import path4 from "node:path";
+function records(p) {
+  const imageRefs = p.manifests.map((d) => `${p.repository}@${d}`);
+  const names = p.tags.length > 0 ? p.tags.map((t) => `${p.repository}:${t}`) : [`${p.repository}@${p.digest}`];
+  return {
+    imageRefs,
+    builderOutputImages: names.map((name) => ({ name, digest: p.digest })),
+    tektonResults: { IMAGE_URL: p.repository, IMAGE_DIGEST: p.digest, IMAGES: imageRefs.join("\n") }
+  };
+}
+function imageRefsFile(r) {
+  return r.imageRefs.map((ref) => `${ref}
+`).join("");
+}
+function builderOutputImagesFile(r) {
+  return r.builderOutputImages.map((i) => `${JSON.stringify({ name: i.name, digest: i.digest })}
+`).join("");
+}
+var TEKTON_MESSAGE_LIMIT = 4096;
+var STARTED_AT = { key: "StartedAt", value: "2006-01-02T15:04:05.000Z", type: 3 };
+function tektonMessageSize(results) {
+  const entries = Object.entries(results).map(([key, value]) => ({ key, value, type: 1 }));
+  return Buffer.byteLength(JSON.stringify([...entries, STARTED_AT]));
+}
+function checkTektonBudget(results) {
+  const size = tektonMessageSize(results);
+  if (size > TEKTON_MESSAGE_LIMIT) {
+    throw new OciError(
+      `--tekton-results: the results (${results.IMAGES.split("\n").length} image refs) take ${size} bytes of the step's termination message, more than Tekton's ${TEKTON_MESSAGE_LIMIT}; use --image-refs for a list this long`
+    );
+  }
+}
+async function checkTargets(t) {
+  if (t.imageRefs !== void 0) await mustBeDir(path4.dirname(path4.resolve(t.imageRefs)), `--image-refs ${t.imageRefs}: its directory`);
+  if (t.tektonResults !== void 0) await mustBeDir(t.tektonResults, `--tekton-results ${t.tektonResults}`);
+  if (t.builderOutput !== void 0) {
+    await mkdir2(t.builderOutput, { recursive: true }).catch((err) => {
+      throw new OciError(`$BUILDER_OUTPUT ${t.builderOutput}: cannot create it (${err.code ?? err.message})`);
+    });
+    await mustBeDir(t.builderOutput, `$BUILDER_OUTPUT ${t.builderOutput}`);
+  }
+}
+async function mustBeDir(dir, what) {
+  const st = await stat3(dir).catch(() => void 0);
+  if (st === void 0) throw new UsageError(`${what} does not exist`);
+  if (!st.isDirectory()) throw new UsageError(`${what} is not a directory`);
+}
+async function writeRecords(r, t) {
+  if (t.imageRefs !== void 0) await writeFileAtomic(t.imageRefs, imageRefsFile(r));
+  if (t.builderOutput !== void 0) await writeFileAtomic(path4.join(t.builderOutput, "images"), builderOutputImagesFile(r));
+  if (t.tektonResults !== void 0) {
+    for (const [name, value] of Object.entries(r.tektonResults)) await writeFileAtomic(path4.join(t.tektonResults, name), value);
+  }
+}
+
+// tools/ociutil/cli/records.ts
+function addRecordOptions(cmd) {
+  return cmd.option("--image-refs <file>", "write registry/repo@digest of each manifest pushed, one a line, an index before its images").option("--tekton-results <dir>", "write the Tekton results IMAGE_URL, IMAGE_DIGEST and IMAGES into this directory");
+}
+function recordTargets(flags, env = process.env) {
+  const builderOutput = env["BUILDER_OUTPUT"];
+  return {
+    ...flags.imageRefs !== void 0 ? { imageRefs: flags.imageRefs } : {},
+    ...flags.tektonResults !== void 0 ? { tektonResults: flags.tektonResults } : {},
+    ...builderOutput ? { builderOutput } : {}
+  };
+}
+async function checkBeforePush(targets, pushed) {
+  await checkTargets(targets);
+  if (targets.tektonResults !== void 0) checkTektonBudget(records(pushed).tektonResults);
+}
+async function recordPush(targets, pushed) {
+  const r = records(pushed);
+  await writeRecords(r, targets);
+  return r;
+}
+
 // tools/ociutil/cli/copy.ts
 function registerCopy(program3) {
-  addRegistryOptions(
-    program3.command("copy").description("copy an image or index between registries (every platform, digest preserved); prints registry/repo@digest").argument("<src>", "source reference").argument("<dst>", "destination reference: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collect, [])
+  addRecordOptions(
+    addRegistryOptions(
+      program3.command("copy").description("copy an image or index between registries (every platform, digest preserved); prints registry/repo@digest").argument("<src>", "source reference").argument("<dst>", "destination reference: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collect, [])
+    )
   ).action(
     action(async (srcArg, dstArg, flags) => {
-      const result = await copy(clientFor(flags), reference(srcArg), reference(dstArg), { tags: flags.tag, jobs: flags.jobs });
-      print(flags, result, result.reference);
+      const targets = recordTargets(flags);
+      const { pushed, ...result } = await copy(clientFor(flags), reference(srcArg), reference(dstArg), {
+        tags: flags.tag,
+        jobs: flags.jobs,
+        beforeTransfer: (p) => checkBeforePush(targets, p)
+      });
+      const records2 = await recordPush(targets, pushed);
+      print(flags, { ...result, ...records2 }, result.reference);
     })
   );
 }
@@ -24698,6 +24805,8 @@ function registerPull(program3) {
 }
 
 // tools/ociutil/ops/push.ts
+var BASE_NAME = "org.opencontainers.image.base.name";
+var BASE_DIGEST = "org.opencontainers.image.base.digest";
 function selectEntry(manifests, dir, refName) {
   if (refName !== void 0) {
     const named = manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === refName);
@@ -24726,28 +24835,42 @@ async function push(client, dir, ref, opts) {
     }
   }
   const tags = [.../* @__PURE__ */ new Set([...ref.tag !== void 0 ? [ref.tag] : [], ...opts.tags])];
+  const pushed = { repository: repositoryName(ref), digest: root.digest, mediaType: root.mediaType, tags, manifests: parentFirst(tree) };
+  await opts.beforeTransfer?.(pushed);
   const stats = await transferTree(tree, source, client.repository(ref, "push"), tags, {
     jobs: opts.jobs,
     retry: client.retry,
     ...opts.chunkSize !== void 0 ? { chunkSize: opts.chunkSize } : {}
   });
-  return { reference: `${repositoryName(ref)}@${root.digest}`, digest: root.digest, mediaType: root.mediaType, tags, blobs: stats };
+  return { reference: `${repositoryName(ref)}@${root.digest}`, digest: root.digest, mediaType: root.mediaType, tags, blobs: stats, pushed, builtFrom: builtFrom(dir, root) };
+}
+function builtFrom(dir, root) {
+  const annotations2 = (root.kind === "index" ? root.index.annotations : root.manifest.annotations) ?? {};
+  const name = annotations2[BASE_NAME];
+  const digest2 = annotations2[BASE_DIGEST];
+  if (name === void 0 && digest2 === void 0) return { layout: dir };
+  return { layout: dir, base: { ...name !== void 0 ? { name } : {}, ...digest2 !== void 0 ? { digest: digest2 } : {} } };
 }
 
 // tools/ociutil/cli/push.ts
 function registerPush(program3) {
-  addRegistryOptions(
-    program3.command("push").description("push the image or index of an OCI image layout to a registry, digest preserved; prints registry/repo@digest").argument("<dir>", "OCI image layout directory").argument("<ref>", "destination: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collect, []).option("--ref-name <name>", "push the index.json entry with this org.opencontainers.image.ref.name").addOption(new Option("--chunk-size <bytes>", "upload blobs in PATCH chunks of this size instead of one PUT").argParser(positiveInt("--chunk-size")))
+  addRecordOptions(
+    addRegistryOptions(
+      program3.command("push").description("push the image or index of an OCI image layout to a registry, digest preserved; prints registry/repo@digest").argument("<dir>", "OCI image layout directory").argument("<ref>", "destination: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collect, []).option("--ref-name <name>", "push the index.json entry with this org.opencontainers.image.ref.name").addOption(new Option("--chunk-size <bytes>", "upload blobs in PATCH chunks of this size instead of one PUT").argParser(positiveInt("--chunk-size")))
+    )
   ).action(
     action(async (dir, refArg, flags) => {
       const ref = reference(refArg);
-      const result = await push(clientFor(flags), dir, ref, {
+      const targets = recordTargets(flags);
+      const { pushed, ...result } = await push(clientFor(flags), dir, ref, {
         tags: flags.tag,
         jobs: flags.jobs,
         ...flags.refName !== void 0 ? { refName: flags.refName } : {},
-        ...flags.chunkSize !== void 0 ? { chunkSize: flags.chunkSize } : {}
+        ...flags.chunkSize !== void 0 ? { chunkSize: flags.chunkSize } : {},
+        beforeTransfer: (p) => checkBeforePush(targets, p)
       });
-      print(flags, result, result.reference);
+      const records2 = await recordPush(targets, pushed);
+      print(flags, { ...result, ...records2 }, result.reference);
     })
   );
 }
@@ -24832,7 +24955,7 @@ var HasherThread = class {
 };
 var threads;
 var nextId = 0;
-function hashFileAsWritten(path6, algorithm) {
+function hashFileAsWritten(path7, algorithm) {
   threads ??= Array.from({ length: Math.max(1, Math.min(2, availableParallelism2() - 1 || 1)) }, () => new HasherThread());
   const thread = threads.reduce((a, b) => b.load < a.load ? b : a);
   const id = nextId++;
@@ -24845,7 +24968,7 @@ function hashFileAsWritten(path6, algorithm) {
   });
   result.catch(() => void 0);
   thread.start(id, { resolve, reject });
-  thread.post({ op: "open", id, path: path6, algorithm });
+  thread.post({ op: "open", id, path: path7, algorithm });
   return {
     advance: (end) => thread.post({ op: "advance", id, end }),
     finish: () => {
@@ -24904,49 +25027,49 @@ async function verifyLayout(dir, jobs) {
     }
     return p;
   };
-  const visitManifest = async (desc, path6) => {
+  const visitManifest = async (desc, path7) => {
     if (visited.has(desc.digest)) return;
     visited.add(desc.digest);
     if (!isIndexMediaType(desc.mediaType) && !isImageManifestMediaType(desc.mediaType)) {
-      problems.push(`${path6}: unknown manifest media type "${desc.mediaType}"`);
+      problems.push(`${path7}: unknown manifest media type "${desc.mediaType}"`);
       return;
     }
-    if (!await checkBlob(desc, `${path6} manifest`)) return;
+    if (!await checkBlob(desc, `${path7} manifest`)) return;
     let m;
     try {
       m = parseManifest(await layout.readBlob(desc), desc.mediaType, `${desc.digest}`);
     } catch (err) {
-      problems.push(`${path6}: ${errorMessage(err)}`);
+      problems.push(`${path7}: ${errorMessage(err)}`);
       return;
     }
     result.manifests++;
-    if (m.mediaType !== desc.mediaType) problems.push(`${path6} ${desc.digest}: descriptor says ${desc.mediaType}, manifest says ${m.mediaType}`);
+    if (m.mediaType !== desc.mediaType) problems.push(`${path7} ${desc.digest}: descriptor says ${desc.mediaType}, manifest says ${m.mediaType}`);
     if (m.kind === "index") {
-      for (const [i, child] of m.index.manifests.entries()) await visitManifest(child, `${path6}.manifests[${i}]`);
+      for (const [i, child] of m.index.manifests.entries()) await visitManifest(child, `${path7}.manifests[${i}]`);
       return;
     }
     const { config: config2, layers: ls } = m.manifest;
     if (!CONFIG_MEDIA_TYPES.includes(config2.mediaType)) {
-      problems.push(`${path6} config ${config2.digest}: unknown config media type "${config2.mediaType}"`);
-    } else if (await checkBlob(config2, `${path6} config`)) {
+      problems.push(`${path7} config ${config2.digest}: unknown config media type "${config2.mediaType}"`);
+    } else if (await checkBlob(config2, `${path7} config`)) {
       try {
         const parsed = ImageConfigSchema.safeParse(JSON.parse((await layout.readBlob(config2)).toString("utf8")));
-        if (!parsed.success) problems.push(`${path6} config ${config2.digest}: ${describeIssues(parsed.error)}`);
+        if (!parsed.success) problems.push(`${path7} config ${config2.digest}: ${describeIssues(parsed.error)}`);
         else if (parsed.data.rootfs.diff_ids.length !== ls.length) {
-          problems.push(`${path6} config ${config2.digest}: ${parsed.data.rootfs.diff_ids.length} diff_ids for ${ls.length} layers`);
+          problems.push(`${path7} config ${config2.digest}: ${parsed.data.rootfs.diff_ids.length} diff_ids for ${ls.length} layers`);
         }
       } catch (err) {
-        problems.push(`${path6} config ${config2.digest}: not JSON (${errorMessage(err)})`);
+        problems.push(`${path7} config ${config2.digest}: not JSON (${errorMessage(err)})`);
       }
     }
     for (const [i, layer] of ls.entries()) {
-      if (!LAYER_MEDIA_TYPES.includes(layer.mediaType)) problems.push(`${path6}.layers[${i}] ${layer.digest}: unknown layer media type "${layer.mediaType}"`);
-      layers.push({ layer, path: `${path6}.layers[${i}]` });
+      if (!LAYER_MEDIA_TYPES.includes(layer.mediaType)) problems.push(`${path7}.layers[${i}] ${layer.digest}: unknown layer media type "${layer.mediaType}"`);
+      layers.push({ layer, path: `${path7}.layers[${i}]` });
     }
   };
   for (const [i, desc] of index.manifests.entries()) await visitManifest(desc, `index.json manifests[${i}]`);
-  await forEachLimit(layers, jobs, async ({ layer, path: path6 }) => {
-    await checkBlob(layer, path6);
+  await forEachLimit(layers, jobs, async ({ layer, path: path7 }) => {
+    await checkBlob(layer, path7);
   });
   if (index.manifests.length === 0) problems.push("index.json lists no manifests");
   return result;
@@ -25007,8 +25130,8 @@ function canonicalBytes(doc) {
 // tools/ociutil/mutate/layer.ts
 var import_tar_stream = __toESM(require_tar_stream(), 1);
 import { createReadStream as createReadStream5 } from "node:fs";
-import { lstat, open as open6, readdir, stat as stat3 } from "node:fs/promises";
-import path4 from "node:path";
+import { lstat, open as open6, readdir, stat as stat4 } from "node:fs/promises";
+import path5 from "node:path";
 import { Transform as Transform2 } from "node:stream";
 import { pipeline as pipeline3 } from "node:stream/promises";
 import { createGzip, constants as zlibConstants } from "node:zlib";
@@ -25093,8 +25216,8 @@ var LayerError = class extends OciError {
   name = "LayerError";
 };
 function layerPath(prefix, p, target) {
-  const cleanPrefix = path4.posix.normalize(`/${prefix}`).replace(/^\/+|\/+$/g, "");
-  const joined = path4.posix.normalize(`/${cleanPrefix}/${p.replace(/^\/+/, "")}`).replace(/^\/+|\/+$/g, "");
+  const cleanPrefix = path5.posix.normalize(`/${prefix}`).replace(/^\/+|\/+$/g, "");
+  const joined = path5.posix.normalize(`/${cleanPrefix}/${p.replace(/^\/+/, "")}`).replace(/^\/+|\/+$/g, "");
   const inside = cleanPrefix === "" || joined === cleanPrefix || joined.startsWith(`${cleanPrefix}/`);
   const escapes = p.split("/").reduce((depth, seg) => depth < 0 ? depth : seg === ".." ? depth - 1 : seg === "" || seg === "." ? depth : depth + 1, 0) < 0;
   if (!inside || escapes || joined === "") {
@@ -25121,11 +25244,11 @@ async function walk(manifest) {
   const addDirTree = async (srcDir, name) => {
     const children = (await readdir(srcDir)).sort();
     for (const child of children) {
-      const src = path4.join(srcDir, child);
+      const src = path5.join(srcDir, child);
       const childName = `${name}/${child}`;
       const s = await lstat(src);
       if (s.isSymbolicLink()) {
-        const t = await stat3(src);
+        const t = await stat4(src);
         if (t.isDirectory()) await addDirTree(src, childName);
         else add({ kind: "file", name: childName, src, mode: defaultFileMode(t), size: t.size });
       } else if (s.isDirectory()) {
@@ -25145,7 +25268,7 @@ async function walk(manifest) {
     } else if (entry.src !== void 0) {
       let s;
       try {
-        s = await stat3(entry.src);
+        s = await stat4(entry.src);
       } catch {
         throw new LayerError(`${manifest.target ?? "layer"}: source ${entry.src} for "${entry.path}" does not exist`);
       }
@@ -25461,14 +25584,14 @@ function registerIndex(program3) {
 
 // tools/ociutil/mutate/layout.ts
 import { constants as fsConstants } from "node:fs";
-import { copyFile, link, mkdir as mkdir2, readFile as readFile5, realpath, rm as rm3, writeFile } from "node:fs/promises";
-import path5 from "node:path";
+import { copyFile, link, mkdir as mkdir3, readFile as readFile5, realpath, rm as rm3, writeFile } from "node:fs/promises";
+import path6 from "node:path";
 var MissingBlobsError = class extends OciError {
   name = "MissingBlobsError";
 };
 function digestFromPath(file) {
-  const hex = path5.basename(file);
-  const alg = path5.basename(path5.dirname(file));
+  const hex = path6.basename(file);
+  const alg = path6.basename(path6.dirname(file));
   try {
     return parseDigest(`${alg}:${hex}`);
   } catch {
@@ -25476,7 +25599,7 @@ function digestFromPath(file) {
   }
 }
 async function placeBlob(src, target, stats, size) {
-  await mkdir2(path5.dirname(target), { recursive: true });
+  await mkdir3(path6.dirname(target), { recursive: true });
   await rm3(target, { force: true });
   const real = await realpath(src);
   try {

@@ -4,11 +4,14 @@ import type { RegistryClient } from "../remote/client.js";
 import { VerificationError } from "../util/errors.js";
 import { RegistrySource } from "./source.js";
 import { transferTree, type TransferStats } from "./transfer.js";
-import { loadTree } from "./tree.js";
+import { loadTree, parentFirst } from "./tree.js";
+import type { Pushed } from "../provenance/pushed.js";
 
 export interface CopyOptions {
   tags: string[];
   jobs: number;
+  /** Called with what will be pushed, before anything is: a chance to refuse (records that won't fit). */
+  beforeTransfer?: (pushed: Pushed) => Promise<void> | void;
 }
 
 export interface CopyResult {
@@ -18,6 +21,7 @@ export interface CopyResult {
   mediaType: string;
   tags: string[];
   blobs: TransferStats;
+  pushed: Pushed;
 }
 
 export async function copy(client: RegistryClient, src: Reference, dst: Reference, opts: CopyOptions): Promise<CopyResult> {
@@ -28,6 +32,8 @@ export async function copy(client: RegistryClient, src: Reference, dst: Referenc
   }
   const tree = await loadTree(root, (desc) => from.getManifest(desc.digest));
   const tags = [...new Set([...(dst.tag !== undefined ? [dst.tag] : []), ...opts.tags])];
+  const pushed: Pushed = { repository: repositoryName(dst), digest: root.digest, mediaType: root.mediaType, tags, manifests: parentFirst(tree) };
+  await opts.beforeTransfer?.(pushed);
   const stats = await transferTree(tree, new RegistrySource(from), client.repository(dst, "push"), tags, { jobs: opts.jobs, retry: client.retry });
   return {
     source: `${repositoryName(src)}@${root.digest}`,
@@ -36,5 +42,6 @@ export async function copy(client: RegistryClient, src: Reference, dst: Referenc
     mediaType: root.mediaType,
     tags,
     blobs: stats,
+    pushed,
   };
 }
