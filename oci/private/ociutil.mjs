@@ -23918,6 +23918,10 @@ var RemoteRepository = class {
     const size = header(res, "content-length");
     return { digest: parseDigest(digest2), mediaType: header(res, "content-type"), size: size !== void 0 ? Number(size) : void 0 };
   }
+  /**
+   * PUT a manifest. Resolves to the `OCI-Subject` header: a registry that processed the manifest's
+   * `subject` says so with it; without it the client maintains the referrers tag (remote/referrers.ts).
+   */
   async putManifest(identifier2, manifest) {
     const url = this.path("manifests", identifier2);
     const res = await this.registry.send(
@@ -23937,6 +23941,38 @@ var RemoteRepository = class {
     if (claimed !== void 0 && claimed.startsWith("sha256:") && claimed !== manifest.digest) {
       throw new VerificationError(`${this.fullName}: registry stored manifest as ${claimed}, expected ${manifest.digest}`);
     }
+    return { ociSubject: header(res, "oci-subject") };
+  }
+  /**
+   * The referrers API (distribution spec 1.1): descriptors of the manifests whose `subject` is
+   * `subject`, every page (`Link: <...>; rel="next"`). Undefined when the registry has no such API
+   * (404), as distribution 2.8: the caller then reads the referrers tag.
+   */
+  async referrers(subject) {
+    const out = [];
+    let url = this.registry.url(`/v2/${this.name}/referrers/${subject}`);
+    for (let page = 0; url !== void 0; page++) {
+      if (page >= 100) throw new RegistryError(`referrers of ${this.fullName}@${subject}: more than 100 pages`);
+      const res = await this.registry.send({ method: "GET", url, headers: { accept: MediaType.OciImageIndex } }, this.pullScope);
+      if (res.status === 404 && page === 0) {
+        await res.body.dump().catch(() => void 0);
+        return void 0;
+      }
+      await this.expect(res, [200], `referrers of ${this.fullName}@${subject}`);
+      const what = `referrers of ${this.fullName}@${subject}`;
+      const bytes = await readCapped(res.body, MAX_MANIFEST_BYTES, what);
+      let parsed;
+      try {
+        parsed = ImageIndexSchema.safeParse(JSON.parse(bytes.toString("utf8")));
+      } catch {
+        throw new RegistryError(`${what}: the registry's answer is not JSON`);
+      }
+      if (!parsed.success) throw new RegistryError(`${what}: not an image index (${describeIssues(parsed.error)})`);
+      out.push(...parsed.data.manifests);
+      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header(res, "link") ?? "");
+      url = next ? new URL(next[1], url) : void 0;
+    }
+    return out;
   }
   /** The stored size of a blob, or undefined if the repository does not have it. */
   async blobSize(digest2) {
@@ -24151,6 +24187,7 @@ async function transferTree(tree, source, dest, tags, opts) {
     if (m === root) continue;
     await dest.putManifest(m.digest, m);
   }
+  if (opts.pushRoot === false) return stats;
   const targets = tags.length > 0 ? tags : [root.digest];
   for (const tag of targets) await dest.putManifest(tag, root);
   return stats;
@@ -24227,6 +24264,91 @@ function parentFirst(tree) {
   return out;
 }
 
+// tools/ociutil/remote/referrers.ts
+function referrersTag(digest2) {
+  const [alg, hex] = digest2.split(":");
+  return `${alg.slice(0, 32)}-${hex.slice(0, 64)}`;
+}
+function subjectOf(m) {
+  return m.kind === "image" ? m.manifest.subject : m.index.subject;
+}
+function referrerDescriptor(m) {
+  const doc = m.kind === "image" ? m.manifest : m.index;
+  const artifactType = doc.artifactType ?? (m.kind === "image" ? m.manifest.config.mediaType : void 0);
+  return {
+    mediaType: m.mediaType,
+    digest: m.digest,
+    size: m.bytes.length,
+    ...artifactType !== void 0 ? { artifactType } : {},
+    ...doc.annotations !== void 0 ? { annotations: doc.annotations } : {}
+  };
+}
+async function listReferrers(repo, subject) {
+  const api = await repo.referrers(subject);
+  if (api !== void 0) return { descriptors: api, via: "api" };
+  const index = await referrersIndex(repo, subject);
+  return { descriptors: index?.index.manifests ?? [], via: "tag" };
+}
+async function attachReferrer(repo, m) {
+  const subject = subjectOf(m);
+  if (subject === void 0) throw new OciError(`manifest ${m.digest} has no subject: it cannot be attached as a referrer`);
+  const { ociSubject } = await repo.putManifest(m.digest, m);
+  if (ociSubject !== void 0) return "api";
+  await addToReferrersTag(repo, subject.digest, referrerDescriptor(m));
+  return "tag";
+}
+async function addToReferrersTag(repo, subject, entry) {
+  const existing = await referrersIndex(repo, subject);
+  const manifests = existing?.index.manifests ?? [];
+  if (manifests.some((d) => d.digest === entry.digest)) return;
+  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciImageIndex, manifests: [...manifests, entry] }));
+  await repo.putManifest(referrersTag(subject), { bytes, mediaType: MediaType.OciImageIndex, digest: digestOf(bytes) });
+}
+async function referrersIndex(repo, subject) {
+  const tag = referrersTag(subject);
+  const m = await getIfPresent(repo, tag);
+  if (m === void 0) return void 0;
+  if (m.kind !== "index") throw new OciError(`${repo.fullName}:${tag} should be the referrers index of ${subject}, but it is an image manifest`);
+  return m;
+}
+async function getIfPresent(repo, tag) {
+  try {
+    return await repo.getManifest(tag);
+  } catch (err) {
+    if (err instanceof RegistryError && err.status === 404) return void 0;
+    throw err;
+  }
+}
+
+// tools/ociutil/ops/referrers.ts
+var COSIGN_TAG_SUFFIXES = [".sig", ".att", ".sbom"];
+async function copyReferrers(from, to, subjects, opts) {
+  const source = new RegistrySource(from);
+  const out = { referrers: [], cosignTags: [] };
+  const seen = new Set(subjects);
+  const queue = [...subjects];
+  for (let subject = queue.shift(); subject !== void 0; subject = queue.shift()) {
+    for (const desc of (await listReferrers(from, subject)).descriptors) {
+      if (seen.has(desc.digest)) continue;
+      seen.add(desc.digest);
+      const m = await from.getManifest(desc.digest);
+      if (m.bytes.length !== desc.size) throw new VerificationError(`referrer ${from.fullName}@${desc.digest} has ${m.bytes.length} bytes, its descriptor says ${desc.size}`);
+      await transferTree(await loadTree(m, (d) => from.getManifest(d.digest)), source, to, [], { ...opts, pushRoot: false });
+      await attachReferrer(to, m);
+      out.referrers.push(m.digest);
+      queue.push(m.digest);
+    }
+    for (const suffix of COSIGN_TAG_SUFFIXES) {
+      const tag = `${referrersTag(subject)}${suffix}`;
+      const m = await getIfPresent(from, tag);
+      if (m === void 0) continue;
+      await transferTree(await loadTree(m, (d) => from.getManifest(d.digest)), source, to, [tag], opts);
+      out.cosignTags.push(tag);
+    }
+  }
+  return out;
+}
+
 // tools/ociutil/ops/copy.ts
 async function copy(client, src, dst, opts) {
   const from = client.repository(src);
@@ -24238,7 +24360,9 @@ async function copy(client, src, dst, opts) {
   const tags = [.../* @__PURE__ */ new Set([...dst.tag !== void 0 ? [dst.tag] : [], ...opts.tags])];
   const pushed = { repository: repositoryName(dst), digest: root.digest, mediaType: root.mediaType, tags, manifests: parentFirst(tree) };
   await opts.beforeTransfer?.(pushed);
-  const stats = await transferTree(tree, new RegistrySource(from), client.repository(dst, "push"), tags, { jobs: opts.jobs, retry: client.retry });
+  const to = client.repository(dst, "push");
+  const stats = await transferTree(tree, new RegistrySource(from), to, tags, { jobs: opts.jobs, retry: client.retry });
+  const referrers = opts.referrers === false ? { referrers: [], cosignTags: [] } : await copyReferrers(from, to, pushed.manifests, { jobs: opts.jobs, retry: client.retry });
   return {
     source: `${repositoryName(src)}@${root.digest}`,
     reference: `${repositoryName(dst)}@${root.digest}`,
@@ -24246,7 +24370,8 @@ async function copy(client, src, dst, opts) {
     mediaType: root.mediaType,
     tags,
     blobs: stats,
-    pushed
+    pushed,
+    referrers
   };
 }
 
@@ -24701,7 +24826,7 @@ async function recordPush(targets, pushed) {
 function registerCopy(program3) {
   addRecordOptions(
     addRegistryOptions(
-      program3.command("copy").description("copy an image or index between registries (every platform, digest preserved); prints registry/repo@digest").argument("<src>", "source reference").argument("<dst>", "destination reference: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collect, [])
+      program3.command("copy").description("copy an image or index between registries (every platform, digest preserved); prints registry/repo@digest").argument("<src>", "source reference").argument("<dst>", "destination reference: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collect, []).option("--no-referrers", "do not copy referrers (OCI 1.1) and cosign sha256-<hex>.sig/.att/.sbom tags")
     )
   ).action(
     action(async (srcArg, dstArg, flags) => {
@@ -24709,6 +24834,7 @@ function registerCopy(program3) {
       const { pushed, ...result } = await copy(clientFor(flags), reference(srcArg), reference(dstArg), {
         tags: flags.tag,
         jobs: flags.jobs,
+        referrers: flags.referrers,
         beforeTransfer: (p) => checkBeforePush(targets, p)
       });
       const records2 = await recordPush(targets, pushed);

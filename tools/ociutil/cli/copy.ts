@@ -6,6 +6,7 @@ import { addRecordOptions, checkBeforePush, recordPush, recordTargets, type Reco
 
 interface CopyFlags extends RegistryFlags, RecordFlags {
   tag: string[];
+  referrers: boolean;
 }
 
 export function registerCopy(program: Command): void {
@@ -16,7 +17,8 @@ export function registerCopy(program: Command): void {
         .description("copy an image or index between registries (every platform, digest preserved); prints registry/repo@digest")
         .argument("<src>", "source reference")
         .argument("<dst>", "destination reference: registry/repo[:tag]")
-        .option("-t, --tag <tag>", "also tag it with this (repeatable)", collect, []),
+        .option("-t, --tag <tag>", "also tag it with this (repeatable)", collect, [])
+        .option("--no-referrers", "do not copy referrers (OCI 1.1) and cosign sha256-<hex>.sig/.att/.sbom tags"),
     ),
   ).action(
     action(async (srcArg: string, dstArg: string, flags: CopyFlags) => {
@@ -24,6 +26,7 @@ export function registerCopy(program: Command): void {
       const { pushed, ...result } = await copy(clientFor(flags), reference(srcArg), reference(dstArg), {
         tags: flags.tag,
         jobs: flags.jobs,
+        referrers: flags.referrers,
         beforeTransfer: (p) => checkBeforePush(targets, p),
       });
       const records = await recordPush(targets, pushed);

@@ -1,10 +1,14 @@
-/** copy: registry to registry, every platform, digest preserved, mounting within one registry. */
+/**
+ * copy: registry to registry, every platform, digest preserved, mounting within one registry; then
+ * what refers to each copied manifest (OCI referrers, cosign tags), so signatures still verify.
+ */
 import { identifier, repositoryName, type Reference } from "../name/reference.js";
 import type { RegistryClient } from "../remote/client.js";
 import { VerificationError } from "../util/errors.js";
 import { RegistrySource } from "./source.js";
 import { transferTree, type TransferStats } from "./transfer.js";
 import { loadTree, parentFirst } from "./tree.js";
+import { copyReferrers, type CopiedReferrers } from "./referrers.js";
 import type { Pushed } from "../provenance/pushed.js";
 
 export interface CopyOptions {
@@ -12,6 +16,8 @@ export interface CopyOptions {
   jobs: number;
   /** Called with what will be pushed, before anything is: a chance to refuse (records that won't fit). */
   beforeTransfer?: (pushed: Pushed) => Promise<void> | void;
+  /** Also copy the referrers and cosign tags of every manifest copied (default true). */
+  referrers?: boolean;
 }
 
 export interface CopyResult {
@@ -22,6 +28,7 @@ export interface CopyResult {
   tags: string[];
   blobs: TransferStats;
   pushed: Pushed;
+  referrers: CopiedReferrers;
 }
 
 export async function copy(client: RegistryClient, src: Reference, dst: Reference, opts: CopyOptions): Promise<CopyResult> {
@@ -34,7 +41,10 @@ export async function copy(client: RegistryClient, src: Reference, dst: Referenc
   const tags = [...new Set([...(dst.tag !== undefined ? [dst.tag] : []), ...opts.tags])];
   const pushed: Pushed = { repository: repositoryName(dst), digest: root.digest, mediaType: root.mediaType, tags, manifests: parentFirst(tree) };
   await opts.beforeTransfer?.(pushed);
-  const stats = await transferTree(tree, new RegistrySource(from), client.repository(dst, "push"), tags, { jobs: opts.jobs, retry: client.retry });
+  const to = client.repository(dst, "push");
+  const stats = await transferTree(tree, new RegistrySource(from), to, tags, { jobs: opts.jobs, retry: client.retry });
+  const referrers =
+    opts.referrers === false ? { referrers: [], cosignTags: [] } : await copyReferrers(from, to, pushed.manifests, { jobs: opts.jobs, retry: client.retry });
   return {
     source: `${repositoryName(src)}@${root.digest}`,
     reference: `${repositoryName(dst)}@${root.digest}`,
@@ -43,5 +53,6 @@ export async function copy(client: RegistryClient, src: Reference, dst: Referenc
     tags,
     blobs: stats,
     pushed,
+    referrers,
   };
 }
