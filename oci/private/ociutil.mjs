@@ -16166,6 +16166,9 @@ var {
   Help
 } = import_index.default;
 
+// tools/ociutil/cli/attest.ts
+import { readFile as readFile3, stat as stat2 } from "node:fs/promises";
+
 // tools/ociutil/name/digest.ts
 import { createHash } from "node:crypto";
 
@@ -16322,14 +16325,6 @@ function formatReference(ref) {
 function identifier(ref) {
   return ref.digest ?? ref.tag ?? "latest";
 }
-
-// tools/ociutil/ops/source.ts
-import { createReadStream as createReadStream2 } from "node:fs";
-
-// tools/ociutil/layout/layout.ts
-import { createReadStream } from "node:fs";
-import { mkdir, readFile, rename as rename2, rm as rm2, stat } from "node:fs/promises";
-import path2 from "node:path";
 
 // tools/ociutil/spec/mediatypes.ts
 var MediaType = {
@@ -22660,516 +22655,6 @@ function describeIssues(error2) {
   return `${where}: ${first.message}${more}`;
 }
 
-// tools/ociutil/layout/blob-workers.ts
-import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
-var WORKER_SOURCE = `
-const { parentPort } = require("node:worker_threads");
-const { createHash } = require("node:crypto");
-const { writeSync } = require("node:fs");
-const message = (err) => String((err && err.message) || err);
-const WRITE_PIECE = 32 * 1024; // see the module comment
-const jobs = new Map();
-parentPort.on("message", (m) => {
-  if (m.op === "start") {
-    const job = { fd: m.fd, hash: null, error: null };
-    try { job.hash = createHash(m.algorithm); } catch (err) { job.error = message(err); }
-    jobs.set(m.job, job);
-  } else if (m.op === "chunk") {
-    const job = jobs.get(m.job);
-    if (job !== undefined && job.error === null) {
-      try {
-        const bytes = new Uint8Array(m.memory, 0, m.length);
-        for (let done = 0; done < m.length; ) {
-          done += writeSync(job.fd, bytes, done, Math.min(WRITE_PIECE, m.length - done), m.position + done);
-        }
-        job.hash.update(bytes);
-      } catch (err) { job.error = message(err); }
-    }
-    parentPort.postMessage({ op: "chunk", chunk: m.chunk, memory: m.memory }, [m.memory]); // always: the sender reuses it
-  } else if (m.op === "finish") {
-    const job = jobs.get(m.job);
-    jobs.delete(m.job);
-    if (job === undefined) parentPort.postMessage({ op: "finish", job: m.job, error: "unknown job" });
-    else if (job.error !== null) parentPort.postMessage({ op: "finish", job: m.job, error: job.error });
-    else parentPort.postMessage({ op: "finish", job: m.job, hex: job.hash.digest("hex") });
-  } else if (m.op === "abort") {
-    jobs.delete(m.job);
-  }
-});
-`;
-var BlobWorker = class {
-  worker = new Worker(WORKER_SOURCE, { eval: true });
-  chunks = /* @__PURE__ */ new Map();
-  finishes = /* @__PURE__ */ new Map();
-  nextChunk = 0;
-  owed = 0;
-  failure;
-  /** Jobs started and not finished: new jobs go to the least loaded worker. */
-  jobs = 0;
-  constructor() {
-    this.worker.on("message", (m) => {
-      if (m.op === "chunk") {
-        const pending = this.chunks.get(m.chunk);
-        this.chunks.delete(m.chunk);
-        this.paid();
-        pending?.done(Buffer.from(m.memory));
-      } else {
-        const waiter = this.finishes.get(m.job);
-        this.finishes.delete(m.job);
-        this.paid();
-        if (m.error !== void 0) waiter?.reject(new Error(m.error));
-        else waiter?.resolve(m.hex ?? "");
-      }
-    });
-    this.worker.on("error", (err) => {
-      this.failure = err;
-      for (const w of this.finishes.values()) w.reject(err);
-      this.finishes.clear();
-      for (const { done, size } of this.chunks.values()) done(Buffer.allocUnsafeSlow(size));
-      this.chunks.clear();
-    });
-    this.worker.unref();
-  }
-  /** Keeps the process alive only while the worker owes an answer. */
-  owe() {
-    if (this.owed++ === 0) this.worker.ref();
-  }
-  paid() {
-    if (--this.owed === 0) this.worker.unref();
-  }
-  start(job, fd, algorithm) {
-    this.jobs++;
-    this.worker.postMessage({ op: "start", job, fd, algorithm });
-    let ended = false;
-    const end = () => {
-      if (!ended) this.jobs--;
-      ended = true;
-    };
-    return {
-      write: (bytes, length, position, done) => {
-        const memory = bytes.buffer;
-        if (bytes.byteOffset !== 0 || bytes.length !== memory.byteLength) throw new Error("blob worker: a buffer must span its memory");
-        const chunk = this.nextChunk++;
-        this.chunks.set(chunk, { done, size: memory.byteLength });
-        this.owe();
-        this.worker.postMessage({ op: "chunk", job, chunk, memory, length, position }, [memory]);
-      },
-      finish: () => new Promise((resolve, reject) => {
-        end();
-        if (this.failure !== void 0) return reject(this.failure);
-        this.finishes.set(job, { resolve, reject });
-        this.owe();
-        this.worker.postMessage({ op: "finish", job });
-      }),
-      abort: () => {
-        end();
-        this.worker.postMessage({ op: "abort", job });
-      }
-    };
-  }
-};
-var workers = [];
-var nextJob = 0;
-function maxWorkers() {
-  return Math.min(2, availableParallelism());
-}
-function startBlobWorkers(count) {
-  while (workers.length < Math.min(count, maxWorkers())) workers.push(new BlobWorker());
-}
-function startBlobJob(fd, algorithm) {
-  let worker = workers.find((w) => w.jobs === 0);
-  if (worker === void 0 && workers.length < maxWorkers()) workers.push(worker = new BlobWorker());
-  worker ??= workers.reduce((a, b) => b.jobs < a.jobs ? b : a);
-  return worker.start(nextJob++, fd, algorithm);
-}
-
-// tools/ociutil/layout/blob-writer.ts
-import { close, open as open2 } from "node:fs";
-import { promisify } from "node:util";
-
-// tools/ociutil/util/receive-gate.ts
-var ReceiveGate = class {
-  isClosed = false;
-  waiting = /* @__PURE__ */ new Map();
-  get closed() {
-    return this.isClosed;
-  }
-  close() {
-    this.isClosed = true;
-  }
-  open() {
-    if (!this.isClosed) return;
-    this.isClosed = false;
-    const resumes = [...this.waiting.values()];
-    this.waiting.clear();
-    for (const resume of resumes) resume();
-  }
-  /** Calls `resume` once the gate is open again; one waiting callback per `waiter`. */
-  waitToOpen(waiter, resume) {
-    this.waiting.set(waiter, resume);
-  }
-  forget(waiter) {
-    this.waiting.delete(waiter);
-  }
-};
-var blobReceiveGate = new ReceiveGate();
-
-// tools/ociutil/layout/staging-buffers.ts
-var STAGING_BUFFER_SIZE = 1 << 20;
-var StagingBuffers = class {
-  constructor(inFlight, gate) {
-    this.inFlight = inFlight;
-    this.gate = gate;
-  }
-  inFlight;
-  gate;
-  free = [];
-  created = 0;
-  inUse = 0;
-  writers = 0;
-  get softCap() {
-    return this.inFlight + this.writers;
-  }
-  get buffersInUse() {
-    return this.inUse;
-  }
-  get buffersCreated() {
-    return this.created;
-  }
-  /** A writer starts (it will hold up to one partly filled buffer) or ends. */
-  attachWriter() {
-    this.writers++;
-    this.changed();
-  }
-  detachWriter() {
-    this.writers--;
-    this.changed();
-  }
-  take() {
-    let buffer = this.free.pop();
-    if (buffer === void 0) {
-      buffer = { bytes: Buffer.allocUnsafeSlow(STAGING_BUFFER_SIZE) };
-      this.created++;
-    }
-    this.inUse++;
-    this.changed();
-    return buffer;
-  }
-  release(buffer) {
-    this.inUse--;
-    this.free.push(buffer);
-    this.changed();
-  }
-  changed() {
-    if (this.inUse >= this.softCap) {
-      this.gate.close();
-    } else {
-      this.gate.open();
-    }
-  }
-};
-var sharedStaging = new StagingBuffers(16, blobReceiveGate);
-
-// tools/ociutil/layout/blob-writer.ts
-var openFile = promisify(open2);
-var closeFile = promisify(close);
-var BlobWriter = class _BlobWriter {
-  constructor(fd, desc, what, staging) {
-    this.fd = fd;
-    this.desc = desc;
-    this.what = what;
-    this.staging = staging;
-    this.job = startBlobJob(fd, digestAlgorithm(desc.digest));
-    staging.attachWriter();
-    this.done = this.finish();
-    this.done.catch(() => void 0);
-  }
-  fd;
-  desc;
-  what;
-  staging;
-  job;
-  current;
-  filled = 0;
-  received = 0;
-  flushed = 0;
-  /** Buffers still with the worker. */
-  away = 0;
-  ended = false;
-  error;
-  settle;
-  settled = new Promise((resolve) => this.settle = resolve);
-  /** Resolves once the file holds exactly the blob; rejects with the first failure. */
-  done;
-  /** Creates `path` (which must not exist) and a writer for it. */
-  static async create(path7, desc, what, staging) {
-    const fd = await openFile(path7, "wx", 420);
-    return new _BlobWriter(fd, desc, what, staging);
-  }
-  write(chunk) {
-    if (this.error !== void 0 || this.ended) throw this.error ?? new Error(`${this.what}: write after end`);
-    this.received += chunk.length;
-    if (this.received > this.desc.size) {
-      const err = new VerificationError(`${this.what}: more than the ${this.desc.size} bytes its descriptor says`);
-      this.fail(err);
-      throw err;
-    }
-    let offset = 0;
-    while (offset < chunk.length) {
-      this.current ??= this.staging.take();
-      const n = Math.min(chunk.length - offset, STAGING_BUFFER_SIZE - this.filled);
-      this.current.bytes.set(chunk.subarray(offset, offset + n), this.filled);
-      this.filled += n;
-      offset += n;
-      if (this.filled === STAGING_BUFFER_SIZE) this.flush();
-    }
-  }
-  end() {
-    if (this.error !== void 0 || this.ended) return;
-    this.ended = true;
-    if (this.current !== void 0) this.flush();
-    this.check();
-  }
-  fail(err) {
-    if (this.error !== void 0) return;
-    this.error = err;
-    if (this.current !== void 0) {
-      this.staging.release(this.current);
-      this.current = void 0;
-    }
-    this.check();
-  }
-  /** Sends the current buffer to the worker; it is reused when it comes back. */
-  flush() {
-    const buffer = this.current;
-    const length = this.filled;
-    this.current = void 0;
-    this.filled = 0;
-    this.away++;
-    this.job.write(buffer.bytes, length, this.flushed, (returned) => {
-      buffer.bytes = returned;
-      this.staging.release(buffer);
-      this.away--;
-      this.check();
-    });
-    this.flushed += length;
-  }
-  check() {
-    if (this.away === 0 && (this.ended || this.error !== void 0)) this.settle();
-  }
-  async finish() {
-    await this.settled;
-    try {
-      if (this.error !== void 0) {
-        this.job.abort();
-        throw this.error;
-      }
-      if (this.received !== this.desc.size) {
-        this.job.abort();
-        throw new VerificationError(`${this.what}: got ${this.received} bytes, its descriptor says ${this.desc.size}`);
-      }
-      let hex;
-      try {
-        hex = await this.job.finish();
-      } catch (err) {
-        throw new OciError(`${this.what}: writing it failed: ${err.message}`);
-      }
-      const got = `${digestAlgorithm(this.desc.digest)}:${hex}`;
-      if (got !== this.desc.digest) throw new VerificationError(`${this.what}: content has digest ${got}, expected ${this.desc.digest}`);
-    } finally {
-      this.staging.detachWriter();
-      await closeFile(this.fd);
-    }
-  }
-};
-
-// tools/ociutil/util/fsutil.ts
-import { randomBytes } from "node:crypto";
-import { open as open3, rename, rm } from "node:fs/promises";
-import path from "node:path";
-function tempPathFor(target) {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
-}
-async function writeFileAtomic(target, data) {
-  const tmp = tempPathFor(target);
-  try {
-    const handle = await open3(tmp, "wx", 420);
-    try {
-      await handle.writeFile(data);
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, target);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
-// tools/ociutil/layout/layout.ts
-var REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
-var SOURCE_ANNOTATION = "dev.rules-ociutil.source.repository";
-var LayoutError = class extends OciError {
-  name = "LayoutError";
-};
-var STREAM_CHUNK = 1 << 20;
-var ImageLayout = class _ImageLayout {
-  constructor(dir) {
-    this.dir = dir;
-  }
-  dir;
-  /** Opens DIR as a layout, creating an empty one (oci-layout, index.json, blobs/) if it has none. */
-  static async init(dir) {
-    await mkdir(path2.join(dir, "blobs"), { recursive: true });
-    const layout = new _ImageLayout(dir);
-    const marker = path2.join(dir, "oci-layout");
-    try {
-      await stat(marker);
-    } catch {
-      await writeFileAtomic(marker, `${JSON.stringify({ imageLayoutVersion: "1.0.0" })}
-`);
-    }
-    try {
-      await stat(path2.join(dir, "index.json"));
-    } catch {
-      await layout.writeIndex({ schemaVersion: 2, mediaType: MediaType.OciImageIndex, manifests: [] });
-    }
-    return await _ImageLayout.open(dir);
-  }
-  /** Opens an existing layout; fails with one line if DIR is not one. */
-  static async open(dir) {
-    let marker;
-    try {
-      marker = await readFile(path2.join(dir, "oci-layout"));
-    } catch {
-      throw new LayoutError(`${dir} is not an OCI image layout: it has no oci-layout file`);
-    }
-    let json;
-    try {
-      json = JSON.parse(marker.toString("utf8"));
-    } catch {
-      throw new LayoutError(`${dir}/oci-layout is not JSON`);
-    }
-    const parsed = OciLayoutFileSchema.safeParse(json);
-    if (!parsed.success) throw new LayoutError(`${dir}/oci-layout: ${describeIssues(parsed.error)} (expected imageLayoutVersion "1.0.0")`);
-    return new _ImageLayout(dir);
-  }
-  blobPath(digest2) {
-    const checked = parseDigest(digest2);
-    return path2.join(this.dir, "blobs", digestAlgorithm(checked), digestHex(checked));
-  }
-  /** The size of the stored blob, or undefined if there is none. */
-  async blobSize(digest2) {
-    try {
-      const s = await stat(this.blobPath(digest2));
-      return s.isFile() ? s.size : void 0;
-    } catch {
-      return void 0;
-    }
-  }
-  /** True if the blob is stored with the descriptor's size (content is checked by `verify`). */
-  async hasBlob(desc) {
-    return await this.blobSize(desc.digest) === desc.size;
-  }
-  /** About to receive `parallel` blobs at once: start what writes them now, while the caller talks to the registry. */
-  static prepareToReceive(parallel) {
-    startBlobWorkers(parallel);
-  }
-  /**
-   * Receives the blob named by `desc`: `deliver` hands a sink to whatever produces the bytes (a
-   * registry download) and resolves once the sink is in use; the bytes then arrive through it. They
-   * are verified on the way, and the blob appears only if they match; on any failure nothing is left.
-   */
-  async receiveBlob(desc, what, deliver) {
-    const target = this.blobPath(desc.digest);
-    await mkdir(path2.dirname(target), { recursive: true });
-    const tmp = tempPathFor(target);
-    const writer = await BlobWriter.create(tmp, desc, what, sharedStaging);
-    try {
-      try {
-        await deliver(writer);
-      } catch (err) {
-        writer.fail(err instanceof Error ? err : new Error(String(err)));
-      }
-      await writer.done;
-      await rename2(tmp, target);
-    } catch (err) {
-      await rm2(tmp, { force: true });
-      throw err;
-    }
-  }
-  /** Stores small in-memory content (manifests, configs) under its own digest. */
-  async writeBlobBytes(bytes, expected) {
-    const digest2 = digestOf(bytes, expected !== void 0 ? digestAlgorithm(expected) : "sha256");
-    if (expected !== void 0 && digest2 !== expected) {
-      throw new VerificationError(`content has digest ${digest2}, expected ${expected}`);
-    }
-    const target = this.blobPath(digest2);
-    if (await this.blobSize(digest2) === bytes.length) return digest2;
-    await mkdir(path2.dirname(target), { recursive: true });
-    await writeFileAtomic(target, bytes);
-    return digest2;
-  }
-  /** Reads a small blob fully and checks it against its descriptor. */
-  async readBlob(desc) {
-    let bytes;
-    try {
-      bytes = await readFile(this.blobPath(desc.digest));
-    } catch {
-      throw new LayoutError(`${this.dir}: blob ${desc.digest} is missing`);
-    }
-    if (bytes.length !== desc.size) {
-      throw new VerificationError(`${this.dir}: blob ${desc.digest} has ${bytes.length} bytes, its descriptor says ${desc.size}`);
-    }
-    const got = digestOf(bytes, digestAlgorithm(desc.digest));
-    if (got !== desc.digest) throw new VerificationError(`${this.dir}: blob ${desc.digest} has content with digest ${got}`);
-    return bytes;
-  }
-  /** A stream of a stored blob's bytes (callers verify if they need to). */
-  openBlob(digest2) {
-    return createReadStream(this.blobPath(digest2), { highWaterMark: STREAM_CHUNK });
-  }
-  async readIndex() {
-    const file = path2.join(this.dir, "index.json");
-    let bytes;
-    try {
-      bytes = await readFile(file);
-    } catch {
-      throw new LayoutError(`${this.dir} is not an OCI image layout: it has no index.json`);
-    }
-    let json;
-    try {
-      json = JSON.parse(bytes.toString("utf8"));
-    } catch (err) {
-      throw new LayoutError(`${file} is not JSON: ${err.message}`);
-    }
-    const parsed = ImageIndexSchema.safeParse(json);
-    if (!parsed.success) throw new LayoutError(`${file}: ${describeIssues(parsed.error)}`);
-    return parsed.data;
-  }
-  async writeIndex(index) {
-    await writeFileAtomic(path2.join(this.dir, "index.json"), `${JSON.stringify(index, null, 2)}
-`);
-  }
-  /**
-   * Adds `desc` to index.json. An entry with the same ref name is replaced (a tag names one manifest);
-   * an identical descriptor without a ref name is not added twice.
-   */
-  async addManifest(desc, refName) {
-    const index = await this.readIndex();
-    const annotations2 = { ...desc.annotations ?? {} };
-    if (refName !== void 0) annotations2[REF_NAME_ANNOTATION] = refName;
-    const entry = { ...desc, ...Object.keys(annotations2).length > 0 ? { annotations: annotations2 } : {} };
-    const kept = index.manifests.filter((m) => {
-      const name = m.annotations?.[REF_NAME_ANNOTATION];
-      if (refName !== void 0) return name !== refName;
-      return !(name === void 0 && m.digest === desc.digest);
-    });
-    await this.writeIndex({ ...index, manifests: [...kept, entry] });
-  }
-};
-
 // tools/ociutil/spec/manifest.ts
 var ManifestError = class extends OciError {
   name = "ManifestError";
@@ -23223,169 +22708,10 @@ function platformMatches(p, want) {
   return variant === want.variant;
 }
 
-// tools/ociutil/util/file-chunks.ts
-import { open as open4 } from "node:fs/promises";
-var CHUNK = 1 << 20;
-async function* fileChunks(path7, start = 0, end) {
-  const file = await open4(path7, "r");
-  try {
-    const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
-    let position = start;
-    const stop = end ?? (await file.stat()).size;
-    for (let turn = 0; position < stop; turn ^= 1) {
-      const buffer = buffers[turn];
-      const want = Math.min(CHUNK, stop - position);
-      let filled = 0;
-      while (filled < want) {
-        const { bytesRead } = await file.read(buffer, filled, want - filled, position + filled);
-        if (bytesRead === 0) throw new Error(`${path7}: file ended at ${position + filled} bytes, expected ${stop}`);
-        filled += bytesRead;
-      }
-      position += filled;
-      yield buffer.subarray(0, filled);
-    }
-  } finally {
-    await file.close();
-  }
-}
-
-// tools/ociutil/ops/source.ts
-var RegistrySource = class {
-  constructor(remote) {
-    this.remote = remote;
-  }
-  remote;
-  get description() {
-    return this.remote.fullName;
-  }
-  async manifest(desc) {
-    return await this.remote.getManifest(desc.digest);
-  }
-  async hasLocal() {
-    return false;
-  }
-  async open(desc) {
-    return await this.remote.openBlob(desc.digest);
-  }
-};
-var LayoutSource = class _LayoutSource {
-  constructor(layout, remote) {
-    this.layout = layout;
-    this.remote = remote;
-  }
-  layout;
-  remote;
-  /** A layout source for the index.json entry `entry`, with its recorded source repository, if any. */
-  static forEntry(layout, entry, client) {
-    const recorded = entry.annotations?.[SOURCE_ANNOTATION];
-    let remote;
-    if (recorded !== void 0) {
-      let ref;
-      try {
-        ref = parseReference(recorded);
-      } catch {
-        throw new LayoutError(`${layout.dir}/index.json: annotation ${SOURCE_ANNOTATION} is not a repository name: "${recorded}"`);
-      }
-      remote = client.repository(ref);
-    }
-    return new _LayoutSource(layout, remote);
-  }
-  get description() {
-    return `layout ${this.layout.dir}`;
-  }
-  async manifest(desc) {
-    const bytes = await this.layout.readBlob(desc);
-    return parseManifest(bytes, desc.mediaType, `${desc.digest} in ${this.layout.dir}`);
-  }
-  async hasLocal(desc) {
-    return await this.layout.hasBlob(desc);
-  }
-  openChunks(desc) {
-    return fileChunks(this.layout.blobPath(desc.digest), 0, desc.size);
-  }
-  openRange(desc, start, end) {
-    return createReadStream2(this.layout.blobPath(desc.digest), { start, end: end - 1, highWaterMark: 1 << 20 });
-  }
-  async open(desc) {
-    if (await this.layout.hasBlob(desc)) return this.layout.openBlob(desc.digest);
-    if (this.remote === void 0) {
-      throw new LayoutError(
-        `${this.layout.dir}: blob ${desc.digest} is missing and index.json records no source repository (${SOURCE_ANNOTATION}) to fetch it from`
-      );
-    }
-    return await this.remote.openBlob(desc.digest);
-  }
-};
-
-// tools/ociutil/ops/transfer.ts
-import { pipeline } from "node:stream/promises";
-
-// tools/ociutil/util/verify-stream.ts
-import { Transform } from "node:stream";
-var VerifyingStream = class extends Transform {
-  constructor(expected, what) {
-    super({ highWaterMark: 1 << 20 });
-    this.expected = expected;
-    this.what = what;
-    this.hash = newHash(digestAlgorithm(expected.digest));
-  }
-  expected;
-  what;
-  hash;
-  received = 0;
-  _transform(chunk, _enc, done) {
-    this.received += chunk.length;
-    if (this.received > this.expected.size) {
-      done(new VerificationError(`${this.what}: more than the ${this.expected.size} bytes its descriptor says`));
-      return;
-    }
-    this.hash.update(chunk);
-    done(null, chunk);
-  }
-  _flush(done) {
-    if (this.received !== this.expected.size) {
-      done(new VerificationError(`${this.what}: got ${this.received} bytes, its descriptor says ${this.expected.size}`));
-      return;
-    }
-    const got = `${digestAlgorithm(this.expected.digest)}:${this.hash.digest("hex")}`;
-    if (got !== this.expected.digest) {
-      done(new VerificationError(`${this.what}: content has digest ${got}, expected ${this.expected.digest}`));
-      return;
-    }
-    done();
-  }
-};
-
-// tools/ociutil/util/pool.ts
-async function forEachLimit(items, limit, task) {
-  let next = 0;
-  let failed = false;
-  let firstError;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        await task(items[i], i);
-      } catch (err) {
-        if (!failed) firstError = err;
-        failed = true;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  if (failed) throw firstError;
-}
-function defaultJobs() {
-  return 4;
-}
-
-// tools/ociutil/ops/retry.ts
-import { setTimeout as sleep2 } from "node:timers/promises";
-
 // tools/ociutil/remote/undici.ts
 var import_agent = __toESM(require_agent(), 1);
 var import_api_request = __toESM(require_api_request(), 1);
-var import_errors8 = __toESM(require_errors(), 1);
+var import_errors5 = __toESM(require_errors(), 1);
 var import_connect = __toESM(require_connect(), 1);
 var Agent = import_agent.default;
 function request(url, options) {
@@ -23446,6 +22772,33 @@ function parseChallenges(header2) {
 import { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
+
+// tools/ociutil/util/receive-gate.ts
+var ReceiveGate = class {
+  isClosed = false;
+  waiting = /* @__PURE__ */ new Map();
+  get closed() {
+    return this.isClosed;
+  }
+  close() {
+    this.isClosed = true;
+  }
+  open() {
+    if (!this.isClosed) return;
+    this.isClosed = false;
+    const resumes = [...this.waiting.values()];
+    this.waiting.clear();
+    for (const resume of resumes) resume();
+  }
+  /** Calls `resume` once the gate is open again; one waiting callback per `waiter`. */
+  waitToOpen(waiter, resume) {
+    this.waiting.set(waiter, resume);
+  }
+  forget(waiter) {
+    this.waiting.delete(waiter);
+  }
+};
+var blobReceiveGate = new ReceiveGate();
 
 // tools/ociutil/remote/reused-read-buffers.ts
 import { Duplex } from "node:stream";
@@ -23535,7 +22888,7 @@ function* causeChain(err) {
 }
 function isTransientNetworkError(err) {
   for (const { error: error2, code } of causeChain(err)) {
-    if (code !== void 0 && RETRYABLE_CODES.has(code) || error2 instanceof import_errors8.default.SocketError) return true;
+    if (code !== void 0 && RETRYABLE_CODES.has(code) || error2 instanceof import_errors5.default.SocketError) return true;
   }
   return false;
 }
@@ -24136,7 +23489,1249 @@ async function readCapped(body, max, what) {
   return Buffer.concat(chunks);
 }
 
+// tools/ociutil/remote/referrers.ts
+function referrersTag(digest2) {
+  const [alg, hex] = digest2.split(":");
+  return `${alg.slice(0, 32)}-${hex.slice(0, 64)}`;
+}
+function subjectOf(m) {
+  return m.kind === "image" ? m.manifest.subject : m.index.subject;
+}
+function referrerDescriptor(m) {
+  const doc = m.kind === "image" ? m.manifest : m.index;
+  const artifactType = doc.artifactType ?? (m.kind === "image" ? m.manifest.config.mediaType : void 0);
+  return {
+    mediaType: m.mediaType,
+    digest: m.digest,
+    size: m.bytes.length,
+    ...artifactType !== void 0 ? { artifactType } : {},
+    ...doc.annotations !== void 0 ? { annotations: doc.annotations } : {}
+  };
+}
+async function listReferrers(repo, subject) {
+  const api = await repo.referrers(subject);
+  if (api !== void 0) return { descriptors: api, via: "api" };
+  const index = await referrersIndex(repo, subject);
+  return { descriptors: index?.index.manifests ?? [], via: "tag" };
+}
+async function attachReferrer(repo, m) {
+  const subject = subjectOf(m);
+  if (subject === void 0) throw new OciError(`manifest ${m.digest} has no subject: it cannot be attached as a referrer`);
+  const { ociSubject } = await repo.putManifest(m.digest, m);
+  if (ociSubject !== void 0) return "api";
+  await addToReferrersTag(repo, subject.digest, referrerDescriptor(m));
+  return "tag";
+}
+async function addToReferrersTag(repo, subject, entry) {
+  const existing = await referrersIndex(repo, subject);
+  const manifests = existing?.index.manifests ?? [];
+  if (manifests.some((d) => d.digest === entry.digest)) return;
+  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciImageIndex, manifests: [...manifests, entry] }));
+  await repo.putManifest(referrersTag(subject), { bytes, mediaType: MediaType.OciImageIndex, digest: digestOf(bytes) });
+}
+async function referrersIndex(repo, subject) {
+  const tag = referrersTag(subject);
+  const m = await getIfPresent(repo, tag);
+  if (m === void 0) return void 0;
+  if (m.kind !== "index") throw new OciError(`${repo.fullName}:${tag} should be the referrers index of ${subject}, but it is an image manifest`);
+  return m;
+}
+async function getIfPresent(repo, tag) {
+  try {
+    return await repo.getManifest(tag);
+  } catch (err) {
+    if (err instanceof RegistryError && err.status === 404) return void 0;
+    throw err;
+  }
+}
+
+// tools/ociutil/ops/attach.ts
+var EMPTY_CONFIG = {
+  mediaType: MediaType.OciEmpty,
+  digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+  size: 2,
+  data: "e30="
+};
+function artifactManifest(subject, artifact) {
+  const layers = artifact.layers.map((l) => ({
+    mediaType: l.mediaType,
+    digest: digestOf(l.bytes),
+    size: l.bytes.length,
+    ...l.annotations !== void 0 ? { annotations: l.annotations } : {}
+  }));
+  const doc = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciImageManifest,
+    artifactType: artifact.artifactType,
+    config: EMPTY_CONFIG,
+    layers,
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+    ...artifact.annotations !== void 0 ? { annotations: artifact.annotations } : {}
+  };
+  return parseManifest(Buffer.from(JSON.stringify(doc)), MediaType.OciImageManifest, "artifact manifest");
+}
+async function attach(repo, subject, artifact) {
+  const manifest = artifactManifest(subject, artifact);
+  const blobs = [
+    { digest: EMPTY_CONFIG.digest, bytes: Buffer.from("{}") },
+    ...artifact.layers.map((l) => ({ digest: digestOf(l.bytes), bytes: l.bytes }))
+  ];
+  for (const blob of blobs) {
+    if (await repo.blobSize(blob.digest) !== void 0) continue;
+    await repo.uploadMonolithic(await repo.startUpload(), { digest: blob.digest, size: blob.bytes.length }, () => blob.bytes);
+  }
+  return { manifest, via: await attachReferrer(repo, manifest) };
+}
+
+// tools/ociutil/provenance/dsse.ts
+import { createPrivateKey, createPublicKey, createHash as createHash2, sign } from "node:crypto";
+import { readFile } from "node:fs/promises";
+function pae(payloadType, payload) {
+  const type = Buffer.from(payloadType, "utf8");
+  return Buffer.concat([Buffer.from(`DSSEv1 ${type.length} `), type, Buffer.from(` ${payload.length} `), payload]);
+}
+var PEM_KEY = /-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY)-----[\s\S]*?-----END \1-----/;
+async function loadSigningKey(file) {
+  let text;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new OciError(`--key ${file}: cannot read it (${err.code ?? "error"})`);
+  }
+  const block = PEM_KEY.exec(text);
+  if (block === null) throw new OciError(`--key ${file}: no PEM private key in it (expected "BEGIN PRIVATE KEY" or "BEGIN EC PRIVATE KEY")`);
+  const kind = block[1];
+  if (kind === "ENCRYPTED SIGSTORE PRIVATE KEY" || kind === "ENCRYPTED COSIGN PRIVATE KEY") {
+    throw new OciError(
+      `--key ${file}: cosign's encrypted key format is not supported; sign with a PEM key from \`openssl ecparam -genkey -name prime256v1 -out key.pem\` (cosign verifies with its public key; \`cosign import-key-pair --key key.pem\` makes a cosign key of it)`
+    );
+  }
+  if (kind === "ENCRYPTED PRIVATE KEY") throw new OciError(`--key ${file}: the key is encrypted; give an unencrypted PEM key`);
+  let privateKey;
+  try {
+    privateKey = createPrivateKey({ key: block[0], format: "pem" });
+  } catch {
+    throw new OciError(`--key ${file}: not a valid ${kind} PEM block`);
+  }
+  if (privateKey.asymmetricKeyType !== "ec" || privateKey.asymmetricKeyDetails?.namedCurve !== "prime256v1") {
+    const what = privateKey.asymmetricKeyType === "ec" ? `an EC key on ${privateKey.asymmetricKeyDetails?.namedCurve}` : `a ${privateKey.asymmetricKeyType} key`;
+    throw new OciError(`--key ${file}: ${what}; an ECDSA P-256 (prime256v1) key is needed`);
+  }
+  const spki = createPublicKey(privateKey).export({ type: "spki", format: "der" });
+  return { privateKey, hint: createHash2("sha256").update(spki).digest("base64") };
+}
+function signEnvelope(payloadType, payload, key) {
+  const sig = sign("sha256", pae(payloadType, payload), key.privateKey);
+  return { payloadType, payload: payload.toString("base64"), signatures: [{ sig: sig.toString("base64") }] };
+}
+
+// tools/ociutil/provenance/attestation.ts
+var IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
+var SIGSTORE_BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json";
+var STATEMENT_TYPES = ["https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1"];
+var hexDigest = string2().regex(/^[0-9a-f]+$/, "lowercase hex");
+var StatementSchema = object({
+  _type: _enum(STATEMENT_TYPES),
+  subject: array(object({ name: string2().optional(), uri: string2().optional(), digest: record(string2(), hexDigest) }).passthrough()).min(1),
+  predicateType: string2().min(1),
+  predicate: record(string2(), unknown()).optional()
+}).strict();
+function parseStatement(bytes, what) {
+  let json;
+  try {
+    json = JSON.parse(bytes.toString("utf8"));
+  } catch (err) {
+    throw new OciError(`${what}: not JSON (${err.message})`);
+  }
+  const parsed = StatementSchema.safeParse(json);
+  if (!parsed.success) throw new OciError(`${what}: not an in-toto Statement: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+function checkSubject(statement, digest2, what) {
+  const [alg, hex] = digest2.split(":");
+  if (!statement.subject.some((s) => s.digest[alg] === hex)) {
+    throw new OciError(`${what}: no subject has digest ${digest2}, the image it would be attached to`);
+  }
+}
+function attestationArtifact(bytes, statement, key, created) {
+  if (key === void 0) {
+    return {
+      artifactType: IN_TOTO_PAYLOAD_TYPE,
+      layers: [{ mediaType: IN_TOTO_PAYLOAD_TYPE, bytes, annotations: { "in-toto.io/predicate-type": statement.predicateType } }],
+      annotations: { "in-toto.io/predicate-type": statement.predicateType, "org.opencontainers.image.created": created }
+    };
+  }
+  const bundle = {
+    mediaType: SIGSTORE_BUNDLE_V03,
+    verificationMaterial: { publicKey: { hint: key.hint } },
+    dsseEnvelope: signEnvelope(IN_TOTO_PAYLOAD_TYPE, bytes, key)
+  };
+  return {
+    artifactType: SIGSTORE_BUNDLE_V03,
+    layers: [{ mediaType: SIGSTORE_BUNDLE_V03, bytes: Buffer.from(JSON.stringify(bundle)) }],
+    annotations: {
+      "dev.sigstore.bundle.content": "dsse-envelope",
+      "dev.sigstore.bundle.predicateType": statement.predicateType,
+      "org.opencontainers.image.created": created
+    }
+  };
+}
+
+// tools/ociutil/cli/run.ts
+function action(fn) {
+  return async (...args) => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      fail(err);
+    }
+  };
+}
+function fail(err) {
+  if (err instanceof UsageError) {
+    process.stderr.write(`ociutil: ${oneLine(err.message)}
+`);
+    process.exit(2);
+  }
+  if (err instanceof OciError) {
+    process.stderr.write(`ociutil: ${oneLine(err.message)}
+`);
+    process.exit(1);
+  }
+  const code = err?.code;
+  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
+    process.stderr.write(`ociutil: ${oneLine(err.message)}
+`);
+    process.exit(1);
+  }
+  process.stderr.write(`ociutil: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}
+`);
+  process.exit(1);
+}
+function oneLine(s) {
+  return s.replace(/\s*\n\s*/g, " ");
+}
+
+// tools/ociutil/remote/credentials.ts
+import { spawn } from "node:child_process";
+import { constants } from "node:fs";
+import { access, readFile as readFile2, stat } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+var CredentialError = class extends OciError {
+  name = "CredentialError";
+};
+var DOCKER_HUB2 = "docker.io";
+var DOCKER_HUB_SERVER_URL = "https://index.docker.io/v1/";
+var DOCKER_HUB_ALIASES = /* @__PURE__ */ new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
+var DEFAULT_HELPER_TIMEOUT_MS = 3e4;
+var MAX_HELPER_OUTPUT = 1 << 20;
+var HELPER_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
+var AuthEntrySchema = looseObject({
+  auth: string2().nullish(),
+  username: string2().nullish(),
+  password: string2().nullish(),
+  identitytoken: string2().nullish()
+});
+var AuthFileSchema = looseObject({
+  auths: record(string2(), AuthEntrySchema).nullish(),
+  credHelpers: record(string2(), string2()).nullish(),
+  credsStore: string2().nullish()
+});
+var HelperOutputSchema = looseObject({
+  ServerURL: string2().nullish(),
+  Username: string2(),
+  Secret: string2()
+});
+function normaliseRegistryKey(key) {
+  let rest = key.trim();
+  const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.exec(rest);
+  let host;
+  if (scheme !== null) {
+    rest = rest.slice(scheme[0].length);
+    host = rest.split("/", 1)[0] ?? "";
+  } else {
+    const slash = rest.indexOf("/");
+    if (slash >= 0) {
+      const suffix = rest.slice(slash + 1).replace(/\/+$/, "");
+      if (suffix !== "" && suffix !== "v1" && suffix !== "v2") return void 0;
+      host = rest.slice(0, slash);
+    } else {
+      host = rest;
+    }
+  }
+  host = host.toLowerCase();
+  if (host === "") return void 0;
+  return DOCKER_HUB_ALIASES.has(host) ? DOCKER_HUB2 : host;
+}
+function defaultCredentialSource(env = process.env, homeDir, options = {}) {
+  const home = homeDir ?? nonEmpty(env.HOME) ?? nonEmpty(env.USERPROFILE) ?? os.homedir();
+  const files = [];
+  const registryAuthFile = nonEmpty(env.REGISTRY_AUTH_FILE);
+  if (registryAuthFile !== void 0) files.push(registryAuthFile);
+  const xdgRuntimeDir = nonEmpty(env.XDG_RUNTIME_DIR);
+  if (xdgRuntimeDir !== void 0) files.push(path.join(xdgRuntimeDir, "containers", "auth.json"));
+  const dockerConfig = nonEmpty(env.DOCKER_CONFIG);
+  files.push(dockerConfig !== void 0 ? path.join(dockerConfig, "config.json") : path.join(home, ".docker", "config.json"));
+  return new FileCredentialSource(files, env, options.helperTimeoutMs ?? DEFAULT_HELPER_TIMEOUT_MS);
+}
+var FileCredentialSource = class {
+  constructor(files, env, helperTimeoutMs) {
+    this.files = files;
+    this.env = env;
+    this.helperTimeoutMs = helperTimeoutMs;
+  }
+  files;
+  env;
+  helperTimeoutMs;
+  loaded = /* @__PURE__ */ new Map();
+  cache = /* @__PURE__ */ new Map();
+  lookup(registry2) {
+    const host = normaliseRegistryKey(registry2);
+    if (host === void 0) return Promise.reject(new CredentialError(`cannot look up credentials for ${JSON.stringify(registry2)}: not a registry name`));
+    let result = this.cache.get(host);
+    if (result === void 0) {
+      result = this.resolve(registry2.trim(), host);
+      this.cache.set(host, result);
+    }
+    return result;
+  }
+  async resolve(registry2, host) {
+    for (const file of this.files) {
+      const authFile = await this.load(file);
+      if (authFile === void 0) continue;
+      const found = await this.lookupInFile(authFile, registry2, host);
+      if (found !== void 0) return found;
+    }
+    return void 0;
+  }
+  load(file) {
+    let loaded = this.loaded.get(file);
+    if (loaded === void 0) {
+      loaded = loadAuthFile(file);
+      this.loaded.set(file, loaded);
+    }
+    return loaded;
+  }
+  async lookupInFile(authFile, registry2, host) {
+    const helper = authFile.credHelpers.find(([, h]) => h === host)?.[0] ?? authFile.credsStore;
+    if (helper !== void 0) {
+      const serverUrl = host === DOCKER_HUB2 ? DOCKER_HUB_SERVER_URL : registry2;
+      return runCredentialHelper(helper, serverUrl, registry2, this.env, this.helperTimeoutMs);
+    }
+    for (const [key, h, entry] of authFile.auths) {
+      if (h !== host) continue;
+      const credential = decodeEntry(authFile.file, key, entry);
+      if (credential !== void 0) return credential;
+    }
+    return void 0;
+  }
+};
+function nonEmpty(value) {
+  return value === void 0 || value === "" ? void 0 : value;
+}
+async function loadAuthFile(file) {
+  let text;
+  try {
+    text = await readFile2(file, "utf8");
+  } catch (err) {
+    const code = err.code;
+    if (code === "ENOENT" || code === "ENOTDIR") return void 0;
+    throw new CredentialError(`cannot read credentials file ${file}: ${code ?? "read failed"}`);
+  }
+  if (text.charCodeAt(0) === 65279) text = text.slice(1);
+  if (text.trim() === "") return { file, auths: [], credHelpers: [], credsStore: void 0 };
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new CredentialError(`credentials file ${file} is not valid JSON`);
+  }
+  const parsed = AuthFileSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue2 = parsed.error.issues[0];
+    const where = issue2 === void 0 || issue2.path.length === 0 ? "the document" : JSON.stringify(issue2.path.map(String).join("."));
+    const what = issue2?.code === "invalid_type" ? `expected ${issue2.expected}` : "has the wrong shape";
+    throw new CredentialError(`credentials file ${file} is malformed: ${where}: ${what}`);
+  }
+  const auths = [];
+  for (const [key, entry] of Object.entries(parsed.data.auths ?? {})) {
+    const host = normaliseRegistryKey(key);
+    if (host !== void 0) auths.push([key, host, entry]);
+  }
+  const credHelpers = [];
+  for (const [key, helper] of Object.entries(parsed.data.credHelpers ?? {})) {
+    const host = normaliseRegistryKey(key);
+    if (host !== void 0 && helper !== "") credHelpers.push([helper, host]);
+  }
+  return { file, auths, credHelpers, credsStore: nonEmpty(parsed.data.credsStore ?? void 0) };
+}
+function decodeEntry(file, key, entry) {
+  if (entry.identitytoken) return { kind: "identityToken", token: entry.identitytoken };
+  if (entry.auth) {
+    const bad = (why) => new CredentialError(`credentials file ${file}: the "auth" of ${JSON.stringify(key)} ${why}`);
+    const encoded = entry.auth.trim();
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(encoded) || encoded.length % 4 === 1) throw bad("is not valid base64");
+    let decoded;
+    try {
+      decoded = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.from(encoded, "base64"));
+    } catch {
+      throw bad("is not base64 of UTF-8 text");
+    }
+    const colon = decoded.indexOf(":");
+    if (colon < 0) throw bad('is not base64 of "username:password"');
+    return { kind: "basic", username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+  }
+  if (entry.username) return { kind: "basic", username: entry.username, password: entry.password ?? "" };
+  return void 0;
+}
+function envValue(env, name) {
+  if (process.platform !== "win32") return env[name];
+  const key = Object.keys(env).find((k) => k.toUpperCase() === name);
+  return key === void 0 ? void 0 : env[key];
+}
+async function findExecutable(name, env) {
+  const exts = process.platform === "win32" ? (envValue(env, "PATHEXT") ?? ".COM;.EXE;.BAT;.CMD").split(";").filter((e) => e !== "") : [""];
+  for (const dir of (envValue(env, "PATH") ?? "").split(path.delimiter)) {
+    if (dir === "") continue;
+    for (const ext of exts) {
+      const candidate = path.resolve(dir, name + ext);
+      try {
+        if (!(await stat(candidate)).isFile()) continue;
+        await access(candidate, constants.X_OK);
+        return candidate;
+      } catch {
+      }
+    }
+  }
+  return void 0;
+}
+async function runCredentialHelper(helper, serverUrl, registry2, env, timeoutMs) {
+  const program3 = `docker-credential-${helper}`;
+  if (!HELPER_NAME.test(helper)) {
+    throw new CredentialError(`credential helper name ${JSON.stringify(helper)} for ${registry2} is not valid`);
+  }
+  const executable = await findExecutable(program3, env);
+  if (executable === void 0) {
+    throw new CredentialError(`credential helper ${program3} for ${registry2} is not installed: no executable ${program3} on PATH`);
+  }
+  const failed = (why) => new CredentialError(`credential helper ${program3} failed for ${registry2}: ${why}`);
+  const run = await spawnHelper(executable, serverUrl, env, timeoutMs).catch((err) => {
+    if (err instanceof CredentialError) throw failed(err.message);
+    const code = err.code;
+    if (code === "ENOENT") {
+      throw new CredentialError(`credential helper ${program3} for ${registry2} is not installed: no executable ${program3} on PATH`);
+    }
+    throw failed(`cannot run ${executable}: ${code ?? "spawn failed"}`);
+  });
+  if (run.code !== 0) {
+    if (/credentials not found/i.test(run.stdout) || /credentials not found/i.test(run.stderr)) return void 0;
+    const line = run.stderr.split(/\r?\n/).map((l) => l.trim()).find((l) => l !== "");
+    const status = run.signal !== null ? `killed by ${run.signal}` : `exit status ${run.code}`;
+    throw failed(line !== void 0 ? sanitiseLine(line) : status);
+  }
+  let json;
+  try {
+    json = JSON.parse(run.stdout);
+  } catch {
+    throw failed("its output is not JSON");
+  }
+  const parsed = HelperOutputSchema.safeParse(json);
+  if (!parsed.success) throw failed('its output is not {"Username", "Secret"}');
+  const { Username: username, Secret: secret } = parsed.data;
+  if (username === "" && secret === "") return void 0;
+  if (username === "<token>") return { kind: "identityToken", token: secret };
+  return { kind: "basic", username, password: secret };
+}
+function sanitiseLine(line) {
+  const clean = line.replace(/[\u0000-\u001f\u007f]/g, " ");
+  return clean.length > 300 ? `${clean.slice(0, 300)}\u2026` : clean;
+}
+function spawnHelper(executable, input, env, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(executable, ["get"], { env, shell: false, stdio: ["pipe", "pipe", "pipe"], windowsHide: true });
+    const stdout = [];
+    const stderr = [];
+    let size = 0;
+    let settled = false;
+    const finish = (outcome) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      outcome();
+    };
+    const abort = (why) => {
+      finish(() => {
+        child.kill("SIGKILL");
+        child.stdout.destroy();
+        child.stderr.destroy();
+        reject(new CredentialError(why));
+      });
+    };
+    const timer = setTimeout(() => abort(`it did not finish within ${timeoutMs / 1e3} s`), timeoutMs);
+    const collect3 = (into) => (chunk) => {
+      size += chunk.length;
+      if (size > MAX_HELPER_OUTPUT) abort(`it wrote more than ${MAX_HELPER_OUTPUT} bytes`);
+      else into.push(chunk);
+    };
+    child.stdout.on("data", collect3(stdout));
+    child.stderr.on("data", collect3(stderr));
+    child.on("error", (err) => finish(() => reject(err)));
+    child.on(
+      "close",
+      (code, signal) => finish(
+        () => resolve({ code, signal, stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") })
+      )
+    );
+    child.stdin.on("error", () => {
+    });
+    child.stdin.end(input);
+  });
+}
+
+// tools/ociutil/remote/client.ts
+var RegistryClient = class {
+  constructor(options = {}) {
+    this.options = options;
+    this.credentials = options.credentials ?? defaultCredentialSource();
+  }
+  options;
+  registries = /* @__PURE__ */ new Map();
+  credentials;
+  registry(host) {
+    let r = this.registries.get(host);
+    if (r === void 0) {
+      r = new Registry(host, {
+        credentials: this.credentials,
+        plainHttp: this.options.plainHttp ?? false,
+        retry: this.options.retry ?? DEFAULT_RETRY
+      });
+      this.registries.set(host, r);
+    }
+    return r;
+  }
+  repository(ref, access2 = "pull") {
+    return this.registry(ref.registry).repository(ref.repository, access2);
+  }
+  get retry() {
+    return this.options.retry ?? DEFAULT_RETRY;
+  }
+};
+
+// tools/ociutil/util/pool.ts
+async function forEachLimit(items, limit, task) {
+  let next = 0;
+  let failed = false;
+  let firstError;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const i = next++;
+      try {
+        await task(items[i], i);
+      } catch (err) {
+        if (!failed) firstError = err;
+        failed = true;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failed) throw firstError;
+}
+function defaultJobs() {
+  return 4;
+}
+
+// tools/ociutil/cli/options.ts
+function addRegistryOptions(cmd) {
+  return cmd.option("--insecure", "speak plain HTTP (no TLS) to every registry this command uses").option("--plain-http <registry>", "speak plain HTTP to this registry only (repeatable), e.g. localhost:5000", collect, []).addOption(new Option("-j, --jobs <n>", "parallel blob transfers").argParser(positiveInt("--jobs")).default(defaultJobs())).option("--json", "print one JSON object describing the result");
+}
+function clientFor(flags) {
+  const plain = flags.insecure ? true : new Set(flags.plainHttp ?? []);
+  return new RegistryClient({ plainHttp: plain });
+}
+function collect(value, previous) {
+  return [...previous, value];
+}
+function positiveInt(flag) {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got "${value}"`);
+    return n;
+  };
+}
+function reference(value) {
+  return parseReference(value);
+}
+function print(flags, json, line) {
+  process.stdout.write(flags.json ? `${JSON.stringify(json)}
+` : `${line}
+`);
+}
+
+// tools/ociutil/cli/attest.ts
+var MAX_STATEMENT_BYTES = 4 << 20;
+function registerAttest(program3) {
+  addRegistryOptions(
+    program3.command("attest").description("attach an in-toto statement to an image as an OCI 1.1 referrer, signed (DSSE in a Sigstore bundle) with --key; prints registry/repo@<referrer digest>").argument("<ref>", "the image or index: registry/repo[:tag][@digest]").requiredOption("--statement <file>", "in-toto Statement (v1 or v0.1) JSON; one subject must have the image's digest").option("--key <pem>", "ECDSA P-256 private key, PEM (PKCS#8 or SEC1, as openssl writes): sign it so cosign verify-attestation accepts it")
+  ).action(
+    action(async (refArg, flags) => {
+      const ref = reference(refArg);
+      const size = (await stat2(flags.statement)).size;
+      if (size > MAX_STATEMENT_BYTES) throw new OciError(`--statement ${flags.statement}: ${size} bytes, more than the ${MAX_STATEMENT_BYTES} a statement may have`);
+      const bytes = await readFile3(flags.statement);
+      const statement = parseStatement(bytes, `--statement ${flags.statement}`);
+      const key = flags.key !== void 0 ? await loadSigningKey(flags.key) : void 0;
+      const repo = clientFor(flags).repository(ref, "push");
+      const subject = await repo.getManifest(identifier(ref));
+      checkSubject(statement, subject.digest, `--statement ${flags.statement}`);
+      const created = (/* @__PURE__ */ new Date()).toISOString().replace(/\.\d{3}Z$/, "Z");
+      const { manifest, via } = await attach(
+        repo,
+        { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.length },
+        attestationArtifact(bytes, statement, key, created)
+      );
+      const name = repositoryName(ref);
+      print(
+        flags,
+        {
+          reference: `${name}@${manifest.digest}`,
+          subject: `${name}@${subject.digest}`,
+          predicateType: statement.predicateType,
+          signed: key !== void 0,
+          listedBy: via === "api" ? "referrers API" : "referrers tag"
+        },
+        `${name}@${manifest.digest}`
+      );
+    })
+  );
+}
+
+// tools/ociutil/ops/source.ts
+import { createReadStream as createReadStream2 } from "node:fs";
+
+// tools/ociutil/layout/layout.ts
+import { createReadStream } from "node:fs";
+import { mkdir, readFile as readFile4, rename as rename2, rm as rm2, stat as stat3 } from "node:fs/promises";
+import path3 from "node:path";
+
+// tools/ociutil/layout/blob-workers.ts
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+var WORKER_SOURCE = `
+const { parentPort } = require("node:worker_threads");
+const { createHash } = require("node:crypto");
+const { writeSync } = require("node:fs");
+const message = (err) => String((err && err.message) || err);
+const WRITE_PIECE = 32 * 1024; // see the module comment
+const jobs = new Map();
+parentPort.on("message", (m) => {
+  if (m.op === "start") {
+    const job = { fd: m.fd, hash: null, error: null };
+    try { job.hash = createHash(m.algorithm); } catch (err) { job.error = message(err); }
+    jobs.set(m.job, job);
+  } else if (m.op === "chunk") {
+    const job = jobs.get(m.job);
+    if (job !== undefined && job.error === null) {
+      try {
+        const bytes = new Uint8Array(m.memory, 0, m.length);
+        for (let done = 0; done < m.length; ) {
+          done += writeSync(job.fd, bytes, done, Math.min(WRITE_PIECE, m.length - done), m.position + done);
+        }
+        job.hash.update(bytes);
+      } catch (err) { job.error = message(err); }
+    }
+    parentPort.postMessage({ op: "chunk", chunk: m.chunk, memory: m.memory }, [m.memory]); // always: the sender reuses it
+  } else if (m.op === "finish") {
+    const job = jobs.get(m.job);
+    jobs.delete(m.job);
+    if (job === undefined) parentPort.postMessage({ op: "finish", job: m.job, error: "unknown job" });
+    else if (job.error !== null) parentPort.postMessage({ op: "finish", job: m.job, error: job.error });
+    else parentPort.postMessage({ op: "finish", job: m.job, hex: job.hash.digest("hex") });
+  } else if (m.op === "abort") {
+    jobs.delete(m.job);
+  }
+});
+`;
+var BlobWorker = class {
+  worker = new Worker(WORKER_SOURCE, { eval: true });
+  chunks = /* @__PURE__ */ new Map();
+  finishes = /* @__PURE__ */ new Map();
+  nextChunk = 0;
+  owed = 0;
+  failure;
+  /** Jobs started and not finished: new jobs go to the least loaded worker. */
+  jobs = 0;
+  constructor() {
+    this.worker.on("message", (m) => {
+      if (m.op === "chunk") {
+        const pending = this.chunks.get(m.chunk);
+        this.chunks.delete(m.chunk);
+        this.paid();
+        pending?.done(Buffer.from(m.memory));
+      } else {
+        const waiter = this.finishes.get(m.job);
+        this.finishes.delete(m.job);
+        this.paid();
+        if (m.error !== void 0) waiter?.reject(new Error(m.error));
+        else waiter?.resolve(m.hex ?? "");
+      }
+    });
+    this.worker.on("error", (err) => {
+      this.failure = err;
+      for (const w of this.finishes.values()) w.reject(err);
+      this.finishes.clear();
+      for (const { done, size } of this.chunks.values()) done(Buffer.allocUnsafeSlow(size));
+      this.chunks.clear();
+    });
+    this.worker.unref();
+  }
+  /** Keeps the process alive only while the worker owes an answer. */
+  owe() {
+    if (this.owed++ === 0) this.worker.ref();
+  }
+  paid() {
+    if (--this.owed === 0) this.worker.unref();
+  }
+  start(job, fd, algorithm) {
+    this.jobs++;
+    this.worker.postMessage({ op: "start", job, fd, algorithm });
+    let ended = false;
+    const end = () => {
+      if (!ended) this.jobs--;
+      ended = true;
+    };
+    return {
+      write: (bytes, length, position, done) => {
+        const memory = bytes.buffer;
+        if (bytes.byteOffset !== 0 || bytes.length !== memory.byteLength) throw new Error("blob worker: a buffer must span its memory");
+        const chunk = this.nextChunk++;
+        this.chunks.set(chunk, { done, size: memory.byteLength });
+        this.owe();
+        this.worker.postMessage({ op: "chunk", job, chunk, memory, length, position }, [memory]);
+      },
+      finish: () => new Promise((resolve, reject) => {
+        end();
+        if (this.failure !== void 0) return reject(this.failure);
+        this.finishes.set(job, { resolve, reject });
+        this.owe();
+        this.worker.postMessage({ op: "finish", job });
+      }),
+      abort: () => {
+        end();
+        this.worker.postMessage({ op: "abort", job });
+      }
+    };
+  }
+};
+var workers = [];
+var nextJob = 0;
+function maxWorkers() {
+  return Math.min(2, availableParallelism());
+}
+function startBlobWorkers(count) {
+  while (workers.length < Math.min(count, maxWorkers())) workers.push(new BlobWorker());
+}
+function startBlobJob(fd, algorithm) {
+  let worker = workers.find((w) => w.jobs === 0);
+  if (worker === void 0 && workers.length < maxWorkers()) workers.push(worker = new BlobWorker());
+  worker ??= workers.reduce((a, b) => b.jobs < a.jobs ? b : a);
+  return worker.start(nextJob++, fd, algorithm);
+}
+
+// tools/ociutil/layout/blob-writer.ts
+import { close, open as open2 } from "node:fs";
+import { promisify } from "node:util";
+
+// tools/ociutil/layout/staging-buffers.ts
+var STAGING_BUFFER_SIZE = 1 << 20;
+var StagingBuffers = class {
+  constructor(inFlight, gate) {
+    this.inFlight = inFlight;
+    this.gate = gate;
+  }
+  inFlight;
+  gate;
+  free = [];
+  created = 0;
+  inUse = 0;
+  writers = 0;
+  get softCap() {
+    return this.inFlight + this.writers;
+  }
+  get buffersInUse() {
+    return this.inUse;
+  }
+  get buffersCreated() {
+    return this.created;
+  }
+  /** A writer starts (it will hold up to one partly filled buffer) or ends. */
+  attachWriter() {
+    this.writers++;
+    this.changed();
+  }
+  detachWriter() {
+    this.writers--;
+    this.changed();
+  }
+  take() {
+    let buffer = this.free.pop();
+    if (buffer === void 0) {
+      buffer = { bytes: Buffer.allocUnsafeSlow(STAGING_BUFFER_SIZE) };
+      this.created++;
+    }
+    this.inUse++;
+    this.changed();
+    return buffer;
+  }
+  release(buffer) {
+    this.inUse--;
+    this.free.push(buffer);
+    this.changed();
+  }
+  changed() {
+    if (this.inUse >= this.softCap) {
+      this.gate.close();
+    } else {
+      this.gate.open();
+    }
+  }
+};
+var sharedStaging = new StagingBuffers(16, blobReceiveGate);
+
+// tools/ociutil/layout/blob-writer.ts
+var openFile = promisify(open2);
+var closeFile = promisify(close);
+var BlobWriter = class _BlobWriter {
+  constructor(fd, desc, what, staging) {
+    this.fd = fd;
+    this.desc = desc;
+    this.what = what;
+    this.staging = staging;
+    this.job = startBlobJob(fd, digestAlgorithm(desc.digest));
+    staging.attachWriter();
+    this.done = this.finish();
+    this.done.catch(() => void 0);
+  }
+  fd;
+  desc;
+  what;
+  staging;
+  job;
+  current;
+  filled = 0;
+  received = 0;
+  flushed = 0;
+  /** Buffers still with the worker. */
+  away = 0;
+  ended = false;
+  error;
+  settle;
+  settled = new Promise((resolve) => this.settle = resolve);
+  /** Resolves once the file holds exactly the blob; rejects with the first failure. */
+  done;
+  /** Creates `path` (which must not exist) and a writer for it. */
+  static async create(path7, desc, what, staging) {
+    const fd = await openFile(path7, "wx", 420);
+    return new _BlobWriter(fd, desc, what, staging);
+  }
+  write(chunk) {
+    if (this.error !== void 0 || this.ended) throw this.error ?? new Error(`${this.what}: write after end`);
+    this.received += chunk.length;
+    if (this.received > this.desc.size) {
+      const err = new VerificationError(`${this.what}: more than the ${this.desc.size} bytes its descriptor says`);
+      this.fail(err);
+      throw err;
+    }
+    let offset = 0;
+    while (offset < chunk.length) {
+      this.current ??= this.staging.take();
+      const n = Math.min(chunk.length - offset, STAGING_BUFFER_SIZE - this.filled);
+      this.current.bytes.set(chunk.subarray(offset, offset + n), this.filled);
+      this.filled += n;
+      offset += n;
+      if (this.filled === STAGING_BUFFER_SIZE) this.flush();
+    }
+  }
+  end() {
+    if (this.error !== void 0 || this.ended) return;
+    this.ended = true;
+    if (this.current !== void 0) this.flush();
+    this.check();
+  }
+  fail(err) {
+    if (this.error !== void 0) return;
+    this.error = err;
+    if (this.current !== void 0) {
+      this.staging.release(this.current);
+      this.current = void 0;
+    }
+    this.check();
+  }
+  /** Sends the current buffer to the worker; it is reused when it comes back. */
+  flush() {
+    const buffer = this.current;
+    const length = this.filled;
+    this.current = void 0;
+    this.filled = 0;
+    this.away++;
+    this.job.write(buffer.bytes, length, this.flushed, (returned) => {
+      buffer.bytes = returned;
+      this.staging.release(buffer);
+      this.away--;
+      this.check();
+    });
+    this.flushed += length;
+  }
+  check() {
+    if (this.away === 0 && (this.ended || this.error !== void 0)) this.settle();
+  }
+  async finish() {
+    await this.settled;
+    try {
+      if (this.error !== void 0) {
+        this.job.abort();
+        throw this.error;
+      }
+      if (this.received !== this.desc.size) {
+        this.job.abort();
+        throw new VerificationError(`${this.what}: got ${this.received} bytes, its descriptor says ${this.desc.size}`);
+      }
+      let hex;
+      try {
+        hex = await this.job.finish();
+      } catch (err) {
+        throw new OciError(`${this.what}: writing it failed: ${err.message}`);
+      }
+      const got = `${digestAlgorithm(this.desc.digest)}:${hex}`;
+      if (got !== this.desc.digest) throw new VerificationError(`${this.what}: content has digest ${got}, expected ${this.desc.digest}`);
+    } finally {
+      this.staging.detachWriter();
+      await closeFile(this.fd);
+    }
+  }
+};
+
+// tools/ociutil/util/fsutil.ts
+import { randomBytes } from "node:crypto";
+import { open as open3, rename, rm } from "node:fs/promises";
+import path2 from "node:path";
+function tempPathFor(target) {
+  return path2.join(path2.dirname(target), `.${path2.basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+}
+async function writeFileAtomic(target, data) {
+  const tmp = tempPathFor(target);
+  try {
+    const handle = await open3(tmp, "wx", 420);
+    try {
+      await handle.writeFile(data);
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+// tools/ociutil/layout/layout.ts
+var REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
+var SOURCE_ANNOTATION = "dev.rules-ociutil.source.repository";
+var LayoutError = class extends OciError {
+  name = "LayoutError";
+};
+var STREAM_CHUNK = 1 << 20;
+var ImageLayout = class _ImageLayout {
+  constructor(dir) {
+    this.dir = dir;
+  }
+  dir;
+  /** Opens DIR as a layout, creating an empty one (oci-layout, index.json, blobs/) if it has none. */
+  static async init(dir) {
+    await mkdir(path3.join(dir, "blobs"), { recursive: true });
+    const layout = new _ImageLayout(dir);
+    const marker = path3.join(dir, "oci-layout");
+    try {
+      await stat3(marker);
+    } catch {
+      await writeFileAtomic(marker, `${JSON.stringify({ imageLayoutVersion: "1.0.0" })}
+`);
+    }
+    try {
+      await stat3(path3.join(dir, "index.json"));
+    } catch {
+      await layout.writeIndex({ schemaVersion: 2, mediaType: MediaType.OciImageIndex, manifests: [] });
+    }
+    return await _ImageLayout.open(dir);
+  }
+  /** Opens an existing layout; fails with one line if DIR is not one. */
+  static async open(dir) {
+    let marker;
+    try {
+      marker = await readFile4(path3.join(dir, "oci-layout"));
+    } catch {
+      throw new LayoutError(`${dir} is not an OCI image layout: it has no oci-layout file`);
+    }
+    let json;
+    try {
+      json = JSON.parse(marker.toString("utf8"));
+    } catch {
+      throw new LayoutError(`${dir}/oci-layout is not JSON`);
+    }
+    const parsed = OciLayoutFileSchema.safeParse(json);
+    if (!parsed.success) throw new LayoutError(`${dir}/oci-layout: ${describeIssues(parsed.error)} (expected imageLayoutVersion "1.0.0")`);
+    return new _ImageLayout(dir);
+  }
+  blobPath(digest2) {
+    const checked = parseDigest(digest2);
+    return path3.join(this.dir, "blobs", digestAlgorithm(checked), digestHex(checked));
+  }
+  /** The size of the stored blob, or undefined if there is none. */
+  async blobSize(digest2) {
+    try {
+      const s = await stat3(this.blobPath(digest2));
+      return s.isFile() ? s.size : void 0;
+    } catch {
+      return void 0;
+    }
+  }
+  /** True if the blob is stored with the descriptor's size (content is checked by `verify`). */
+  async hasBlob(desc) {
+    return await this.blobSize(desc.digest) === desc.size;
+  }
+  /** About to receive `parallel` blobs at once: start what writes them now, while the caller talks to the registry. */
+  static prepareToReceive(parallel) {
+    startBlobWorkers(parallel);
+  }
+  /**
+   * Receives the blob named by `desc`: `deliver` hands a sink to whatever produces the bytes (a
+   * registry download) and resolves once the sink is in use; the bytes then arrive through it. They
+   * are verified on the way, and the blob appears only if they match; on any failure nothing is left.
+   */
+  async receiveBlob(desc, what, deliver) {
+    const target = this.blobPath(desc.digest);
+    await mkdir(path3.dirname(target), { recursive: true });
+    const tmp = tempPathFor(target);
+    const writer = await BlobWriter.create(tmp, desc, what, sharedStaging);
+    try {
+      try {
+        await deliver(writer);
+      } catch (err) {
+        writer.fail(err instanceof Error ? err : new Error(String(err)));
+      }
+      await writer.done;
+      await rename2(tmp, target);
+    } catch (err) {
+      await rm2(tmp, { force: true });
+      throw err;
+    }
+  }
+  /** Stores small in-memory content (manifests, configs) under its own digest. */
+  async writeBlobBytes(bytes, expected) {
+    const digest2 = digestOf(bytes, expected !== void 0 ? digestAlgorithm(expected) : "sha256");
+    if (expected !== void 0 && digest2 !== expected) {
+      throw new VerificationError(`content has digest ${digest2}, expected ${expected}`);
+    }
+    const target = this.blobPath(digest2);
+    if (await this.blobSize(digest2) === bytes.length) return digest2;
+    await mkdir(path3.dirname(target), { recursive: true });
+    await writeFileAtomic(target, bytes);
+    return digest2;
+  }
+  /** Reads a small blob fully and checks it against its descriptor. */
+  async readBlob(desc) {
+    let bytes;
+    try {
+      bytes = await readFile4(this.blobPath(desc.digest));
+    } catch {
+      throw new LayoutError(`${this.dir}: blob ${desc.digest} is missing`);
+    }
+    if (bytes.length !== desc.size) {
+      throw new VerificationError(`${this.dir}: blob ${desc.digest} has ${bytes.length} bytes, its descriptor says ${desc.size}`);
+    }
+    const got = digestOf(bytes, digestAlgorithm(desc.digest));
+    if (got !== desc.digest) throw new VerificationError(`${this.dir}: blob ${desc.digest} has content with digest ${got}`);
+    return bytes;
+  }
+  /** A stream of a stored blob's bytes (callers verify if they need to). */
+  openBlob(digest2) {
+    return createReadStream(this.blobPath(digest2), { highWaterMark: STREAM_CHUNK });
+  }
+  async readIndex() {
+    const file = path3.join(this.dir, "index.json");
+    let bytes;
+    try {
+      bytes = await readFile4(file);
+    } catch {
+      throw new LayoutError(`${this.dir} is not an OCI image layout: it has no index.json`);
+    }
+    let json;
+    try {
+      json = JSON.parse(bytes.toString("utf8"));
+    } catch (err) {
+      throw new LayoutError(`${file} is not JSON: ${err.message}`);
+    }
+    const parsed = ImageIndexSchema.safeParse(json);
+    if (!parsed.success) throw new LayoutError(`${file}: ${describeIssues(parsed.error)}`);
+    return parsed.data;
+  }
+  async writeIndex(index) {
+    await writeFileAtomic(path3.join(this.dir, "index.json"), `${JSON.stringify(index, null, 2)}
+`);
+  }
+  /**
+   * Adds `desc` to index.json. An entry with the same ref name is replaced (a tag names one manifest);
+   * an identical descriptor without a ref name is not added twice.
+   */
+  async addManifest(desc, refName) {
+    const index = await this.readIndex();
+    const annotations2 = { ...desc.annotations ?? {} };
+    if (refName !== void 0) annotations2[REF_NAME_ANNOTATION] = refName;
+    const entry = { ...desc, ...Object.keys(annotations2).length > 0 ? { annotations: annotations2 } : {} };
+    const kept = index.manifests.filter((m) => {
+      const name = m.annotations?.[REF_NAME_ANNOTATION];
+      if (refName !== void 0) return name !== refName;
+      return !(name === void 0 && m.digest === desc.digest);
+    });
+    await this.writeIndex({ ...index, manifests: [...kept, entry] });
+  }
+};
+
+// tools/ociutil/util/file-chunks.ts
+import { open as open4 } from "node:fs/promises";
+var CHUNK = 1 << 20;
+async function* fileChunks(path7, start = 0, end) {
+  const file = await open4(path7, "r");
+  try {
+    const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+    let position = start;
+    const stop = end ?? (await file.stat()).size;
+    for (let turn = 0; position < stop; turn ^= 1) {
+      const buffer = buffers[turn];
+      const want = Math.min(CHUNK, stop - position);
+      let filled = 0;
+      while (filled < want) {
+        const { bytesRead } = await file.read(buffer, filled, want - filled, position + filled);
+        if (bytesRead === 0) throw new Error(`${path7}: file ended at ${position + filled} bytes, expected ${stop}`);
+        filled += bytesRead;
+      }
+      position += filled;
+      yield buffer.subarray(0, filled);
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+// tools/ociutil/ops/source.ts
+var RegistrySource = class {
+  constructor(remote) {
+    this.remote = remote;
+  }
+  remote;
+  get description() {
+    return this.remote.fullName;
+  }
+  async manifest(desc) {
+    return await this.remote.getManifest(desc.digest);
+  }
+  async hasLocal() {
+    return false;
+  }
+  async open(desc) {
+    return await this.remote.openBlob(desc.digest);
+  }
+};
+var LayoutSource = class _LayoutSource {
+  constructor(layout, remote) {
+    this.layout = layout;
+    this.remote = remote;
+  }
+  layout;
+  remote;
+  /** A layout source for the index.json entry `entry`, with its recorded source repository, if any. */
+  static forEntry(layout, entry, client) {
+    const recorded = entry.annotations?.[SOURCE_ANNOTATION];
+    let remote;
+    if (recorded !== void 0) {
+      let ref;
+      try {
+        ref = parseReference(recorded);
+      } catch {
+        throw new LayoutError(`${layout.dir}/index.json: annotation ${SOURCE_ANNOTATION} is not a repository name: "${recorded}"`);
+      }
+      remote = client.repository(ref);
+    }
+    return new _LayoutSource(layout, remote);
+  }
+  get description() {
+    return `layout ${this.layout.dir}`;
+  }
+  async manifest(desc) {
+    const bytes = await this.layout.readBlob(desc);
+    return parseManifest(bytes, desc.mediaType, `${desc.digest} in ${this.layout.dir}`);
+  }
+  async hasLocal(desc) {
+    return await this.layout.hasBlob(desc);
+  }
+  openChunks(desc) {
+    return fileChunks(this.layout.blobPath(desc.digest), 0, desc.size);
+  }
+  openRange(desc, start, end) {
+    return createReadStream2(this.layout.blobPath(desc.digest), { start, end: end - 1, highWaterMark: 1 << 20 });
+  }
+  async open(desc) {
+    if (await this.layout.hasBlob(desc)) return this.layout.openBlob(desc.digest);
+    if (this.remote === void 0) {
+      throw new LayoutError(
+        `${this.layout.dir}: blob ${desc.digest} is missing and index.json records no source repository (${SOURCE_ANNOTATION}) to fetch it from`
+      );
+    }
+    return await this.remote.openBlob(desc.digest);
+  }
+};
+
+// tools/ociutil/ops/transfer.ts
+import { pipeline } from "node:stream/promises";
+
+// tools/ociutil/util/verify-stream.ts
+import { Transform } from "node:stream";
+var VerifyingStream = class extends Transform {
+  constructor(expected, what) {
+    super({ highWaterMark: 1 << 20 });
+    this.expected = expected;
+    this.what = what;
+    this.hash = newHash(digestAlgorithm(expected.digest));
+  }
+  expected;
+  what;
+  hash;
+  received = 0;
+  _transform(chunk, _enc, done) {
+    this.received += chunk.length;
+    if (this.received > this.expected.size) {
+      done(new VerificationError(`${this.what}: more than the ${this.expected.size} bytes its descriptor says`));
+      return;
+    }
+    this.hash.update(chunk);
+    done(null, chunk);
+  }
+  _flush(done) {
+    if (this.received !== this.expected.size) {
+      done(new VerificationError(`${this.what}: got ${this.received} bytes, its descriptor says ${this.expected.size}`));
+      return;
+    }
+    const got = `${digestAlgorithm(this.expected.digest)}:${this.hash.digest("hex")}`;
+    if (got !== this.expected.digest) {
+      done(new VerificationError(`${this.what}: content has digest ${got}, expected ${this.expected.digest}`));
+      return;
+    }
+    done();
+  }
+};
+
 // tools/ociutil/ops/retry.ts
+import { setTimeout as sleep2 } from "node:timers/promises";
 function isPermanent(err) {
   if (err instanceof AuthError || err instanceof LayoutError) return true;
   if (err instanceof RegistryError && err.status !== void 0 && err.status >= 400 && err.status < 500 && err.status !== 429 && err.status !== 408) {
@@ -24264,62 +24859,6 @@ function parentFirst(tree) {
   return out;
 }
 
-// tools/ociutil/remote/referrers.ts
-function referrersTag(digest2) {
-  const [alg, hex] = digest2.split(":");
-  return `${alg.slice(0, 32)}-${hex.slice(0, 64)}`;
-}
-function subjectOf(m) {
-  return m.kind === "image" ? m.manifest.subject : m.index.subject;
-}
-function referrerDescriptor(m) {
-  const doc = m.kind === "image" ? m.manifest : m.index;
-  const artifactType = doc.artifactType ?? (m.kind === "image" ? m.manifest.config.mediaType : void 0);
-  return {
-    mediaType: m.mediaType,
-    digest: m.digest,
-    size: m.bytes.length,
-    ...artifactType !== void 0 ? { artifactType } : {},
-    ...doc.annotations !== void 0 ? { annotations: doc.annotations } : {}
-  };
-}
-async function listReferrers(repo, subject) {
-  const api = await repo.referrers(subject);
-  if (api !== void 0) return { descriptors: api, via: "api" };
-  const index = await referrersIndex(repo, subject);
-  return { descriptors: index?.index.manifests ?? [], via: "tag" };
-}
-async function attachReferrer(repo, m) {
-  const subject = subjectOf(m);
-  if (subject === void 0) throw new OciError(`manifest ${m.digest} has no subject: it cannot be attached as a referrer`);
-  const { ociSubject } = await repo.putManifest(m.digest, m);
-  if (ociSubject !== void 0) return "api";
-  await addToReferrersTag(repo, subject.digest, referrerDescriptor(m));
-  return "tag";
-}
-async function addToReferrersTag(repo, subject, entry) {
-  const existing = await referrersIndex(repo, subject);
-  const manifests = existing?.index.manifests ?? [];
-  if (manifests.some((d) => d.digest === entry.digest)) return;
-  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciImageIndex, manifests: [...manifests, entry] }));
-  await repo.putManifest(referrersTag(subject), { bytes, mediaType: MediaType.OciImageIndex, digest: digestOf(bytes) });
-}
-async function referrersIndex(repo, subject) {
-  const tag = referrersTag(subject);
-  const m = await getIfPresent(repo, tag);
-  if (m === void 0) return void 0;
-  if (m.kind !== "index") throw new OciError(`${repo.fullName}:${tag} should be the referrers index of ${subject}, but it is an image manifest`);
-  return m;
-}
-async function getIfPresent(repo, tag) {
-  try {
-    return await repo.getManifest(tag);
-  } catch (err) {
-    if (err instanceof RegistryError && err.status === 404) return void 0;
-    throw err;
-  }
-}
-
 // tools/ociutil/ops/referrers.ts
 var COSIGN_TAG_SUFFIXES = [".sig", ".att", ".sbom"];
 async function copyReferrers(from, to, subjects, opts) {
@@ -24375,376 +24914,8 @@ async function copy(client, src, dst, opts) {
   };
 }
 
-// tools/ociutil/cli/run.ts
-function action(fn) {
-  return async (...args) => {
-    try {
-      await fn(...args);
-    } catch (err) {
-      fail(err);
-    }
-  };
-}
-function fail(err) {
-  if (err instanceof UsageError) {
-    process.stderr.write(`ociutil: ${oneLine(err.message)}
-`);
-    process.exit(2);
-  }
-  if (err instanceof OciError) {
-    process.stderr.write(`ociutil: ${oneLine(err.message)}
-`);
-    process.exit(1);
-  }
-  const code = err?.code;
-  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
-    process.stderr.write(`ociutil: ${oneLine(err.message)}
-`);
-    process.exit(1);
-  }
-  process.stderr.write(`ociutil: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}
-`);
-  process.exit(1);
-}
-function oneLine(s) {
-  return s.replace(/\s*\n\s*/g, " ");
-}
-
-// tools/ociutil/remote/credentials.ts
-import { spawn } from "node:child_process";
-import { constants } from "node:fs";
-import { access, readFile as readFile2, stat as stat2 } from "node:fs/promises";
-import os from "node:os";
-import path3 from "node:path";
-var CredentialError = class extends OciError {
-  name = "CredentialError";
-};
-var DOCKER_HUB2 = "docker.io";
-var DOCKER_HUB_SERVER_URL = "https://index.docker.io/v1/";
-var DOCKER_HUB_ALIASES = /* @__PURE__ */ new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
-var DEFAULT_HELPER_TIMEOUT_MS = 3e4;
-var MAX_HELPER_OUTPUT = 1 << 20;
-var HELPER_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
-var AuthEntrySchema = looseObject({
-  auth: string2().nullish(),
-  username: string2().nullish(),
-  password: string2().nullish(),
-  identitytoken: string2().nullish()
-});
-var AuthFileSchema = looseObject({
-  auths: record(string2(), AuthEntrySchema).nullish(),
-  credHelpers: record(string2(), string2()).nullish(),
-  credsStore: string2().nullish()
-});
-var HelperOutputSchema = looseObject({
-  ServerURL: string2().nullish(),
-  Username: string2(),
-  Secret: string2()
-});
-function normaliseRegistryKey(key) {
-  let rest = key.trim();
-  const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.exec(rest);
-  let host;
-  if (scheme !== null) {
-    rest = rest.slice(scheme[0].length);
-    host = rest.split("/", 1)[0] ?? "";
-  } else {
-    const slash = rest.indexOf("/");
-    if (slash >= 0) {
-      const suffix = rest.slice(slash + 1).replace(/\/+$/, "");
-      if (suffix !== "" && suffix !== "v1" && suffix !== "v2") return void 0;
-      host = rest.slice(0, slash);
-    } else {
-      host = rest;
-    }
-  }
-  host = host.toLowerCase();
-  if (host === "") return void 0;
-  return DOCKER_HUB_ALIASES.has(host) ? DOCKER_HUB2 : host;
-}
-function defaultCredentialSource(env = process.env, homeDir, options = {}) {
-  const home = homeDir ?? nonEmpty(env.HOME) ?? nonEmpty(env.USERPROFILE) ?? os.homedir();
-  const files = [];
-  const registryAuthFile = nonEmpty(env.REGISTRY_AUTH_FILE);
-  if (registryAuthFile !== void 0) files.push(registryAuthFile);
-  const xdgRuntimeDir = nonEmpty(env.XDG_RUNTIME_DIR);
-  if (xdgRuntimeDir !== void 0) files.push(path3.join(xdgRuntimeDir, "containers", "auth.json"));
-  const dockerConfig = nonEmpty(env.DOCKER_CONFIG);
-  files.push(dockerConfig !== void 0 ? path3.join(dockerConfig, "config.json") : path3.join(home, ".docker", "config.json"));
-  return new FileCredentialSource(files, env, options.helperTimeoutMs ?? DEFAULT_HELPER_TIMEOUT_MS);
-}
-var FileCredentialSource = class {
-  constructor(files, env, helperTimeoutMs) {
-    this.files = files;
-    this.env = env;
-    this.helperTimeoutMs = helperTimeoutMs;
-  }
-  files;
-  env;
-  helperTimeoutMs;
-  loaded = /* @__PURE__ */ new Map();
-  cache = /* @__PURE__ */ new Map();
-  lookup(registry2) {
-    const host = normaliseRegistryKey(registry2);
-    if (host === void 0) return Promise.reject(new CredentialError(`cannot look up credentials for ${JSON.stringify(registry2)}: not a registry name`));
-    let result = this.cache.get(host);
-    if (result === void 0) {
-      result = this.resolve(registry2.trim(), host);
-      this.cache.set(host, result);
-    }
-    return result;
-  }
-  async resolve(registry2, host) {
-    for (const file of this.files) {
-      const authFile = await this.load(file);
-      if (authFile === void 0) continue;
-      const found = await this.lookupInFile(authFile, registry2, host);
-      if (found !== void 0) return found;
-    }
-    return void 0;
-  }
-  load(file) {
-    let loaded = this.loaded.get(file);
-    if (loaded === void 0) {
-      loaded = loadAuthFile(file);
-      this.loaded.set(file, loaded);
-    }
-    return loaded;
-  }
-  async lookupInFile(authFile, registry2, host) {
-    const helper = authFile.credHelpers.find(([, h]) => h === host)?.[0] ?? authFile.credsStore;
-    if (helper !== void 0) {
-      const serverUrl = host === DOCKER_HUB2 ? DOCKER_HUB_SERVER_URL : registry2;
-      return runCredentialHelper(helper, serverUrl, registry2, this.env, this.helperTimeoutMs);
-    }
-    for (const [key, h, entry] of authFile.auths) {
-      if (h !== host) continue;
-      const credential = decodeEntry(authFile.file, key, entry);
-      if (credential !== void 0) return credential;
-    }
-    return void 0;
-  }
-};
-function nonEmpty(value) {
-  return value === void 0 || value === "" ? void 0 : value;
-}
-async function loadAuthFile(file) {
-  let text;
-  try {
-    text = await readFile2(file, "utf8");
-  } catch (err) {
-    const code = err.code;
-    if (code === "ENOENT" || code === "ENOTDIR") return void 0;
-    throw new CredentialError(`cannot read credentials file ${file}: ${code ?? "read failed"}`);
-  }
-  if (text.charCodeAt(0) === 65279) text = text.slice(1);
-  if (text.trim() === "") return { file, auths: [], credHelpers: [], credsStore: void 0 };
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new CredentialError(`credentials file ${file} is not valid JSON`);
-  }
-  const parsed = AuthFileSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue2 = parsed.error.issues[0];
-    const where = issue2 === void 0 || issue2.path.length === 0 ? "the document" : JSON.stringify(issue2.path.map(String).join("."));
-    const what = issue2?.code === "invalid_type" ? `expected ${issue2.expected}` : "has the wrong shape";
-    throw new CredentialError(`credentials file ${file} is malformed: ${where}: ${what}`);
-  }
-  const auths = [];
-  for (const [key, entry] of Object.entries(parsed.data.auths ?? {})) {
-    const host = normaliseRegistryKey(key);
-    if (host !== void 0) auths.push([key, host, entry]);
-  }
-  const credHelpers = [];
-  for (const [key, helper] of Object.entries(parsed.data.credHelpers ?? {})) {
-    const host = normaliseRegistryKey(key);
-    if (host !== void 0 && helper !== "") credHelpers.push([helper, host]);
-  }
-  return { file, auths, credHelpers, credsStore: nonEmpty(parsed.data.credsStore ?? void 0) };
-}
-function decodeEntry(file, key, entry) {
-  if (entry.identitytoken) return { kind: "identityToken", token: entry.identitytoken };
-  if (entry.auth) {
-    const bad = (why) => new CredentialError(`credentials file ${file}: the "auth" of ${JSON.stringify(key)} ${why}`);
-    const encoded = entry.auth.trim();
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(encoded) || encoded.length % 4 === 1) throw bad("is not valid base64");
-    let decoded;
-    try {
-      decoded = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.from(encoded, "base64"));
-    } catch {
-      throw bad("is not base64 of UTF-8 text");
-    }
-    const colon = decoded.indexOf(":");
-    if (colon < 0) throw bad('is not base64 of "username:password"');
-    return { kind: "basic", username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
-  }
-  if (entry.username) return { kind: "basic", username: entry.username, password: entry.password ?? "" };
-  return void 0;
-}
-function envValue(env, name) {
-  if (process.platform !== "win32") return env[name];
-  const key = Object.keys(env).find((k) => k.toUpperCase() === name);
-  return key === void 0 ? void 0 : env[key];
-}
-async function findExecutable(name, env) {
-  const exts = process.platform === "win32" ? (envValue(env, "PATHEXT") ?? ".COM;.EXE;.BAT;.CMD").split(";").filter((e) => e !== "") : [""];
-  for (const dir of (envValue(env, "PATH") ?? "").split(path3.delimiter)) {
-    if (dir === "") continue;
-    for (const ext of exts) {
-      const candidate = path3.resolve(dir, name + ext);
-      try {
-        if (!(await stat2(candidate)).isFile()) continue;
-        await access(candidate, constants.X_OK);
-        return candidate;
-      } catch {
-      }
-    }
-  }
-  return void 0;
-}
-async function runCredentialHelper(helper, serverUrl, registry2, env, timeoutMs) {
-  const program3 = `docker-credential-${helper}`;
-  if (!HELPER_NAME.test(helper)) {
-    throw new CredentialError(`credential helper name ${JSON.stringify(helper)} for ${registry2} is not valid`);
-  }
-  const executable = await findExecutable(program3, env);
-  if (executable === void 0) {
-    throw new CredentialError(`credential helper ${program3} for ${registry2} is not installed: no executable ${program3} on PATH`);
-  }
-  const failed = (why) => new CredentialError(`credential helper ${program3} failed for ${registry2}: ${why}`);
-  const run = await spawnHelper(executable, serverUrl, env, timeoutMs).catch((err) => {
-    if (err instanceof CredentialError) throw failed(err.message);
-    const code = err.code;
-    if (code === "ENOENT") {
-      throw new CredentialError(`credential helper ${program3} for ${registry2} is not installed: no executable ${program3} on PATH`);
-    }
-    throw failed(`cannot run ${executable}: ${code ?? "spawn failed"}`);
-  });
-  if (run.code !== 0) {
-    if (/credentials not found/i.test(run.stdout) || /credentials not found/i.test(run.stderr)) return void 0;
-    const line = run.stderr.split(/\r?\n/).map((l) => l.trim()).find((l) => l !== "");
-    const status = run.signal !== null ? `killed by ${run.signal}` : `exit status ${run.code}`;
-    throw failed(line !== void 0 ? sanitiseLine(line) : status);
-  }
-  let json;
-  try {
-    json = JSON.parse(run.stdout);
-  } catch {
-    throw failed("its output is not JSON");
-  }
-  const parsed = HelperOutputSchema.safeParse(json);
-  if (!parsed.success) throw failed('its output is not {"Username", "Secret"}');
-  const { Username: username, Secret: secret } = parsed.data;
-  if (username === "" && secret === "") return void 0;
-  if (username === "<token>") return { kind: "identityToken", token: secret };
-  return { kind: "basic", username, password: secret };
-}
-function sanitiseLine(line) {
-  const clean = line.replace(/[\u0000-\u001f\u007f]/g, " ");
-  return clean.length > 300 ? `${clean.slice(0, 300)}\u2026` : clean;
-}
-function spawnHelper(executable, input, env, timeoutMs) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(executable, ["get"], { env, shell: false, stdio: ["pipe", "pipe", "pipe"], windowsHide: true });
-    const stdout = [];
-    const stderr = [];
-    let size = 0;
-    let settled = false;
-    const finish = (outcome) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      outcome();
-    };
-    const abort = (why) => {
-      finish(() => {
-        child.kill("SIGKILL");
-        child.stdout.destroy();
-        child.stderr.destroy();
-        reject(new CredentialError(why));
-      });
-    };
-    const timer = setTimeout(() => abort(`it did not finish within ${timeoutMs / 1e3} s`), timeoutMs);
-    const collect3 = (into) => (chunk) => {
-      size += chunk.length;
-      if (size > MAX_HELPER_OUTPUT) abort(`it wrote more than ${MAX_HELPER_OUTPUT} bytes`);
-      else into.push(chunk);
-    };
-    child.stdout.on("data", collect3(stdout));
-    child.stderr.on("data", collect3(stderr));
-    child.on("error", (err) => finish(() => reject(err)));
-    child.on(
-      "close",
-      (code, signal) => finish(
-        () => resolve({ code, signal, stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") })
-      )
-    );
-    child.stdin.on("error", () => {
-    });
-    child.stdin.end(input);
-  });
-}
-
-// tools/ociutil/remote/client.ts
-var RegistryClient = class {
-  constructor(options = {}) {
-    this.options = options;
-    this.credentials = options.credentials ?? defaultCredentialSource();
-  }
-  options;
-  registries = /* @__PURE__ */ new Map();
-  credentials;
-  registry(host) {
-    let r = this.registries.get(host);
-    if (r === void 0) {
-      r = new Registry(host, {
-        credentials: this.credentials,
-        plainHttp: this.options.plainHttp ?? false,
-        retry: this.options.retry ?? DEFAULT_RETRY
-      });
-      this.registries.set(host, r);
-    }
-    return r;
-  }
-  repository(ref, access2 = "pull") {
-    return this.registry(ref.registry).repository(ref.repository, access2);
-  }
-  get retry() {
-    return this.options.retry ?? DEFAULT_RETRY;
-  }
-};
-
-// tools/ociutil/cli/options.ts
-function addRegistryOptions(cmd) {
-  return cmd.option("--insecure", "speak plain HTTP (no TLS) to every registry this command uses").option("--plain-http <registry>", "speak plain HTTP to this registry only (repeatable), e.g. localhost:5000", collect, []).addOption(new Option("-j, --jobs <n>", "parallel blob transfers").argParser(positiveInt("--jobs")).default(defaultJobs())).option("--json", "print one JSON object describing the result");
-}
-function clientFor(flags) {
-  const plain = flags.insecure ? true : new Set(flags.plainHttp ?? []);
-  return new RegistryClient({ plainHttp: plain });
-}
-function collect(value, previous) {
-  return [...previous, value];
-}
-function positiveInt(flag) {
-  return (value) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got "${value}"`);
-    return n;
-  };
-}
-function reference(value) {
-  return parseReference(value);
-}
-function print(flags, json, line) {
-  process.stdout.write(flags.json ? `${JSON.stringify(json)}
-` : `${line}
-`);
-}
-
 // tools/ociutil/provenance/pushed.ts
-import { mkdir as mkdir2, stat as stat3 } from "node:fs/promises";
+import { mkdir as mkdir2, stat as stat4 } from "node:fs/promises";
 import path4 from "node:path";
 function records(p) {
   const imageRefs = p.manifests.map((d) => `${p.repository}@${d}`);
@@ -24788,7 +24959,7 @@ async function checkTargets(t) {
   }
 }
 async function mustBeDir(dir, what) {
-  const st = await stat3(dir).catch(() => void 0);
+  const st = await stat4(dir).catch(() => void 0);
   if (st === void 0) throw new UsageError(`${what} does not exist`);
   if (!st.isDirectory()) throw new UsageError(`${what} is not a directory`);
 }
@@ -25220,11 +25391,11 @@ function registerVerify(program3) {
 }
 
 // tools/ociutil/mutate/common.ts
-import { readFile as readFile3 } from "node:fs/promises";
+import { readFile as readFile5 } from "node:fs/promises";
 async function readJsonFile(file, schema, what) {
   let text;
   try {
-    text = await readFile3(file, "utf8");
+    text = await readFile5(file, "utf8");
   } catch (err) {
     throw new OciError(`cannot read ${what} ${file}: ${err.message}`);
   }
@@ -25256,17 +25427,17 @@ function canonicalBytes(doc) {
 // tools/ociutil/mutate/layer.ts
 var import_tar_stream = __toESM(require_tar_stream(), 1);
 import { createReadStream as createReadStream5 } from "node:fs";
-import { lstat, open as open6, readdir, stat as stat4 } from "node:fs/promises";
+import { lstat, open as open6, readdir, stat as stat5 } from "node:fs/promises";
 import path5 from "node:path";
 import { Transform as Transform2 } from "node:stream";
 import { pipeline as pipeline3 } from "node:stream/promises";
 import { createGzip, constants as zlibConstants } from "node:zlib";
-import { createHash as createHash3 } from "node:crypto";
+import { createHash as createHash4 } from "node:crypto";
 
 // tools/ociutil/mutate/describe.ts
 import { createReadStream as createReadStream4 } from "node:fs";
 import { open as open5 } from "node:fs/promises";
-import { createHash as createHash2 } from "node:crypto";
+import { createHash as createHash3 } from "node:crypto";
 import { createGunzip } from "node:zlib";
 import { Writable } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
@@ -25282,8 +25453,8 @@ async function describeLayerFile(file) {
   const gzip = headLength >= 2 && head[0] === 31 && head[1] === 139;
   const zstd = headLength >= 4 && head.readUInt32LE(0) === 4247762216;
   if (zstd) throw new OciError(`layer ${file} is zstd-compressed: give an uncompressed or gzip tar, or an oci_layer`);
-  const outer = createHash2("sha256");
-  const inner = createHash2("sha256");
+  const outer = createHash3("sha256");
+  const inner = createHash3("sha256");
   let size = 0;
   const sink = (h, count) => new Writable({
     highWaterMark: 1 << 20,
@@ -25374,7 +25545,7 @@ async function walk(manifest) {
       const childName = `${name}/${child}`;
       const s = await lstat(src);
       if (s.isSymbolicLink()) {
-        const t = await stat4(src);
+        const t = await stat5(src);
         if (t.isDirectory()) await addDirTree(src, childName);
         else add({ kind: "file", name: childName, src, mode: defaultFileMode(t), size: t.size });
       } else if (s.isDirectory()) {
@@ -25394,7 +25565,7 @@ async function walk(manifest) {
     } else if (entry.src !== void 0) {
       let s;
       try {
-        s = await stat4(entry.src);
+        s = await stat5(entry.src);
       } catch {
         throw new LayerError(`${manifest.target ?? "layer"}: source ${entry.src} for "${entry.path}" does not exist`);
       }
@@ -25427,7 +25598,7 @@ async function walk(manifest) {
   return [...byName.values()].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
 var Tap = class extends Transform2 {
-  hash = createHash3("sha256");
+  hash = createHash4("sha256");
   size = 0;
   _transform(chunk, _enc, done) {
     this.hash.update(chunk);
@@ -25512,7 +25683,7 @@ function registerLayer(program3) {
 }
 
 // tools/ociutil/mutate/image.ts
-import { readFile as readFile4 } from "node:fs/promises";
+import { readFile as readFile6 } from "node:fs/promises";
 var ImageSpecSchema = object({
   target: string2().optional(),
   base_name: string2().optional(),
@@ -25652,8 +25823,8 @@ function registerImage(program3) {
       for (const arg of opts.layer) layers.push((await readLayerArg(arg)).info);
       const built = buildImage({
         spec,
-        ...opts.baseManifest !== void 0 ? { baseManifest: await readFile4(opts.baseManifest) } : {},
-        ...opts.baseConfig !== void 0 ? { baseConfig: await readFile4(opts.baseConfig) } : {},
+        ...opts.baseManifest !== void 0 ? { baseManifest: await readFile6(opts.baseManifest) } : {},
+        ...opts.baseConfig !== void 0 ? { baseConfig: await readFile6(opts.baseConfig) } : {},
         layers
       });
       await writeFileAtomic(opts.outputConfig, built.config);
@@ -25710,7 +25881,7 @@ function registerIndex(program3) {
 
 // tools/ociutil/mutate/layout.ts
 import { constants as fsConstants } from "node:fs";
-import { copyFile, link, mkdir as mkdir3, readFile as readFile5, realpath, rm as rm3, writeFile } from "node:fs/promises";
+import { copyFile, link, mkdir as mkdir3, readFile as readFile7, realpath, rm as rm3, writeFile } from "node:fs/promises";
 import path6 from "node:path";
 var MissingBlobsError = class extends OciError {
   name = "MissingBlobsError";
@@ -25739,7 +25910,7 @@ async function placeBlob(src, target, stats, size) {
 }
 async function assembleLayout(output, inputs) {
   const sources = /* @__PURE__ */ new Map();
-  for (const file of inputs.blobs) sources.set(digestOf(await readFile5(file)), file);
+  for (const file of inputs.blobs) sources.set(digestOf(await readFile7(file)), file);
   for (const l of inputs.layers) sources.set(l.digest, l.file);
   for (const file of inputs.namedBlobs) sources.set(digestFromPath(file), file);
   const layout = await ImageLayout.init(output);
@@ -25758,7 +25929,7 @@ async function assembleLayout(output, inputs) {
       continue;
     }
     if (isManifest) {
-      const bytes = await readFile5(src);
+      const bytes = await readFile7(src);
       const doc = parseManifest(bytes, desc.mediaType, desc.digest);
       if (doc.kind === "index") {
         for (const m of doc.index.manifests) queue.push({ desc: m, what: `a manifest of index ${desc.digest}` });
@@ -25815,7 +25986,7 @@ function registerLayout(program3) {
 var mutateCommands = [registerLayer, registerImage, registerIndex, registerLayout];
 
 // tools/ociutil/cli/commands.ts
-var commands = [registerPull, registerPush, registerCopy, registerVerify, ...mutateCommands];
+var commands = [registerPull, registerPush, registerCopy, registerAttest, registerVerify, ...mutateCommands];
 
 // tools/ociutil/main.ts
 var program2 = new Command("ociutil").description("OCI images: pull, push, copy and verify image layouts and registries").version(VERSION).showHelpAfterError(false).exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith("error:") ? `ociutil: ${s}` : s) });
