@@ -25014,6 +25014,189 @@ function registerCopy(program3) {
   );
 }
 
+// tools/ociutil/cli/provenance.ts
+import { readFile as readFile5 } from "node:fs/promises";
+
+// tools/ociutil/ops/push.ts
+var BASE_NAME = "org.opencontainers.image.base.name";
+var BASE_DIGEST = "org.opencontainers.image.base.digest";
+function selectEntry(manifests, dir, refName) {
+  if (refName !== void 0) {
+    const named = manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === refName);
+    if (named.length === 1) return named[0];
+    if (named.length === 0) throw new LayoutError(`${dir}/index.json has no manifest named "${refName}" (${REF_NAME_ANNOTATION})`);
+    throw new LayoutError(`${dir}/index.json has ${named.length} manifests named "${refName}"`);
+  }
+  if (manifests.length === 1) return manifests[0];
+  if (manifests.length === 0) throw new LayoutError(`${dir}/index.json lists no manifests`);
+  const names = manifests.map((m) => m.annotations?.[REF_NAME_ANNOTATION] ?? m.digest).join(", ");
+  throw new OciError(`${dir}/index.json lists ${manifests.length} manifests (${names}): choose one with --ref-name`);
+}
+async function push(client, dir, ref, opts) {
+  const layout = await ImageLayout.open(dir);
+  const index = await layout.readIndex();
+  const entry = selectEntry(index.manifests, dir, opts.refName);
+  const source = LayoutSource.forEntry(layout, entry, client);
+  const root = await source.manifest(entry);
+  if (ref.digest !== void 0 && ref.digest !== root.digest) {
+    throw new VerificationError(`${dir} holds ${root.digest}, but the destination names ${ref.digest}`);
+  }
+  const tree = await loadTree(root, (desc) => source.manifest(desc));
+  if (source.remote === void 0) {
+    for (const { descriptor } of tree.blobs) {
+      if (!await source.hasLocal(descriptor)) await source.open(descriptor);
+    }
+  }
+  const tags = [.../* @__PURE__ */ new Set([...ref.tag !== void 0 ? [ref.tag] : [], ...opts.tags])];
+  const pushed = { repository: repositoryName(ref), digest: root.digest, mediaType: root.mediaType, tags, manifests: parentFirst(tree) };
+  await opts.beforeTransfer?.(pushed);
+  const stats = await transferTree(tree, source, client.repository(ref, "push"), tags, {
+    jobs: opts.jobs,
+    retry: client.retry,
+    ...opts.chunkSize !== void 0 ? { chunkSize: opts.chunkSize } : {}
+  });
+  return { reference: `${repositoryName(ref)}@${root.digest}`, digest: root.digest, mediaType: root.mediaType, tags, blobs: stats, pushed, builtFrom: builtFrom(dir, root) };
+}
+function builtFrom(dir, root) {
+  const annotations2 = (root.kind === "index" ? root.index.annotations : root.manifest.annotations) ?? {};
+  const name = annotations2[BASE_NAME];
+  const digest2 = annotations2[BASE_DIGEST];
+  if (name === void 0 && digest2 === void 0) return { layout: dir };
+  return { layout: dir, base: { ...name !== void 0 ? { name } : {}, ...digest2 !== void 0 ? { digest: digest2 } : {} } };
+}
+
+// tools/ociutil/provenance/slsa.ts
+var STATEMENT_V1 = "https://in-toto.io/Statement/v1";
+var SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1";
+var BUILD_TYPE = "https://github.com/rules-ociutil/rules_ociutil/blob/main/docs/provenance.md#build-type-v1";
+var DEFAULT_BUILDER_ID = "https://bazel.build/";
+var sha256 = string2().refine((s) => s.startsWith("sha256:") && isDigestString(s), "a sha256:<64 hex> digest");
+var rfc3339Utc = string2().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/, "an RFC 3339 time in UTC (\u2026Z)");
+var uri = string2().regex(/^[a-z][a-z0-9+.-]*:\S+$/, "a URI");
+var platform = string2().regex(/^[a-z0-9_.-]+\/[a-z0-9_.-]+(\/[a-z0-9_.-]+)?$/, "os/arch[/variant]");
+var BuildDescriptionSchema = object({
+  /** The subject name of the top manifest (its repository, or a Bazel label). */
+  name: string2().min(1).optional(),
+  subjects: array(object({ name: string2().min(1).optional(), digest: sha256 }).strict()).optional(),
+  buildType: uri.optional(),
+  externalParameters: record(string2(), unknown()),
+  internalParameters: record(string2(), unknown()).optional(),
+  bases: array(
+    object({
+      repository: string2().min(1),
+      digest: sha256,
+      tag: string2().min(1).optional(),
+      platform: platform.optional()
+    }).strict()
+  ).default([]),
+  source: object({ url: string2().regex(/^https?:\/\/\S+$/, "an http(s) URL"), revision: string2().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, "a git commit id"), ref: string2().min(1).optional() }).strict().optional(),
+  builder: object({ id: uri.optional(), version: record(string2(), string2()).optional() }).strict().optional(),
+  metadata: object({ invocationId: string2().min(1).optional(), startedOn: rfc3339Utc.optional(), finishedOn: rfc3339Utc.optional() }).strict().optional()
+}).strict();
+function isDigestString(s) {
+  try {
+    parseDigest(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+function parseBuildDescription(json, what) {
+  const parsed = BuildDescriptionSchema.safeParse(json);
+  if (!parsed.success) throw new OciError(`${what}: ${describeIssues(parsed.error)}`);
+  for (const base of parsed.data.bases) {
+    try {
+      parseReference(base.repository);
+    } catch (err) {
+      throw new OciError(`${what}: bases: ${err.message}`);
+    }
+  }
+  return parsed.data;
+}
+function ociPurl(repository, digest2) {
+  const ref = parseReference(repository);
+  const full = `${ref.registry}/${ref.repository}`;
+  const name = ref.repository.split("/").pop().toLowerCase();
+  const enc = (s) => encodeURIComponent(s).replace(/%2F/g, "/");
+  return `pkg:oci/${enc(name)}@${enc(digest2)}?repository_url=${enc(full)}`;
+}
+var hexOf = (d) => d.slice(d.indexOf(":") + 1);
+function provenanceStatement(subjects, build) {
+  if (subjects.length === 0) throw new OciError("provenance needs at least one subject");
+  const resolvedDependencies = build.bases.map((b) => {
+    const annotations2 = { ...b.tag !== void 0 ? { tag: b.tag } : {}, ...b.platform !== void 0 ? { platform: b.platform } : {} };
+    return {
+      uri: ociPurl(b.repository, b.digest),
+      digest: { sha256: hexOf(b.digest) },
+      ...Object.keys(annotations2).length > 0 ? { annotations: annotations2 } : {}
+    };
+  });
+  if (build.source !== void 0) {
+    resolvedDependencies.push({
+      uri: `git+${build.source.url}${build.source.ref !== void 0 ? `@${build.source.ref}` : ""}`,
+      digest: { gitCommit: build.source.revision }
+    });
+  }
+  const metadata = build.metadata;
+  return {
+    _type: STATEMENT_V1,
+    subject: subjects.map((s) => ({ ...s.name !== void 0 ? { name: s.name } : {}, digest: { sha256: hexOf(s.digest) } })),
+    predicateType: SLSA_PROVENANCE_V1,
+    predicate: {
+      buildDefinition: {
+        buildType: build.buildType ?? BUILD_TYPE,
+        externalParameters: build.externalParameters,
+        ...build.internalParameters !== void 0 ? { internalParameters: build.internalParameters } : {},
+        resolvedDependencies
+      },
+      runDetails: {
+        builder: { id: build.builder?.id ?? DEFAULT_BUILDER_ID, version: { rules_ociutil: VERSION, ...build.builder?.version ?? {} } },
+        ...metadata !== void 0 && Object.keys(metadata).length > 0 ? { metadata } : {}
+      }
+    }
+  };
+}
+
+// tools/ociutil/cli/provenance.ts
+function registerProvenance(program3) {
+  program3.command("provenance").description("write an in-toto Statement v1 with an SLSA Provenance v1 predicate for a built image (docs/provenance.md)").requiredOption("--build <file>", "JSON description of the build (docs/provenance.md#the-build-description)").option("--layout <dir>", "the built image: subjects are its manifest and, for an index, each image under it").option("--ref-name <name>", "with --layout: the index.json entry with this org.opencontainers.image.ref.name").option("-o, --output <file>", "write the statement here (default: stdout)").action(
+    action(async (flags) => {
+      let json;
+      try {
+        json = JSON.parse(await readFile5(flags.build, "utf8"));
+      } catch (err) {
+        if (err instanceof SyntaxError) throw new OciError(`--build ${flags.build}: not JSON (${err.message})`);
+        throw err;
+      }
+      const build = parseBuildDescription(json, `--build ${flags.build}`);
+      let subjects;
+      if (flags.layout !== void 0) {
+        if (build.subjects !== void 0) throw new UsageError(`--build ${flags.build} lists subjects and --layout gives them: choose one`);
+        subjects = await layoutSubjects(flags.layout, flags.refName, build.name);
+      } else {
+        if (build.subjects === void 0) throw new UsageError(`--build ${flags.build} lists no subjects: add them, or give --layout`);
+        subjects = build.subjects.map((s) => ({ ...s.name !== void 0 ? { name: s.name } : {}, digest: s.digest }));
+      }
+      const text = `${JSON.stringify(provenanceStatement(subjects, build), null, 2)}
+`;
+      if (flags.output !== void 0) await writeFileAtomic(flags.output, text);
+      else process.stdout.write(text);
+    })
+  );
+}
+async function layoutSubjects(dir, refName, name) {
+  const layout = await ImageLayout.open(dir);
+  const entry = selectEntry((await layout.readIndex()).manifests, dir, refName);
+  const root = parseManifest(await layout.readBlob(entry), entry.mediaType, `${entry.digest} in ${dir}`);
+  const subjects = [{ ...name !== void 0 ? { name } : {}, digest: root.digest }];
+  if (root.kind === "index") {
+    for (const child of root.index.manifests) {
+      subjects.push({ ...child.platform !== void 0 ? { name: formatPlatform(child.platform) } : {}, digest: child.digest });
+    }
+  }
+  return subjects;
+}
+
 // tools/ociutil/ops/pull.ts
 async function pull(client, ref, opts) {
   const repo = client.repository(ref);
@@ -25081,9 +25264,9 @@ async function pull(client, ref, opts) {
 }
 async function checkImagePlatform(layout, root, platforms, ref) {
   const config2 = JSON.parse((await layout.readBlob(root.manifest.config)).toString("utf8"));
-  const platform = { os: config2.os ?? "", architecture: config2.architecture ?? "", variant: config2.variant };
-  if (!platforms.some((p) => platformMatches(platform, p))) {
-    throw new OciError(`${formatReference(ref)} is a single image for ${formatPlatform(platform)}, not ${platforms.map(formatPlatform).join(", ")}`);
+  const platform2 = { os: config2.os ?? "", architecture: config2.architecture ?? "", variant: config2.variant };
+  if (!platforms.some((p) => platformMatches(platform2, p))) {
+    throw new OciError(`${formatReference(ref)} is a single image for ${formatPlatform(platform2)}, not ${platforms.map(formatPlatform).join(", ")}`);
   }
 }
 
@@ -25099,54 +25282,6 @@ function registerPull(program3) {
       print(flags, result, result.reference);
     })
   );
-}
-
-// tools/ociutil/ops/push.ts
-var BASE_NAME = "org.opencontainers.image.base.name";
-var BASE_DIGEST = "org.opencontainers.image.base.digest";
-function selectEntry(manifests, dir, refName) {
-  if (refName !== void 0) {
-    const named = manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === refName);
-    if (named.length === 1) return named[0];
-    if (named.length === 0) throw new LayoutError(`${dir}/index.json has no manifest named "${refName}" (${REF_NAME_ANNOTATION})`);
-    throw new LayoutError(`${dir}/index.json has ${named.length} manifests named "${refName}"`);
-  }
-  if (manifests.length === 1) return manifests[0];
-  if (manifests.length === 0) throw new LayoutError(`${dir}/index.json lists no manifests`);
-  const names = manifests.map((m) => m.annotations?.[REF_NAME_ANNOTATION] ?? m.digest).join(", ");
-  throw new OciError(`${dir}/index.json lists ${manifests.length} manifests (${names}): choose one with --ref-name`);
-}
-async function push(client, dir, ref, opts) {
-  const layout = await ImageLayout.open(dir);
-  const index = await layout.readIndex();
-  const entry = selectEntry(index.manifests, dir, opts.refName);
-  const source = LayoutSource.forEntry(layout, entry, client);
-  const root = await source.manifest(entry);
-  if (ref.digest !== void 0 && ref.digest !== root.digest) {
-    throw new VerificationError(`${dir} holds ${root.digest}, but the destination names ${ref.digest}`);
-  }
-  const tree = await loadTree(root, (desc) => source.manifest(desc));
-  if (source.remote === void 0) {
-    for (const { descriptor } of tree.blobs) {
-      if (!await source.hasLocal(descriptor)) await source.open(descriptor);
-    }
-  }
-  const tags = [.../* @__PURE__ */ new Set([...ref.tag !== void 0 ? [ref.tag] : [], ...opts.tags])];
-  const pushed = { repository: repositoryName(ref), digest: root.digest, mediaType: root.mediaType, tags, manifests: parentFirst(tree) };
-  await opts.beforeTransfer?.(pushed);
-  const stats = await transferTree(tree, source, client.repository(ref, "push"), tags, {
-    jobs: opts.jobs,
-    retry: client.retry,
-    ...opts.chunkSize !== void 0 ? { chunkSize: opts.chunkSize } : {}
-  });
-  return { reference: `${repositoryName(ref)}@${root.digest}`, digest: root.digest, mediaType: root.mediaType, tags, blobs: stats, pushed, builtFrom: builtFrom(dir, root) };
-}
-function builtFrom(dir, root) {
-  const annotations2 = (root.kind === "index" ? root.index.annotations : root.manifest.annotations) ?? {};
-  const name = annotations2[BASE_NAME];
-  const digest2 = annotations2[BASE_DIGEST];
-  if (name === void 0 && digest2 === void 0) return { layout: dir };
-  return { layout: dir, base: { ...name !== void 0 ? { name } : {}, ...digest2 !== void 0 ? { digest: digest2 } : {} } };
 }
 
 // tools/ociutil/cli/push.ts
@@ -25391,11 +25526,11 @@ function registerVerify(program3) {
 }
 
 // tools/ociutil/mutate/common.ts
-import { readFile as readFile5 } from "node:fs/promises";
+import { readFile as readFile6 } from "node:fs/promises";
 async function readJsonFile(file, schema, what) {
   let text;
   try {
-    text = await readFile5(file, "utf8");
+    text = await readFile6(file, "utf8");
   } catch (err) {
     throw new OciError(`cannot read ${what} ${file}: ${err.message}`);
   }
@@ -25683,7 +25818,7 @@ function registerLayer(program3) {
 }
 
 // tools/ociutil/mutate/image.ts
-import { readFile as readFile6 } from "node:fs/promises";
+import { readFile as readFile7 } from "node:fs/promises";
 var ImageSpecSchema = object({
   target: string2().optional(),
   base_name: string2().optional(),
@@ -25807,12 +25942,12 @@ function buildImage(inputs) {
     ...Object.keys(annotations2).length > 0 ? { annotations: annotations2 } : {}
   };
   const manifestBytes = canonicalBytes(manifest);
-  const platform = { architecture: newConfig["architecture"], os: newConfig["os"] };
-  if (variant !== void 0) platform["variant"] = variant;
+  const platform2 = { architecture: newConfig["architecture"], os: newConfig["os"] };
+  if (variant !== void 0) platform2["variant"] = variant;
   return {
     manifest: manifestBytes,
     config: configBytes,
-    descriptor: { mediaType: MediaType.OciImageManifest, digest: digestOf(manifestBytes), size: manifestBytes.length, platform }
+    descriptor: { mediaType: MediaType.OciImageManifest, digest: digestOf(manifestBytes), size: manifestBytes.length, platform: platform2 }
   };
 }
 function registerImage(program3) {
@@ -25823,8 +25958,8 @@ function registerImage(program3) {
       for (const arg of opts.layer) layers.push((await readLayerArg(arg)).info);
       const built = buildImage({
         spec,
-        ...opts.baseManifest !== void 0 ? { baseManifest: await readFile6(opts.baseManifest) } : {},
-        ...opts.baseConfig !== void 0 ? { baseConfig: await readFile6(opts.baseConfig) } : {},
+        ...opts.baseManifest !== void 0 ? { baseManifest: await readFile7(opts.baseManifest) } : {},
+        ...opts.baseConfig !== void 0 ? { baseConfig: await readFile7(opts.baseConfig) } : {},
         layers
       });
       await writeFileAtomic(opts.outputConfig, built.config);
@@ -25881,7 +26016,7 @@ function registerIndex(program3) {
 
 // tools/ociutil/mutate/layout.ts
 import { constants as fsConstants } from "node:fs";
-import { copyFile, link, mkdir as mkdir3, readFile as readFile7, realpath, rm as rm3, writeFile } from "node:fs/promises";
+import { copyFile, link, mkdir as mkdir3, readFile as readFile8, realpath, rm as rm3, writeFile } from "node:fs/promises";
 import path6 from "node:path";
 var MissingBlobsError = class extends OciError {
   name = "MissingBlobsError";
@@ -25910,7 +26045,7 @@ async function placeBlob(src, target, stats, size) {
 }
 async function assembleLayout(output, inputs) {
   const sources = /* @__PURE__ */ new Map();
-  for (const file of inputs.blobs) sources.set(digestOf(await readFile7(file)), file);
+  for (const file of inputs.blobs) sources.set(digestOf(await readFile8(file)), file);
   for (const l of inputs.layers) sources.set(l.digest, l.file);
   for (const file of inputs.namedBlobs) sources.set(digestFromPath(file), file);
   const layout = await ImageLayout.init(output);
@@ -25929,7 +26064,7 @@ async function assembleLayout(output, inputs) {
       continue;
     }
     if (isManifest) {
-      const bytes = await readFile7(src);
+      const bytes = await readFile8(src);
       const doc = parseManifest(bytes, desc.mediaType, desc.digest);
       if (doc.kind === "index") {
         for (const m of doc.index.manifests) queue.push({ desc: m, what: `a manifest of index ${desc.digest}` });
@@ -25986,7 +26121,7 @@ function registerLayout(program3) {
 var mutateCommands = [registerLayer, registerImage, registerIndex, registerLayout];
 
 // tools/ociutil/cli/commands.ts
-var commands = [registerPull, registerPush, registerCopy, registerAttest, registerVerify, ...mutateCommands];
+var commands = [registerPull, registerPush, registerCopy, registerAttest, registerProvenance, registerVerify, ...mutateCommands];
 
 // tools/ociutil/main.ts
 var program2 = new Command("ociutil").description("OCI images: pull, push, copy and verify image layouts and registries").version(VERSION).showHelpAfterError(false).exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith("error:") ? `ociutil: ${s}` : s) });
