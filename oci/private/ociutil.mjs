@@ -16166,9 +16166,6 @@ var {
   Help
 } = import_index.default;
 
-// tools/ociutil/cli/attest.ts
-import { readFile as readFile3, stat as stat2 } from "node:fs/promises";
-
 // tools/ociutil/name/digest.ts
 import { createHash } from "node:crypto";
 
@@ -16326,46 +16323,8 @@ function identifier(ref) {
   return ref.digest ?? ref.tag ?? "latest";
 }
 
-// tools/ociutil/spec/mediatypes.ts
-var MediaType = {
-  OciImageIndex: "application/vnd.oci.image.index.v1+json",
-  OciImageManifest: "application/vnd.oci.image.manifest.v1+json",
-  OciImageConfig: "application/vnd.oci.image.config.v1+json",
-  OciLayer: "application/vnd.oci.image.layer.v1.tar",
-  OciLayerGzip: "application/vnd.oci.image.layer.v1.tar+gzip",
-  OciLayerZstd: "application/vnd.oci.image.layer.v1.tar+zstd",
-  OciNondistributableLayer: "application/vnd.oci.image.layer.nondistributable.v1.tar",
-  OciNondistributableLayerGzip: "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-  OciNondistributableLayerZstd: "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-  OciEmpty: "application/vnd.oci.empty.v1+json",
-  DockerManifestList: "application/vnd.docker.distribution.manifest.list.v2+json",
-  DockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
-  DockerConfig: "application/vnd.docker.container.image.v1+json",
-  DockerLayerGzip: "application/vnd.docker.image.rootfs.diff.tar.gzip",
-  DockerForeignLayerGzip: "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
-};
-var INDEX_MEDIA_TYPES = [MediaType.OciImageIndex, MediaType.DockerManifestList];
-var IMAGE_MANIFEST_MEDIA_TYPES = [MediaType.OciImageManifest, MediaType.DockerManifest];
-var MANIFEST_MEDIA_TYPES = [...INDEX_MEDIA_TYPES, ...IMAGE_MANIFEST_MEDIA_TYPES];
-var LAYER_MEDIA_TYPES = [
-  MediaType.OciLayer,
-  MediaType.OciLayerGzip,
-  MediaType.OciLayerZstd,
-  MediaType.OciNondistributableLayer,
-  MediaType.OciNondistributableLayerGzip,
-  MediaType.OciNondistributableLayerZstd,
-  MediaType.DockerLayerGzip,
-  MediaType.DockerForeignLayerGzip
-];
-var CONFIG_MEDIA_TYPES = [MediaType.OciImageConfig, MediaType.DockerConfig];
-var MANIFEST_ACCEPT = [
-  MediaType.OciImageIndex,
-  MediaType.OciImageManifest,
-  MediaType.DockerManifestList,
-  MediaType.DockerManifest
-].join(", ");
-var isIndexMediaType = (mt) => mt !== void 0 && INDEX_MEDIA_TYPES.includes(mt);
-var isImageManifestMediaType = (mt) => mt !== void 0 && IMAGE_MANIFEST_MEDIA_TYPES.includes(mt);
+// tools/ociutil/ops/attest.ts
+import { readFile as readFile2, stat } from "node:fs/promises";
 
 // node_modules/zod/v4/core/util.js
 var util_exports = {};
@@ -22655,6 +22614,141 @@ function describeIssues(error2) {
   return `${where}: ${first.message}${more}`;
 }
 
+// tools/ociutil/provenance/dsse.ts
+import { createPrivateKey, createPublicKey, createHash as createHash2, sign } from "node:crypto";
+import { readFile } from "node:fs/promises";
+function pae(payloadType, payload) {
+  const type = Buffer.from(payloadType, "utf8");
+  return Buffer.concat([Buffer.from(`DSSEv1 ${type.length} `), type, Buffer.from(` ${payload.length} `), payload]);
+}
+var PEM_KEY = /-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY)-----[\s\S]*?-----END \1-----/;
+async function loadSigningKey(file) {
+  let text;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new OciError(`--key ${file}: cannot read it (${err.code ?? "error"})`);
+  }
+  const block = PEM_KEY.exec(text);
+  if (block === null) throw new OciError(`--key ${file}: no PEM private key in it (expected "BEGIN PRIVATE KEY" or "BEGIN EC PRIVATE KEY")`);
+  const kind = block[1];
+  if (kind === "ENCRYPTED SIGSTORE PRIVATE KEY" || kind === "ENCRYPTED COSIGN PRIVATE KEY") {
+    throw new OciError(
+      `--key ${file}: cosign's encrypted key format is not supported; sign with a PEM key from \`openssl ecparam -genkey -name prime256v1 -out key.pem\` (cosign verifies with its public key; \`cosign import-key-pair --key key.pem\` makes a cosign key of it)`
+    );
+  }
+  if (kind === "ENCRYPTED PRIVATE KEY") throw new OciError(`--key ${file}: the key is encrypted; give an unencrypted PEM key`);
+  let privateKey;
+  try {
+    privateKey = createPrivateKey({ key: block[0], format: "pem" });
+  } catch {
+    throw new OciError(`--key ${file}: not a valid ${kind} PEM block`);
+  }
+  if (privateKey.asymmetricKeyType !== "ec" || privateKey.asymmetricKeyDetails?.namedCurve !== "prime256v1") {
+    const what = privateKey.asymmetricKeyType === "ec" ? `an EC key on ${privateKey.asymmetricKeyDetails?.namedCurve}` : `a ${privateKey.asymmetricKeyType} key`;
+    throw new OciError(`--key ${file}: ${what}; an ECDSA P-256 (prime256v1) key is needed`);
+  }
+  const spki = createPublicKey(privateKey).export({ type: "spki", format: "der" });
+  return { privateKey, hint: createHash2("sha256").update(spki).digest("base64") };
+}
+function signEnvelope(payloadType, payload, key) {
+  const sig = sign("sha256", pae(payloadType, payload), key.privateKey);
+  return { payloadType, payload: payload.toString("base64"), signatures: [{ sig: sig.toString("base64") }] };
+}
+
+// tools/ociutil/provenance/attestation.ts
+var IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
+var SIGSTORE_BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json";
+var STATEMENT_TYPES = ["https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1"];
+var hexDigest = string2().regex(/^[0-9a-f]+$/, "lowercase hex");
+var StatementSchema = object({
+  _type: _enum(STATEMENT_TYPES),
+  subject: array(object({ name: string2().optional(), uri: string2().optional(), digest: record(string2(), hexDigest) }).passthrough()).min(1),
+  predicateType: string2().min(1),
+  predicate: record(string2(), unknown()).optional()
+}).strict();
+function parseStatement(bytes, what) {
+  let json;
+  try {
+    json = JSON.parse(bytes.toString("utf8"));
+  } catch (err) {
+    throw new OciError(`${what}: not JSON (${err.message})`);
+  }
+  const parsed = StatementSchema.safeParse(json);
+  if (!parsed.success) throw new OciError(`${what}: not an in-toto Statement: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+function checkSubject(statement, digest2, what) {
+  const [alg, hex] = digest2.split(":");
+  if (!statement.subject.some((s) => s.digest[alg] === hex)) {
+    throw new OciError(`${what}: no subject has digest ${digest2}, the image it would be attached to`);
+  }
+}
+function attestationArtifact(bytes, statement, key, created) {
+  if (key === void 0) {
+    return {
+      artifactType: IN_TOTO_PAYLOAD_TYPE,
+      layers: [{ mediaType: IN_TOTO_PAYLOAD_TYPE, bytes, annotations: { "in-toto.io/predicate-type": statement.predicateType } }],
+      annotations: { "in-toto.io/predicate-type": statement.predicateType, "org.opencontainers.image.created": created }
+    };
+  }
+  const bundle = {
+    mediaType: SIGSTORE_BUNDLE_V03,
+    verificationMaterial: { publicKey: { hint: key.hint } },
+    dsseEnvelope: signEnvelope(IN_TOTO_PAYLOAD_TYPE, bytes, key)
+  };
+  return {
+    artifactType: SIGSTORE_BUNDLE_V03,
+    layers: [{ mediaType: SIGSTORE_BUNDLE_V03, bytes: Buffer.from(JSON.stringify(bundle)) }],
+    annotations: {
+      "dev.sigstore.bundle.content": "dsse-envelope",
+      "dev.sigstore.bundle.predicateType": statement.predicateType,
+      "org.opencontainers.image.created": created
+    }
+  };
+}
+
+// tools/ociutil/spec/mediatypes.ts
+var MediaType = {
+  OciImageIndex: "application/vnd.oci.image.index.v1+json",
+  OciImageManifest: "application/vnd.oci.image.manifest.v1+json",
+  OciImageConfig: "application/vnd.oci.image.config.v1+json",
+  OciLayer: "application/vnd.oci.image.layer.v1.tar",
+  OciLayerGzip: "application/vnd.oci.image.layer.v1.tar+gzip",
+  OciLayerZstd: "application/vnd.oci.image.layer.v1.tar+zstd",
+  OciNondistributableLayer: "application/vnd.oci.image.layer.nondistributable.v1.tar",
+  OciNondistributableLayerGzip: "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+  OciNondistributableLayerZstd: "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+  OciEmpty: "application/vnd.oci.empty.v1+json",
+  DockerManifestList: "application/vnd.docker.distribution.manifest.list.v2+json",
+  DockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
+  DockerConfig: "application/vnd.docker.container.image.v1+json",
+  DockerLayerGzip: "application/vnd.docker.image.rootfs.diff.tar.gzip",
+  DockerForeignLayerGzip: "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+};
+var INDEX_MEDIA_TYPES = [MediaType.OciImageIndex, MediaType.DockerManifestList];
+var IMAGE_MANIFEST_MEDIA_TYPES = [MediaType.OciImageManifest, MediaType.DockerManifest];
+var MANIFEST_MEDIA_TYPES = [...INDEX_MEDIA_TYPES, ...IMAGE_MANIFEST_MEDIA_TYPES];
+var LAYER_MEDIA_TYPES = [
+  MediaType.OciLayer,
+  MediaType.OciLayerGzip,
+  MediaType.OciLayerZstd,
+  MediaType.OciNondistributableLayer,
+  MediaType.OciNondistributableLayerGzip,
+  MediaType.OciNondistributableLayerZstd,
+  MediaType.DockerLayerGzip,
+  MediaType.DockerForeignLayerGzip
+];
+var CONFIG_MEDIA_TYPES = [MediaType.OciImageConfig, MediaType.DockerConfig];
+var MANIFEST_ACCEPT = [
+  MediaType.OciImageIndex,
+  MediaType.OciImageManifest,
+  MediaType.DockerManifestList,
+  MediaType.DockerManifest
+].join(", ");
+var isIndexMediaType = (mt) => mt !== void 0 && INDEX_MEDIA_TYPES.includes(mt);
+var isImageManifestMediaType = (mt) => mt !== void 0 && IMAGE_MANIFEST_MEDIA_TYPES.includes(mt);
+
 // tools/ociutil/spec/manifest.ts
 var ManifestError = class extends OciError {
   name = "ManifestError";
@@ -22711,7 +22805,7 @@ function platformMatches(p, want) {
 // tools/ociutil/remote/undici.ts
 var import_agent = __toESM(require_agent(), 1);
 var import_api_request = __toESM(require_api_request(), 1);
-var import_errors5 = __toESM(require_errors(), 1);
+var import_errors7 = __toESM(require_errors(), 1);
 var import_connect = __toESM(require_connect(), 1);
 var Agent = import_agent.default;
 function request(url, options) {
@@ -22888,7 +22982,7 @@ function* causeChain(err) {
 }
 function isTransientNetworkError(err) {
   for (const { error: error2, code } of causeChain(err)) {
-    if (code !== void 0 && RETRYABLE_CODES.has(code) || error2 instanceof import_errors5.default.SocketError) return true;
+    if (code !== void 0 && RETRYABLE_CODES.has(code) || error2 instanceof import_errors7.default.SocketError) return true;
   }
   return false;
 }
@@ -23583,98 +23677,24 @@ async function attach(repo, subject, artifact) {
   return { manifest, via: await attachReferrer(repo, manifest) };
 }
 
-// tools/ociutil/provenance/dsse.ts
-import { createPrivateKey, createPublicKey, createHash as createHash2, sign } from "node:crypto";
-import { readFile } from "node:fs/promises";
-function pae(payloadType, payload) {
-  const type = Buffer.from(payloadType, "utf8");
-  return Buffer.concat([Buffer.from(`DSSEv1 ${type.length} `), type, Buffer.from(` ${payload.length} `), payload]);
+// tools/ociutil/ops/attest.ts
+var MAX_STATEMENT_BYTES = 4 << 20;
+async function prepareAttestation(statementFile, keyFile, flag = "--statement") {
+  const what = `${flag} ${statementFile}`;
+  const size = (await stat(statementFile)).size;
+  if (size > MAX_STATEMENT_BYTES) throw new OciError(`${what}: ${size} bytes, more than the ${MAX_STATEMENT_BYTES} a statement may have`);
+  const bytes = await readFile2(statementFile);
+  const statement = parseStatement(bytes, what);
+  const key = keyFile !== void 0 ? await loadSigningKey(keyFile) : void 0;
+  return { what, bytes, statement, key };
 }
-var PEM_KEY = /-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY)-----[\s\S]*?-----END \1-----/;
-async function loadSigningKey(file) {
-  let text;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (err) {
-    throw new OciError(`--key ${file}: cannot read it (${err.code ?? "error"})`);
-  }
-  const block = PEM_KEY.exec(text);
-  if (block === null) throw new OciError(`--key ${file}: no PEM private key in it (expected "BEGIN PRIVATE KEY" or "BEGIN EC PRIVATE KEY")`);
-  const kind = block[1];
-  if (kind === "ENCRYPTED SIGSTORE PRIVATE KEY" || kind === "ENCRYPTED COSIGN PRIVATE KEY") {
-    throw new OciError(
-      `--key ${file}: cosign's encrypted key format is not supported; sign with a PEM key from \`openssl ecparam -genkey -name prime256v1 -out key.pem\` (cosign verifies with its public key; \`cosign import-key-pair --key key.pem\` makes a cosign key of it)`
-    );
-  }
-  if (kind === "ENCRYPTED PRIVATE KEY") throw new OciError(`--key ${file}: the key is encrypted; give an unencrypted PEM key`);
-  let privateKey;
-  try {
-    privateKey = createPrivateKey({ key: block[0], format: "pem" });
-  } catch {
-    throw new OciError(`--key ${file}: not a valid ${kind} PEM block`);
-  }
-  if (privateKey.asymmetricKeyType !== "ec" || privateKey.asymmetricKeyDetails?.namedCurve !== "prime256v1") {
-    const what = privateKey.asymmetricKeyType === "ec" ? `an EC key on ${privateKey.asymmetricKeyDetails?.namedCurve}` : `a ${privateKey.asymmetricKeyType} key`;
-    throw new OciError(`--key ${file}: ${what}; an ECDSA P-256 (prime256v1) key is needed`);
-  }
-  const spki = createPublicKey(privateKey).export({ type: "spki", format: "der" });
-  return { privateKey, hint: createHash2("sha256").update(spki).digest("base64") };
+function checkAttestationSubject(prepared, digest2) {
+  checkSubject(prepared.statement, digest2, prepared.what);
 }
-function signEnvelope(payloadType, payload, key) {
-  const sig = sign("sha256", pae(payloadType, payload), key.privateKey);
-  return { payloadType, payload: payload.toString("base64"), signatures: [{ sig: sig.toString("base64") }] };
-}
-
-// tools/ociutil/provenance/attestation.ts
-var IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
-var SIGSTORE_BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json";
-var STATEMENT_TYPES = ["https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1"];
-var hexDigest = string2().regex(/^[0-9a-f]+$/, "lowercase hex");
-var StatementSchema = object({
-  _type: _enum(STATEMENT_TYPES),
-  subject: array(object({ name: string2().optional(), uri: string2().optional(), digest: record(string2(), hexDigest) }).passthrough()).min(1),
-  predicateType: string2().min(1),
-  predicate: record(string2(), unknown()).optional()
-}).strict();
-function parseStatement(bytes, what) {
-  let json;
-  try {
-    json = JSON.parse(bytes.toString("utf8"));
-  } catch (err) {
-    throw new OciError(`${what}: not JSON (${err.message})`);
-  }
-  const parsed = StatementSchema.safeParse(json);
-  if (!parsed.success) throw new OciError(`${what}: not an in-toto Statement: ${describeIssues(parsed.error)}`);
-  return parsed.data;
-}
-function checkSubject(statement, digest2, what) {
-  const [alg, hex] = digest2.split(":");
-  if (!statement.subject.some((s) => s.digest[alg] === hex)) {
-    throw new OciError(`${what}: no subject has digest ${digest2}, the image it would be attached to`);
-  }
-}
-function attestationArtifact(bytes, statement, key, created) {
-  if (key === void 0) {
-    return {
-      artifactType: IN_TOTO_PAYLOAD_TYPE,
-      layers: [{ mediaType: IN_TOTO_PAYLOAD_TYPE, bytes, annotations: { "in-toto.io/predicate-type": statement.predicateType } }],
-      annotations: { "in-toto.io/predicate-type": statement.predicateType, "org.opencontainers.image.created": created }
-    };
-  }
-  const bundle = {
-    mediaType: SIGSTORE_BUNDLE_V03,
-    verificationMaterial: { publicKey: { hint: key.hint } },
-    dsseEnvelope: signEnvelope(IN_TOTO_PAYLOAD_TYPE, bytes, key)
-  };
-  return {
-    artifactType: SIGSTORE_BUNDLE_V03,
-    layers: [{ mediaType: SIGSTORE_BUNDLE_V03, bytes: Buffer.from(JSON.stringify(bundle)) }],
-    annotations: {
-      "dev.sigstore.bundle.content": "dsse-envelope",
-      "dev.sigstore.bundle.predicateType": statement.predicateType,
-      "org.opencontainers.image.created": created
-    }
-  };
+async function attest(repo, subject, prepared) {
+  checkAttestationSubject(prepared, subject.digest);
+  const created = (/* @__PURE__ */ new Date()).toISOString().replace(/\.\d{3}Z$/, "Z");
+  return await attach(repo, subject, attestationArtifact(prepared.bytes, prepared.statement, prepared.key, created));
 }
 
 // tools/ociutil/cli/run.ts
@@ -23715,7 +23735,7 @@ function oneLine(s) {
 // tools/ociutil/remote/credentials.ts
 import { spawn } from "node:child_process";
 import { constants } from "node:fs";
-import { access, readFile as readFile2, stat } from "node:fs/promises";
+import { access, readFile as readFile3, stat as stat2 } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 var CredentialError = class extends OciError {
@@ -23833,7 +23853,7 @@ function nonEmpty(value) {
 async function loadAuthFile(file) {
   let text;
   try {
-    text = await readFile2(file, "utf8");
+    text = await readFile3(file, "utf8");
   } catch (err) {
     const code = err.code;
     if (code === "ENOENT" || code === "ENOTDIR") return void 0;
@@ -23897,7 +23917,7 @@ async function findExecutable(name, env) {
     for (const ext of exts) {
       const candidate = path.resolve(dir, name + ext);
       try {
-        if (!(await stat(candidate)).isFile()) continue;
+        if (!(await stat2(candidate)).isFile()) continue;
         await access(candidate, constants.X_OK);
         return candidate;
       } catch {
@@ -24069,41 +24089,28 @@ function print(flags, json, line) {
 }
 
 // tools/ociutil/cli/attest.ts
-var MAX_STATEMENT_BYTES = 4 << 20;
 function registerAttest(program3) {
   addRegistryOptions(
     program3.command("attest").description("attach an in-toto statement to an image as an OCI 1.1 referrer, signed (DSSE in a Sigstore bundle) with --key; prints registry/repo@<referrer digest>").argument("<ref>", "the image or index: registry/repo[:tag][@digest]").requiredOption("--statement <file>", "in-toto Statement (v1 or v0.1) JSON; one subject must have the image's digest").option("--key <pem>", "ECDSA P-256 private key, PEM (PKCS#8 or SEC1, as openssl writes): sign it so cosign verify-attestation accepts it")
   ).action(
     action(async (refArg, flags) => {
       const ref = reference(refArg);
-      const size = (await stat2(flags.statement)).size;
-      if (size > MAX_STATEMENT_BYTES) throw new OciError(`--statement ${flags.statement}: ${size} bytes, more than the ${MAX_STATEMENT_BYTES} a statement may have`);
-      const bytes = await readFile3(flags.statement);
-      const statement = parseStatement(bytes, `--statement ${flags.statement}`);
-      const key = flags.key !== void 0 ? await loadSigningKey(flags.key) : void 0;
+      const prepared = await prepareAttestation(flags.statement, flags.key);
       const repo = clientFor(flags).repository(ref, "push");
       const subject = await repo.getManifest(identifier(ref));
-      checkSubject(statement, subject.digest, `--statement ${flags.statement}`);
-      const created = (/* @__PURE__ */ new Date()).toISOString().replace(/\.\d{3}Z$/, "Z");
-      const { manifest, via } = await attach(
-        repo,
-        { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.length },
-        attestationArtifact(bytes, statement, key, created)
-      );
+      const { manifest, via } = await attest(repo, { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.length }, prepared);
       const name = repositoryName(ref);
-      print(
-        flags,
-        {
-          reference: `${name}@${manifest.digest}`,
-          subject: `${name}@${subject.digest}`,
-          predicateType: statement.predicateType,
-          signed: key !== void 0,
-          listedBy: via === "api" ? "referrers API" : "referrers tag"
-        },
-        `${name}@${manifest.digest}`
-      );
+      print(flags, { ...attestationJson(name, manifest.digest, prepared, via), subject: `${name}@${subject.digest}` }, `${name}@${manifest.digest}`);
     })
   );
+}
+function attestationJson(name, digest2, prepared, via) {
+  return {
+    reference: `${name}@${digest2}`,
+    predicateType: prepared.statement.predicateType,
+    signed: prepared.key !== void 0,
+    listedBy: via === "api" ? "referrers API" : "referrers tag"
+  };
 }
 
 // tools/ociutil/ops/source.ts
@@ -24897,7 +24904,7 @@ async function copy(client, src, dst, opts) {
   }
   const tree = await loadTree(root, (desc) => from.getManifest(desc.digest));
   const tags = [.../* @__PURE__ */ new Set([...dst.tag !== void 0 ? [dst.tag] : [], ...opts.tags])];
-  const pushed = { repository: repositoryName(dst), digest: root.digest, mediaType: root.mediaType, tags, manifests: parentFirst(tree) };
+  const pushed = { repository: repositoryName(dst), digest: root.digest, mediaType: root.mediaType, size: root.bytes.length, tags, manifests: parentFirst(tree) };
   await opts.beforeTransfer?.(pushed);
   const to = client.repository(dst, "push");
   const stats = await transferTree(tree, new RegistrySource(from), to, tags, { jobs: opts.jobs, retry: client.retry });
@@ -25048,7 +25055,7 @@ async function push(client, dir, ref, opts) {
     }
   }
   const tags = [.../* @__PURE__ */ new Set([...ref.tag !== void 0 ? [ref.tag] : [], ...opts.tags])];
-  const pushed = { repository: repositoryName(ref), digest: root.digest, mediaType: root.mediaType, tags, manifests: parentFirst(tree) };
+  const pushed = { repository: repositoryName(ref), digest: root.digest, mediaType: root.mediaType, size: root.bytes.length, tags, manifests: parentFirst(tree) };
   await opts.beforeTransfer?.(pushed);
   const stats = await transferTree(tree, source, client.repository(ref, "push"), tags, {
     jobs: opts.jobs,
@@ -25288,21 +25295,32 @@ function registerPull(program3) {
 function registerPush(program3) {
   addRecordOptions(
     addRegistryOptions(
-      program3.command("push").description("push the image or index of an OCI image layout to a registry, digest preserved; prints registry/repo@digest").argument("<dir>", "OCI image layout directory").argument("<ref>", "destination: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collect, []).option("--ref-name <name>", "push the index.json entry with this org.opencontainers.image.ref.name").addOption(new Option("--chunk-size <bytes>", "upload blobs in PATCH chunks of this size instead of one PUT").argParser(positiveInt("--chunk-size")))
+      program3.command("push").description("push the image or index of an OCI image layout to a registry, digest preserved; prints registry/repo@digest").argument("<dir>", "OCI image layout directory").argument("<ref>", "destination: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collect, []).option("--ref-name <name>", "push the index.json entry with this org.opencontainers.image.ref.name").addOption(new Option("--chunk-size <bytes>", "upload blobs in PATCH chunks of this size instead of one PUT").argParser(positiveInt("--chunk-size"))).option("--attest <statement>", "after the push, attach this in-toto statement to the pushed manifest (as `ociutil attest` does)").option("--attest-key <pem>", "sign the --attest statement with this ECDSA P-256 PEM key")
     )
   ).action(
     action(async (dir, refArg, flags) => {
       const ref = reference(refArg);
       const targets = recordTargets(flags);
-      const { pushed, ...result } = await push(clientFor(flags), dir, ref, {
+      if (flags.attestKey !== void 0 && flags.attest === void 0) throw new UsageError("--attest-key needs --attest");
+      const attestation = flags.attest !== void 0 ? await prepareAttestation(flags.attest, flags.attestKey, "--attest") : void 0;
+      const client = clientFor(flags);
+      const { pushed, ...result } = await push(client, dir, ref, {
         tags: flags.tag,
         jobs: flags.jobs,
         ...flags.refName !== void 0 ? { refName: flags.refName } : {},
         ...flags.chunkSize !== void 0 ? { chunkSize: flags.chunkSize } : {},
-        beforeTransfer: (p) => checkBeforePush(targets, p)
+        beforeTransfer: async (p) => {
+          await checkBeforePush(targets, p);
+          if (attestation !== void 0) checkAttestationSubject(attestation, p.digest);
+        }
       });
+      let attested;
+      if (attestation !== void 0) {
+        const { manifest, via } = await attest(client.repository(ref, "push"), { mediaType: result.mediaType, digest: pushed.digest, size: pushed.size }, attestation);
+        attested = attestationJson(pushed.repository, manifest.digest, attestation, via);
+      }
       const records2 = await recordPush(targets, pushed);
-      print(flags, { ...result, ...records2 }, result.reference);
+      print(flags, { ...result, ...records2, ...attested !== void 0 ? { attestation: attested } : {} }, result.reference);
     })
   );
 }

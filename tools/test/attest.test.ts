@@ -175,3 +175,34 @@ describe("attest refuses, with one line and nothing pushed", () => {
     expect(r.stderr).not.toContain(secret.slice(0, 20));
   });
 });
+
+describe("push --attest", () => {
+  it("pushes, then attaches the signed statement; cosign verifies it", async () => {
+    const repo = `${registry.host}/attest/pushed`;
+    const st = await statementFile("st-push.json", repo, digest);
+    const json = JSON.parse(await ociutil("push", "--insecure", layout, `${repo}:v1`, "--attest", st.path, "--attest-key", join(tmp, "sec1.pem"), "--json"));
+    expect(json.digest).toBe(digest);
+    expect(json.attestation).toMatchObject({ predicateType: "https://slsa.dev/provenance/v1", signed: true, listedBy: "referrers tag" });
+    const [listed] = await referrers(`${repo}@${digest}`);
+    expect(`${repo}@${listed!.digest}`).toBe(json.attestation.reference);
+    const v = await verifyAttestation(`${repo}@${digest}`);
+    expect(v.code, v.stderr).toBe(0);
+  });
+
+  it("a statement about another image, or a bad key, is refused before anything is pushed", async () => {
+    const repo = `${registry.host}/attest/notpushed`;
+    const other = await statementFile("st-push-other.json", repo, `sha256:${"1".repeat(64)}`);
+    const good = await statementFile("st-push-good.json", repo, digest);
+    for (const [args, code, pattern] of [
+      [["--attest", other.path, "--attest-key", join(tmp, "sec1.pem")], 1, /^ociutil: --attest .*: no subject has digest/],
+      [["--attest", good.path, "--attest-key", join(tmp, "p384.pem")], 1, /^ociutil: --key .*p384\.pem: an EC key on secp384r1/],
+      [["--attest-key", join(tmp, "sec1.pem")], 2, /^ociutil: --attest-key needs --attest/],
+    ] as Array<[string[], number, RegExp]>) {
+      const r = await runOciutil(["push", "--insecure", layout, `${repo}:v1`, ...args]);
+      expect(r.code, r.stderr).toBe(code);
+      expect(r.stderr).toMatch(pattern);
+    }
+    const ls = await runTool(peer("crane"), ["ls", repo, "--insecure"]);
+    expect(ls.code).not.toBe(0);
+  });
+});

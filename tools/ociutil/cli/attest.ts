@@ -1,10 +1,6 @@
 import type { Command } from "commander";
-import { readFile, stat } from "node:fs/promises";
 import { identifier, repositoryName } from "../name/reference.js";
-import { attach } from "../ops/attach.js";
-import { attestationArtifact, checkSubject, parseStatement } from "../provenance/attestation.js";
-import { loadSigningKey } from "../provenance/dsse.js";
-import { OciError } from "../util/errors.js";
+import { attest, prepareAttestation } from "../ops/attest.js";
 import { action } from "./run.js";
 import { addRegistryOptions, clientFor, print, reference, type RegistryFlags } from "./options.js";
 
@@ -12,9 +8,6 @@ interface AttestFlags extends RegistryFlags {
   statement: string;
   key?: string;
 }
-
-/** A statement is a small JSON document; a bigger file is a mistake, not provenance. */
-const MAX_STATEMENT_BYTES = 4 << 20;
 
 export function registerAttest(program: Command): void {
   addRegistryOptions(
@@ -27,33 +20,21 @@ export function registerAttest(program: Command): void {
   ).action(
     action(async (refArg: string, flags: AttestFlags) => {
       const ref = reference(refArg);
-      const size = (await stat(flags.statement)).size;
-      if (size > MAX_STATEMENT_BYTES) throw new OciError(`--statement ${flags.statement}: ${size} bytes, more than the ${MAX_STATEMENT_BYTES} a statement may have`);
-      const bytes = await readFile(flags.statement);
-      const statement = parseStatement(bytes, `--statement ${flags.statement}`);
-      const key = flags.key !== undefined ? await loadSigningKey(flags.key) : undefined;
-
+      const prepared = await prepareAttestation(flags.statement, flags.key);
       const repo = clientFor(flags).repository(ref, "push");
       const subject = await repo.getManifest(identifier(ref));
-      checkSubject(statement, subject.digest, `--statement ${flags.statement}`);
-      const created = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
-      const { manifest, via } = await attach(
-        repo,
-        { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.length },
-        attestationArtifact(bytes, statement, key, created),
-      );
+      const { manifest, via } = await attest(repo, { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.length }, prepared);
       const name = repositoryName(ref);
-      print(
-        flags,
-        {
-          reference: `${name}@${manifest.digest}`,
-          subject: `${name}@${subject.digest}`,
-          predicateType: statement.predicateType,
-          signed: key !== undefined,
-          listedBy: via === "api" ? "referrers API" : "referrers tag",
-        },
-        `${name}@${manifest.digest}`,
-      );
+      print(flags, { ...attestationJson(name, manifest.digest, prepared, via), subject: `${name}@${subject.digest}` }, `${name}@${manifest.digest}`);
     }),
   );
+}
+
+export function attestationJson(name: string, digest: string, prepared: { statement: { predicateType: string }; key: unknown }, via: "api" | "tag"): object {
+  return {
+    reference: `${name}@${digest}`,
+    predicateType: prepared.statement.predicateType,
+    signed: prepared.key !== undefined,
+    listedBy: via === "api" ? "referrers API" : "referrers tag",
+  };
 }

@@ -39,7 +39,7 @@ export async function copy(client: RegistryClient, src: Reference, dst: Referenc
   }
   const tree = await loadTree(root, (desc) => from.getManifest(desc.digest));
   const tags = [...new Set([...(dst.tag !== undefined ? [dst.tag] : []), ...opts.tags])];
-  const pushed: Pushed = { repository: repositoryName(dst), digest: root.digest, mediaType: root.mediaType, tags, manifests: parentFirst(tree) };
+  const pushed: Pushed = { repository: repositoryName(dst), digest: root.digest, mediaType: root.mediaType, size: root.bytes.length, tags, manifests: parentFirst(tree) };
   await opts.beforeTransfer?.(pushed);
   const to = client.repository(dst, "push");
   const stats = await transferTree(tree, new RegistrySource(from), to, tags, { jobs: opts.jobs, retry: client.retry });

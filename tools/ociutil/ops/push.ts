@@ -65,7 +65,7 @@ export async function push(client: RegistryClient, dir: string, ref: Reference, 
     }
   }
   const tags = [...new Set([...(ref.tag !== undefined ? [ref.tag] : []), ...opts.tags])];
-  const pushed: Pushed = { repository: repositoryName(ref), digest: root.digest, mediaType: root.mediaType, tags, manifests: parentFirst(tree) };
+  const pushed: Pushed = { repository: repositoryName(ref), digest: root.digest, mediaType: root.mediaType, size: root.bytes.length, tags, manifests: parentFirst(tree) };
   await opts.beforeTransfer?.(pushed);
   const stats = await transferTree(tree, source, client.repository(ref, "push"), tags, {
     jobs: opts.jobs,

@@ -24,6 +24,8 @@ export interface Pushed {
   /** The manifest pushed under `tags` (an image or an index). */
   digest: Digest;
   mediaType: string;
+  /** Its size in bytes (for a descriptor of it). */
+  size: number;
   /** The tags it was pushed under; empty when pushed by digest only. */
   tags: string[];
   /** Every manifest digest: `digest` first, then each manifest under an index, parent before children. */
