@@ -23630,9 +23630,9 @@ async function referrersIndex(repo, subject) {
   if (m.kind !== "index") throw new OciError(`${repo.fullName}:${tag} should be the referrers index of ${subject}, but it is an image manifest`);
   return m;
 }
-async function getIfPresent(repo, tag) {
+async function getIfPresent(repo, identifier2) {
   try {
-    return await repo.getManifest(tag);
+    return await repo.getManifest(identifier2);
   } catch (err) {
     if (err instanceof RegistryError && err.status === 404) return void 0;
     throw err;
@@ -24870,14 +24870,18 @@ function parentFirst(tree) {
 var COSIGN_TAG_SUFFIXES = [".sig", ".att", ".sbom"];
 async function copyReferrers(from, to, subjects, opts) {
   const source = new RegistrySource(from);
-  const out = { referrers: [], cosignTags: [] };
+  const out = { referrers: [], cosignTags: [], missing: [] };
   const seen = new Set(subjects);
   const queue = [...subjects];
   for (let subject = queue.shift(); subject !== void 0; subject = queue.shift()) {
     for (const desc of (await listReferrers(from, subject)).descriptors) {
       if (seen.has(desc.digest)) continue;
       seen.add(desc.digest);
-      const m = await from.getManifest(desc.digest);
+      const m = await getIfPresent(from, desc.digest);
+      if (m === void 0) {
+        out.missing.push(desc.digest);
+        continue;
+      }
       if (m.bytes.length !== desc.size) throw new VerificationError(`referrer ${from.fullName}@${desc.digest} has ${m.bytes.length} bytes, its descriptor says ${desc.size}`);
       await transferTree(await loadTree(m, (d) => from.getManifest(d.digest)), source, to, [], { ...opts, pushRoot: false });
       await attachReferrer(to, m);
@@ -24908,7 +24912,7 @@ async function copy(client, src, dst, opts) {
   await opts.beforeTransfer?.(pushed);
   const to = client.repository(dst, "push");
   const stats = await transferTree(tree, new RegistrySource(from), to, tags, { jobs: opts.jobs, retry: client.retry });
-  const referrers = opts.referrers === false ? { referrers: [], cosignTags: [] } : await copyReferrers(from, to, pushed.manifests, { jobs: opts.jobs, retry: client.retry });
+  const referrers = opts.referrers === false ? { referrers: [], cosignTags: [], missing: [] } : await copyReferrers(from, to, pushed.manifests, { jobs: opts.jobs, retry: client.retry });
   return {
     source: `${repositoryName(src)}@${root.digest}`,
     reference: `${repositoryName(dst)}@${root.digest}`,

@@ -151,6 +151,20 @@ describe("copy carries referrers and cosign tags", () => {
     expect(verifyAtt.code, verifyAtt.stderr).toBe(0);
   });
 
+  it("a referrer the source lists but no longer has (a stale referrers tag) is reported, not fatal", async () => {
+    const repo = `${registry.host}/ref/stale`;
+    const img = await buildTestImage(join(dir, "stale"), { layers: [{ files: { s: "stale\n" } }] });
+    await ociutil("push", "--insecure", join(dir, "stale"), `${repo}:v1`);
+    await writeFile(join(dir, "gone.txt"), "gone\n");
+    await mustRun(peer("oras"), ["attach", "--plain-http", "--artifact-type", "application/vnd.test.gone", `${repo}@${img.manifestDigest}`, "gone.txt:text/plain"], { cwd: dir });
+    const [gone] = await discover(`${repo}@${img.manifestDigest}`);
+    await crane("delete", `${repo}@${gone!.digest}`); // the referrers tag still lists it
+    const json = JSON.parse(await ociutil("copy", "--insecure", `${repo}:v1`, `${other.host}/prod/stale:v1`, "--json"));
+    expect(json.digest).toBe(img.manifestDigest);
+    expect(json.referrers).toEqual({ referrers: [], cosignTags: [], missing: [gone!.digest] });
+    expect(await discover(`${other.host}/prod/stale@${img.manifestDigest}`)).toEqual([]);
+  });
+
   it("--no-referrers copies the image alone", async () => {
     const dst = `${other.host}/prod/bare`;
     await ociutil("copy", "--insecure", "--no-referrers", `${srcRepo()}:v1`, `${dst}:v1`);

@@ -44,7 +44,7 @@ export async function copy(client: RegistryClient, src: Reference, dst: Referenc
   const to = client.repository(dst, "push");
   const stats = await transferTree(tree, new RegistrySource(from), to, tags, { jobs: opts.jobs, retry: client.retry });
   const referrers =
-    opts.referrers === false ? { referrers: [], cosignTags: [] } : await copyReferrers(from, to, pushed.manifests, { jobs: opts.jobs, retry: client.retry });
+    opts.referrers === false ? { referrers: [], cosignTags: [], missing: [] } : await copyReferrers(from, to, pushed.manifests, { jobs: opts.jobs, retry: client.retry });
   return {
     source: `${repositoryName(src)}@${root.digest}`,
     reference: `${repositoryName(dst)}@${root.digest}`,

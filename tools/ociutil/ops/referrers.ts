@@ -20,18 +20,25 @@ export interface CopiedReferrers {
   referrers: Digest[];
   /** cosign tags copied. */
   cosignTags: string[];
+  /** Referrers the source lists but does not have (a stale referrers tag entry): not copied. */
+  missing: Digest[];
 }
 
 export async function copyReferrers(from: RemoteRepository, to: RemoteRepository, subjects: Digest[], opts: TransferOptions): Promise<CopiedReferrers> {
   const source = new RegistrySource(from);
-  const out: CopiedReferrers = { referrers: [], cosignTags: [] };
+  const out: CopiedReferrers = { referrers: [], cosignTags: [], missing: [] };
   const seen = new Set<string>(subjects);
   const queue = [...subjects];
   for (let subject = queue.shift(); subject !== undefined; subject = queue.shift()) {
     for (const desc of (await listReferrers(from, subject)).descriptors) {
       if (seen.has(desc.digest)) continue;
       seen.add(desc.digest);
-      const m = await from.getManifest(desc.digest);
+      const m = await getIfPresent(from, desc.digest);
+      if (m === undefined) {
+        // A referrers tag is kept by clients, and a deleted referrer can stay listed in it.
+        out.missing.push(desc.digest);
+        continue;
+      }
       if (m.bytes.length !== desc.size) throw new VerificationError(`referrer ${from.fullName}@${desc.digest} has ${m.bytes.length} bytes, its descriptor says ${desc.size}`);
       // Its blobs and child manifests first; the referrer itself is pushed by attachReferrer, which
       // also keeps the destination's referrers tag when the registry has no referrers API.

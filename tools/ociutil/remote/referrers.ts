@@ -85,10 +85,10 @@ async function referrersIndex(repo: RemoteRepository, subject: Digest): Promise<
   return m;
 }
 
-/** GET a manifest by tag; undefined when the registry says it does not exist. */
-export async function getIfPresent(repo: RemoteRepository, tag: string): Promise<Manifest | undefined> {
+/** GET a manifest by tag or digest; undefined when the registry says it does not exist. */
+export async function getIfPresent(repo: RemoteRepository, identifier: string): Promise<Manifest | undefined> {
   try {
-    return await repo.getManifest(tag);
+    return await repo.getManifest(identifier);
   } catch (err) {
     if (err instanceof RegistryError && err.status === 404) return undefined;
     throw err;
