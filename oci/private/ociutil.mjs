@@ -1205,7 +1205,7 @@ var require_command = __commonJS({
   "node_modules/commander/lib/command.js"(exports) {
     var EventEmitter = __require("node:events").EventEmitter;
     var childProcess = __require("node:child_process");
-    var path6 = __require("node:path");
+    var path7 = __require("node:path");
     var fs = __require("node:fs");
     var process2 = __require("node:process");
     var { Argument: Argument2, humanReadableArgName } = require_argument();
@@ -2218,9 +2218,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
         let launchWithNode = false;
         const sourceExt = [".js", ".ts", ".tsx", ".mjs", ".cjs"];
         function findFile(baseDir, baseName) {
-          const localBin = path6.resolve(baseDir, baseName);
+          const localBin = path7.resolve(baseDir, baseName);
           if (fs.existsSync(localBin)) return localBin;
-          if (sourceExt.includes(path6.extname(baseName))) return void 0;
+          if (sourceExt.includes(path7.extname(baseName))) return void 0;
           const foundExt = sourceExt.find(
             (ext) => fs.existsSync(`${localBin}${ext}`)
           );
@@ -2238,17 +2238,17 @@ Expecting one of '${allowedValues.join("', '")}'`);
           } catch {
             resolvedScriptPath = this._scriptPath;
           }
-          executableDir = path6.resolve(
-            path6.dirname(resolvedScriptPath),
+          executableDir = path7.resolve(
+            path7.dirname(resolvedScriptPath),
             executableDir
           );
         }
         if (executableDir) {
           let localFile = findFile(executableDir, executableFile);
           if (!localFile && !subcommand._executableFile && this._scriptPath) {
-            const legacyName = path6.basename(
+            const legacyName = path7.basename(
               this._scriptPath,
-              path6.extname(this._scriptPath)
+              path7.extname(this._scriptPath)
             );
             if (legacyName !== this._name) {
               localFile = findFile(
@@ -2259,7 +2259,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
           }
           executableFile = localFile || executableFile;
         }
-        launchWithNode = sourceExt.includes(path6.extname(executableFile));
+        launchWithNode = sourceExt.includes(path7.extname(executableFile));
         let proc;
         if (process2.platform !== "win32") {
           if (launchWithNode) {
@@ -3174,7 +3174,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @return {Command}
        */
       nameFromFilename(filename) {
-        this._name = path6.basename(filename, path6.extname(filename));
+        this._name = path7.basename(filename, path7.extname(filename));
         return this;
       }
       /**
@@ -3188,9 +3188,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @param {string} [path]
        * @return {(string|null|Command)}
        */
-      executableDir(path7) {
-        if (path7 === void 0) return this._executableDir;
-        this._executableDir = path7;
+      executableDir(path8) {
+        if (path8 === void 0) return this._executableDir;
+        this._executableDir = path8;
         return this;
       }
       /**
@@ -4702,14 +4702,14 @@ var require_util = __commonJS({
         }
         const port = url.port != null ? url.port : url.protocol === "https:" ? 443 : 80;
         let origin = url.origin != null ? url.origin : `${url.protocol || ""}//${url.hostname || ""}:${port}`;
-        let path6 = url.path != null ? url.path : `${url.pathname || ""}${url.search || ""}`;
+        let path7 = url.path != null ? url.path : `${url.pathname || ""}${url.search || ""}`;
         if (origin[origin.length - 1] === "/") {
           origin = origin.slice(0, origin.length - 1);
         }
-        if (path6 && path6[0] !== "/") {
-          path6 = `/${path6}`;
+        if (path7 && path7[0] !== "/") {
+          path7 = `/${path7}`;
         }
-        return new URL(`${origin}${path6}`);
+        return new URL(`${origin}${path7}`);
       }
       if (!isHttpOrHttpsPrefixed(url.origin || url.protocol)) {
         throw new InvalidArgumentError2("Invalid URL protocol: the URL must start with `http:` or `https:`.");
@@ -6042,9 +6042,9 @@ var require_diagnostics = __commonJS({
         "undici:client:sendHeaders",
         (evt) => {
           const {
-            request: { method, path: path6, origin }
+            request: { method, path: path7, origin }
           } = evt;
-          debugLog("sending request to %s %s%s", method, origin, path6);
+          debugLog("sending request to %s %s%s", method, origin, path7);
         }
       );
     }
@@ -6062,14 +6062,14 @@ var require_diagnostics = __commonJS({
         "undici:request:headers",
         (evt) => {
           const {
-            request: { method, path: path6, origin },
+            request: { method, path: path7, origin },
             response: { statusCode }
           } = evt;
           debugLog(
             "received response to %s %s%s - HTTP %d",
             method,
             origin,
-            path6,
+            path7,
             statusCode
           );
         }
@@ -6078,23 +6078,23 @@ var require_diagnostics = __commonJS({
         "undici:request:trailers",
         (evt) => {
           const {
-            request: { method, path: path6, origin }
+            request: { method, path: path7, origin }
           } = evt;
-          debugLog("trailers received from %s %s%s", method, origin, path6);
+          debugLog("trailers received from %s %s%s", method, origin, path7);
         }
       );
       diagnosticsChannel.subscribe(
         "undici:request:error",
         (evt) => {
           const {
-            request: { method, path: path6, origin },
+            request: { method, path: path7, origin },
             error: error2
           } = evt;
           debugLog(
             "request to %s %s%s errored - %s",
             method,
             origin,
-            path6,
+            path7,
             error2.message
           );
         }
@@ -6209,7 +6209,7 @@ var require_request = __commonJS({
     var kHandler = /* @__PURE__ */ Symbol("handler");
     var Request = class {
       constructor(origin, {
-        path: path6,
+        path: path7,
         method,
         body,
         headers,
@@ -6226,11 +6226,11 @@ var require_request = __commonJS({
         maxRedirections,
         typeOfService
       }, handler) {
-        if (typeof path6 !== "string") {
+        if (typeof path7 !== "string") {
           throw new InvalidArgumentError2("path must be a string");
-        } else if (path6[0] !== "/" && !(path6.startsWith("http://") || path6.startsWith("https://")) && method !== "CONNECT") {
+        } else if (path7[0] !== "/" && !(path7.startsWith("http://") || path7.startsWith("https://")) && method !== "CONNECT") {
           throw new InvalidArgumentError2("path must be an absolute URL or start with a slash");
-        } else if (invalidPathRegex.test(path6)) {
+        } else if (invalidPathRegex.test(path7)) {
           throw new InvalidArgumentError2("invalid request path");
         }
         if (typeof method !== "string") {
@@ -6305,7 +6305,7 @@ var require_request = __commonJS({
         this.completed = false;
         this.aborted = false;
         this.upgrade = upgrade || null;
-        this.path = query ? serializePathWithQuery(path6, query) : path6;
+        this.path = query ? serializePathWithQuery(path7, query) : path7;
         this.origin = origin;
         this.protocol = getProtocolFromUrlString(origin);
         this.idempotent = idempotent == null ? method === "HEAD" || method === "GET" : idempotent;
@@ -11173,7 +11173,7 @@ var require_client_h1 = __commonJS({
       }
     }
     function writeH1(client, request2) {
-      const { method, path: path6, host, upgrade, blocking, reset } = request2;
+      const { method, path: path7, host, upgrade, blocking, reset } = request2;
       let { body, headers, contentLength } = request2;
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH" || method === "QUERY" || method === "PROPFIND" || method === "PROPPATCH";
       if (util.isFormDataLike(body)) {
@@ -11249,7 +11249,7 @@ var require_client_h1 = __commonJS({
         socket[kBlocking] = true;
       }
       setTypeOfService(socket, request2);
-      let header2 = `${method} ${path6} HTTP/1.1\r
+      let header2 = `${method} ${path7} HTTP/1.1\r
 `;
       if (typeof host === "string") {
         header2 += `host: ${host}\r
@@ -11933,7 +11933,7 @@ var require_client_h2 = __commonJS({
       const headersTimeout = request2.headersTimeout ?? client[kHeadersTimeout];
       const bodyTimeout = request2.bodyTimeout ?? client[kBodyTimeout];
       const session = client[kHTTP2Session];
-      const { method, path: path6, host, upgrade, expectContinue, signal, protocol, headers: reqHeaders } = request2;
+      const { method, path: path7, host, upgrade, expectContinue, signal, protocol, headers: reqHeaders } = request2;
       let { body } = request2;
       if (upgrade != null && upgrade !== "websocket") {
         util.errorRequest(client, request2, new InvalidArgumentError2(`Custom upgrade "${upgrade}" not supported over HTTP/2`));
@@ -12002,7 +12002,7 @@ var require_client_h2 = __commonJS({
           }
           headers[HTTP2_HEADER_METHOD] = "CONNECT";
           headers[HTTP2_HEADER_PROTOCOL] = "websocket";
-          headers[HTTP2_HEADER_PATH] = path6;
+          headers[HTTP2_HEADER_PATH] = path7;
           if (protocol === "ws:" || protocol === "wss:") {
             headers[HTTP2_HEADER_SCHEME] = protocol === "ws:" ? "http" : "https";
           } else {
@@ -12054,7 +12054,7 @@ var require_client_h2 = __commonJS({
         stream.setTimeout(headersTimeout);
         return true;
       }
-      headers[HTTP2_HEADER_PATH] = path6;
+      headers[HTTP2_HEADER_PATH] = path7;
       headers[HTTP2_HEADER_SCHEME] = protocol === "http:" ? "http" : "https";
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH";
       if (body && typeof body.read === "function") {
@@ -16328,54 +16328,8 @@ function identifier(ref) {
   return ref.digest ?? ref.tag ?? "latest";
 }
 
-// tools/ociutil/ops/source.ts
-import { createReadStream as createReadStream2 } from "node:fs";
-
-// tools/ociutil/layout/layout.ts
-import { createReadStream } from "node:fs";
-import { mkdir, readFile, rename as rename2, rm as rm2, stat } from "node:fs/promises";
-import path2 from "node:path";
-
-// tools/ociutil/spec/mediatypes.ts
-var MediaType = {
-  OciImageIndex: "application/vnd.oci.image.index.v1+json",
-  OciImageManifest: "application/vnd.oci.image.manifest.v1+json",
-  OciImageConfig: "application/vnd.oci.image.config.v1+json",
-  OciLayer: "application/vnd.oci.image.layer.v1.tar",
-  OciLayerGzip: "application/vnd.oci.image.layer.v1.tar+gzip",
-  OciLayerZstd: "application/vnd.oci.image.layer.v1.tar+zstd",
-  OciNondistributableLayer: "application/vnd.oci.image.layer.nondistributable.v1.tar",
-  OciNondistributableLayerGzip: "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-  OciNondistributableLayerZstd: "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-  OciEmpty: "application/vnd.oci.empty.v1+json",
-  DockerManifestList: "application/vnd.docker.distribution.manifest.list.v2+json",
-  DockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
-  DockerConfig: "application/vnd.docker.container.image.v1+json",
-  DockerLayerGzip: "application/vnd.docker.image.rootfs.diff.tar.gzip",
-  DockerForeignLayerGzip: "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
-};
-var INDEX_MEDIA_TYPES = [MediaType.OciImageIndex, MediaType.DockerManifestList];
-var IMAGE_MANIFEST_MEDIA_TYPES = [MediaType.OciImageManifest, MediaType.DockerManifest];
-var MANIFEST_MEDIA_TYPES = [...INDEX_MEDIA_TYPES, ...IMAGE_MANIFEST_MEDIA_TYPES];
-var LAYER_MEDIA_TYPES = [
-  MediaType.OciLayer,
-  MediaType.OciLayerGzip,
-  MediaType.OciLayerZstd,
-  MediaType.OciNondistributableLayer,
-  MediaType.OciNondistributableLayerGzip,
-  MediaType.OciNondistributableLayerZstd,
-  MediaType.DockerLayerGzip,
-  MediaType.DockerForeignLayerGzip
-];
-var CONFIG_MEDIA_TYPES = [MediaType.OciImageConfig, MediaType.DockerConfig];
-var MANIFEST_ACCEPT = [
-  MediaType.OciImageIndex,
-  MediaType.OciImageManifest,
-  MediaType.DockerManifestList,
-  MediaType.DockerManifest
-].join(", ");
-var isIndexMediaType = (mt) => mt !== void 0 && INDEX_MEDIA_TYPES.includes(mt);
-var isImageManifestMediaType = (mt) => mt !== void 0 && IMAGE_MANIFEST_MEDIA_TYPES.includes(mt);
+// tools/ociutil/ops/attest.ts
+import { readFile as readFile2, stat } from "node:fs/promises";
 
 // node_modules/zod/v4/core/util.js
 var util_exports = {};
@@ -16614,10 +16568,10 @@ function mergeDefs(...defs) {
 function cloneDef(schema) {
   return mergeDefs(schema._zod.def);
 }
-function getElementAtPath(obj, path6) {
-  if (!path6)
+function getElementAtPath(obj, path7) {
+  if (!path7)
     return obj;
-  return path6.reduce((acc, key) => acc?.[key], obj);
+  return path7.reduce((acc, key) => acc?.[key], obj);
 }
 function promiseAllObject(promisesObj) {
   const keys = Object.keys(promisesObj);
@@ -16957,11 +16911,11 @@ function explicitlyAborted(x, startIndex = 0) {
   }
   return false;
 }
-function prefixIssues(path6, issues) {
+function prefixIssues(path7, issues) {
   return issues.map((iss) => {
     var _a3;
     (_a3 = iss).path ?? (_a3.path = []);
-    iss.path.unshift(path6);
+    iss.path.unshift(path7);
     return iss;
   });
 }
@@ -17419,16 +17373,16 @@ function flattenError(error2, mapper = (issue2) => issue2.message) {
 }
 function formatError(error2, mapper = (issue2) => issue2.message) {
   const fieldErrors = { _errors: [] };
-  const processError = (error3, path6 = []) => {
+  const processError = (error3, path7 = []) => {
     for (const issue2 of error3.issues) {
       if (issue2.code === "invalid_union" && issue2.errors.length) {
-        issue2.errors.map((issues) => processError({ issues }, [...path6, ...issue2.path]));
+        issue2.errors.map((issues) => processError({ issues }, [...path7, ...issue2.path]));
       } else if (issue2.code === "invalid_key") {
-        processError({ issues: issue2.issues }, [...path6, ...issue2.path]);
+        processError({ issues: issue2.issues }, [...path7, ...issue2.path]);
       } else if (issue2.code === "invalid_element") {
-        processError({ issues: issue2.issues }, [...path6, ...issue2.path]);
+        processError({ issues: issue2.issues }, [...path7, ...issue2.path]);
       } else {
-        const fullpath = [...path6, ...issue2.path];
+        const fullpath = [...path7, ...issue2.path];
         if (fullpath.length === 0) {
           fieldErrors._errors.push(mapper(issue2));
         } else {
@@ -22665,515 +22619,140 @@ function describeIssues(error2) {
   return `${where}: ${first.message}${more}`;
 }
 
-// tools/ociutil/layout/blob-workers.ts
-import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
-var WORKER_SOURCE = `
-const { parentPort } = require("node:worker_threads");
-const { createHash } = require("node:crypto");
-const { writeSync } = require("node:fs");
-const message = (err) => String((err && err.message) || err);
-const WRITE_PIECE = 32 * 1024; // see the module comment
-const jobs = new Map();
-parentPort.on("message", (m) => {
-  if (m.op === "start") {
-    const job = { fd: m.fd, hash: null, error: null };
-    try { job.hash = createHash(m.algorithm); } catch (err) { job.error = message(err); }
-    jobs.set(m.job, job);
-  } else if (m.op === "chunk") {
-    const job = jobs.get(m.job);
-    if (job !== undefined && job.error === null) {
-      try {
-        const bytes = new Uint8Array(m.memory, 0, m.length);
-        for (let done = 0; done < m.length; ) {
-          done += writeSync(job.fd, bytes, done, Math.min(WRITE_PIECE, m.length - done), m.position + done);
-        }
-        job.hash.update(bytes);
-      } catch (err) { job.error = message(err); }
-    }
-    parentPort.postMessage({ op: "chunk", chunk: m.chunk, memory: m.memory }, [m.memory]); // always: the sender reuses it
-  } else if (m.op === "finish") {
-    const job = jobs.get(m.job);
-    jobs.delete(m.job);
-    if (job === undefined) parentPort.postMessage({ op: "finish", job: m.job, error: "unknown job" });
-    else if (job.error !== null) parentPort.postMessage({ op: "finish", job: m.job, error: job.error });
-    else parentPort.postMessage({ op: "finish", job: m.job, hex: job.hash.digest("hex") });
-  } else if (m.op === "abort") {
-    jobs.delete(m.job);
-  }
-});
-`;
-var BlobWorker = class {
-  worker = new Worker(WORKER_SOURCE, { eval: true });
-  chunks = /* @__PURE__ */ new Map();
-  finishes = /* @__PURE__ */ new Map();
-  nextChunk = 0;
-  owed = 0;
-  failure;
-  /** Jobs started and not finished: new jobs go to the least loaded worker. */
-  jobs = 0;
-  constructor() {
-    this.worker.on("message", (m) => {
-      if (m.op === "chunk") {
-        const pending = this.chunks.get(m.chunk);
-        this.chunks.delete(m.chunk);
-        this.paid();
-        pending?.done(Buffer.from(m.memory));
-      } else {
-        const waiter = this.finishes.get(m.job);
-        this.finishes.delete(m.job);
-        this.paid();
-        if (m.error !== void 0) waiter?.reject(new Error(m.error));
-        else waiter?.resolve(m.hex ?? "");
-      }
-    });
-    this.worker.on("error", (err) => {
-      this.failure = err;
-      for (const w of this.finishes.values()) w.reject(err);
-      this.finishes.clear();
-      for (const { done, size } of this.chunks.values()) done(Buffer.allocUnsafeSlow(size));
-      this.chunks.clear();
-    });
-    this.worker.unref();
-  }
-  /** Keeps the process alive only while the worker owes an answer. */
-  owe() {
-    if (this.owed++ === 0) this.worker.ref();
-  }
-  paid() {
-    if (--this.owed === 0) this.worker.unref();
-  }
-  start(job, fd, algorithm) {
-    this.jobs++;
-    this.worker.postMessage({ op: "start", job, fd, algorithm });
-    let ended = false;
-    const end = () => {
-      if (!ended) this.jobs--;
-      ended = true;
-    };
-    return {
-      write: (bytes, length, position, done) => {
-        const memory = bytes.buffer;
-        if (bytes.byteOffset !== 0 || bytes.length !== memory.byteLength) throw new Error("blob worker: a buffer must span its memory");
-        const chunk = this.nextChunk++;
-        this.chunks.set(chunk, { done, size: memory.byteLength });
-        this.owe();
-        this.worker.postMessage({ op: "chunk", job, chunk, memory, length, position }, [memory]);
-      },
-      finish: () => new Promise((resolve, reject) => {
-        end();
-        if (this.failure !== void 0) return reject(this.failure);
-        this.finishes.set(job, { resolve, reject });
-        this.owe();
-        this.worker.postMessage({ op: "finish", job });
-      }),
-      abort: () => {
-        end();
-        this.worker.postMessage({ op: "abort", job });
-      }
-    };
-  }
-};
-var workers = [];
-var nextJob = 0;
-function maxWorkers() {
-  return Math.min(2, availableParallelism());
+// tools/ociutil/provenance/dsse.ts
+import { createPrivateKey, createPublicKey, createHash as createHash2, sign } from "node:crypto";
+import { readFile } from "node:fs/promises";
+function pae(payloadType, payload) {
+  const type = Buffer.from(payloadType, "utf8");
+  return Buffer.concat([Buffer.from(`DSSEv1 ${type.length} `), type, Buffer.from(` ${payload.length} `), payload]);
 }
-function startBlobWorkers(count) {
-  while (workers.length < Math.min(count, maxWorkers())) workers.push(new BlobWorker());
-}
-function startBlobJob(fd, algorithm) {
-  let worker = workers.find((w) => w.jobs === 0);
-  if (worker === void 0 && workers.length < maxWorkers()) workers.push(worker = new BlobWorker());
-  worker ??= workers.reduce((a, b) => b.jobs < a.jobs ? b : a);
-  return worker.start(nextJob++, fd, algorithm);
-}
-
-// tools/ociutil/layout/blob-writer.ts
-import { close, open as open2 } from "node:fs";
-import { promisify } from "node:util";
-
-// tools/ociutil/util/receive-gate.ts
-var ReceiveGate = class {
-  isClosed = false;
-  waiting = /* @__PURE__ */ new Map();
-  get closed() {
-    return this.isClosed;
-  }
-  close() {
-    this.isClosed = true;
-  }
-  open() {
-    if (!this.isClosed) return;
-    this.isClosed = false;
-    const resumes = [...this.waiting.values()];
-    this.waiting.clear();
-    for (const resume of resumes) resume();
-  }
-  /** Calls `resume` once the gate is open again; one waiting callback per `waiter`. */
-  waitToOpen(waiter, resume) {
-    this.waiting.set(waiter, resume);
-  }
-  forget(waiter) {
-    this.waiting.delete(waiter);
-  }
-};
-var blobReceiveGate = new ReceiveGate();
-
-// tools/ociutil/layout/staging-buffers.ts
-var STAGING_BUFFER_SIZE = 1 << 20;
-var StagingBuffers = class {
-  constructor(inFlight, gate) {
-    this.inFlight = inFlight;
-    this.gate = gate;
-  }
-  inFlight;
-  gate;
-  free = [];
-  created = 0;
-  inUse = 0;
-  writers = 0;
-  get softCap() {
-    return this.inFlight + this.writers;
-  }
-  get buffersInUse() {
-    return this.inUse;
-  }
-  get buffersCreated() {
-    return this.created;
-  }
-  /** A writer starts (it will hold up to one partly filled buffer) or ends. */
-  attachWriter() {
-    this.writers++;
-    this.changed();
-  }
-  detachWriter() {
-    this.writers--;
-    this.changed();
-  }
-  take() {
-    let buffer = this.free.pop();
-    if (buffer === void 0) {
-      buffer = { bytes: Buffer.allocUnsafeSlow(STAGING_BUFFER_SIZE) };
-      this.created++;
-    }
-    this.inUse++;
-    this.changed();
-    return buffer;
-  }
-  release(buffer) {
-    this.inUse--;
-    this.free.push(buffer);
-    this.changed();
-  }
-  changed() {
-    if (this.inUse >= this.softCap) {
-      this.gate.close();
-    } else {
-      this.gate.open();
-    }
-  }
-};
-var sharedStaging = new StagingBuffers(16, blobReceiveGate);
-
-// tools/ociutil/layout/blob-writer.ts
-var openFile = promisify(open2);
-var closeFile = promisify(close);
-var BlobWriter = class _BlobWriter {
-  constructor(fd, desc, what, staging) {
-    this.fd = fd;
-    this.desc = desc;
-    this.what = what;
-    this.staging = staging;
-    this.job = startBlobJob(fd, digestAlgorithm(desc.digest));
-    staging.attachWriter();
-    this.done = this.finish();
-    this.done.catch(() => void 0);
-  }
-  fd;
-  desc;
-  what;
-  staging;
-  job;
-  current;
-  filled = 0;
-  received = 0;
-  flushed = 0;
-  /** Buffers still with the worker. */
-  away = 0;
-  ended = false;
-  error;
-  settle;
-  settled = new Promise((resolve) => this.settle = resolve);
-  /** Resolves once the file holds exactly the blob; rejects with the first failure. */
-  done;
-  /** Creates `path` (which must not exist) and a writer for it. */
-  static async create(path6, desc, what, staging) {
-    const fd = await openFile(path6, "wx", 420);
-    return new _BlobWriter(fd, desc, what, staging);
-  }
-  write(chunk) {
-    if (this.error !== void 0 || this.ended) throw this.error ?? new Error(`${this.what}: write after end`);
-    this.received += chunk.length;
-    if (this.received > this.desc.size) {
-      const err = new VerificationError(`${this.what}: more than the ${this.desc.size} bytes its descriptor says`);
-      this.fail(err);
-      throw err;
-    }
-    let offset = 0;
-    while (offset < chunk.length) {
-      this.current ??= this.staging.take();
-      const n = Math.min(chunk.length - offset, STAGING_BUFFER_SIZE - this.filled);
-      this.current.bytes.set(chunk.subarray(offset, offset + n), this.filled);
-      this.filled += n;
-      offset += n;
-      if (this.filled === STAGING_BUFFER_SIZE) this.flush();
-    }
-  }
-  end() {
-    if (this.error !== void 0 || this.ended) return;
-    this.ended = true;
-    if (this.current !== void 0) this.flush();
-    this.check();
-  }
-  fail(err) {
-    if (this.error !== void 0) return;
-    this.error = err;
-    if (this.current !== void 0) {
-      this.staging.release(this.current);
-      this.current = void 0;
-    }
-    this.check();
-  }
-  /** Sends the current buffer to the worker; it is reused when it comes back. */
-  flush() {
-    const buffer = this.current;
-    const length = this.filled;
-    this.current = void 0;
-    this.filled = 0;
-    this.away++;
-    this.job.write(buffer.bytes, length, this.flushed, (returned) => {
-      buffer.bytes = returned;
-      this.staging.release(buffer);
-      this.away--;
-      this.check();
-    });
-    this.flushed += length;
-  }
-  check() {
-    if (this.away === 0 && (this.ended || this.error !== void 0)) this.settle();
-  }
-  async finish() {
-    await this.settled;
-    try {
-      if (this.error !== void 0) {
-        this.job.abort();
-        throw this.error;
-      }
-      if (this.received !== this.desc.size) {
-        this.job.abort();
-        throw new VerificationError(`${this.what}: got ${this.received} bytes, its descriptor says ${this.desc.size}`);
-      }
-      let hex;
-      try {
-        hex = await this.job.finish();
-      } catch (err) {
-        throw new OciError(`${this.what}: writing it failed: ${err.message}`);
-      }
-      const got = `${digestAlgorithm(this.desc.digest)}:${hex}`;
-      if (got !== this.desc.digest) throw new VerificationError(`${this.what}: content has digest ${got}, expected ${this.desc.digest}`);
-    } finally {
-      this.staging.detachWriter();
-      await closeFile(this.fd);
-    }
-  }
-};
-
-// tools/ociutil/util/fsutil.ts
-import { randomBytes } from "node:crypto";
-import { open as open3, rename, rm } from "node:fs/promises";
-import path from "node:path";
-function tempPathFor(target) {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
-}
-async function writeFileAtomic(target, data) {
-  const tmp = tempPathFor(target);
+var PEM_KEY = /-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY)-----[\s\S]*?-----END \1-----/;
+async function loadSigningKey(file) {
+  let text;
   try {
-    const handle = await open3(tmp, "wx", 420);
-    try {
-      await handle.writeFile(data);
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, target);
+    text = await readFile(file, "utf8");
   } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
+    throw new OciError(`--key ${file}: cannot read it (${err.code ?? "error"})`);
   }
+  const block = PEM_KEY.exec(text);
+  if (block === null) throw new OciError(`--key ${file}: no PEM private key in it (expected "BEGIN PRIVATE KEY" or "BEGIN EC PRIVATE KEY")`);
+  const kind = block[1];
+  if (kind === "ENCRYPTED SIGSTORE PRIVATE KEY" || kind === "ENCRYPTED COSIGN PRIVATE KEY") {
+    throw new OciError(
+      `--key ${file}: cosign's encrypted key format is not supported; sign with a PEM key from \`openssl ecparam -genkey -name prime256v1 -out key.pem\` (cosign verifies with its public key; \`cosign import-key-pair --key key.pem\` makes a cosign key of it)`
+    );
+  }
+  if (kind === "ENCRYPTED PRIVATE KEY") throw new OciError(`--key ${file}: the key is encrypted; give an unencrypted PEM key`);
+  let privateKey;
+  try {
+    privateKey = createPrivateKey({ key: block[0], format: "pem" });
+  } catch {
+    throw new OciError(`--key ${file}: not a valid ${kind} PEM block`);
+  }
+  if (privateKey.asymmetricKeyType !== "ec" || privateKey.asymmetricKeyDetails?.namedCurve !== "prime256v1") {
+    const what = privateKey.asymmetricKeyType === "ec" ? `an EC key on ${privateKey.asymmetricKeyDetails?.namedCurve}` : `a ${privateKey.asymmetricKeyType} key`;
+    throw new OciError(`--key ${file}: ${what}; an ECDSA P-256 (prime256v1) key is needed`);
+  }
+  const spki = createPublicKey(privateKey).export({ type: "spki", format: "der" });
+  return { privateKey, hint: createHash2("sha256").update(spki).digest("base64") };
+}
+function signEnvelope(payloadType, payload, key) {
+  const sig = sign("sha256", pae(payloadType, payload), key.privateKey);
+  return { payloadType, payload: payload.toString("base64"), signatures: [{ sig: sig.toString("base64") }] };
 }
 
-// tools/ociutil/layout/layout.ts
-var REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
-var SOURCE_ANNOTATION = "dev.rules-ociutil.source.repository";
-var LayoutError = class extends OciError {
-  name = "LayoutError";
+// tools/ociutil/provenance/attestation.ts
+var IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
+var SIGSTORE_BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json";
+var STATEMENT_TYPES = ["https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1"];
+var hexDigest = string2().regex(/^[0-9a-f]+$/, "lowercase hex");
+var StatementSchema = object({
+  _type: _enum(STATEMENT_TYPES),
+  subject: array(object({ name: string2().optional(), uri: string2().optional(), digest: record(string2(), hexDigest) }).passthrough()).min(1),
+  predicateType: string2().min(1),
+  predicate: record(string2(), unknown()).optional()
+}).strict();
+function parseStatement(bytes, what) {
+  let json;
+  try {
+    json = JSON.parse(bytes.toString("utf8"));
+  } catch (err) {
+    throw new OciError(`${what}: not JSON (${err.message})`);
+  }
+  const parsed = StatementSchema.safeParse(json);
+  if (!parsed.success) throw new OciError(`${what}: not an in-toto Statement: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+function checkSubject(statement, digest2, what) {
+  const [alg, hex] = digest2.split(":");
+  if (!statement.subject.some((s) => s.digest[alg] === hex)) {
+    throw new OciError(`${what}: no subject has digest ${digest2}, the image it would be attached to`);
+  }
+}
+function attestationArtifact(bytes, statement, key, created) {
+  if (key === void 0) {
+    return {
+      artifactType: IN_TOTO_PAYLOAD_TYPE,
+      layers: [{ mediaType: IN_TOTO_PAYLOAD_TYPE, bytes, annotations: { "in-toto.io/predicate-type": statement.predicateType } }],
+      annotations: { "in-toto.io/predicate-type": statement.predicateType, "org.opencontainers.image.created": created }
+    };
+  }
+  const bundle = {
+    mediaType: SIGSTORE_BUNDLE_V03,
+    verificationMaterial: { publicKey: { hint: key.hint } },
+    dsseEnvelope: signEnvelope(IN_TOTO_PAYLOAD_TYPE, bytes, key)
+  };
+  return {
+    artifactType: SIGSTORE_BUNDLE_V03,
+    layers: [{ mediaType: SIGSTORE_BUNDLE_V03, bytes: Buffer.from(JSON.stringify(bundle)) }],
+    annotations: {
+      "dev.sigstore.bundle.content": "dsse-envelope",
+      "dev.sigstore.bundle.predicateType": statement.predicateType,
+      "org.opencontainers.image.created": created
+    }
+  };
+}
+
+// tools/ociutil/spec/mediatypes.ts
+var MediaType = {
+  OciImageIndex: "application/vnd.oci.image.index.v1+json",
+  OciImageManifest: "application/vnd.oci.image.manifest.v1+json",
+  OciImageConfig: "application/vnd.oci.image.config.v1+json",
+  OciLayer: "application/vnd.oci.image.layer.v1.tar",
+  OciLayerGzip: "application/vnd.oci.image.layer.v1.tar+gzip",
+  OciLayerZstd: "application/vnd.oci.image.layer.v1.tar+zstd",
+  OciNondistributableLayer: "application/vnd.oci.image.layer.nondistributable.v1.tar",
+  OciNondistributableLayerGzip: "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+  OciNondistributableLayerZstd: "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+  OciEmpty: "application/vnd.oci.empty.v1+json",
+  DockerManifestList: "application/vnd.docker.distribution.manifest.list.v2+json",
+  DockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
+  DockerConfig: "application/vnd.docker.container.image.v1+json",
+  DockerLayerGzip: "application/vnd.docker.image.rootfs.diff.tar.gzip",
+  DockerForeignLayerGzip: "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 };
-var STREAM_CHUNK = 1 << 20;
-var ImageLayout = class _ImageLayout {
-  constructor(dir) {
-    this.dir = dir;
-  }
-  dir;
-  /** Opens DIR as a layout, creating an empty one (oci-layout, index.json, blobs/) if it has none. */
-  static async init(dir) {
-    await mkdir(path2.join(dir, "blobs"), { recursive: true });
-    const layout = new _ImageLayout(dir);
-    const marker = path2.join(dir, "oci-layout");
-    try {
-      await stat(marker);
-    } catch {
-      await writeFileAtomic(marker, `${JSON.stringify({ imageLayoutVersion: "1.0.0" })}
-`);
-    }
-    try {
-      await stat(path2.join(dir, "index.json"));
-    } catch {
-      await layout.writeIndex({ schemaVersion: 2, mediaType: MediaType.OciImageIndex, manifests: [] });
-    }
-    return await _ImageLayout.open(dir);
-  }
-  /** Opens an existing layout; fails with one line if DIR is not one. */
-  static async open(dir) {
-    let marker;
-    try {
-      marker = await readFile(path2.join(dir, "oci-layout"));
-    } catch {
-      throw new LayoutError(`${dir} is not an OCI image layout: it has no oci-layout file`);
-    }
-    let json;
-    try {
-      json = JSON.parse(marker.toString("utf8"));
-    } catch {
-      throw new LayoutError(`${dir}/oci-layout is not JSON`);
-    }
-    const parsed = OciLayoutFileSchema.safeParse(json);
-    if (!parsed.success) throw new LayoutError(`${dir}/oci-layout: ${describeIssues(parsed.error)} (expected imageLayoutVersion "1.0.0")`);
-    return new _ImageLayout(dir);
-  }
-  blobPath(digest2) {
-    const checked = parseDigest(digest2);
-    return path2.join(this.dir, "blobs", digestAlgorithm(checked), digestHex(checked));
-  }
-  /** The size of the stored blob, or undefined if there is none. */
-  async blobSize(digest2) {
-    try {
-      const s = await stat(this.blobPath(digest2));
-      return s.isFile() ? s.size : void 0;
-    } catch {
-      return void 0;
-    }
-  }
-  /** True if the blob is stored with the descriptor's size (content is checked by `verify`). */
-  async hasBlob(desc) {
-    return await this.blobSize(desc.digest) === desc.size;
-  }
-  /** About to receive `parallel` blobs at once: start what writes them now, while the caller talks to the registry. */
-  static prepareToReceive(parallel) {
-    startBlobWorkers(parallel);
-  }
-  /**
-   * Receives the blob named by `desc`: `deliver` hands a sink to whatever produces the bytes (a
-   * registry download) and resolves once the sink is in use; the bytes then arrive through it. They
-   * are verified on the way, and the blob appears only if they match; on any failure nothing is left.
-   */
-  async receiveBlob(desc, what, deliver) {
-    const target = this.blobPath(desc.digest);
-    await mkdir(path2.dirname(target), { recursive: true });
-    const tmp = tempPathFor(target);
-    const writer = await BlobWriter.create(tmp, desc, what, sharedStaging);
-    try {
-      try {
-        await deliver(writer);
-      } catch (err) {
-        writer.fail(err instanceof Error ? err : new Error(String(err)));
-      }
-      await writer.done;
-      await rename2(tmp, target);
-    } catch (err) {
-      await rm2(tmp, { force: true });
-      throw err;
-    }
-  }
-  /** Stores small in-memory content (manifests, configs) under its own digest. */
-  async writeBlobBytes(bytes, expected) {
-    const digest2 = digestOf(bytes, expected !== void 0 ? digestAlgorithm(expected) : "sha256");
-    if (expected !== void 0 && digest2 !== expected) {
-      throw new VerificationError(`content has digest ${digest2}, expected ${expected}`);
-    }
-    const target = this.blobPath(digest2);
-    if (await this.blobSize(digest2) === bytes.length) return digest2;
-    await mkdir(path2.dirname(target), { recursive: true });
-    await writeFileAtomic(target, bytes);
-    return digest2;
-  }
-  /** Reads a small blob fully and checks it against its descriptor. */
-  async readBlob(desc) {
-    let bytes;
-    try {
-      bytes = await readFile(this.blobPath(desc.digest));
-    } catch {
-      throw new LayoutError(`${this.dir}: blob ${desc.digest} is missing`);
-    }
-    if (bytes.length !== desc.size) {
-      throw new VerificationError(`${this.dir}: blob ${desc.digest} has ${bytes.length} bytes, its descriptor says ${desc.size}`);
-    }
-    const got = digestOf(bytes, digestAlgorithm(desc.digest));
-    if (got !== desc.digest) throw new VerificationError(`${this.dir}: blob ${desc.digest} has content with digest ${got}`);
-    return bytes;
-  }
-  /** A stream of a stored blob's bytes (callers verify if they need to). */
-  openBlob(digest2) {
-    return createReadStream(this.blobPath(digest2), { highWaterMark: STREAM_CHUNK });
-  }
-  async readIndex() {
-    const file = path2.join(this.dir, "index.json");
-    let bytes;
-    try {
-      bytes = await readFile(file);
-    } catch {
-      throw new LayoutError(`${this.dir} is not an OCI image layout: it has no index.json`);
-    }
-    let json;
-    try {
-      json = JSON.parse(bytes.toString("utf8"));
-    } catch (err) {
-      throw new LayoutError(`${file} is not JSON: ${err.message}`);
-    }
-    const parsed = ImageIndexSchema.safeParse(json);
-    if (!parsed.success) throw new LayoutError(`${file}: ${describeIssues(parsed.error)}`);
-    return parsed.data;
-  }
-  async writeIndex(index) {
-    await writeFileAtomic(path2.join(this.dir, "index.json"), `${JSON.stringify(index, null, 2)}
-`);
-  }
-  /**
-   * Adds `desc` to index.json. An entry with the same ref name is replaced (a tag names one manifest);
-   * an identical descriptor without a ref name is not added twice.
-   */
-  async addManifest(desc, refName) {
-    const index = await this.readIndex();
-    const annotations2 = { ...desc.annotations ?? {} };
-    if (refName !== void 0) annotations2[REF_NAME_ANNOTATION] = refName;
-    const entry = { ...desc, ...Object.keys(annotations2).length > 0 ? { annotations: annotations2 } : {} };
-    const kept = index.manifests.filter((m) => {
-      const name = m.annotations?.[REF_NAME_ANNOTATION];
-      if (refName !== void 0) return name !== refName;
-      return !(name === void 0 && m.digest === desc.digest);
-    });
-    await this.writeIndex({ ...index, manifests: [...kept, entry] });
-  }
-};
+var INDEX_MEDIA_TYPES = [MediaType.OciImageIndex, MediaType.DockerManifestList];
+var IMAGE_MANIFEST_MEDIA_TYPES = [MediaType.OciImageManifest, MediaType.DockerManifest];
+var MANIFEST_MEDIA_TYPES = [...INDEX_MEDIA_TYPES, ...IMAGE_MANIFEST_MEDIA_TYPES];
+var LAYER_MEDIA_TYPES = [
+  MediaType.OciLayer,
+  MediaType.OciLayerGzip,
+  MediaType.OciLayerZstd,
+  MediaType.OciNondistributableLayer,
+  MediaType.OciNondistributableLayerGzip,
+  MediaType.OciNondistributableLayerZstd,
+  MediaType.DockerLayerGzip,
+  MediaType.DockerForeignLayerGzip
+];
+var CONFIG_MEDIA_TYPES = [MediaType.OciImageConfig, MediaType.DockerConfig];
+var MANIFEST_ACCEPT = [
+  MediaType.OciImageIndex,
+  MediaType.OciImageManifest,
+  MediaType.DockerManifestList,
+  MediaType.DockerManifest
+].join(", ");
+var isIndexMediaType = (mt) => mt !== void 0 && INDEX_MEDIA_TYPES.includes(mt);
+var isImageManifestMediaType = (mt) => mt !== void 0 && IMAGE_MANIFEST_MEDIA_TYPES.includes(mt);
 
 // tools/ociutil/spec/manifest.ts
 var ManifestError = class extends OciError {
@@ -23228,169 +22807,10 @@ function platformMatches(p, want) {
   return variant === want.variant;
 }
 
-// tools/ociutil/util/file-chunks.ts
-import { open as open4 } from "node:fs/promises";
-var CHUNK = 1 << 20;
-async function* fileChunks(path6, start = 0, end) {
-  const file = await open4(path6, "r");
-  try {
-    const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
-    let position = start;
-    const stop = end ?? (await file.stat()).size;
-    for (let turn = 0; position < stop; turn ^= 1) {
-      const buffer = buffers[turn];
-      const want = Math.min(CHUNK, stop - position);
-      let filled = 0;
-      while (filled < want) {
-        const { bytesRead } = await file.read(buffer, filled, want - filled, position + filled);
-        if (bytesRead === 0) throw new Error(`${path6}: file ended at ${position + filled} bytes, expected ${stop}`);
-        filled += bytesRead;
-      }
-      position += filled;
-      yield buffer.subarray(0, filled);
-    }
-  } finally {
-    await file.close();
-  }
-}
-
-// tools/ociutil/ops/source.ts
-var RegistrySource = class {
-  constructor(remote) {
-    this.remote = remote;
-  }
-  remote;
-  get description() {
-    return this.remote.fullName;
-  }
-  async manifest(desc) {
-    return await this.remote.getManifest(desc.digest);
-  }
-  async hasLocal() {
-    return false;
-  }
-  async open(desc) {
-    return await this.remote.openBlob(desc.digest);
-  }
-};
-var LayoutSource = class _LayoutSource {
-  constructor(layout, remote) {
-    this.layout = layout;
-    this.remote = remote;
-  }
-  layout;
-  remote;
-  /** A layout source for the index.json entry `entry`, with its recorded source repository, if any. */
-  static forEntry(layout, entry, client) {
-    const recorded = entry.annotations?.[SOURCE_ANNOTATION];
-    let remote;
-    if (recorded !== void 0) {
-      let ref;
-      try {
-        ref = parseReference(recorded);
-      } catch {
-        throw new LayoutError(`${layout.dir}/index.json: annotation ${SOURCE_ANNOTATION} is not a repository name: "${recorded}"`);
-      }
-      remote = client.repository(ref);
-    }
-    return new _LayoutSource(layout, remote);
-  }
-  get description() {
-    return `layout ${this.layout.dir}`;
-  }
-  async manifest(desc) {
-    const bytes = await this.layout.readBlob(desc);
-    return parseManifest(bytes, desc.mediaType, `${desc.digest} in ${this.layout.dir}`);
-  }
-  async hasLocal(desc) {
-    return await this.layout.hasBlob(desc);
-  }
-  openChunks(desc) {
-    return fileChunks(this.layout.blobPath(desc.digest), 0, desc.size);
-  }
-  openRange(desc, start, end) {
-    return createReadStream2(this.layout.blobPath(desc.digest), { start, end: end - 1, highWaterMark: 1 << 20 });
-  }
-  async open(desc) {
-    if (await this.layout.hasBlob(desc)) return this.layout.openBlob(desc.digest);
-    if (this.remote === void 0) {
-      throw new LayoutError(
-        `${this.layout.dir}: blob ${desc.digest} is missing and index.json records no source repository (${SOURCE_ANNOTATION}) to fetch it from`
-      );
-    }
-    return await this.remote.openBlob(desc.digest);
-  }
-};
-
-// tools/ociutil/ops/transfer.ts
-import { pipeline } from "node:stream/promises";
-
-// tools/ociutil/util/verify-stream.ts
-import { Transform } from "node:stream";
-var VerifyingStream = class extends Transform {
-  constructor(expected, what) {
-    super({ highWaterMark: 1 << 20 });
-    this.expected = expected;
-    this.what = what;
-    this.hash = newHash(digestAlgorithm(expected.digest));
-  }
-  expected;
-  what;
-  hash;
-  received = 0;
-  _transform(chunk, _enc, done) {
-    this.received += chunk.length;
-    if (this.received > this.expected.size) {
-      done(new VerificationError(`${this.what}: more than the ${this.expected.size} bytes its descriptor says`));
-      return;
-    }
-    this.hash.update(chunk);
-    done(null, chunk);
-  }
-  _flush(done) {
-    if (this.received !== this.expected.size) {
-      done(new VerificationError(`${this.what}: got ${this.received} bytes, its descriptor says ${this.expected.size}`));
-      return;
-    }
-    const got = `${digestAlgorithm(this.expected.digest)}:${this.hash.digest("hex")}`;
-    if (got !== this.expected.digest) {
-      done(new VerificationError(`${this.what}: content has digest ${got}, expected ${this.expected.digest}`));
-      return;
-    }
-    done();
-  }
-};
-
-// tools/ociutil/util/pool.ts
-async function forEachLimit(items, limit, task) {
-  let next = 0;
-  let failed = false;
-  let firstError;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        await task(items[i], i);
-      } catch (err) {
-        if (!failed) firstError = err;
-        failed = true;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  if (failed) throw firstError;
-}
-function defaultJobs() {
-  return 4;
-}
-
-// tools/ociutil/ops/retry.ts
-import { setTimeout as sleep2 } from "node:timers/promises";
-
 // tools/ociutil/remote/undici.ts
 var import_agent = __toESM(require_agent(), 1);
 var import_api_request = __toESM(require_api_request(), 1);
-var import_errors8 = __toESM(require_errors(), 1);
+var import_errors7 = __toESM(require_errors(), 1);
 var import_connect = __toESM(require_connect(), 1);
 var Agent = import_agent.default;
 function request(url, options) {
@@ -23451,6 +22871,33 @@ function parseChallenges(header2) {
 import { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
+
+// tools/ociutil/util/receive-gate.ts
+var ReceiveGate = class {
+  isClosed = false;
+  waiting = /* @__PURE__ */ new Map();
+  get closed() {
+    return this.isClosed;
+  }
+  close() {
+    this.isClosed = true;
+  }
+  open() {
+    if (!this.isClosed) return;
+    this.isClosed = false;
+    const resumes = [...this.waiting.values()];
+    this.waiting.clear();
+    for (const resume of resumes) resume();
+  }
+  /** Calls `resume` once the gate is open again; one waiting callback per `waiter`. */
+  waitToOpen(waiter, resume) {
+    this.waiting.set(waiter, resume);
+  }
+  forget(waiter) {
+    this.waiting.delete(waiter);
+  }
+};
+var blobReceiveGate = new ReceiveGate();
 
 // tools/ociutil/remote/reused-read-buffers.ts
 import { Duplex } from "node:stream";
@@ -23540,7 +22987,7 @@ function* causeChain(err) {
 }
 function isTransientNetworkError(err) {
   for (const { error: error2, code } of causeChain(err)) {
-    if (code !== void 0 && RETRYABLE_CODES.has(code) || error2 instanceof import_errors8.default.SocketError) return true;
+    if (code !== void 0 && RETRYABLE_CODES.has(code) || error2 instanceof import_errors7.default.SocketError) return true;
   }
   return false;
 }
@@ -23931,8 +23378,8 @@ var Registry = class {
     await this.settleScheme();
     return this.base;
   }
-  url(path6) {
-    return new URL(path6, this.base);
+  url(path7) {
+    return new URL(path7, this.base);
   }
   /** A repository; with "push" access every request asks for a push token, so one token serves a whole push. */
   repository(name, access2 = "pull") {
@@ -24006,6 +23453,10 @@ var RemoteRepository = class {
     const size = header(res, "content-length");
     return { digest: parseDigest(digest2), mediaType: header(res, "content-type"), size: size !== void 0 ? Number(size) : void 0 };
   }
+  /**
+   * PUT a manifest. Resolves to the `OCI-Subject` header: a registry that processed the manifest's
+   * `subject` says so with it; without it the client maintains the referrers tag (remote/referrers.ts).
+   */
   async putManifest(identifier2, manifest) {
     const url = this.path("manifests", identifier2);
     const res = await this.registry.send(
@@ -24025,6 +23476,38 @@ var RemoteRepository = class {
     if (claimed !== void 0 && claimed.startsWith("sha256:") && claimed !== manifest.digest) {
       throw new VerificationError(`${this.fullName}: registry stored manifest as ${claimed}, expected ${manifest.digest}`);
     }
+    return { ociSubject: header(res, "oci-subject") };
+  }
+  /**
+   * The referrers API (distribution spec 1.1): descriptors of the manifests whose `subject` is
+   * `subject`, every page (`Link: <...>; rel="next"`). Undefined when the registry has no such API
+   * (404), as distribution 2.8: the caller then reads the referrers tag.
+   */
+  async referrers(subject) {
+    const out = [];
+    let url = this.registry.url(`/v2/${this.name}/referrers/${subject}`);
+    for (let page = 0; url !== void 0; page++) {
+      if (page >= 100) throw new RegistryError(`referrers of ${this.fullName}@${subject}: more than 100 pages`);
+      const res = await this.registry.send({ method: "GET", url, headers: { accept: MediaType.OciImageIndex } }, this.pullScope);
+      if (res.status === 404 && page === 0) {
+        await res.body.dump().catch(() => void 0);
+        return void 0;
+      }
+      await this.expect(res, [200], `referrers of ${this.fullName}@${subject}`);
+      const what = `referrers of ${this.fullName}@${subject}`;
+      const bytes = await readCapped(res.body, MAX_MANIFEST_BYTES, what);
+      let parsed;
+      try {
+        parsed = ImageIndexSchema.safeParse(JSON.parse(bytes.toString("utf8")));
+      } catch {
+        throw new RegistryError(`${what}: the registry's answer is not JSON`);
+      }
+      if (!parsed.success) throw new RegistryError(`${what}: not an image index (${describeIssues(parsed.error)})`);
+      out.push(...parsed.data.manifests);
+      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header(res, "link") ?? "");
+      url = next ? new URL(next[1], url) : void 0;
+    }
+    return out;
   }
   /** The stored size of a blob, or undefined if the repository does not have it. */
   async blobSize(digest2) {
@@ -24188,134 +23671,118 @@ async function readCapped(body, max, what) {
   return Buffer.concat(chunks);
 }
 
-// tools/ociutil/ops/retry.ts
-function isPermanent(err) {
-  if (err instanceof AuthError || err instanceof LayoutError) return true;
-  if (err instanceof RegistryError && err.status !== void 0 && err.status >= 400 && err.status < 500 && err.status !== 429 && err.status !== 408) {
-    return true;
-  }
-  return false;
+// tools/ociutil/remote/referrers.ts
+function referrersTag(digest2) {
+  const [alg, hex] = digest2.split(":");
+  return `${alg.slice(0, 32)}-${hex.slice(0, 64)}`;
 }
-async function withRetries(policy, fn) {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (isPermanent(err) || attempt + 1 >= policy.attempts) throw err;
-      await sleep2(backoffDelay(policy, attempt));
-    }
-  }
+function subjectOf(m) {
+  return m.kind === "image" ? m.manifest.subject : m.index.subject;
 }
-
-// tools/ociutil/ops/transfer.ts
-async function transferTree(tree, source, dest, tags, opts) {
-  const stats = { existing: 0, mounted: 0, uploaded: 0, uploadedBytes: 0 };
-  const sameRegistry = source.remote !== void 0 && source.remote.registry.host === dest.registry.host;
-  const mountFrom = sameRegistry && source.remote !== void 0 && source.remote.name !== dest.name ? source.remote.name : void 0;
-  await forEachLimit(tree.blobs, opts.jobs, async ({ descriptor }) => {
-    if (await dest.blobSize(descriptor.digest) !== void 0) {
-      stats.existing++;
-      return;
-    }
-    let uploadUrl;
-    if (mountFrom !== void 0) {
-      const mount = await dest.mountBlob(descriptor.digest, mountFrom);
-      if (mount.mounted) {
-        stats.mounted++;
-        return;
-      }
-      uploadUrl = mount.uploadUrl;
-    }
-    await withRetries(opts.retry, async () => {
-      const url = uploadUrl ?? await dest.startUpload();
-      uploadUrl = void 0;
-      await upload(dest, url, descriptor, source, opts);
-    });
-    stats.uploaded++;
-    stats.uploadedBytes += descriptor.size;
-  });
-  const root = tree.root;
-  for (const m of tree.manifests) {
-    if (m === root) continue;
-    await dest.putManifest(m.digest, m);
-  }
-  const targets = tags.length > 0 ? tags : [root.digest];
-  for (const tag of targets) await dest.putManifest(tag, root);
-  return stats;
-}
-async function upload(dest, url, desc, source, opts) {
-  const local = await source.hasLocal(desc);
-  const openChunks = source.openChunks?.bind(source);
-  const openBody = async () => {
-    if (local && openChunks !== void 0) return openChunks(desc);
-    const body = await source.open(desc);
-    return local ? body : verified(body, desc, source.description);
-  };
-  const openRange = source.openRange?.bind(source);
-  if (opts.chunkSize !== void 0 && desc.size > opts.chunkSize && openRange !== void 0 && local) {
-    await dest.uploadChunked(url, desc, opts.chunkSize, (start, end) => openRange(desc, start, end));
-    return;
-  }
-  await dest.uploadMonolithic(url, desc, openBody);
-}
-function verified(stream, desc, from) {
-  const check = new VerifyingStream(desc, `blob ${desc.digest} from ${from}`);
-  pipeline(stream, check).catch(() => void 0);
-  return check;
-}
-
-// tools/ociutil/ops/tree.ts
-async function loadTree(root, load, include = () => true) {
-  const manifests = [];
-  const blobs = /* @__PURE__ */ new Map();
-  const seen = /* @__PURE__ */ new Set();
-  const visit = async (m) => {
-    if (m.kind === "index") {
-      const children = m === root ? m.index.manifests.filter(include) : m.index.manifests;
-      const loaded = new Array(children.length);
-      await forEachLimit(children, 8, async (desc, i) => {
-        const child = await load(desc);
-        if (child.bytes.length !== desc.size) {
-          throw new VerificationError(`manifest ${desc.digest} has ${child.bytes.length} bytes, its descriptor says ${desc.size}`);
-        }
-        loaded[i] = child;
-      });
-      for (const child of loaded) {
-        if (!seen.has(child.digest)) {
-          seen.add(child.digest);
-          await visit(child);
-        }
-      }
-    } else {
-      const { config: config2, layers } = m.manifest;
-      if (!blobs.has(config2.digest)) blobs.set(config2.digest, { descriptor: config2, role: "config" });
-      for (const layer of layers) if (!blobs.has(layer.digest)) blobs.set(layer.digest, { descriptor: layer, role: "layer" });
-    }
-    manifests.push(m);
-  };
-  seen.add(root.digest);
-  await visit(root);
-  return { root, manifests, blobs: [...blobs.values()] };
-}
-
-// tools/ociutil/ops/copy.ts
-async function copy(client, src, dst, opts) {
-  const from = client.repository(src);
-  const root = await from.getManifest(identifier(src));
-  if (dst.digest !== void 0 && dst.digest !== root.digest) {
-    throw new VerificationError(`${repositoryName(src)} resolves to ${root.digest}, but the destination names ${dst.digest}`);
-  }
-  const tree = await loadTree(root, (desc) => from.getManifest(desc.digest));
-  const tags = [.../* @__PURE__ */ new Set([...dst.tag !== void 0 ? [dst.tag] : [], ...opts.tags])];
-  const stats = await transferTree(tree, new RegistrySource(from), client.repository(dst, "push"), tags, { jobs: opts.jobs, retry: client.retry });
+function referrerDescriptor(m) {
+  const doc = m.kind === "image" ? m.manifest : m.index;
+  const artifactType = doc.artifactType ?? (m.kind === "image" ? m.manifest.config.mediaType : void 0);
   return {
-    source: `${repositoryName(src)}@${root.digest}`,
-    reference: `${repositoryName(dst)}@${root.digest}`,
-    digest: root.digest,
-    mediaType: root.mediaType,
-    tags,
-    blobs: stats
+    mediaType: m.mediaType,
+    digest: m.digest,
+    size: m.bytes.length,
+    ...artifactType !== void 0 ? { artifactType } : {},
+    ...doc.annotations !== void 0 ? { annotations: doc.annotations } : {}
   };
+}
+async function listReferrers(repo, subject) {
+  const api = await repo.referrers(subject);
+  if (api !== void 0) return { descriptors: api, via: "api" };
+  const index = await referrersIndex(repo, subject);
+  return { descriptors: index?.index.manifests ?? [], via: "tag" };
+}
+async function attachReferrer(repo, m) {
+  const subject = subjectOf(m);
+  if (subject === void 0) throw new OciError(`manifest ${m.digest} has no subject: it cannot be attached as a referrer`);
+  const { ociSubject } = await repo.putManifest(m.digest, m);
+  if (ociSubject !== void 0) return "api";
+  await addToReferrersTag(repo, subject.digest, referrerDescriptor(m));
+  return "tag";
+}
+async function addToReferrersTag(repo, subject, entry) {
+  const existing = await referrersIndex(repo, subject);
+  const manifests = existing?.index.manifests ?? [];
+  if (manifests.some((d) => d.digest === entry.digest)) return;
+  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciImageIndex, manifests: [...manifests, entry] }));
+  await repo.putManifest(referrersTag(subject), { bytes, mediaType: MediaType.OciImageIndex, digest: digestOf(bytes) });
+}
+async function referrersIndex(repo, subject) {
+  const tag = referrersTag(subject);
+  const m = await getIfPresent(repo, tag);
+  if (m === void 0) return void 0;
+  if (m.kind !== "index") throw new OciError(`${repo.fullName}:${tag} should be the referrers index of ${subject}, but it is an image manifest`);
+  return m;
+}
+async function getIfPresent(repo, identifier2) {
+  try {
+    return await repo.getManifest(identifier2);
+  } catch (err) {
+    if (err instanceof RegistryError && err.status === 404) return void 0;
+    throw err;
+  }
+}
+
+// tools/ociutil/ops/attach.ts
+var EMPTY_CONFIG = {
+  mediaType: MediaType.OciEmpty,
+  digest: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+  size: 2,
+  data: "e30="
+};
+function artifactManifest(subject, artifact) {
+  const layers = artifact.layers.map((l) => ({
+    mediaType: l.mediaType,
+    digest: digestOf(l.bytes),
+    size: l.bytes.length,
+    ...l.annotations !== void 0 ? { annotations: l.annotations } : {}
+  }));
+  const doc = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciImageManifest,
+    artifactType: artifact.artifactType,
+    config: EMPTY_CONFIG,
+    layers,
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+    ...artifact.annotations !== void 0 ? { annotations: artifact.annotations } : {}
+  };
+  return parseManifest(Buffer.from(JSON.stringify(doc)), MediaType.OciImageManifest, "artifact manifest");
+}
+async function attach(repo, subject, artifact) {
+  const manifest = artifactManifest(subject, artifact);
+  const blobs = [
+    { digest: EMPTY_CONFIG.digest, bytes: Buffer.from("{}") },
+    ...artifact.layers.map((l) => ({ digest: digestOf(l.bytes), bytes: l.bytes }))
+  ];
+  for (const blob of blobs) {
+    if (await repo.blobSize(blob.digest) !== void 0) continue;
+    await repo.uploadMonolithic(await repo.startUpload(), { digest: blob.digest, size: blob.bytes.length }, () => blob.bytes);
+  }
+  return { manifest, via: await attachReferrer(repo, manifest) };
+}
+
+// tools/ociutil/ops/attest.ts
+var MAX_STATEMENT_BYTES = 4 << 20;
+async function prepareAttestation(statementFile, keyFile, flag = "--statement") {
+  const what = `${flag} ${statementFile}`;
+  const size = (await stat(statementFile)).size;
+  if (size > MAX_STATEMENT_BYTES) throw new OciError(`${what}: ${size} bytes, more than the ${MAX_STATEMENT_BYTES} a statement may have`);
+  const bytes = await readFile2(statementFile);
+  const statement = parseStatement(bytes, what);
+  const key = keyFile !== void 0 ? await loadSigningKey(keyFile) : void 0;
+  return { what, bytes, statement, key };
+}
+function checkAttestationSubject(prepared, digest2) {
+  checkSubject(prepared.statement, digest2, prepared.what);
+}
+async function attest(repo, subject, prepared) {
+  checkAttestationSubject(prepared, subject.digest);
+  const created = (/* @__PURE__ */ new Date()).toISOString().replace(/\.\d{3}Z$/, "Z");
+  return await attach(repo, subject, attestationArtifact(prepared.bytes, prepared.statement, prepared.key, created));
 }
 
 // tools/ociutil/cli/run.ts
@@ -24356,9 +23823,9 @@ function oneLine(s) {
 // tools/ociutil/remote/credentials.ts
 import { spawn } from "node:child_process";
 import { constants } from "node:fs";
-import { access, readFile as readFile2, stat as stat2 } from "node:fs/promises";
+import { access, readFile as readFile3, stat as stat2 } from "node:fs/promises";
 import os from "node:os";
-import path3 from "node:path";
+import path from "node:path";
 var CredentialError = class extends OciError {
   name = "CredentialError";
 };
@@ -24411,9 +23878,9 @@ function defaultCredentialSource(env = process.env, homeDir, options = {}) {
   const registryAuthFile = nonEmpty(env.REGISTRY_AUTH_FILE);
   if (registryAuthFile !== void 0) files.push(registryAuthFile);
   const xdgRuntimeDir = nonEmpty(env.XDG_RUNTIME_DIR);
-  if (xdgRuntimeDir !== void 0) files.push(path3.join(xdgRuntimeDir, "containers", "auth.json"));
+  if (xdgRuntimeDir !== void 0) files.push(path.join(xdgRuntimeDir, "containers", "auth.json"));
   const dockerConfig = nonEmpty(env.DOCKER_CONFIG);
-  files.push(dockerConfig !== void 0 ? path3.join(dockerConfig, "config.json") : path3.join(home, ".docker", "config.json"));
+  files.push(dockerConfig !== void 0 ? path.join(dockerConfig, "config.json") : path.join(home, ".docker", "config.json"));
   return new FileCredentialSource(files, env, options.helperTimeoutMs ?? DEFAULT_HELPER_TIMEOUT_MS);
 }
 var FileCredentialSource = class {
@@ -24474,7 +23941,7 @@ function nonEmpty(value) {
 async function loadAuthFile(file) {
   let text;
   try {
-    text = await readFile2(file, "utf8");
+    text = await readFile3(file, "utf8");
   } catch (err) {
     const code = err.code;
     if (code === "ENOENT" || code === "ENOTDIR") return void 0;
@@ -24533,10 +24000,10 @@ function envValue(env, name) {
 }
 async function findExecutable(name, env) {
   const exts = process.platform === "win32" ? (envValue(env, "PATHEXT") ?? ".COM;.EXE;.BAT;.CMD").split(";").filter((e) => e !== "") : [""];
-  for (const dir of (envValue(env, "PATH") ?? "").split(path3.delimiter)) {
+  for (const dir of (envValue(env, "PATH") ?? "").split(path.delimiter)) {
     if (dir === "") continue;
     for (const ext of exts) {
-      const candidate = path3.resolve(dir, name + ext);
+      const candidate = path.resolve(dir, name + ext);
       try {
         if (!(await stat2(candidate)).isFile()) continue;
         await access(candidate, constants.X_OK);
@@ -24659,6 +24126,29 @@ var RegistryClient = class {
   }
 };
 
+// tools/ociutil/util/pool.ts
+async function forEachLimit(items, limit, task) {
+  let next = 0;
+  let failed = false;
+  let firstError;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const i = next++;
+      try {
+        await task(items[i], i);
+      } catch (err) {
+        if (!failed) firstError = err;
+        failed = true;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failed) throw firstError;
+}
+function defaultJobs() {
+  return 4;
+}
+
 // tools/ociutil/cli/options.ts
 function addRegistryOptions(cmd) {
   return cmd.option("--insecure", "speak plain HTTP (no TLS) to every registry this command uses").option("--plain-http <registry>", "speak plain HTTP to this registry only (repeatable), e.g. localhost:5000", collect, []).addOption(new Option("-j, --jobs <n>", "parallel blob transfers").argParser(positiveInt("--jobs")).default(defaultJobs())).option("--json", "print one JSON object describing the result");
@@ -24689,16 +24179,1124 @@ function print(flags, json, line) {
 `);
 }
 
-// tools/ociutil/cli/copy.ts
-function registerCopy(program3) {
+// tools/ociutil/cli/attest.ts
+function registerAttest(program3) {
   addRegistryOptions(
-    program3.command("copy").description("copy an image or index between registries (every platform, digest preserved); prints registry/repo@digest").argument("<src>", "source reference").argument("<dst>", "destination reference: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collectTag, [])
+    program3.command("attest").description("attach an in-toto statement to an image as an OCI 1.1 referrer, signed (DSSE in a Sigstore bundle) with --key; prints registry/repo@<referrer digest>").argument("<ref>", "the image or index: registry/repo[:tag][@digest]").requiredOption("--statement <file>", "in-toto Statement (v1 or v0.1) JSON; one subject must have the image's digest").option("--key <pem>", "ECDSA P-256 private key, PEM (PKCS#8 or SEC1, as openssl writes): sign it so cosign verify-attestation accepts it")
   ).action(
-    action(async (srcArg, dstArg, flags) => {
-      const result = await copy(clientFor(flags), reference(srcArg), reference(dstArg), { tags: flags.tag, jobs: flags.jobs });
-      print(flags, result, result.reference);
+    action(async (refArg, flags) => {
+      const ref = reference(refArg);
+      const prepared = await prepareAttestation(flags.statement, flags.key);
+      const repo = clientFor(flags).repository(ref, "push");
+      const subject = await repo.getManifest(identifier(ref));
+      const { manifest, via } = await attest(repo, { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.length }, prepared);
+      const name = repositoryName(ref);
+      print(flags, { ...attestationJson(name, manifest.digest, prepared, via), subject: `${name}@${subject.digest}` }, `${name}@${manifest.digest}`);
     })
   );
+}
+function attestationJson(name, digest2, prepared, via) {
+  return {
+    reference: `${name}@${digest2}`,
+    predicateType: prepared.statement.predicateType,
+    signed: prepared.key !== void 0,
+    listedBy: via === "api" ? "referrers API" : "referrers tag"
+  };
+}
+
+// tools/ociutil/ops/source.ts
+import { createReadStream as createReadStream2 } from "node:fs";
+
+// tools/ociutil/layout/layout.ts
+import { createReadStream } from "node:fs";
+import { mkdir, readFile as readFile4, rename as rename2, rm as rm2, stat as stat3 } from "node:fs/promises";
+import path3 from "node:path";
+
+// tools/ociutil/layout/blob-workers.ts
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+var WORKER_SOURCE = `
+const { parentPort } = require("node:worker_threads");
+const { createHash } = require("node:crypto");
+const { writeSync } = require("node:fs");
+const message = (err) => String((err && err.message) || err);
+const WRITE_PIECE = 32 * 1024; // see the module comment
+const jobs = new Map();
+parentPort.on("message", (m) => {
+  if (m.op === "start") {
+    const job = { fd: m.fd, hash: null, error: null };
+    try { job.hash = createHash(m.algorithm); } catch (err) { job.error = message(err); }
+    jobs.set(m.job, job);
+  } else if (m.op === "chunk") {
+    const job = jobs.get(m.job);
+    if (job !== undefined && job.error === null) {
+      try {
+        const bytes = new Uint8Array(m.memory, 0, m.length);
+        for (let done = 0; done < m.length; ) {
+          done += writeSync(job.fd, bytes, done, Math.min(WRITE_PIECE, m.length - done), m.position + done);
+        }
+        job.hash.update(bytes);
+      } catch (err) { job.error = message(err); }
+    }
+    parentPort.postMessage({ op: "chunk", chunk: m.chunk, memory: m.memory }, [m.memory]); // always: the sender reuses it
+  } else if (m.op === "finish") {
+    const job = jobs.get(m.job);
+    jobs.delete(m.job);
+    if (job === undefined) parentPort.postMessage({ op: "finish", job: m.job, error: "unknown job" });
+    else if (job.error !== null) parentPort.postMessage({ op: "finish", job: m.job, error: job.error });
+    else parentPort.postMessage({ op: "finish", job: m.job, hex: job.hash.digest("hex") });
+  } else if (m.op === "abort") {
+    jobs.delete(m.job);
+  }
+});
+`;
+var BlobWorker = class {
+  worker = new Worker(WORKER_SOURCE, { eval: true });
+  chunks = /* @__PURE__ */ new Map();
+  finishes = /* @__PURE__ */ new Map();
+  nextChunk = 0;
+  owed = 0;
+  failure;
+  /** Jobs started and not finished: new jobs go to the least loaded worker. */
+  jobs = 0;
+  constructor() {
+    this.worker.on("message", (m) => {
+      if (m.op === "chunk") {
+        const pending = this.chunks.get(m.chunk);
+        this.chunks.delete(m.chunk);
+        this.paid();
+        pending?.done(Buffer.from(m.memory));
+      } else {
+        const waiter = this.finishes.get(m.job);
+        this.finishes.delete(m.job);
+        this.paid();
+        if (m.error !== void 0) waiter?.reject(new Error(m.error));
+        else waiter?.resolve(m.hex ?? "");
+      }
+    });
+    this.worker.on("error", (err) => {
+      this.failure = err;
+      for (const w of this.finishes.values()) w.reject(err);
+      this.finishes.clear();
+      for (const { done, size } of this.chunks.values()) done(Buffer.allocUnsafeSlow(size));
+      this.chunks.clear();
+    });
+    this.worker.unref();
+  }
+  /** Keeps the process alive only while the worker owes an answer. */
+  owe() {
+    if (this.owed++ === 0) this.worker.ref();
+  }
+  paid() {
+    if (--this.owed === 0) this.worker.unref();
+  }
+  start(job, fd, algorithm) {
+    this.jobs++;
+    this.worker.postMessage({ op: "start", job, fd, algorithm });
+    let ended = false;
+    const end = () => {
+      if (!ended) this.jobs--;
+      ended = true;
+    };
+    return {
+      write: (bytes, length, position, done) => {
+        const memory = bytes.buffer;
+        if (bytes.byteOffset !== 0 || bytes.length !== memory.byteLength) throw new Error("blob worker: a buffer must span its memory");
+        const chunk = this.nextChunk++;
+        this.chunks.set(chunk, { done, size: memory.byteLength });
+        this.owe();
+        this.worker.postMessage({ op: "chunk", job, chunk, memory, length, position }, [memory]);
+      },
+      finish: () => new Promise((resolve, reject) => {
+        end();
+        if (this.failure !== void 0) return reject(this.failure);
+        this.finishes.set(job, { resolve, reject });
+        this.owe();
+        this.worker.postMessage({ op: "finish", job });
+      }),
+      abort: () => {
+        end();
+        this.worker.postMessage({ op: "abort", job });
+      }
+    };
+  }
+};
+var workers = [];
+var nextJob = 0;
+function maxWorkers() {
+  return Math.min(2, availableParallelism());
+}
+function startBlobWorkers(count) {
+  while (workers.length < Math.min(count, maxWorkers())) workers.push(new BlobWorker());
+}
+function startBlobJob(fd, algorithm) {
+  let worker = workers.find((w) => w.jobs === 0);
+  if (worker === void 0 && workers.length < maxWorkers()) workers.push(worker = new BlobWorker());
+  worker ??= workers.reduce((a, b) => b.jobs < a.jobs ? b : a);
+  return worker.start(nextJob++, fd, algorithm);
+}
+
+// tools/ociutil/layout/blob-writer.ts
+import { close, open as open2 } from "node:fs";
+import { promisify } from "node:util";
+
+// tools/ociutil/layout/staging-buffers.ts
+var STAGING_BUFFER_SIZE = 1 << 20;
+var StagingBuffers = class {
+  constructor(inFlight, gate) {
+    this.inFlight = inFlight;
+    this.gate = gate;
+  }
+  inFlight;
+  gate;
+  free = [];
+  created = 0;
+  inUse = 0;
+  writers = 0;
+  get softCap() {
+    return this.inFlight + this.writers;
+  }
+  get buffersInUse() {
+    return this.inUse;
+  }
+  get buffersCreated() {
+    return this.created;
+  }
+  /** A writer starts (it will hold up to one partly filled buffer) or ends. */
+  attachWriter() {
+    this.writers++;
+    this.changed();
+  }
+  detachWriter() {
+    this.writers--;
+    this.changed();
+  }
+  take() {
+    let buffer = this.free.pop();
+    if (buffer === void 0) {
+      buffer = { bytes: Buffer.allocUnsafeSlow(STAGING_BUFFER_SIZE) };
+      this.created++;
+    }
+    this.inUse++;
+    this.changed();
+    return buffer;
+  }
+  release(buffer) {
+    this.inUse--;
+    this.free.push(buffer);
+    this.changed();
+  }
+  changed() {
+    if (this.inUse >= this.softCap) {
+      this.gate.close();
+    } else {
+      this.gate.open();
+    }
+  }
+};
+var sharedStaging = new StagingBuffers(16, blobReceiveGate);
+
+// tools/ociutil/layout/blob-writer.ts
+var openFile = promisify(open2);
+var closeFile = promisify(close);
+var BlobWriter = class _BlobWriter {
+  constructor(fd, desc, what, staging) {
+    this.fd = fd;
+    this.desc = desc;
+    this.what = what;
+    this.staging = staging;
+    this.job = startBlobJob(fd, digestAlgorithm(desc.digest));
+    staging.attachWriter();
+    this.done = this.finish();
+    this.done.catch(() => void 0);
+  }
+  fd;
+  desc;
+  what;
+  staging;
+  job;
+  current;
+  filled = 0;
+  received = 0;
+  flushed = 0;
+  /** Buffers still with the worker. */
+  away = 0;
+  ended = false;
+  error;
+  settle;
+  settled = new Promise((resolve) => this.settle = resolve);
+  /** Resolves once the file holds exactly the blob; rejects with the first failure. */
+  done;
+  /** Creates `path` (which must not exist) and a writer for it. */
+  static async create(path7, desc, what, staging) {
+    const fd = await openFile(path7, "wx", 420);
+    return new _BlobWriter(fd, desc, what, staging);
+  }
+  write(chunk) {
+    if (this.error !== void 0 || this.ended) throw this.error ?? new Error(`${this.what}: write after end`);
+    this.received += chunk.length;
+    if (this.received > this.desc.size) {
+      const err = new VerificationError(`${this.what}: more than the ${this.desc.size} bytes its descriptor says`);
+      this.fail(err);
+      throw err;
+    }
+    let offset = 0;
+    while (offset < chunk.length) {
+      this.current ??= this.staging.take();
+      const n = Math.min(chunk.length - offset, STAGING_BUFFER_SIZE - this.filled);
+      this.current.bytes.set(chunk.subarray(offset, offset + n), this.filled);
+      this.filled += n;
+      offset += n;
+      if (this.filled === STAGING_BUFFER_SIZE) this.flush();
+    }
+  }
+  end() {
+    if (this.error !== void 0 || this.ended) return;
+    this.ended = true;
+    if (this.current !== void 0) this.flush();
+    this.check();
+  }
+  fail(err) {
+    if (this.error !== void 0) return;
+    this.error = err;
+    if (this.current !== void 0) {
+      this.staging.release(this.current);
+      this.current = void 0;
+    }
+    this.check();
+  }
+  /** Sends the current buffer to the worker; it is reused when it comes back. */
+  flush() {
+    const buffer = this.current;
+    const length = this.filled;
+    this.current = void 0;
+    this.filled = 0;
+    this.away++;
+    this.job.write(buffer.bytes, length, this.flushed, (returned) => {
+      buffer.bytes = returned;
+      this.staging.release(buffer);
+      this.away--;
+      this.check();
+    });
+    this.flushed += length;
+  }
+  check() {
+    if (this.away === 0 && (this.ended || this.error !== void 0)) this.settle();
+  }
+  async finish() {
+    await this.settled;
+    try {
+      if (this.error !== void 0) {
+        this.job.abort();
+        throw this.error;
+      }
+      if (this.received !== this.desc.size) {
+        this.job.abort();
+        throw new VerificationError(`${this.what}: got ${this.received} bytes, its descriptor says ${this.desc.size}`);
+      }
+      let hex;
+      try {
+        hex = await this.job.finish();
+      } catch (err) {
+        throw new OciError(`${this.what}: writing it failed: ${err.message}`);
+      }
+      const got = `${digestAlgorithm(this.desc.digest)}:${hex}`;
+      if (got !== this.desc.digest) throw new VerificationError(`${this.what}: content has digest ${got}, expected ${this.desc.digest}`);
+    } finally {
+      this.staging.detachWriter();
+      await closeFile(this.fd);
+    }
+  }
+};
+
+// tools/ociutil/util/fsutil.ts
+import { randomBytes } from "node:crypto";
+import { open as open3, rename, rm } from "node:fs/promises";
+import path2 from "node:path";
+function tempPathFor(target) {
+  return path2.join(path2.dirname(target), `.${path2.basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+}
+async function writeFileAtomic(target, data) {
+  const tmp = tempPathFor(target);
+  try {
+    const handle = await open3(tmp, "wx", 420);
+    try {
+      await handle.writeFile(data);
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+// tools/ociutil/layout/layout.ts
+var REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
+var SOURCE_ANNOTATION = "dev.rules-ociutil.source.repository";
+var LayoutError = class extends OciError {
+  name = "LayoutError";
+};
+var STREAM_CHUNK = 1 << 20;
+var ImageLayout = class _ImageLayout {
+  constructor(dir) {
+    this.dir = dir;
+  }
+  dir;
+  /** Opens DIR as a layout, creating an empty one (oci-layout, index.json, blobs/) if it has none. */
+  static async init(dir) {
+    await mkdir(path3.join(dir, "blobs"), { recursive: true });
+    const layout = new _ImageLayout(dir);
+    const marker = path3.join(dir, "oci-layout");
+    try {
+      await stat3(marker);
+    } catch {
+      await writeFileAtomic(marker, `${JSON.stringify({ imageLayoutVersion: "1.0.0" })}
+`);
+    }
+    try {
+      await stat3(path3.join(dir, "index.json"));
+    } catch {
+      await layout.writeIndex({ schemaVersion: 2, mediaType: MediaType.OciImageIndex, manifests: [] });
+    }
+    return await _ImageLayout.open(dir);
+  }
+  /** Opens an existing layout; fails with one line if DIR is not one. */
+  static async open(dir) {
+    let marker;
+    try {
+      marker = await readFile4(path3.join(dir, "oci-layout"));
+    } catch {
+      throw new LayoutError(`${dir} is not an OCI image layout: it has no oci-layout file`);
+    }
+    let json;
+    try {
+      json = JSON.parse(marker.toString("utf8"));
+    } catch {
+      throw new LayoutError(`${dir}/oci-layout is not JSON`);
+    }
+    const parsed = OciLayoutFileSchema.safeParse(json);
+    if (!parsed.success) throw new LayoutError(`${dir}/oci-layout: ${describeIssues(parsed.error)} (expected imageLayoutVersion "1.0.0")`);
+    return new _ImageLayout(dir);
+  }
+  blobPath(digest2) {
+    const checked = parseDigest(digest2);
+    return path3.join(this.dir, "blobs", digestAlgorithm(checked), digestHex(checked));
+  }
+  /** The size of the stored blob, or undefined if there is none. */
+  async blobSize(digest2) {
+    try {
+      const s = await stat3(this.blobPath(digest2));
+      return s.isFile() ? s.size : void 0;
+    } catch {
+      return void 0;
+    }
+  }
+  /** True if the blob is stored with the descriptor's size (content is checked by `verify`). */
+  async hasBlob(desc) {
+    return await this.blobSize(desc.digest) === desc.size;
+  }
+  /** About to receive `parallel` blobs at once: start what writes them now, while the caller talks to the registry. */
+  static prepareToReceive(parallel) {
+    startBlobWorkers(parallel);
+  }
+  /**
+   * Receives the blob named by `desc`: `deliver` hands a sink to whatever produces the bytes (a
+   * registry download) and resolves once the sink is in use; the bytes then arrive through it. They
+   * are verified on the way, and the blob appears only if they match; on any failure nothing is left.
+   */
+  async receiveBlob(desc, what, deliver) {
+    const target = this.blobPath(desc.digest);
+    await mkdir(path3.dirname(target), { recursive: true });
+    const tmp = tempPathFor(target);
+    const writer = await BlobWriter.create(tmp, desc, what, sharedStaging);
+    try {
+      try {
+        await deliver(writer);
+      } catch (err) {
+        writer.fail(err instanceof Error ? err : new Error(String(err)));
+      }
+      await writer.done;
+      await rename2(tmp, target);
+    } catch (err) {
+      await rm2(tmp, { force: true });
+      throw err;
+    }
+  }
+  /** Stores small in-memory content (manifests, configs) under its own digest. */
+  async writeBlobBytes(bytes, expected) {
+    const digest2 = digestOf(bytes, expected !== void 0 ? digestAlgorithm(expected) : "sha256");
+    if (expected !== void 0 && digest2 !== expected) {
+      throw new VerificationError(`content has digest ${digest2}, expected ${expected}`);
+    }
+    const target = this.blobPath(digest2);
+    if (await this.blobSize(digest2) === bytes.length) return digest2;
+    await mkdir(path3.dirname(target), { recursive: true });
+    await writeFileAtomic(target, bytes);
+    return digest2;
+  }
+  /** Reads a small blob fully and checks it against its descriptor. */
+  async readBlob(desc) {
+    let bytes;
+    try {
+      bytes = await readFile4(this.blobPath(desc.digest));
+    } catch {
+      throw new LayoutError(`${this.dir}: blob ${desc.digest} is missing`);
+    }
+    if (bytes.length !== desc.size) {
+      throw new VerificationError(`${this.dir}: blob ${desc.digest} has ${bytes.length} bytes, its descriptor says ${desc.size}`);
+    }
+    const got = digestOf(bytes, digestAlgorithm(desc.digest));
+    if (got !== desc.digest) throw new VerificationError(`${this.dir}: blob ${desc.digest} has content with digest ${got}`);
+    return bytes;
+  }
+  /** A stream of a stored blob's bytes (callers verify if they need to). */
+  openBlob(digest2) {
+    return createReadStream(this.blobPath(digest2), { highWaterMark: STREAM_CHUNK });
+  }
+  async readIndex() {
+    const file = path3.join(this.dir, "index.json");
+    let bytes;
+    try {
+      bytes = await readFile4(file);
+    } catch {
+      throw new LayoutError(`${this.dir} is not an OCI image layout: it has no index.json`);
+    }
+    let json;
+    try {
+      json = JSON.parse(bytes.toString("utf8"));
+    } catch (err) {
+      throw new LayoutError(`${file} is not JSON: ${err.message}`);
+    }
+    const parsed = ImageIndexSchema.safeParse(json);
+    if (!parsed.success) throw new LayoutError(`${file}: ${describeIssues(parsed.error)}`);
+    return parsed.data;
+  }
+  async writeIndex(index) {
+    await writeFileAtomic(path3.join(this.dir, "index.json"), `${JSON.stringify(index, null, 2)}
+`);
+  }
+  /**
+   * Adds `desc` to index.json. An entry with the same ref name is replaced (a tag names one manifest);
+   * an identical descriptor without a ref name is not added twice.
+   */
+  async addManifest(desc, refName) {
+    const index = await this.readIndex();
+    const annotations2 = { ...desc.annotations ?? {} };
+    if (refName !== void 0) annotations2[REF_NAME_ANNOTATION] = refName;
+    const entry = { ...desc, ...Object.keys(annotations2).length > 0 ? { annotations: annotations2 } : {} };
+    const kept = index.manifests.filter((m) => {
+      const name = m.annotations?.[REF_NAME_ANNOTATION];
+      if (refName !== void 0) return name !== refName;
+      return !(name === void 0 && m.digest === desc.digest);
+    });
+    await this.writeIndex({ ...index, manifests: [...kept, entry] });
+  }
+};
+
+// tools/ociutil/util/file-chunks.ts
+import { open as open4 } from "node:fs/promises";
+var CHUNK = 1 << 20;
+async function* fileChunks(path7, start = 0, end) {
+  const file = await open4(path7, "r");
+  try {
+    const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+    let position = start;
+    const stop = end ?? (await file.stat()).size;
+    for (let turn = 0; position < stop; turn ^= 1) {
+      const buffer = buffers[turn];
+      const want = Math.min(CHUNK, stop - position);
+      let filled = 0;
+      while (filled < want) {
+        const { bytesRead } = await file.read(buffer, filled, want - filled, position + filled);
+        if (bytesRead === 0) throw new Error(`${path7}: file ended at ${position + filled} bytes, expected ${stop}`);
+        filled += bytesRead;
+      }
+      position += filled;
+      yield buffer.subarray(0, filled);
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+// tools/ociutil/ops/source.ts
+var RegistrySource = class {
+  constructor(remote) {
+    this.remote = remote;
+  }
+  remote;
+  get description() {
+    return this.remote.fullName;
+  }
+  async manifest(desc) {
+    return await this.remote.getManifest(desc.digest);
+  }
+  async hasLocal() {
+    return false;
+  }
+  async open(desc) {
+    return await this.remote.openBlob(desc.digest);
+  }
+};
+var LayoutSource = class _LayoutSource {
+  constructor(layout, remote) {
+    this.layout = layout;
+    this.remote = remote;
+  }
+  layout;
+  remote;
+  /** A layout source for the index.json entry `entry`, with its recorded source repository, if any. */
+  static forEntry(layout, entry, client) {
+    const recorded = entry.annotations?.[SOURCE_ANNOTATION];
+    let remote;
+    if (recorded !== void 0) {
+      let ref;
+      try {
+        ref = parseReference(recorded);
+      } catch {
+        throw new LayoutError(`${layout.dir}/index.json: annotation ${SOURCE_ANNOTATION} is not a repository name: "${recorded}"`);
+      }
+      remote = client.repository(ref);
+    }
+    return new _LayoutSource(layout, remote);
+  }
+  get description() {
+    return `layout ${this.layout.dir}`;
+  }
+  async manifest(desc) {
+    const bytes = await this.layout.readBlob(desc);
+    return parseManifest(bytes, desc.mediaType, `${desc.digest} in ${this.layout.dir}`);
+  }
+  async hasLocal(desc) {
+    return await this.layout.hasBlob(desc);
+  }
+  openChunks(desc) {
+    return fileChunks(this.layout.blobPath(desc.digest), 0, desc.size);
+  }
+  openRange(desc, start, end) {
+    return createReadStream2(this.layout.blobPath(desc.digest), { start, end: end - 1, highWaterMark: 1 << 20 });
+  }
+  async open(desc) {
+    if (await this.layout.hasBlob(desc)) return this.layout.openBlob(desc.digest);
+    if (this.remote === void 0) {
+      throw new LayoutError(
+        `${this.layout.dir}: blob ${desc.digest} is missing and index.json records no source repository (${SOURCE_ANNOTATION}) to fetch it from`
+      );
+    }
+    return await this.remote.openBlob(desc.digest);
+  }
+};
+
+// tools/ociutil/ops/transfer.ts
+import { pipeline } from "node:stream/promises";
+
+// tools/ociutil/util/verify-stream.ts
+import { Transform } from "node:stream";
+var VerifyingStream = class extends Transform {
+  constructor(expected, what) {
+    super({ highWaterMark: 1 << 20 });
+    this.expected = expected;
+    this.what = what;
+    this.hash = newHash(digestAlgorithm(expected.digest));
+  }
+  expected;
+  what;
+  hash;
+  received = 0;
+  _transform(chunk, _enc, done) {
+    this.received += chunk.length;
+    if (this.received > this.expected.size) {
+      done(new VerificationError(`${this.what}: more than the ${this.expected.size} bytes its descriptor says`));
+      return;
+    }
+    this.hash.update(chunk);
+    done(null, chunk);
+  }
+  _flush(done) {
+    if (this.received !== this.expected.size) {
+      done(new VerificationError(`${this.what}: got ${this.received} bytes, its descriptor says ${this.expected.size}`));
+      return;
+    }
+    const got = `${digestAlgorithm(this.expected.digest)}:${this.hash.digest("hex")}`;
+    if (got !== this.expected.digest) {
+      done(new VerificationError(`${this.what}: content has digest ${got}, expected ${this.expected.digest}`));
+      return;
+    }
+    done();
+  }
+};
+
+// tools/ociutil/ops/retry.ts
+import { setTimeout as sleep2 } from "node:timers/promises";
+function isPermanent(err) {
+  if (err instanceof AuthError || err instanceof LayoutError) return true;
+  if (err instanceof RegistryError && err.status !== void 0 && err.status >= 400 && err.status < 500 && err.status !== 429 && err.status !== 408) {
+    return true;
+  }
+  return false;
+}
+async function withRetries(policy, fn) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (isPermanent(err) || attempt + 1 >= policy.attempts) throw err;
+      await sleep2(backoffDelay(policy, attempt));
+    }
+  }
+}
+
+// tools/ociutil/ops/transfer.ts
+async function transferTree(tree, source, dest, tags, opts) {
+  const stats = { existing: 0, mounted: 0, uploaded: 0, uploadedBytes: 0 };
+  const sameRegistry = source.remote !== void 0 && source.remote.registry.host === dest.registry.host;
+  const mountFrom = sameRegistry && source.remote !== void 0 && source.remote.name !== dest.name ? source.remote.name : void 0;
+  await forEachLimit(tree.blobs, opts.jobs, async ({ descriptor }) => {
+    if (await dest.blobSize(descriptor.digest) !== void 0) {
+      stats.existing++;
+      return;
+    }
+    let uploadUrl;
+    if (mountFrom !== void 0) {
+      const mount = await dest.mountBlob(descriptor.digest, mountFrom);
+      if (mount.mounted) {
+        stats.mounted++;
+        return;
+      }
+      uploadUrl = mount.uploadUrl;
+    }
+    await withRetries(opts.retry, async () => {
+      const url = uploadUrl ?? await dest.startUpload();
+      uploadUrl = void 0;
+      await upload(dest, url, descriptor, source, opts);
+    });
+    stats.uploaded++;
+    stats.uploadedBytes += descriptor.size;
+  });
+  const root = tree.root;
+  for (const m of tree.manifests) {
+    if (m === root) continue;
+    await dest.putManifest(m.digest, m);
+  }
+  if (opts.pushRoot === false) return stats;
+  const targets = tags.length > 0 ? tags : [root.digest];
+  for (const tag of targets) await dest.putManifest(tag, root);
+  return stats;
+}
+async function upload(dest, url, desc, source, opts) {
+  const local = await source.hasLocal(desc);
+  const openChunks = source.openChunks?.bind(source);
+  const openBody = async () => {
+    if (local && openChunks !== void 0) return openChunks(desc);
+    const body = await source.open(desc);
+    return local ? body : verified(body, desc, source.description);
+  };
+  const openRange = source.openRange?.bind(source);
+  if (opts.chunkSize !== void 0 && desc.size > opts.chunkSize && openRange !== void 0 && local) {
+    await dest.uploadChunked(url, desc, opts.chunkSize, (start, end) => openRange(desc, start, end));
+    return;
+  }
+  await dest.uploadMonolithic(url, desc, openBody);
+}
+function verified(stream, desc, from) {
+  const check = new VerifyingStream(desc, `blob ${desc.digest} from ${from}`);
+  pipeline(stream, check).catch(() => void 0);
+  return check;
+}
+
+// tools/ociutil/ops/tree.ts
+async function loadTree(root, load, include = () => true) {
+  const manifests = [];
+  const blobs = /* @__PURE__ */ new Map();
+  const seen = /* @__PURE__ */ new Set();
+  const visit = async (m) => {
+    if (m.kind === "index") {
+      const children = m === root ? m.index.manifests.filter(include) : m.index.manifests;
+      const loaded = new Array(children.length);
+      await forEachLimit(children, 8, async (desc, i) => {
+        const child = await load(desc);
+        if (child.bytes.length !== desc.size) {
+          throw new VerificationError(`manifest ${desc.digest} has ${child.bytes.length} bytes, its descriptor says ${desc.size}`);
+        }
+        loaded[i] = child;
+      });
+      for (const child of loaded) {
+        if (!seen.has(child.digest)) {
+          seen.add(child.digest);
+          await visit(child);
+        }
+      }
+    } else {
+      const { config: config2, layers } = m.manifest;
+      if (!blobs.has(config2.digest)) blobs.set(config2.digest, { descriptor: config2, role: "config" });
+      for (const layer of layers) if (!blobs.has(layer.digest)) blobs.set(layer.digest, { descriptor: layer, role: "layer" });
+    }
+    manifests.push(m);
+  };
+  seen.add(root.digest);
+  await visit(root);
+  return { root, manifests, blobs: [...blobs.values()] };
+}
+function parentFirst(tree) {
+  const byDigest = new Map(tree.manifests.map((m) => [m.digest, m]));
+  const out = [];
+  const seen = /* @__PURE__ */ new Set();
+  const visit = (m) => {
+    if (seen.has(m.digest)) return;
+    seen.add(m.digest);
+    out.push(m.digest);
+    if (m.kind !== "index") return;
+    for (const child of m.index.manifests) {
+      const loaded = byDigest.get(child.digest);
+      if (loaded !== void 0) visit(loaded);
+    }
+  };
+  visit(tree.root);
+  return out;
+}
+
+// tools/ociutil/ops/referrers.ts
+var COSIGN_TAG_SUFFIXES = [".sig", ".att", ".sbom"];
+async function copyReferrers(from, to, subjects, opts) {
+  const source = new RegistrySource(from);
+  const out = { referrers: [], cosignTags: [], missing: [] };
+  const seen = new Set(subjects);
+  const queue = [...subjects];
+  for (let subject = queue.shift(); subject !== void 0; subject = queue.shift()) {
+    for (const desc of (await listReferrers(from, subject)).descriptors) {
+      if (seen.has(desc.digest)) continue;
+      seen.add(desc.digest);
+      const m = await getIfPresent(from, desc.digest);
+      if (m === void 0) {
+        out.missing.push(desc.digest);
+        continue;
+      }
+      if (m.bytes.length !== desc.size) throw new VerificationError(`referrer ${from.fullName}@${desc.digest} has ${m.bytes.length} bytes, its descriptor says ${desc.size}`);
+      await transferTree(await loadTree(m, (d) => from.getManifest(d.digest)), source, to, [], { ...opts, pushRoot: false });
+      await attachReferrer(to, m);
+      out.referrers.push(m.digest);
+      queue.push(m.digest);
+    }
+    for (const suffix of COSIGN_TAG_SUFFIXES) {
+      const tag = `${referrersTag(subject)}${suffix}`;
+      const m = await getIfPresent(from, tag);
+      if (m === void 0) continue;
+      await transferTree(await loadTree(m, (d) => from.getManifest(d.digest)), source, to, [tag], opts);
+      out.cosignTags.push(tag);
+    }
+  }
+  return out;
+}
+
+// tools/ociutil/ops/copy.ts
+async function copy(client, src, dst, opts) {
+  const from = client.repository(src);
+  const root = await from.getManifest(identifier(src));
+  if (dst.digest !== void 0 && dst.digest !== root.digest) {
+    throw new VerificationError(`${repositoryName(src)} resolves to ${root.digest}, but the destination names ${dst.digest}`);
+  }
+  const tree = await loadTree(root, (desc) => from.getManifest(desc.digest));
+  const tags = [.../* @__PURE__ */ new Set([...dst.tag !== void 0 ? [dst.tag] : [], ...opts.tags])];
+  const pushed = { repository: repositoryName(dst), digest: root.digest, mediaType: root.mediaType, size: root.bytes.length, tags, manifests: parentFirst(tree) };
+  await opts.beforeTransfer?.(pushed);
+  const to = client.repository(dst, "push");
+  const stats = await transferTree(tree, new RegistrySource(from), to, tags, { jobs: opts.jobs, retry: client.retry });
+  const referrers = opts.referrers === false ? { referrers: [], cosignTags: [], missing: [] } : await copyReferrers(from, to, pushed.manifests, { jobs: opts.jobs, retry: client.retry });
+  return {
+    source: `${repositoryName(src)}@${root.digest}`,
+    reference: `${repositoryName(dst)}@${root.digest}`,
+    digest: root.digest,
+    mediaType: root.mediaType,
+    tags,
+    blobs: stats,
+    pushed,
+    referrers
+  };
+}
+
+// tools/ociutil/provenance/pushed.ts
+import { mkdir as mkdir2, stat as stat4 } from "node:fs/promises";
+import path4 from "node:path";
+function records(p) {
+  const imageRefs = p.manifests.map((d) => `${p.repository}@${d}`);
+  const names = p.tags.length > 0 ? p.tags.map((t) => `${p.repository}:${t}`) : [`${p.repository}@${p.digest}`];
+  return {
+    imageRefs,
+    builderOutputImages: names.map((name) => ({ name, digest: p.digest })),
+    tektonResults: { IMAGE_URL: p.repository, IMAGE_DIGEST: p.digest, IMAGES: imageRefs.join("\n") }
+  };
+}
+function imageRefsFile(r) {
+  return r.imageRefs.map((ref) => `${ref}
+`).join("");
+}
+function builderOutputImagesFile(r) {
+  return r.builderOutputImages.map((i) => `${JSON.stringify({ name: i.name, digest: i.digest })}
+`).join("");
+}
+var TEKTON_MESSAGE_LIMIT = 4096;
+var STARTED_AT = { key: "StartedAt", value: "2006-01-02T15:04:05.000Z", type: 3 };
+function tektonMessageSize(results) {
+  const entries = Object.entries(results).map(([key, value]) => ({ key, value, type: 1 }));
+  return Buffer.byteLength(JSON.stringify([...entries, STARTED_AT]));
+}
+function checkTektonBudget(results) {
+  const size = tektonMessageSize(results);
+  if (size > TEKTON_MESSAGE_LIMIT) {
+    throw new OciError(
+      `--tekton-results: the results (${results.IMAGES.split("\n").length} image refs) take ${size} bytes of the step's termination message, more than Tekton's ${TEKTON_MESSAGE_LIMIT}; use --image-refs for a list this long`
+    );
+  }
+}
+async function checkTargets(t) {
+  if (t.imageRefs !== void 0) await mustBeDir(path4.dirname(path4.resolve(t.imageRefs)), `--image-refs ${t.imageRefs}: its directory`);
+  if (t.tektonResults !== void 0) await mustBeDir(t.tektonResults, `--tekton-results ${t.tektonResults}`);
+  if (t.builderOutput !== void 0) {
+    await mkdir2(t.builderOutput, { recursive: true }).catch((err) => {
+      throw new OciError(`$BUILDER_OUTPUT ${t.builderOutput}: cannot create it (${err.code ?? err.message})`);
+    });
+    await mustBeDir(t.builderOutput, `$BUILDER_OUTPUT ${t.builderOutput}`);
+  }
+}
+async function mustBeDir(dir, what) {
+  const st = await stat4(dir).catch(() => void 0);
+  if (st === void 0) throw new UsageError(`${what} does not exist`);
+  if (!st.isDirectory()) throw new UsageError(`${what} is not a directory`);
+}
+async function writeRecords(r, t) {
+  if (t.imageRefs !== void 0) await writeFileAtomic(t.imageRefs, imageRefsFile(r));
+  if (t.builderOutput !== void 0) await writeFileAtomic(path4.join(t.builderOutput, "images"), builderOutputImagesFile(r));
+  if (t.tektonResults !== void 0) {
+    for (const [name, value] of Object.entries(r.tektonResults)) await writeFileAtomic(path4.join(t.tektonResults, name), value);
+  }
+}
+
+// tools/ociutil/cli/records.ts
+function addRecordOptions(cmd) {
+  return cmd.option("--image-refs <file>", "write registry/repo@digest of each manifest pushed, one a line, an index before its images").option("--tekton-results <dir>", "write the Tekton results IMAGE_URL, IMAGE_DIGEST and IMAGES into this directory");
+}
+function recordTargets(flags, env = process.env) {
+  const builderOutput = env["BUILDER_OUTPUT"];
+  return {
+    ...flags.imageRefs !== void 0 ? { imageRefs: flags.imageRefs } : {},
+    ...flags.tektonResults !== void 0 ? { tektonResults: flags.tektonResults } : {},
+    ...builderOutput ? { builderOutput } : {}
+  };
+}
+async function checkBeforePush(targets, pushed) {
+  await checkTargets(targets);
+  if (targets.tektonResults !== void 0) checkTektonBudget(records(pushed).tektonResults);
+}
+async function recordPush(targets, pushed) {
+  const r = records(pushed);
+  await writeRecords(r, targets);
+  return r;
+}
+
+// tools/ociutil/cli/copy.ts
+function registerCopy(program3) {
+  addRecordOptions(
+    addRegistryOptions(
+      program3.command("copy").description("copy an image or index between registries (every platform, digest preserved); prints registry/repo@digest").argument("<src>", "source reference").argument("<dst>", "destination reference: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collectTag, []).option("--no-referrers", "do not copy referrers (OCI 1.1) and cosign sha256-<hex>.sig/.att/.sbom tags")
+    )
+  ).action(
+    action(async (srcArg, dstArg, flags) => {
+      const targets = recordTargets(flags);
+      const { pushed, ...result } = await copy(clientFor(flags), reference(srcArg), reference(dstArg), {
+        tags: flags.tag,
+        jobs: flags.jobs,
+        referrers: flags.referrers,
+        beforeTransfer: (p) => checkBeforePush(targets, p)
+      });
+      const records2 = await recordPush(targets, pushed);
+      print(flags, { ...result, ...records2 }, result.reference);
+    })
+  );
+}
+
+// tools/ociutil/cli/provenance.ts
+import { readFile as readFile5 } from "node:fs/promises";
+
+// tools/ociutil/ops/push.ts
+var BASE_NAME = "org.opencontainers.image.base.name";
+var BASE_DIGEST = "org.opencontainers.image.base.digest";
+function selectEntry(manifests, dir, refName) {
+  if (refName !== void 0) {
+    const named = manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === refName);
+    if (named.length === 1) return named[0];
+    if (named.length === 0) throw new LayoutError(`${dir}/index.json has no manifest named "${refName}" (${REF_NAME_ANNOTATION})`);
+    throw new LayoutError(`${dir}/index.json has ${named.length} manifests named "${refName}"`);
+  }
+  if (manifests.length === 1) return manifests[0];
+  if (manifests.length === 0) throw new LayoutError(`${dir}/index.json lists no manifests`);
+  const names = manifests.map((m) => m.annotations?.[REF_NAME_ANNOTATION] ?? m.digest).join(", ");
+  throw new OciError(`${dir}/index.json lists ${manifests.length} manifests (${names}): choose one with --ref-name`);
+}
+async function push(client, dir, ref, opts) {
+  const layout = await ImageLayout.open(dir);
+  const index = await layout.readIndex();
+  const entry = selectEntry(index.manifests, dir, opts.refName);
+  const source = LayoutSource.forEntry(layout, entry, client);
+  const root = await source.manifest(entry);
+  if (ref.digest !== void 0 && ref.digest !== root.digest) {
+    throw new VerificationError(`${dir} holds ${root.digest}, but the destination names ${ref.digest}`);
+  }
+  const tree = await loadTree(root, (desc) => source.manifest(desc));
+  if (source.remote === void 0) {
+    for (const { descriptor } of tree.blobs) {
+      if (!await source.hasLocal(descriptor)) await source.open(descriptor);
+    }
+  }
+  const tags = [.../* @__PURE__ */ new Set([...ref.tag !== void 0 ? [ref.tag] : [], ...opts.tags])];
+  const pushed = { repository: repositoryName(ref), digest: root.digest, mediaType: root.mediaType, size: root.bytes.length, tags, manifests: parentFirst(tree) };
+  await opts.beforeTransfer?.(pushed);
+  const stats = await transferTree(tree, source, client.repository(ref, "push"), tags, {
+    jobs: opts.jobs,
+    retry: client.retry,
+    ...opts.chunkSize !== void 0 ? { chunkSize: opts.chunkSize } : {}
+  });
+  return { reference: `${repositoryName(ref)}@${root.digest}`, digest: root.digest, mediaType: root.mediaType, tags, blobs: stats, pushed, builtFrom: builtFrom(dir, root) };
+}
+function builtFrom(dir, root) {
+  const annotations2 = (root.kind === "index" ? root.index.annotations : root.manifest.annotations) ?? {};
+  const name = annotations2[BASE_NAME];
+  const digest2 = annotations2[BASE_DIGEST];
+  if (name === void 0 && digest2 === void 0) return { layout: dir };
+  return { layout: dir, base: { ...name !== void 0 ? { name } : {}, ...digest2 !== void 0 ? { digest: digest2 } : {} } };
+}
+
+// tools/ociutil/provenance/slsa.ts
+var STATEMENT_V1 = "https://in-toto.io/Statement/v1";
+var SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1";
+var BUILD_TYPE = "https://github.com/rules-ociutil/rules_ociutil/blob/main/docs/provenance.md#build-type-v1";
+var DEFAULT_BUILDER_ID = "https://bazel.build/";
+var sha256 = string2().refine((s) => s.startsWith("sha256:") && isDigestString(s), "a sha256:<64 hex> digest");
+var rfc3339Utc = string2().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/, "an RFC 3339 time in UTC (\u2026Z)");
+var uri = string2().regex(/^[a-z][a-z0-9+.-]*:\S+$/, "a URI");
+var platform = string2().regex(/^[a-z0-9_.-]+\/[a-z0-9_.-]+(\/[a-z0-9_.-]+)?$/, "os/arch[/variant]");
+var BuildDescriptionSchema = object({
+  /** The subject name of the top manifest (its repository, or a Bazel label). */
+  name: string2().min(1).optional(),
+  subjects: array(object({ name: string2().min(1).optional(), digest: sha256 }).strict()).optional(),
+  buildType: uri.optional(),
+  externalParameters: record(string2(), unknown()),
+  internalParameters: record(string2(), unknown()).optional(),
+  bases: array(
+    object({
+      repository: string2().min(1),
+      digest: sha256,
+      tag: string2().min(1).optional(),
+      platform: platform.optional()
+    }).strict()
+  ).default([]),
+  source: object({ url: string2().regex(/^https?:\/\/\S+$/, "an http(s) URL"), revision: string2().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, "a git commit id"), ref: string2().min(1).optional() }).strict().optional(),
+  builder: object({ id: uri.optional(), version: record(string2(), string2()).optional() }).strict().optional(),
+  metadata: object({ invocationId: string2().min(1).optional(), startedOn: rfc3339Utc.optional(), finishedOn: rfc3339Utc.optional() }).strict().optional()
+}).strict();
+function isDigestString(s) {
+  try {
+    parseDigest(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+function parseBuildDescription(json, what) {
+  const parsed = BuildDescriptionSchema.safeParse(json);
+  if (!parsed.success) throw new OciError(`${what}: ${describeIssues(parsed.error)}`);
+  for (const base of parsed.data.bases) {
+    try {
+      parseReference(base.repository);
+    } catch (err) {
+      throw new OciError(`${what}: bases: ${err.message}`);
+    }
+  }
+  return parsed.data;
+}
+function ociPurl(repository, digest2) {
+  const ref = parseReference(repository);
+  const full = `${ref.registry}/${ref.repository}`;
+  const name = ref.repository.split("/").pop().toLowerCase();
+  const enc = (s) => encodeURIComponent(s).replace(/%2F/g, "/");
+  return `pkg:oci/${enc(name)}@${enc(digest2)}?repository_url=${enc(full)}`;
+}
+var hexOf = (d) => d.slice(d.indexOf(":") + 1);
+function provenanceStatement(subjects, build) {
+  if (subjects.length === 0) throw new OciError("provenance needs at least one subject");
+  const resolvedDependencies = build.bases.map((b) => {
+    const annotations2 = { ...b.tag !== void 0 ? { tag: b.tag } : {}, ...b.platform !== void 0 ? { platform: b.platform } : {} };
+    return {
+      uri: ociPurl(b.repository, b.digest),
+      digest: { sha256: hexOf(b.digest) },
+      ...Object.keys(annotations2).length > 0 ? { annotations: annotations2 } : {}
+    };
+  });
+  if (build.source !== void 0) {
+    resolvedDependencies.push({
+      uri: `git+${build.source.url}${build.source.ref !== void 0 ? `@${build.source.ref}` : ""}`,
+      digest: { gitCommit: build.source.revision }
+    });
+  }
+  const metadata = build.metadata;
+  return {
+    _type: STATEMENT_V1,
+    subject: subjects.map((s) => ({ ...s.name !== void 0 ? { name: s.name } : {}, digest: { sha256: hexOf(s.digest) } })),
+    predicateType: SLSA_PROVENANCE_V1,
+    predicate: {
+      buildDefinition: {
+        buildType: build.buildType ?? BUILD_TYPE,
+        externalParameters: build.externalParameters,
+        ...build.internalParameters !== void 0 ? { internalParameters: build.internalParameters } : {},
+        resolvedDependencies
+      },
+      runDetails: {
+        builder: { id: build.builder?.id ?? DEFAULT_BUILDER_ID, version: { rules_ociutil: VERSION, ...build.builder?.version ?? {} } },
+        ...metadata !== void 0 && Object.keys(metadata).length > 0 ? { metadata } : {}
+      }
+    }
+  };
+}
+
+// tools/ociutil/cli/provenance.ts
+function registerProvenance(program3) {
+  program3.command("provenance").description("write an in-toto Statement v1 with an SLSA Provenance v1 predicate for a built image (docs/provenance.md)").requiredOption("--build <file>", "JSON description of the build (docs/provenance.md#the-build-description)").option("--layout <dir>", "the built image: subjects are its manifest and, for an index, each image under it").option("--ref-name <name>", "with --layout: the index.json entry with this org.opencontainers.image.ref.name").option("-o, --output <file>", "write the statement here (default: stdout)").action(
+    action(async (flags) => {
+      let json;
+      try {
+        json = JSON.parse(await readFile5(flags.build, "utf8"));
+      } catch (err) {
+        if (err instanceof SyntaxError) throw new OciError(`--build ${flags.build}: not JSON (${err.message})`);
+        throw err;
+      }
+      const build = parseBuildDescription(json, `--build ${flags.build}`);
+      let subjects;
+      if (flags.layout !== void 0) {
+        if (build.subjects !== void 0) throw new UsageError(`--build ${flags.build} lists subjects and --layout gives them: choose one`);
+        subjects = await layoutSubjects(flags.layout, flags.refName, build.name);
+      } else {
+        if (build.subjects === void 0) throw new UsageError(`--build ${flags.build} lists no subjects: add them, or give --layout`);
+        subjects = build.subjects.map((s) => ({ ...s.name !== void 0 ? { name: s.name } : {}, digest: s.digest }));
+      }
+      const text = `${JSON.stringify(provenanceStatement(subjects, build), null, 2)}
+`;
+      if (flags.output !== void 0) await writeFileAtomic(flags.output, text);
+      else process.stdout.write(text);
+    })
+  );
+}
+async function layoutSubjects(dir, refName, name) {
+  const layout = await ImageLayout.open(dir);
+  const entry = selectEntry((await layout.readIndex()).manifests, dir, refName);
+  const root = parseManifest(await layout.readBlob(entry), entry.mediaType, `${entry.digest} in ${dir}`);
+  const subjects = [{ ...name !== void 0 ? { name } : {}, digest: root.digest }];
+  if (root.kind === "index") {
+    for (const child of root.index.manifests) {
+      subjects.push({ ...child.platform !== void 0 ? { name: formatPlatform(child.platform) } : {}, digest: child.digest });
+    }
+  }
+  return subjects;
 }
 
 // tools/ociutil/ops/pull.ts
@@ -24778,14 +25376,14 @@ async function downloadPlan(repo, blobs) {
 }
 async function checkImagePlatform(layout, root, platforms, ref) {
   const config2 = JSON.parse((await layout.readBlob(root.manifest.config)).toString("utf8"));
-  const platform = { os: config2.os ?? "", architecture: config2.architecture ?? "", variant: config2.variant };
-  if (platform.os === "" || platform.architecture === "") {
+  const platform2 = { os: config2.os ?? "", architecture: config2.architecture ?? "", variant: config2.variant };
+  if (platform2.os === "" || platform2.architecture === "") {
     throw new OciError(
       `${formatReference(ref)} is a single image with no platform (its config has empty os and architecture): pull it without --platform (in Bazel: without platforms)`
     );
   }
-  if (!platforms.some((p) => platformMatches(platform, p))) {
-    throw new OciError(`${formatReference(ref)} is a single image for ${formatPlatform(platform)}, not ${platforms.map(formatPlatform).join(", ")}`);
+  if (!platforms.some((p) => platformMatches(platform2, p))) {
+    throw new OciError(`${formatReference(ref)} is a single image for ${formatPlatform(platform2)}, not ${platforms.map(formatPlatform).join(", ")}`);
   }
 }
 
@@ -24813,57 +25411,36 @@ function registerPull(program3) {
   );
 }
 
-// tools/ociutil/ops/push.ts
-function selectEntry(manifests, dir, refName) {
-  if (refName !== void 0) {
-    const named = manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === refName);
-    if (named.length === 1) return named[0];
-    if (named.length === 0) throw new LayoutError(`${dir}/index.json has no manifest named "${refName}" (${REF_NAME_ANNOTATION})`);
-    throw new LayoutError(`${dir}/index.json has ${named.length} manifests named "${refName}"`);
-  }
-  if (manifests.length === 1) return manifests[0];
-  if (manifests.length === 0) throw new LayoutError(`${dir}/index.json lists no manifests`);
-  const names = manifests.map((m) => m.annotations?.[REF_NAME_ANNOTATION] ?? m.digest).join(", ");
-  throw new OciError(`${dir}/index.json lists ${manifests.length} manifests (${names}): choose one with --ref-name`);
-}
-async function push(client, dir, ref, opts) {
-  const layout = await ImageLayout.open(dir);
-  const index = await layout.readIndex();
-  const entry = selectEntry(index.manifests, dir, opts.refName);
-  const source = LayoutSource.forEntry(layout, entry, client);
-  const root = await source.manifest(entry);
-  if (ref.digest !== void 0 && ref.digest !== root.digest) {
-    throw new VerificationError(`${dir} holds ${root.digest}, but the destination names ${ref.digest}`);
-  }
-  const tree = await loadTree(root, (desc) => source.manifest(desc));
-  if (source.remote === void 0) {
-    for (const { descriptor } of tree.blobs) {
-      if (!await source.hasLocal(descriptor)) await source.open(descriptor);
-    }
-  }
-  const tags = [.../* @__PURE__ */ new Set([...ref.tag !== void 0 ? [ref.tag] : [], ...opts.tags])];
-  const stats = await transferTree(tree, source, client.repository(ref, "push"), tags, {
-    jobs: opts.jobs,
-    retry: client.retry,
-    ...opts.chunkSize !== void 0 ? { chunkSize: opts.chunkSize } : {}
-  });
-  return { reference: `${repositoryName(ref)}@${root.digest}`, digest: root.digest, mediaType: root.mediaType, tags, blobs: stats };
-}
-
 // tools/ociutil/cli/push.ts
 function registerPush(program3) {
-  addRegistryOptions(
-    program3.command("push").description("push the image or index of an OCI image layout to a registry, digest preserved; prints registry/repo@digest").argument("<dir>", "OCI image layout directory").argument("<ref>", "destination: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collectTag, []).option("--ref-name <name>", "push the index.json entry with this org.opencontainers.image.ref.name").addOption(new Option("--chunk-size <bytes>", "upload blobs in PATCH chunks of this size instead of one PUT").argParser(positiveInt("--chunk-size")))
+  addRecordOptions(
+    addRegistryOptions(
+      program3.command("push").description("push the image or index of an OCI image layout to a registry, digest preserved; prints registry/repo@digest").argument("<dir>", "OCI image layout directory").argument("<ref>", "destination: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collectTag, []).option("--ref-name <name>", "push the index.json entry with this org.opencontainers.image.ref.name").addOption(new Option("--chunk-size <bytes>", "upload blobs in PATCH chunks of this size instead of one PUT").argParser(positiveInt("--chunk-size"))).option("--attest <statement>", "after the push, attach this in-toto statement to the pushed manifest (as `ociutil attest` does)").option("--attest-key <pem>", "sign the --attest statement with this ECDSA P-256 PEM key")
+    )
   ).action(
     action(async (dir, refArg, flags) => {
       const ref = reference(refArg);
-      const result = await push(clientFor(flags), dir, ref, {
+      const targets = recordTargets(flags);
+      if (flags.attestKey !== void 0 && flags.attest === void 0) throw new UsageError("--attest-key needs --attest");
+      const attestation = flags.attest !== void 0 ? await prepareAttestation(flags.attest, flags.attestKey, "--attest") : void 0;
+      const client = clientFor(flags);
+      const { pushed, ...result } = await push(client, dir, ref, {
         tags: flags.tag,
         jobs: flags.jobs,
         ...flags.refName !== void 0 ? { refName: flags.refName } : {},
-        ...flags.chunkSize !== void 0 ? { chunkSize: flags.chunkSize } : {}
+        ...flags.chunkSize !== void 0 ? { chunkSize: flags.chunkSize } : {},
+        beforeTransfer: async (p) => {
+          await checkBeforePush(targets, p);
+          if (attestation !== void 0) checkAttestationSubject(attestation, p.digest);
+        }
       });
-      print(flags, result, result.reference);
+      let attested;
+      if (attestation !== void 0) {
+        const { manifest, via } = await attest(client.repository(ref, "push"), { mediaType: result.mediaType, digest: pushed.digest, size: pushed.size }, attestation);
+        attested = attestationJson(pushed.repository, manifest.digest, attestation, via);
+      }
+      const records2 = await recordPush(targets, pushed);
+      print(flags, { ...result, ...records2, ...attested !== void 0 ? { attestation: attested } : {} }, result.reference);
     })
   );
 }
@@ -24948,7 +25525,7 @@ var HasherThread = class {
 };
 var threads;
 var nextId = 0;
-function hashFileAsWritten(path6, algorithm) {
+function hashFileAsWritten(path7, algorithm) {
   threads ??= Array.from({ length: Math.max(1, Math.min(2, availableParallelism2() - 1 || 1)) }, () => new HasherThread());
   const thread = threads.reduce((a, b) => b.load < a.load ? b : a);
   const id = nextId++;
@@ -24961,7 +25538,7 @@ function hashFileAsWritten(path6, algorithm) {
   });
   result.catch(() => void 0);
   thread.start(id, { resolve, reject });
-  thread.post({ op: "open", id, path: path6, algorithm });
+  thread.post({ op: "open", id, path: path7, algorithm });
   return {
     advance: (end) => thread.post({ op: "advance", id, end }),
     finish: () => {
@@ -25020,49 +25597,49 @@ async function verifyLayout(dir, jobs) {
     }
     return p;
   };
-  const visitManifest = async (desc, path6) => {
+  const visitManifest = async (desc, path7) => {
     if (visited.has(desc.digest)) return;
     visited.add(desc.digest);
     if (!isIndexMediaType(desc.mediaType) && !isImageManifestMediaType(desc.mediaType)) {
-      problems.push(`${path6}: unknown manifest media type "${desc.mediaType}"`);
+      problems.push(`${path7}: unknown manifest media type "${desc.mediaType}"`);
       return;
     }
-    if (!await checkBlob(desc, `${path6} manifest`)) return;
+    if (!await checkBlob(desc, `${path7} manifest`)) return;
     let m;
     try {
       m = parseManifest(await layout.readBlob(desc), desc.mediaType, `${desc.digest}`);
     } catch (err) {
-      problems.push(`${path6}: ${errorMessage(err)}`);
+      problems.push(`${path7}: ${errorMessage(err)}`);
       return;
     }
     result.manifests++;
-    if (m.mediaType !== desc.mediaType) problems.push(`${path6} ${desc.digest}: descriptor says ${desc.mediaType}, manifest says ${m.mediaType}`);
+    if (m.mediaType !== desc.mediaType) problems.push(`${path7} ${desc.digest}: descriptor says ${desc.mediaType}, manifest says ${m.mediaType}`);
     if (m.kind === "index") {
-      for (const [i, child] of m.index.manifests.entries()) await visitManifest(child, `${path6}.manifests[${i}]`);
+      for (const [i, child] of m.index.manifests.entries()) await visitManifest(child, `${path7}.manifests[${i}]`);
       return;
     }
     const { config: config2, layers: ls } = m.manifest;
     if (!CONFIG_MEDIA_TYPES.includes(config2.mediaType)) {
-      problems.push(`${path6} config ${config2.digest}: unknown config media type "${config2.mediaType}"`);
-    } else if (await checkBlob(config2, `${path6} config`)) {
+      problems.push(`${path7} config ${config2.digest}: unknown config media type "${config2.mediaType}"`);
+    } else if (await checkBlob(config2, `${path7} config`)) {
       try {
         const parsed = ImageConfigSchema.safeParse(JSON.parse((await layout.readBlob(config2)).toString("utf8")));
-        if (!parsed.success) problems.push(`${path6} config ${config2.digest}: ${describeIssues(parsed.error)}`);
+        if (!parsed.success) problems.push(`${path7} config ${config2.digest}: ${describeIssues(parsed.error)}`);
         else if (parsed.data.rootfs.diff_ids.length !== ls.length) {
-          problems.push(`${path6} config ${config2.digest}: ${parsed.data.rootfs.diff_ids.length} diff_ids for ${ls.length} layers`);
+          problems.push(`${path7} config ${config2.digest}: ${parsed.data.rootfs.diff_ids.length} diff_ids for ${ls.length} layers`);
         }
       } catch (err) {
-        problems.push(`${path6} config ${config2.digest}: not JSON (${errorMessage(err)})`);
+        problems.push(`${path7} config ${config2.digest}: not JSON (${errorMessage(err)})`);
       }
     }
     for (const [i, layer] of ls.entries()) {
-      if (!LAYER_MEDIA_TYPES.includes(layer.mediaType)) problems.push(`${path6}.layers[${i}] ${layer.digest}: unknown layer media type "${layer.mediaType}"`);
-      layers.push({ layer, path: `${path6}.layers[${i}]` });
+      if (!LAYER_MEDIA_TYPES.includes(layer.mediaType)) problems.push(`${path7}.layers[${i}] ${layer.digest}: unknown layer media type "${layer.mediaType}"`);
+      layers.push({ layer, path: `${path7}.layers[${i}]` });
     }
   };
   for (const [i, desc] of index.manifests.entries()) await visitManifest(desc, `index.json manifests[${i}]`);
-  await forEachLimit(layers, jobs, async ({ layer, path: path6 }) => {
-    await checkBlob(layer, path6);
+  await forEachLimit(layers, jobs, async ({ layer, path: path7 }) => {
+    await checkBlob(layer, path7);
   });
   if (index.manifests.length === 0) problems.push("index.json lists no manifests");
   return result;
@@ -25087,11 +25664,11 @@ function registerVerify(program3) {
 }
 
 // tools/ociutil/mutate/common.ts
-import { readFile as readFile3 } from "node:fs/promises";
+import { readFile as readFile6 } from "node:fs/promises";
 async function readJsonFile(file, schema, what) {
   let text;
   try {
-    text = await readFile3(file, "utf8");
+    text = await readFile6(file, "utf8");
   } catch (err) {
     throw new OciError(`cannot read ${what} ${file}: ${err.message}`);
   }
@@ -25123,17 +25700,17 @@ function canonicalBytes(doc) {
 // tools/ociutil/mutate/layer.ts
 var import_tar_stream = __toESM(require_tar_stream(), 1);
 import { createReadStream as createReadStream5 } from "node:fs";
-import { lstat, open as open6, readdir, stat as stat3 } from "node:fs/promises";
-import path4 from "node:path";
+import { lstat, open as open6, readdir, stat as stat5 } from "node:fs/promises";
+import path5 from "node:path";
 import { Transform as Transform2 } from "node:stream";
 import { pipeline as pipeline3 } from "node:stream/promises";
 import { createGzip, constants as zlibConstants } from "node:zlib";
-import { createHash as createHash3 } from "node:crypto";
+import { createHash as createHash4 } from "node:crypto";
 
 // tools/ociutil/mutate/describe.ts
 import { createReadStream as createReadStream4 } from "node:fs";
 import { open as open5 } from "node:fs/promises";
-import { createHash as createHash2 } from "node:crypto";
+import { createHash as createHash3 } from "node:crypto";
 import { createGunzip } from "node:zlib";
 import { Writable } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
@@ -25149,8 +25726,8 @@ async function describeLayerFile(file) {
   const gzip = headLength >= 2 && head[0] === 31 && head[1] === 139;
   const zstd = headLength >= 4 && head.readUInt32LE(0) === 4247762216;
   if (zstd) throw new OciError(`layer ${file} is zstd-compressed: give an uncompressed or gzip tar, or an oci_layer`);
-  const outer = createHash2("sha256");
-  const inner = createHash2("sha256");
+  const outer = createHash3("sha256");
+  const inner = createHash3("sha256");
   let size = 0;
   const sink = (h, count) => new Writable({
     highWaterMark: 1 << 20,
@@ -25209,8 +25786,8 @@ var LayerError = class extends OciError {
   name = "LayerError";
 };
 function layerPath(prefix, p, target) {
-  const cleanPrefix = path4.posix.normalize(`/${prefix}`).replace(/^\/+|\/+$/g, "");
-  const joined = path4.posix.normalize(`/${cleanPrefix}/${p.replace(/^\/+/, "")}`).replace(/^\/+|\/+$/g, "");
+  const cleanPrefix = path5.posix.normalize(`/${prefix}`).replace(/^\/+|\/+$/g, "");
+  const joined = path5.posix.normalize(`/${cleanPrefix}/${p.replace(/^\/+/, "")}`).replace(/^\/+|\/+$/g, "");
   const inside = cleanPrefix === "" || joined === cleanPrefix || joined.startsWith(`${cleanPrefix}/`);
   const escapes = p.split("/").reduce((depth, seg) => depth < 0 ? depth : seg === ".." ? depth - 1 : seg === "" || seg === "." ? depth : depth + 1, 0) < 0;
   if (!inside || escapes || joined === "") {
@@ -25237,11 +25814,11 @@ async function walk(manifest) {
   const addDirTree = async (srcDir, name) => {
     const children = (await readdir(srcDir)).sort();
     for (const child of children) {
-      const src = path4.join(srcDir, child);
+      const src = path5.join(srcDir, child);
       const childName = `${name}/${child}`;
       const s = await lstat(src);
       if (s.isSymbolicLink()) {
-        const t = await stat3(src);
+        const t = await stat5(src);
         if (t.isDirectory()) await addDirTree(src, childName);
         else add({ kind: "file", name: childName, src, mode: defaultFileMode(t), size: t.size });
       } else if (s.isDirectory()) {
@@ -25261,7 +25838,7 @@ async function walk(manifest) {
     } else if (entry.src !== void 0) {
       let s;
       try {
-        s = await stat3(entry.src);
+        s = await stat5(entry.src);
       } catch {
         throw new LayerError(`${manifest.target ?? "layer"}: source ${entry.src} for "${entry.path}" does not exist`);
       }
@@ -25294,7 +25871,7 @@ async function walk(manifest) {
   return [...byName.values()].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
 var Tap = class extends Transform2 {
-  hash = createHash3("sha256");
+  hash = createHash4("sha256");
   size = 0;
   _transform(chunk, _enc, done) {
     this.hash.update(chunk);
@@ -25379,14 +25956,14 @@ function registerLayer(program3) {
 }
 
 // tools/ociutil/mutate/image.ts
-import { readFile as readFile5 } from "node:fs/promises";
+import { readFile as readFile8 } from "node:fs/promises";
 
 // tools/ociutil/mutate/attribute-files.ts
-import { readFile as readFile4 } from "node:fs/promises";
+import { readFile as readFile7 } from "node:fs/promises";
 async function lines(file, what) {
   let text;
   try {
-    text = await readFile4(file, "utf8");
+    text = await readFile7(file, "utf8");
   } catch (err) {
     throw new OciError(`cannot read the ${what} file ${file}: ${err.message}`);
   }
@@ -25579,8 +26156,8 @@ function registerImage(program3) {
       for (const arg of opts.layer) layers.push((await readLayerArg(arg)).info);
       const built = buildImage({
         spec,
-        ...opts.baseManifest !== void 0 ? { baseManifest: await readFile5(opts.baseManifest) } : {},
-        ...opts.baseConfig !== void 0 ? { baseConfig: await readFile5(opts.baseConfig) } : {},
+        ...opts.baseManifest !== void 0 ? { baseManifest: await readFile8(opts.baseManifest) } : {},
+        ...opts.baseConfig !== void 0 ? { baseConfig: await readFile8(opts.baseConfig) } : {},
         layers
       });
       await writeFileAtomic(opts.outputConfig, built.config);
@@ -25637,14 +26214,14 @@ function registerIndex(program3) {
 
 // tools/ociutil/mutate/layout.ts
 import { constants as fsConstants } from "node:fs";
-import { copyFile, link, mkdir as mkdir2, readFile as readFile6, realpath, rm as rm3, writeFile } from "node:fs/promises";
-import path5 from "node:path";
+import { copyFile, link, mkdir as mkdir3, readFile as readFile9, realpath, rm as rm3, writeFile } from "node:fs/promises";
+import path6 from "node:path";
 var MissingBlobsError = class extends OciError {
   name = "MissingBlobsError";
 };
 function digestFromPath(file) {
-  const hex = path5.basename(file);
-  const alg = path5.basename(path5.dirname(file));
+  const hex = path6.basename(file);
+  const alg = path6.basename(path6.dirname(file));
   try {
     return parseDigest(`${alg}:${hex}`);
   } catch {
@@ -25652,7 +26229,7 @@ function digestFromPath(file) {
   }
 }
 async function placeBlob(src, target, stats, size) {
-  await mkdir2(path5.dirname(target), { recursive: true });
+  await mkdir3(path6.dirname(target), { recursive: true });
   await rm3(target, { force: true });
   const real = await realpath(src);
   try {
@@ -25666,7 +26243,7 @@ async function placeBlob(src, target, stats, size) {
 }
 async function assembleLayout(output, inputs) {
   const sources = /* @__PURE__ */ new Map();
-  for (const file of inputs.blobs) sources.set(digestOf(await readFile6(file)), file);
+  for (const file of inputs.blobs) sources.set(digestOf(await readFile9(file)), file);
   for (const l of inputs.layers) sources.set(l.digest, l.file);
   for (const file of inputs.namedBlobs) sources.set(digestFromPath(file), file);
   const layout = await ImageLayout.init(output);
@@ -25685,7 +26262,7 @@ async function assembleLayout(output, inputs) {
       continue;
     }
     if (isManifest) {
-      const bytes = await readFile6(src);
+      const bytes = await readFile9(src);
       const doc = parseManifest(bytes, desc.mediaType, desc.digest);
       if (doc.kind === "index") {
         for (const m of doc.index.manifests) queue.push({ desc: m, what: `a manifest of index ${desc.digest}` });
@@ -25742,7 +26319,7 @@ function registerLayout(program3) {
 var mutateCommands = [registerLayer, registerImage, registerIndex, registerLayout];
 
 // tools/ociutil/cli/commands.ts
-var commands = [registerPull, registerPush, registerCopy, registerVerify, ...mutateCommands];
+var commands = [registerPull, registerPush, registerCopy, registerAttest, registerProvenance, registerVerify, ...mutateCommands];
 
 // tools/ociutil/main.ts
 var program2 = new Command("ociutil").description("OCI images: pull, push, copy and verify image layouts and registries").version(VERSION).showHelpAfterError(false).exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith("error:") ? `ociutil: ${s}` : s) });

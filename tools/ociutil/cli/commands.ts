@@ -1,6 +1,8 @@
 /** Every ociutil subcommand registers itself here; main.ts adds them to the program in this order. */
 import type { Command } from "commander";
+import { registerAttest } from "./attest.js";
 import { registerCopy } from "./copy.js";
+import { registerProvenance } from "./provenance.js";
 import { registerPull } from "./pull.js";
 import { registerPush } from "./push.js";
 import { registerVerify } from "./verify.js";
@@ -8,4 +10,4 @@ import { mutateCommands } from "../mutate/commands.js";
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerPull, registerPush, registerCopy, registerVerify, ...mutateCommands];
+export const commands: RegisterCommand[] = [registerPull, registerPush, registerCopy, registerAttest, registerProvenance, registerVerify, ...mutateCommands];

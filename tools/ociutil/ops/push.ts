@@ -3,10 +3,12 @@ import { repositoryName, type Reference } from "../name/reference.js";
 import { ImageLayout, LayoutError, REF_NAME_ANNOTATION } from "../layout/layout.js";
 import type { RegistryClient } from "../remote/client.js";
 import type { Descriptor } from "../spec/schemas.js";
+import type { Manifest } from "../spec/manifest.js";
 import { OciError, VerificationError } from "../util/errors.js";
 import { LayoutSource } from "./source.js";
 import { transferTree, type TransferStats } from "./transfer.js";
-import { loadTree } from "./tree.js";
+import { loadTree, parentFirst } from "./tree.js";
+import type { Pushed } from "../provenance/pushed.js";
 
 export interface PushOptions {
   tags: string[];
@@ -14,6 +16,8 @@ export interface PushOptions {
   refName?: string;
   jobs: number;
   chunkSize?: number;
+  /** Called with what will be pushed, before anything is: a chance to refuse (records that won't fit). */
+  beforeTransfer?: (pushed: Pushed) => Promise<void> | void;
 }
 
 export interface PushResult {
@@ -22,7 +26,13 @@ export interface PushResult {
   mediaType: string;
   tags: string[];
   blobs: TransferStats;
+  pushed: Pushed;
+  /** What the image was built from: the layout, and the base its annotations name (ko's convention). */
+  builtFrom: { layout: string; base?: { name?: string; digest?: string } };
 }
+
+const BASE_NAME = "org.opencontainers.image.base.name";
+const BASE_DIGEST = "org.opencontainers.image.base.digest";
 
 /** The index.json entry to push: the one named, or the only one. */
 export function selectEntry(manifests: Descriptor[], dir: string, refName: string | undefined): Descriptor {
@@ -55,10 +65,20 @@ export async function push(client: RegistryClient, dir: string, ref: Reference, 
     }
   }
   const tags = [...new Set([...(ref.tag !== undefined ? [ref.tag] : []), ...opts.tags])];
+  const pushed: Pushed = { repository: repositoryName(ref), digest: root.digest, mediaType: root.mediaType, size: root.bytes.length, tags, manifests: parentFirst(tree) };
+  await opts.beforeTransfer?.(pushed);
   const stats = await transferTree(tree, source, client.repository(ref, "push"), tags, {
     jobs: opts.jobs,
     retry: client.retry,
     ...(opts.chunkSize !== undefined ? { chunkSize: opts.chunkSize } : {}),
   });
-  return { reference: `${repositoryName(ref)}@${root.digest}`, digest: root.digest, mediaType: root.mediaType, tags, blobs: stats };
+  return { reference: `${repositoryName(ref)}@${root.digest}`, digest: root.digest, mediaType: root.mediaType, tags, blobs: stats, pushed, builtFrom: builtFrom(dir, root) };
+}
+
+function builtFrom(dir: string, root: Manifest): PushResult["builtFrom"] {
+  const annotations = (root.kind === "index" ? root.index.annotations : root.manifest.annotations) ?? {};
+  const name = annotations[BASE_NAME];
+  const digest = annotations[BASE_DIGEST];
+  if (name === undefined && digest === undefined) return { layout: dir };
+  return { layout: dir, base: { ...(name !== undefined ? { name } : {}), ...(digest !== undefined ? { digest } : {}) } };
 }

@@ -21,6 +21,8 @@ export interface TransferOptions {
   retry: RetryPolicy;
   /** Upload in PATCH chunks of this many bytes instead of one PUT. */
   chunkSize?: number;
+  /** False: send everything but the root manifest (a caller that pushes it itself, as a referrer). */
+  pushRoot?: boolean;
 }
 
 export interface TransferStats {
@@ -64,6 +66,7 @@ export async function transferTree(tree: ImageTree, source: ImageSource, dest: R
     if (m === root) continue;
     await dest.putManifest(m.digest, m);
   }
+  if (opts.pushRoot === false) return stats;
   const targets = tags.length > 0 ? tags : [root.digest];
   for (const tag of targets) await dest.putManifest(tag, root);
   return stats;

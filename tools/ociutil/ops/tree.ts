@@ -56,3 +56,25 @@ export async function loadTree(root: Manifest, load: ManifestLoader, include: (c
   await visit(root);
   return { root, manifests, blobs: [...blobs.values()] };
 }
+
+/**
+ * Every manifest digest of the tree, the root first and each index before the manifests it lists
+ * (in its order): the order crane and ko write `--image-refs` in.
+ */
+export function parentFirst(tree: ImageTree): Manifest["digest"][] {
+  const byDigest = new Map(tree.manifests.map((m) => [m.digest, m]));
+  const out: Manifest["digest"][] = [];
+  const seen = new Set<string>();
+  const visit = (m: Manifest): void => {
+    if (seen.has(m.digest)) return;
+    seen.add(m.digest);
+    out.push(m.digest);
+    if (m.kind !== "index") return;
+    for (const child of m.index.manifests) {
+      const loaded = byDigest.get(child.digest);
+      if (loaded !== undefined) visit(loaded); // children the tree did not follow are not pushed
+    }
+  };
+  visit(tree.root);
+  return out;
+}

@@ -5,7 +5,8 @@
  */
 import type { Readable } from "node:stream";
 import { digestOf, parseDigest, type Digest } from "../name/digest.js";
-import { MANIFEST_ACCEPT } from "../spec/mediatypes.js";
+import { MANIFEST_ACCEPT, MediaType } from "../spec/mediatypes.js";
+import { ImageIndexSchema, describeIssues, type Descriptor } from "../spec/schemas.js";
 import { parseManifest, type Manifest } from "../spec/manifest.js";
 import type { BodySink } from "../util/body-sink.js";
 import { OciError, VerificationError } from "../util/errors.js";
@@ -184,7 +185,11 @@ export class RemoteRepository {
     return { digest: parseDigest(digest), mediaType: header(res, "content-type"), size: size !== undefined ? Number(size) : undefined };
   }
 
-  async putManifest(identifier: string, manifest: { bytes: Buffer; mediaType: string; digest: Digest }): Promise<void> {
+  /**
+   * PUT a manifest. Resolves to the `OCI-Subject` header: a registry that processed the manifest's
+   * `subject` says so with it; without it the client maintains the referrers tag (remote/referrers.ts).
+   */
+  async putManifest(identifier: string, manifest: { bytes: Buffer; mediaType: string; digest: Digest }): Promise<{ ociSubject: string | undefined }> {
     const url = this.path("manifests", identifier);
     const res = await this.registry.send(
       {
@@ -202,6 +207,39 @@ export class RemoteRepository {
     if (claimed !== undefined && claimed.startsWith("sha256:") && claimed !== manifest.digest) {
       throw new VerificationError(`${this.fullName}: registry stored manifest as ${claimed}, expected ${manifest.digest}`);
     }
+    return { ociSubject: header(res, "oci-subject") };
+  }
+
+  /**
+   * The referrers API (distribution spec 1.1): descriptors of the manifests whose `subject` is
+   * `subject`, every page (`Link: <...>; rel="next"`). Undefined when the registry has no such API
+   * (404), as distribution 2.8: the caller then reads the referrers tag.
+   */
+  async referrers(subject: Digest): Promise<Descriptor[] | undefined> {
+    const out: Descriptor[] = [];
+    let url: URL | undefined = this.registry.url(`/v2/${this.name}/referrers/${subject}`);
+    for (let page = 0; url !== undefined; page++) {
+      if (page >= 100) throw new RegistryError(`referrers of ${this.fullName}@${subject}: more than 100 pages`);
+      const res = await this.registry.send({ method: "GET", url, headers: { accept: MediaType.OciImageIndex } }, this.pullScope);
+      if (res.status === 404 && page === 0) {
+        await res.body.dump().catch(() => undefined);
+        return undefined;
+      }
+      await this.expect(res, [200], `referrers of ${this.fullName}@${subject}`);
+      const what = `referrers of ${this.fullName}@${subject}`;
+      const bytes = await readCapped(res.body, MAX_MANIFEST_BYTES, what);
+      let parsed;
+      try {
+        parsed = ImageIndexSchema.safeParse(JSON.parse(bytes.toString("utf8")));
+      } catch {
+        throw new RegistryError(`${what}: the registry's answer is not JSON`);
+      }
+      if (!parsed.success) throw new RegistryError(`${what}: not an image index (${describeIssues(parsed.error)})`);
+      out.push(...parsed.data.manifests);
+      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header(res, "link") ?? "");
+      url = next ? new URL(next[1] as string, url) : undefined;
+    }
+    return out;
   }
 
   /** The stored size of a blob, or undefined if the repository does not have it. */

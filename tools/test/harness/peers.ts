@@ -7,7 +7,7 @@ import { spawn, type SpawnOptions } from "node:child_process";
 import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 
-export type PeerName = "crane" | "oras" | "umoci" | "skopeo" | "docker-registry" | "htpasswd" | "openssl";
+export type PeerName = "crane" | "oras" | "umoci" | "skopeo" | "cosign" | "docker-registry" | "htpasswd" | "openssl";
 
 export const DEFAULT_SID_ROOTFS = "/var/cache/rules_ociutil/sid-rootfs";
 
@@ -23,13 +23,14 @@ const SETUP_SID = `bash .ci/setup-sid-rootfs ${DEFAULT_SID_ROOTFS}`;
  * - host: Debian 12 on PATH. sid: a Go binary from the sid rootfs that runs on the host as is.
  * - umoci: sid's 0.6.0 first, because 0.4.7's `umoci stat` panics on some valid images.
  * - skopeo from sid needs sid's shared libraries, so only the host's is used.
- * - crane and oras are not in Debian 12 at all.
+ * - crane, oras and cosign are not in Debian 12 at all.
  */
 const SOURCES: Record<PeerName, { order: Array<"host" | "sid">; install: string }> = {
   crane: { order: ["host", "sid"], install: SETUP_SID },
   oras: { order: ["host", "sid"], install: SETUP_SID },
   umoci: { order: ["sid", "host"], install: `${SETUP_SID}   (or, for umoci 0.4.7: apt-get install -y umoci)` },
   skopeo: { order: ["host"], install: "apt-get install -y skopeo" },
+  cosign: { order: ["host", "sid"], install: SETUP_SID },
   "docker-registry": { order: ["host"], install: "apt-get install -y docker-registry" },
   htpasswd: { order: ["host"], install: "apt-get install -y apache2-utils" },
   openssl: { order: ["host"], install: "apt-get install -y openssl" },

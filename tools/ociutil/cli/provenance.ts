@@ -1,0 +1,64 @@
+import type { Command } from "commander";
+import { readFile } from "node:fs/promises";
+import { ImageLayout } from "../layout/layout.js";
+import { selectEntry } from "../ops/push.js";
+import { formatPlatform, parseManifest } from "../spec/manifest.js";
+import { parseBuildDescription, provenanceStatement, type Subject } from "../provenance/slsa.js";
+import { writeFileAtomic } from "../util/fsutil.js";
+import { OciError, UsageError } from "../util/errors.js";
+import type { Digest } from "../name/digest.js";
+import { action } from "./run.js";
+
+interface ProvenanceFlags {
+  build: string;
+  layout?: string;
+  refName?: string;
+  output?: string;
+}
+
+export function registerProvenance(program: Command): void {
+  program
+    .command("provenance")
+    .description("write an in-toto Statement v1 with an SLSA Provenance v1 predicate for a built image (docs/provenance.md)")
+    .requiredOption("--build <file>", "JSON description of the build (docs/provenance.md#the-build-description)")
+    .option("--layout <dir>", "the built image: subjects are its manifest and, for an index, each image under it")
+    .option("--ref-name <name>", "with --layout: the index.json entry with this org.opencontainers.image.ref.name")
+    .option("-o, --output <file>", "write the statement here (default: stdout)")
+    .action(
+      action(async (flags: ProvenanceFlags) => {
+        let json: unknown;
+        try {
+          json = JSON.parse(await readFile(flags.build, "utf8"));
+        } catch (err) {
+          if (err instanceof SyntaxError) throw new OciError(`--build ${flags.build}: not JSON (${err.message})`);
+          throw err;
+        }
+        const build = parseBuildDescription(json, `--build ${flags.build}`);
+        let subjects: Subject[];
+        if (flags.layout !== undefined) {
+          if (build.subjects !== undefined) throw new UsageError(`--build ${flags.build} lists subjects and --layout gives them: choose one`);
+          subjects = await layoutSubjects(flags.layout, flags.refName, build.name);
+        } else {
+          if (build.subjects === undefined) throw new UsageError(`--build ${flags.build} lists no subjects: add them, or give --layout`);
+          subjects = build.subjects.map((s) => ({ ...(s.name !== undefined ? { name: s.name } : {}), digest: s.digest as Digest }));
+        }
+        const text = `${JSON.stringify(provenanceStatement(subjects, build), null, 2)}\n`;
+        if (flags.output !== undefined) await writeFileAtomic(flags.output, text);
+        else process.stdout.write(text);
+      }),
+    );
+}
+
+/** The layout's manifest (named `name`), then, for an index, each manifest it lists, named by platform. */
+async function layoutSubjects(dir: string, refName: string | undefined, name: string | undefined): Promise<Subject[]> {
+  const layout = await ImageLayout.open(dir);
+  const entry = selectEntry((await layout.readIndex()).manifests, dir, refName);
+  const root = parseManifest(await layout.readBlob(entry), entry.mediaType, `${entry.digest} in ${dir}`);
+  const subjects: Subject[] = [{ ...(name !== undefined ? { name } : {}), digest: root.digest }];
+  if (root.kind === "index") {
+    for (const child of root.index.manifests) {
+      subjects.push({ ...(child.platform !== undefined ? { name: formatPlatform(child.platform) } : {}), digest: child.digest });
+    }
+  }
+  return subjects;
+}
