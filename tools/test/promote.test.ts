@@ -1,0 +1,245 @@
+/**
+ * `ociutil promote` against real registries (three CNCF distribution instances): the dry-run plan,
+ * a confirmed run checked with crane, a second run that does nothing, a refused tag move, a missing
+ * image, a thin directory, a multi-platform index, and one failing edge that does not stop the others.
+ */
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  buildTestIndex,
+  makeTempDir,
+  mustRun,
+  peer,
+  pushWithCrane,
+  removeTempDir,
+  runOciutil,
+  runTool,
+  seedImage,
+  startFaultProxy,
+  startRegistry,
+  type FaultProxy,
+  type TestRegistry,
+} from "./harness/index.js";
+
+let staging: TestRegistry;
+let prod: TestRegistry;
+let prod2: TestRegistry;
+let tmp: string;
+const d: Record<string, string> = {};
+const MISSING = `sha256:${"9".repeat(64)}`;
+
+const crane = (...args: string[]) => mustRun(peer("crane"), [...args, "--insecure"]);
+const craneDigest = async (ref: string) => (await crane("digest", ref)).stdout.trim();
+const promote = (...args: string[]) => runOciutil(["promote", "--insecure", ...args]);
+
+async function write(rel: string, text: string): Promise<string> {
+  const p = join(tmp, rel);
+  await mkdir(join(p, ".."), { recursive: true });
+  await writeFile(p, text);
+  return p;
+}
+
+/** Manifest PUTs a registry logged: what a run changed there. */
+async function manifestPuts(reg: TestRegistry): Promise<number> {
+  const log = await readFile(reg.logPath, "utf8");
+  return log.split("\n").filter((l) => l.includes("http.request.method=PUT") && /http\.request\.uri="\/v2\/[^"]*\/manifests\//.test(l)).length;
+}
+
+beforeAll(async () => {
+  [staging, prod, prod2] = await Promise.all([startRegistry(), startRegistry(), startRegistry()]);
+  tmp = await makeTempDir("promote");
+  d["app1"] = await seedImage(staging, "staging/app:1.0", { layers: [{ files: { "app.txt": "one" } }] });
+  d["app2"] = await seedImage(staging, "staging/app:2.0", { layers: [{ files: { "app.txt": "two" } }] });
+  d["cli"] = await seedImage(staging, "staging/tools/cli:v1", { layers: [{ files: { "cli.txt": "cli" } }] });
+  d["tagless"] = await seedImage(staging, "staging/tagless:build-7", { layers: [{ files: { "t.txt": "t" } }] });
+  // What production already has under app:2.0: another image, so promoting app2 there is a tag move.
+  d["prodOld"] = await seedImage(prod, "prod/app:2.0", { layers: [{ files: { "app.txt": "old" } }] });
+  const built = await buildTestIndex(join(tmp, "index-layout"), [
+    { layers: [{ files: { "m.txt": "amd64" } }], platform: { os: "linux", architecture: "amd64" } },
+    { layers: [{ files: { "m.txt": "arm64" } }], platform: { os: "linux", architecture: "arm64", variant: "v8" } },
+  ]);
+  d["multi"] = await pushWithCrane(join(tmp, "index-layout"), `${staging.host}/staging/multi:1.0`);
+  expect(d["multi"]).toBe(built.indexDigest);
+  d["multiChildren"] = built.images.map((i) => i.manifestDigest).join(",");
+}, 120_000);
+afterAll(async () => {
+  await Promise.all([staging?.stop(), prod?.stop(), prod2?.stop()]);
+  await removeTempDir(tmp);
+});
+
+function goodManifest(): string {
+  return `registries:
+- name: ${staging.host}/staging
+  src: true
+- name: ${prod.host}/prod
+- name: ${prod2.host}/prod
+images:
+- name: app
+  dmap:
+    "${d["app1"]}": ["1.0"]
+- name: tools/cli
+  dmap:
+    ${d["cli"]}: [v1]
+- name: multi
+  dmap:
+    ${d["multi"]}: ["1.0"]
+- name: tagless
+  dmap:
+    ${d["tagless"]}: []
+`;
+}
+
+describe("a plain manifest, dry run then --confirm", () => {
+  let file: string;
+  beforeAll(async () => {
+    file = await write("good.yaml", goodManifest());
+  });
+
+  it("prints the plan as a table and changes nothing", async () => {
+    const puts = await manifestPuts(prod);
+    const r = await promote("--manifest", file);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^OUTCOME\s+DESTINATION\s+DIGEST\s+DETAIL$/);
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^copy\\s+${prod.host}/prod/app:1\\.0\\s+${d["app1"]!.slice(0, 19)}\\s+from ${staging.host}/staging/app$`)));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^copy\\s+${prod2.host}/prod/tagless \\(no tag\\)\\s`)));
+    expect(lines.at(-1)).toBe("8 edges: 8 to copy (dry run; --confirm to promote)");
+    expect(await manifestPuts(prod)).toBe(puts);
+    const ls = await runTool(peer("crane"), ["ls", `${prod.host}/prod/app`, "--insecure"]);
+    expect(ls.stdout.trim().split("\n")).toEqual(["2.0"]);
+  });
+
+  it("gives the same plan as JSON", async () => {
+    const r = await promote("--manifest", file, "--json");
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.confirmed).toBe(false);
+    expect(report.summary).toMatchObject({ planned: 8, copied: 0, present: 0, missing: 0, refused: 0, failed: 0 });
+    expect(report.edges).toContainEqual({
+      source: `${staging.host}/staging/tools/cli@${d["cli"]}`,
+      destination: `${prod2.host}/prod/tools/cli:v1`,
+      digest: d["cli"],
+      tag: "v1",
+      action: "copy",
+      outcome: "planned",
+      manifest: `${file}:12`,
+    });
+  });
+
+  it("--confirm copies every edge, digests preserved, an index with all its images", async () => {
+    const record = join(tmp, "record.json");
+    const r = await promote("--manifest", file, "--confirm", "--record", record, "--jobs", "3");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split("\n").at(-1)).toBe("8 edges: 8 copied");
+    for (const reg of [prod, prod2]) {
+      expect(await craneDigest(`${reg.host}/prod/app:1.0`)).toBe(d["app1"]);
+      expect(await craneDigest(`${reg.host}/prod/tools/cli:v1`)).toBe(d["cli"]);
+      expect(await craneDigest(`${reg.host}/prod/multi:1.0`)).toBe(d["multi"]);
+      for (const child of d["multiChildren"]!.split(",")) {
+        expect(await craneDigest(`${reg.host}/prod/multi@${child}`)).toBe(child);
+      }
+      expect(await craneDigest(`${reg.host}/prod/tagless@${d["tagless"]}`)).toBe(d["tagless"]);
+      // A tagless promotion puts no tag.
+      const tags = await runTool(peer("crane"), ["ls", `${reg.host}/prod/tagless`, "--insecure"]);
+      expect(tags.stdout.trim()).toBe("");
+    }
+    // Content arrived whole: crane validates every blob of the copied index.
+    await crane("validate", "--remote", `${prod2.host}/prod/multi:1.0`);
+    const rec = JSON.parse(await readFile(record, "utf8"));
+    expect(rec.confirmed).toBe(true);
+    expect(rec.edges).toHaveLength(8);
+    expect(rec.edges.every((e: { outcome: string }) => e.outcome === "copied")).toBe(true);
+  });
+
+  it("a second run does nothing and says so", async () => {
+    const puts = [await manifestPuts(prod), await manifestPuts(prod2)];
+    const r = await promote("--manifest", file, "--confirm");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe("nothing to do: all 8 edges are already in place");
+    expect([await manifestPuts(prod), await manifestPuts(prod2)]).toEqual(puts);
+  });
+});
+
+describe("edges that cannot be promoted", () => {
+  let file: string;
+  beforeAll(async () => {
+    file = await write(
+      "bad.yaml",
+      `registries:
+- name: ${staging.host}/staging
+  src: true
+- name: ${prod.host}/prod
+images:
+- name: app
+  dmap:
+    "${d["app2"]}": ["2.0"]       # prod/app:2.0 is another image: a tag move
+    "${MISSING}": ["3.0"]         # in neither registry
+- name: tools/cli
+  dmap:
+    "${d["cli"]}": ["v2"]         # fine: promoted despite the others
+`,
+    );
+  });
+
+  it("a dry run with a refused tag move and a missing image is never green", async () => {
+    const r = await promote("--manifest", file);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(new RegExp(`^refused\\s+${prod.host}/prod/app:2\\.0\\s+\\S+\\s+${prod.host}/prod/app:2\\.0 points at ${d["prodOld"]}; tag moves are refused$`, "m"));
+    expect(r.stdout).toMatch(new RegExp(`^missing\\s+${prod.host}/prod/app:3\\.0\\s+\\S+\\s+${MISSING} is in neither`, "m"));
+    expect(r.stderr.trim()).toBe("ociutil: not every edge can be promoted: 1 missing, 1 tag moves refused (see the table for each and why)");
+    expect(await craneDigest(`${prod.host}/prod/app:2.0`)).toBe(d["prodOld"]);
+  });
+
+  it("--confirm promotes what it can, leaves the tag alone, and exits 1 listing the rest", async () => {
+    const r = await promote("--manifest", file, "--confirm", "--json");
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout);
+    const byTag = Object.fromEntries(report.edges.map((e: { tag: string; outcome: string }) => [e.tag, e.outcome]));
+    expect(byTag).toEqual({ "2.0": "refused", "3.0": "missing", v2: "copied" });
+    expect(await craneDigest(`${prod.host}/prod/app:2.0`)).toBe(d["prodOld"]);
+    expect(await craneDigest(`${prod.host}/prod/tools/cli:v2`)).toBe(d["cli"]);
+  });
+});
+
+describe("a thin manifest directory", () => {
+  it("promotes from every subproject; an images file with only a comment adds nothing", async () => {
+    await write("thin/manifests/apps/promoter-manifest.yaml", `registries:\n- name: ${staging.host}/staging\n  src: true\n- name: ${prod2.host}/thin\n`);
+    await write("thin/images/apps/images.yaml", `- name: app\n  dmap:\n    ${d["app1"]}: [stable]\n- name: app\n  dmap:\n    ${d["app2"]}: ["2.0"]\n`);
+    await write("thin/manifests/later/promoter-manifest.yaml", `registries:\n- name: ${staging.host}/staging\n  src: true\n- name: ${prod2.host}/thin\n`);
+    await write("thin/images/later/images.yaml", "# nothing yet\n");
+    const r = await promote("--thin-manifest-dir", join(tmp, "thin"), "--confirm");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split("\n").at(-1)).toBe("2 edges: 2 copied");
+    expect(await craneDigest(`${prod2.host}/thin/app:stable`)).toBe(d["app1"]);
+    expect(await craneDigest(`${prod2.host}/thin/app:2.0`)).toBe(d["app2"]);
+  });
+});
+
+describe("one edge failing", () => {
+  let proxy: FaultProxy;
+  beforeAll(async () => {
+    // A real registry will not refuse one repository's manifests while taking another's: mocked.
+    proxy = await startFaultProxy(prod2.host, [{ method: "PUT", path: /^\/v2\/viaproxy\/app\/manifests\//, action: { kind: "status", status: 403 } }]);
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+
+  it("does not stop the others; the run exits 1 naming the edge and why", async () => {
+    const file = await write(
+      "proxy.yaml",
+      `registries:\n- name: ${staging.host}/staging\n  src: true\n- name: ${proxy.host}/viaproxy\nimages:\n- name: app\n  dmap:\n    ${d["app1"]}: ["1.0"]\n- name: tools/cli\n  dmap:\n    ${d["cli"]}: [v1]\n- name: multi\n  dmap:\n    ${d["multi"]}: ["1.0"]\n`,
+    );
+    const r = await promote("--manifest", file, "--confirm");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(new RegExp(`^failed\\s+${proxy.host}/viaproxy/app:1\\.0\\s+\\S+\\s+manifest ${proxy.host}/viaproxy/app:1\\.0: denied`, "m"));
+    expect(r.stdout.trim().split("\n").at(-1)).toBe("3 edges: 2 copied, 1 failed");
+    expect(r.stderr.trim()).toBe("ociutil: not every edge can be promoted: 1 failed (see the table for each and why)");
+    expect(await craneDigest(`${prod2.host}/viaproxy/tools/cli:v1`)).toBe(d["cli"]);
+    expect(await craneDigest(`${prod2.host}/viaproxy/multi:1.0`)).toBe(d["multi"]);
+    // Planning read each destination repository's tag list once.
+    const lists = proxy.requests.filter((q) => q.method === "GET" && q.path.endsWith("/tags/list")).map((q) => q.path);
+    expect(lists.sort()).toEqual(["/v2/viaproxy/app/tags/list", "/v2/viaproxy/multi/tags/list", "/v2/viaproxy/tools/cli/tags/list"]);
+  });
+});
