@@ -18154,7 +18154,7 @@ var require_YAMLMap = __commonJS({
       static from(schema, obj, ctx) {
         const { keepUndefined, replacer } = ctx;
         const map = new this(schema);
-        const add = (key, value) => {
+        const add2 = (key, value) => {
           if (typeof replacer === "function")
             value = replacer.call(obj, key, value);
           else if (Array.isArray(replacer) && !replacer.includes(key))
@@ -18164,10 +18164,10 @@ var require_YAMLMap = __commonJS({
         };
         if (obj instanceof Map) {
           for (const [key, value] of obj)
-            add(key, value);
+            add2(key, value);
         } else if (obj && typeof obj === "object") {
           for (const key of Object.keys(obj))
-            add(key, obj[key]);
+            add2(key, obj[key]);
         }
         if (typeof schema.sortMapEntries === "function") {
           map.items.sort(schema.sortMapEntries);
@@ -30386,8 +30386,8 @@ var ImageLayout = class _ImageLayout {
     return new _ImageLayout(dir);
   }
   blobPath(digest2) {
-    const checked = parseDigest(digest2);
-    return path2.join(this.dir, "blobs", digestAlgorithm(checked), digestHex(checked));
+    const checked2 = parseDigest(digest2);
+    return path2.join(this.dir, "blobs", digestAlgorithm(checked2), digestHex(checked2));
   }
   /** The size of the stored blob, or undefined if there is none. */
   async blobSize(digest2) {
@@ -32441,7 +32441,7 @@ function defaultFileMode(s) {
 }
 async function walk(manifest) {
   const byName = /* @__PURE__ */ new Map();
-  const add = (e) => {
+  const add2 = (e) => {
     const prev = byName.get(e.name);
     if (prev !== void 0 && !(prev.kind === "dir" && e.kind === "dir")) {
       throw new LayerError(`${manifest.target ?? "layer"}: two entries for "${e.name}"`);
@@ -32457,21 +32457,21 @@ async function walk(manifest) {
       if (s.isSymbolicLink()) {
         const t = await stat3(src);
         if (t.isDirectory()) await addDirTree(src, childName);
-        else add({ kind: "file", name: childName, src, mode: defaultFileMode(t), size: t.size });
+        else add2({ kind: "file", name: childName, src, mode: defaultFileMode(t), size: t.size });
       } else if (s.isDirectory()) {
-        add({ kind: "dir", name: childName, mode: 493 });
+        add2({ kind: "dir", name: childName, mode: 493 });
         await addDirTree(src, childName);
       } else if (s.isFile()) {
-        add({ kind: "file", name: childName, src, mode: defaultFileMode(s), size: s.size });
+        add2({ kind: "file", name: childName, src, mode: defaultFileMode(s), size: s.size });
       }
     }
   };
   for (const entry of manifest.entries) {
     const name = layerPath(manifest.prefix, entry.path, manifest.target);
     if (entry.symlink !== void 0) {
-      add({ kind: "symlink", name, target: entry.symlink });
+      add2({ kind: "symlink", name, target: entry.symlink });
     } else if (entry.type === "dir" && entry.src === void 0) {
-      add({ kind: "dir", name, mode: entry.mode ?? 493 });
+      add2({ kind: "dir", name, mode: entry.mode ?? 493 });
     } else if (entry.src !== void 0) {
       let s;
       try {
@@ -32480,10 +32480,10 @@ async function walk(manifest) {
         throw new LayerError(`${manifest.target ?? "layer"}: source ${entry.src} for "${entry.path}" does not exist`);
       }
       if (s.isDirectory()) {
-        add({ kind: "dir", name, mode: entry.mode ?? 493 });
+        add2({ kind: "dir", name, mode: entry.mode ?? 493 });
         await addDirTree(entry.src, name);
       } else {
-        add({ kind: "file", name, src: entry.src, mode: entry.mode ?? defaultFileMode(s), size: s.size });
+        add2({ kind: "file", name, src: entry.src, mode: entry.mode ?? defaultFileMode(s), size: s.size });
       }
     } else {
       throw new LayerError(`${manifest.target ?? "layer"}: entry "${entry.path}" has neither src, symlink nor type "dir"`);
@@ -32966,23 +32966,38 @@ async function executePlan(client, plan, jobs) {
   return plan.map((e) => results.get(e));
 }
 
-// tools/ociutil/remote/tags.ts
+// tools/ociutil/remote/listing.ts
 var MAX_PAGE_BYTES = 16 << 20;
+var MAX_PAGES = 1e5;
 var TagPage = object({ tags: array(string2()).nullish() });
+var CatalogPage = object({ repositories: array(string2()).nullish() });
 async function listTags(repo) {
+  const pages = await readPages(repo.registry, repo.registry.url(`/v2/${repo.name}/tags/list`), [repositoryScope(repo.name, "pull")], `tags of ${repo.fullName}`);
+  return pages === void 0 ? [] : pages.flatMap((p) => checked(TagPage, p, `tags of ${repo.fullName}`).tags ?? []);
+}
+async function listRepositories(registry2) {
+  const pages = await readPages(registry2, registry2.url("/v2/_catalog"), ["registry:catalog:*"], `catalog of ${registry2.host}`);
+  if (pages === void 0) throw new RegistryError(`catalog of ${registry2.host}: not found (the registry does not serve /v2/_catalog)`, 404);
+  return pages.flatMap((p) => checked(CatalogPage, p, `catalog of ${registry2.host}`).repositories ?? []);
+}
+function checked(schema, page, what) {
+  const r = schema.safeParse(page);
+  if (!r.success) throw new RegistryError(`${what}: the registry's answer is not a list of names`);
+  return r.data;
+}
+async function readPages(registry2, first, scopes, what) {
   const out = [];
-  let url = repo.registry.url(`/v2/${repo.name}/tags/list`);
+  let url = first;
   for (let page = 0; url !== void 0; page++) {
-    if (page > 1e5) throw new RegistryError(`tags of ${repo.fullName}: the registry keeps sending more pages`);
-    const res = await repo.registry.send({ method: "GET", url, headers: { accept: "application/json" } }, [repositoryScope(repo.name, "pull")]);
-    const what = `tags of ${repo.fullName}`;
-    if (res.status === 404) {
+    if (page > MAX_PAGES) throw new RegistryError(`${what}: the registry keeps sending more pages`);
+    const res = await registry2.send({ method: "GET", url, headers: { accept: "application/json" } }, scopes);
+    if (res.status === 404 && page === 0) {
       await res.body.dump().catch(() => void 0);
-      return out;
+      return void 0;
     }
     if (res.status !== 200) {
       await res.body.dump().catch(() => void 0);
-      const why = res.status === 401 || res.status === 403 ? "no pull access with the credentials in use" : `answered ${res.status}`;
+      const why = res.status === 401 || res.status === 403 ? "no access with the credentials in use" : `answered ${res.status}`;
       throw new RegistryError(`${what}: ${why}`, res.status);
     }
     const chunks = [];
@@ -32992,23 +33007,21 @@ async function listTags(repo) {
       if (total > MAX_PAGE_BYTES) throw new RegistryError(`${what}: a page larger than ${MAX_PAGE_BYTES} bytes`);
       chunks.push(Buffer.from(chunk));
     }
-    let parsed;
     try {
-      parsed = TagPage.parse(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+      out.push(JSON.parse(Buffer.concat(chunks).toString("utf8")));
     } catch {
-      throw new RegistryError(`${what}: the registry's answer is not a tag list`);
+      throw new RegistryError(`${what}: the registry's answer is not JSON`);
     }
-    out.push(...parsed.tags ?? []);
-    url = nextPage(header(res, "link"), url);
+    url = nextPage(header(res, "link"), url, what);
   }
   return out;
 }
-function nextPage(link2, base) {
+function nextPage(link2, base, what) {
   if (link2 === void 0) return void 0;
   const m = /<([^>]+)>\s*;[^,]*rel="?next"?/.exec(link2);
   if (m === null) return void 0;
   const next = new URL(m[1], base);
-  if (next.host !== base.host) throw new RegistryError(`tags/list: the registry sent a next page on another host (${next.host})`);
+  if (next.host !== base.host) throw new RegistryError(`${what}: the registry sent a next page on another host (${next.host})`);
   return next;
 }
 
@@ -33525,8 +33538,8 @@ async function loadManifests(flags) {
   } else {
     manifests = await readThinManifestDir(flags.thinManifestDir, problems);
   }
-  const checked = validateManifests(manifests);
-  problems.push(...checked.problems);
+  const checked2 = validateManifests(manifests);
+  problems.push(...checked2.problems);
   if (problems.length > 0) {
     problems.sort((a, b) => a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line);
     if (flags.json) process.stdout.write(`${JSON.stringify({ valid: false, problems })}
@@ -33536,7 +33549,7 @@ async function loadManifests(flags) {
     throw new UsageError(`${problems.length} problem${problems.length === 1 ? "" : "s"} in the manifests; no registry was contacted`);
   }
   reportUnused(manifests);
-  return { manifests, edges: checked.edges };
+  return { manifests, edges: checked2.edges };
 }
 function reportUnused(manifests) {
   const byField = /* @__PURE__ */ new Map();
@@ -33583,8 +33596,134 @@ async function promote(flags) {
   }
 }
 
+// tools/ociutil/promote/snapshot.ts
+function add(s, name, digest2, tag) {
+  let dmap = s.get(name);
+  if (dmap === void 0) s.set(name, dmap = /* @__PURE__ */ new Map());
+  let tags = dmap.get(digest2);
+  if (tags === void 0) dmap.set(digest2, tags = /* @__PURE__ */ new Set());
+  if (tag !== null) tags.add(tag);
+}
+function sorted(s) {
+  const byString = (a, b) => a < b ? -1 : a > b ? 1 : 0;
+  return [...s.keys()].sort(byString).map((name) => {
+    const dmap = s.get(name);
+    return [name, [...dmap.keys()].sort(byString).map((digest2) => [digest2, [...dmap.get(digest2)].sort(byString)])];
+  });
+}
+function toYaml(s) {
+  let out = "";
+  for (const [name, digests] of sorted(s)) {
+    out += `- name: ${name}
+  dmap:
+`;
+    for (const [digest2, tags] of digests) out += `    ${JSON.stringify(digest2)}: [${tags.map((t) => JSON.stringify(t)).join(", ")}]
+`;
+  }
+  return out;
+}
+function toCsv(s) {
+  let out = "";
+  for (const [name, digests] of sorted(s)) {
+    for (const [digest2, tags] of digests) {
+      if (tags.length === 0) out += `${name}@${digest2},-
+`;
+      for (const tag of tags) out += `${name}@${digest2},${name}:${tag}
+`;
+    }
+  }
+  return out;
+}
+function snapshotOfEdges(edges, prefix) {
+  const s = /* @__PURE__ */ new Map();
+  const p = prefix.replace(/\/+$/, "");
+  for (const e of edges) {
+    if (!e.destination.name.startsWith(`${p}/`)) continue;
+    add(s, e.destination.name.slice(p.length + 1), e.digest, e.tag);
+  }
+  return s;
+}
+async function snapshotRegistry(client, registry2, path6, opts) {
+  let repos;
+  try {
+    repos = (await listRepositories(client.registry(registry2))).filter((r) => path6 === "" || r === path6 || r.startsWith(`${path6}/`));
+  } catch (err) {
+    if (path6 === "" || !(err instanceof RegistryError)) throw err;
+    opts.warn(`${errorMessage(err)}; reading ${registry2}/${path6} alone`);
+    repos = [path6];
+  }
+  const relative = (repo) => path6 === "" ? repo : repo === path6 ? repo.slice(repo.lastIndexOf("/") + 1) : repo.slice(path6.length + 1);
+  const s = /* @__PURE__ */ new Map();
+  await forEachLimit(repos, 4, async (repoName) => {
+    const repo = client.repository({ registry: registry2, repository: repoName });
+    const name = relative(repoName);
+    const tags = (await listTags(repo)).filter((t) => opts.tag === void 0 || t === opts.tag);
+    const found = [];
+    await forEachLimit(tags, opts.concurrency, async (tag) => {
+      const head = await repo.headManifest(tag);
+      if (head !== void 0) found.push({ tag, digest: head.digest, mediaType: head.mediaType });
+      else {
+        const m = await repo.getManifest(tag).catch(() => void 0);
+        if (m !== void 0) found.push({ tag, digest: m.digest, mediaType: m.mediaType });
+      }
+    });
+    for (const f of found) add(s, name, f.digest, f.tag);
+    if (opts.minimal || opts.tag !== void 0) return;
+    const indexes = [...new Set(found.filter((f) => isIndexMediaType(f.mediaType)).map((f) => f.digest))];
+    await forEachLimit(indexes, opts.concurrency, async (digest2) => {
+      const m = await repo.getManifest(digest2);
+      if (m.kind === "index") for (const child of m.index.manifests) add(s, name, child.digest, null);
+    });
+  });
+  return s;
+}
+
+// tools/ociutil/promote/snapshot-command.ts
+var READ_CONCURRENCY2 = 16;
+function registerSnapshot(program3) {
+  program3.command("snapshot").description("print the images under registry prefixes (or that manifests promote to one) in the images.yaml format, or as CSV").argument("[prefix...]", "registry/path: every repository under it the registry's catalog lists").addOption(
+    new Option("--output <format>", "yaml (images.yaml) or csv").default("yaml").argParser((v) => {
+      const f = v.toLowerCase();
+      if (f !== "yaml" && f !== "csv") throw new UsageError(`--output must be yaml or csv, got "${v}"`);
+      return f;
+    })
+  ).option("--minimal", "leave out untagged images that an index lists").option("--tag <tag>", "only digests that carry this tag").option("--manifest-based-snapshot-of <prefix>", "snapshot what the manifests promote to destinations under this prefix (no network)").option("--manifest <file>", "with --manifest-based-snapshot-of: a promoter manifest").option("--thin-manifest-dir <dir>", "with --manifest-based-snapshot-of: a thin manifest directory").option("--insecure", "speak plain HTTP (no TLS) to every registry").option("--plain-http <registry>", "speak plain HTTP to this registry only (repeatable)", collect, []).action(action(async (prefixes, flags) => await snapshot(prefixes, flags)));
+}
+async function snapshot(prefixes, flags) {
+  let s;
+  if (flags.manifestBasedSnapshotOf !== void 0) {
+    if (prefixes.length > 0) throw new UsageError("give registry prefixes or --manifest-based-snapshot-of, not both");
+    if (flags.minimal || flags.tag !== void 0) throw new UsageError("--minimal and --tag apply to registry snapshots, not to --manifest-based-snapshot-of");
+    const { edges } = await loadManifests(flags);
+    s = snapshotOfEdges(edges, flags.manifestBasedSnapshotOf);
+  } else {
+    if (prefixes.length === 0) throw new UsageError("name at least one registry/path to snapshot, or use --manifest-based-snapshot-of");
+    if (flags.manifest !== void 0 || flags.thinManifestDir !== void 0) throw new UsageError("--manifest and --thin-manifest-dir need --manifest-based-snapshot-of");
+    const client = clientFor({ insecure: flags.insecure, plainHttp: flags.plainHttp ?? [], jobs: 1 });
+    s = /* @__PURE__ */ new Map();
+    for (const prefix of prefixes) {
+      const trimmed = prefix.replace(/\/+$/, "");
+      const ref = parseReference(`${trimmed}/x`);
+      const path6 = trimmed.slice(ref.registry.length).replace(/^\//, "");
+      const one = await snapshotRegistry(client, ref.registry, path6, {
+        minimal: flags.minimal === true,
+        ...flags.tag !== void 0 ? { tag: flags.tag } : {},
+        concurrency: READ_CONCURRENCY2,
+        warn: (m) => process.stderr.write(`ociutil: note: ${m}
+`)
+      });
+      for (const [name, dmap] of one) {
+        const into = s.get(name) ?? /* @__PURE__ */ new Map();
+        for (const [digest2, tags] of dmap) into.set(digest2, /* @__PURE__ */ new Set([...into.get(digest2) ?? [], ...tags]));
+        s.set(name, into);
+      }
+    }
+  }
+  process.stdout.write(flags.output === "csv" ? toCsv(s) : toYaml(s));
+}
+
 // tools/ociutil/cli/commands.ts
-var commands = [registerPull, registerPush, registerCopy, registerVerify, registerPromote, ...mutateCommands];
+var commands = [registerPull, registerPush, registerCopy, registerVerify, registerPromote, registerSnapshot, ...mutateCommands];
 
 // tools/ociutil/main.ts
 var program2 = new Command("ociutil").description("OCI images: pull, push, copy and verify image layouts and registries").version(VERSION).showHelpAfterError(false).exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith("error:") ? `ociutil: ${s}` : s) });

@@ -243,3 +243,61 @@ describe("one edge failing", () => {
     expect(lists.sort()).toEqual(["/v2/viaproxy/app/tags/list", "/v2/viaproxy/multi/tags/list", "/v2/viaproxy/tools/cli/tags/list"]);
   });
 });
+
+describe("snapshot", () => {
+  const snapshot = (...args: string[]) => runOciutil(["snapshot", "--insecure", ...args]);
+  function expectedYaml(): string {
+    const [c1, c2] = d["multiChildren"]!.split(",").sort();
+    const [app1, app2] = [d["app1"]!, d["app2"]!];
+    const appLines = [
+      [app1, '["1.0"]'],
+      [app2, '["2.0"]'],
+    ]
+      .sort((a, b) => (a[0]! < b[0]! ? -1 : 1))
+      .map(([dg, t]) => `    "${dg}": ${t}\n`)
+      .join("");
+    const multi = [
+      [d["multi"]!, '["1.0"]'],
+      [c1!, "[]"],
+      [c2!, "[]"],
+    ]
+      .sort((a, b) => (a[0]! < b[0]! ? -1 : 1))
+      .map(([dg, t]) => `    "${dg}": ${t}\n`)
+      .join("");
+    return (
+      `- name: app\n  dmap:\n${appLines}` +
+      `- name: multi\n  dmap:\n${multi}` +
+      `- name: tagless\n  dmap:\n    "${d["tagless"]}": ["build-7"]\n` +
+      `- name: tools/cli\n  dmap:\n    "${d["cli"]}": ["v1"]\n`
+    );
+  }
+
+  it("prints every repository under a prefix in the images.yaml format, and as CSV", async () => {
+    const r = await snapshot(`${staging.host}/staging`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(expectedYaml());
+    const csv = await snapshot(`${staging.host}/staging/`, "--output", "CSV");
+    expect(csv.code, csv.stderr).toBe(0);
+    expect(csv.stdout).toContain(`tools/cli@${d["cli"]},tools/cli:v1\n`);
+    for (const child of d["multiChildren"]!.split(",")) expect(csv.stdout).toContain(`multi@${child},-\n`);
+    const minimal = await snapshot(`${staging.host}/staging`, "--minimal", "--output", "csv");
+    expect(minimal.stdout.trim().split("\n")).toHaveLength(5);
+    expect(minimal.stdout).not.toContain(",-");
+  });
+
+  it("round trip: snapshot, promote it to another registry, snapshot again: equal", async () => {
+    const first = await snapshot(`${staging.host}/staging`);
+    expect(first.code, first.stderr).toBe(0);
+    await write("roundtrip/manifests/all/promoter-manifest.yaml", `registries:\n- name: ${staging.host}/staging\n  src: true\n- name: ${prod2.host}/copy\n`);
+    await write("roundtrip/images/all/images.yaml", first.stdout);
+    const dir = join(tmp, "roundtrip");
+    const planned = await snapshot("--manifest-based-snapshot-of", `${prod2.host}/copy`, "--thin-manifest-dir", dir);
+    expect(planned.code, planned.stderr).toBe(0);
+    expect(planned.stdout).toBe(first.stdout);
+    const p = await promote("--thin-manifest-dir", dir, "--confirm");
+    expect(p.code, p.stderr).toBe(0);
+    const second = await snapshot(`${prod2.host}/copy`);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toBe(first.stdout);
+  });
+});

@@ -6,7 +6,8 @@ import { registerPush } from "./push.js";
 import { registerVerify } from "./verify.js";
 import { mutateCommands } from "../mutate/commands.js";
 import { registerPromote } from "../promote/command.js";
+import { registerSnapshot } from "../promote/snapshot-command.js";
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerPull, registerPush, registerCopy, registerVerify, registerPromote, ...mutateCommands];
+export const commands: RegisterCommand[] = [registerPull, registerPush, registerCopy, registerVerify, registerPromote, registerSnapshot, ...mutateCommands];

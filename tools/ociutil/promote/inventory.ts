@@ -7,7 +7,7 @@
  */
 import type { RegistryClient } from "../remote/client.js";
 import type { RemoteRepository } from "../remote/registry.js";
-import { listTags } from "../remote/tags.js";
+import { listTags } from "../remote/listing.js";
 import { errorMessage } from "../util/errors.js";
 import { forEachLimit } from "../util/pool.js";
 import type { Edge, Repo } from "./validate.js";
