@@ -8,6 +8,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   buildTestIndex,
+  dockerConfigEnv,
+  freePort,
   makeTempDir,
   mustRun,
   peer,
@@ -241,6 +243,37 @@ describe("one edge failing", () => {
     // Planning read each destination repository's tag list once.
     const lists = proxy.requests.filter((q) => q.method === "GET" && q.path.endsWith("/tags/list")).map((q) => q.path);
     expect(lists.sort()).toEqual(["/v2/viaproxy/app/tags/list", "/v2/viaproxy/multi/tags/list", "/v2/viaproxy/tools/cli/tags/list"]);
+  });
+});
+
+describe("credentials and an unreachable destination", () => {
+  let secure: TestRegistry;
+  beforeAll(async () => {
+    secure = await startRegistry({ auth: "token" });
+  });
+  afterAll(async () => {
+    await secure?.stop();
+  });
+
+  it("pushes with the docker config's credentials (service-account unused) while a dead destination fails alone", async () => {
+    const dead = `127.0.0.1:${await freePort()}`;
+    const file = await write(
+      "creds.yaml",
+      `registries:\n- name: ${staging.host}/staging\n  src: true\n- name: ${secure.host}/prod\n  service-account: robot@example.iam.gserviceaccount.com\n- name: ${dead}/prod\nimages:\n- name: app\n  dmap:\n    ${d["app1"]}: ["1.0"]\n`,
+    );
+    const env = { HOME: join(tmp, "empty-home"), REGISTRY_AUTH_FILE: undefined, XDG_RUNTIME_DIR: undefined, ...(await dockerConfigEnv(join(tmp, "creds"), secure)) };
+    const r = await runOciutil(["promote", "--insecure", "--manifest", file, "--confirm", "--json"], { env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`ociutil: note: service-account is unused (${file}:5)`);
+    const edges = JSON.parse(r.stdout).edges as Array<{ destination: string; outcome: string; detail?: string }>;
+    expect(edges.map((e) => [e.destination, e.outcome])).toEqual([
+      [`${dead}/prod/app:1.0`, "failed"],
+      [`${secure.host}/prod/app:1.0`, "copied"],
+    ].sort((a, b) => (a[0]! < b[0]! ? -1 : 1)));
+    expect(edges.find((e) => e.outcome === "failed")!.detail).toMatch(/refused|ECONNREFUSED|connect/i);
+    expect(`${r.stdout}${r.stderr}`).not.toContain(secure.password!);
+    const check = await runTool(peer("crane"), ["digest", `${secure.host}/prod/app:1.0`, "--insecure"], { env });
+    expect(check.stdout.trim(), check.stderr).toBe(d["app1"]);
   });
 });
 
