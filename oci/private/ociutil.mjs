@@ -33061,7 +33061,7 @@ async function readInventory(client, edges, limit) {
     const inv = inventory.get(w.repo.name);
     if (inv.error !== void 0) continue;
     const remote = client.repository(w.repo);
-    for (const tag of w.tags) tagLookups.push({ w, inv, remote, tag });
+    for (const tag of w.tags) tagLookups.push({ inv, remote, tag });
   }
   await forEachLimit(tagLookups, limit, async (l) => {
     if (l.inv.error !== void 0) return;
@@ -33081,7 +33081,7 @@ async function readInventory(client, edges, limit) {
     const inv = inventory.get(w.repo.name);
     if (inv.error !== void 0) continue;
     const remote = client.repository(w.repo);
-    for (const digest2 of w.digests) if (!inv.digests.has(digest2)) digestLookups.push({ w, inv, remote, digest: digest2 });
+    for (const digest2 of w.digests) if (!inv.digests.has(digest2)) digestLookups.push({ inv, remote, digest: digest2 });
   }
   await forEachLimit(digestLookups, limit, async (l) => {
     if (l.inv.error !== void 0) return;
@@ -33522,9 +33522,12 @@ function formatProblem(p) {
 // tools/ociutil/promote/command.ts
 var READ_CONCURRENCY = 16;
 function registerPromote(program3) {
-  addRegistryOptions(
+  const cmd = addRegistryOptions(
     program3.command("promote").description("promote images between registries by digest, as a promoter manifest says (a dry run unless --confirm)").option("--manifest <file>", "a promoter manifest (registries and images in one file)").option("--thin-manifest-dir <dir>", "a directory of thin manifests: manifests/<x>/promoter-manifest.yaml with images/<x>/images.yaml").option("--validate-only", "check the manifests and stop; no registry is contacted").option("--confirm", "carry out the plan (without it: print the plan and change nothing)").addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file"))
-  ).action(action(async (flags) => await promote(flags)));
+  );
+  const jobs = cmd.options.find((o) => o.long === "--jobs");
+  if (jobs !== void 0) jobs.description = "images promoted at once (a destination and a digest each)";
+  cmd.action(action(async (flags) => await promote(flags)));
 }
 async function loadManifests(flags) {
   if (flags.manifest === void 0 === (flags.thinManifestDir === void 0)) {

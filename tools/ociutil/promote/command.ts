@@ -27,7 +27,7 @@ interface PromoteFlags extends RegistryFlags {
 }
 
 export function registerPromote(program: Command): void {
-  addRegistryOptions(
+  const cmd = addRegistryOptions(
     program
       .command("promote")
       .description("promote images between registries by digest, as a promoter manifest says (a dry run unless --confirm)")
@@ -36,7 +36,11 @@ export function registerPromote(program: Command): void {
       .option("--validate-only", "check the manifests and stop; no registry is contacted")
       .option("--confirm", "carry out the plan (without it: print the plan and change nothing)")
       .addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file")),
-  ).action(action(async (flags: PromoteFlags) => await promote(flags)));
+  );
+  // Here --jobs counts images being promoted at once (each one a destination and a digest).
+  const jobs = cmd.options.find((o) => o.long === "--jobs");
+  if (jobs !== undefined) jobs.description = "images promoted at once (a destination and a digest each)";
+  cmd.action(action(async (flags: PromoteFlags) => await promote(flags)));
 }
 
 /** Reads and validates the manifests the flags name; exits 2 with every problem if any. */

@@ -66,13 +66,13 @@ export async function readInventory(client: RegistryClient, edges: Edge[], limit
   });
 
   // Step 2: resolve the named tags that exist, then the digests no tag showed; one flat bounded queue.
-  type Lookup = { w: Wanted; inv: RepoInventory; remote: RemoteRepository; tag?: string; digest?: string };
+  type Lookup = { inv: RepoInventory; remote: RemoteRepository; tag?: string; digest?: string };
   const tagLookups: Lookup[] = [];
   for (const w of repos) {
     const inv = inventory.get(w.repo.name)!;
     if (inv.error !== undefined) continue;
     const remote = client.repository(w.repo);
-    for (const tag of w.tags) tagLookups.push({ w, inv, remote, tag });
+    for (const tag of w.tags) tagLookups.push({ inv, remote, tag });
   }
   await forEachLimit(tagLookups, limit, async (l) => {
     if (l.inv.error !== undefined) return;
@@ -92,7 +92,7 @@ export async function readInventory(client: RegistryClient, edges: Edge[], limit
     const inv = inventory.get(w.repo.name)!;
     if (inv.error !== undefined) continue;
     const remote = client.repository(w.repo);
-    for (const digest of w.digests) if (!inv.digests.has(digest)) digestLookups.push({ w, inv, remote, digest });
+    for (const digest of w.digests) if (!inv.digests.has(digest)) digestLookups.push({ inv, remote, digest });
   }
   await forEachLimit(digestLookups, limit, async (l) => {
     if (l.inv.error !== undefined) return;
