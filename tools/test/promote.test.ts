@@ -318,6 +318,29 @@ describe("snapshot", () => {
     expect(minimal.stdout).not.toContain(",-");
   });
 
+  it("follows the catalog's pages (distribution sends 100 repositories a page, then a Link header)", async () => {
+    // 105 repositories holding one image, made with cross-repository mounts and manifest PUTs.
+    const accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+    const res = await fetch(`${staging.url}/v2/staging/app/manifests/${d["app1"]}`, { headers: { accept } });
+    const bytes = Buffer.from(await res.arrayBuffer());
+    const type = res.headers.get("content-type")!;
+    const m = JSON.parse(bytes.toString("utf8")) as { config: { digest: string }; layers: Array<{ digest: string }> };
+    const names = Array.from({ length: 105 }, (_, i) => `many/r${String(i).padStart(3, "0")}`);
+    for (const name of names) {
+      for (const blob of [m.config.digest, ...m.layers.map((l) => l.digest)]) {
+        const mount = await fetch(`${staging.url}/v2/${name}/blobs/uploads/?mount=${blob}&from=staging/app`, { method: "POST" });
+        expect(mount.status).toBe(201);
+      }
+      const put = await fetch(`${staging.url}/v2/${name}/manifests/v1`, { method: "PUT", headers: { "content-type": type }, body: bytes });
+      expect(put.status).toBe(201);
+    }
+    const page = await fetch(`${staging.url}/v2/_catalog`);
+    expect(page.headers.get("link"), "the registry no longer pages its catalog: this test needs more repositories").toMatch(/rel="next"/);
+    const r = await snapshot(`${staging.host}/many`, "--output", "csv");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(names.map((n) => `${n.slice("many/".length)}@${d["app1"]},${n.slice("many/".length)}:v1\n`).join(""));
+  });
+
   it("round trip: snapshot, promote it to another registry, snapshot again: equal", async () => {
     const first = await snapshot(`${staging.host}/staging`);
     expect(first.code, first.stderr).toBe(0);
