@@ -33558,7 +33558,9 @@ function reportUnused(manifests) {
   const byField = /* @__PURE__ */ new Map();
   for (const p of manifests.flatMap((m) => m.unused)) {
     const kind = p.field.replace(/^.*\./, "");
-    byField.set(kind, [...byField.get(kind) ?? [], p]);
+    const list = byField.get(kind);
+    if (list === void 0) byField.set(kind, [p]);
+    else list.push(p);
   }
   for (const [kind, list] of byField) {
     const first = list[0];

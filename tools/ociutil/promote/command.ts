@@ -73,7 +73,9 @@ function reportUnused(manifests: PromoterManifest[]): void {
   const byField = new Map<string, Problem[]>();
   for (const p of manifests.flatMap((m) => m.unused)) {
     const kind = p.field.replace(/^.*\./, "");
-    byField.set(kind, [...(byField.get(kind) ?? []), p]);
+    const list = byField.get(kind);
+    if (list === undefined) byField.set(kind, [p]);
+    else list.push(p);
   }
   for (const [kind, list] of byField) {
     const first = list[0]!;
