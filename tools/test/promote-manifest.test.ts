@@ -176,3 +176,37 @@ extra: true
     await expect.poll(registryRequests, { timeout: 5000 }).toBeGreaterThan(before);
   });
 });
+
+describe("snapshot --manifest-based-snapshot-of", () => {
+  it("prints what a plain manifest promotes under a destination prefix, with no network", async () => {
+    const dead = `127.0.0.1:${await freePort()}`; // nothing listens: a read would fail
+    const file = await write(
+      "msnap/promoter-manifest.yaml",
+      `registries:
+- name: ${dead}/staging
+  src: true
+- name: ${dead}/prod/eu
+- name: ${dead}/mirror
+images:
+- name: web
+  dmap:
+    ${D2}: [b, a]
+    ${D1}: []
+- name: base/os
+  dmap:
+    ${D3}: ["1.10"]
+- name: web
+  dmap:
+    ${D2}: [c]
+`,
+    );
+    const r = await runOciutil(["snapshot", "--manifest-based-snapshot-of", `${dead}/prod`, "--manifest", file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(
+      `- name: eu/base/os\n  dmap:\n    "${D3}": ["1.10"]\n` + `- name: eu/web\n  dmap:\n    "${D1}": []\n    "${D2}": ["a", "b", "c"]\n`,
+    );
+    const csv = await runOciutil(["snapshot", "--manifest-based-snapshot-of", `${dead}/mirror`, "--manifest", file, "--output", "csv"]);
+    expect(csv.code, csv.stderr).toBe(0);
+    expect(csv.stdout).toBe(`base/os@${D3},base/os:1.10\nweb@${D1},-\nweb@${D2},web:a\nweb@${D2},web:b\nweb@${D2},web:c\n`);
+  });
+});
