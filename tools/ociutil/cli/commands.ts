@@ -7,7 +7,19 @@ import { registerPull } from "./pull.js";
 import { registerPush } from "./push.js";
 import { registerVerify } from "./verify.js";
 import { mutateCommands } from "../mutate/commands.js";
+import { registerPromote } from "../promote/command.js";
+import { registerSnapshot } from "../promote/snapshot-command.js";
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerPull, registerPush, registerCopy, registerAttest, registerProvenance, registerVerify, ...mutateCommands];
+export const commands: RegisterCommand[] = [
+  registerPull,
+  registerPush,
+  registerCopy,
+  registerAttest,
+  registerProvenance,
+  registerVerify,
+  registerPromote,
+  registerSnapshot,
+  ...mutateCommands,
+];

@@ -1,0 +1,114 @@
+/**
+ * `ociutil promote`: promotes digests between registries as a promoter manifest says, the way the
+ * Kubernetes image promoter (kpromo cip) does, for any OCI registry. A dry run by default.
+ */
+import { Option, type Command } from "commander";
+import { action } from "../cli/run.js";
+import { addRegistryOptions, clientFor, type RegistryFlags } from "../cli/options.js";
+import { OciError, UsageError } from "../util/errors.js";
+import { writeFileAtomic } from "../util/fsutil.js";
+import { executePlan, staticOutcome } from "./execute.js";
+import { readInventory } from "./inventory.js";
+import { readPlainManifest, type Problem, type PromoterManifest } from "./manifest.js";
+import { planEdges } from "./plan.js";
+import { buildReport, renderTable, summaryLine } from "./report.js";
+import { readThinManifestDir } from "./thin.js";
+import { formatProblem, validateManifests, type Edge } from "./validate.js";
+
+/** Repositories and tags read at once while planning (kpromo reads 20 at a time). */
+const READ_CONCURRENCY = 16;
+
+interface PromoteFlags extends RegistryFlags {
+  manifest?: string;
+  thinManifestDir?: string;
+  validateOnly?: boolean;
+  confirm?: boolean;
+  record?: string;
+}
+
+export function registerPromote(program: Command): void {
+  const cmd = addRegistryOptions(
+    program
+      .command("promote")
+      .description("promote images between registries by digest, as a promoter manifest says (a dry run unless --confirm)")
+      .option("--manifest <file>", "a promoter manifest (registries and images in one file)")
+      .option("--thin-manifest-dir <dir>", "a directory of thin manifests: manifests/<x>/promoter-manifest.yaml with images/<x>/images.yaml")
+      .option("--validate-only", "check the manifests and stop; no registry is contacted")
+      .option("--confirm", "carry out the plan (without it: print the plan and change nothing)")
+      .addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file")),
+  );
+  // Here --jobs counts images being promoted at once (each one a destination and a digest).
+  const jobs = cmd.options.find((o) => o.long === "--jobs");
+  if (jobs !== undefined) jobs.description = "images promoted at once (a destination and a digest each)";
+  cmd.action(action(async (flags: PromoteFlags) => await promote(flags)));
+}
+
+/** Reads and validates the manifests the flags name; exits 2 with every problem if any. */
+export async function loadManifests(flags: { manifest?: string; thinManifestDir?: string; json?: boolean }): Promise<{ manifests: PromoterManifest[]; edges: Edge[] }> {
+  if ((flags.manifest === undefined) === (flags.thinManifestDir === undefined)) {
+    throw new UsageError("give exactly one of --manifest FILE and --thin-manifest-dir DIR");
+  }
+  const problems: Problem[] = [];
+  let manifests: PromoterManifest[];
+  if (flags.manifest !== undefined) {
+    const m = await readPlainManifest(flags.manifest, problems);
+    manifests = m !== undefined ? [m] : [];
+  } else {
+    manifests = await readThinManifestDir(flags.thinManifestDir!, problems);
+  }
+  const checked = validateManifests(manifests);
+  problems.push(...checked.problems);
+  if (problems.length > 0) {
+    problems.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line));
+    if (flags.json) process.stdout.write(`${JSON.stringify({ valid: false, problems })}\n`);
+    for (const p of problems) process.stderr.write(`${formatProblem(p)}\n`);
+    throw new UsageError(`${problems.length} problem${problems.length === 1 ? "" : "s"} in the manifests; no registry was contacted`);
+  }
+  reportUnused(manifests);
+  return { manifests, edges: checked.edges };
+}
+
+/** One note per kind of ignored key, not one per registry entry (a thin directory has hundreds). */
+function reportUnused(manifests: PromoterManifest[]): void {
+  const byField = new Map<string, Problem[]>();
+  for (const p of manifests.flatMap((m) => m.unused)) {
+    const kind = p.field.replace(/^.*\./, "");
+    const list = byField.get(kind);
+    if (list === undefined) byField.set(kind, [p]);
+    else list.push(p);
+  }
+  for (const [kind, list] of byField) {
+    const first = list[0]!;
+    const where = `${first.file}:${first.line}${list.length > 1 ? ` and ${list.length - 1} more` : ""}`;
+    process.stderr.write(`ociutil: note: ${kind} is unused (${where}): ${first.message.replace(/^ignored: /, "")}\n`);
+  }
+}
+
+async function promote(flags: PromoteFlags): Promise<void> {
+  const { edges } = await loadManifests(flags);
+  if (flags.validateOnly) {
+    const destinations = new Set(edges.map((e) => e.destination.name)).size;
+    const line = `manifests are valid: ${edges.length} edge${edges.length === 1 ? "" : "s"} to ${destinations} destination repositor${destinations === 1 ? "y" : "ies"}`;
+    process.stdout.write(flags.json ? `${JSON.stringify({ valid: true, edges: edges.length, destinations })}\n` : `${line}\n`);
+    return;
+  }
+
+  const client = clientFor(flags);
+  const inventory = await readInventory(client, edges, READ_CONCURRENCY);
+  const plan = planEdges(edges, inventory);
+  const results = flags.confirm ? await executePlan(client, plan, flags.jobs) : plan.map((e) => ({ ...e, outcome: staticOutcome(e) }));
+  const report = buildReport(results, flags.confirm === true);
+
+  if (flags.record !== undefined) await writeFileAtomic(flags.record, `${JSON.stringify(report, null, 2)}\n`);
+  if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  else {
+    if (report.edges.some((e) => e.outcome !== "present")) process.stdout.write(`${renderTable(report)}\n`);
+    process.stdout.write(`${summaryLine(report)}\n`);
+  }
+
+  const { missing, refused, failed } = report.summary;
+  if (missing + refused + failed > 0) {
+    const parts = [failed > 0 ? `${failed} failed` : "", missing > 0 ? `${missing} missing` : "", refused > 0 ? `${refused} tag moves refused` : ""];
+    throw new OciError(`not every edge can be promoted: ${parts.filter(Boolean).join(", ")} (see the ${flags.json ? "report" : "table"} for each and why)`);
+  }
+}

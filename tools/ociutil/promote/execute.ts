@@ -1,0 +1,103 @@
+/**
+ * Carries out a plan's copies. Edges are grouped by (destination, digest) so one transfer sends the
+ * content once and puts all its tags; groups run `jobs` at a time. The graph under each digest is
+ * read from its source once, however many destinations take it. A group that fails does not stop
+ * the others: every edge that can be promoted is.
+ */
+import type { RegistryClient } from "../remote/client.js";
+import { RegistrySource } from "../ops/source.js";
+import { transferTree } from "../ops/transfer.js";
+import { loadTree, type ImageTree } from "../ops/tree.js";
+import { defaultJobs, forEachLimit } from "../util/pool.js";
+import { errorMessage } from "../util/errors.js";
+import type { PlannedEdge } from "./plan.js";
+import type { Repo } from "./validate.js";
+
+export type Outcome = "present" | "copied" | "failed" | "missing" | "refused" | "planned";
+
+export interface EdgeResult extends PlannedEdge {
+  outcome: Outcome;
+}
+
+interface Group {
+  from: Repo;
+  destination: Repo;
+  digest: string;
+  edges: PlannedEdge[];
+}
+
+/** The outcome of an edge that is not copied (or not yet: a dry run). */
+export function staticOutcome(e: PlannedEdge): Outcome {
+  switch (e.action) {
+    case "present":
+      return "present";
+    case "copy":
+      return "planned";
+    case "missing":
+      return "missing";
+    case "tag-move":
+      return "refused";
+    case "unreadable":
+      return "failed";
+  }
+}
+
+export async function executePlan(client: RegistryClient, plan: PlannedEdge[], jobs: number): Promise<EdgeResult[]> {
+  const results = new Map<PlannedEdge, EdgeResult>();
+  const groups = new Map<string, Group>();
+  for (const e of plan) {
+    if (e.action !== "copy") {
+      results.set(e, { ...e, outcome: staticOutcome(e) });
+      continue;
+    }
+    const key = `${e.destination.name}@${e.digest}`;
+    let g = groups.get(key);
+    if (g === undefined) {
+      g = { from: e.from!, destination: e.destination, digest: e.digest, edges: [] };
+      groups.set(key, g);
+    }
+    g.edges.push(e);
+  }
+
+  // One tree per source digest, shared by its destinations and forgotten when the last is done.
+  const trees = new Map<string, { tree?: Promise<ImageTree>; users: number }>();
+  const treeKey = (g: Group): string => `${g.from.name}@${g.digest}`;
+  const list = [...groups.values()];
+  for (const g of list) {
+    const t = trees.get(treeKey(g));
+    if (t) t.users++;
+    else trees.set(treeKey(g), { users: 1 });
+  }
+  const treeFor = (g: Group): Promise<ImageTree> => {
+    const t = trees.get(treeKey(g))!;
+    if (t.tree === undefined) {
+      const from = client.repository(g.from);
+      t.tree = from.getManifest(g.digest).then((root) => loadTree(root, (desc) => from.getManifest(desc.digest)));
+    }
+    return t.tree;
+  };
+  const release = (g: Group): void => {
+    const t = trees.get(treeKey(g))!;
+    if (--t.users === 0) trees.delete(treeKey(g));
+  };
+
+  // Groups sorted by source digest so the ones sharing a tree run close together.
+  list.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+  const blobJobs = Math.max(1, Math.min(defaultJobs(), jobs));
+  await forEachLimit(list, jobs, async (g) => {
+    try {
+      const tree = await treeFor(g);
+      const tags = [...new Set(g.edges.map((e) => e.tag).filter((t): t is string => t !== null))];
+      await transferTree(tree, new RegistrySource(client.repository(g.from)), client.repository(g.destination, "push"), tags, {
+        jobs: blobJobs,
+        retry: client.retry,
+      });
+      for (const e of g.edges) results.set(e, { ...e, outcome: "copied" });
+    } catch (err) {
+      for (const e of g.edges) results.set(e, { ...e, outcome: "failed", detail: errorMessage(err) });
+    } finally {
+      release(g);
+    }
+  });
+  return plan.map((e) => results.get(e)!);
+}

@@ -1,0 +1,51 @@
+/**
+ * The plan, per destination, in the promoter's set terms (M: the manifests, S: the source,
+ * D: the destination):
+ *   M ∩ D        present   nothing to do
+ *   (M ∩ S) \ D  copy
+ *   M \ (S ∪ D)  missing   reported, never silently passed
+ *   a destination tag that points at another digest: a tag move, refused (as kpromo does)
+ * A digest the destination already holds under no tag (or another one) is tagged from there.
+ */
+import type { Inventory } from "./inventory.js";
+import type { Edge, Repo } from "./validate.js";
+
+export type Action = "present" | "copy" | "missing" | "tag-move" | "unreadable";
+
+export interface PlannedEdge extends Edge {
+  action: Action;
+  /** For a copy: where the content is read from (the source, or the destination itself). */
+  from?: Repo;
+  detail?: string;
+}
+
+export function planEdges(edges: Edge[], inventory: Inventory): PlannedEdge[] {
+  return edges.map((e): PlannedEdge => {
+    const s = inventory.get(e.source.name)!;
+    const d = inventory.get(e.destination.name)!;
+    if (d.error !== undefined) return { ...e, action: "unreadable", detail: d.error };
+    if (e.tag !== null) {
+      const current = d.tags.get(e.tag);
+      if (current === e.digest) return { ...e, action: "present" };
+      if (current !== undefined) return { ...e, action: "tag-move", detail: `${e.destination.name}:${e.tag} points at ${current}; tag moves are refused` };
+    } else if (d.digests.get(e.digest) === true) {
+      return { ...e, action: "present" };
+    }
+    if (s.error === undefined && s.digests.get(e.digest) === true) return { ...e, action: "copy", from: e.source };
+    if (d.digests.get(e.digest) === true) return { ...e, action: "copy", from: e.destination };
+    if (s.error !== undefined) return { ...e, action: "unreadable", detail: s.error };
+    return { ...e, action: "missing", detail: `${e.digest} is in neither ${e.source.name} nor ${e.destination.name}` };
+  });
+}
+
+/** Edges in a stable order: destination, tag (tagless last), digest. */
+export function sortEdges<T extends Edge>(edges: T[]): T[] {
+  return [...edges].sort(
+    (a, b) =>
+      cmp(a.destination.name, b.destination.name) || cmp(a.tag ?? "\uffff", b.tag ?? "\uffff") || cmp(a.digest, b.digest) || cmp(a.source.name, b.source.name),
+  );
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,77 @@
+/**
+ * Listings: a repository's tags (distribution spec "content discovery": GET /v2/<name>/tags/list)
+ * and a registry's repositories (the `_catalog` extension most registries serve, some only to
+ * administrators). Both follow the `Link: <...>; rel="next"` header across pages.
+ */
+import * as z from "zod";
+import { repositoryScope } from "./auth.js";
+import { RegistryError, type Registry, type RemoteRepository } from "./registry.js";
+import { header } from "./transport.js";
+
+/** A page is a small JSON document; refuse to buffer an unbounded one. */
+const MAX_PAGE_BYTES = 16 << 20;
+const MAX_PAGES = 100_000;
+const TagPage = z.object({ tags: z.array(z.string()).nullish() });
+const CatalogPage = z.object({ repositories: z.array(z.string()).nullish() });
+
+/** Every tag of a repository; a repository that does not exist has none. */
+export async function listTags(repo: RemoteRepository): Promise<string[]> {
+  const pages = await readPages(repo.registry, repo.registry.url(`/v2/${repo.name}/tags/list`), [repositoryScope(repo.name, "pull")], `tags of ${repo.fullName}`);
+  return pages === undefined ? [] : pages.flatMap((p) => checked(TagPage, p, `tags of ${repo.fullName}`).tags ?? []);
+}
+
+/** Every repository the registry's catalog lists (RegistryError with the status if it will not). */
+export async function listRepositories(registry: Registry): Promise<string[]> {
+  const pages = await readPages(registry, registry.url("/v2/_catalog"), ["registry:catalog:*"], `catalog of ${registry.host}`);
+  if (pages === undefined) throw new RegistryError(`catalog of ${registry.host}: not found (the registry does not serve /v2/_catalog)`, 404);
+  return pages.flatMap((p) => checked(CatalogPage, p, `catalog of ${registry.host}`).repositories ?? []);
+}
+
+function checked<T>(schema: z.ZodType<T>, page: unknown, what: string): T {
+  const r = schema.safeParse(page);
+  if (!r.success) throw new RegistryError(`${what}: the registry's answer is not a list of names`);
+  return r.data;
+}
+
+/** The JSON of every page, or undefined on a 404 for the first page. */
+async function readPages(registry: Registry, first: URL, scopes: string[], what: string): Promise<unknown[] | undefined> {
+  const out: unknown[] = [];
+  let url: URL | undefined = first;
+  for (let page = 0; url !== undefined; page++) {
+    if (page > MAX_PAGES) throw new RegistryError(`${what}: the registry keeps sending more pages`);
+    const res = await registry.send({ method: "GET", url, headers: { accept: "application/json" } }, scopes);
+    if (res.status === 404 && page === 0) {
+      await res.body.dump().catch(() => undefined);
+      return undefined;
+    }
+    if (res.status !== 200) {
+      await res.body.dump().catch(() => undefined);
+      const why = res.status === 401 || res.status === 403 ? "no access with the credentials in use" : `answered ${res.status}`;
+      throw new RegistryError(`${what}: ${why}`, res.status);
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      total += chunk.length;
+      if (total > MAX_PAGE_BYTES) throw new RegistryError(`${what}: a page larger than ${MAX_PAGE_BYTES} bytes`);
+      chunks.push(Buffer.from(chunk));
+    }
+    try {
+      out.push(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+    } catch {
+      throw new RegistryError(`${what}: the registry's answer is not JSON`);
+    }
+    url = nextPage(header(res, "link"), url, what);
+  }
+  return out;
+}
+
+/** The rel="next" target of a Link header, resolved against the page that sent it. */
+function nextPage(link: string | undefined, base: URL, what: string): URL | undefined {
+  if (link === undefined) return undefined;
+  const m = /<([^>]+)>\s*;[^,]*rel="?next"?/.exec(link);
+  if (m === null) return undefined;
+  const next = new URL(m[1]!, base);
+  if (next.host !== base.host) throw new RegistryError(`${what}: the registry sent a next page on another host (${next.host})`);
+  return next;
+}
