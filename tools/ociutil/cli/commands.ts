@@ -3,9 +3,10 @@ import type { Command } from "commander";
 import { registerCopy } from "./copy.js";
 import { registerPull } from "./pull.js";
 import { registerPush } from "./push.js";
+import { registerSave } from "./save.js";
 import { registerVerify } from "./verify.js";
 import { mutateCommands } from "../mutate/commands.js";
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerPull, registerPush, registerCopy, registerVerify, ...mutateCommands];
+export const commands: RegisterCommand[] = [registerPull, registerPush, registerCopy, registerVerify, registerSave, ...mutateCommands];
