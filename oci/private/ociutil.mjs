@@ -24929,14 +24929,14 @@ async function writeTarball(layout, selected, output, tags, platform) {
 
 // tools/ociutil/cli/save.ts
 function registerSave(program3) {
-  program3.command("save").description("write one image of an OCI layout as a `docker save`-format tarball, for `docker load` / `podman load` and scanners").argument("<layout>", "OCI image layout directory (complete: every layer of the image must be in it)").argument("<output>", "the tarball to write (replaced atomically)").option("-t, --tag <repo:tag>", "a name `docker load` gives the image, e.g. my/app:latest (repeatable)", collect, []).option("--ref <name>", "the index.json entry whose org.opencontainers.image.ref.name is this (needed if it lists several)").option("--platform <os/arch[/variant]>", "for an image index: the platform to take (default: linux on this machine's architecture)").option("--json", "print one JSON object describing the result").action(
+  program3.command("save").description("write one image of an OCI layout as a `docker save`-format tarball, for `docker load` / `podman load` and scanners").argument("<layout>", "OCI image layout directory (complete: every layer of the image must be in it)").argument("<output>", "the tarball to write (replaced atomically)").option("-t, --tag <repo:tag>", "a name `docker load` gives the image, e.g. my/app:latest (repeatable)", collect, []).option("--ref <name>", "the index.json entry whose org.opencontainers.image.ref.name is this (needed if it lists several)").option("--platform <os/arch[/variant]>", "for an image index: the platform to take (default: linux on this machine's architecture)").option("--json", "print one JSON object describing the result").option("-q, --quiet", "print nothing on success (Bazel actions: their output would be shown on every build)").action(
     action(async (dir, output, flags) => {
       const tags = flags.tag.map(checkRepoTag);
       const platform = flags.platform !== void 0 ? parsePlatform(flags.platform) : void 0;
       const layout = await ImageLayout.open(dir);
       const selected = await selectImage(layout, { ...flags.ref !== void 0 ? { ref: flags.ref } : {}, ...flags.platform !== void 0 ? { platform: flags.platform } : {} });
       const r = await writeTarball(layout, selected, output, tags, platform);
-      print(flags, { output, ...r }, `${output}: ${selected.description} ${r.manifest} (${r.layers.length} layers${tags.length > 0 ? `, ${tags.join(" ")}` : ""})`);
+      if (!flags.quiet) print(flags, { output, ...r }, `${output}: ${selected.description} ${r.manifest} (${r.layers.length} layers${tags.length > 0 ? `, ${tags.join(" ")}` : ""})`);
     })
   );
 }

@@ -105,11 +105,12 @@ describe("ociutil save", () => {
     for (const d of image.layerDigests) expect(entries.get(`blobs/sha256/${hex(d)}`)).toEqual(await readFile(blobPath(imageDir, d)));
   });
 
-  it("is reproducible: the same layout and tags give the same bytes", async () => {
+  it("is reproducible: the same layout and tags give the same bytes; --quiet prints nothing", async () => {
     const a = join(tmp, "a.tar");
     const b = join(tmp, "b.tar");
-    await runOciutil(["save", imageDir, a, "-t", "x:1"]);
-    await runOciutil(["save", imageDir, b, "-t", "x:1"]);
+    expect((await runOciutil(["save", imageDir, a, "-t", "x:1"])).stdout).toMatch(/a\.tar: .* \(3 layers, x:1\)\n$/);
+    const quiet = await runOciutil(["save", "--quiet", imageDir, b, "-t", "x:1"]);
+    expect([quiet.code, quiet.stdout, quiet.stderr]).toEqual([0, "", ""]);
     expect(await readFile(a)).toEqual(await readFile(b));
   });
 

@@ -11,6 +11,7 @@ interface SaveFlags {
   ref?: string;
   platform?: string;
   json?: boolean;
+  quiet?: boolean;
 }
 
 export function registerSave(program: Command): void {
@@ -23,6 +24,7 @@ export function registerSave(program: Command): void {
     .option("--ref <name>", "the index.json entry whose org.opencontainers.image.ref.name is this (needed if it lists several)")
     .option("--platform <os/arch[/variant]>", "for an image index: the platform to take (default: linux on this machine's architecture)")
     .option("--json", "print one JSON object describing the result")
+    .option("-q, --quiet", "print nothing on success (Bazel actions: their output would be shown on every build)")
     .action(
       action(async (dir: string, output: string, flags: SaveFlags) => {
         const tags = flags.tag.map(checkRepoTag);
@@ -30,7 +32,7 @@ export function registerSave(program: Command): void {
         const layout = await ImageLayout.open(dir);
         const selected = await selectImage(layout, { ...(flags.ref !== undefined ? { ref: flags.ref } : {}), ...(flags.platform !== undefined ? { platform: flags.platform } : {}) });
         const r = await writeTarball(layout, selected, output, tags, platform);
-        print(flags, { output, ...r }, `${output}: ${selected.description} ${r.manifest} (${r.layers.length} layers${tags.length > 0 ? `, ${tags.join(" ")}` : ""})`);
+        if (!flags.quiet) print(flags, { output, ...r }, `${output}: ${selected.description} ${r.manifest} (${r.layers.length} layers${tags.length > 0 ? `, ${tags.join(" ")}` : ""})`);
       }),
     );
 }
