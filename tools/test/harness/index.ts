@@ -49,4 +49,5 @@ export {
   REPO_ROOT,
   type OciutilOptions,
 } from "./cli.js";
+export { startDockerd, podman, type Dockerd } from "./engines.js";
 export { freePort, makeTempDir, removeTempDir } from "./util.js";
