@@ -130,6 +130,19 @@ describe("ociutil save", () => {
     expect((await skopeoRaw(out)).config.digest).toBe(index.images[0]!.configDigest);
   });
 
+  it("takes an image whose platform is unknown (empty os and architecture), with or without --platform", async () => {
+    const dir = join(tmp, "unknown-platform");
+    const img = await buildTestImage(dir, { layers: [{ files: { a: "1" } }], platform: { os: "", architecture: "" } });
+    // index.json names it without a platform, as crane does for such an image.
+    await writeFile(join(dir, "index.json"), JSON.stringify({ schemaVersion: 2, manifests: [{ ...img.manifestDescriptor, platform: undefined }] }));
+    for (const extra of [[], ["--platform", "linux/arm64"]]) {
+      const out = join(tmp, `unknown-${extra.length}.tar`);
+      const r = await runOciutil(["save", dir, out, "-t", "scratch:1", ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      expect((await skopeoRaw(out)).config.digest).toBe(img.configDigest);
+    }
+  });
+
   it(`streams: a 300 MB layer is saved with peak RSS under 150 MB`, async () => {
     const dir = join(tmp, "big");
     const big = await buildTestImage(dir, { layers: [{ randomBytes: 300_000_000 }, { files: { small: "x" } }] });
