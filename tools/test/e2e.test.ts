@@ -427,4 +427,10 @@ describe("oci_load: bazel build writes a docker save-format tar, bazel run loads
     expect(none.code).toBe(1);
     expect(none.stderr.trim()).toBe("oci_load //load:load: neither docker nor podman is on PATH: install one, or set DOCKER=/path/to/docker (or podman)");
   });
+
+  it("a repo_tags entry without a tag fails at analysis, naming the target", async () => {
+    const r = await bazel("build //load:bad_tag");
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('//load:bad_tag: repo_tags entry "e2e/app" must be "repo:tag" (e.g. "my/app:latest"), without a digest');
+  });
 });
