@@ -76,6 +76,12 @@ export async function startDockerd(timeoutMs = 60_000): Promise<Dockerd> {
       return "(no log)";
     }
   };
+  /** Why it did not start: the log's error lines if it has any (a usage error is followed by the whole help), else its end. */
+  const why = async (): Promise<string> => {
+    const all = (await logTail(100_000)).split("\n");
+    const errors = all.filter((l) => /level=(error|fatal)|unknown (flag|shorthand)|^failed|invalid argument/i.test(l));
+    return (errors.length > 0 ? errors.slice(-10) : all.slice(-20)).join("\n");
+  };
   const docker = (args: string[]): Promise<RunResult> =>
     runTool("chroot", [rootfs, "docker", ...args], { env: { DOCKER_HOST: dockerHost }, timeoutMs: 300_000 });
   const stop = async (): Promise<void> => {
@@ -92,14 +98,15 @@ export async function startDockerd(timeoutMs = 60_000): Promise<Dockerd> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (exited) {
+      const log = await why(); // before stop() removes the log with the temp dir
       await stop();
-      throw new Error(`dockerd exited at start in ${rootfs}; its log ends:\n${await logTail()}`);
+      throw new Error(`dockerd exited at start in ${rootfs}; its log says:\n${log}`);
     }
     if ((await docker(["version", "--format", "{{.Server.Version}}"])).code === 0) break;
     if (Date.now() > deadline) {
-      const tail = await logTail();
+      const log = await why();
       await stop();
-      throw new Error(`dockerd did not answer on ${dockerHost} within ${timeoutMs / 1000} s; its log ends:\n${tail}`);
+      throw new Error(`dockerd did not answer on ${dockerHost} within ${timeoutMs / 1000} s; its log says:\n${log}`);
     }
     await sleep(500);
   }
