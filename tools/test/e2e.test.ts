@@ -329,7 +329,12 @@ describe("errors name the target and the fix", () => {
 describe("oci_load: bazel build writes a docker save-format tar, bazel run loads it", () => {
   const TARGET = "//load";
   const tarPath = (): string => host(join(bazelBin, "load", "load.docker.tar"));
-  let diffIds: string[] = [];
+  /** The app's diff_ids (base layers and the app layer), from the config Bazel built; each test can run alone. */
+  const appDiffIds = async (): Promise<string[]> => {
+    if (bazelBin === "") await bazelInfo();
+    const config = JSON.parse(await readFile(host(join(bazelBin, "app.config.json")), "utf8")) as { rootfs: { diff_ids: string[] } };
+    return config.rootfs.diff_ids;
+  };
   const loadRun = (env: string): Promise<RunResult> => inRootfs(`${env} bazel --output_user_root=${OUTPUT_USER_ROOT} run ${TARGET}`);
 
   /** The content of one file of a created (not started) container, from `cp CONTAINER:PATH -` (a tar). */
@@ -364,8 +369,7 @@ describe("oci_load: bazel build writes a docker save-format tar, bazel run loads
     expect(existsSync(externalRepo("base_all")), "oci_load needs the full pull").toBe(true);
 
     const manifest = JSON.parse(await readFile(host(join(bazelBin, "app.manifest.json")), "utf8")) as { config: { digest: string } };
-    const config = JSON.parse(await readFile(host(join(bazelBin, "app.config.json")), "utf8")) as { rootfs: { diff_ids: string[] } };
-    diffIds = config.rootfs.diff_ids;
+    const diffIds = await appDiffIds();
     expect(diffIds).toHaveLength(4); // three base layers + the app layer
     const raw = JSON.parse((await mustRun(peer("skopeo"), ["inspect", "--raw", `docker-archive:${tarPath()}`])).stdout) as {
       config: { digest: string };
@@ -379,6 +383,7 @@ describe("oci_load: bazel build writes a docker save-format tar, bazel run loads
 
   it("an index comes down to the platform asked for; a target named like a file works", async () => {
     await mustBazel("build //load:index.tar");
+    if (bazelBin === "") await bazelInfo();
     const arm64 = JSON.parse(await readFile(host(join(bazelBin, "app_arm64.manifest.json")), "utf8")) as { config: { digest: string } };
     const tar = host(join(bazelBin, "load", "index.tar.docker.tar"));
     const raw = JSON.parse((await mustRun(peer("skopeo"), ["inspect", "--raw", `docker-archive:${tar}`])).stdout) as { config: { digest: string } };
@@ -395,7 +400,7 @@ describe("oci_load: bazel build writes a docker save-format tar, bazel run loads
     expect(r.stdout, "the tarball action prints nothing (Bazel would show it on every build)").not.toContain("load.docker.tar");
     try {
       const inspect = JSON.parse((await podman(["image", "inspect", image])).stdout) as { RootFS: { Layers: string[] } }[];
-      expect(inspect[0]!.RootFS.Layers).toEqual(diffIds);
+      expect(inspect[0]!.RootFS.Layers).toEqual(await appDiffIds());
       expect(await fileFrom(podman, image, "/etc/base-only.txt")).toContain("only in the base (amd64)");
       expect(await fileFrom(podman, image, "/app/config.txt")).toContain((await readFile(appConfig, "utf8")).trim());
     } finally {
@@ -412,7 +417,7 @@ describe("oci_load: bazel build writes a docker save-format tar, bazel run loads
       expect(r.stdout).toContain("Loaded image: e2e/app:latest");
       const docker = (args: string[]): Promise<RunResult> => dockerd.docker(args);
       const inspect = JSON.parse((await docker(["image", "inspect", "e2e/app:latest"])).stdout) as { RootFS: { Layers: string[] } }[];
-      expect(inspect[0]!.RootFS.Layers).toEqual(diffIds);
+      expect(inspect[0]!.RootFS.Layers).toEqual(await appDiffIds());
       expect(await fileFrom(docker, "e2e/app:latest", "/etc/base-only.txt")).toContain("only in the base (amd64)");
     } finally {
       await dockerd.stop();
@@ -423,6 +428,7 @@ describe("oci_load: bazel build writes a docker save-format tar, bazel run loads
     const r = await loadRun("DOCKER=no-such-loader");
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('oci_load //load:load: the loader "no-such-loader" (from $DOCKER or the loader attribute) is not an executable on PATH');
+    if (bazelBin === "") await bazelInfo();
     const none = await inRootfs(`env -i PATH=/nonexistent /bin/sh ${bazelBin}/load/load.load.sh`);
     expect(none.code).toBe(1);
     expect(none.stderr.trim()).toBe("oci_load //load:load: neither docker nor podman is on PATH: install one, or set DOCKER=/path/to/docker (or podman)");
