@@ -8,6 +8,7 @@ load("//oci/private:index.bzl", "oci_image_index_rule")
 load("//oci/private:layer.bzl", _oci_layer = "oci_layer")
 load("//oci/private:layout.bzl", "oci_image_layout_rule")
 load("//oci/private:layout_test.bzl", "oci_layout_rule_test")
+load("//oci/private:load.bzl", _oci_load = "oci_load")
 load("//oci/private:providers.bzl", _OciImageInfo = "OciImageInfo", _OciLayerInfo = "OciLayerInfo")
 load("//oci/private:push.bzl", _oci_push = "oci_push")
 load("//oci/private:toolchain.bzl", _oci_node_toolchain = "oci_node_toolchain")
@@ -15,6 +16,7 @@ load("//oci/private:toolchain.bzl", _oci_node_toolchain = "oci_node_toolchain")
 OciImageInfo = _OciImageInfo
 OciLayerInfo = _OciLayerInfo
 oci_layer = _oci_layer
+oci_load = _oci_load
 oci_node_toolchain = _oci_node_toolchain
 
 def oci_push(name, image, repository = None, repository_file = None, remote_tags = None, insecure = False, **kwargs):

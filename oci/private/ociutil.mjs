@@ -11607,7 +11607,7 @@ var require_client_h2 = __commonJS({
   "node_modules/undici/lib/dispatcher/client-h2.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { pipeline: pipeline4 } = __require("node:stream");
+    var { pipeline: pipeline5 } = __require("node:stream");
     var util = require_util();
     var {
       RequestContentLengthMismatchError,
@@ -12279,7 +12279,7 @@ var require_client_h2 = __commonJS({
     }
     function writeStream(abort, socket, expectsPayload, h2stream, body, client, request2, contentLength) {
       assert2(contentLength !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
-      const pipe2 = pipeline4(
+      const pipe2 = pipeline5(
         body,
         h2stream,
         (err) => {
@@ -14864,7 +14864,7 @@ var require_streamx = __commonJS({
         fn().then((src) => {
           if (src === null) return out.end();
           if (out.destroying) return;
-          pipeline4(src, out, noop);
+          pipeline5(src, out, noop);
         }).catch((err) => out.destroy(err));
         return out;
       }
@@ -15151,13 +15151,13 @@ var require_streamx = __commonJS({
     }
     function pipelinePromise(...streams) {
       return new Promise((resolve2, reject) => {
-        return pipeline4(...streams, (err) => {
+        return pipeline5(...streams, (err) => {
           if (err) return reject(err);
           resolve2();
         });
       });
     }
-    function pipeline4(stream, ...streams) {
+    function pipeline5(stream, ...streams) {
       const all = Array.isArray(stream) ? [...stream, ...streams] : [stream, ...streams];
       const done = all.length && typeof all[all.length - 1] === "function" ? all.pop() : null;
       if (all.length < 2) throw StreamError.BAD_ARGUMENT("Pipeline requires at least 2 streams");
@@ -15255,7 +15255,7 @@ var require_streamx = __commonJS({
       return s._writev !== Writable2.prototype._writev && s._writev !== Duplex2.prototype._writev;
     }
     module.exports = {
-      pipeline: pipeline4,
+      pipeline: pipeline5,
       pipelinePromise,
       isStream,
       isStreamx,
@@ -32775,6 +32775,195 @@ function registerPush(program3) {
   );
 }
 
+// tools/ociutil/tarball/select.ts
+import { arch } from "node:process";
+var OCI_ARCH = {
+  x64: "amd64",
+  arm64: "arm64",
+  arm: "arm",
+  ia32: "386",
+  ppc64: "ppc64le",
+  // Node runs on little-endian ppc64 only
+  s390x: "s390x",
+  riscv64: "riscv64",
+  loong64: "loong64",
+  mips: "mips",
+  mipsel: "mipsle"
+};
+function hostPlatform() {
+  const architecture = OCI_ARCH[arch];
+  if (architecture === void 0) throw new OciError(`this machine's architecture "${arch}" has no OCI name: pass --platform os/arch`);
+  return { os: "linux", architecture };
+}
+function layoutEntry(dir, manifests, ref) {
+  const names = manifests.map((m) => m.annotations?.[REF_NAME_ANNOTATION]).filter((n) => n !== void 0);
+  if (ref !== void 0) {
+    const hits = manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === ref);
+    if (hits.length === 0) {
+      throw new LayoutError(`${dir}: index.json has no entry named "${ref}" (${names.length > 0 ? `it has: ${names.join(", ")}` : "its entries have no ref names"})`);
+    }
+    if (hits.length > 1) throw new LayoutError(`${dir}: index.json has ${hits.length} entries named "${ref}"`);
+    return hits[0];
+  }
+  if (manifests.length === 1) return manifests[0];
+  if (manifests.length === 0) throw new LayoutError(`${dir}: index.json lists no images`);
+  throw new LayoutError(`${dir}: index.json lists ${manifests.length} images: name one with --ref (${names.length > 0 ? names.join(", ") : "they have no ref names"})`);
+}
+async function selectImage(layout, opts) {
+  const wanted = opts.platform !== void 0 ? parsePlatform(opts.platform) : void 0;
+  const index = await layout.readIndex();
+  const entry = layoutEntry(layout.dir, index.manifests, opts.ref);
+  const source = new LayoutSource(layout, void 0);
+  const where = opts.ref !== void 0 ? `${layout.dir}:${opts.ref}` : layout.dir;
+  let desc = entry;
+  let chosen;
+  for (let depth = 0; ; depth++) {
+    if (!isIndexMediaType(desc.mediaType) && !isImageManifestMediaType(desc.mediaType)) {
+      throw new OciError(`${where}: ${desc.digest} is a ${desc.mediaType}, not an image or an image index`);
+    }
+    const m = await source.manifest(desc);
+    if (m.kind === "image") {
+      return { image: m, description: chosen !== void 0 ? `${where} (${chosen})` : where };
+    }
+    if (depth >= 4) throw new OciError(`${where}: image indexes nested more than 4 deep`);
+    const want = wanted ?? hostPlatform();
+    const child = m.index.manifests.find((c) => platformMatches(c.platform, want));
+    if (child === void 0) {
+      const has = m.index.manifests.map((c) => c.platform !== void 0 ? formatPlatform(c.platform) : "no platform").join(", ");
+      const whose = wanted !== void 0 ? "" : " (this machine's; name another with --platform)";
+      throw new OciError(`${where}: index ${m.digest} has no image for ${formatPlatform(want)}${whose}; it has: ${has || "nothing"}`);
+    }
+    chosen = formatPlatform(want);
+    desc = child;
+  }
+}
+
+// tools/ociutil/tarball/write.ts
+var import_tar_stream = __toESM(require_tar_stream(), 1);
+import { createWriteStream } from "node:fs";
+import { rename as rename3, rm as rm3 } from "node:fs/promises";
+import { pipeline as pipeline2 } from "node:stream/promises";
+function checkRepoTag(value) {
+  const ref = parseReference(value);
+  if (ref.digest !== void 0) throw new UsageError(`--tag "${value}": a tag cannot have a digest`);
+  const lastSlash = value.lastIndexOf("/");
+  if (ref.tag === void 0 || !value.slice(lastSlash + 1).includes(":")) {
+    throw new UsageError(`--tag "${value}" has no tag: write it as ${value}:latest or with the tag you want`);
+  }
+  return value;
+}
+function splitRepoTag(value) {
+  const colon = value.lastIndexOf(":");
+  return [value.slice(0, colon), value.slice(colon + 1)];
+}
+var blobName = (d) => `blobs/${digestAlgorithm(d)}/${digestHex(d)}`;
+async function checkBlobs(layout, where, blobs) {
+  for (const { desc, what } of blobs) {
+    const size = await layout.blobSize(desc.digest);
+    if (size === void 0) {
+      throw new OciError(
+        `${where}: ${what} ${desc.digest} is not in the layout (a shallow layout? a tarball needs every layer: pull it whole, or in Bazel set pulled_base)`
+      );
+    }
+    if (size !== desc.size) throw new OciError(`${where}: ${what} ${desc.digest} has ${size} bytes, its descriptor says ${desc.size}`);
+  }
+}
+async function writeTarball(layout, selected, output, tags, platform2) {
+  const where = selected.description;
+  const { config: config2, layers } = selected.image.manifest;
+  layers.forEach((l, i) => {
+    if (!LAYER_MEDIA_TYPES.includes(l.mediaType)) {
+      throw new OciError(`${where}: layer ${i + 1} has media type ${l.mediaType}, which docker load cannot read: not a container image?`);
+    }
+  });
+  const configBytes = await layout.readBlob(config2);
+  let configJson;
+  try {
+    configJson = JSON.parse(configBytes.toString("utf8"));
+  } catch {
+    throw new OciError(`${where}: config ${config2.digest} is not JSON`);
+  }
+  const parsed = ImageConfigSchema.safeParse(configJson);
+  if (!parsed.success) throw new OciError(`${where}: config ${config2.digest}: ${describeIssues(parsed.error)}`);
+  const diffIDs = parsed.data.rootfs.diff_ids;
+  if (diffIDs.length !== layers.length) {
+    throw new OciError(`${where}: the config lists ${diffIDs.length} diff_ids for ${layers.length} layers; docker load would reject it`);
+  }
+  const { os: os2, architecture, variant } = parsed.data;
+  if (platform2 !== void 0 && os2 !== "" && architecture !== "" && !platformMatches({ os: os2, architecture, variant }, platform2)) {
+    throw new OciError(`${where} is ${formatPlatform({ os: os2, architecture, variant })}, not ${formatPlatform(platform2)}`);
+  }
+  await checkBlobs(layout, where, layers.map((desc, i) => ({ desc, what: `layer ${i + 1}` })));
+  const unique = [...new Map(layers.map((l) => [l.digest, l])).values()];
+  const manifestJson = [{ Config: blobName(config2.digest), RepoTags: tags, Layers: layers.map((l) => blobName(l.digest)) }];
+  const repositories = {};
+  const top = layers.at(-1);
+  if (top !== void 0) {
+    for (const t of tags) {
+      const [repo, tag] = splitRepoTag(t);
+      (repositories[repo] ??= {})[tag] = digestHex(top.digest);
+    }
+  }
+  const tmp = tempPathFor(output);
+  const pack = import_tar_stream.default.pack();
+  let bytes = 0;
+  const header2 = { mtime: /* @__PURE__ */ new Date(0), uid: 0, gid: 0, uname: "", gname: "" };
+  const file = (name, data) => new Promise((resolve2, reject) => pack.entry({ ...header2, name, mode: 420, size: data.length }, data, (err) => err ? reject(err) : resolve2()));
+  const dir = (name) => new Promise((resolve2, reject) => pack.entry({ ...header2, name, type: "directory", mode: 493 }, (err) => err ? reject(err) : resolve2()));
+  const produce = async () => {
+    await file("manifest.json", Buffer.from(`${JSON.stringify(manifestJson)}
+`));
+    await file("repositories", Buffer.from(`${JSON.stringify(repositories)}
+`));
+    await dir("blobs/");
+    for (const alg of new Set([config2, ...unique].map((d) => digestAlgorithm(d.digest)))) await dir(`blobs/${alg}/`);
+    await file(blobName(config2.digest), configBytes);
+    for (const [i, layer] of unique.entries()) {
+      let done;
+      const finished2 = new Promise((resolve2, reject) => {
+        done = (err) => err ? reject(err) : resolve2();
+      });
+      const sink = pack.entry({ ...header2, name: blobName(layer.digest), mode: 420, size: layer.size }, done);
+      try {
+        await pipeline2(layout.openBlob(layer.digest), new VerifyingStream(layer, `${where}: layer ${i + 1} (${layer.digest})`), sink);
+      } catch (err) {
+        finished2.catch(() => void 0);
+        throw err;
+      }
+      await finished2;
+      bytes += layer.size;
+    }
+    pack.finalize();
+  };
+  try {
+    const out = createWriteStream(tmp, { flags: "wx", mode: 420 });
+    const produced = produce().catch((err) => {
+      pack.destroy(err);
+      throw err;
+    });
+    for (const r of await Promise.allSettled([produced, pipeline2(pack, out)])) if (r.status === "rejected") throw r.reason;
+    await rename3(tmp, output);
+  } catch (err) {
+    await rm3(tmp, { force: true });
+    throw err;
+  }
+  return { manifest: selected.image.digest, config: config2.digest, layers: layers.map((l) => l.digest), tags, bytes: bytes + configBytes.length };
+}
+
+// tools/ociutil/cli/save.ts
+function registerSave(program3) {
+  program3.command("save").description("write one image of an OCI layout as a `docker save`-format tarball, for `docker load` / `podman load` and scanners").argument("<layout>", "OCI image layout directory (complete: every layer of the image must be in it)").argument("<output>", "the tarball to write (replaced atomically)").option("-t, --tag <repo:tag>", "a name `docker load` gives the image, e.g. my/app:latest (repeatable)", collect, []).option("--ref <name>", "the index.json entry whose org.opencontainers.image.ref.name is this (needed if it lists several)").option("--platform <os/arch[/variant]>", "for an image index: the platform to take (default: linux on this machine's architecture)").option("--json", "print one JSON object describing the result").option("-q, --quiet", "print nothing on success (Bazel actions: their output would be shown on every build)").action(
+    action(async (dir, output, flags) => {
+      const tags = flags.tag.map(checkRepoTag);
+      const platform2 = flags.platform !== void 0 ? parsePlatform(flags.platform) : void 0;
+      const layout = await ImageLayout.open(dir);
+      const selected = await selectImage(layout, { ...flags.ref !== void 0 ? { ref: flags.ref } : {}, ...flags.platform !== void 0 ? { platform: flags.platform } : {} });
+      const r = await writeTarball(layout, selected, output, tags, platform2);
+      if (!flags.quiet) print(flags, { output, ...r }, `${output}: ${selected.description} ${r.manifest} (${r.layers.length} layers${tags.length > 0 ? `, ${tags.join(" ")}` : ""})`);
+    })
+  );
+}
+
 // tools/ociutil/ops/verify.ts
 import { createReadStream as createReadStream3 } from "node:fs";
 
@@ -33028,12 +33217,12 @@ function canonicalBytes(doc) {
 }
 
 // tools/ociutil/mutate/layer.ts
-var import_tar_stream = __toESM(require_tar_stream(), 1);
+var import_tar_stream2 = __toESM(require_tar_stream(), 1);
 import { createReadStream as createReadStream5 } from "node:fs";
 import { lstat, open as open6, readdir, stat as stat5 } from "node:fs/promises";
 import path5 from "node:path";
 import { Transform as Transform2 } from "node:stream";
-import { pipeline as pipeline3 } from "node:stream/promises";
+import { pipeline as pipeline4 } from "node:stream/promises";
 import { createGzip, constants as zlibConstants } from "node:zlib";
 import { createHash as createHash4 } from "node:crypto";
 
@@ -33043,7 +33232,7 @@ import { open as open5 } from "node:fs/promises";
 import { createHash as createHash3 } from "node:crypto";
 import { createGunzip } from "node:zlib";
 import { Writable } from "node:stream";
-import { pipeline as pipeline2 } from "node:stream/promises";
+import { pipeline as pipeline3 } from "node:stream/promises";
 async function describeLayerFile(file) {
   const head = Buffer.alloc(4);
   const fh = await open5(file, "r");
@@ -33069,8 +33258,8 @@ async function describeLayerFile(file) {
   });
   if (gzip) {
     const gunzip = createGunzip();
-    const innerDone = pipeline2(gunzip, sink(inner, false));
-    await pipeline2(createReadStream4(file, { highWaterMark: 4 << 20 }), async function* (source) {
+    const innerDone = pipeline3(gunzip, sink(inner, false));
+    await pipeline3(createReadStream4(file, { highWaterMark: 4 << 20 }), async function* (source) {
       for await (const chunk of source) {
         outer.update(chunk);
         size += chunk.length;
@@ -33080,7 +33269,7 @@ async function describeLayerFile(file) {
     });
     await innerDone;
   } else {
-    await pipeline2(createReadStream4(file, { highWaterMark: 4 << 20 }), sink(outer, true));
+    await pipeline3(createReadStream4(file, { highWaterMark: 4 << 20 }), sink(outer, true));
   }
   const digest2 = `sha256:${outer.digest("hex")}`;
   return {
@@ -33237,7 +33426,7 @@ async function writeEntries(pack, entries, m) {
         done = (err) => err ? reject(err) : resolve2();
       });
       const sink = pack.entry({ ...common, name: e.name, type: "file", mode: e.mode, size: e.size }, done);
-      await pipeline3(createReadStream5(e.src, { highWaterMark: 1 << 20 }), sink);
+      await pipeline4(createReadStream5(e.src, { highWaterMark: 1 << 20 }), sink);
       await finished2;
     }
   }
@@ -33245,7 +33434,7 @@ async function writeEntries(pack, entries, m) {
 }
 async function buildLayer(manifest, output) {
   const entries = await walk(manifest);
-  const pack = import_tar_stream.default.pack();
+  const pack = import_tar_stream2.default.pack();
   const tarTap = new Tap();
   const outTap = new Tap();
   const out = await open6(output, "w", 420);
@@ -33256,7 +33445,7 @@ async function buildLayer(manifest, output) {
   }
   stages.push(outTap, sink);
   const produced = writeEntries(pack, entries, manifest);
-  await Promise.all([pipeline3(stages), produced]);
+  await Promise.all([pipeline4(stages), produced]);
   const diffID = `sha256:${tarTap.hash.digest("hex")}`;
   return {
     descriptor: {
@@ -33544,7 +33733,7 @@ function registerIndex(program3) {
 
 // tools/ociutil/mutate/layout.ts
 import { constants as fsConstants } from "node:fs";
-import { copyFile, link, mkdir as mkdir3, readFile as readFile9, realpath, rm as rm3, writeFile } from "node:fs/promises";
+import { copyFile, link, mkdir as mkdir3, readFile as readFile9, realpath, rm as rm4, writeFile } from "node:fs/promises";
 import path6 from "node:path";
 var MissingBlobsError = class extends OciError {
   name = "MissingBlobsError";
@@ -33560,7 +33749,7 @@ function digestFromPath(file) {
 }
 async function placeBlob(src, target, stats, size) {
   await mkdir3(path6.dirname(target), { recursive: true });
-  await rm3(target, { force: true });
+  await rm4(target, { force: true });
   const real = await realpath(src);
   try {
     await link(real, target);
@@ -34490,6 +34679,7 @@ var commands = [
   registerVerify,
   registerPromote,
   registerSnapshot,
+  registerSave,
   ...mutateCommands
 ];
 

@@ -33,6 +33,7 @@ import {
   type RunResult,
   type TestRegistry,
 } from "./harness/index.js";
+import { podman, startDockerd } from "./harness/index.js";
 
 const ROOTFS = sidRootfs();
 /** Where the checkout is bind-mounted inside the rootfs: one place per checkout, so that two
@@ -323,4 +324,119 @@ describe("errors name the target and the fix", () => {
       for (const p of patterns) expect(line).toMatch(p);
     });
   }
+});
+
+describe("oci_load: bazel build writes a docker save-format tar, bazel run loads it", () => {
+  const TARGET = "//load";
+  const tarPath = (): string => host(join(bazelBin, "load", "load_", "tarball.tar"));
+  /** The app's diff_ids (base layers and the app layer), from the config Bazel built; each test can run alone. */
+  const appDiffIds = async (): Promise<string[]> => {
+    if (bazelBin === "") await bazelInfo();
+    const config = JSON.parse(await readFile(host(join(bazelBin, "app_", "config.json")), "utf8")) as { rootfs: { diff_ids: string[] } };
+    return config.rootfs.diff_ids;
+  };
+  const loadRun = (env: string): Promise<RunResult> => inRootfs(`${env} bazel --output_user_root=${OUTPUT_USER_ROOT} run ${TARGET}`);
+
+  /** The content of one file of a created (not started) container, from `cp CONTAINER:PATH -` (a tar). */
+  const fileFrom = async (engine: (args: string[]) => Promise<RunResult>, image: string, path: string): Promise<string> => {
+    const created = await engine(["create", image]);
+    expect(created.code, created.stderr).toBe(0);
+    const id = created.stdout.trim().split("\n").pop()!;
+    try {
+      const cp = await engine(["cp", `${id}:${path}`, "-"]);
+      expect(cp.code, cp.stderr).toBe(0);
+      return cp.stdout;
+    } finally {
+      await engine(["rm", id]);
+    }
+  };
+
+  it("docs/rules.md's oci_load example is e2e/smoke/load/BUILD.bazel", async () => {
+    const rules = await readFile(join(REPO_ROOT, "docs", "rules.md"), "utf8");
+    const m = /<!-- example:oci_load -->\s*```starlark\n([\s\S]*?)```/.exec(rules);
+    expect(m, "docs/rules.md has a starlark block after <!-- example:oci_load -->").not.toBeNull();
+    const build = await readFile(join(HOST_WS, "load", "BUILD.bazel"), "utf8");
+    const [example] = build.split("\n\n# ---- end of docs/rules.md's example");
+    expect(m![1]).toBe(`${example}\n`);
+  });
+
+  it("bazel build //load fetches the full pull (only it: not //:app) and writes a tar skopeo and crane read", async () => {
+    await mustBazel("clean --expunge");
+    await mustBazel("build //:app");
+    await bazelInfo();
+    expect(existsSync(externalRepo("base_all")), "building the image must not fetch @base_all").toBe(false);
+    await mustBazel(`build ${TARGET}`);
+    expect(existsSync(externalRepo("base_all")), "oci_load needs the full pull").toBe(true);
+
+    const manifest = JSON.parse(await readFile(host(join(bazelBin, "app_", "manifest.json")), "utf8")) as { config: { digest: string } };
+    const diffIds = await appDiffIds();
+    expect(diffIds).toHaveLength(4); // three base layers + the app layer
+    const raw = JSON.parse((await mustRun(peer("skopeo"), ["inspect", "--raw", `docker-archive:${tarPath()}`])).stdout) as {
+      config: { digest: string };
+      layers: { digest: string }[];
+    };
+    expect(raw.config.digest).toBe(manifest.config.digest);
+    expect(raw.layers.map((l) => l.digest)).toEqual(diffIds);
+    // crane reads every layer and checks it against the config's diff_ids.
+    await mustRun(peer("crane"), ["validate", "--tarball", tarPath()]);
+  });
+
+  it("an index comes down to the platform asked for; a target named like a file works", async () => {
+    await mustBazel("build //load:index.tar");
+    if (bazelBin === "") await bazelInfo();
+    const arm64 = JSON.parse(await readFile(host(join(bazelBin, "app_arm64_", "manifest.json")), "utf8")) as { config: { digest: string } };
+    const tar = host(join(bazelBin, "load", "index.tar_", "tarball.tar"));
+    const raw = JSON.parse((await mustRun(peer("skopeo"), ["inspect", "--raw", `docker-archive:${tar}`])).stdout) as { config: { digest: string } };
+    expect(raw.config.digest).toBe(arm64.config.digest);
+    await mustRun(peer("crane"), ["validate", "--tarball", tar]);
+  });
+
+  it("bazel run loads it into podman ($DOCKER=podman), base layers included", async () => {
+    const image = "localhost/e2e/app:latest";
+    await podman(["rmi", "--ignore", image]);
+    const r = await loadRun("DOCKER=podman PODMAN_IGNORE_CGROUPSV1_WARNING=1");
+    expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    expect(r.stdout).toContain(`Loaded image: ${image}`);
+    expect(r.stdout, "the tarball action prints nothing (Bazel would show it on every build)").not.toContain("tarball.tar");
+    try {
+      const inspect = JSON.parse((await podman(["image", "inspect", image])).stdout) as { RootFS: { Layers: string[] } }[];
+      expect(inspect[0]!.RootFS.Layers).toEqual(await appDiffIds());
+      expect(await fileFrom(podman, image, "/etc/base-only.txt")).toContain("only in the base (amd64)");
+      expect(await fileFrom(podman, image, "/app/config.txt")).toContain((await readFile(appConfig, "utf8")).trim());
+    } finally {
+      await podman(["rmi", "--ignore", image]);
+    }
+  });
+
+  it("bazel run loads it into docker (the default loader: docker is on PATH), base layers included", async () => {
+    // A daemon of our own; if it cannot start here, this fails with its log (docker is part of the brief).
+    const dockerd = await startDockerd();
+    try {
+      const r = await loadRun(`DOCKER_HOST=${dockerd.dockerHost}`);
+      expect(r.code, `${r.stderr.slice(-3000)}\ndockerd:\n${await dockerd.logTail()}`).toBe(0);
+      expect(r.stdout).toContain("Loaded image: e2e/app:latest");
+      const docker = (args: string[]): Promise<RunResult> => dockerd.docker(args);
+      const inspect = JSON.parse((await docker(["image", "inspect", "e2e/app:latest"])).stdout) as { RootFS: { Layers: string[] } }[];
+      expect(inspect[0]!.RootFS.Layers).toEqual(await appDiffIds());
+      expect(await fileFrom(docker, "e2e/app:latest", "/etc/base-only.txt")).toContain("only in the base (amd64)");
+    } finally {
+      await dockerd.stop();
+    }
+  });
+
+  it("a loader that is not there, or neither docker nor podman on PATH: one line that says so", async () => {
+    const r = await loadRun("DOCKER=no-such-loader");
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('oci_load //load:load: the loader "no-such-loader" (from $DOCKER or the loader attribute) is not an executable on PATH');
+    if (bazelBin === "") await bazelInfo();
+    const none = await inRootfs(`env -i PATH=/nonexistent /bin/sh ${bazelBin}/load/load_/load.sh`);
+    expect(none.code).toBe(1);
+    expect(none.stderr.trim()).toBe("oci_load //load:load: neither docker nor podman is on PATH: install one, or set DOCKER=/path/to/docker (or podman)");
+  });
+
+  it("a repo_tags entry without a tag fails at analysis, naming the target", async () => {
+    const r = await bazel("build //load:bad_tag");
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('//load:bad_tag: repo_tags entry "e2e/app" must be "repo:tag" (e.g. "my/app:latest"), without a digest');
+  });
 });

@@ -5,6 +5,7 @@ import { registerCopy } from "./copy.js";
 import { registerProvenance } from "./provenance.js";
 import { registerPull } from "./pull.js";
 import { registerPush } from "./push.js";
+import { registerSave } from "./save.js";
 import { registerVerify } from "./verify.js";
 import { mutateCommands } from "../mutate/commands.js";
 import { registerPromote } from "../promote/command.js";
@@ -21,5 +22,6 @@ export const commands: RegisterCommand[] = [
   registerVerify,
   registerPromote,
   registerSnapshot,
+  registerSave,
   ...mutateCommands,
 ];
