@@ -12,36 +12,31 @@
  *
  * Needs root (chroot, bind mount) and the rootfs of `.ci/setup-sid-rootfs`; a missing one is an error.
  */
-import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, statSync } from "node:fs";
-import { mkdir, readFile, readdir, stat, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { readFile, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  BazelWorkspace,
+  MountedCheckout,
   REPO_ROOT,
   buildTestIndex,
   makeTempDir,
   mustRun,
   peer,
+  podman,
   pushWithCrane,
   removeTempDir,
-  runTool,
-  sidRootfs,
+  startDockerd,
   startRegistry,
   type LayerSpec,
   type RunResult,
   type TestRegistry,
 } from "./harness/index.js";
-import { podman, startDockerd } from "./harness/index.js";
 
-const ROOTFS = sidRootfs();
-/** Where the checkout is bind-mounted inside the rootfs: one place per checkout, so that two
- *  checkouts (a developer's and CI's clone) never find each other's mount. */
-const SRC = `/src/${createHash("sha256").update(REPO_ROOT).digest("hex").slice(0, 12)}`;
-const WS = `${SRC}/e2e/smoke`;
+const checkout = new MountedCheckout();
+const ws = new BazelWorkspace(checkout, `${checkout.src}/e2e/smoke`);
 const HOST_WS = join(REPO_ROOT, "e2e", "smoke");
-const OUTPUT_USER_ROOT = "/root/.cache/rules_ociutil-e2e";
 const BUNDLE = join(REPO_ROOT, "oci", "private", "ociutil.mjs");
 /** The size of the big base layer (MiB, $OCIUTIL_E2E_BIG_LAYER_MB, default 64): to measure that
  *  assembling the layout does not grow with the base's size. */
@@ -49,40 +44,25 @@ const BIG_LAYER = Number(process.env["OCIUTIL_E2E_BIG_LAYER_MB"] ?? "64") << 20;
 
 let registry: TestRegistry;
 let tmp: string;
-let mountedHere = false;
 let indexDigest: string;
 let amd64Digest: string;
 const appConfig = join(HOST_WS, "app", "config.txt");
 let appConfigOriginal: Buffer;
 
 /** Runs bash -lc CMD inside the rootfs, in the e2e workspace. */
-function inRootfs(cmd: string, timeoutMs = 900_000): Promise<RunResult> {
-  return runTool("chroot", [ROOTFS, "bash", "-lc", `cd ${WS} && ${cmd}`], { timeoutMs });
-}
-
-function bazel(args: string): Promise<RunResult> {
-  return inRootfs(`bazel --output_user_root=${OUTPUT_USER_ROOT} ${args}`);
-}
-
-/** Everything Bazel printed on stderr in this run (to see which spawn strategies it used). */
-let bazelLog = "";
-
-async function mustBazel(args: string): Promise<RunResult> {
-  const r = await bazel(args);
-  bazelLog += r.stderr;
-  if (r.code !== 0) throw new Error(`bazel ${args} failed (exit ${r.code}):\n${r.stderr.slice(-6000)}`);
-  return r;
-}
-
+const inRootfs = (cmd: string, timeoutMs?: number): Promise<RunResult> => ws.sh(cmd, timeoutMs);
+const bazel = (args: string, env = ""): Promise<RunResult> => ws.bazel(args, env);
+const mustBazel = (args: string, env = ""): Promise<RunResult> => ws.mustBazel(args, env);
 /** A path inside the rootfs, as the host sees it. */
-const host = (p: string): string => join(ROOTFS, p);
+const host = (p: string): string => checkout.host(p);
 
 let outputBase = "";
 let bazelBin = "";
 
 async function bazelInfo(): Promise<void> {
-  outputBase = (await mustBazel("info output_base")).stdout.trim();
-  bazelBin = (await mustBazel("info bazel-bin")).stdout.trim();
+  await ws.info();
+  outputBase = ws.outputBase;
+  bazelBin = ws.bazelBin;
 }
 
 const externalRepo = (name: string): string => host(join(outputBase, "external", `rules_ociutil~~oci~${name}`));
@@ -116,32 +96,9 @@ async function pullsModule(reg: string, digest: string): Promise<string> {
   ].join("\n");
 }
 
-function isMountpoint(p: string): boolean {
-  try {
-    execFileSync("mountpoint", ["-q", p]);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 beforeAll(async () => {
-  if (!existsSync(join(ROOTFS, "usr", "bin", "bazel"))) {
-    throw new Error(`no Bazel in ${ROOTFS}: make the rootfs with: bash .ci/setup-sid-rootfs ${ROOTFS}`);
-  }
-  if (process.getuid?.() !== 0) throw new Error("the e2e test needs root (chroot and a bind mount)");
-  // The checkout, at /src in the rootfs.
-  const src = host(SRC);
-  await mkdir(src, { recursive: true });
-  if (isMountpoint(src)) {
-    if (statSync(join(src, "MODULE.bazel")).ino !== statSync(join(REPO_ROOT, "MODULE.bazel")).ino) {
-      throw new Error(`${src} is a mount of another checkout: unmount it (umount ${src})`); // only on a hash collision
-    }
-  } else {
-    execFileSync("mount", ["--bind", REPO_ROOT, src]);
-    mountedHere = true;
-  }
-
+  await checkout.mount();
   registry = await startRegistry();
   tmp = await makeTempDir("e2e");
   // The base: a two-platform index; each image has several layers, one of them a file only the base
@@ -171,7 +128,7 @@ afterAll(async () => {
   await bazel("shutdown").catch(() => undefined);
   await registry?.stop();
   if (tmp) await removeTempDir(tmp);
-  if (mountedHere) execFileSync("umount", [host(SRC)]);
+  checkout.unmount();
 });
 
 describe("e2e/smoke under Bazel 7", () => {
@@ -201,7 +158,7 @@ describe("e2e/smoke under Bazel 7", () => {
   it("bazel run of the push targets pushes image and index, without fetching the full pull", async () => {
     const repo = `${registry.host}/e2e/app`;
     for (const [target, descriptor] of [["//:app_push", "app_/descriptor.json"], ["//:index_push", "app_index_/descriptor.json"]] as const) {
-      const r = await inRootfs(`OCI_PUSH_REPOSITORY=${repo} bazel --output_user_root=${OUTPUT_USER_ROOT} run ${target}`);
+      const r = await bazel(`run ${target}`, `OCI_PUSH_REPOSITORY=${repo}`);
       expect(r.code, r.stderr.slice(-3000)).toBe(0);
       const digest = (JSON.parse(await readFile(host(join(bazelBin, descriptor)), "utf8")) as { digest: string }).digest;
       expect(r.stdout.trim()).toBe(`${repo}@${digest}`);
@@ -254,7 +211,7 @@ describe("e2e/smoke under Bazel 7", () => {
     }
     expect(big).toHaveLength(1);
     const inLayout = await stat(host(join(bazelBin, "app_layout", "blobs", "sha256", big[0]!.f)));
-    if (/linux-sandbox/.test(bazelLog) && inLayout.ino !== big[0]!.ino) {
+    if (/linux-sandbox/.test(ws.log) && inLayout.ino !== big[0]!.ino) {
       // linux-sandbox mounts the inputs elsewhere: link() fails with EXDEV, and ociutil clones or copies.
       console.log("linux-sandbox: blobs were cloned or copied, not hard-linked");
       expect(stats.copied).toBe(stats.blobs);
@@ -335,7 +292,7 @@ describe("oci_load: bazel build writes a docker save-format tar, bazel run loads
     const config = JSON.parse(await readFile(host(join(bazelBin, "app_", "config.json")), "utf8")) as { rootfs: { diff_ids: string[] } };
     return config.rootfs.diff_ids;
   };
-  const loadRun = (env: string): Promise<RunResult> => inRootfs(`${env} bazel --output_user_root=${OUTPUT_USER_ROOT} run ${TARGET}`);
+  const loadRun = (env: string): Promise<RunResult> => bazel(`run ${TARGET}`, env);
 
   /** The content of one file of a created (not started) container, from `cp CONTAINER:PATH -` (a tar). */
   const fileFrom = async (engine: (args: string[]) => Promise<RunResult>, image: string, path: string): Promise<string> => {
