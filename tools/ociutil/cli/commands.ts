@@ -5,7 +5,8 @@ import { registerPull } from "./pull.js";
 import { registerPush } from "./push.js";
 import { registerVerify } from "./verify.js";
 import { mutateCommands } from "../mutate/commands.js";
+import { imagefsCommands } from "../imagefs/commands.js";
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerPull, registerPush, registerCopy, registerVerify, ...mutateCommands];
+export const commands: RegisterCommand[] = [registerPull, registerPush, registerCopy, registerVerify, ...mutateCommands, ...imagefsCommands];

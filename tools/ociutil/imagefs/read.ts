@@ -1,0 +1,87 @@
+/**
+ * Reads an image's final filesystem from its layers (one pass over each, in order), and reads a
+ * file's content back from the layer that holds it.
+ */
+import { createHash } from "node:crypto";
+import type tar from "tar-stream";
+import { VerificationError } from "../util/errors.js";
+import { Filesystem, type EntryType, type Inode } from "./filesystem.js";
+import type { LayoutImage } from "./image.js";
+import { LayerError, layerEntries, layerName } from "./layers.js";
+
+const TYPES: Partial<Record<string, EntryType | "link">> = {
+  file: "file",
+  "contiguous-file": "file",
+  directory: "dir",
+  symlink: "symlink",
+  link: "link",
+  "character-device": "char",
+  "block-device": "block",
+  fifo: "fifo",
+};
+
+export async function readFilesystem(image: LayoutImage): Promise<Filesystem> {
+  const fs = new Filesystem();
+  for (const [i, desc] of image.layers.entries()) {
+    for await (const { header: h, ordinal, body } of layerEntries(image.layout, i, desc)) {
+      const type = TYPES[h.type ?? "file"];
+      if (type === undefined) {
+        fs.problems.push({ layer: i, path: h.name, reason: `unsupported tar entry type "${h.type}"; ignored` });
+        continue;
+      }
+      let inode: Inode | undefined;
+      if (type === "file") {
+        const hash = createHash("sha256");
+        let size = 0;
+        for await (const chunk of body as AsyncIterable<Buffer>) {
+          hash.update(chunk);
+          size += chunk.length;
+        }
+        inode = { layer: i, ordinal, size, sha256: hash.digest("hex") };
+      }
+      fs.apply(i, {
+        name: h.name,
+        type,
+        mode: h.mode ?? 0,
+        uid: h.uid ?? 0,
+        gid: h.gid ?? 0,
+        uname: h.uname ?? "",
+        gname: h.gname ?? "",
+        mtime: h.mtime ? Math.floor(h.mtime.getTime() / 1000) : 0,
+        linkname: h.linkname ?? "",
+        devmajor: h.devmajor ?? 0,
+        devminor: h.devminor ?? 0,
+        ...(inode !== undefined ? { inode } : {}),
+      });
+    }
+  }
+  return fs;
+}
+
+/**
+ * Streams a file's content out of its layer into `write`, checked against the size and sha256 the
+ * first pass recorded (the layer could have changed in between).
+ */
+export async function readContent(image: LayoutImage, inode: Inode, write: (chunk: Buffer) => Promise<void> | void): Promise<void> {
+  const desc = image.layers[inode.layer]!;
+  for await (const { ordinal, body } of layerEntries(image.layout, inode.layer, desc)) {
+    if (ordinal !== inode.ordinal) continue;
+    await copyChecked(body, inode, layerName(inode.layer, desc), write);
+    return;
+  }
+  throw new LayerError(`${layerName(inode.layer, desc)}: it has no entry ${inode.ordinal} any more`);
+}
+
+/** Copies one entry's body to `write`, failing if it is not the size and sha256 recorded for it. */
+export async function copyChecked(body: AsyncIterable<Buffer>, inode: Inode, what: string, write: (chunk: Buffer) => Promise<void> | void): Promise<void> {
+  const hash = createHash("sha256");
+  let size = 0;
+  for await (const chunk of body) {
+    hash.update(chunk);
+    size += chunk.length;
+    await write(chunk);
+  }
+  if (size !== inode.size || hash.digest("hex") !== inode.sha256) {
+    throw new VerificationError(`${what}: entry ${inode.ordinal} changed since it was first read`);
+  }
+}
