@@ -26841,14 +26841,16 @@ function platformOf(flags) {
 }
 async function load(arg, flags) {
   const image = await openImage(arg, platformOf(flags));
-  const fs = await readFilesystem(image);
-  if (!flags.json) {
+  return { image, fs: await readFilesystem(image) };
+}
+function warn(loaded, flags) {
+  if (flags.json) return;
+  for (const { image, fs } of loaded) {
     for (const p of fs.problems) {
       process.stderr.write(`ociutil: warning: ${layerName(p.layer, image.layers[p.layer])}: ${JSON.stringify(p.path)}: ${p.reason}
 `);
     }
   }
-  return { image, fs };
 }
 function problemsJson(image, fs) {
   return fs.problems.map((p) => ({ ...p, layerDigest: image.layers[p.layer].digest }));
@@ -26858,7 +26860,8 @@ function registerLs(program3) {
     program3.command("ls").description("list an image's final filesystem like ls -l, with the layer each entry came from").argument("<layout>", "OCI image layout directory, optionally :ref (an org.opencontainers.image.ref.name in index.json)").argument("[path]", "a directory to list, or one entry", "/").option("-R, --recursive", "list everything under the directory").option("--json", "print one JSON object: the image, its entries and any problems")
   ).action(
     action(async (arg, path6, flags) => {
-      const { image, fs } = await load(arg, flags);
+      const loaded = await load(arg, flags);
+      const { image, fs } = loaded;
       const slash = path6.replace(/\/+$/, "").lastIndexOf("/");
       const dir = resolvePath(fs, path6.slice(0, Math.max(slash, 0)) || "/", arg);
       const base = path6.replace(/\/+$/, "").slice(slash + 1);
@@ -26875,6 +26878,7 @@ function registerLs(program3) {
       }
       await writeOut(records.map((r) => `${formatLine(r)}
 `).join(""));
+      warn([loaded], flags);
     })
   );
 }
@@ -26886,11 +26890,13 @@ function registerCat(program3) {
     program3.command("cat").description("print a file of an image's final filesystem, following symlinks inside the image only").argument("<layout>", "OCI image layout directory, optionally :ref").argument("<path>", "the file, e.g. /etc/os-release")
   ).action(
     action(async (arg, path6, flags) => {
-      const { image, fs } = await load(arg, flags);
+      const loaded = await load(arg, flags);
+      const { image, fs } = loaded;
       const found = resolvePath(fs, path6, arg);
       if (found.entry.type === "dir") throw new PathError(`${arg}: ${found.path} is a directory`);
       if (found.entry.type !== "file") throw new PathError(`${arg}: ${found.path} is a ${found.entry.type}, not a regular file`);
       await readContent(image, found.entry.inode, writeOut);
+      warn([loaded], flags);
     })
   );
 }
@@ -26899,12 +26905,14 @@ function registerExport(program3) {
     program3.command("export").description("write an image's final filesystem as one tar (complete or absent, never partial)").argument("<layout>", "OCI image layout directory, optionally :ref").argument("<out>", "the tar file to write").option("--json", "print one JSON object describing the result")
   ).action(
     action(async (arg, out, flags) => {
-      const { image, fs } = await load(arg, flags);
+      const loaded = await load(arg, flags);
+      const { image, fs } = loaded;
       const stats = await exportTar(image, fs, out);
       const json = { image: image.manifest.digest, output: out, ...stats, problems: problemsJson(image, fs) };
       process.stdout.write(flags.json ? `${JSON.stringify(json)}
 ` : `${out}: ${stats.entries} entries, ${stats.files} files, ${stats.bytes} bytes
 `);
+      warn([loaded], flags);
     })
   );
 }
@@ -26915,7 +26923,7 @@ function registerDiff(program3) {
       const right = await load(b, flags);
       const d = diffFilesystems(left.fs, right.fs);
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify(d)}
+        process.stdout.write(`${JSON.stringify({ ...d, problems: [...problemsJson(left.image, left.fs), ...problemsJson(right.image, right.fs)] })}
 `);
         return;
       }
@@ -26926,6 +26934,7 @@ function registerDiff(program3) {
       ].sort((x, y) => x.p < y.p ? -1 : x.p > y.p ? 1 : 0);
       await writeOut(lines.map((x) => `${x.l}
 `).join(""));
+      warn([left, right], flags);
     })
   );
 }

@@ -32,16 +32,22 @@ function platformOf(flags: ImageFlags): PlatformSelector | undefined {
   }
 }
 
-/** Opens the image and reads its filesystem; entries that tried to escape are reported on stderr. */
 async function load(arg: string, flags: ImageFlags): Promise<{ image: LayoutImage; fs: Filesystem }> {
   const image = await openImage(arg, platformOf(flags));
-  const fs = await readFilesystem(image);
-  if (!flags.json) {
+  return { image, fs: await readFilesystem(image) };
+}
+
+/**
+ * Entries that tried to escape, as warnings on stderr once the command has done its work (a command
+ * that fails prints only its one error line). With --json they are in the output instead.
+ */
+function warn(loaded: Array<{ image: LayoutImage; fs: Filesystem }>, flags: ImageFlags): void {
+  if (flags.json) return;
+  for (const { image, fs } of loaded) {
     for (const p of fs.problems) {
       process.stderr.write(`ociutil: warning: ${layerName(p.layer, image.layers[p.layer]!)}: ${JSON.stringify(p.path)}: ${p.reason}\n`);
     }
   }
-  return { image, fs };
 }
 
 function problemsJson(image: LayoutImage, fs: Filesystem): object[] {
@@ -59,7 +65,8 @@ function registerLs(program: Command): void {
       .option("--json", "print one JSON object: the image, its entries and any problems"),
   ).action(
     action(async (arg: string, path: string, flags: ImageFlags & { recursive?: boolean }) => {
-      const { image, fs } = await load(arg, flags);
+      const loaded = await load(arg, flags);
+      const { image, fs } = loaded;
       const slash = path.replace(/\/+$/, "").lastIndexOf("/");
       const dir = resolvePath(fs, path.slice(0, Math.max(slash, 0)) || "/", arg);
       const base = path.replace(/\/+$/, "").slice(slash + 1);
@@ -75,6 +82,7 @@ function registerLs(program: Command): void {
         return;
       }
       await writeOut(records.map((r) => `${formatLine(r)}\n`).join(""));
+      warn([loaded], flags);
     }),
   );
 }
@@ -92,11 +100,13 @@ function registerCat(program: Command): void {
       .argument("<path>", "the file, e.g. /etc/os-release"),
   ).action(
     action(async (arg: string, path: string, flags: ImageFlags) => {
-      const { image, fs } = await load(arg, flags);
+      const loaded = await load(arg, flags);
+      const { image, fs } = loaded;
       const found = resolvePath(fs, path, arg);
       if (found.entry.type === "dir") throw new PathError(`${arg}: ${found.path} is a directory`);
       if (found.entry.type !== "file") throw new PathError(`${arg}: ${found.path} is a ${found.entry.type}, not a regular file`);
       await readContent(image, found.entry.inode!, writeOut);
+      warn([loaded], flags);
     }),
   );
 }
@@ -111,10 +121,12 @@ function registerExport(program: Command): void {
       .option("--json", "print one JSON object describing the result"),
   ).action(
     action(async (arg: string, out: string, flags: ImageFlags) => {
-      const { image, fs } = await load(arg, flags);
+      const loaded = await load(arg, flags);
+      const { image, fs } = loaded;
       const stats = await exportTar(image, fs, out);
       const json = { image: image.manifest.digest, output: out, ...stats, problems: problemsJson(image, fs) };
       process.stdout.write(flags.json ? `${JSON.stringify(json)}\n` : `${out}: ${stats.entries} entries, ${stats.files} files, ${stats.bytes} bytes\n`);
+      warn([loaded], flags);
     }),
   );
 }
@@ -133,7 +145,7 @@ function registerDiff(program: Command): void {
         const right = await load(b, flags);
         const d = diffFilesystems(left.fs, right.fs);
         if (flags.json) {
-          process.stdout.write(`${JSON.stringify(d)}\n`);
+          process.stdout.write(`${JSON.stringify({ ...d, problems: [...problemsJson(left.image, left.fs), ...problemsJson(right.image, right.fs)] })}\n`);
           return;
         }
         const lines = [
@@ -142,6 +154,7 @@ function registerDiff(program: Command): void {
           ...d.changed.map((c) => ({ p: c.path, l: `M ${c.path} (${c.fields.join(", ")})` })),
         ].sort((x, y) => (x.p < y.p ? -1 : x.p > y.p ? 1 : 0));
         await writeOut(lines.map((x) => `${x.l}\n`).join(""));
+        warn([left, right], flags);
       }),
     );
 }
