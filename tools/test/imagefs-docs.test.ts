@@ -1,15 +1,16 @@
 /**
- * Every `$ ociutil ...` example in docs/cli/imagefs.md runs here, and its output must be what the page
- * shows (stdout and stderr together). The layouts are fixtures.ts LAYERED with uncompressed layers, so
+ * Every `$ ociutil ...` example in docs/cli/imagefs.md and docs/cli/structure-test.md runs here, and
+ * its output must be what the page shows (stdout and stderr together). A ```yaml block whose first
+ * line is `# NAME` is written to NAME first. The layouts are fixtures.ts LAYERED with uncompressed layers, so
  * their digests depend only on the tar bytes and not on a zlib version.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTempDir, removeTempDir, REPO_ROOT, runOciutil } from "./harness/index.js";
 import { buildLayeredImage, LAYERED } from "./imagefs/fixtures.js";
 
-const PAGE = join(REPO_ROOT, "docs", "cli", "imagefs.md");
+const PAGES = ["imagefs.md", "structure-test.md"].map((p) => join(REPO_ROOT, "docs", "cli", p));
 
 interface Example {
   args: string[];
@@ -17,8 +18,9 @@ interface Example {
 }
 
 /** ```console blocks: "$ ociutil ARGS" lines, each followed by its output. */
-async function examples(): Promise<Example[]> {
+async function examples(PAGE: string): Promise<Example[]> {
   const text = await readFile(PAGE, "utf8");
+  for (const block of text.matchAll(/```yaml\n# (\S+)\n([\s\S]*?)```/g)) await writeFile(join(tmp, block[1]!), block[2]!);
   const out: Example[] = [];
   for (const block of text.matchAll(/```console\n([\s\S]*?)```/g)) {
     let current: Example | undefined;
@@ -44,12 +46,20 @@ afterAll(async () => removeTempDir(tmp));
 
 describe("docs/cli/imagefs.md", () => {
   it("has examples of ls, cat, export and diff", async () => {
-    const commands = new Set((await examples()).map((e) => e.args[0]));
+    const commands = new Set((await examples(PAGES[0]!)).map((e) => e.args[0]));
     expect(commands).toEqual(new Set(["ls", "cat", "export", "diff"]));
   });
+});
 
+describe("docs/cli/structure-test.md", () => {
+  it("has an example", async () => {
+    expect((await examples(PAGES[1]!)).map((e) => e.args[0])).toEqual(["structure-test"]);
+  });
+});
+
+describe.each(PAGES)("%s", (page) => {
   it("shows what each example prints", async () => {
-    for (const ex of await examples()) {
+    for (const ex of await examples(page)) {
       const r = await runOciutil(ex.args, { cwd: tmp });
       expect(r.stdout + r.stderr, `ociutil ${ex.args.join(" ")}`).toBe(ex.output);
     }

@@ -6,7 +6,8 @@ import { registerPush } from "./push.js";
 import { registerVerify } from "./verify.js";
 import { mutateCommands } from "../mutate/commands.js";
 import { imagefsCommands } from "../imagefs/commands.js";
+import { registerStructureTest } from "../structure/command.js";
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerPull, registerPush, registerCopy, registerVerify, ...mutateCommands, ...imagefsCommands];
+export const commands: RegisterCommand[] = [registerPull, registerPush, registerCopy, registerVerify, ...mutateCommands, ...imagefsCommands, registerStructureTest];

@@ -29,7 +29,17 @@ export async function splitLayoutArg(arg: string): Promise<{ dir: string; ref?: 
   return { dir: arg };
 }
 
+/** The one image `arg` and `platform` name. */
 export async function openImage(arg: string, platform: PlatformSelector | undefined): Promise<LayoutImage> {
+  const images = await openImages(arg, platform, false);
+  return images[0]!;
+}
+
+/**
+ * The images `arg` names: with `all`, every image of a multi-platform index when no platform is
+ * given (checks run per platform); otherwise exactly one, or an error that lists the choices.
+ */
+export async function openImages(arg: string, platform: PlatformSelector | undefined, all: boolean): Promise<LayoutImage[]> {
   const { dir, ref } = await splitLayoutArg(arg);
   const layout = await ImageLayout.open(dir);
   const index = await layout.readIndex();
@@ -43,7 +53,13 @@ export async function openImage(arg: string, platform: PlatformSelector | undefi
   }
   const load = async (desc: Descriptor): Promise<Manifest> =>
     parseManifest(await layout.readBlob(desc), desc.mediaType, `${desc.digest} in ${dir}`);
-  const chosen = await pick(candidates, load, platform, arg);
+  const chosen = await pick(candidates, load, platform, arg, all);
+  const out: LayoutImage[] = [];
+  for (const doc of chosen) out.push(await imageOf(layout, arg, doc));
+  return out;
+}
+
+async function imageOf(layout: ImageLayout, arg: string, chosen: ImageManifestDoc): Promise<LayoutImage> {
   const configBytes = await layout.readBlob(chosen.manifest.config);
   let json: unknown;
   try {
@@ -67,7 +83,8 @@ async function pick(
   load: (d: Descriptor) => Promise<Manifest>,
   platform: PlatformSelector | undefined,
   what: string,
-): Promise<ImageManifestDoc> {
+  all: boolean,
+): Promise<ImageManifestDoc[]> {
   const images: Array<{ doc: ImageManifestDoc; platform: Descriptor["platform"] }> = [];
   for (const entry of entries) {
     const doc = await load(entry);
@@ -84,12 +101,12 @@ async function pick(
   const real = images.filter((i) => i.platform === undefined || i.platform.os !== "unknown");
   if (platform !== undefined) {
     const matching = real.filter((i) => platformMatches(i.platform, platform));
-    if (matching.length === 1) return matching[0]!.doc;
+    if (matching.length === 1) return [matching[0]!.doc];
     const have = real.map((i) => (i.platform ? formatPlatform(i.platform) : "no platform")).join(", ");
     if (matching.length === 0) throw new LayoutError(`${what} has no image for platform ${formatPlatform(platform)} (it has: ${have || "none"})`);
     throw new LayoutError(`${what} has ${matching.length} images for platform ${formatPlatform(platform)}; name one with LAYOUT:ref`);
   }
-  if (real.length === 1) return real[0]!.doc;
+  if (real.length === 1 || (all && real.length > 0)) return real.map((i) => i.doc);
   if (real.length === 0) throw new LayoutError(`${what} holds no image manifest`);
   const platforms = real.map((i) => (i.platform ? formatPlatform(i.platform) : "no platform")).join(", ");
   throw new LayoutError(`${what} holds ${real.length} images (${platforms}); pick one with --platform or LAYOUT:ref`);

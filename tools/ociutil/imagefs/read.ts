@@ -85,3 +85,31 @@ export async function copyChecked(body: AsyncIterable<Buffer>, inode: Inode, wha
     throw new VerificationError(`${what}: entry ${inode.ordinal} changed since it was first read`);
   }
 }
+
+/**
+ * The contents of several files, with one pass over each layer that holds any of them (not one pass
+ * per file): for checks that read many small files, such as every package's copyright file.
+ */
+export async function readContents(image: LayoutImage, inodes: Iterable<Inode>): Promise<Map<Inode, Buffer>> {
+  const byLayer = new Map<number, Map<number, Inode>>();
+  for (const inode of inodes) {
+    const m = byLayer.get(inode.layer) ?? new Map<number, Inode>();
+    m.set(inode.ordinal, inode);
+    byLayer.set(inode.layer, m);
+  }
+  const out = new Map<Inode, Buffer>();
+  for (const [layer, wanted] of [...byLayer].sort(([a], [b]) => a - b)) {
+    const desc = image.layers[layer]!;
+    let left = wanted.size;
+    for await (const { ordinal, body } of layerEntries(image.layout, layer, desc)) {
+      const inode = wanted.get(ordinal);
+      if (inode === undefined) continue;
+      const chunks: Buffer[] = [];
+      await copyChecked(body, inode, layerName(layer, desc), (c) => void chunks.push(c));
+      out.set(inode, Buffer.concat(chunks));
+      if (--left === 0) break;
+    }
+    if (left > 0) throw new LayerError(`${layerName(layer, desc)}: ${left} entries are missing since it was first read`);
+  }
+  return out;
+}

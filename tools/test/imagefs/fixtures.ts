@@ -78,11 +78,53 @@ export interface LayeredImage {
 }
 
 /** Writes an OCI layout at `layout` with one image whose layers are `layers`, named `ref` in index.json. */
+export interface LayeredOptions {
+  ref?: string;
+  compression?: "gzip" | "none";
+  /** The image config's `config` (Env, Cmd, Labels, ...). */
+  config?: Record<string, unknown>;
+  platform?: { os: string; architecture: string; variant?: string };
+}
+
 export async function buildLayeredImage(
   layout: string,
   layers: Array<TarEntry[] | { raw: Buffer; compression: "gzip" | "none" }>,
-  opts: { ref?: string; compression?: "gzip" | "none" } = {},
+  opts: LayeredOptions = {},
 ): Promise<LayeredImage> {
+  const image = await writeLayeredImage(layout, layers, opts);
+  await writeIndex(layout, [{ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: image.manifestDigest, size: image.manifestSize }], opts.ref ?? "latest");
+  return image;
+}
+
+/** A multi-platform index of layered images, named `ref` in index.json. */
+export async function buildLayeredIndex(
+  layout: string,
+  images: Array<{ layers: TarEntry[][]; platform: { os: string; architecture: string; variant?: string }; config?: Record<string, unknown> }>,
+  ref = "latest",
+): Promise<void> {
+  const manifests = [];
+  for (const i of images) {
+    const img = await writeLayeredImage(layout, i.layers, { platform: i.platform, ...(i.config ? { config: i.config } : {}) });
+    manifests.push({ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: img.manifestDigest, size: img.manifestSize, platform: i.platform });
+  }
+  const index = await blob(layout, JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests }));
+  await writeIndex(layout, [{ mediaType: "application/vnd.oci.image.index.v1+json", ...index }], ref);
+}
+
+async function writeIndex(layout: string, descs: Array<Record<string, unknown>>, ref: string): Promise<void> {
+  const index = {
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.index.v1+json",
+    manifests: descs.map((d) => ({ ...d, annotations: { "org.opencontainers.image.ref.name": ref } })),
+  };
+  await writeFile(join(layout, "index.json"), JSON.stringify(index));
+}
+
+async function writeLayeredImage(
+  layout: string,
+  layers: Array<TarEntry[] | { raw: Buffer; compression: "gzip" | "none" }>,
+  opts: LayeredOptions,
+): Promise<LayeredImage & { manifestSize: number }> {
   await mkdir(join(layout, "blobs", "sha256"), { recursive: true });
   await writeFile(join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
   const descs = [];
@@ -95,10 +137,8 @@ export async function buildLayeredImage(
     const b = await blob(layout, bytes);
     descs.push({ mediaType: `application/vnd.oci.image.layer.v1.tar${compression === "gzip" ? "+gzip" : ""}`, ...b });
   }
-  const config = await blob(
-    layout,
-    JSON.stringify({ architecture: "amd64", os: "linux", config: {}, rootfs: { type: "layers", diff_ids: diffIds } }),
-  );
+  const platform = opts.platform ?? { os: "linux", architecture: "amd64" };
+  const config = await blob(layout, JSON.stringify({ architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}), config: opts.config ?? {}, rootfs: { type: "layers", diff_ids: diffIds } }));
   const manifest = JSON.stringify({
     schemaVersion: 2,
     mediaType: "application/vnd.oci.image.manifest.v1+json",
@@ -106,19 +146,7 @@ export async function buildLayeredImage(
     layers: descs,
   });
   const m = await blob(layout, manifest);
-  const index = {
-    schemaVersion: 2,
-    mediaType: "application/vnd.oci.image.index.v1+json",
-    manifests: [
-      {
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        ...m,
-        annotations: { "org.opencontainers.image.ref.name": opts.ref ?? "latest" },
-      },
-    ],
-  };
-  await writeFile(join(layout, "index.json"), JSON.stringify(index));
-  return { manifestDigest: m.digest, layerDigests: descs.map((d) => d.digest) };
+  return { manifestDigest: m.digest, manifestSize: m.size, layerDigests: descs.map((d) => d.digest) };
 }
 
 /**
