@@ -10,6 +10,7 @@ load("//oci/private:layout.bzl", "oci_image_layout_rule")
 load("//oci/private:layout_test.bzl", "oci_layout_rule_test")
 load("//oci/private:providers.bzl", _OciImageInfo = "OciImageInfo", _OciLayerInfo = "OciLayerInfo")
 load("//oci/private:push.bzl", _oci_push = "oci_push")
+load("//oci/private:structure_test.bzl", _oci_structure_test = "oci_structure_test")
 load("//oci/private:toolchain.bzl", _oci_node_toolchain = "oci_node_toolchain")
 
 OciImageInfo = _OciImageInfo
@@ -17,6 +18,7 @@ OciLayerInfo = _OciLayerInfo
 oci_layer = _oci_layer
 oci_image_index = _oci_image_index
 oci_node_toolchain = _oci_node_toolchain
+oci_structure_test = _oci_structure_test
 
 def oci_push(name, image, repository, tags = [], insecure = False, **kwargs):
     """`bazel run` target that pushes `image` (an image or index) to `repository` with `tags`.
