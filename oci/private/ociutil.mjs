@@ -33804,6 +33804,7 @@ var Decompress = /* @__PURE__ */ (function() {
 
 // tools/ociutil/imagefs/layers.ts
 var import_tar_stream2 = __toESM(require_tar_stream(), 1);
+import { createReadStream as createReadStream6 } from "node:fs";
 var LayerError2 = class extends OciError {
   name = "LayerError";
 };
@@ -33839,7 +33840,18 @@ async function* layerEntries(layout, index, desc) {
   } finally {
     if (failure2 === void 0) source.destroy();
   }
-  if (failure2 !== void 0) throw asLayerError(what, desc, failure2);
+  if (failure2 !== void 0) {
+    if (!(failure2 instanceof OciError)) {
+      const got = await fileDigest(layout.blobPath(desc.digest), digestAlgorithm(desc.digest)).catch(() => void 0);
+      if (got !== void 0 && got !== desc.digest) throw new VerificationError(`${what}: blob content has digest ${got}, expected ${desc.digest}`);
+    }
+    throw asLayerError(what, desc, failure2);
+  }
+}
+async function fileDigest(file, algorithm) {
+  const hash = newHash(algorithm);
+  for await (const chunk of createReadStream6(file, { highWaterMark: 1 << 20 })) hash.update(chunk);
+  return `${algorithm}:${hash.digest("hex")}`;
 }
 function asLayerError(what, desc, err2) {
   if (err2 instanceof OciError) return err2;
@@ -33909,15 +33921,18 @@ async function readFilesystem(image) {
         }
         inode = { layer: i, ordinal, size, sha256: hash.digest("hex") };
       }
+      const pax = h.pax ?? {};
+      const paxInt = (k) => pax[k] !== void 0 && /^\d+$/.test(pax[k]) ? Number(pax[k]) : void 0;
+      const paxTime = pax["mtime"] !== void 0 && /^\d+(\.\d+)?$/.test(pax["mtime"]) ? Math.floor(Number(pax["mtime"])) : void 0;
       fs.apply(i, {
         name: h.name,
         type,
         mode: h.mode ?? 0,
-        uid: h.uid ?? 0,
-        gid: h.gid ?? 0,
-        uname: h.uname ?? "",
-        gname: h.gname ?? "",
-        mtime: h.mtime ? Math.floor(h.mtime.getTime() / 1e3) : 0,
+        uid: paxInt("uid") ?? h.uid ?? 0,
+        gid: paxInt("gid") ?? h.gid ?? 0,
+        uname: pax["uname"] ?? h.uname ?? "",
+        gname: pax["gname"] ?? h.gname ?? "",
+        mtime: paxTime ?? (h.mtime ? Math.floor(h.mtime.getTime() / 1e3) : 0),
         linkname: h.linkname ?? "",
         devmajor: h.devmajor ?? 0,
         devminor: h.devminor ?? 0,

@@ -11,7 +11,9 @@ import { Decompress as ZstdDecompress } from "fzstd";
 import tar from "tar-stream";
 import type { ImageLayout } from "../layout/layout.js";
 import type { Descriptor } from "../spec/schemas.js";
-import { OciError, errorMessage } from "../util/errors.js";
+import { createReadStream } from "node:fs";
+import { digestAlgorithm, newHash } from "../name/digest.js";
+import { OciError, VerificationError, errorMessage } from "../util/errors.js";
 import { VerifyingStream } from "../util/verify-stream.js";
 
 export class LayerError extends OciError {
@@ -67,7 +69,20 @@ export async function* layerEntries(layout: ImageLayout, index: number, desc: De
   } finally {
     if (failure === undefined) source.destroy(); // stopped early: release the file
   }
-  if (failure !== undefined) throw asLayerError(what, desc, failure);
+  if (failure !== undefined) {
+    // A parse error in the middle of a blob is usually a corrupt blob: say so when its digest is wrong.
+    if (!(failure instanceof OciError)) {
+      const got = await fileDigest(layout.blobPath(desc.digest), digestAlgorithm(desc.digest)).catch(() => undefined);
+      if (got !== undefined && got !== desc.digest) throw new VerificationError(`${what}: blob content has digest ${got}, expected ${desc.digest}`);
+    }
+    throw asLayerError(what, desc, failure);
+  }
+}
+
+async function fileDigest(file: string, algorithm: ReturnType<typeof digestAlgorithm>): Promise<string> {
+  const hash = newHash(algorithm);
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return `${algorithm}:${hash.digest("hex")}`;
 }
 
 function asLayerError(what: string, desc: Descriptor, err: unknown): OciError {

@@ -39,15 +39,20 @@ export async function readFilesystem(image: LayoutImage): Promise<Filesystem> {
         }
         inode = { layer: i, ordinal, size, sha256: hash.digest("hex") };
       }
+      // tar-stream applies a PAX header's path, linkpath and size; owners and mtime are applied here
+      // (Go's archive/tar writes them as PAX records when they do not fit the ustar fields).
+      const pax = (h.pax ?? {}) as Record<string, string | undefined>;
+      const paxInt = (k: string): number | undefined => (pax[k] !== undefined && /^\d+$/.test(pax[k]) ? Number(pax[k]) : undefined);
+      const paxTime = pax["mtime"] !== undefined && /^\d+(\.\d+)?$/.test(pax["mtime"]) ? Math.floor(Number(pax["mtime"])) : undefined;
       fs.apply(i, {
         name: h.name,
         type,
         mode: h.mode ?? 0,
-        uid: h.uid ?? 0,
-        gid: h.gid ?? 0,
-        uname: h.uname ?? "",
-        gname: h.gname ?? "",
-        mtime: h.mtime ? Math.floor(h.mtime.getTime() / 1000) : 0,
+        uid: paxInt("uid") ?? h.uid ?? 0,
+        gid: paxInt("gid") ?? h.gid ?? 0,
+        uname: pax["uname"] ?? h.uname ?? "",
+        gname: pax["gname"] ?? h.gname ?? "",
+        mtime: paxTime ?? (h.mtime ? Math.floor(h.mtime.getTime() / 1000) : 0),
         linkname: h.linkname ?? "",
         devmajor: h.devmajor ?? 0,
         devminor: h.devminor ?? 0,

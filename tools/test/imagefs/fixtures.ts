@@ -17,6 +17,8 @@ export interface TarEntry {
   gid?: number;
   linkname?: string;
   body?: string | Buffer;
+  /** PAX records to write before the entry (tar-stream writes a PAX header when this is set). */
+  pax?: Record<string, string>;
 }
 
 export const MTIME = new Date("2024-01-01T00:00:00Z");
@@ -53,6 +55,7 @@ export async function tarBytes(entries: TarEntry[]): Promise<Buffer> {
         mtime: MTIME,
         linkname: e.linkname ?? "",
         size: body?.length ?? 0,
+        ...(e.pax ? { pax: e.pax } : {}),
       };
       if (type === "file") pack.entry(header, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
       else pack.entry(header, (err) => (err ? reject(err) : resolve()));
