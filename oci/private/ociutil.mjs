@@ -33128,8 +33128,8 @@ import { rename as rename3, rm as rm4 } from "node:fs/promises";
 import { pipeline as pipeline5 } from "node:stream/promises";
 
 // tools/ociutil/imagefs/layers.ts
-import { Transform as Transform3 } from "node:stream";
-import { pipeline as pipeline4 } from "node:stream";
+import { createReadStream as createReadStream6 } from "node:fs";
+import { Transform as Transform3, pipeline as pipeline4 } from "node:stream";
 import { createGunzip as createGunzip2 } from "node:zlib";
 
 // node_modules/fzstd/esm/index.mjs
@@ -33804,7 +33804,6 @@ var Decompress = /* @__PURE__ */ (function() {
 
 // tools/ociutil/imagefs/layers.ts
 var import_tar_stream2 = __toESM(require_tar_stream(), 1);
-import { createReadStream as createReadStream6 } from "node:fs";
 var LayerError2 = class extends OciError {
   name = "LayerError";
 };
@@ -34260,7 +34259,7 @@ function registerLs(program3) {
   );
 }
 function* children(at, dir) {
-  for (const name of [...dir.children.keys()].sort()) yield [`${at === "/" ? "" : at}/${name}`, dir.children.get(name)];
+  for (const name of [...dir.children.keys()].sort(byBytes)) yield [`${at === "/" ? "" : at}/${name}`, dir.children.get(name)];
 }
 function registerCat(program3) {
   platformOption(

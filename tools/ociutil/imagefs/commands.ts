@@ -7,7 +7,7 @@ import { parsePlatform, type PlatformSelector } from "../spec/manifest.js";
 import { OciError, UsageError } from "../util/errors.js";
 import { diffFilesystems } from "./diff.js";
 import { exportTar } from "./export.js";
-import type { Entry, Filesystem } from "./filesystem.js";
+import { byBytes, type Entry, type Filesystem } from "./filesystem.js";
 import { openImage, type LayoutImage } from "./image.js";
 import { layerName } from "./layers.js";
 import { formatLine, inodeTable, toRecord } from "./listing.js";
@@ -88,7 +88,7 @@ function registerLs(program: Command): void {
 }
 
 function* children(at: string, dir: Entry): Generator<[string, Entry]> {
-  for (const name of [...dir.children!.keys()].sort()) yield [`${at === "/" ? "" : at}/${name}`, dir.children!.get(name)!];
+  for (const name of [...dir.children!.keys()].sort(byBytes)) yield [`${at === "/" ? "" : at}/${name}`, dir.children!.get(name)!];
 }
 
 function registerCat(program: Command): void {

@@ -4,15 +4,14 @@
  * node:zlib, zstd with fzstd, plain tar as is) and parsed by tar-stream. Nothing is written to disk and
  * only one entry's chunk is in memory at a time.
  */
-import { Transform, type TransformCallback } from "node:stream";
-import { pipeline } from "node:stream";
+import { createReadStream } from "node:fs";
+import { Transform, pipeline, type TransformCallback } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { Decompress as ZstdDecompress } from "fzstd";
 import tar from "tar-stream";
 import type { ImageLayout } from "../layout/layout.js";
-import type { Descriptor } from "../spec/schemas.js";
-import { createReadStream } from "node:fs";
 import { digestAlgorithm, newHash } from "../name/digest.js";
+import type { Descriptor } from "../spec/schemas.js";
 import { OciError, VerificationError, errorMessage } from "../util/errors.js";
 import { VerifyingStream } from "../util/verify-stream.js";
 
