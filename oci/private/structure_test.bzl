@@ -5,16 +5,30 @@ load(":layout.bzl", "oci_image_layout_rule")
 load(":toolchain.bzl", "NODE_TOOLCHAIN_TYPE", "OCIUTIL_ATTRS", "node_toolchain")
 load(":util.bzl", "pretty")
 
+def _owner(ctx, path, owner):
+    parts = owner.split(":")
+    if len(parts) != 2 or not parts[0].isdigit() or not parts[1].isdigit():
+        fail("%s: owners[\"%s\"] must be \"UID:GID\" (numbers), got \"%s\"" % (pretty(ctx.label), path, owner))
+    return int(parts[0]), int(parts[1])
+
 def _oci_structure_test_impl(ctx):
     files = ctx.files.layout
     if len(files) != 1 or not files[0].is_directory:
         fail("%s: layout must be one directory (an oci_image_layout), %s gives %d file(s)" % (pretty(ctx.label), pretty(ctx.attr.layout.label), len(files)))
     layout = files[0]
     configs = list(ctx.files.configs)
-    if ctx.attr.generated_config:
-        generated = ctx.actions.declare_file(ctx.label.name + ".checks.json")
-        ctx.actions.write(generated, ctx.attr.generated_config)
-        configs.append(generated)
+    generated = json.decode(ctx.attr.generated_config) if ctx.attr.generated_config else None
+    if ctx.attr.owners:
+        # Checked here, not in the macro: a fail() while loading would break every target of the package.
+        if generated == None:
+            generated = {"schemaVersion": "2.0.0", "fileExistenceTests": [], "fileContentTests": []}
+        for path in sorted(ctx.attr.owners.keys()):
+            uid, gid = _owner(ctx, path, ctx.attr.owners[path])
+            generated["fileExistenceTests"].append({"name": "owner of " + path, "path": path, "uid": uid, "gid": gid})
+    if generated != None:
+        checks = ctx.actions.declare_file(ctx.label.name + ".checks.json")
+        ctx.actions.write(checks, json.encode(generated))
+        configs.append(checks)
     if not configs:
         fail("%s: no checks: give `configs` (container-structure-test YAML) or check attributes (exists, absent, modes, ...)" % pretty(ctx.label))
 
@@ -45,23 +59,16 @@ oci_structure_rule_test = rule(
         "layout": attr.label(allow_files = True, mandatory = True),
         "configs": attr.label_list(allow_files = [".yaml", ".yml", ".json"]),
         "generated_config": attr.string(doc = "JSON checks the macro made from its attributes."),
+        "owners": attr.string_dict(doc = "path -> \"UID:GID\"."),
         "platform": attr.string(),
     }),
     toolchains = [NODE_TOOLCHAIN_TYPE],
 )
 
-def _owner(name, path, owner):
-    parts = owner.split(":")
-    if len(parts) != 2 or not parts[0].isdigit() or not parts[1].isdigit():
-        fail("oci_structure_test %s: owners[\"%s\"] must be \"UID:GID\" (numbers), got \"%s\"" % (name, path, owner))
-    return int(parts[0]), int(parts[1])
-
 def structure_checks(
-        name,
         exists = [],
         absent = [],
         modes = {},
-        owners = {},
         contents = {},
         entrypoint = None,
         cmd = None,
@@ -72,13 +79,13 @@ def structure_checks(
         labels = {}):
     """The check attributes as a container-structure-test config (JSON, which is YAML), or "" for none.
 
+    `owners` is not among them: the rule checks its values at analysis (see _owner).
+
     Args:
-        name: the test's name, for messages.
         exists: paths that must exist.
         absent: paths that must not exist.
         modes: path -> permission string as `ls -l` would show it, in Go's form ("-rw-r--r--",
             "drwxr-xr-x", "Lrwxrwxrwx" for a symlink, "urwxr-xr-x" for setuid); the path must exist.
-        owners: path -> "UID:GID"; the path must exist.
         contents: path -> a regex the file's content must contain.
         entrypoint: the exact entrypoint, or None not to check it.
         cmd: the exact cmd, or None.
@@ -97,9 +104,6 @@ def structure_checks(
         existence.append({"name": "absent " + p, "path": p, "shouldExist": False})
     for p in sorted(modes.keys()):
         existence.append({"name": "mode of " + p, "path": p, "permissions": modes[p]})
-    for p in sorted(owners.keys()):
-        uid, gid = _owner(name, p, owners[p])
-        existence.append({"name": "owner of " + p, "path": p, "uid": uid, "gid": gid})
     content = [{"name": "content of " + p, "path": p, "expectedContents": [contents[p]]} for p in sorted(contents.keys())]
     metadata = {}
     if entrypoint != None:
@@ -188,12 +192,11 @@ def oci_structure_test(
         layout = layout,
         configs = configs,
         platform = platform or "",
+        owners = owners,
         generated_config = structure_checks(
-            name,
             exists = exists,
             absent = absent,
             modes = modes,
-            owners = owners,
             contents = contents,
             entrypoint = entrypoint,
             cmd = cmd,

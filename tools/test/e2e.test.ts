@@ -341,7 +341,8 @@ describe("oci_structure_test (e2e/smoke/structure)", () => {
     expect(out).toContain(`PASS linux/amd64 fileContentTests "os-release from the base" (/etc/os-release)`);
     expect(out).toContain(`PASS linux/amd64 fileExistenceTests "absent /etc/os-release" (/etc/os-release)`);
     expect(out).toMatch(/^PASS linux\/arm64\S* fileExistenceTests "exists \/app\/hello.sh" \(\/app\/hello.sh\)$/m);
-    expect(out).toMatch(/^linux\/amd64: 7 passed, 0 failed$/m); // app_structure: 4 from attributes, 3 from checks.yaml
+    expect(out).toContain(`PASS linux/amd64 fileExistenceTests "owner of /etc/base-only.txt" (/etc/base-only.txt)`);
+    expect(out).toMatch(/^linux\/amd64: 8 passed, 0 failed$/m); // app_structure: 5 from attributes, 3 from checks.yaml
   });
 
   it("a wrong check fails with the check, the platform, what was expected and what was found", async () => {
@@ -353,5 +354,14 @@ describe("oci_structure_test (e2e/smoke/structure)", () => {
     );
     expect(out).toContain(`PASS linux/amd64 fileContentTests "content of /etc/base-only.txt" (/etc/base-only.txt)`);
     expect(out).toMatch(/ociutil: structure test failed: 1 of 2 checks \(linux\/arm64\S*\)/);
+  });
+
+  it.each([
+    ["no_checks", "//structure:no_checks: no checks: give `configs` (container-structure-test YAML) or check attributes"],
+    ["bad_owner", `//structure:bad_owner: owners["/etc/base-only.txt"] must be "UID:GID" (numbers), got "root"`],
+  ])("%s fails at analysis with one message naming the target", async (target, message) => {
+    const r = await bazel(`build //structure:${target}`);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(message);
   });
 });
