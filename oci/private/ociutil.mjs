@@ -32932,6 +32932,17 @@ function resolvePath(fs, path6, what) {
   const final = `/${done.join("/")}`;
   return { path: final, entry: fs.lookup(final) };
 }
+function lstatPath(fs, path6, what) {
+  const trimmed = path6.replace(/\/+$/, "");
+  const slash = trimmed.lastIndexOf("/");
+  const base = trimmed.slice(slash + 1);
+  if (base === "" || base === "." || base === "..") return resolvePath(fs, trimmed || "/", what);
+  const dir = resolvePath(fs, trimmed.slice(0, Math.max(slash, 0)) || "/", what);
+  const at = `${dir.path === "/" ? "" : dir.path}/${base}`;
+  const entry = fs.lookup(at);
+  if (entry === void 0) throw new PathError(`${what}: ${at} does not exist`);
+  return { path: at, entry };
+}
 function climbsOut(dir, target) {
   const stack = target.startsWith("/") ? [] : [...dir];
   for (const part of target.split("/")) {
@@ -34238,12 +34249,7 @@ function registerLs(program3) {
     action(async (arg, path6, flags) => {
       const loaded = await load(arg, flags);
       const { image, fs } = loaded;
-      const slash = path6.replace(/\/+$/, "").lastIndexOf("/");
-      const dir = resolvePath(fs, path6.slice(0, Math.max(slash, 0)) || "/", arg);
-      const base = path6.replace(/\/+$/, "").slice(slash + 1);
-      const at = base === "" || base === "." ? dir.path : `${dir.path === "/" ? "" : dir.path}/${base}`;
-      const entry = base === "" || base === "." ? dir.entry : fs.lookup(at);
-      if (entry === void 0) throw new PathError(`${arg}: ${at} does not exist`);
+      const { path: at, entry } = lstatPath(fs, path6, arg);
       const inodes = inodeTable(fs);
       const entries = entry.type !== "dir" ? [[at, entry]] : flags.recursive ? [...fs.walk(at === "/" ? "" : at, entry)] : [...children(at, entry)];
       const records = entries.map(([p, e]) => toRecord(image, p, e, inodes));
@@ -34373,10 +34379,7 @@ function fileExistence(fs, t, env) {
   const path6 = expand(t.path, env);
   let entry;
   try {
-    const slash = path6.replace(/\/+$/, "").lastIndexOf("/");
-    const dir = resolvePath(fs, path6.slice(0, Math.max(slash, 0)) || "/", "image");
-    const base = path6.replace(/\/+$/, "").slice(slash + 1);
-    entry = base === "" ? dir.entry : fs.lookup(`${dir.path === "/" ? "" : dir.path}/${base}`);
+    entry = lstatPath(fs, path6, "image").entry;
   } catch {
     entry = void 0;
   }

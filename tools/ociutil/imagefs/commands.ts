@@ -12,7 +12,7 @@ import { openImage, type LayoutImage } from "./image.js";
 import { layerName } from "./layers.js";
 import { formatLine, inodeTable, toRecord } from "./listing.js";
 import { readContent, readFilesystem } from "./read.js";
-import { PathError, resolvePath } from "./resolve.js";
+import { PathError, lstatPath, resolvePath } from "./resolve.js";
 
 interface ImageFlags {
   platform?: string;
@@ -67,12 +67,7 @@ function registerLs(program: Command): void {
     action(async (arg: string, path: string, flags: ImageFlags & { recursive?: boolean }) => {
       const loaded = await load(arg, flags);
       const { image, fs } = loaded;
-      const slash = path.replace(/\/+$/, "").lastIndexOf("/");
-      const dir = resolvePath(fs, path.slice(0, Math.max(slash, 0)) || "/", arg);
-      const base = path.replace(/\/+$/, "").slice(slash + 1);
-      const at = base === "" || base === "." ? dir.path : `${dir.path === "/" ? "" : dir.path}/${base}`;
-      const entry = base === "" || base === "." ? dir.entry : fs.lookup(at);
-      if (entry === undefined) throw new PathError(`${arg}: ${at} does not exist`);
+      const { path: at, entry } = lstatPath(fs, path, arg);
       const inodes = inodeTable(fs);
       const entries: Array<[string, Entry]> =
         entry.type !== "dir" ? [[at, entry]] : flags.recursive ? [...fs.walk(at === "/" ? "" : at, entry)] : [...children(at, entry)];

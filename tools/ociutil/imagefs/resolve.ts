@@ -42,6 +42,22 @@ export function resolvePath(fs: Filesystem, path: string, what: string): { path:
   return { path: final, entry: fs.lookup(final)! };
 }
 
+/**
+ * The entry at `path` itself, as lstat sees it: symlinks in the directory part are followed inside
+ * the root; the last component is not (`ls -l` of a symlink shows the symlink).
+ */
+export function lstatPath(fs: Filesystem, path: string, what: string): { path: string; entry: Entry } {
+  const trimmed = path.replace(/\/+$/, "");
+  const slash = trimmed.lastIndexOf("/");
+  const base = trimmed.slice(slash + 1);
+  if (base === "" || base === "." || base === "..") return resolvePath(fs, trimmed || "/", what);
+  const dir = resolvePath(fs, trimmed.slice(0, Math.max(slash, 0)) || "/", what);
+  const at = `${dir.path === "/" ? "" : dir.path}/${base}`;
+  const entry = fs.lookup(at);
+  if (entry === undefined) throw new PathError(`${what}: ${at} does not exist`);
+  return { path: at, entry };
+}
+
 /** True if `target`, resolved lexically from directory `dir`, climbs above the root. */
 export function climbsOut(dir: readonly string[], target: string): boolean {
   const stack = target.startsWith("/") ? [] : [...dir];

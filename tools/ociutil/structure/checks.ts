@@ -7,7 +7,7 @@
 import type { Entry, Filesystem, Inode } from "../imagefs/filesystem.js";
 import type { LayoutImage } from "../imagefs/image.js";
 import { readContents } from "../imagefs/read.js";
-import { resolvePath } from "../imagefs/resolve.js";
+import { lstatPath, resolvePath } from "../imagefs/resolve.js";
 import { OciError } from "../util/errors.js";
 import type { FileContentTest, FileExistenceTest, LicenseTest, MetadataTest, StructureConfig } from "./config.js";
 
@@ -71,11 +71,7 @@ function fileExistence(fs: Filesystem, t: FileExistenceTest, env: Map<string, st
   const path = expand(t.path, env);
   let entry: Entry | undefined;
   try {
-    // The entry itself, as lstat sees it: symlinks in the directory part are followed, the last is not.
-    const slash = path.replace(/\/+$/, "").lastIndexOf("/");
-    const dir = resolvePath(fs, path.slice(0, Math.max(slash, 0)) || "/", "image");
-    const base = path.replace(/\/+$/, "").slice(slash + 1);
-    entry = base === "" ? dir.entry : fs.lookup(`${dir.path === "/" ? "" : dir.path}/${base}`);
+    entry = lstatPath(fs, path, "image").entry; // the entry itself: a symlink is checked as a symlink
   } catch {
     entry = undefined;
   }
