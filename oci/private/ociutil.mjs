@@ -541,19 +541,19 @@ var require_help = __commonJS({
        * @returns {Map<string, Command[] | Option[]>}
        */
       groupItems(unsortedItems, visibleItems, getGroup) {
-        const result = /* @__PURE__ */ new Map();
+        const result2 = /* @__PURE__ */ new Map();
         unsortedItems.forEach((item) => {
           const group = getGroup(item);
-          if (!result.has(group)) result.set(group, []);
+          if (!result2.has(group)) result2.set(group, []);
         });
         visibleItems.forEach((item) => {
           const group = getGroup(item);
-          if (!result.has(group)) {
-            result.set(group, []);
+          if (!result2.has(group)) {
+            result2.set(group, []);
           }
-          result.get(group).push(item);
+          result2.get(group).push(item);
         });
-        return result;
+        return result2;
       }
       /**
        * Generate the built-in help text.
@@ -1299,11 +1299,11 @@ var require_command = __commonJS({
        * @private
        */
       _getCommandAndAncestors() {
-        const result = [];
+        const result2 = [];
         for (let command = this; command; command = command.parent) {
-          result.push(command);
+          result2.push(command);
         }
-        return result;
+        return result2;
       }
       /**
        * Define a command.
@@ -1632,9 +1632,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
         if (fn) {
           this._exitCallback = fn;
         } else {
-          this._exitCallback = (err) => {
-            if (err.code !== "commander.executeSubCommandAsync") {
-              throw err;
+          this._exitCallback = (err2) => {
+            if (err2.code !== "commander.executeSubCommandAsync") {
+              throw err2;
             } else {
             }
           };
@@ -1710,12 +1710,12 @@ Expecting one of '${allowedValues.join("', '")}'`);
       _callParseArg(target, value, previous, invalidArgumentMessage) {
         try {
           return target.parseArg(value, previous);
-        } catch (err) {
-          if (err.code === "commander.invalidArgument") {
-            const message = `${invalidArgumentMessage} ${err.message}`;
-            this.error(message, { exitCode: err.exitCode, code: err.code });
+        } catch (err2) {
+          if (err2.code === "commander.invalidArgument") {
+            const message = `${invalidArgumentMessage} ${err2.message}`;
+            this.error(message, { exitCode: err2.exitCode, code: err2.code });
           }
-          throw err;
+          throw err2;
         }
       }
       /**
@@ -2304,14 +2304,14 @@ Expecting one of '${allowedValues.join("', '")}'`);
             );
           }
         });
-        proc.on("error", (err) => {
-          if (err.code === "ENOENT") {
+        proc.on("error", (err2) => {
+          if (err2.code === "ENOENT") {
             this._checkForMissingExecutable(
               executableFile,
               executableDir,
               subcommand._name
             );
-          } else if (err.code === "EACCES") {
+          } else if (err2.code === "EACCES") {
             throw new Error(`'${executableFile}' not executable`);
           }
           if (!exitCallback) {
@@ -2322,7 +2322,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
               "commander.executeSubCommandAsync",
               "(error)"
             );
-            wrappedError.nestedError = err;
+            wrappedError.nestedError = err2;
             exitCallback(wrappedError);
           }
         });
@@ -2454,7 +2454,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @private
        */
       _chainOrCallHooks(promise, event) {
-        let result = promise;
+        let result2 = promise;
         const hooks = [];
         this._getCommandAndAncestors().reverse().filter((cmd) => cmd._lifeCycleHooks[event] !== void 0).forEach((hookedCommand) => {
           hookedCommand._lifeCycleHooks[event].forEach((callback) => {
@@ -2465,11 +2465,11 @@ Expecting one of '${allowedValues.join("', '")}'`);
           hooks.reverse();
         }
         hooks.forEach((hookDetail) => {
-          result = this._chainOrCall(result, () => {
+          result2 = this._chainOrCall(result2, () => {
             return hookDetail.callback(hookDetail.hookedCommand, this);
           });
         });
-        return result;
+        return result2;
       }
       /**
        *
@@ -2480,15 +2480,15 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @private
        */
       _chainOrCallSubCommandHook(promise, subCommand, event) {
-        let result = promise;
+        let result2 = promise;
         if (this._lifeCycleHooks[event] !== void 0) {
           this._lifeCycleHooks[event].forEach((hook) => {
-            result = this._chainOrCall(result, () => {
+            result2 = this._chainOrCall(result2, () => {
               return hook(this, subCommand);
             });
           });
         }
-        return result;
+        return result2;
       }
       /**
        * Process arguments in context of this command.
@@ -2760,13 +2760,13 @@ Expecting one of '${allowedValues.join("', '")}'`);
        */
       opts() {
         if (this._storeOptionsAsProperties) {
-          const result = {};
+          const result2 = {};
           const len = this.options.length;
           for (let i = 0; i < len; i++) {
             const key = this.options[i].attributeName();
-            result[key] = key === this._versionOptionName ? this._version : this[key];
+            result2[key] = key === this._versionOptionName ? this._version : this[key];
           }
-          return result;
+          return result2;
         }
         return this._optionValues;
       }
@@ -3990,11 +3990,11 @@ var require_wrap_handler = __commonJS({
       onComplete(trailers) {
         return this.#handler.onComplete?.(trailers);
       }
-      onError(err) {
+      onError(err2) {
         if (!this.#handler.onError) {
-          throw err;
+          throw err2;
         }
-        return this.#handler.onError?.(err);
+        return this.#handler.onError?.(err2);
       }
       // Wrap Interface
       onRequestStart(controller, context) {
@@ -4028,11 +4028,11 @@ var require_wrap_handler = __commonJS({
         }
         this.#handler.onComplete?.(rawTrailers);
       }
-      onResponseError(controller, err) {
+      onResponseError(controller, err2) {
         if (!this.#handler.onError) {
           throw new InvalidArgumentError2("invalid onError method");
         }
-        this.#handler.onError?.(err);
+        this.#handler.onError?.(err2);
       }
     };
     function toRawHeaderValue(value) {
@@ -4420,10 +4420,10 @@ var require_constants = __commonJS({
     Object.setPrototypeOf(headerNameLowerCasedRecord, null);
     var wellknownHeaderNameBuffers = {};
     Object.setPrototypeOf(wellknownHeaderNameBuffers, null);
-    function getHeaderNameAsBuffer(header2) {
-      let buffer = wellknownHeaderNameBuffers[header2];
+    function getHeaderNameAsBuffer(header3) {
+      let buffer = wellknownHeaderNameBuffers[header3];
       if (buffer === void 0) {
-        buffer = Buffer.from(header2);
+        buffer = Buffer.from(header3);
       }
       return buffer;
     }
@@ -4774,7 +4774,7 @@ var require_util = __commonJS({
     function isDestroyed(body) {
       return body && !!(body.destroyed || body[kDestroyed] || stream.isDestroyed?.(body));
     }
-    function destroy(stream2, err) {
+    function destroy(stream2, err2) {
       if (stream2 == null || !isStream(stream2) || isDestroyed(stream2)) {
         return;
       }
@@ -4782,10 +4782,10 @@ var require_util = __commonJS({
         if (Object.getPrototypeOf(stream2).constructor === IncomingMessage) {
           stream2.socket = null;
         }
-        stream2.destroy(err);
-      } else if (err) {
+        stream2.destroy(err2);
+      } else if (err2) {
         queueMicrotask(() => {
-          stream2.emit("error", err);
+          stream2.emit("error", err2);
         });
       }
       if (stream2.destroyed !== true) {
@@ -5278,12 +5278,12 @@ var require_util = __commonJS({
       }
       return obj;
     }
-    function errorRequest(client, request2, err) {
+    function errorRequest(client, request2, err2) {
       try {
-        request2.onError(err);
+        request2.onError(err2);
         assert2(request2.aborted);
-      } catch (err2) {
-        client.emit("error", err2);
+      } catch (err3) {
+        client.emit("error", err3);
       }
     }
     var setupConnectTimeout = process.platform === "win32" ? (socketWeakRef, opts) => {
@@ -5495,11 +5495,11 @@ var require_unwrap_handler = __commonJS({
         this.#controller.rawTrailers = rawTrailers;
         this.#handler.onResponseEnd?.(this.#controller, parseHeaders(rawTrailers));
       }
-      onError(err) {
+      onError(err2) {
         if (!this.#handler.onResponseError) {
           throw new InvalidArgumentError2("invalid onError method");
         }
-        this.#handler.onResponseError?.(this.#controller, err);
+        this.#handler.onResponseError?.(this.#controller, err2);
       }
     };
   }
@@ -5568,8 +5568,8 @@ var require_dispatcher_base = __commonJS({
       close(callback) {
         if (callback === void 0) {
           return new Promise((resolve2, reject) => {
-            this.close((err, data) => {
-              return err ? reject(err) : resolve2(data);
+            this.close((err2, data) => {
+              return err2 ? reject(err2) : resolve2(data);
             });
           });
         }
@@ -5577,8 +5577,8 @@ var require_dispatcher_base = __commonJS({
           throw new InvalidArgumentError2("invalid callback");
         }
         if (this[kDestroyed]) {
-          const err = new ClientDestroyedError();
-          queueMicrotask(() => callback(err, null));
+          const err2 = new ClientDestroyedError();
+          queueMicrotask(() => callback(err2, null));
           return;
         }
         if (this[kClosed]) {
@@ -5601,15 +5601,15 @@ var require_dispatcher_base = __commonJS({
         };
         this[kClose]().then(() => this.destroy()).then(() => queueMicrotask(onClosed));
       }
-      destroy(err, callback) {
-        if (typeof err === "function") {
-          callback = err;
-          err = null;
+      destroy(err2, callback) {
+        if (typeof err2 === "function") {
+          callback = err2;
+          err2 = null;
         }
         if (callback === void 0) {
           return new Promise((resolve2, reject) => {
-            this.destroy(err, (err2, data) => {
-              return err2 ? reject(err2) : resolve2(data);
+            this.destroy(err2, (err3, data) => {
+              return err3 ? reject(err3) : resolve2(data);
             });
           });
         }
@@ -5624,8 +5624,8 @@ var require_dispatcher_base = __commonJS({
           }
           return;
         }
-        if (!err) {
-          err = new ClientDestroyedError();
+        if (!err2) {
+          err2 = new ClientDestroyedError();
         }
         this[kDestroyed] = true;
         this[kOnDestroyed] ??= [];
@@ -5637,7 +5637,7 @@ var require_dispatcher_base = __commonJS({
             callbacks[i](null, null);
           }
         };
-        this[kDestroy](err).then(() => queueMicrotask(onDestroyed));
+        this[kDestroy](err2).then(() => queueMicrotask(onDestroyed));
       }
       dispatch(opts, handler) {
         if (!handler || typeof handler !== "object") {
@@ -5655,11 +5655,11 @@ var require_dispatcher_base = __commonJS({
             throw new ClientClosedError();
           }
           return this[kDispatch](opts, handler);
-        } catch (err) {
+        } catch (err2) {
           if (typeof handler.onError !== "function") {
-            throw err;
+            throw err2;
           }
-          handler.onError(err);
+          handler.onError(err2);
           return false;
         }
       }
@@ -5827,11 +5827,11 @@ var require_pool_base = __commonJS({
       [kOnConnect] = (origin, targets) => {
         this.emit("connect", origin, [this, ...targets]);
       };
-      [kOnDisconnect] = (origin, targets, err) => {
-        this.emit("disconnect", origin, [this, ...targets], err);
+      [kOnDisconnect] = (origin, targets, err2) => {
+        this.emit("disconnect", origin, [this, ...targets], err2);
       };
-      [kOnConnectionError] = (origin, targets, err) => {
-        this.emit("connectionError", origin, [this, ...targets], err);
+      [kOnConnectionError] = (origin, targets, err2) => {
+        this.emit("connectionError", origin, [this, ...targets], err2);
       };
       get [kBusy]() {
         return this[kNeedDrain];
@@ -5890,17 +5890,17 @@ var require_pool_base = __commonJS({
           });
         }
       }
-      [kDestroy](err) {
+      [kDestroy](err2) {
         while (true) {
           const item = this[kQueue].shift();
           if (!item) {
             break;
           }
-          item.handler.onError(err);
+          item.handler.onError(err2);
         }
         const destroyAll = new Array(this[kClients].length);
         for (let i = 0; i < this[kClients].length; i++) {
-          destroyAll[i] = this[kClients][i].destroy(err);
+          destroyAll[i] = this[kClients][i].destroy(err2);
         }
         return Promise.all(destroyAll);
       }
@@ -6135,8 +6135,8 @@ var require_diagnostics = __commonJS({
       );
       diagnosticsChannel.subscribe(
         "undici:websocket:socket_error",
-        (err) => {
-          debugLog("connection errored - %s", err.message);
+        (err2) => {
+          debugLog("connection errored - %s", err2.message);
         }
       );
       diagnosticsChannel.subscribe(
@@ -6281,11 +6281,11 @@ var require_request = __commonJS({
             };
             this.body.on("end", this.endHandler);
           }
-          this.errorHandler = (err) => {
+          this.errorHandler = (err2) => {
             if (this.abort) {
-              this.abort(err);
+              this.abort(err2);
             } else {
-              this.error = err;
+              this.error = err2;
             }
           };
           this.body.on("error", this.errorHandler);
@@ -6325,11 +6325,11 @@ var require_request = __commonJS({
           }
         } else if (headers && typeof headers === "object") {
           if (hasSafeIterator(headers)) {
-            for (const header2 of headers) {
-              if (!Array.isArray(header2) || header2.length !== 2) {
+            for (const header3 of headers) {
+              if (!Array.isArray(header3) || header3.length !== 2) {
                 throw new InvalidArgumentError2("headers must be in key-value pair format");
               }
-              processHeader(this, header2[0], header2[1]);
+              processHeader(this, header3[0], header3[1]);
             }
           } else {
             const keys = Object.keys(headers);
@@ -6354,8 +6354,8 @@ var require_request = __commonJS({
         if (this[kHandler].onBodySent) {
           try {
             return this[kHandler].onBodySent(chunk);
-          } catch (err) {
-            this.abort(err);
+          } catch (err2) {
+            this.abort(err2);
           }
         }
       }
@@ -6366,8 +6366,8 @@ var require_request = __commonJS({
         if (this[kHandler].onRequestSent) {
           try {
             return this[kHandler].onRequestSent();
-          } catch (err) {
-            this.abort(err);
+          } catch (err2) {
+            this.abort(err2);
           }
         }
       }
@@ -6392,8 +6392,8 @@ var require_request = __commonJS({
         }
         try {
           return this[kHandler].onHeaders(statusCode, headers, resume, statusText);
-        } catch (err) {
-          this.abort(err);
+        } catch (err2) {
+          this.abort(err2);
         }
       }
       onData(chunk) {
@@ -6404,8 +6404,8 @@ var require_request = __commonJS({
         }
         try {
           return this[kHandler].onData(chunk);
-        } catch (err) {
-          this.abort(err);
+        } catch (err2) {
+          this.abort(err2);
           return false;
         }
       }
@@ -6422,14 +6422,14 @@ var require_request = __commonJS({
         if (channels.headers.hasSubscribers) {
           channels.headers.publish({ request: this, response: { statusCode, headers, statusText } });
         }
-        const result = this[kHandler].onUpgrade(statusCode, headers, socket);
+        const result2 = this[kHandler].onUpgrade(statusCode, headers, socket);
         if (!this.aborted) {
           this.completed = true;
           if (channels.trailers.hasSubscribers) {
             channels.trailers.publish({ request: this, trailers: [] });
           }
         }
-        return result;
+        return result2;
       }
       onComplete(trailers) {
         this.onFinally();
@@ -6441,8 +6441,8 @@ var require_request = __commonJS({
         }
         try {
           return this[kHandler].onComplete(trailers);
-        } catch (err) {
-          this.onError(err);
+        } catch (err2) {
+          this.onError(err2);
         }
       }
       onError(error2) {
@@ -6677,12 +6677,12 @@ var require_connect = __commonJS({
             callback = null;
             cb(null, this);
           }
-        }).on("error", function(err) {
+        }).on("error", function(err2) {
           queueMicrotask(clearConnectTimeout);
           if (callback) {
             const cb = callback;
             callback = null;
-            cb(err);
+            cb(err2);
           }
         });
         return socket;
@@ -7649,12 +7649,12 @@ var require_infra = __commonJS({
     var assert2 = __require("node:assert");
     var { utf8DecodeBytes } = require_encoding();
     function collectASequenceOfCodePoints(condition, input, position) {
-      let result = "";
+      let result2 = "";
       while (position.position < input.length && condition(input[position.position])) {
-        result += input[position.position];
+        result2 += input[position.position];
         position.position++;
       }
-      return result;
+      return result2;
     }
     function collectASequenceOfCodePointsFast(char, input, position) {
       const idx = input.indexOf(char, position.position);
@@ -7703,16 +7703,16 @@ var require_infra = __commonJS({
       if ((2 << 15) - 1 > length) {
         return String.fromCharCode.apply(null, input);
       }
-      let result = "";
+      let result2 = "";
       let i = 0;
       let addition = (2 << 15) - 1;
       while (i < length) {
         if (i + addition > length) {
           addition = length - i;
         }
-        result += String.fromCharCode.apply(null, input.subarray(i, i += addition));
+        result2 += String.fromCharCode.apply(null, input.subarray(i, i += addition));
       }
-      return result;
+      return result2;
     }
     var invalidIsomorphicEncodeValueRegex = /[^\x00-\xFF]/;
     function isomorphicEncode(input) {
@@ -7737,12 +7737,12 @@ var require_infra = __commonJS({
       return lead === 0 && trail === str.length - 1 ? str : str.slice(lead, trail + 1);
     }
     function serializeJavascriptValueToJSONString(value) {
-      const result = JSON.stringify(value);
-      if (result === void 0) {
+      const result2 = JSON.stringify(value);
+      if (result2 === void 0) {
         throw new TypeError("Value is not JSON serializable");
       }
-      assert2(typeof result === "string");
-      return result;
+      assert2(typeof result2 === "string");
+      return result2;
     }
     module.exports = {
       asciiLowercase,
@@ -8054,9 +8054,9 @@ var require_runtime_features = __commonJS({
       try {
         lazyLoaders[moduleName]();
         return true;
-      } catch (err) {
-        if (err.code !== "ERR_UNKNOWN_BUILTIN_MODULE" && err.code !== "ERR_NO_CRYPTO") {
-          throw err;
+      } catch (err2) {
+        if (err2.code !== "ERR_UNKNOWN_BUILTIN_MODULE" && err2.code !== "ERR_NO_CRYPTO") {
+          throw err2;
         }
         return false;
       }
@@ -8130,9 +8130,9 @@ var require_runtime_features = __commonJS({
        * @returns {boolean}
        */
       #detectRuntimeFeature(feature) {
-        const result = detectRuntimeFeature(feature);
-        this.#map.set(feature, result);
-        return result;
+        const result2 = detectRuntimeFeature(feature);
+        this.#map.set(feature, result2);
+        return result2;
       }
     };
     var instance = new RuntimeFeatures();
@@ -8182,18 +8182,18 @@ var require_webidl = __commonJS({
     };
     webidl.brandCheck = function(V, I) {
       if (!FunctionPrototypeSymbolHasInstance(I, V)) {
-        const err = new TypeError("Illegal invocation");
-        err.code = "ERR_INVALID_THIS";
-        throw err;
+        const err2 = new TypeError("Illegal invocation");
+        err2.code = "ERR_INVALID_THIS";
+        throw err2;
       }
     };
     webidl.brandCheckMultiple = function(List) {
       const prototypes = List.map((c) => webidl.util.MakeTypeAssertion(c));
       return (V) => {
         if (prototypes.every((typeCheck) => !typeCheck(V))) {
-          const err = new TypeError("Illegal invocation");
-          err.code = "ERR_INVALID_THIS";
-          throw err;
+          const err2 = new TypeError("Illegal invocation");
+          err2.code = "ERR_INVALID_THIS";
+          throw err2;
         }
       };
     };
@@ -8397,16 +8397,16 @@ var require_webidl = __commonJS({
             message: `${argument} ("${webidl.util.TypeValueToString(O)}") is not an Object.`
           });
         }
-        const result = {};
+        const result2 = {};
         if (!types.isProxy(O)) {
           const keys2 = [...Object.getOwnPropertyNames(O), ...Object.getOwnPropertySymbols(O)];
           for (const key of keys2) {
             const keyName = webidl.util.Stringify(key);
             const typedKey = keyConverter(key, prefix, `Key ${keyName} in ${argument}`);
             const typedValue = valueConverter(O[key], prefix, `${argument}[${keyName}]`);
-            result[typedKey] = typedValue;
+            result2[typedKey] = typedValue;
           }
-          return result;
+          return result2;
         }
         const keys = Reflect.ownKeys(O);
         for (const key of keys) {
@@ -8414,10 +8414,10 @@ var require_webidl = __commonJS({
           if (desc?.enumerable) {
             const typedKey = keyConverter(key, prefix, argument);
             const typedValue = valueConverter(O[key], prefix, argument);
-            result[typedKey] = typedValue;
+            result2[typedKey] = typedValue;
           }
         }
-        return result;
+        return result2;
       };
     };
     webidl.interfaceConverter = function(TypeCheck, name) {
@@ -8747,7 +8747,7 @@ var require_webidl = __commonJS({
 var require_util2 = __commonJS({
   "node_modules/undici/lib/web/fetch/util.js"(exports, module) {
     "use strict";
-    var { Transform: Transform3 } = __require("node:stream");
+    var { Transform: Transform4 } = __require("node:stream");
     var zlib = __require("node:zlib");
     var { redirectStatusSet, referrerPolicyTokens, badPortsSet } = require_constants3();
     var { getGlobalOrigin } = require_global();
@@ -8850,9 +8850,9 @@ var require_util2 = __commonJS({
       return "success";
     }
     function appendFetchMetadata(httpRequest) {
-      let header2 = null;
-      header2 = httpRequest.mode;
-      httpRequest.headersList.set("sec-fetch-mode", header2, true);
+      let header3 = null;
+      header3 = httpRequest.mode;
+      httpRequest.headersList.set("sec-fetch-mode", header3, true);
     }
     function appendRequestOriginHeader(request2) {
       let serializedOrigin = request2.origin;
@@ -9113,20 +9113,20 @@ var require_util2 = __commonJS({
           }
           const { [keyIndex]: key, [valueIndex]: value } = values[index];
           this.#index = index + 1;
-          let result;
+          let result2;
           switch (this.#kind) {
             case "key":
-              result = key;
+              result2 = key;
               break;
             case "value":
-              result = value;
+              result2 = value;
               break;
             case "key+value":
-              result = [key, value];
+              result2 = [key, value];
               break;
           }
           return {
-            value: result,
+            value: result2,
             done: false
           };
         }
@@ -9218,9 +9218,9 @@ var require_util2 = __commonJS({
       try {
         controller.close();
         controller.byobRequest?.respond(0);
-      } catch (err) {
-        if (!err.message.includes("Controller is already closed") && !err.message.includes("ReadableStream is already closed")) {
-          throw err;
+      } catch (err2) {
+        if (!err2.message.includes("Controller is already closed") && !err2.message.includes("ReadableStream is already closed")) {
+          throw err2;
         }
       }
     }
@@ -9338,7 +9338,7 @@ var require_util2 = __commonJS({
       contentRange += isomorphicEncode(`${fullLength}`);
       return contentRange;
     }
-    var InflateStream = class extends Transform3 {
+    var InflateStream = class extends Transform4 {
       #zlibOptions;
       /** @param {zlib.ZlibOptions} [zlibOptions] */
       constructor(zlibOptions) {
@@ -9354,7 +9354,7 @@ var require_util2 = __commonJS({
           this._inflateStream = (chunk[0] & 15) === 8 ? zlib.createInflate(this.#zlibOptions) : zlib.createInflateRaw(this.#zlibOptions);
           this._inflateStream.on("data", this.push.bind(this));
           this._inflateStream.on("end", () => this.push(null));
-          this._inflateStream.on("error", (err) => this.destroy(err));
+          this._inflateStream.on("error", (err2) => this.destroy(err2));
         }
         this._inflateStream.write(chunk, encoding, callback);
       }
@@ -9733,8 +9733,8 @@ var require_formdata_parser = __commonJS({
           throw parsingError("expected CRLF");
         }
         position.position += 2;
-        const result = parseMultipartFormDataHeaders(input, position);
-        let { name, filename, contentType, encoding } = result;
+        const result2 = parseMultipartFormDataHeaders(input, position);
+        let { name, filename, contentType, encoding } = result2;
         position.position += 2;
         let body;
         {
@@ -10064,11 +10064,11 @@ var require_body = __commonJS({
           start() {
           },
           async pull(controller) {
-            const result = action2();
-            const iterator = result?.[Symbol.asyncIterator]?.();
+            const result2 = action2();
+            const iterator = result2?.[Symbol.asyncIterator]?.();
             if (iterator == null) {
-              if (result?.length && !isErrored(stream)) {
-                controller.enqueue(typeof result === "string" ? textEncoder.encode(result) : new Uint8Array(result));
+              if (result2?.length && !isErrored(stream)) {
+                controller.enqueue(typeof result2 === "string" ? textEncoder.encode(result2) : new Uint8Array(result2));
               }
               queueMicrotask(() => readableStreamClose(controller));
               return;
@@ -10602,8 +10602,8 @@ var require_client_h1 = __commonJS({
               throw this.createError(ret, data);
             }
           }
-        } catch (err) {
-          util.destroy(socket, err);
+        } catch (err2) {
+          util.destroy(socket, err2);
         }
       }
       finish() {
@@ -10757,9 +10757,9 @@ var require_client_h1 = __commonJS({
         client.emit("disconnect", client[kUrl], [client], new InformationalError("upgrade"));
         try {
           request2.onUpgrade(statusCode, headers, socket, statusText);
-        } catch (err) {
-          util.errorRequest(client, request2, err);
-          util.destroy(socket, err);
+        } catch (err2) {
+          util.errorRequest(client, request2, err2);
+          util.destroy(socket, err2);
         }
         client[kResume]();
       }
@@ -10988,12 +10988,12 @@ var require_client_h1 = __commonJS({
          * @param {Error|undefined} err
          * @param {() => void} callback
          */
-        destroy(err, callback) {
+        destroy(err2, callback) {
           if (socket[kClosed]) {
             queueMicrotask(callback);
           } else {
             socket.on("close", callback);
-            socket.destroy(err);
+            socket.destroy(err2);
           }
         },
         /**
@@ -11025,9 +11025,9 @@ var require_client_h1 = __commonJS({
         }
       };
     }
-    function onHttpSocketError(err) {
+    function onHttpSocketError(err2) {
       const parser = this[kParser];
-      if (err.code === "ECONNRESET" && parser.statusCode && !parser.shouldKeepAlive) {
+      if (err2.code === "ECONNRESET" && parser.statusCode && !parser.shouldKeepAlive) {
         const parserErr = parser.finish();
         if (parserErr) {
           this[kError] = parserErr;
@@ -11035,8 +11035,8 @@ var require_client_h1 = __commonJS({
         }
         return;
       }
-      this[kError] = err;
-      this[kClient][kOnError](err);
+      this[kError] = err2;
+      this[kClient][kOnError](err2);
     }
     function onHttpSocketReadable() {
       this[kParser]?.readMore();
@@ -11062,7 +11062,7 @@ var require_client_h1 = __commonJS({
         this[kParser].destroy();
         this[kParser] = null;
       }
-      const err = this[kError] || new SocketError("closed", util.getSocketInfo(this));
+      const err2 = this[kError] || new SocketError("closed", util.getSocketInfo(this));
       const client = this[kClient];
       client[kSocket] = null;
       client[kHTTPContext] = null;
@@ -11071,16 +11071,16 @@ var require_client_h1 = __commonJS({
         const requests = client[kQueue].splice(client[kRunningIdx]);
         for (let i = 0; i < requests.length; i++) {
           const request2 = requests[i];
-          util.errorRequest(client, request2, err);
+          util.errorRequest(client, request2, err2);
         }
-      } else if (client[kRunning] > 0 && err.code !== "UND_ERR_INFO") {
+      } else if (client[kRunning] > 0 && err2.code !== "UND_ERR_INFO") {
         const request2 = client[kQueue][client[kRunningIdx]];
         client[kQueue][client[kRunningIdx]++] = null;
-        util.errorRequest(client, request2, err);
+        util.errorRequest(client, request2, err2);
       }
       client[kPendingIdx] = client[kRunningIdx];
       assert2(client[kRunning] === 0);
-      client.emit("disconnect", client[kUrl], [client], err);
+      client.emit("disconnect", client[kUrl], [client], err2);
       client[kResume]();
     }
     function onSocketClose() {
@@ -11217,18 +11217,18 @@ var require_client_h1 = __commonJS({
       }
       const socket = client[kSocket];
       clearIdleSocketValidation(socket);
-      const abort = (err) => {
+      const abort = (err2) => {
         if (request2.aborted || request2.completed) {
           return;
         }
-        util.errorRequest(client, request2, err || new RequestAbortedError());
+        util.errorRequest(client, request2, err2 || new RequestAbortedError());
         util.destroy(body);
         util.destroy(socket, new InformationalError("aborted"));
       };
       try {
         request2.onConnect(abort);
-      } catch (err) {
-        util.errorRequest(client, request2, err);
+      } catch (err2) {
+        util.errorRequest(client, request2, err2);
       }
       if (request2.aborted) {
         return false;
@@ -11249,22 +11249,22 @@ var require_client_h1 = __commonJS({
         socket[kBlocking] = true;
       }
       setTypeOfService(socket, request2);
-      let header2 = `${method} ${path7} HTTP/1.1\r
+      let header3 = `${method} ${path7} HTTP/1.1\r
 `;
       if (typeof host === "string") {
-        header2 += `host: ${host}\r
+        header3 += `host: ${host}\r
 `;
       } else {
-        header2 += client[kHostHeader];
+        header3 += client[kHostHeader];
       }
       if (upgrade) {
-        header2 += `connection: upgrade\r
+        header3 += `connection: upgrade\r
 upgrade: ${upgrade}\r
 `;
       } else if (client[kPipelining] && !socket[kReset]) {
-        header2 += "connection: keep-alive\r\n";
+        header3 += "connection: keep-alive\r\n";
       } else {
-        header2 += "connection: close\r\n";
+        header3 += "connection: close\r\n";
       }
       if (Array.isArray(headers)) {
         for (let n = 0; n < headers.length; n += 2) {
@@ -11272,41 +11272,41 @@ upgrade: ${upgrade}\r
           const val = headers[n + 1];
           if (Array.isArray(val)) {
             for (let i = 0; i < val.length; i++) {
-              header2 += `${key}: ${val[i]}\r
+              header3 += `${key}: ${val[i]}\r
 `;
             }
           } else {
-            header2 += `${key}: ${val}\r
+            header3 += `${key}: ${val}\r
 `;
           }
         }
       }
       if (channels.sendHeaders.hasSubscribers) {
-        channels.sendHeaders.publish({ request: request2, headers: header2, socket });
+        channels.sendHeaders.publish({ request: request2, headers: header3, socket });
       }
       if (!body || bodyLength === 0) {
-        writeBuffer(abort, null, client, request2, socket, contentLength, header2, expectsPayload);
+        writeBuffer(abort, null, client, request2, socket, contentLength, header3, expectsPayload);
       } else if (util.isBuffer(body)) {
-        writeBuffer(abort, body, client, request2, socket, contentLength, header2, expectsPayload);
+        writeBuffer(abort, body, client, request2, socket, contentLength, header3, expectsPayload);
       } else if (util.isBlobLike(body)) {
         if (typeof body.stream === "function") {
-          writeIterable(abort, body.stream(), client, request2, socket, contentLength, header2, expectsPayload);
+          writeIterable(abort, body.stream(), client, request2, socket, contentLength, header3, expectsPayload);
         } else {
-          writeBlob(abort, body, client, request2, socket, contentLength, header2, expectsPayload);
+          writeBlob(abort, body, client, request2, socket, contentLength, header3, expectsPayload);
         }
       } else if (util.isStream(body)) {
-        writeStream(abort, body, client, request2, socket, contentLength, header2, expectsPayload);
+        writeStream(abort, body, client, request2, socket, contentLength, header3, expectsPayload);
       } else if (util.isIterable(body)) {
-        writeIterable(abort, body, client, request2, socket, contentLength, header2, expectsPayload);
+        writeIterable(abort, body, client, request2, socket, contentLength, header3, expectsPayload);
       } else {
         assert2(false);
       }
       return true;
     }
-    function writeStream(abort, body, client, request2, socket, contentLength, header2, expectsPayload) {
+    function writeStream(abort, body, client, request2, socket, contentLength, header3, expectsPayload) {
       assert2(contentLength !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
       let finished2 = false;
-      const writer = new AsyncWriter({ abort, socket, request: request2, contentLength, client, expectsPayload, header: header2 });
+      const writer = new AsyncWriter({ abort, socket, request: request2, contentLength, client, expectsPayload, header: header3 });
       const onData = function(chunk) {
         if (finished2) {
           return;
@@ -11315,8 +11315,8 @@ upgrade: ${upgrade}\r
           if (!writer.write(chunk) && this.pause) {
             this.pause();
           }
-        } catch (err) {
-          util.destroy(this, err);
+        } catch (err2) {
+          util.destroy(this, err2);
         }
       };
       const onDrain = function() {
@@ -11332,11 +11332,11 @@ upgrade: ${upgrade}\r
           body.removeListener("error", onFinished);
         });
         if (!finished2) {
-          const err = new RequestAbortedError();
-          queueMicrotask(() => onFinished(err));
+          const err2 = new RequestAbortedError();
+          queueMicrotask(() => onFinished(err2));
         }
       };
-      const onFinished = function(err) {
+      const onFinished = function(err2) {
         if (finished2) {
           return;
         }
@@ -11344,16 +11344,16 @@ upgrade: ${upgrade}\r
         assert2(socket.destroyed || socket[kWriting] && client[kRunning] <= 1);
         socket.off("drain", onDrain).off("error", onFinished);
         body.removeListener("data", onData).removeListener("end", onFinished).removeListener("close", onClose);
-        if (!err) {
+        if (!err2) {
           try {
             writer.end();
           } catch (er) {
-            err = er;
+            err2 = er;
           }
         }
-        writer.destroy(err);
-        if (err && (err.code !== "UND_ERR_INFO" || err.message !== "reset")) {
-          util.destroy(body, err);
+        writer.destroy(err2);
+        if (err2 && (err2.code !== "UND_ERR_INFO" || err2.message !== "reset")) {
+          util.destroy(body, err2);
         } else {
           util.destroy(body);
         }
@@ -11372,22 +11372,22 @@ upgrade: ${upgrade}\r
         setImmediate(onClose);
       }
     }
-    function writeBuffer(abort, body, client, request2, socket, contentLength, header2, expectsPayload) {
+    function writeBuffer(abort, body, client, request2, socket, contentLength, header3, expectsPayload) {
       try {
         if (!body) {
           if (contentLength === 0) {
-            socket.write(`${header2}content-length: 0\r
+            socket.write(`${header3}content-length: 0\r
 \r
 `, "latin1");
           } else {
             assert2(contentLength === null, "no body must not have content length");
-            socket.write(`${header2}\r
+            socket.write(`${header3}\r
 `, "latin1");
           }
         } else if (util.isBuffer(body)) {
           assert2(contentLength === body.byteLength, "buffer body must have content length");
           socket.cork();
-          socket.write(`${header2}content-length: ${contentLength}\r
+          socket.write(`${header3}content-length: ${contentLength}\r
 \r
 `, "latin1");
           socket.write(body);
@@ -11399,11 +11399,11 @@ upgrade: ${upgrade}\r
         }
         request2.onRequestSent();
         client[kResume]();
-      } catch (err) {
-        abort(err);
+      } catch (err2) {
+        abort(err2);
       }
     }
-    async function writeBlob(abort, body, client, request2, socket, contentLength, header2, expectsPayload) {
+    async function writeBlob(abort, body, client, request2, socket, contentLength, header3, expectsPayload) {
       assert2(contentLength === body.size, "blob body must have content length");
       try {
         if (contentLength != null && contentLength !== body.size) {
@@ -11411,7 +11411,7 @@ upgrade: ${upgrade}\r
         }
         const buffer = Buffer.from(await body.arrayBuffer());
         socket.cork();
-        socket.write(`${header2}content-length: ${contentLength}\r
+        socket.write(`${header3}content-length: ${contentLength}\r
 \r
 `, "latin1");
         socket.write(buffer);
@@ -11422,11 +11422,11 @@ upgrade: ${upgrade}\r
           socket[kReset] = true;
         }
         client[kResume]();
-      } catch (err) {
-        abort(err);
+      } catch (err2) {
+        abort(err2);
       }
     }
-    async function writeIterable(abort, body, client, request2, socket, contentLength, header2, expectsPayload) {
+    async function writeIterable(abort, body, client, request2, socket, contentLength, header3, expectsPayload) {
       assert2(contentLength !== 0 || client[kRunning] === 0, "iterator body cannot be pipelined");
       let callback = null;
       function onDrain() {
@@ -11445,7 +11445,7 @@ upgrade: ${upgrade}\r
         }
       });
       socket.on("close", onDrain).on("drain", onDrain);
-      const writer = new AsyncWriter({ abort, socket, request: request2, contentLength, client, expectsPayload, header: header2 });
+      const writer = new AsyncWriter({ abort, socket, request: request2, contentLength, client, expectsPayload, header: header3 });
       try {
         for await (const chunk of body) {
           if (socket[kError]) {
@@ -11456,8 +11456,8 @@ upgrade: ${upgrade}\r
           }
         }
         writer.end();
-      } catch (err) {
-        writer.destroy(err);
+      } catch (err2) {
+        writer.destroy(err2);
       } finally {
         socket.off("close", onDrain).off("drain", onDrain);
       }
@@ -11474,14 +11474,14 @@ upgrade: ${upgrade}\r
        * @param {boolean} arg.expectsPayload
        * @param {string} arg.header
        */
-      constructor({ abort, socket, request: request2, contentLength, client, expectsPayload, header: header2 }) {
+      constructor({ abort, socket, request: request2, contentLength, client, expectsPayload, header: header3 }) {
         this.socket = socket;
         this.request = request2;
         this.contentLength = contentLength;
         this.client = client;
         this.bytesWritten = 0;
         this.expectsPayload = expectsPayload;
-        this.header = header2;
+        this.header = header3;
         this.abort = abort;
         socket[kWriting] = true;
       }
@@ -11490,7 +11490,7 @@ upgrade: ${upgrade}\r
        * @returns
        */
       write(chunk) {
-        const { socket, request: request2, contentLength, client, bytesWritten, expectsPayload, header: header2 } = this;
+        const { socket, request: request2, contentLength, client, bytesWritten, expectsPayload, header: header3 } = this;
         if (socket[kError]) {
           throw socket[kError];
         }
@@ -11513,10 +11513,10 @@ upgrade: ${upgrade}\r
             socket[kReset] = true;
           }
           if (contentLength === null) {
-            socket.write(`${header2}transfer-encoding: chunked\r
+            socket.write(`${header3}transfer-encoding: chunked\r
 `, "latin1");
           } else {
-            socket.write(`${header2}content-length: ${contentLength}\r
+            socket.write(`${header3}content-length: ${contentLength}\r
 \r
 `, "latin1");
           }
@@ -11543,7 +11543,7 @@ ${len.toString(16)}\r
        * @returns {void}
        */
       end() {
-        const { socket, contentLength, client, bytesWritten, expectsPayload, header: header2, request: request2 } = this;
+        const { socket, contentLength, client, bytesWritten, expectsPayload, header: header3, request: request2 } = this;
         request2.onRequestSent();
         socket[kWriting] = false;
         if (socket[kError]) {
@@ -11554,11 +11554,11 @@ ${len.toString(16)}\r
         }
         if (bytesWritten === 0) {
           if (expectsPayload) {
-            socket.write(`${header2}content-length: 0\r
+            socket.write(`${header3}content-length: 0\r
 \r
 `, "latin1");
           } else {
-            socket.write(`${header2}\r
+            socket.write(`${header3}\r
 `, "latin1");
           }
         } else if (contentLength === null) {
@@ -11582,12 +11582,12 @@ ${len.toString(16)}\r
        * @param {Error} [err]
        * @returns {void}
        */
-      destroy(err) {
+      destroy(err2) {
         const { socket, client, abort } = this;
         socket[kWriting] = false;
-        if (err) {
+        if (err2) {
           assert2(client[kRunning] <= 1, "pipeline should only contain this request");
-          abort(err);
+          abort(err2);
         }
       }
     };
@@ -11607,7 +11607,7 @@ var require_client_h2 = __commonJS({
   "node_modules/undici/lib/dispatcher/client-h2.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { pipeline: pipeline5 } = __require("node:stream");
+    var { pipeline: pipeline7 } = __require("node:stream");
     var util = require_util();
     var {
       RequestContentLengthMismatchError,
@@ -11671,17 +11671,17 @@ var require_client_h2 = __commonJS({
       }
     } = http2;
     function parseH2Headers(headers) {
-      const result = [];
+      const result2 = [];
       for (const [name, value] of Object.entries(headers)) {
         if (Array.isArray(value)) {
           for (const subvalue of value) {
-            result.push(Buffer.from(name), Buffer.from(subvalue));
+            result2.push(Buffer.from(name), Buffer.from(subvalue));
           }
         } else {
-          result.push(Buffer.from(name), Buffer.from(value));
+          result2.push(Buffer.from(name), Buffer.from(value));
         }
       }
-      return result;
+      return result2;
     }
     function connectH2(client, socket) {
       client[kSocket] = socket;
@@ -11744,11 +11744,11 @@ var require_client_h2 = __commonJS({
          * @param {Error | null} err
          * @param {() => void} callback
          */
-        destroy(err, callback) {
+        destroy(err2, callback) {
           if (socket[kClosed]) {
             queueMicrotask(callback);
           } else {
-            socket.destroy(err).on("close", callback);
+            socket.destroy(err2).on("close", callback);
           }
         },
         /**
@@ -11798,9 +11798,9 @@ var require_client_h2 = __commonJS({
     function onHttp2RemoteSettings(settings) {
       this[kClient][kMaxConcurrentStreams] = settings.maxConcurrentStreams ?? this[kClient][kMaxConcurrentStreams];
       if (this[kRemoteSettings] === true && this[kEnableConnectProtocol] === true && settings.enableConnectProtocol === false) {
-        const err = new InformationalError("HTTP/2: Server disabled extended CONNECT protocol against RFC-8441");
-        this[kSocket][kError] = err;
-        this[kClient][kOnError](err);
+        const err2 = new InformationalError("HTTP/2: Server disabled extended CONNECT protocol against RFC-8441");
+        this[kSocket][kError] = err2;
+        this[kClient][kOnError](err2);
         return;
       }
       this[kEnableConnectProtocol] = settings.enableConnectProtocol ?? this[kEnableConnectProtocol];
@@ -11815,11 +11815,11 @@ var require_client_h2 = __commonJS({
         return;
       }
       session.ping(onPing.bind(session));
-      function onPing(err, duration2) {
+      function onPing(err2, duration2) {
         const client = this[kClient];
         const socket = this[kClient];
-        if (err != null) {
-          const error2 = new InformationalError(`HTTP/2: "PING" errored - type ${err.message}`);
+        if (err2 != null) {
+          const error2 = new InformationalError(`HTTP/2: "PING" errored - type ${err2.message}`);
           socket[kError] = error2;
           client[kOnError](error2);
         } else {
@@ -11827,21 +11827,21 @@ var require_client_h2 = __commonJS({
         }
       }
     }
-    function onHttp2SessionError(err) {
-      this[kSocket][kError] = err;
-      this[kClient][kOnError](err);
+    function onHttp2SessionError(err2) {
+      this[kSocket][kError] = err2;
+      this[kClient][kOnError](err2);
     }
     function onHttp2FrameError(type, code, id) {
       if (id === 0) {
-        const err = new InformationalError(`HTTP/2: "frameError" received - type ${type}, code ${code}`);
-        this[kSocket][kError] = err;
-        this[kClient][kOnError](err);
+        const err2 = new InformationalError(`HTTP/2: "frameError" received - type ${type}, code ${code}`);
+        this[kSocket][kError] = err2;
+        this[kClient][kOnError](err2);
       }
     }
     function onHttp2SessionEnd() {
-      const err = new SocketError("other side closed", util.getSocketInfo(this[kSocket]));
-      this.destroy(err);
-      util.destroy(this[kSocket], err);
+      const err2 = new SocketError("other side closed", util.getSocketInfo(this[kSocket]));
+      this.destroy(err2);
+      util.destroy(this[kSocket], err2);
     }
     function completeRequest(client, request2, resetPendingIdx = false) {
       const queue = client[kQueue];
@@ -11862,30 +11862,30 @@ var require_client_h2 = __commonJS({
       }
     }
     function onHttp2SessionGoAway(errorCode) {
-      const err = this[kError] || new SocketError(`HTTP/2: "GOAWAY" frame received with code ${errorCode}`, util.getSocketInfo(this[kSocket]));
+      const err2 = this[kError] || new SocketError(`HTTP/2: "GOAWAY" frame received with code ${errorCode}`, util.getSocketInfo(this[kSocket]));
       const client = this[kClient];
       client[kSocket] = null;
       client[kHTTPContext] = null;
       this.close();
       this[kHTTP2Session] = null;
-      util.destroy(this[kSocket], err);
+      util.destroy(this[kSocket], err2);
       if (client[kRunningIdx] < client[kQueue].length) {
         const request2 = client[kQueue][client[kRunningIdx]];
         client[kQueue][client[kRunningIdx]++] = null;
         if (request2 != null) {
-          util.errorRequest(client, request2, err);
+          util.errorRequest(client, request2, err2);
         }
         client[kPendingIdx] = client[kRunningIdx];
       }
       assert2(client[kRunning] === 0);
-      client.emit("disconnect", client[kUrl], [client], err);
-      client.emit("connectionError", client[kUrl], [client], err);
+      client.emit("disconnect", client[kUrl], [client], err2);
+      client.emit("connectionError", client[kUrl], [client], err2);
       client[kResume]();
     }
     function onHttp2SessionClose() {
       const { [kClient]: client, [kHTTP2SessionState]: state } = this;
       const { [kSocket]: socket } = client;
-      const err = this[kSocket][kError] || this[kError] || new SocketError("closed", util.getSocketInfo(socket));
+      const err2 = this[kSocket][kError] || this[kError] || new SocketError("closed", util.getSocketInfo(socket));
       client[kSocket] = null;
       client[kHTTPContext] = null;
       if (state.ping.interval != null) {
@@ -11898,27 +11898,27 @@ var require_client_h2 = __commonJS({
         for (let i = 0; i < requests.length; i++) {
           const request2 = requests[i];
           if (request2 != null) {
-            util.errorRequest(client, request2, err);
+            util.errorRequest(client, request2, err2);
           }
         }
       }
     }
     function onHttp2SocketClose() {
-      const err = this[kError] || new SocketError("closed", util.getSocketInfo(this));
+      const err2 = this[kError] || new SocketError("closed", util.getSocketInfo(this));
       const client = this[kHTTP2Session][kClient];
       client[kSocket] = null;
       client[kHTTPContext] = null;
       if (this[kHTTP2Session] !== null) {
-        this[kHTTP2Session].destroy(err);
+        this[kHTTP2Session].destroy(err2);
       }
       client[kPendingIdx] = client[kRunningIdx];
       assert2(client[kRunning] === 0);
-      client.emit("disconnect", client[kUrl], [client], err);
+      client.emit("disconnect", client[kUrl], [client], err2);
       client[kResume]();
     }
-    function onHttp2SocketError(err) {
-      this[kError] = err;
-      this[kClient][kOnError](err);
+    function onHttp2SocketError(err2) {
+      this[kError] = err2;
+      this[kClient][kOnError](err2);
     }
     function onHttp2SocketEnd() {
       util.destroy(this, new SocketError("other side closed", util.getSocketInfo(this)));
@@ -11969,25 +11969,25 @@ var require_client_h2 = __commonJS({
       const { hostname: hostname2, port } = client[kUrl];
       headers[HTTP2_HEADER_AUTHORITY] = host || `${hostname2}${port ? `:${port}` : ""}`;
       headers[HTTP2_HEADER_METHOD] = method;
-      const abort = (err) => {
+      const abort = (err2) => {
         if (request2.aborted || request2.completed) {
           return;
         }
-        err = err || new RequestAbortedError();
-        util.errorRequest(client, request2, err);
+        err2 = err2 || new RequestAbortedError();
+        util.errorRequest(client, request2, err2);
         if (stream != null) {
           stream.removeAllListeners("data");
           stream.close();
-          client[kOnError](err);
+          client[kOnError](err2);
           completeRequest(client, request2);
           client[kResume]();
         }
-        util.destroy(body, err);
+        util.destroy(body, err2);
       };
       try {
         request2.onConnect(abort);
-      } catch (err) {
-        util.errorRequest(client, request2, err);
+      } catch (err2) {
+        util.errorRequest(client, request2, err2);
       }
       if (request2.aborted) {
         return false;
@@ -12015,8 +12015,8 @@ var require_client_h2 = __commonJS({
             const { [HTTP2_HEADER_STATUS]: statusCode, ...realHeaders } = headers2;
             try {
               request2.onUpgrade(statusCode, parseH2Headers(realHeaders), stream);
-            } catch (err) {
-              abort(err);
+            } catch (err2) {
+              abort(err2);
               return;
             }
             completeRequest(client, request2);
@@ -12040,8 +12040,8 @@ var require_client_h2 = __commonJS({
           const { [HTTP2_HEADER_STATUS]: statusCode, ...realHeaders } = headers2;
           try {
             request2.onUpgrade(statusCode, parseH2Headers(realHeaders), stream);
-          } catch (err) {
-            abort(err);
+          } catch (err2) {
+            abort(err2);
             return;
           }
           completeRequest(client, request2);
@@ -12087,12 +12087,12 @@ var require_client_h2 = __commonJS({
       }
       session.ref();
       if (channels.sendHeaders.hasSubscribers) {
-        let header2 = "";
+        let header3 = "";
         for (const key in headers) {
-          header2 += `${key}: ${headers[key]}\r
+          header3 += `${key}: ${headers[key]}\r
 `;
         }
-        channels.sendHeaders.publish({ request: request2, headers: header2, socket: session[kSocket] });
+        channels.sendHeaders.publish({ request: request2, headers: header3, socket: session[kSocket] });
       }
       const shouldEndStream = method === "GET" || method === "HEAD" || body === null;
       if (expectContinue) {
@@ -12156,9 +12156,9 @@ var require_client_h2 = __commonJS({
           abort(new InformationalError("HTTP/2: stream closed before the response was complete"));
         }
       });
-      stream.once("error", function(err) {
+      stream.once("error", function(err2) {
         stream.removeAllListeners("data");
-        abort(err);
+        abort(err2);
       });
       stream.once("frameError", (type, code) => {
         stream.removeAllListeners("data");
@@ -12168,13 +12168,13 @@ var require_client_h2 = __commonJS({
         stream.removeAllListeners("data");
       });
       stream.on("timeout", () => {
-        const err = responseReceived ? new BodyTimeoutError(`HTTP/2: "body timeout after ${bodyTimeout}"`) : new HeadersTimeoutError(`HTTP/2: "headers timeout after ${headersTimeout}"`);
+        const err2 = responseReceived ? new BodyTimeoutError(`HTTP/2: "body timeout after ${bodyTimeout}"`) : new HeadersTimeoutError(`HTTP/2: "headers timeout after ${headersTimeout}"`);
         stream.removeAllListeners("data");
         session[kOpenStreams] -= 1;
         if (session[kOpenStreams] === 0) {
           session.unref();
         }
-        abort(err);
+        abort(err2);
       });
       stream.once("trailers", (trailers) => {
         if (request2.aborted || request2.completed) {
@@ -12279,13 +12279,13 @@ var require_client_h2 = __commonJS({
     }
     function writeStream(abort, socket, expectsPayload, h2stream, body, client, request2, contentLength) {
       assert2(contentLength !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
-      const pipe2 = pipeline5(
+      const pipe2 = pipeline7(
         body,
         h2stream,
-        (err) => {
-          if (err) {
-            util.destroy(pipe2, err);
-            abort(err);
+        (err2) => {
+          if (err2) {
+            util.destroy(pipe2, err2);
+            abort(err2);
           } else {
             util.removeAllListeners(pipe2);
             request2.onRequestSent();
@@ -12318,8 +12318,8 @@ var require_client_h2 = __commonJS({
           socket[kReset] = true;
         }
         client[kResume]();
-      } catch (err) {
-        abort(err);
+      } catch (err2) {
+        abort(err2);
       }
     }
     async function writeIterable(abort, h2stream, body, client, request2, socket, contentLength, expectsPayload) {
@@ -12358,8 +12358,8 @@ var require_client_h2 = __commonJS({
           socket[kReset] = true;
         }
         client[kResume]();
-      } catch (err) {
-        abort(err);
+      } catch (err2) {
+        abort(err2);
       } finally {
         h2stream.off("close", onDrain).off("drain", onDrain);
       }
@@ -12605,7 +12605,7 @@ var require_client = __commonJS({
         this[kRunningIdx] = 0;
         this[kPendingIdx] = 0;
         this[kResume] = (sync) => resume(this, sync);
-        this[kOnError] = (err) => onError(this, err);
+        this[kOnError] = (err2) => onError(this, err2);
       }
       get pipelining() {
         return this[kPipelining];
@@ -12662,13 +12662,13 @@ var require_client = __commonJS({
           }
         });
       }
-      [kDestroy](err) {
+      [kDestroy](err2) {
         return new Promise((resolve2) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i = 0; i < requests.length; i++) {
             const request2 = requests[i];
             if (request2 != null) {
-              util.errorRequest(this, request2, err);
+              util.errorRequest(this, request2, err2);
             }
           }
           const callback = () => {
@@ -12679,7 +12679,7 @@ var require_client = __commonJS({
             resolve2(null);
           };
           if (this[kHTTPContext]) {
-            this[kHTTPContext].destroy(err, callback);
+            this[kHTTPContext].destroy(err2, callback);
             this[kHTTPContext] = null;
           } else {
             queueMicrotask(callback);
@@ -12688,14 +12688,14 @@ var require_client = __commonJS({
         });
       }
     };
-    function onError(client, err) {
-      if (client[kRunning] === 0 && err.code !== "UND_ERR_INFO" && err.code !== "UND_ERR_SOCKET") {
+    function onError(client, err2) {
+      if (client[kRunning] === 0 && err2.code !== "UND_ERR_INFO" && err2.code !== "UND_ERR_SOCKET") {
         assert2(client[kPendingIdx] === client[kRunningIdx]);
         const requests = client[kQueue].splice(client[kRunningIdx]);
         for (let i = 0; i < requests.length; i++) {
           const request2 = requests[i];
           if (request2 != null) {
-            util.errorRequest(client, request2, err);
+            util.errorRequest(client, request2, err2);
           }
         }
         assert2(client[kSize] === 0);
@@ -12735,9 +12735,9 @@ var require_client = __commonJS({
           port,
           servername: client[kServerName],
           localAddress: client[kLocalAddress]
-        }, (err, socket) => {
-          if (err) {
-            handleConnectError(client, err, { host, hostname: hostname2, protocol, port });
+        }, (err2, socket) => {
+          if (err2) {
+            handleConnectError(client, err2, { host, hostname: hostname2, protocol, port });
             client[kResume]();
             return;
           }
@@ -12749,9 +12749,9 @@ var require_client = __commonJS({
           assert2(socket);
           try {
             client[kHTTPContext] = socket.alpnProtocol === "h2" ? connectH2(client, socket) : connectH1(client, socket);
-          } catch (err2) {
+          } catch (err3) {
             socket.destroy().on("error", noop);
-            handleConnectError(client, err2, { host, hostname: hostname2, protocol, port });
+            handleConnectError(client, err3, { host, hostname: hostname2, protocol, port });
             client[kResume]();
             return;
           }
@@ -12778,12 +12778,12 @@ var require_client = __commonJS({
           client.emit("connect", client[kUrl], [client]);
           client[kResume]();
         });
-      } catch (err) {
-        handleConnectError(client, err, { host, hostname: hostname2, protocol, port });
+      } catch (err2) {
+        handleConnectError(client, err2, { host, hostname: hostname2, protocol, port });
         client[kResume]();
       }
     }
-    function handleConnectError(client, err, { host, hostname: hostname2, protocol, port }) {
+    function handleConnectError(client, err2, { host, hostname: hostname2, protocol, port }) {
       if (client.destroyed) {
         return;
       }
@@ -12800,19 +12800,19 @@ var require_client = __commonJS({
             localAddress: client[kLocalAddress]
           },
           connector: client[kConnector],
-          error: err
+          error: err2
         });
       }
-      if (err.code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+      if (err2.code === "ERR_TLS_CERT_ALTNAME_INVALID") {
         assert2(client[kRunning] === 0);
         while (client[kPending] > 0 && client[kQueue][client[kPendingIdx]].servername === client[kServerName]) {
           const request2 = client[kQueue][client[kPendingIdx]++];
-          util.errorRequest(client, request2, err);
+          util.errorRequest(client, request2, err2);
         }
       } else {
-        onError(client, err);
+        onError(client, err2);
       }
-      client.emit("connectionError", client[kUrl], [client], err);
+      client.emit("connectionError", client[kUrl], [client], err2);
     }
     function emitDrain(client) {
       client[kNeedDrain] = 0;
@@ -13050,11 +13050,11 @@ var require_agent = __commonJS({
         this[kOnConnect] = (origin, targets) => {
           this.emit("connect", origin, [this, ...targets]);
         };
-        this[kOnDisconnect] = (origin, targets, err) => {
-          this.emit("disconnect", origin, [this, ...targets], err);
+        this[kOnDisconnect] = (origin, targets, err2) => {
+          this.emit("disconnect", origin, [this, ...targets], err2);
         };
-        this[kOnConnectionError] = (origin, targets, err) => {
-          this.emit("connectionError", origin, [this, ...targets], err);
+        this[kOnConnectionError] = (origin, targets, err2) => {
+          this.emit("connectionError", origin, [this, ...targets], err2);
         };
       }
       get [kRunning]() {
@@ -13074,34 +13074,34 @@ var require_agent = __commonJS({
         if (this[kOrigins].size >= this[kOptions].maxOrigins && !this[kOrigins].has(key)) {
           throw new MaxOriginsReachedError();
         }
-        const result = this[kClients].get(key);
-        let dispatcher = result && result.dispatcher;
+        const result2 = this[kClients].get(key);
+        let dispatcher = result2 && result2.dispatcher;
         if (!dispatcher) {
           const closeClientIfUnused = (connected) => {
-            const result2 = this[kClients].get(key);
-            if (result2) {
-              if (connected) result2.count -= 1;
-              if (result2.count <= 0) {
+            const result3 = this[kClients].get(key);
+            if (result3) {
+              if (connected) result3.count -= 1;
+              if (result3.count <= 0) {
                 this[kClients].delete(key);
-                if (!result2.dispatcher.destroyed) {
-                  result2.dispatcher.close();
+                if (!result3.dispatcher.destroyed) {
+                  result3.dispatcher.close();
                 }
               }
               this[kOrigins].delete(key);
             }
           };
           dispatcher = this[kFactory](opts.origin, this[kOptions]).on("drain", this[kOnDrain]).on("connect", (origin, targets) => {
-            const result2 = this[kClients].get(key);
-            if (result2) {
-              result2.count += 1;
+            const result3 = this[kClients].get(key);
+            if (result3) {
+              result3.count += 1;
             }
             this[kOnConnect](origin, targets);
-          }).on("disconnect", (origin, targets, err) => {
+          }).on("disconnect", (origin, targets, err2) => {
             closeClientIfUnused(true);
-            this[kOnDisconnect](origin, targets, err);
-          }).on("connectionError", (origin, targets, err) => {
+            this[kOnDisconnect](origin, targets, err2);
+          }).on("connectionError", (origin, targets, err2) => {
             closeClientIfUnused(false);
-            this[kOnConnectionError](origin, targets, err);
+            this[kOnConnectionError](origin, targets, err2);
           });
           this[kClients].set(key, { count: 0, dispatcher });
           this[kOrigins].add(key);
@@ -13116,10 +13116,10 @@ var require_agent = __commonJS({
         this[kClients].clear();
         return Promise.all(closePromises);
       }
-      [kDestroy](err) {
+      [kDestroy](err2) {
         const destroyPromises = [];
         for (const { dispatcher } of this[kClients].values()) {
-          destroyPromises.push(dispatcher.destroy(err));
+          destroyPromises.push(dispatcher.destroy(err2));
         }
         this[kClients].clear();
         return Promise.all(destroyPromises);
@@ -13194,17 +13194,17 @@ var require_readable = __commonJS({
        * @param {(error:(Error|null)) => void} callback
        * @returns {void}
        */
-      _destroy(err, callback) {
-        if (!err && !this._readableState.endEmitted) {
-          err = new RequestAbortedError();
+      _destroy(err2, callback) {
+        if (!err2 && !this._readableState.endEmitted) {
+          err2 = new RequestAbortedError();
         }
-        if (err) {
+        if (err2) {
           this[kAbort]();
         }
         if (!this[kUsed]) {
-          setImmediate(callback, err);
+          setImmediate(callback, err2);
         } else {
-          callback(err);
+          callback(err2);
         }
       }
       /**
@@ -13426,8 +13426,8 @@ var require_readable = __commonJS({
               length: 0,
               body: []
             };
-            stream.on("error", function(err) {
-              consumeFinish(this[kConsume], err);
+            stream.on("error", function(err2) {
+              consumeFinish(this[kConsume], err2);
             }).on("close", function() {
               if (this[kConsume].body !== null) {
                 consumeFinish(this[kConsume], new RequestAbortedError());
@@ -13509,20 +13509,20 @@ var require_readable = __commonJS({
           resolve2(chunksConcat(body, length));
         }
         consumeFinish(consume2);
-      } catch (err) {
-        stream.destroy(err);
+      } catch (err2) {
+        stream.destroy(err2);
       }
     }
     function consumePush(consume2, chunk) {
       consume2.length += chunk.length;
       consume2.body.push(chunk);
     }
-    function consumeFinish(consume2, err) {
+    function consumeFinish(consume2, err2) {
       if (consume2.body === null) {
         return;
       }
-      if (err) {
-        consume2.reject(err);
+      if (err2) {
+        consume2.reject(err2);
       } else {
         consume2.resolve();
       }
@@ -13574,11 +13574,11 @@ var require_api_request = __commonJS({
             throw new InvalidArgumentError2("invalid onInfo callback");
           }
           super("UNDICI_REQUEST");
-        } catch (err) {
+        } catch (err2) {
           if (util.isStream(body)) {
-            util.destroy(body.on("error", noop), err);
+            util.destroy(body.on("error", noop), err2);
           }
-          throw err;
+          throw err2;
         }
         this.method = method;
         this.responseHeaders = responseHeaders || null;
@@ -13651,11 +13651,11 @@ var require_api_request = __commonJS({
               body: res,
               context
             });
-          } catch (err) {
+          } catch (err2) {
             this.res = null;
-            util.destroy(res.on("error", noop), err);
+            util.destroy(res.on("error", noop), err2);
             queueMicrotask(() => {
-              throw err;
+              throw err2;
             });
           }
         }
@@ -13667,25 +13667,25 @@ var require_api_request = __commonJS({
         util.parseHeaders(trailers, this.trailers);
         this.res.push(null);
       }
-      onError(err) {
+      onError(err2) {
         const { res, callback, body, opaque } = this;
         if (callback) {
           this.callback = null;
           queueMicrotask(() => {
-            this.runInAsyncScope(callback, null, err, { opaque });
+            this.runInAsyncScope(callback, null, err2, { opaque });
           });
         }
         if (res) {
           this.res = null;
           queueMicrotask(() => {
-            util.destroy(res.on("error", noop), err);
+            util.destroy(res.on("error", noop), err2);
           });
         }
         if (body) {
           this.body = null;
           if (util.isStream(body)) {
             body.on("error", noop);
-            util.destroy(body, err);
+            util.destroy(body, err2);
           }
         }
         if (this.removeAbortListener) {
@@ -13697,20 +13697,20 @@ var require_api_request = __commonJS({
     function request2(opts, callback) {
       if (callback === void 0) {
         return new Promise((resolve2, reject) => {
-          request2.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve2(data);
+          request2.call(this, opts, (err2, data) => {
+            return err2 ? reject(err2) : resolve2(data);
           });
         });
       }
       try {
         const handler = new RequestHandler(opts, callback);
         this.dispatch(opts, handler);
-      } catch (err) {
+      } catch (err2) {
         if (typeof callback !== "function") {
-          throw err;
+          throw err2;
         }
         const opaque = opts?.opaque;
-        queueMicrotask(() => callback(err, { opaque }));
+        queueMicrotask(() => callback(err2, { opaque }));
       }
     }
     module.exports = request2;
@@ -13821,8 +13821,8 @@ var require_b4a = __commonJS({
     function isEncoding(encoding) {
       return Buffer.isEncoding(encoding);
     }
-    function alloc(size, fill2, encoding) {
-      return Buffer.alloc(size, fill2, encoding);
+    function alloc(size, fill3, encoding) {
+      return Buffer.alloc(size, fill3, encoding);
     }
     function allocUnsafe(size) {
       return Buffer.allocUnsafe(size);
@@ -13845,7 +13845,7 @@ var require_b4a = __commonJS({
     function equals(a, b) {
       return toBuffer(a).equals(b);
     }
-    function fill(buffer, value, offset, end, encoding) {
+    function fill2(buffer, value, offset, end, encoding) {
       return toBuffer(buffer).fill(value, offset, end, encoding);
     }
     function from(value, encodingOrOffset, length) {
@@ -13941,7 +13941,7 @@ var require_b4a = __commonJS({
       concat,
       copy: copy2,
       equals,
-      fill,
+      fill: fill2,
       from,
       includes,
       indexOf,
@@ -14011,13 +14011,13 @@ var require_utf8_decoder = __commonJS({
           this.bytesSeen = trailingBytesSeen(data);
           return b4a.toString(data, "utf8");
         }
-        let result = "";
+        let result2 = "";
         let start = 0;
         if (this.bytesNeeded > 0) {
           while (start < data.byteLength) {
             const byte = data[start];
             if (byte < this.lowerBoundary || byte > this.upperBoundary) {
-              result += "\uFFFD";
+              result2 += "\uFFFD";
               this._reset();
               break;
             }
@@ -14027,22 +14027,22 @@ var require_utf8_decoder = __commonJS({
             this.bytesSeen++;
             start++;
             if (this.bytesSeen === this.bytesNeeded) {
-              result += String.fromCodePoint(this.codePoint);
+              result2 += String.fromCodePoint(this.codePoint);
               this._reset();
               break;
             }
           }
-          if (this.bytesNeeded > 0) return result;
+          if (this.bytesNeeded > 0) return result2;
         }
         const trailing = trailingIncomplete(data, start);
         const end = data.byteLength - trailing;
-        if (end > start) result += b4a.toString(data, "utf8", start, end);
+        if (end > start) result2 += b4a.toString(data, "utf8", start, end);
         for (let i = end; i < data.byteLength; i++) {
           const byte = data[i];
           if (this.bytesNeeded === 0) {
             if (byte <= 127) {
               this.bytesSeen = 0;
-              result += String.fromCharCode(byte);
+              result2 += String.fromCharCode(byte);
             } else if (byte >= 194 && byte <= 223) {
               this.bytesNeeded = 2;
               this.bytesSeen = 1;
@@ -14061,12 +14061,12 @@ var require_utf8_decoder = __commonJS({
               this.codePoint = byte & 7;
             } else {
               this.bytesSeen = 1;
-              result += "\uFFFD";
+              result2 += "\uFFFD";
             }
             continue;
           }
           if (byte < this.lowerBoundary || byte > this.upperBoundary) {
-            result += "\uFFFD";
+            result2 += "\uFFFD";
             i--;
             this._reset();
             continue;
@@ -14076,16 +14076,16 @@ var require_utf8_decoder = __commonJS({
           this.codePoint = this.codePoint << 6 | byte & 63;
           this.bytesSeen++;
           if (this.bytesSeen === this.bytesNeeded) {
-            result += String.fromCodePoint(this.codePoint);
+            result2 += String.fromCodePoint(this.codePoint);
             this._reset();
           }
         }
-        return result;
+        return result2;
       }
       flush() {
-        const result = this.bytesNeeded > 0 ? "\uFFFD" : "";
+        const result2 = this.bytesNeeded > 0 ? "\uFFFD" : "";
         this._reset();
-        return result;
+        return result2;
       }
       _reset() {
         this.codePoint = 0;
@@ -14172,10 +14172,10 @@ var require_text_decoder = __commonJS({
         return this.push(data);
       }
       end(data) {
-        let result = "";
-        if (data) result = this.push(data);
-        result += this.decoder.flush();
-        return result;
+        let result2 = "";
+        if (data) result2 = this.push(data);
+        result2 += this.decoder.flush();
+        return result2;
       }
     };
     function normalizeEncoding(encoding) {
@@ -14214,17 +14214,17 @@ var require_errors2 = __commonJS({
           Error.captureStackTrace(this, fn);
         }
       }
-      static isStreamDestroyed(err) {
-        return err && err.code === "STREAM_DESTROYED";
+      static isStreamDestroyed(err2) {
+        return err2 && err2.code === "STREAM_DESTROYED";
       }
-      static isPrematureClose(err) {
-        return err && err.code === "PREMATURE_CLOSE";
+      static isPrematureClose(err2) {
+        return err2 && err2.code === "PREMATURE_CLOSE";
       }
-      static isAborted(err) {
-        return err && err.code === "ABORTED";
+      static isAborted(err2) {
+        return err2 && err2.code === "ABORTED";
       }
-      static isBadArgument(err) {
-        return err && err.code === "BAD_ARGUMENT";
+      static isBadArgument(err2) {
+        return err2 && err2.code === "BAD_ARGUMENT";
       }
       get name() {
         return "StreamError";
@@ -14641,8 +14641,8 @@ var require_streamx = __commonJS({
       finished() {
         this.pipeToFinished = true;
       }
-      done(stream, err) {
-        if (err) this.error = err;
+      done(stream, err2) {
+        if (err2) this.error = err2;
         if (stream === this.to) {
           this.to = null;
           if (this.from !== null) {
@@ -14669,9 +14669,9 @@ var require_streamx = __commonJS({
       this.stream._duplexState |= READ_PIPE_DRAINED;
       this.updateCallback();
     }
-    function afterFinal(err) {
+    function afterFinal(err2) {
       const stream = this.stream;
-      if (err) stream.destroy(err);
+      if (err2) stream.destroy(err2);
       if ((stream._duplexState & DESTROY_STATUS) === 0) {
         stream._duplexState |= WRITE_DONE;
         stream.emit("finish");
@@ -14686,29 +14686,29 @@ var require_streamx = __commonJS({
         this.updateNextTick();
       }
     }
-    function afterDestroy(err) {
+    function afterDestroy(err2) {
       const stream = this.stream;
-      if (!err && !StreamError.isStreamDestroyed(this.error)) err = this.error;
-      if (err) stream.emit("error", err);
+      if (!err2 && !StreamError.isStreamDestroyed(this.error)) err2 = this.error;
+      if (err2) stream.emit("error", err2);
       stream._duplexState |= DESTROYED;
       stream.emit("close");
       const rs = stream._readableState;
       const ws = stream._writableState;
       if (rs !== null && rs.pipeline !== null) {
-        rs.pipeline.done(stream, err);
+        rs.pipeline.done(stream, err2);
       }
       if (ws !== null) {
         while (ws.drains !== null && ws.drains.length > 0) {
           ws.drains.shift().resolve(false);
         }
         if (ws.pipeline !== null) {
-          ws.pipeline.done(stream, err);
+          ws.pipeline.done(stream, err2);
         }
       }
     }
-    function afterWrite(err) {
+    function afterWrite(err2) {
       const stream = this.stream;
-      if (err) stream.destroy(err);
+      if (err2) stream.destroy(err2);
       stream._duplexState &= WRITE_NOT_ACTIVE;
       if (this.drains !== null) tickDrains(this.drains);
       if ((stream._duplexState & WRITE_DRAIN_STATUS) === WRITE_UNDRAINED) {
@@ -14719,8 +14719,8 @@ var require_streamx = __commonJS({
       }
       this.updateCallback();
     }
-    function afterRead(err) {
-      if (err) this.stream.destroy(err);
+    function afterRead(err2) {
+      if (err2) this.stream.destroy(err2);
       this.stream._duplexState &= READ_NOT_ACTIVE;
       if (this.readAhead === false && (this.stream._duplexState & READ_RESUMED) === 0) {
         this.stream._duplexState &= READ_NO_READ_AHEAD;
@@ -14747,9 +14747,9 @@ var require_streamx = __commonJS({
         }
       }
     }
-    function afterOpen(err) {
+    function afterOpen(err2) {
       const stream = this.stream;
-      if (err) stream.destroy(err);
+      if (err2) stream.destroy(err2);
       if ((stream._duplexState & DESTROYING) === 0) {
         if ((stream._duplexState & READ_PRIMARY_STATUS) === 0) {
           stream._duplexState |= READ_PRIMARY;
@@ -14767,9 +14767,9 @@ var require_streamx = __commonJS({
         stream._readableState.updateCallback();
       }
     }
-    function afterTransform(err, data) {
+    function afterTransform(err2, data) {
       if (data !== void 0 && data !== null) this.push(data);
-      this._writableState.afterWrite(err);
+      this._writableState.afterWrite(err2);
     }
     function newListener(name) {
       if (this._readableState !== null) {
@@ -14823,17 +14823,17 @@ var require_streamx = __commonJS({
       get destroying() {
         return (this._duplexState & DESTROY_STATUS) !== 0;
       }
-      destroy(err) {
+      destroy(err2) {
         if ((this._duplexState & DESTROY_STATUS) === 0) {
-          if (!err) err = StreamError.STREAM_DESTROYED();
+          if (!err2) err2 = StreamError.STREAM_DESTROYED();
           this._duplexState = (this._duplexState | DESTROYING) & NON_PRIMARY;
           if (this._readableState !== null) {
             this._readableState.highWaterMark = 0;
-            this._readableState.error = err;
+            this._readableState.error = err2;
           }
           if (this._writableState !== null) {
             this._writableState.highWaterMark = 0;
-            this._writableState.error = err;
+            this._writableState.error = err2;
           }
           this._duplexState |= PREDESTROYING;
           this._predestroy();
@@ -14864,8 +14864,8 @@ var require_streamx = __commonJS({
         fn().then((src) => {
           if (src === null) return out.end();
           if (out.destroying) return;
-          pipeline5(src, out, noop);
-        }).catch((err) => out.destroy(err));
+          pipeline7(src, out, noop);
+        }).catch((err2) => out.destroy(err2));
         return out;
       }
       setEncoding(encoding) {
@@ -14952,8 +14952,8 @@ var require_streamx = __commonJS({
         let error2 = null;
         let promiseResolve = null;
         let promiseReject = null;
-        this.on("error", (err) => {
-          error2 = err;
+        this.on("error", (err2) => {
+          error2 = err2;
         });
         this.on("readable", onreadable);
         this.on("close", onclose);
@@ -14973,8 +14973,8 @@ var require_streamx = __commonJS({
           return() {
             return destroy(null);
           },
-          throw(err) {
-            return destroy(err);
+          throw(err2) {
+            return destroy(err2);
           }
         };
         function onreadable() {
@@ -14994,12 +14994,12 @@ var require_streamx = __commonJS({
           }
           promiseReject = promiseResolve = null;
         }
-        function destroy(err) {
-          stream.destroy(err);
+        function destroy(err2) {
+          stream.destroy(err2);
           return new Promise((resolve2, reject) => {
             if (stream._duplexState & DESTROYED) return resolve2({ value: void 0, done: true });
             stream.once("close", function() {
-              if (err) reject(err);
+              if (err2) reject(err2);
               else resolve2({ value: void 0, done: true });
             });
           });
@@ -15096,7 +15096,7 @@ var require_streamx = __commonJS({
         return this;
       }
     };
-    var Transform3 = class extends Duplex2 {
+    var Transform4 = class extends Duplex2 {
       constructor(opts) {
         super(opts);
         this._transformState = new TransformState(this);
@@ -15122,8 +15122,8 @@ var require_streamx = __commonJS({
           cb(null);
         }
       }
-      destroy(err) {
-        super.destroy(err);
+      destroy(err2) {
+        super.destroy(err2);
         if (this._transformState.data !== null) {
           this._transformState.data = null;
           this._transformState.afterTransform();
@@ -15140,24 +15140,24 @@ var require_streamx = __commonJS({
         this._flush(transformAfterFlush.bind(this));
       }
     };
-    var PassThrough = class extends Transform3 {
+    var PassThrough = class extends Transform4 {
     };
-    function transformAfterFlush(err, data) {
+    function transformAfterFlush(err2, data) {
       const cb = this._transformState.afterFinal;
-      if (err) return cb(err);
+      if (err2) return cb(err2);
       if (data !== null && data !== void 0) this.push(data);
       this.push(null);
       cb(null);
     }
     function pipelinePromise(...streams) {
       return new Promise((resolve2, reject) => {
-        return pipeline5(...streams, (err) => {
-          if (err) return reject(err);
+        return pipeline7(...streams, (err2) => {
+          if (err2) return reject(err2);
           resolve2();
         });
       });
     }
-    function pipeline5(stream, ...streams) {
+    function pipeline7(stream, ...streams) {
       const all = Array.isArray(stream) ? [...stream, ...streams] : [stream, ...streams];
       const done = all.length && typeof all[all.length - 1] === "function" ? all.pop() : null;
       if (all.length < 2) throw StreamError.BAD_ARGUMENT("Pipeline requires at least 2 streams");
@@ -15177,8 +15177,8 @@ var require_streamx = __commonJS({
       if (done) {
         let fin = false;
         const autoDestroy = isStreamx(dest) || !!(dest._writableState && dest._writableState.autoDestroy);
-        dest.on("error", (err) => {
-          if (error2 === null) error2 = err;
+        dest.on("error", (err2) => {
+          if (error2 === null) error2 = err2;
         });
         dest.on("finish", () => {
           fin = true;
@@ -15201,11 +15201,11 @@ var require_streamx = __commonJS({
           }
         }
       }
-      function onerror(err) {
-        if (!err || error2) return;
-        error2 = err;
+      function onerror(err2) {
+        if (!err2 || error2) return;
+        error2 = err2;
         for (const s of all) {
-          s.destroy(err);
+          s.destroy(err2);
         }
       }
     }
@@ -15231,8 +15231,8 @@ var require_streamx = __commonJS({
       return !!stream._writableState && stream._writableState.ended;
     }
     function getStreamError(stream, opts = {}) {
-      const err = stream._readableState && stream._readableState.error || stream._writableState && stream._writableState.error;
-      return !opts.all && StreamError.isStreamDestroyed(err) ? null : err;
+      const err2 = stream._readableState && stream._readableState.error || stream._writableState && stream._writableState.error;
+      return !opts.all && StreamError.isStreamDestroyed(err2) ? null : err2;
     }
     function isReadStreamx(stream) {
       return isStreamx(stream) && stream.readable;
@@ -15255,7 +15255,7 @@ var require_streamx = __commonJS({
       return s._writev !== Writable2.prototype._writev && s._writev !== Duplex2.prototype._writev;
     }
     module.exports = {
-      pipeline: pipeline5,
+      pipeline: pipeline7,
       pipelinePromise,
       isStream,
       isStreamx,
@@ -15269,7 +15269,7 @@ var require_streamx = __commonJS({
       Writable: Writable2,
       Readable: Readable2,
       Duplex: Duplex2,
-      Transform: Transform3,
+      Transform: Transform4,
       // Export PassThrough for compatibility with Node.js core's stream module
       PassThrough
     };
@@ -15294,31 +15294,31 @@ var require_headers = __commonJS({
       return decodeStr(buf, 0, buf.length, encoding);
     };
     exports.encodePax = function encodePax(opts) {
-      let result = "";
-      if (opts.name) result += addLength(" path=" + opts.name + "\n");
-      if (opts.linkname) result += addLength(" linkpath=" + opts.linkname + "\n");
+      let result2 = "";
+      if (opts.name) result2 += addLength(" path=" + opts.name + "\n");
+      if (opts.linkname) result2 += addLength(" linkpath=" + opts.linkname + "\n");
       const pax = opts.pax;
       if (pax) {
         for (const key in pax) {
-          result += addLength(" " + key + "=" + pax[key] + "\n");
+          result2 += addLength(" " + key + "=" + pax[key] + "\n");
         }
       }
-      return b4a.from(result);
+      return b4a.from(result2);
     };
     exports.decodePax = function decodePax(buf) {
-      const result = {};
+      const result2 = {};
       while (buf.length) {
         let i = 0;
         while (i < buf.length && buf[i] !== 32) i++;
         const len = parseInt(b4a.toString(buf.subarray(0, i)), 10);
-        if (!len) return result;
+        if (!len) return result2;
         const b = b4a.toString(buf.subarray(i + 1, len - 1));
         const keyIndex = b.indexOf("=");
-        if (keyIndex === -1) return result;
-        result[b.slice(0, keyIndex)] = b.slice(keyIndex + 1);
+        if (keyIndex === -1) return result2;
+        result2[b.slice(0, keyIndex)] = b.slice(keyIndex + 1);
         buf = buf.subarray(len);
       }
-      return result;
+      return result2;
     };
     exports.encode = function encode2(opts) {
       const buf = b4a.alloc(512);
@@ -15590,9 +15590,9 @@ var require_extract = __commonJS({
       }
     };
     var Source = class extends Readable2 {
-      constructor(self, header2, offset) {
+      constructor(self, header3, offset) {
         super();
-        this.header = header2;
+        this.header = header3;
         this.offset = offset;
         this._parent = self;
       }
@@ -15641,11 +15641,11 @@ var require_extract = __commonJS({
         this._allowUnknownFormat = !!opts.allowUnknownFormat;
         this._unlockBound = this._unlock.bind(this);
       }
-      _unlock(err) {
+      _unlock(err2) {
         this._locked = false;
-        if (err) {
-          this.destroy(err);
-          this._continueWrite(err);
+        if (err2) {
+          this.destroy(err2);
+          this._continueWrite(err2);
           return;
         }
         this._update();
@@ -15655,8 +15655,8 @@ var require_extract = __commonJS({
         this._offset = this._buffer.shifted;
         try {
           this._header = headers.decode(this._buffer.shift(512), this._filenameEncoding, this._allowUnknownFormat);
-        } catch (err) {
-          this._continueWrite(err);
+        } catch (err2) {
+          this._continueWrite(err2);
           return false;
         }
         if (!this._header) return true;
@@ -15728,8 +15728,8 @@ var require_extract = __commonJS({
         const buf = this._buffer.shift(this._header.size);
         try {
           this._decodeLongHeader(buf);
-        } catch (err) {
-          this._continueWrite(err);
+        } catch (err2) {
+          this._continueWrite(err2);
           return false;
         }
         return true;
@@ -15770,10 +15770,10 @@ var require_extract = __commonJS({
         }
         this._continueWrite(null);
       }
-      _continueWrite(err) {
+      _continueWrite(err2) {
         const cb = this._callback;
         this._callback = noop;
-        cb(err);
+        cb(err2);
       }
       _write(data, cb) {
         this._callback = cb;
@@ -15799,8 +15799,8 @@ var require_extract = __commonJS({
         let entryCallback = null;
         const extract = this;
         this.on("entry", onentry);
-        this.on("error", (err) => {
-          error2 = err;
+        this.on("error", (err2) => {
+          error2 = err2;
         });
         this.on("close", onclose);
         return {
@@ -15813,15 +15813,15 @@ var require_extract = __commonJS({
           return() {
             return destroy(null);
           },
-          throw(err) {
-            return destroy(err);
+          throw(err2) {
+            return destroy(err2);
           }
         };
-        function consumeCallback(err) {
+        function consumeCallback(err2) {
           if (!entryCallback) return;
           const cb = entryCallback;
           entryCallback = null;
-          cb(err);
+          cb(err2);
         }
         function onnext(resolve2, reject) {
           if (error2) {
@@ -15840,7 +15840,7 @@ var require_extract = __commonJS({
             promiseResolve = promiseReject = null;
           }
         }
-        function onentry(header2, stream, callback) {
+        function onentry(header3, stream, callback) {
           entryCallback = callback;
           stream.on("error", noop);
           if (promiseResolve) {
@@ -15857,13 +15857,13 @@ var require_extract = __commonJS({
           else promiseResolve({ value: void 0, done: true });
           promiseResolve = promiseReject = null;
         }
-        function destroy(err) {
-          extract.destroy(err);
-          consumeCallback(err);
+        function destroy(err2) {
+          extract.destroy(err2);
+          consumeCallback(err2);
           return new Promise((resolve2, reject) => {
             if (extract.destroyed) return resolve2({ value: void 0, done: true });
             extract.once("close", function() {
-              if (err) reject(err);
+              if (err2) reject(err2);
               else resolve2({ value: void 0, done: true });
             });
           });
@@ -15913,14 +15913,14 @@ var require_pack = __commonJS({
     var FMODE = 420;
     var END_OF_TAR = b4a.alloc(1024);
     var Sink = class extends Writable2 {
-      constructor(pack, header2, callback) {
+      constructor(pack, header3, callback) {
         super({ mapWritable, eagerOpen: true });
         this.written = 0;
-        this.header = header2;
+        this.header = header3;
         this._callback = callback;
         this._linkname = null;
-        this._isLinkname = header2.type === "symlink" && !header2.linkname;
-        this._isVoid = header2.type !== "file" && header2.type !== "contiguous-file";
+        this._isLinkname = header3.type === "symlink" && !header3.linkname;
+        this._isVoid = header3.type !== "file" && header3.type !== "contiguous-file";
         this._finished = false;
         this._pack = pack;
         this._openCallback = null;
@@ -15931,11 +15931,11 @@ var require_pack = __commonJS({
         this._openCallback = cb;
         if (this._pack._stream === this) this._continueOpen();
       }
-      _continuePack(err) {
+      _continuePack(err2) {
         if (this._callback === null) return;
         const callback = this._callback;
         this._callback = null;
-        callback(err);
+        callback(err2);
       }
       _continueOpen() {
         if (this._pack._stream === null) this._pack._stream = this;
@@ -16007,23 +16007,23 @@ var require_pack = __commonJS({
         this._pending = [];
         this._stream = null;
       }
-      entry(header2, buffer, callback) {
+      entry(header3, buffer, callback) {
         if (this._finalized || this.destroying) throw new Error("already finalized or destroyed");
         if (typeof buffer === "function") {
           callback = buffer;
           buffer = null;
         }
         if (!callback) callback = noop;
-        if (!header2.size || header2.type === "symlink") header2.size = 0;
-        if (!header2.type) header2.type = modeToType(header2.mode);
-        if (!header2.mode) header2.mode = header2.type === "directory" ? DMODE : FMODE;
-        if (!header2.uid) header2.uid = 0;
-        if (!header2.gid) header2.gid = 0;
-        if (!header2.mtime) header2.mtime = /* @__PURE__ */ new Date();
+        if (!header3.size || header3.type === "symlink") header3.size = 0;
+        if (!header3.type) header3.type = modeToType(header3.mode);
+        if (!header3.mode) header3.mode = header3.type === "directory" ? DMODE : FMODE;
+        if (!header3.uid) header3.uid = 0;
+        if (!header3.gid) header3.gid = 0;
+        if (!header3.mtime) header3.mtime = /* @__PURE__ */ new Date();
         if (typeof buffer === "string") buffer = b4a.from(buffer);
-        const sink = new Sink(this, header2, callback);
+        const sink = new Sink(this, header3, callback);
         if (b4a.isBuffer(buffer)) {
-          header2.size = buffer.byteLength;
+          header3.size = buffer.byteLength;
           sink.write(buffer);
           sink.end();
           return sink;
@@ -16049,41 +16049,41 @@ var require_pack = __commonJS({
         if (this._finalizing) this.finalize();
         if (this._pending.length) this._pending.shift()._continueOpen();
       }
-      _encode(header2) {
-        if (!header2.pax) {
-          const buf = headers.encode(header2);
+      _encode(header3) {
+        if (!header3.pax) {
+          const buf = headers.encode(header3);
           if (buf) {
             this.push(buf);
             return;
           }
         }
-        this._encodePax(header2);
+        this._encodePax(header3);
       }
-      _encodePax(header2) {
+      _encodePax(header3) {
         const paxHeader = headers.encodePax({
-          name: header2.name,
-          linkname: header2.linkname,
-          pax: header2.pax
+          name: header3.name,
+          linkname: header3.linkname,
+          pax: header3.pax
         });
         const newHeader = {
           name: "PaxHeader",
-          mode: header2.mode,
-          uid: header2.uid,
-          gid: header2.gid,
+          mode: header3.mode,
+          uid: header3.uid,
+          gid: header3.gid,
           size: paxHeader.byteLength,
-          mtime: header2.mtime,
+          mtime: header3.mtime,
           type: "pax-header",
-          linkname: header2.linkname && "PaxHeader",
-          uname: header2.uname,
-          gname: header2.gname,
-          devmajor: header2.devmajor,
-          devminor: header2.devminor
+          linkname: header3.linkname && "PaxHeader",
+          uname: header3.uname,
+          gname: header3.gname,
+          devmajor: header3.devmajor,
+          devminor: header3.devminor
         };
         this.push(headers.encode(newHeader));
         this.push(paxHeader);
         overflow(this, paxHeader.byteLength);
-        newHeader.size = header2.size;
-        newHeader.type = header2.type;
+        newHeader.size = header3.size;
+        newHeader.type = header3.type;
         this.push(headers.encode(newHeader));
       }
       _doDrain() {
@@ -16092,11 +16092,11 @@ var require_pack = __commonJS({
         drain();
       }
       _predestroy() {
-        const err = getStreamError(this);
-        if (this._stream) this._stream.destroy(err);
+        const err2 = getStreamError(this);
+        if (this._stream) this._stream.destroy(err2);
         while (this._pending.length) {
           const stream = this._pending.shift();
-          stream.destroy(err);
+          stream.destroy(err2);
           stream._continueOpen();
         }
         this._doDrain();
@@ -17432,9 +17432,9 @@ ${indent}`) + "'";
         start = start.replace(/\n+/g, `$&${indent}`);
       }
       const indentSize = indent ? "2" : "1";
-      let header2 = (startWithSpace ? indentSize : "") + chomp;
+      let header3 = (startWithSpace ? indentSize : "") + chomp;
       if (comment) {
-        header2 += " " + commentString(comment.replace(/ ?[\r\n]+/g, " "));
+        header3 += " " + commentString(comment.replace(/ ?[\r\n]+/g, " "));
         if (onComment)
           onComment();
       }
@@ -17449,11 +17449,11 @@ ${indent}`) + "'";
         }
         const body = foldFlowLines.foldFlowLines(`${start}${foldedValue}${end}`, indent, foldFlowLines.FOLD_BLOCK, foldOptions);
         if (!literalFallback)
-          return `>${header2}
+          return `>${header3}
 ${indent}${body}`;
       }
       value = value.replace(/\n+/g, `$&${indent}`);
-      return `|${header2}
+      return `|${header3}
 ${indent}${start}${value}${end}`;
     }
     function plainString(item, ctx, onComment, onChompKeep) {
@@ -17789,7 +17789,7 @@ var require_log = __commonJS({
       if (logLevel === "debug")
         console.log(...messages);
     }
-    function warn(logLevel, warning) {
+    function warn2(logLevel, warning) {
       if (logLevel === "debug" || logLevel === "warn") {
         if (typeof node_process.emitWarning === "function")
           node_process.emitWarning(warning);
@@ -17798,7 +17798,7 @@ var require_log = __commonJS({
       }
     }
     exports.debug = debug;
-    exports.warn = warn;
+    exports.warn = warn2;
   }
 });
 
@@ -20556,10 +20556,10 @@ var require_resolve_block_scalar = __commonJS({
     var Scalar = require_Scalar();
     function resolveBlockScalar(ctx, scalar, onError) {
       const start = scalar.offset;
-      const header2 = parseBlockScalarHeader(scalar, ctx.options.strict, onError);
-      if (!header2)
+      const header3 = parseBlockScalarHeader(scalar, ctx.options.strict, onError);
+      if (!header3)
         return { value: "", type: null, comment: "", range: [start, start, start] };
-      const type = header2.mode === ">" ? Scalar.Scalar.BLOCK_FOLDED : Scalar.Scalar.BLOCK_LITERAL;
+      const type = header3.mode === ">" ? Scalar.Scalar.BLOCK_FOLDED : Scalar.Scalar.BLOCK_LITERAL;
       const lines2 = scalar.source ? splitLines(scalar.source) : [];
       let chompStart = lines2.length;
       for (let i = lines2.length - 1; i >= 0; --i) {
@@ -20570,26 +20570,26 @@ var require_resolve_block_scalar = __commonJS({
           break;
       }
       if (chompStart === 0) {
-        const value2 = header2.chomp === "+" && lines2.length > 0 ? "\n".repeat(Math.max(1, lines2.length - 1)) : "";
-        let end2 = start + header2.length;
+        const value2 = header3.chomp === "+" && lines2.length > 0 ? "\n".repeat(Math.max(1, lines2.length - 1)) : "";
+        let end2 = start + header3.length;
         if (scalar.source)
           end2 += scalar.source.length;
-        return { value: value2, type, comment: header2.comment, range: [start, end2, end2] };
+        return { value: value2, type, comment: header3.comment, range: [start, end2, end2] };
       }
-      let trimIndent = scalar.indent + header2.indent;
-      let offset = scalar.offset + header2.length;
+      let trimIndent = scalar.indent + header3.indent;
+      let offset = scalar.offset + header3.length;
       let contentStart = 0;
       for (let i = 0; i < chompStart; ++i) {
         const [indent, content] = lines2[i];
         if (content === "" || content === "\r") {
-          if (header2.indent === 0 && indent.length > trimIndent)
+          if (header3.indent === 0 && indent.length > trimIndent)
             trimIndent = indent.length;
         } else {
           if (indent.length < trimIndent) {
             const message = "Block scalars with more-indented leading empty lines must use an explicit indentation indicator";
             onError(offset + indent.length, "MISSING_CHAR", message);
           }
-          if (header2.indent === 0)
+          if (header3.indent === 0)
             trimIndent = indent.length;
           contentStart = i;
           if (trimIndent === 0 && !ctx.atRoot) {
@@ -20616,7 +20616,7 @@ var require_resolve_block_scalar = __commonJS({
         if (crlf)
           content = content.slice(0, -1);
         if (content && indent.length < trimIndent) {
-          const src = header2.indent ? "explicit indentation indicator" : "first line";
+          const src = header3.indent ? "explicit indentation indicator" : "first line";
           const message = `Block scalar lines must not be less indented than their ${src}`;
           onError(offset - content.length - (crlf ? 2 : 1), "BAD_INDENT", message);
           indent = "";
@@ -20643,7 +20643,7 @@ var require_resolve_block_scalar = __commonJS({
           prevMoreIndented = false;
         }
       }
-      switch (header2.chomp) {
+      switch (header3.chomp) {
         case "-":
           break;
         case "+":
@@ -20655,8 +20655,8 @@ var require_resolve_block_scalar = __commonJS({
         default:
           value += "\n";
       }
-      const end = start + header2.length + scalar.source.length;
-      return { value, type, comment: header2.comment, range: [start, end, end] };
+      const end = start + header3.length + scalar.source.length;
+      return { value, type, comment: header3.comment, range: [start, end, end] };
     }
     function parseBlockScalarHeader({ offset, props }, strict, onError) {
       if (props[0].type !== "block-scalar-header") {
@@ -21495,10 +21495,10 @@ var require_cst_scalar = __commonJS({
             type = "QUOTE_DOUBLE";
             break;
           case "block-scalar": {
-            const header2 = token.props[0];
-            if (header2.type !== "block-scalar-header")
+            const header3 = token.props[0];
+            if (header3.type !== "block-scalar-header")
               throw new Error("Invalid block scalar header");
-            type = header2.source[0] === ">" ? "BLOCK_FOLDED" : "BLOCK_LITERAL";
+            type = header3.source[0] === ">" ? "BLOCK_FOLDED" : "BLOCK_LITERAL";
             break;
           }
           default:
@@ -21530,10 +21530,10 @@ var require_cst_scalar = __commonJS({
       const head = source.substring(0, he);
       const body = source.substring(he + 1) + "\n";
       if (token.type === "block-scalar") {
-        const header2 = token.props[0];
-        if (header2.type !== "block-scalar-header")
+        const header3 = token.props[0];
+        if (header3.type !== "block-scalar-header")
           throw new Error("Invalid block scalar header");
-        header2.source = head;
+        header3.source = head;
         token.source = body;
       } else {
         const { offset } = token;
@@ -23374,7 +23374,7 @@ var require_public_api = __commonJS({
       }
       return doc;
     }
-    function parse2(src, reviver, options) {
+    function parse3(src, reviver, options) {
       let _reviver = void 0;
       if (typeof reviver === "function") {
         _reviver = reviver;
@@ -23415,7 +23415,7 @@ var require_public_api = __commonJS({
         return value.toString(options);
       return new Document.Document(value, _replacer, options).toString(options);
     }
-    exports.parse = parse2;
+    exports.parse = parse3;
     exports.parseAllDocuments = parseAllDocuments;
     exports.parseDocument = parseDocument2;
     exports.stringify = stringify;
@@ -23512,9 +23512,9 @@ var UsageError = class extends OciError {
 var VerificationError = class extends OciError {
   name = "VerificationError";
 };
-function errorMessage(err) {
-  if (err instanceof Error) return err.message;
-  return String(err);
+function errorMessage(err2) {
+  if (err2 instanceof Error) return err2.message;
+  return String(err2);
 }
 
 // tools/ociutil/name/digest.ts
@@ -23588,8 +23588,8 @@ function parseReference(input) {
     const digestPart = rest.slice(at + 1);
     try {
       digest2 = parseDigest(digestPart);
-    } catch (err) {
-      bad(`bad digest "${digestPart}" (${err.message.replace(/^invalid digest "[^"]*": /, "")})`);
+    } catch (err2) {
+      bad(`bad digest "${digestPart}" (${err2.message.replace(/^invalid digest "[^"]*": /, "")})`);
     }
     rest = rest.slice(0, at);
   }
@@ -24481,10 +24481,10 @@ function defineLazyInternal(inst, key, compute) {
           Object.defineProperty(this, key, { configurable: true, writable: true, value });
         broke = broke || outer;
         return value;
-      } catch (err) {
+      } catch (err2) {
         delete this[key];
         broke = broke || outer;
-        throw err;
+        throw err2;
       }
     },
     set(value) {
@@ -24757,41 +24757,41 @@ function finalizeParams(callee, params) {
 var _parse = (_Err) => {
   const fn = (schema, value, _ctx, _params) => {
     const ctx = _ctx ? { ..._ctx, async: false } : { async: false };
-    const result = schema._zod.run({ value, issues: [] }, ctx);
-    if (result instanceof Promise) {
+    const result2 = schema._zod.run({ value, issues: [] }, ctx);
+    if (result2 instanceof Promise) {
       throw new $ZodAsyncError();
     }
-    if (result.issues.length) {
-      const e = new (_params?.Err ?? _Err)(result.issues.map((iss) => finalizeIssue(iss, ctx, config())));
+    if (result2.issues.length) {
+      const e = new (_params?.Err ?? _Err)(result2.issues.map((iss) => finalizeIssue(iss, ctx, config())));
       captureStackTrace(e, _params?.callee ?? fn);
       throw e;
     }
-    return result.value;
+    return result2.value;
   };
   return fn;
 };
 var _parseAsync = (_Err) => {
   const fn = async (schema, value, _ctx, params) => {
     const ctx = _ctx ? { ..._ctx, async: true } : { async: true };
-    let result = schema._zod.run({ value, issues: [] }, ctx);
-    if (result instanceof Promise)
-      result = await result;
-    if (result.issues.length) {
-      const e = new (params?.Err ?? _Err)(result.issues.map((iss) => finalizeIssue(iss, ctx, config())));
+    let result2 = schema._zod.run({ value, issues: [] }, ctx);
+    if (result2 instanceof Promise)
+      result2 = await result2;
+    if (result2.issues.length) {
+      const e = new (params?.Err ?? _Err)(result2.issues.map((iss) => finalizeIssue(iss, ctx, config())));
       captureStackTrace(e, params?.callee ?? fn);
       throw e;
     }
-    return result.value;
+    return result2.value;
   };
   return fn;
 };
 var _safeParse = (_Err) => (schema, value, _ctx) => {
   const ctx = _ctx ? { ..._ctx, async: false } : { async: false };
-  const result = schema._zod.run({ value, issues: [] }, ctx);
-  if (result instanceof Promise) {
+  const result2 = schema._zod.run({ value, issues: [] }, ctx);
+  if (result2 instanceof Promise) {
     throw new $ZodAsyncError();
   }
-  return result.issues.length ? failure(_Err, result.issues, ctx) : { success: true, data: result.value };
+  return result2.issues.length ? failure(_Err, result2.issues, ctx) : { success: true, data: result2.value };
 };
 function failure(Err, issues, ctx) {
   let error2;
@@ -24814,10 +24814,10 @@ function failure(Err, issues, ctx) {
 }
 var _safeParseAsync = (_Err) => async (schema, value, _ctx) => {
   const ctx = _ctx ? { ..._ctx, async: true } : { async: true };
-  let result = schema._zod.run({ value, issues: [] }, ctx);
-  if (result instanceof Promise)
-    result = await result;
-  return result.issues.length ? failure(_Err, result.issues, ctx) : { success: true, data: result.value };
+  let result2 = schema._zod.run({ value, issues: [] }, ctx);
+  if (result2 instanceof Promise)
+    result2 = await result2;
+  return result2.issues.length ? failure(_Err, result2.issues, ctx) : { success: true, data: result2.value };
 };
 var COMPILE_INVALID = /* @__PURE__ */ Symbol.for("zod.compile.invalid");
 var COMPILE_FALLBACK = /* @__PURE__ */ Symbol.for("zod.compile.fallback");
@@ -24834,37 +24834,37 @@ var validate = ((schema, value, _ctx) => {
 function validateFallback(schema, value, _ctx) {
   const ctx = _ctx ? { ..._ctx, async: false, abortEarly: true } : { async: false, abortEarly: true };
   const fallbackRun = schema._zod.bag.fallbackRun;
-  let result;
+  let result2;
   if (fallbackRun) {
     ctx[COMPILE_FALLBACK] = true;
-    result = fallbackRun({ value, issues: [] }, ctx);
+    result2 = fallbackRun({ value, issues: [] }, ctx);
   } else {
-    result = schema._zod.run({ value, issues: [] }, ctx);
+    result2 = schema._zod.run({ value, issues: [] }, ctx);
   }
-  if (result instanceof Promise) {
+  if (result2 instanceof Promise) {
     throw new $ZodAsyncError();
   }
-  return result.issues.length === 0;
+  return result2.issues.length === 0;
 }
 var validateAsync = async (schema, value, _ctx) => {
   const ctx = _ctx ? { ..._ctx, async: true, abortEarly: true } : { async: true, abortEarly: true };
-  let result = schema._zod.run({ value, issues: [] }, ctx);
-  if (result instanceof Promise)
-    result = await result;
-  return result.issues.length === 0;
+  let result2 = schema._zod.run({ value, issues: [] }, ctx);
+  if (result2 instanceof Promise)
+    result2 = await result2;
+  return result2.issues.length === 0;
 };
 var _encode = (_Err) => {
-  const parse2 = _parse(_Err);
+  const parse3 = _parse(_Err);
   const fn = (schema, value, _ctx, _params) => {
     const ctx = _ctx ? { ..._ctx, direction: "backward" } : { direction: "backward" };
-    return parse2(schema, value, ctx, finalizeParams(fn, _params));
+    return parse3(schema, value, ctx, finalizeParams(fn, _params));
   };
   return fn;
 };
 var _decode = (_Err) => {
-  const parse2 = _parse(_Err);
+  const parse3 = _parse(_Err);
   const fn = (schema, value, _ctx, _params) => {
-    return parse2(schema, value, _ctx, finalizeParams(fn, _params));
+    return parse3(schema, value, _ctx, finalizeParams(fn, _params));
   };
   return fn;
 };
@@ -25344,7 +25344,7 @@ var $ZodType = /* @__PURE__ */ $constructor("$ZodType", (inst, def) => {
       inst._zod.run = inst._zod.parse;
     });
   } else {
-    const runChecks = (payload, checks2, ctx) => {
+    const runChecks2 = (payload, checks2, ctx) => {
       if (payload.memo)
         return payload;
       let isAborted = aborted(payload);
@@ -25395,7 +25395,7 @@ var $ZodType = /* @__PURE__ */ $constructor("$ZodType", (inst, def) => {
         canary.aborted = true;
         return canary;
       }
-      const checkResult = runChecks(payload, checks, ctx);
+      const checkResult = runChecks2(payload, checks, ctx);
       if (checkResult instanceof Promise) {
         if (ctx.async === false)
           throw new $ZodAsyncError();
@@ -25416,13 +25416,13 @@ var $ZodType = /* @__PURE__ */ $constructor("$ZodType", (inst, def) => {
         }
         return handleCanaryResult(canary, payload, ctx);
       }
-      const result = inst._zod.parse(payload, ctx);
-      if (result instanceof Promise) {
+      const result2 = inst._zod.parse(payload, ctx);
+      if (result2 instanceof Promise) {
         if (ctx.async === false)
           throw new $ZodAsyncError();
-        return result.then((result2) => runChecks(result2, checks, ctx));
+        return result2.then((result3) => runChecks2(result3, checks, ctx));
       }
-      return runChecks(result, checks, ctx);
+      return runChecks2(result2, checks, ctx);
     };
   }
 }, {
@@ -25784,10 +25784,10 @@ function isValidJWT(token, algorithm = null) {
     const tokensParts = token.split(".");
     if (tokensParts.length !== 3)
       return false;
-    const [header2] = tokensParts;
-    if (!header2)
+    const [header3] = tokensParts;
+    if (!header3)
       return false;
-    const parsedHeader = JSON.parse(atob(header2));
+    const parsedHeader = JSON.parse(atob(header3));
     if ("typ" in parsedHeader && parsedHeader?.typ !== "JWT")
       return false;
     if (!parsedHeader.alg)
@@ -25883,7 +25883,7 @@ function capSize(inst, size) {
   if (!caps.length)
     return;
   const cap = Math.min(...caps.map((c) => c[0]));
-  const parse2 = inst._zod.parse;
+  const parse3 = inst._zod.parse;
   inst._zod.parse = (payload, ctx) => {
     const n = size(payload.value);
     if (n > cap && !ctx?.skipChecks && ctx?.direction !== "backward") {
@@ -25897,15 +25897,15 @@ function capSize(inst, size) {
         }
       }
     }
-    return parse2(payload, ctx);
+    return parse3(payload, ctx);
   };
 }
 var arraySize = (input) => Array.isArray(input) ? input.length : -1;
-function handleArrayResult(result, final, index) {
-  if (result.issues.length) {
-    final.issues.push(...prefixIssues(index, result.issues));
+function handleArrayResult(result2, final, index) {
+  if (result2.issues.length) {
+    final.issues.push(...prefixIssues(index, result2.issues));
   }
-  final.value[index] = result.value;
+  final.value[index] = result2.value;
 }
 var $ZodArray = /* @__PURE__ */ $constructor("$ZodArray", (inst, def) => {
   $ZodType.init(inst, def);
@@ -25927,15 +25927,15 @@ var $ZodArray = /* @__PURE__ */ $constructor("$ZodArray", (inst, def) => {
     const abortEarly = ctx?.abortEarly;
     for (let i = 0; i < input.length; i++) {
       const item = input[i];
-      const result = def.element._zod.run({
+      const result2 = def.element._zod.run({
         value: item,
         issues: []
       }, ctx);
-      if (result instanceof Promise) {
-        proms.push(result.then((result2) => handleArrayResult(result2, payload, i)));
+      if (result2 instanceof Promise) {
+        proms.push(result2.then((result3) => handleArrayResult(result3, payload, i)));
       } else {
-        handleArrayResult(result, payload, i);
-        if (abortEarly && result.issues.length !== 0 && aborted(result))
+        handleArrayResult(result2, payload, i);
+        if (abortEarly && result2.issues.length !== 0 && aborted(result2))
           break;
       }
     }
@@ -25946,20 +25946,20 @@ var $ZodArray = /* @__PURE__ */ $constructor("$ZodArray", (inst, def) => {
   };
   capSize(inst, arraySize);
 });
-function handlePropertyResult(result, final, key, input, optin, optout) {
+function handlePropertyResult(result2, final, key, input, optin, optout) {
   const isPresent = key in input;
   const isOptionalOut = optout === "optional";
   if (!isPresent && isOptionalOut && optin === "optional") {
     return;
   }
-  if (result.issues.length) {
+  if (result2.issues.length) {
     if (optin !== void 0 && isOptionalOut && !isPresent) {
       return;
     }
-    final.issues.push(...prefixIssues(key, result.issues));
+    final.issues.push(...prefixIssues(key, result2.issues));
   }
   if (!isPresent && optin === void 0) {
-    if (!result.issues.length) {
+    if (!result2.issues.length) {
       final.issues.push({
         code: "invalid_type",
         expected: "nonoptional",
@@ -25969,12 +25969,12 @@ function handlePropertyResult(result, final, key, input, optin, optout) {
     }
     return;
   }
-  if (result.value === void 0) {
+  if (result2.value === void 0) {
     if (isPresent || optin === "defaulted" && !isOptionalOut) {
       final.value[key] = void 0;
     }
   } else {
-    final.value[key] = result.value;
+    final.value[key] = result2.value;
   }
 }
 var NO_SYMBOL_KEYS = [];
@@ -26253,9 +26253,9 @@ var $ZodObjectJIT = /* @__PURE__ */ $constructor("$ZodObjectJIT", (inst, def) =>
   };
 });
 function handleUnionResults(results, final, inst, ctx) {
-  for (const result of results) {
-    if (result.issues.length === 0) {
-      final.value = result.value;
+  for (const result2 of results) {
+    if (result2.issues.length === 0) {
+      final.value = result2.value;
       return final;
     }
   }
@@ -26268,7 +26268,7 @@ function handleUnionResults(results, final, inst, ctx) {
     code: "invalid_union",
     input: final.value,
     inst,
-    errors: results.map((result) => result.issues.map((iss) => finalizeIssue(iss, ctx, config())))
+    errors: results.map((result2) => result2.issues.map((iss) => finalizeIssue(iss, ctx, config())))
   });
   return final;
 }
@@ -26297,17 +26297,17 @@ var $ZodUnion = /* @__PURE__ */ $constructor("$ZodUnion", (inst, def) => {
     let async = false;
     const results = [];
     for (const option of def.options) {
-      const result = option._zod.run({
+      const result2 = option._zod.run({
         value: payload.value,
         issues: []
       }, ctx);
-      if (result instanceof Promise) {
-        results.push(result);
+      if (result2 instanceof Promise) {
+        results.push(result2);
         async = true;
       } else {
-        if (result.issues.length === 0)
-          return result;
-        results.push(result);
+        if (result2.issues.length === 0)
+          return result2;
+        results.push(result2);
       }
     }
     if (!async)
@@ -26380,7 +26380,7 @@ function mergeValues(a, b) {
   }
   return { valid: false, mergeErrorPath: [] };
 }
-function handleIntersectionResults(result, left, right) {
+function handleIntersectionResults(result2, left, right) {
   const unrecKeys = /* @__PURE__ */ new Map();
   let unrecIssue;
   const keyIssues = /* @__PURE__ */ new Map();
@@ -26406,30 +26406,30 @@ function handleIntersectionResults(result, left, right) {
   };
   for (const iss of left.issues) {
     if (!collect3(iss, "l"))
-      result.issues.push(iss);
+      result2.issues.push(iss);
   }
   for (const iss of right.issues) {
     if (!collect3(iss, "r"))
-      result.issues.push(iss);
+      result2.issues.push(iss);
   }
   const bothKeys = [...unrecKeys].filter(([, f]) => f.l && f.r).map(([k]) => k);
   if (bothKeys.length) {
     const aggregated = unrecIssue ? bothKeys.filter((k) => unrecIssue.keys.includes(k)) : [];
     if (aggregated.length)
-      result.issues.push({ ...unrecIssue, keys: aggregated });
+      result2.issues.push({ ...unrecIssue, keys: aggregated });
     for (const k of bothKeys) {
       if (!aggregated.includes(k) && keyIssues.has(k))
-        result.issues.push(keyIssues.get(k));
+        result2.issues.push(keyIssues.get(k));
     }
   }
   const merged = mergeValues(left.value, right.value);
   if (!merged.valid) {
-    if (aborted(result))
-      return result;
+    if (aborted(result2))
+      return result2;
     throw new Error(`Unmergable intersection. Error path: ${JSON.stringify(merged.mergeErrorPath)}`);
   }
-  result.value = merged.data;
-  return result;
+  result2.value = merged.data;
+  return result2;
 }
 var $ZodRecord = /* @__PURE__ */ $constructor("$ZodRecord", (inst, def) => {
   $ZodType.init(inst, def);
@@ -26474,19 +26474,19 @@ var $ZodRecord = /* @__PURE__ */ $constructor("$ZodRecord", (inst, def) => {
           const outKey = keyResult.value;
           if (outKey === "__proto__")
             continue;
-          const result = def.valueType._zod.run({ value: input[key], issues: [] }, ctx);
-          if (result instanceof Promise) {
-            proms.push(result.then((result2) => {
-              if (result2.issues.length) {
-                payload.issues.push(...prefixIssues(key, result2.issues));
+          const result2 = def.valueType._zod.run({ value: input[key], issues: [] }, ctx);
+          if (result2 instanceof Promise) {
+            proms.push(result2.then((result3) => {
+              if (result3.issues.length) {
+                payload.issues.push(...prefixIssues(key, result3.issues));
               }
-              payload.value[outKey] = result2.value;
+              payload.value[outKey] = result3.value;
             }));
           } else {
-            if (result.issues.length) {
-              payload.issues.push(...prefixIssues(key, result.issues));
+            if (result2.issues.length) {
+              payload.issues.push(...prefixIssues(key, result2.issues));
             }
-            payload.value[outKey] = result.value;
+            payload.value[outKey] = result2.value;
           }
         }
       }
@@ -26555,19 +26555,19 @@ var $ZodRecord = /* @__PURE__ */ $constructor("$ZodRecord", (inst, def) => {
         const outKey = keyResult.value;
         if (outKey === "__proto__")
           continue;
-        const result = def.valueType._zod.run({ value: input[key], issues: [] }, ctx);
-        if (result instanceof Promise) {
-          proms.push(result.then((result2) => {
-            if (result2.issues.length) {
-              payload.issues.push(...prefixIssues(key, result2.issues));
+        const result2 = def.valueType._zod.run({ value: input[key], issues: [] }, ctx);
+        if (result2 instanceof Promise) {
+          proms.push(result2.then((result3) => {
+            if (result3.issues.length) {
+              payload.issues.push(...prefixIssues(key, result3.issues));
             }
-            payload.value[outKey] = result2.value;
+            payload.value[outKey] = result3.value;
           }));
         } else {
-          if (result.issues.length) {
-            payload.issues.push(...prefixIssues(key, result.issues));
+          if (result2.issues.length) {
+            payload.issues.push(...prefixIssues(key, result2.issues));
           }
-          payload.value[outKey] = result.value;
+          payload.value[outKey] = result2.value;
         }
       }
       if (unrecognized && unrecognized.length > 0) {
@@ -26654,8 +26654,8 @@ var $ZodTransform = /* @__PURE__ */ $constructor("$ZodTransform", (inst, def) =>
     return payload;
   };
 });
-function handleOptionalResult(payload, result) {
-  payload.value = result.issues.length ? void 0 : result.value;
+function handleOptionalResult(payload, result2) {
+  payload.value = result2.issues.length ? void 0 : result2.value;
   return payload;
 }
 var $ZodOptional = /* @__PURE__ */ $constructor("$ZodOptional", (inst, def) => {
@@ -26674,10 +26674,10 @@ var $ZodOptional = /* @__PURE__ */ $constructor("$ZodOptional", (inst, def) => {
     if (payload.value === void 0) {
       if (def.innerType._zod.optin !== "defaulted")
         return payload;
-      const result = def.innerType._zod.run({ value: payload.value, issues: [] }, ctx);
-      if (result instanceof Promise)
-        return result.then((result2) => handleOptionalResult(payload, result2));
-      return handleOptionalResult(payload, result);
+      const result2 = def.innerType._zod.run({ value: payload.value, issues: [] }, ctx);
+      if (result2 instanceof Promise)
+        return result2.then((result3) => handleOptionalResult(payload, result3));
+      return handleOptionalResult(payload, result2);
     }
     return def.innerType._zod.run(payload, ctx);
   };
@@ -26719,11 +26719,11 @@ var $ZodDefault = /* @__PURE__ */ $constructor("$ZodDefault", (inst, def) => {
       payload.value = def.defaultValue;
       return payload;
     }
-    const result = def.innerType._zod.run(payload, ctx);
-    if (result instanceof Promise) {
-      return result.then((result2) => handleDefaultResult(result2, def));
+    const result2 = def.innerType._zod.run(payload, ctx);
+    if (result2 instanceof Promise) {
+      return result2.then((result3) => handleDefaultResult(result3, def));
     }
-    return handleDefaultResult(result, def);
+    return handleDefaultResult(result2, def);
   };
 });
 function handleDefaultResult(payload, def) {
@@ -26753,11 +26753,11 @@ var $ZodNonOptional = /* @__PURE__ */ $constructor("$ZodNonOptional", (inst, def
     return v ? new Set([...v].filter((x) => x !== void 0)) : void 0;
   });
   inst._zod.parse = (payload, ctx) => {
-    const result = def.innerType._zod.run(payload, ctx);
-    if (result instanceof Promise) {
-      return result.then((result2) => handleNonOptionalResult(result2, inst));
+    const result2 = def.innerType._zod.run(payload, ctx);
+    if (result2 instanceof Promise) {
+      return result2.then((result3) => handleNonOptionalResult(result3, inst));
     }
-    return handleNonOptionalResult(result, inst);
+    return handleNonOptionalResult(result2, inst);
   };
 });
 function handleNonOptionalResult(payload, inst) {
@@ -26771,18 +26771,18 @@ function handleNonOptionalResult(payload, inst) {
   }
   return payload;
 }
-function handleCatchResult(payload, result, def, ctx) {
-  if (!result.issues.length) {
-    payload.value = result.value;
-    if (result.memo)
+function handleCatchResult(payload, result2, def, ctx) {
+  if (!result2.issues.length) {
+    payload.value = result2.value;
+    if (result2.memo)
       payload.memo = true;
     return payload;
   }
   payload.value = def.catchValue({
-    ...result,
+    ...result2,
     value: payload.value,
     error: {
-      issues: result.issues.map((iss) => finalizeIssue(iss, ctx, config()))
+      issues: result2.issues.map((iss) => finalizeIssue(iss, ctx, config()))
     },
     input: payload.value
   });
@@ -26797,11 +26797,11 @@ var $ZodCatch = /* @__PURE__ */ $constructor("$ZodCatch", (inst, def) => {
     if (ctx.direction === "backward") {
       return def.innerType._zod.run(payload, ctx);
     }
-    const result = def.innerType._zod.run({ value: payload.value, issues: [] }, ctx);
-    if (result instanceof Promise) {
-      return result.then((result2) => handleCatchResult(payload, result2, def, ctx));
+    const result2 = def.innerType._zod.run({ value: payload.value, issues: [] }, ctx);
+    if (result2 instanceof Promise) {
+      return result2.then((result3) => handleCatchResult(payload, result3, def, ctx));
     }
-    return handleCatchResult(payload, result, def, ctx);
+    return handleCatchResult(payload, result2, def, ctx);
   };
 });
 var $ZodPipe = /* @__PURE__ */ $constructor("$ZodPipe", (inst, def) => {
@@ -26842,11 +26842,11 @@ var $ZodReadonly = /* @__PURE__ */ $constructor("$ZodReadonly", (inst, def) => {
     if (ctx.direction === "backward") {
       return def.innerType._zod.run(payload, ctx);
     }
-    const result = def.innerType._zod.run(payload, ctx);
-    if (result instanceof Promise) {
-      return result.then(handleReadonlyResult);
+    const result2 = def.innerType._zod.run(payload, ctx);
+    if (result2 instanceof Promise) {
+      return result2.then(handleReadonlyResult);
     }
-    return handleReadonlyResult(result);
+    return handleReadonlyResult(result2);
   };
 });
 function handleReadonlyResult(payload) {
@@ -26870,8 +26870,8 @@ var $ZodCustom = /* @__PURE__ */ $constructor("$ZodCustom", (inst, def) => {
     return;
   };
 });
-function handleRefineResult(result, payload, input, inst) {
-  if (!result) {
+function handleRefineResult(result2, payload, input, inst) {
+  if (!result2) {
     const _iss = {
       code: "custom",
       input,
@@ -26914,12 +26914,12 @@ function isRecursive(inst, stack, resolve2) {
   if (stack.has(inst))
     return PROVEN;
   stack.add(inst);
-  let result = NONE;
+  let result2 = NONE;
   const check = (child) => {
-    if (result !== PROVEN && child?._zod) {
+    if (result2 !== PROVEN && child?._zod) {
       const answer = isRecursive(child, stack, resolve2);
-      if (answer > result)
-        result = answer;
+      if (answer > result2)
+        result2 = answer;
     }
   };
   const shape = (sh, spread) => {
@@ -26935,8 +26935,8 @@ function isRecursive(inst, stack, resolve2) {
     return answer;
   };
   const merge2 = (answer) => {
-    if (answer > result)
-      result = answer;
+    if (answer > result2)
+      result2 = answer;
   };
   const def = inst._zod.def;
   const kind = def.type;
@@ -27037,7 +27037,7 @@ function isRecursive(inst, stack, resolve2) {
     }
   }
   stack.delete(inst);
-  return settle(inst, result);
+  return settle(inst, result2);
 }
 function settle(inst, answer) {
   if (answer !== ASSUMED)
@@ -27134,19 +27134,19 @@ var memo = {
         }
         handoff = bucket;
         const depth = open.length;
-        const result = base(payload, ctx);
+        const result2 = base(payload, ctx);
         handoff = void 0;
         const entry = open.length > depth ? open.pop() : void 0;
-        if (result instanceof Promise) {
-          return result.then((r) => {
+        if (result2 instanceof Promise) {
+          return result2.then((r) => {
             if (entry)
               entry.issues = r.issues.length ? cloneIssues(r.issues) : NO_ISSUES;
             return r;
           });
         }
         if (entry)
-          entry.issues = result.issues.length ? cloneIssues(result.issues) : NO_ISSUES;
-        return result;
+          entry.issues = result2.issues.length ? cloneIssues(result2.issues) : NO_ISSUES;
+        return result2;
       };
       inst._zod.parse = wrapped;
       if (inst._zod.run === base)
@@ -27880,12 +27880,12 @@ function initializeContext(params) {
   };
 }
 function handleUnrepresentable(schema, ctx, json, params, message) {
-  const result = typeof ctx.unrepresentable === "function" ? ctx.unrepresentable({ zodSchema: schema, path: params.path, message }) : ctx.unrepresentable;
-  if (result === "any")
+  const result2 = typeof ctx.unrepresentable === "function" ? ctx.unrepresentable({ zodSchema: schema, path: params.path, message }) : ctx.unrepresentable;
+  if (result2 === "any")
     return false;
-  if (result === void 0 || result === "throw")
+  if (result2 === void 0 || result2 === "throw")
     throw new Error(message);
-  Object.assign(json, result);
+  Object.assign(json, result2);
   return true;
 }
 function processSchema(schema, ctx, _params = { path: [], schemaPath: [] }) {
@@ -27900,13 +27900,13 @@ function processSchema(schema, ctx, _params = { path: [], schemaPath: [] }) {
     }
     return seen.schema;
   }
-  const result = { schema: {}, count: 1, cycle: void 0, path: _params.path };
-  ctx.seen.set(schema, result);
+  const result2 = { schema: {}, count: 1, cycle: void 0, path: _params.path };
+  ctx.seen.set(schema, result2);
   ctx.sharedDefsExtractedFor = void 0;
   ctx.sharedEmitDoneFor = void 0;
   const overrideSchema = schema._zod.toJSONSchema?.();
   if (overrideSchema) {
-    result.schema = overrideSchema;
+    result2.schema = overrideSchema;
   } else {
     const params = {
       ..._params,
@@ -27914,9 +27914,9 @@ function processSchema(schema, ctx, _params = { path: [], schemaPath: [] }) {
       path: _params.path
     };
     if (schema._zod.processJSONSchema) {
-      schema._zod.processJSONSchema(ctx, result.schema, params);
+      schema._zod.processJSONSchema(ctx, result2.schema, params);
     } else {
-      const _json = result.schema;
+      const _json = result2.schema;
       const processor = ctx.processors[def.type];
       if (!processor) {
         throw new Error(`[toJSONSchema]: Non-representable type encountered: ${def.type}`);
@@ -27925,22 +27925,22 @@ function processSchema(schema, ctx, _params = { path: [], schemaPath: [] }) {
     }
     const parent = schema._zod.parent;
     if (parent) {
-      if (!result.ref)
-        result.ref = parent;
+      if (!result2.ref)
+        result2.ref = parent;
       processSchema(parent, ctx, params);
       ctx.seen.get(parent).isParent = true;
     }
   }
   const meta2 = ctx.metadataRegistry.get(schema);
   if (meta2)
-    assignProps(result.schema, meta2);
+    assignProps(result2.schema, meta2);
   if (ctx.io === "input" && isTransforming(schema)) {
-    delete result.schema.examples;
-    delete result.schema.default;
+    delete result2.schema.examples;
+    delete result2.schema.default;
   }
-  if (ctx.io === "input" && "_prefault" in result.schema)
-    (_a3 = result.schema).default ?? (_a3.default = result.schema._prefault);
-  delete result.schema._prefault;
+  if (ctx.io === "input" && "_prefault" in result2.schema)
+    (_a3 = result2.schema).default ?? (_a3.default = result2.schema._prefault);
+  delete result2.schema._prefault;
   const _result = ctx.seen.get(schema);
   return _result.schema;
 }
@@ -28245,13 +28245,13 @@ function finalize(ctx, schema) {
       }
     }
   }
-  const result = {};
+  const result2 = {};
   if (ctx.target === "draft-2020-12") {
-    result.$schema = "https://json-schema.org/draft/2020-12/schema";
+    result2.$schema = "https://json-schema.org/draft/2020-12/schema";
   } else if (ctx.target === "draft-07") {
-    result.$schema = "http://json-schema.org/draft-07/schema#";
+    result2.$schema = "http://json-schema.org/draft-07/schema#";
   } else if (ctx.target === "draft-04") {
-    result.$schema = "http://json-schema.org/draft-04/schema#";
+    result2.$schema = "http://json-schema.org/draft-04/schema#";
   } else if (ctx.target === "openapi-3.0") {
   } else {
   }
@@ -28259,12 +28259,12 @@ function finalize(ctx, schema) {
     const id = ctx.external.registry.get(schema)?.id;
     if (!id)
       throw new Error("Schema is missing an `id` property");
-    result.$id = ctx.external.uri(id);
+    result2.$id = ctx.external.uri(id);
   }
-  assignProps(result, root.defId ? root.schema : root.def ?? root.schema);
+  assignProps(result2, root.defId ? root.schema : root.def ?? root.schema);
   const rootMetaId = ctx.metadataRegistry.get(schema)?.id;
-  if (rootMetaId !== void 0 && result.id === rootMetaId)
-    delete result.id;
+  if (rootMetaId !== void 0 && result2.id === rootMetaId)
+    delete result2.id;
   const defs = ctx.external?.defs ?? {};
   if (!ctx.external || ctx.sharedEmitDoneFor !== ctx.external) {
     for (const entry of ctx.seen.entries()) {
@@ -28282,14 +28282,14 @@ function finalize(ctx, schema) {
   } else {
     if (Object.keys(defs).length > 0) {
       if (ctx.target === "draft-2020-12") {
-        result.$defs = defs;
+        result2.$defs = defs;
       } else {
-        result.definitions = defs;
+        result2.definitions = defs;
       }
     }
   }
   try {
-    const finalized = JSON.parse(JSON.stringify(result));
+    const finalized = JSON.parse(JSON.stringify(result2));
     Object.defineProperty(finalized, "~standard", {
       value: {
         ...schema["~standard"],
@@ -29961,8 +29961,8 @@ async function loadSigningKey(file) {
   let text;
   try {
     text = await readFile(file, "utf8");
-  } catch (err) {
-    throw new OciError(`--key ${file}: cannot read it (${err.code ?? "error"})`);
+  } catch (err2) {
+    throw new OciError(`--key ${file}: cannot read it (${err2.code ?? "error"})`);
   }
   const block = PEM_KEY.exec(text);
   if (block === null) throw new OciError(`--key ${file}: no PEM private key in it (expected "BEGIN PRIVATE KEY" or "BEGIN EC PRIVATE KEY")`);
@@ -30006,8 +30006,8 @@ function parseStatement(bytes, what) {
   let json;
   try {
     json = JSON.parse(bytes.toString("utf8"));
-  } catch (err) {
-    throw new OciError(`${what}: not JSON (${err.message})`);
+  } catch (err2) {
+    throw new OciError(`${what}: not JSON (${err2.message})`);
   }
   const parsed = StatementSchema.safeParse(json);
   if (!parsed.success) throw new OciError(`${what}: not an in-toto Statement: ${describeIssues(parsed.error)}`);
@@ -30092,8 +30092,8 @@ function parseManifest(bytes, declaredMediaType, what) {
   let json;
   try {
     json = JSON.parse(bytes.toString("utf8"));
-  } catch (err) {
-    throw new ManifestError(`malformed manifest ${what}: not JSON (${err.message})`);
+  } catch (err2) {
+    throw new ManifestError(`malformed manifest ${what}: not JSON (${err2.message})`);
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new ManifestError(`malformed manifest ${what}: not a JSON object`);
@@ -30149,11 +30149,11 @@ function request(url, options) {
 }
 
 // tools/ociutil/remote/challenge.ts
-function parseChallenges(header2) {
-  if (header2 === void 0) return [];
+function parseChallenges(header3) {
+  if (header3 === void 0) return [];
   const challenges = [];
   let i = 0;
-  const s = header2;
+  const s = header3;
   const skipSpace = () => {
     while (i < s.length && (s[i] === " " || s[i] === "	")) i++;
   };
@@ -30306,8 +30306,8 @@ var RETRYABLE_CODES = /* @__PURE__ */ new Set([
   "UND_ERR_BODY_TIMEOUT",
   "UND_ERR_RES_CONTENT_LENGTH_MISMATCH"
 ]);
-function* causeChain(err) {
-  let e = err;
+function* causeChain(err2) {
+  let e = err2;
   for (let depth = 0; depth < 4 && e !== void 0 && e !== null; depth++) {
     const code = e.code;
     const message = e.message;
@@ -30315,8 +30315,8 @@ function* causeChain(err) {
     e = e.cause;
   }
 }
-function isTransientNetworkError(err) {
-  for (const { error: error2, code } of causeChain(err)) {
+function isTransientNetworkError(err2) {
+  for (const { error: error2, code } of causeChain(err2)) {
     if (code !== void 0 && RETRYABLE_CODES.has(code) || error2 instanceof import_errors7.default.SocketError) return true;
   }
   return false;
@@ -30342,12 +30342,12 @@ async function send(req, retryPolicy = DEFAULT_RETRY) {
     let res;
     try {
       res = await sendFollowingRedirects(req);
-    } catch (err) {
-      if (attempt + 1 < policy.attempts && isTransientNetworkError(err)) {
+    } catch (err2) {
+      if (attempt + 1 < policy.attempts && isTransientNetworkError(err2)) {
         await sleep(backoffDelay(policy, attempt));
         continue;
       }
-      throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err)}${certificateHint(err)}`, { cause: err });
+      throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err2)}${certificateHint(err2)}`, { cause: err2 });
     }
     if (isRetryableStatus(res.status) && attempt + 1 < policy.attempts) {
       await res.body.dump().catch(() => void 0);
@@ -30438,26 +30438,26 @@ function receiveIntoSink(url, headers, sink) {
           }
           try {
             sink.write(chunk);
-          } catch (err) {
-            controller.abort(err instanceof Error ? err : new Error(String(err)));
+          } catch (err2) {
+            controller.abort(err2 instanceof Error ? err2 : new Error(String(err2)));
           }
         },
         onResponseEnd() {
           if (toSink) sink.end();
           else copied?.push(null);
         },
-        onResponseError(_controller, err) {
-          if (toSink) sink.fail(err);
-          else if (copied !== void 0) copied.destroy(err);
-          else reject(err);
+        onResponseError(_controller, err2) {
+          if (toSink) sink.fail(err2);
+          else if (copied !== void 0) copied.destroy(err2);
+          else reject(err2);
         }
       }
     );
   });
 }
 var PLAIN_HTTP_ANSWER_CODES = /* @__PURE__ */ new Set(["ERR_SSL_WRONG_VERSION_NUMBER", "ERR_SSL_PACKET_LENGTH_TOO_LONG", "ERR_SSL_HTTP_REQUEST"]);
-function isTlsSpokenToPlainHttp(err) {
-  for (const { code } of causeChain(err)) {
+function isTlsSpokenToPlainHttp(err2) {
+  for (const { code } of causeChain(err2)) {
     if (code !== void 0 && PLAIN_HTTP_ANSWER_CODES.has(code)) return true;
   }
   return false;
@@ -30469,19 +30469,19 @@ var UNTRUSTED_CERTIFICATE_CODES = /* @__PURE__ */ new Set([
   "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
   "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
 ]);
-function certificateHint(err) {
-  for (const { code } of causeChain(err)) {
+function certificateHint(err2) {
+  for (const { code } of causeChain(err2)) {
     if (code !== void 0 && UNTRUSTED_CERTIFICATE_CODES.has(code)) return " (to trust a private CA, set NODE_EXTRA_CA_CERTS to its PEM file)";
   }
   return "";
 }
-function networkErrorMessage(err) {
+function networkErrorMessage(err2) {
   const parts = [];
-  for (const { code, message } of causeChain(err)) {
+  for (const { code, message } of causeChain(err2)) {
     if (message !== void 0 && message.length > 0 && !parts.includes(message)) parts.push(message);
     else if (code !== void 0) parts.push(code);
   }
-  return parts.length > 0 ? parts.join(": ") : String(err);
+  return parts.length > 0 ? parts.join(": ") : String(err2);
 }
 
 // tools/ociutil/remote/auth.ts
@@ -30587,8 +30587,8 @@ var Authenticator = class {
     let res;
     try {
       res = await request(url, { method, headers, body: body ?? null, dispatcher: agent() });
-    } catch (err) {
-      throw new AuthError(`${describeRequest(method, url)}: token request failed: ${networkErrorMessage(err)}`);
+    } catch (err2) {
+      throw new AuthError(`${describeRequest(method, url)}: token request failed: ${networkErrorMessage(err2)}`);
     }
     const text = await res.body.text();
     if (res.statusCode === 401 || res.statusCode === 403) {
@@ -30631,16 +30631,16 @@ function isLoopbackRegistry(registry2) {
   return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 async function probeLoopbackScheme(apiHost, retry) {
-  const once = { ...retry, attempts: 1 };
+  const once3 = { ...retry, attempts: 1 };
   try {
-    const res = await send({ method: "GET", url: new URL(`https://${apiHost}/v2/`) }, once);
+    const res = await send({ method: "GET", url: new URL(`https://${apiHost}/v2/`) }, once3);
     await res.body.dump().catch(() => void 0);
     return "https";
-  } catch (err) {
-    if (!isTlsSpokenToPlainHttp(err)) return "https";
+  } catch (err2) {
+    if (!isTlsSpokenToPlainHttp(err2)) return "https";
   }
   try {
-    const res = await send({ method: "GET", url: new URL(`http://${apiHost}/v2/`) }, once);
+    const res = await send({ method: "GET", url: new URL(`http://${apiHost}/v2/`) }, once3);
     await res.body.dump().catch(() => void 0);
     return "http";
   } catch {
@@ -30925,8 +30925,8 @@ var RemoteRepository = class {
           },
           this.pushScope
         );
-      } catch (err) {
-        if (++failures > 3) throw err;
+      } catch (err2) {
+        if (++failures > 3) throw err2;
         offset = await this.uploadedBytes(url);
         continue;
       }
@@ -31051,9 +31051,9 @@ async function referrersIndex(repo, subject) {
 async function getIfPresent(repo, identifier2) {
   try {
     return await repo.getManifest(identifier2);
-  } catch (err) {
-    if (err instanceof RegistryError && err.status === 404) return void 0;
-    throw err;
+  } catch (err2) {
+    if (err2 instanceof RegistryError && err2.status === 404) return void 0;
+    throw err2;
   }
 }
 
@@ -31120,29 +31120,29 @@ function action(fn) {
   return async (...args) => {
     try {
       await fn(...args);
-    } catch (err) {
-      fail(err);
+    } catch (err2) {
+      fail(err2);
     }
   };
 }
-function fail(err) {
-  if (err instanceof UsageError) {
-    process.stderr.write(`ociutil: ${oneLine(err.message)}
+function fail(err2) {
+  if (err2 instanceof UsageError) {
+    process.stderr.write(`ociutil: ${oneLine(err2.message)}
 `);
     process.exit(2);
   }
-  if (err instanceof OciError) {
-    process.stderr.write(`ociutil: ${oneLine(err.message)}
+  if (err2 instanceof OciError) {
+    process.stderr.write(`ociutil: ${oneLine(err2.message)}
 `);
     process.exit(1);
   }
-  const code = err?.code;
+  const code = err2?.code;
   if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
-    process.stderr.write(`ociutil: ${oneLine(err.message)}
+    process.stderr.write(`ociutil: ${oneLine(err2.message)}
 `);
     process.exit(1);
   }
-  process.stderr.write(`ociutil: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}
+  process.stderr.write(`ociutil: internal error: ${err2 instanceof Error ? err2.stack ?? err2.message : String(err2)}
 `);
   process.exit(1);
 }
@@ -31227,12 +31227,12 @@ var FileCredentialSource = class {
   lookup(registry2) {
     const host = normaliseRegistryKey(registry2);
     if (host === void 0) return Promise.reject(new CredentialError(`cannot look up credentials for ${JSON.stringify(registry2)}: not a registry name`));
-    let result = this.cache.get(host);
-    if (result === void 0) {
-      result = this.resolve(registry2.trim(), host);
-      this.cache.set(host, result);
+    let result2 = this.cache.get(host);
+    if (result2 === void 0) {
+      result2 = this.resolve(registry2.trim(), host);
+      this.cache.set(host, result2);
     }
-    return result;
+    return result2;
   }
   async resolve(registry2, host) {
     for (const file of this.files) {
@@ -31272,8 +31272,8 @@ async function loadAuthFile(file) {
   let text;
   try {
     text = await readFile3(file, "utf8");
-  } catch (err) {
-    const code = err.code;
+  } catch (err2) {
+    const code = err2.code;
     if (code === "ENOENT" || code === "ENOTDIR") return void 0;
     throw new CredentialError(`cannot read credentials file ${file}: ${code ?? "read failed"}`);
   }
@@ -31354,9 +31354,9 @@ async function runCredentialHelper(helper, serverUrl, registry2, env, timeoutMs)
     throw new CredentialError(`credential helper ${program3} for ${registry2} is not installed: no executable ${program3} on PATH`);
   }
   const failed = (why) => new CredentialError(`credential helper ${program3} failed for ${registry2}: ${why}`);
-  const run = await spawnHelper(executable, serverUrl, env, timeoutMs).catch((err) => {
-    if (err instanceof CredentialError) throw failed(err.message);
-    const code = err.code;
+  const run = await spawnHelper(executable, serverUrl, env, timeoutMs).catch((err2) => {
+    if (err2 instanceof CredentialError) throw failed(err2.message);
+    const code = err2.code;
     if (code === "ENOENT") {
       throw new CredentialError(`credential helper ${program3} for ${registry2} is not installed: no executable ${program3} on PATH`);
     }
@@ -31414,7 +31414,7 @@ function spawnHelper(executable, input, env, timeoutMs) {
     };
     child.stdout.on("data", collect3(stdout));
     child.stderr.on("data", collect3(stderr));
-    child.on("error", (err) => finish(() => reject(err)));
+    child.on("error", (err2) => finish(() => reject(err2)));
     child.on(
       "close",
       (code, signal) => finish(
@@ -31466,8 +31466,8 @@ async function forEachLimit(items, limit, task) {
       const i = next++;
       try {
         await task(items[i], i);
-      } catch (err) {
-        if (!failed) firstError = err;
+      } catch (err2) {
+        if (!failed) firstError = err2;
         failed = true;
       }
     }
@@ -31604,9 +31604,9 @@ var BlobWorker = class {
         else waiter?.resolve(m.hex ?? "");
       }
     });
-    this.worker.on("error", (err) => {
-      this.failure = err;
-      for (const w of this.finishes.values()) w.reject(err);
+    this.worker.on("error", (err2) => {
+      this.failure = err2;
+      for (const w of this.finishes.values()) w.reject(err2);
       this.finishes.clear();
       for (const { done, size } of this.chunks.values()) done(Buffer.allocUnsafeSlow(size));
       this.chunks.clear();
@@ -31766,9 +31766,9 @@ var BlobWriter = class _BlobWriter {
     if (this.error !== void 0 || this.ended) throw this.error ?? new Error(`${this.what}: write after end`);
     this.received += chunk.length;
     if (this.received > this.desc.size) {
-      const err = new VerificationError(`${this.what}: more than the ${this.desc.size} bytes its descriptor says`);
-      this.fail(err);
-      throw err;
+      const err2 = new VerificationError(`${this.what}: more than the ${this.desc.size} bytes its descriptor says`);
+      this.fail(err2);
+      throw err2;
     }
     let offset = 0;
     while (offset < chunk.length) {
@@ -31786,9 +31786,9 @@ var BlobWriter = class _BlobWriter {
     if (this.current !== void 0) this.flush();
     this.check();
   }
-  fail(err) {
+  fail(err2) {
     if (this.error !== void 0) return;
-    this.error = err;
+    this.error = err2;
     if (this.current !== void 0) {
       this.staging.release(this.current);
       this.current = void 0;
@@ -31827,8 +31827,8 @@ var BlobWriter = class _BlobWriter {
       let hex;
       try {
         hex = await this.job.finish();
-      } catch (err) {
-        throw new OciError(`${this.what}: writing it failed: ${err.message}`);
+      } catch (err2) {
+        throw new OciError(`${this.what}: writing it failed: ${err2.message}`);
       }
       const got = `${digestAlgorithm(this.desc.digest)}:${hex}`;
       if (got !== this.desc.digest) throw new VerificationError(`${this.what}: content has digest ${got}, expected ${this.desc.digest}`);
@@ -31856,9 +31856,9 @@ async function writeFileAtomic(target, data) {
       await handle.close();
     }
     await rename(tmp, target);
-  } catch (err) {
+  } catch (err2) {
     await rm(tmp, { force: true });
-    throw err;
+    throw err2;
   }
 }
 
@@ -31944,14 +31944,14 @@ var ImageLayout = class _ImageLayout {
     try {
       try {
         await deliver(writer);
-      } catch (err) {
-        writer.fail(err instanceof Error ? err : new Error(String(err)));
+      } catch (err2) {
+        writer.fail(err2 instanceof Error ? err2 : new Error(String(err2)));
       }
       await writer.done;
       await rename2(tmp, target);
-    } catch (err) {
+    } catch (err2) {
       await rm2(tmp, { force: true });
-      throw err;
+      throw err2;
     }
   }
   /** Stores small in-memory content (manifests, configs) under its own digest. */
@@ -31996,8 +31996,8 @@ var ImageLayout = class _ImageLayout {
     let json;
     try {
       json = JSON.parse(bytes.toString("utf8"));
-    } catch (err) {
-      throw new LayoutError(`${file} is not JSON: ${err.message}`);
+    } catch (err2) {
+      throw new LayoutError(`${file} is not JSON: ${err2.message}`);
     }
     const parsed = ImageIndexSchema.safeParse(json);
     if (!parsed.success) throw new LayoutError(`${file}: ${describeIssues(parsed.error)}`);
@@ -32160,9 +32160,9 @@ var VerifyingStream = class extends Transform {
 
 // tools/ociutil/ops/retry.ts
 import { setTimeout as sleep2 } from "node:timers/promises";
-function isPermanent(err) {
-  if (err instanceof AuthError || err instanceof LayoutError) return true;
-  if (err instanceof RegistryError && err.status !== void 0 && err.status >= 400 && err.status < 500 && err.status !== 429 && err.status !== 408) {
+function isPermanent(err2) {
+  if (err2 instanceof AuthError || err2 instanceof LayoutError) return true;
+  if (err2 instanceof RegistryError && err2.status !== void 0 && err2.status >= 400 && err2.status < 500 && err2.status !== 429 && err2.status !== 408) {
     return true;
   }
   return false;
@@ -32171,8 +32171,8 @@ async function withRetries(policy, fn) {
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn();
-    } catch (err) {
-      if (isPermanent(err) || attempt + 1 >= policy.attempts) throw err;
+    } catch (err2) {
+      if (isPermanent(err2) || attempt + 1 >= policy.attempts) throw err2;
       await sleep2(backoffDelay(policy, attempt));
     }
   }
@@ -32237,16 +32237,16 @@ function verified(stream, desc, from) {
 }
 
 // tools/ociutil/ops/tree.ts
-async function loadTree(root, load, include = () => true) {
+async function loadTree(root, load2, include = () => true) {
   const manifests = [];
   const blobs = /* @__PURE__ */ new Map();
   const seen = /* @__PURE__ */ new Set();
   const visit = async (m) => {
     if (m.kind === "index") {
-      const children = m === root ? m.index.manifests.filter(include) : m.index.manifests;
-      const loaded = new Array(children.length);
-      await forEachLimit(children, 8, async (desc, i) => {
-        const child = await load(desc);
+      const children2 = m === root ? m.index.manifests.filter(include) : m.index.manifests;
+      const loaded = new Array(children2.length);
+      await forEachLimit(children2, 8, async (desc, i) => {
+        const child = await load2(desc);
         if (child.bytes.length !== desc.size) {
           throw new VerificationError(`manifest ${desc.digest} has ${child.bytes.length} bytes, its descriptor says ${desc.size}`);
         }
@@ -32384,8 +32384,8 @@ async function checkTargets(t) {
   if (t.imageRefs !== void 0) await mustBeDir(path4.dirname(path4.resolve(t.imageRefs)), `--image-refs ${t.imageRefs}: its directory`);
   if (t.tektonResults !== void 0) await mustBeDir(t.tektonResults, `--tekton-results ${t.tektonResults}`);
   if (t.builderOutput !== void 0) {
-    await mkdir2(t.builderOutput, { recursive: true }).catch((err) => {
-      throw new OciError(`$BUILDER_OUTPUT ${t.builderOutput}: cannot create it (${err.code ?? err.message})`);
+    await mkdir2(t.builderOutput, { recursive: true }).catch((err2) => {
+      throw new OciError(`$BUILDER_OUTPUT ${t.builderOutput}: cannot create it (${err2.code ?? err2.message})`);
     });
     await mustBeDir(t.builderOutput, `$BUILDER_OUTPUT ${t.builderOutput}`);
   }
@@ -32434,14 +32434,14 @@ function registerCopy(program3) {
   ).action(
     action(async (srcArg, dstArg, flags) => {
       const targets = recordTargets(flags);
-      const { pushed, ...result } = await copy(clientFor(flags), reference(srcArg), reference(dstArg), {
+      const { pushed, ...result2 } = await copy(clientFor(flags), reference(srcArg), reference(dstArg), {
         tags: flags.tag,
         jobs: flags.jobs,
         referrers: flags.referrers,
         beforeTransfer: (p) => checkBeforePush(targets, p)
       });
       const records2 = await recordPush(targets, pushed);
-      print(flags, { ...result, ...records2 }, result.reference);
+      print(flags, { ...result2, ...records2 }, result2.reference);
     })
   );
 }
@@ -32539,8 +32539,8 @@ function parseBuildDescription(json, what) {
   for (const base of parsed.data.bases) {
     try {
       parseReference(base.repository);
-    } catch (err) {
-      throw new OciError(`${what}: bases: ${err.message}`);
+    } catch (err2) {
+      throw new OciError(`${what}: bases: ${err2.message}`);
     }
   }
   return parsed.data;
@@ -32569,7 +32569,7 @@ function provenanceStatement(subjects, build) {
       digest: { gitCommit: build.source.revision }
     });
   }
-  const metadata = build.metadata;
+  const metadata2 = build.metadata;
   return {
     _type: STATEMENT_V1,
     subject: subjects.map((s) => ({ ...s.name !== void 0 ? { name: s.name } : {}, digest: { sha256: hexOf(s.digest) } })),
@@ -32583,7 +32583,7 @@ function provenanceStatement(subjects, build) {
       },
       runDetails: {
         builder: { id: build.builder?.id ?? DEFAULT_BUILDER_ID, version: { rules_ociutil: VERSION, ...build.builder?.version ?? {} } },
-        ...metadata !== void 0 && Object.keys(metadata).length > 0 ? { metadata } : {}
+        ...metadata2 !== void 0 && Object.keys(metadata2).length > 0 ? { metadata: metadata2 } : {}
       }
     }
   };
@@ -32596,9 +32596,9 @@ function registerProvenance(program3) {
       let json;
       try {
         json = JSON.parse(await readFile5(flags.build, "utf8"));
-      } catch (err) {
-        if (err instanceof SyntaxError) throw new OciError(`--build ${flags.build}: not JSON (${err.message})`);
-        throw err;
+      } catch (err2) {
+        if (err2 instanceof SyntaxError) throw new OciError(`--build ${flags.build}: not JSON (${err2.message})`);
+        throw err2;
       }
       const build = parseBuildDescription(json, `--build ${flags.build}`);
       let subjects;
@@ -32673,9 +32673,9 @@ async function pull(client, ref, opts) {
   });
   const entries = [];
   if (narrowed) {
-    const children = root.index.manifests.filter((d) => opts.platforms.some((p) => platformMatches(d.platform, p)));
-    const name = children.length === 1 ? ref.tag : void 0;
-    for (const child of children) entries.push({ ...child, annotations: { ...child.annotations ?? {}, ...annotationsFor(name) } });
+    const children2 = root.index.manifests.filter((d) => opts.platforms.some((p) => platformMatches(d.platform, p)));
+    const name = children2.length === 1 ? ref.tag : void 0;
+    for (const child of children2) entries.push({ ...child, annotations: { ...child.annotations ?? {}, ...annotationsFor(name) } });
   } else {
     entries.push({ mediaType: root.mediaType, digest: root.digest, size: root.bytes.length, annotations: annotationsFor(ref.tag) });
   }
@@ -32729,14 +32729,14 @@ function registerPull(program3) {
       const ref = reference(refArg);
       const platforms = flags.platform.map(parsePlatform);
       if (flags.downloadPlan && !(flags.shallow && flags.json)) throw new UsageError("--download-plan needs --shallow and --json");
-      const result = await pull(clientFor(flags), ref, {
+      const result2 = await pull(clientFor(flags), ref, {
         output: flags.output,
         platforms,
         shallow: flags.shallow ?? false,
         jobs: flags.jobs,
         downloadPlan: flags.downloadPlan ?? false
       });
-      print(flags, result, result.reference);
+      print(flags, result2, result2.reference);
     })
   );
 }
@@ -32754,7 +32754,7 @@ function registerPush(program3) {
       if (flags.attestKey !== void 0 && flags.attest === void 0) throw new UsageError("--attest-key needs --attest");
       const attestation = flags.attest !== void 0 ? await prepareAttestation(flags.attest, flags.attestKey, "--attest") : void 0;
       const client = clientFor(flags);
-      const { pushed, ...result } = await push(client, dir, ref, {
+      const { pushed, ...result2 } = await push(client, dir, ref, {
         tags: flags.tag,
         jobs: flags.jobs,
         ...flags.refName !== void 0 ? { refName: flags.refName } : {},
@@ -32766,11 +32766,11 @@ function registerPush(program3) {
       });
       let attested;
       if (attestation !== void 0) {
-        const { manifest, via } = await attest(client.repository(ref, "push"), { mediaType: result.mediaType, digest: pushed.digest, size: pushed.size }, attestation);
+        const { manifest, via } = await attest(client.repository(ref, "push"), { mediaType: result2.mediaType, digest: pushed.digest, size: pushed.size }, attestation);
         attested = attestationJson(pushed.repository, manifest.digest, attestation, via);
       }
       const records2 = await recordPush(targets, pushed);
-      print(flags, { ...result, ...records2, ...attested !== void 0 ? { attestation: attested } : {} }, result.reference);
+      print(flags, { ...result2, ...records2, ...attested !== void 0 ? { attestation: attested } : {} }, result2.reference);
     })
   );
 }
@@ -32907,9 +32907,9 @@ async function writeTarball(layout, selected, output, tags, platform2) {
   const tmp = tempPathFor(output);
   const pack = import_tar_stream.default.pack();
   let bytes = 0;
-  const header2 = { mtime: /* @__PURE__ */ new Date(0), uid: 0, gid: 0, uname: "", gname: "" };
-  const file = (name, data) => new Promise((resolve2, reject) => pack.entry({ ...header2, name, mode: 420, size: data.length }, data, (err) => err ? reject(err) : resolve2()));
-  const dir = (name) => new Promise((resolve2, reject) => pack.entry({ ...header2, name, type: "directory", mode: 493 }, (err) => err ? reject(err) : resolve2()));
+  const header3 = { mtime: /* @__PURE__ */ new Date(0), uid: 0, gid: 0, uname: "", gname: "" };
+  const file = (name, data) => new Promise((resolve2, reject) => pack.entry({ ...header3, name, mode: 420, size: data.length }, data, (err2) => err2 ? reject(err2) : resolve2()));
+  const dir = (name) => new Promise((resolve2, reject) => pack.entry({ ...header3, name, type: "directory", mode: 493 }, (err2) => err2 ? reject(err2) : resolve2()));
   const produce = async () => {
     await file("manifest.json", Buffer.from(`${JSON.stringify(manifestJson)}
 `));
@@ -32921,14 +32921,14 @@ async function writeTarball(layout, selected, output, tags, platform2) {
     for (const [i, layer] of unique.entries()) {
       let done;
       const finished2 = new Promise((resolve2, reject) => {
-        done = (err) => err ? reject(err) : resolve2();
+        done = (err2) => err2 ? reject(err2) : resolve2();
       });
-      const sink = pack.entry({ ...header2, name: blobName(layer.digest), mode: 420, size: layer.size }, done);
+      const sink = pack.entry({ ...header3, name: blobName(layer.digest), mode: 420, size: layer.size }, done);
       try {
         await pipeline2(layout.openBlob(layer.digest), new VerifyingStream(layer, `${where}: layer ${i + 1} (${layer.digest})`), sink);
-      } catch (err) {
+      } catch (err2) {
         finished2.catch(() => void 0);
-        throw err;
+        throw err2;
       }
       await finished2;
       bytes += layer.size;
@@ -32937,15 +32937,15 @@ async function writeTarball(layout, selected, output, tags, platform2) {
   };
   try {
     const out = createWriteStream(tmp, { flags: "wx", mode: 420 });
-    const produced = produce().catch((err) => {
-      pack.destroy(err);
-      throw err;
+    const produced = produce().catch((err2) => {
+      pack.destroy(err2);
+      throw err2;
     });
     for (const r of await Promise.allSettled([produced, pipeline2(pack, out)])) if (r.status === "rejected") throw r.reason;
     await rename3(tmp, output);
-  } catch (err) {
+  } catch (err2) {
     await rm3(tmp, { force: true });
-    throw err;
+    throw err2;
   }
   return { manifest: selected.image.digest, config: config2.digest, layers: layers.map((l) => l.digest), tags, bytes: bytes + configBytes.length };
 }
@@ -33019,8 +33019,8 @@ var HasherThread = class {
       if (p.error !== void 0) p.reject(new Error(`hashing failed: ${p.error}`));
       else p.resolve(m.hex ?? "");
     });
-    this.worker.on("error", (err) => {
-      for (const p of this.pending.values()) p.reject(err);
+    this.worker.on("error", (err2) => {
+      for (const p of this.pending.values()) p.reject(err2);
       this.pending.clear();
     });
     this.worker.unref();
@@ -33048,21 +33048,21 @@ function hashFileAsWritten(path7, algorithm) {
   threads ??= Array.from({ length: Math.max(1, Math.min(2, availableParallelism2() - 1 || 1)) }, () => new HasherThread());
   const thread = threads.reduce((a, b) => b.load < a.load ? b : a);
   const id = nextId++;
-  let result;
+  let result2;
   let resolve2;
   let reject;
-  result = new Promise((res, rej) => {
+  result2 = new Promise((res, rej) => {
     resolve2 = res;
     reject = rej;
   });
-  result.catch(() => void 0);
+  result2.catch(() => void 0);
   thread.start(id, { resolve: resolve2, reject });
   thread.post({ op: "open", id, path: path7, algorithm });
   return {
     advance: (end) => thread.post({ op: "advance", id, end }),
     finish: () => {
       thread.post({ op: "finish", id });
-      return result;
+      return result2;
     },
     abort: () => {
       thread.post({ op: "abort", id });
@@ -33086,7 +33086,7 @@ async function verifyLayout(dir, jobs) {
   const layout = await ImageLayout.open(dir);
   const index = await layout.readIndex();
   const problems = [];
-  const result = { manifests: 0, blobs: 0, bytes: 0, problems };
+  const result2 = { manifests: 0, blobs: 0, bytes: 0, problems };
   const checkedBlobs = /* @__PURE__ */ new Map();
   const visited = /* @__PURE__ */ new Set();
   const layers = [];
@@ -33108,8 +33108,8 @@ async function verifyLayout(dir, jobs) {
           problems.push(`${what} ${desc.digest}: content has digest ${got}`);
           return false;
         }
-        result.blobs++;
-        result.bytes += size;
+        result2.blobs++;
+        result2.bytes += size;
         return true;
       })();
       checkedBlobs.set(desc.digest, p);
@@ -33127,11 +33127,11 @@ async function verifyLayout(dir, jobs) {
     let m;
     try {
       m = parseManifest(await layout.readBlob(desc), desc.mediaType, `${desc.digest}`);
-    } catch (err) {
-      problems.push(`${path7}: ${errorMessage(err)}`);
+    } catch (err2) {
+      problems.push(`${path7}: ${errorMessage(err2)}`);
       return;
     }
-    result.manifests++;
+    result2.manifests++;
     if (m.mediaType !== desc.mediaType) problems.push(`${path7} ${desc.digest}: descriptor says ${desc.mediaType}, manifest says ${m.mediaType}`);
     if (m.kind === "index") {
       for (const [i, child] of m.index.manifests.entries()) await visitManifest(child, `${path7}.manifests[${i}]`);
@@ -33147,8 +33147,8 @@ async function verifyLayout(dir, jobs) {
         else if (parsed.data.rootfs.diff_ids.length !== ls.length) {
           problems.push(`${path7} config ${config2.digest}: ${parsed.data.rootfs.diff_ids.length} diff_ids for ${ls.length} layers`);
         }
-      } catch (err) {
-        problems.push(`${path7} config ${config2.digest}: not JSON (${errorMessage(err)})`);
+      } catch (err2) {
+        problems.push(`${path7} config ${config2.digest}: not JSON (${errorMessage(err2)})`);
       }
     }
     for (const [i, layer] of ls.entries()) {
@@ -33161,22 +33161,22 @@ async function verifyLayout(dir, jobs) {
     await checkBlob(layer, path7);
   });
   if (index.manifests.length === 0) problems.push("index.json lists no manifests");
-  return result;
+  return result2;
 }
 
 // tools/ociutil/cli/verify.ts
 function registerVerify(program3) {
   program3.command("verify").description("check that an OCI image layout is complete and valid: schemas, every blob's size and digest, layer media types").argument("<dir>", "OCI image layout directory").addOption(new Option("-j, --jobs <n>", "blobs hashed in parallel").argParser(positiveInt("--jobs")).default(defaultJobs())).option("--json", "print one JSON object describing the result").action(
     action(async (dir, flags) => {
-      const result = await verifyLayout(dir, flags.jobs);
-      if (flags.json) process.stdout.write(`${JSON.stringify({ valid: result.problems.length === 0, ...result })}
+      const result2 = await verifyLayout(dir, flags.jobs);
+      if (flags.json) process.stdout.write(`${JSON.stringify({ valid: result2.problems.length === 0, ...result2 })}
 `);
-      if (result.problems.length > 0) {
-        if (!flags.json) for (const p of result.problems) process.stderr.write(`${dir}: ${p}
+      if (result2.problems.length > 0) {
+        if (!flags.json) for (const p of result2.problems) process.stderr.write(`${dir}: ${p}
 `);
-        throw new OciError(`${dir} is not a complete, valid OCI image layout (${result.problems.length} problem${result.problems.length === 1 ? "" : "s"})`);
+        throw new OciError(`${dir} is not a complete, valid OCI image layout (${result2.problems.length} problem${result2.problems.length === 1 ? "" : "s"})`);
       }
-      if (!flags.json) process.stdout.write(`${dir}: ok (${result.manifests} manifests, ${result.blobs} blobs, ${result.bytes} bytes)
+      if (!flags.json) process.stdout.write(`${dir}: ok (${result2.manifests} manifests, ${result2.blobs} blobs, ${result2.bytes} bytes)
 `);
     })
   );
@@ -33188,14 +33188,14 @@ async function readJsonFile(file, schema, what) {
   let text;
   try {
     text = await readFile6(file, "utf8");
-  } catch (err) {
-    throw new OciError(`cannot read ${what} ${file}: ${err.message}`);
+  } catch (err2) {
+    throw new OciError(`cannot read ${what} ${file}: ${err2.message}`);
   }
   let json;
   try {
     json = JSON.parse(text);
-  } catch (err) {
-    throw new OciError(`${what} ${file} is not JSON: ${err.message}`);
+  } catch (err2) {
+    throw new OciError(`${what} ${file} is not JSON: ${err2.message}`);
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) throw new OciError(`${what} ${file}: ${describeIssues(parsed.error)}`);
@@ -33331,8 +33331,8 @@ async function walk(manifest) {
     byName.set(e.name, e);
   };
   const addDirTree = async (srcDir, name) => {
-    const children = (await readdir(srcDir)).sort();
-    for (const child of children) {
+    const children2 = (await readdir(srcDir)).sort();
+    for (const child of children2) {
       const src = path5.join(srcDir, child);
       const childName = `${name}/${child}`;
       const s = await lstat(src);
@@ -33414,16 +33414,16 @@ async function writeEntries(pack, entries, m) {
   for (const e of entries) {
     if (e.kind === "dir") {
       await new Promise(
-        (resolve2, reject) => pack.entry({ ...common, name: `${e.name}/`, type: "directory", mode: e.mode }, (err) => err ? reject(err) : resolve2())
+        (resolve2, reject) => pack.entry({ ...common, name: `${e.name}/`, type: "directory", mode: e.mode }, (err2) => err2 ? reject(err2) : resolve2())
       );
     } else if (e.kind === "symlink") {
       await new Promise(
-        (resolve2, reject) => pack.entry({ ...common, name: e.name, type: "symlink", linkname: e.target, mode: 511 }, (err) => err ? reject(err) : resolve2())
+        (resolve2, reject) => pack.entry({ ...common, name: e.name, type: "symlink", linkname: e.target, mode: 511 }, (err2) => err2 ? reject(err2) : resolve2())
       );
     } else {
       let done;
       const finished2 = new Promise((resolve2, reject) => {
-        done = (err) => err ? reject(err) : resolve2();
+        done = (err2) => err2 ? reject(err2) : resolve2();
       });
       const sink = pack.entry({ ...common, name: e.name, type: "file", mode: e.mode, size: e.size }, done);
       await pipeline4(createReadStream5(e.src, { highWaterMark: 1 << 20 }), sink);
@@ -33483,8 +33483,8 @@ async function lines(file, what) {
   let text;
   try {
     text = await readFile7(file, "utf8");
-  } catch (err) {
-    throw new OciError(`cannot read the ${what} file ${file}: ${err.message}`);
+  } catch (err2) {
+    throw new OciError(`cannot read the ${what} file ${file}: ${err2.message}`);
   }
   return text.split(/\r?\n/).map((line, i) => ({ text: line, n: i + 1 })).filter((l) => l.text.trim() !== "");
 }
@@ -33899,8 +33899,8 @@ async function executePlan(client, plan, jobs) {
         retry: client.retry
       });
       for (const e of g.edges) results.set(e, { ...e, outcome: "copied" });
-    } catch (err) {
-      for (const e of g.edges) results.set(e, { ...e, outcome: "failed", detail: errorMessage(err) });
+    } catch (err2) {
+      for (const e of g.edges) results.set(e, { ...e, outcome: "failed", detail: errorMessage(err2) });
     } finally {
       release(g);
     }
@@ -33994,8 +33994,8 @@ async function readInventory(client, edges, limit) {
     try {
       const existing = new Set(await listTags(client.repository(w.repo)));
       w.tags = new Set([...w.tags].filter((t) => existing.has(t)));
-    } catch (err) {
-      inv.error = errorMessage(err);
+    } catch (err2) {
+      inv.error = errorMessage(err2);
     }
   });
   const tagLookups = [];
@@ -34014,8 +34014,8 @@ async function readInventory(client, edges, limit) {
         l.inv.tags.set(l.tag, digest2);
         l.inv.digests.set(digest2, true);
       }
-    } catch (err) {
-      l.inv.error = errorMessage(err);
+    } catch (err2) {
+      l.inv.error = errorMessage(err2);
     }
   });
   const digestLookups = [];
@@ -34029,8 +34029,8 @@ async function readInventory(client, edges, limit) {
     if (l.inv.error !== void 0) return;
     try {
       l.inv.digests.set(l.digest, await l.remote.headManifest(l.digest) !== void 0);
-    } catch (err) {
-      l.inv.error = errorMessage(err);
+    } catch (err2) {
+      l.inv.error = errorMessage(err2);
     }
   });
   return inventory;
@@ -34056,9 +34056,9 @@ var Reader = class {
   }
   parse(text) {
     const doc = (0, import_yaml.parseDocument)(text, { schema: "failsafe", lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
-    for (const err of [...doc.errors, ...doc.warnings]) {
-      const line = this.lines.linePos(err.pos[0]).line;
-      const what = err.code === "DUPLICATE_KEY" ? `duplicate key ${JSON.stringify(keyAt(text, err.pos[0]))}` : err.message.split("\n")[0];
+    for (const err2 of [...doc.errors, ...doc.warnings]) {
+      const line = this.lines.linePos(err2.pos[0]).line;
+      const what = err2.code === "DUPLICATE_KEY" ? `duplicate key ${JSON.stringify(keyAt(text, err2.pos[0]))}` : err2.message.split("\n")[0];
       this.problems.push({ file: this.file, line, field: "(yaml)", message: what });
     }
     return doc;
@@ -34196,9 +34196,9 @@ function readDmap(r, doc, node2, field) {
 async function readText(file, problems) {
   try {
     return await readFile10(file, "utf8");
-  } catch (err) {
-    const code = err.code;
-    problems.push({ file, line: 0, field: "(file)", message: code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? String(err)})` });
+  } catch (err2) {
+    const code = err2.code;
+    problems.push({ file, line: 0, field: "(file)", message: code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? String(err2)})` });
     return void 0;
   }
 }
@@ -34317,10 +34317,10 @@ function renderTable(report) {
     shortDigest(e.digest),
     e.detail ?? (e.outcome === "planned" || e.outcome === "copied" ? `from ${e.source.replace(/@sha256:.*$/, "")}` : "")
   ]);
-  const header2 = ["OUTCOME", "DESTINATION", "DIGEST", "DETAIL"];
-  const widths = header2.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const header3 = ["OUTCOME", "DESTINATION", "DIGEST", "DETAIL"];
+  const widths = header3.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells) => cells.map((c, i) => i === cells.length - 1 ? c : c.padEnd(widths[i])).join("  ").trimEnd();
-  return [line(header2), ...rows.map(line)].join("\n");
+  return [line(header3), ...rows.map(line)].join("\n");
 }
 function shortDigest(d) {
   return d.startsWith("sha256:") ? d.slice(0, 19) : d;
@@ -34384,8 +34384,8 @@ function checkRegistry(reg, problems) {
     const ref = parseReference(`${reg.name}/x`);
     if (!reg.name.startsWith(ref.registry)) throw new Error(`"${reg.name}" does not start with a registry host`);
     return true;
-  } catch (err) {
-    problems.push(problem(reg.at, `${reg.name === "" ? reg.field : `${reg.field}.name`}`, `not a registry name: ${err.message}`));
+  } catch (err2) {
+    problems.push(problem(reg.at, `${reg.name === "" ? reg.field : `${reg.field}.name`}`, `not a registry name: ${err2.message}`));
     return false;
   }
 }
@@ -34410,8 +34410,8 @@ function validateManifests(manifests) {
       } else if (goodRegistries.length > 0) {
         try {
           repoOf(goodRegistries[0].name, img.name);
-        } catch (err) {
-          problems.push(problem(img.at, `${img.field}.name`, `not a repository name: ${err.message}`));
+        } catch (err2) {
+          problems.push(problem(img.at, `${img.field}.name`, `not a repository name: ${err2.message}`));
           goodName = false;
         }
       }
@@ -34594,9 +34594,9 @@ async function snapshotRegistry(client, registry2, path7, opts) {
   let repos;
   try {
     repos = (await listRepositories(client.registry(registry2))).filter((r) => path7 === "" || r === path7 || r.startsWith(`${path7}/`));
-  } catch (err) {
-    if (path7 === "" || !(err instanceof RegistryError)) throw err;
-    opts.warn(`${errorMessage(err)}; reading ${registry2}/${path7} alone`);
+  } catch (err2) {
+    if (path7 === "" || !(err2 instanceof RegistryError)) throw err2;
+    opts.warn(`${errorMessage(err2)}; reading ${registry2}/${path7} alone`);
     repos = [path7];
   }
   const relative = (repo) => path7 === "" ? repo : repo === path7 ? repo.slice(repo.lastIndexOf("/") + 1) : repo.slice(path7.length + 1);
@@ -34669,6 +34669,1711 @@ async function snapshot(prefixes, flags) {
   process.stdout.write(flags.output === "csv" ? toCsv(s) : toYaml(s));
 }
 
+// tools/ociutil/imagefs/commands.ts
+import { once as once2 } from "node:events";
+
+// tools/ociutil/imagefs/resolve.ts
+var MAX_LINKS = 40;
+var PathError = class extends OciError {
+  name = "PathError";
+};
+function resolvePath(fs, path7, what) {
+  const done = [];
+  const queue = path7.split("/");
+  let links = 0;
+  while (queue.length > 0) {
+    const part = queue.shift();
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      if (done.length === 0) throw new PathError(`${what}: ${path7} climbs out of the image's root`);
+      done.pop();
+      continue;
+    }
+    const here = `/${[...done, part].join("/")}`;
+    const entry = fs.lookup(here);
+    if (entry === void 0) throw new PathError(`${what}: ${here} does not exist`);
+    if (entry.type !== "symlink") {
+      if (queue.some((p) => p !== "" && p !== ".") && entry.type !== "dir") throw new PathError(`${what}: ${here} is not a directory`);
+      done.push(part);
+      continue;
+    }
+    if (++links > MAX_LINKS) throw new PathError(`${what}: ${path7}: too many levels of symbolic links`);
+    const target = entry.linkname;
+    if (climbsOut(done, target)) throw new PathError(`${what}: symlink ${here} -> ${target} points out of the image's root; not followed`);
+    if (target.startsWith("/")) done.length = 0;
+    queue.unshift(...target.split("/"));
+  }
+  const final = `/${done.join("/")}`;
+  return { path: final, entry: fs.lookup(final) };
+}
+function lstatPath(fs, path7, what) {
+  const trimmed = path7.replace(/\/+$/, "");
+  const slash = trimmed.lastIndexOf("/");
+  const base = trimmed.slice(slash + 1);
+  if (base === "" || base === "." || base === "..") return resolvePath(fs, trimmed || "/", what);
+  const dir = resolvePath(fs, trimmed.slice(0, Math.max(slash, 0)) || "/", what);
+  const at = `${dir.path === "/" ? "" : dir.path}/${base}`;
+  const entry = fs.lookup(at);
+  if (entry === void 0) throw new PathError(`${what}: ${at} does not exist`);
+  return { path: at, entry };
+}
+function climbsOut(dir, target) {
+  const stack = target.startsWith("/") ? [] : [...dir];
+  for (const part of target.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      if (stack.length === 0) return true;
+      stack.pop();
+    } else stack.push(part);
+  }
+  return false;
+}
+
+// tools/ociutil/imagefs/filesystem.ts
+var WHITEOUT = ".wh.";
+var OPAQUE = ".wh..wh..opq";
+var Filesystem = class {
+  root = newDir(-1);
+  problems = [];
+  /** Applies one entry of layer `layer`. Entries must come in layer order, and in tar order within one. */
+  apply(layer, h) {
+    const parts = splitName(h.name);
+    if (typeof parts === "string") return this.problem(layer, h.name, parts);
+    if (parts.length === 0) return;
+    const base = parts[parts.length - 1];
+    if (base.startsWith(WHITEOUT)) {
+      const parent2 = this.lookup(parts.slice(0, -1).join("/"));
+      if (parent2?.type !== "dir") return;
+      if (base === OPAQUE) return pruneLower(parent2, layer);
+      const victim = base.slice(WHITEOUT.length);
+      if (victim === "" || victim.startsWith(WHITEOUT)) return this.problem(layer, h.name, "unsupported whiteout (aufs metadata); ignored");
+      const existing2 = parent2.children.get(victim);
+      if (existing2 !== void 0 && existing2.layer < layer) parent2.children.delete(victim);
+      return;
+    }
+    const parent = this.parentFor(layer, h.name, parts.slice(0, -1));
+    if (parent === void 0) return;
+    let entry;
+    if (h.type === "link") {
+      const target = this.linkTarget(layer, h);
+      if (target === void 0) return;
+      entry = { ...target, layer };
+      delete entry.children;
+    } else {
+      entry = {
+        type: h.type,
+        mode: h.mode & 4095,
+        uid: h.uid,
+        gid: h.gid,
+        uname: h.uname,
+        gname: h.gname,
+        mtime: h.mtime,
+        layer
+      };
+      if (h.type === "symlink") {
+        entry.linkname = h.linkname;
+        if (climbsOut(parts.slice(0, -1), h.linkname)) this.problem(layer, h.name, `symlink to "${h.linkname}" points out of the root; it is never followed`);
+      }
+      if (h.type === "char" || h.type === "block") {
+        entry.devmajor = h.devmajor;
+        entry.devminor = h.devminor;
+      }
+      if (h.type === "file") entry.inode = h.inode;
+    }
+    const existing = parent.children.get(base);
+    if (entry.type === "dir") {
+      entry.children = existing?.type === "dir" ? existing.children : /* @__PURE__ */ new Map();
+    }
+    parent.children.set(base, entry);
+  }
+  /** The entry at an absolute or relative path, without following symlinks. */
+  lookup(path7) {
+    let at = this.root;
+    for (const part of path7.split("/").filter((p) => p !== "" && p !== ".")) {
+      const next = at.children?.get(part);
+      if (next === void 0) return void 0;
+      at = next;
+    }
+    return at;
+  }
+  /** Every entry under `dir` ("/a/b" form), parents before children, names sorted. */
+  *walk(dir = "", at = this.root) {
+    if (at.children === void 0) return;
+    for (const name of [...at.children.keys()].sort(byBytes)) {
+      const child = at.children.get(name);
+      const p = `${dir}/${name}`;
+      yield [p, child];
+      if (child.type === "dir") yield* this.walk(p, child);
+    }
+  }
+  problem(layer, path7, reason) {
+    this.problems.push({ layer, path: path7, reason });
+  }
+  /** The directory that will hold an entry, creating missing ones as a tar extractor would. */
+  parentFor(layer, name, dirs) {
+    let at = this.root;
+    for (const [i, part] of dirs.entries()) {
+      let next = at.children.get(part);
+      if (next === void 0) {
+        next = newDir(layer);
+        at.children.set(part, next);
+      }
+      if (next.type === "symlink") {
+        this.problem(layer, name, `parent /${dirs.slice(0, i + 1).join("/")} is a symlink; an entry is never written through one`);
+        return void 0;
+      }
+      if (next.type !== "dir") {
+        this.problem(layer, name, `parent /${dirs.slice(0, i + 1).join("/")} is not a directory`);
+        return void 0;
+      }
+      at = next;
+    }
+    return at;
+  }
+  linkTarget(layer, h) {
+    const parts = splitName(h.linkname);
+    if (typeof parts === "string") {
+      this.problem(layer, h.name, `hard link to "${h.linkname}": ${parts}`);
+      return void 0;
+    }
+    let at = this.root;
+    for (const [i, part] of parts.entries()) {
+      at = at.children?.get(part);
+      if (at === void 0) break;
+      if (i < parts.length - 1 && at.type !== "dir") {
+        this.problem(layer, h.name, `hard link to "${h.linkname}" goes through /${parts.slice(0, i + 1).join("/")}, which is not a directory`);
+        return void 0;
+      }
+    }
+    if (at === void 0 || parts.length === 0) {
+      this.problem(layer, h.name, `hard link to "${h.linkname}", which does not exist`);
+      return void 0;
+    }
+    if (at.type === "dir") {
+      this.problem(layer, h.name, `hard link to "${h.linkname}", a directory`);
+      return void 0;
+    }
+    return at;
+  }
+};
+function pruneLower(dir, layer) {
+  for (const [name, child] of dir.children) {
+    if (child.layer < layer) dir.children.delete(name);
+    else if (child.type === "dir") pruneLower(child, layer);
+  }
+}
+function newDir(layer) {
+  return { type: "dir", mode: 493, uid: 0, gid: 0, uname: "", gname: "", mtime: 0, layer, children: /* @__PURE__ */ new Map() };
+}
+function splitName(name) {
+  if (name.startsWith("/")) return "absolute path; it would escape the root";
+  const parts = name.split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.includes("..")) return `".." component; it would escape the root`;
+  if (name.includes("\0")) return "NUL in name";
+  return parts;
+}
+function byBytes(a, b) {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+// tools/ociutil/imagefs/diff.ts
+function diffFilesystems(a, b) {
+  const left = new Map(a.walk());
+  const right = new Map(b.walk());
+  const result2 = { added: [], removed: [], changed: [] };
+  const paths = [.../* @__PURE__ */ new Set([...left.keys(), ...right.keys()])].sort(byBytes);
+  for (const p of paths) {
+    const x = left.get(p);
+    const y = right.get(p);
+    if (x === void 0) result2.added.push(p);
+    else if (y === void 0) result2.removed.push(p);
+    else {
+      const fields2 = differences(x, y);
+      if (fields2.length > 0) result2.changed.push({ path: p, fields: fields2 });
+    }
+  }
+  return result2;
+}
+function differences(x, y) {
+  if (x.type !== y.type) return ["type"];
+  const fields2 = [];
+  if (x.mode !== y.mode) fields2.push("mode");
+  if (x.uid !== y.uid || x.gid !== y.gid) fields2.push("owner");
+  if (x.inode?.sha256 !== y.inode?.sha256 || x.inode?.size !== y.inode?.size) fields2.push("content");
+  if (x.linkname !== y.linkname) fields2.push("target");
+  if (x.devmajor !== y.devmajor || x.devminor !== y.devminor) fields2.push("device");
+  return fields2;
+}
+
+// tools/ociutil/imagefs/export.ts
+var import_tar_stream4 = __toESM(require_tar_stream(), 1);
+import { once } from "node:events";
+import { createWriteStream as createWriteStream2 } from "node:fs";
+import { rename as rename4, rm as rm5 } from "node:fs/promises";
+import { pipeline as pipeline6 } from "node:stream/promises";
+
+// tools/ociutil/imagefs/layers.ts
+import { createReadStream as createReadStream6 } from "node:fs";
+import { Transform as Transform3, pipeline as pipeline5 } from "node:stream";
+import { createGunzip as createGunzip2 } from "node:zlib";
+
+// node_modules/fzstd/esm/index.mjs
+var ab = ArrayBuffer;
+var u8 = Uint8Array;
+var u16 = Uint16Array;
+var i16 = Int16Array;
+var i32 = Int32Array;
+var slc = function(v, s, e) {
+  if (u8.prototype.slice)
+    return u8.prototype.slice.call(v, s, e);
+  if (s == null || s < 0)
+    s = 0;
+  if (e == null || e > v.length)
+    e = v.length;
+  var n = new u8(e - s);
+  n.set(v.subarray(s, e));
+  return n;
+};
+var fill = function(v, n, s, e) {
+  if (u8.prototype.fill)
+    return u8.prototype.fill.call(v, n, s, e);
+  if (s == null || s < 0)
+    s = 0;
+  if (e == null || e > v.length)
+    e = v.length;
+  for (; s < e; ++s)
+    v[s] = n;
+  return v;
+};
+var cpw = function(v, t, s, e) {
+  if (u8.prototype.copyWithin)
+    return u8.prototype.copyWithin.call(v, t, s, e);
+  if (s == null || s < 0)
+    s = 0;
+  if (e == null || e > v.length)
+    e = v.length;
+  while (s < e) {
+    v[t++] = v[s++];
+  }
+};
+var ec = [
+  "invalid zstd data",
+  "window size too large (>2046MB)",
+  "invalid block type",
+  "FSE accuracy too high",
+  "match distance too far back",
+  "unexpected EOF"
+];
+var err = function(ind, msg, nt) {
+  var e = new Error(msg || ec[ind]);
+  e.code = ind;
+  if (Error.captureStackTrace)
+    Error.captureStackTrace(e, err);
+  if (!nt)
+    throw e;
+  return e;
+};
+var rb = function(d, b, n) {
+  var i = 0, o = 0;
+  for (; i < n; ++i)
+    o |= d[b++] << (i << 3);
+  return o;
+};
+var b4 = function(d, b) {
+  return (d[b] | d[b + 1] << 8 | d[b + 2] << 16 | d[b + 3] << 24) >>> 0;
+};
+var rzfh = function(dat, w) {
+  var n3 = dat[0] | dat[1] << 8 | dat[2] << 16;
+  if (n3 == 3126568 && dat[3] == 253) {
+    var flg = dat[4];
+    var ss = flg >> 5 & 1, cc = flg >> 2 & 1, df = flg & 3, fcf = flg >> 6;
+    if (flg & 8)
+      err(0);
+    var bt = 6 - ss;
+    var db = df == 3 ? 4 : df;
+    var di = rb(dat, bt, db);
+    bt += db;
+    var fsb = fcf ? 1 << fcf : ss;
+    var fss = rb(dat, bt, fsb) + (fcf == 1 && 256);
+    var ws = fss;
+    if (!ss) {
+      var wb = 1 << 10 + (dat[5] >> 3);
+      ws = wb + (wb >> 3) * (dat[5] & 7);
+    }
+    if (ws > 2145386496)
+      err(1);
+    var buf = new u8((w == 1 ? fss || ws : w ? 0 : ws) + 12);
+    buf[0] = 1, buf[4] = 4, buf[8] = 8;
+    return {
+      b: bt + fsb,
+      y: 0,
+      l: 0,
+      d: di,
+      w: w && w != 1 ? w : buf.subarray(12),
+      e: ws,
+      o: new i32(buf.buffer, 0, 3),
+      u: fss,
+      c: cc,
+      m: Math.min(131072, ws)
+    };
+  } else if ((n3 >> 4 | dat[3] << 20) == 25481893) {
+    return b4(dat, 4) + 8;
+  }
+  err(0);
+};
+var msb = function(val) {
+  var bits = 0;
+  for (; 1 << bits <= val; ++bits)
+    ;
+  return bits - 1;
+};
+var rfse = function(dat, bt, mal) {
+  var tpos = (bt << 3) + 4;
+  var al = (dat[bt] & 15) + 5;
+  if (al > mal)
+    err(3);
+  var sz = 1 << al;
+  var probs = sz, sym = -1, re = -1, i = -1, ht = sz;
+  var buf = new ab(512 + (sz << 2));
+  var freq = new i16(buf, 0, 256);
+  var dstate = new u16(buf, 0, 256);
+  var nstate = new u16(buf, 512, sz);
+  var bb1 = 512 + (sz << 1);
+  var syms = new u8(buf, bb1, sz);
+  var nbits = new u8(buf, bb1 + sz);
+  while (sym < 255 && probs > 0) {
+    var bits = msb(probs + 1);
+    var cbt = tpos >> 3;
+    var msk = (1 << bits + 1) - 1;
+    var val = (dat[cbt] | dat[cbt + 1] << 8 | dat[cbt + 2] << 16) >> (tpos & 7) & msk;
+    var msk1fb = (1 << bits) - 1;
+    var msv = msk - probs - 1;
+    var sval = val & msk1fb;
+    if (sval < msv)
+      tpos += bits, val = sval;
+    else {
+      tpos += bits + 1;
+      if (val > msk1fb)
+        val -= msv;
+    }
+    freq[++sym] = --val;
+    if (val == -1) {
+      probs += val;
+      syms[--ht] = sym;
+    } else
+      probs -= val;
+    if (!val) {
+      do {
+        var rbt = tpos >> 3;
+        re = (dat[rbt] | dat[rbt + 1] << 8) >> (tpos & 7) & 3;
+        tpos += 2;
+        sym += re;
+      } while (re == 3);
+    }
+  }
+  if (sym > 255 || probs)
+    err(0);
+  var sympos = 0;
+  var sstep = (sz >> 1) + (sz >> 3) + 3;
+  var smask = sz - 1;
+  for (var s = 0; s <= sym; ++s) {
+    var sf = freq[s];
+    if (sf < 1) {
+      dstate[s] = -sf;
+      continue;
+    }
+    for (i = 0; i < sf; ++i) {
+      syms[sympos] = s;
+      do {
+        sympos = sympos + sstep & smask;
+      } while (sympos >= ht);
+    }
+  }
+  if (sympos)
+    err(0);
+  for (i = 0; i < sz; ++i) {
+    var ns = dstate[syms[i]]++;
+    var nb = nbits[i] = al - msb(ns);
+    nstate[i] = (ns << nb) - sz;
+  }
+  return [tpos + 7 >> 3, {
+    b: al,
+    s: syms,
+    n: nbits,
+    t: nstate
+  }];
+};
+var rhu = function(dat, bt) {
+  var i = 0, wc = -1;
+  var buf = new u8(292), hb = dat[bt];
+  var hw = buf.subarray(0, 256);
+  var rc = buf.subarray(256, 268);
+  var ri = new u16(buf.buffer, 268);
+  if (hb < 128) {
+    var _a3 = rfse(dat, bt + 1, 6), ebt = _a3[0], fdt = _a3[1];
+    bt += hb;
+    var epos = ebt << 3;
+    var lb = dat[bt];
+    if (!lb)
+      err(0);
+    var st1 = 0, st2 = 0, btr1 = fdt.b, btr2 = btr1;
+    var fpos = (++bt << 3) - 8 + msb(lb);
+    for (; ; ) {
+      fpos -= btr1;
+      if (fpos < epos)
+        break;
+      var cbt = fpos >> 3;
+      st1 += (dat[cbt] | dat[cbt + 1] << 8) >> (fpos & 7) & (1 << btr1) - 1;
+      hw[++wc] = fdt.s[st1];
+      fpos -= btr2;
+      if (fpos < epos)
+        break;
+      cbt = fpos >> 3;
+      st2 += (dat[cbt] | dat[cbt + 1] << 8) >> (fpos & 7) & (1 << btr2) - 1;
+      hw[++wc] = fdt.s[st2];
+      btr1 = fdt.n[st1];
+      st1 = fdt.t[st1];
+      btr2 = fdt.n[st2];
+      st2 = fdt.t[st2];
+    }
+    if (++wc > 255)
+      err(0);
+  } else {
+    wc = hb - 127;
+    for (; i < wc; i += 2) {
+      var byte = dat[++bt];
+      hw[i] = byte >> 4;
+      hw[i + 1] = byte & 15;
+    }
+    ++bt;
+  }
+  var wes = 0;
+  for (i = 0; i < wc; ++i) {
+    var wt = hw[i];
+    if (wt > 11)
+      err(0);
+    wes += wt && 1 << wt - 1;
+  }
+  var mb = msb(wes) + 1;
+  var ts = 1 << mb;
+  var rem = ts - wes;
+  if (rem & rem - 1)
+    err(0);
+  hw[wc++] = msb(rem) + 1;
+  for (i = 0; i < wc; ++i) {
+    var wt = hw[i];
+    ++rc[hw[i] = wt && mb + 1 - wt];
+  }
+  var hbuf = new u8(ts << 1);
+  var syms = hbuf.subarray(0, ts), nb = hbuf.subarray(ts);
+  ri[mb] = 0;
+  for (i = mb; i > 0; --i) {
+    var pv = ri[i];
+    fill(nb, i, pv, ri[i - 1] = pv + rc[i] * (1 << mb - i));
+  }
+  if (ri[0] != ts)
+    err(0);
+  for (i = 0; i < wc; ++i) {
+    var bits = hw[i];
+    if (bits) {
+      var code = ri[bits];
+      fill(syms, i, code, ri[bits] = code + (1 << mb - bits));
+    }
+  }
+  return [bt, {
+    n: nb,
+    b: mb,
+    s: syms
+  }];
+};
+var dllt = rfse(/* @__PURE__ */ new u8([
+  81,
+  16,
+  99,
+  140,
+  49,
+  198,
+  24,
+  99,
+  12,
+  33,
+  196,
+  24,
+  99,
+  102,
+  102,
+  134,
+  70,
+  146,
+  4
+]), 0, 6)[1];
+var dmlt = rfse(/* @__PURE__ */ new u8([
+  33,
+  20,
+  196,
+  24,
+  99,
+  140,
+  33,
+  132,
+  16,
+  66,
+  8,
+  33,
+  132,
+  16,
+  66,
+  8,
+  33,
+  68,
+  68,
+  68,
+  68,
+  68,
+  68,
+  68,
+  68,
+  36,
+  9
+]), 0, 6)[1];
+var doct = rfse(/* @__PURE__ */ new u8([
+  32,
+  132,
+  16,
+  66,
+  102,
+  70,
+  68,
+  68,
+  68,
+  68,
+  36,
+  73,
+  2
+]), 0, 5)[1];
+var b2bl = function(b, s) {
+  var len = b.length, bl = new i32(len);
+  for (var i = 0; i < len; ++i) {
+    bl[i] = s;
+    s += 1 << b[i];
+  }
+  return bl;
+};
+var llb = /* @__PURE__ */ new u8((/* @__PURE__ */ new i32([
+  0,
+  0,
+  0,
+  0,
+  16843009,
+  50528770,
+  134678020,
+  202050057,
+  269422093
+])).buffer, 0, 36);
+var llbl = /* @__PURE__ */ b2bl(llb, 0);
+var mlb = /* @__PURE__ */ new u8((/* @__PURE__ */ new i32([
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  16843009,
+  50528770,
+  117769220,
+  185207048,
+  252579084,
+  16
+])).buffer, 0, 53);
+var mlbl = /* @__PURE__ */ b2bl(mlb, 3);
+var dhu = function(dat, out, hu) {
+  var len = dat.length, ss = out.length, lb = dat[len - 1], msk = (1 << hu.b) - 1, eb = -hu.b;
+  if (!lb)
+    err(0);
+  var st = 0, btr = hu.b, pos = (len << 3) - 8 + msb(lb) - btr, i = -1;
+  for (; pos > eb && i < ss; ) {
+    var cbt = pos >> 3;
+    var val = (dat[cbt] | dat[cbt + 1] << 8 | dat[cbt + 2] << 16) >> (pos & 7);
+    st = (st << btr | val) & msk;
+    out[++i] = hu.s[st];
+    pos -= btr = hu.n[st];
+  }
+  if (pos != eb || i + 1 != ss)
+    err(0);
+};
+var dhu4 = function(dat, out, hu) {
+  var bt = 6;
+  var ss = out.length, sz1 = ss + 3 >> 2, sz2 = sz1 << 1, sz3 = sz1 + sz2;
+  dhu(dat.subarray(bt, bt += dat[0] | dat[1] << 8), out.subarray(0, sz1), hu);
+  dhu(dat.subarray(bt, bt += dat[2] | dat[3] << 8), out.subarray(sz1, sz2), hu);
+  dhu(dat.subarray(bt, bt += dat[4] | dat[5] << 8), out.subarray(sz2, sz3), hu);
+  dhu(dat.subarray(bt), out.subarray(sz3), hu);
+};
+var rzb = function(dat, st, out) {
+  var _a3;
+  var bt = st.b;
+  var b0 = dat[bt], btype = b0 >> 1 & 3;
+  st.l = b0 & 1;
+  var sz = b0 >> 3 | dat[bt + 1] << 5 | dat[bt + 2] << 13;
+  var ebt = (bt += 3) + sz;
+  if (btype == 1) {
+    if (bt >= dat.length)
+      return;
+    st.b = bt + 1;
+    if (out) {
+      fill(out, dat[bt], st.y, st.y += sz);
+      return out;
+    }
+    return fill(new u8(sz), dat[bt]);
+  }
+  if (ebt > dat.length)
+    return;
+  if (btype == 0) {
+    st.b = ebt;
+    if (out) {
+      out.set(dat.subarray(bt, ebt), st.y);
+      st.y += sz;
+      return out;
+    }
+    return slc(dat, bt, ebt);
+  }
+  if (btype == 2) {
+    var b3 = dat[bt], lbt = b3 & 3, sf = b3 >> 2 & 3;
+    var lss = b3 >> 4, lcs = 0, s4 = 0;
+    if (lbt < 2) {
+      if (sf & 1)
+        lss |= dat[++bt] << 4 | (sf & 2 && dat[++bt] << 12);
+      else
+        lss = b3 >> 3;
+    } else {
+      s4 = sf;
+      if (sf < 2)
+        lss |= (dat[++bt] & 63) << 4, lcs = dat[bt] >> 6 | dat[++bt] << 2;
+      else if (sf == 2)
+        lss |= dat[++bt] << 4 | (dat[++bt] & 3) << 12, lcs = dat[bt] >> 2 | dat[++bt] << 6;
+      else
+        lss |= dat[++bt] << 4 | (dat[++bt] & 63) << 12, lcs = dat[bt] >> 6 | dat[++bt] << 2 | dat[++bt] << 10;
+    }
+    ++bt;
+    var buf = out ? out.subarray(st.y, st.y + st.m) : new u8(st.m);
+    var spl = buf.length - lss;
+    if (lbt == 0)
+      buf.set(dat.subarray(bt, bt += lss), spl);
+    else if (lbt == 1)
+      fill(buf, dat[bt++], spl);
+    else {
+      var hu = st.h;
+      if (lbt == 2) {
+        var hud = rhu(dat, bt);
+        lcs += bt - (bt = hud[0]);
+        st.h = hu = hud[1];
+      } else if (!hu)
+        err(0);
+      (s4 ? dhu4 : dhu)(dat.subarray(bt, bt += lcs), buf.subarray(spl), hu);
+    }
+    var ns = dat[bt++];
+    if (ns) {
+      if (ns == 255)
+        ns = (dat[bt++] | dat[bt++] << 8) + 32512;
+      else if (ns > 127)
+        ns = ns - 128 << 8 | dat[bt++];
+      var scm = dat[bt++];
+      if (scm & 3)
+        err(0);
+      var dts = [dmlt, doct, dllt];
+      for (var i = 2; i > -1; --i) {
+        var md = scm >> (i << 1) + 2 & 3;
+        if (md == 1) {
+          var rbuf = new u8([0, 0, dat[bt++]]);
+          dts[i] = {
+            s: rbuf.subarray(2, 3),
+            n: rbuf.subarray(0, 1),
+            t: new u16(rbuf.buffer, 0, 1),
+            b: 0
+          };
+        } else if (md == 2) {
+          _a3 = rfse(dat, bt, 9 - (i & 1)), bt = _a3[0], dts[i] = _a3[1];
+        } else if (md == 3) {
+          if (!st.t)
+            err(0);
+          dts[i] = st.t[i];
+        }
+      }
+      var _b = st.t = dts, mlt = _b[0], oct = _b[1], llt = _b[2];
+      var lb = dat[ebt - 1];
+      if (!lb)
+        err(0);
+      var spos = (ebt << 3) - 8 + msb(lb) - llt.b, cbt = spos >> 3, oubt = 0;
+      var lst = (dat[cbt] | dat[cbt + 1] << 8) >> (spos & 7) & (1 << llt.b) - 1;
+      cbt = (spos -= oct.b) >> 3;
+      var ost = (dat[cbt] | dat[cbt + 1] << 8) >> (spos & 7) & (1 << oct.b) - 1;
+      cbt = (spos -= mlt.b) >> 3;
+      var mst = (dat[cbt] | dat[cbt + 1] << 8) >> (spos & 7) & (1 << mlt.b) - 1;
+      for (++ns; --ns; ) {
+        var llc = llt.s[lst];
+        var lbtr = llt.n[lst];
+        var mlc = mlt.s[mst];
+        var mbtr = mlt.n[mst];
+        var ofc = oct.s[ost];
+        var obtr = oct.n[ost];
+        cbt = (spos -= ofc) >> 3;
+        var ofp = 1 << ofc;
+        var off = ofp + ((dat[cbt] | dat[cbt + 1] << 8 | dat[cbt + 2] << 16 | dat[cbt + 3] << 24) >>> (spos & 7) & ofp - 1);
+        cbt = (spos -= mlb[mlc]) >> 3;
+        var ml = mlbl[mlc] + ((dat[cbt] | dat[cbt + 1] << 8 | dat[cbt + 2] << 16) >> (spos & 7) & (1 << mlb[mlc]) - 1);
+        cbt = (spos -= llb[llc]) >> 3;
+        var ll = llbl[llc] + ((dat[cbt] | dat[cbt + 1] << 8 | dat[cbt + 2] << 16) >> (spos & 7) & (1 << llb[llc]) - 1);
+        cbt = (spos -= lbtr) >> 3;
+        lst = llt.t[lst] + ((dat[cbt] | dat[cbt + 1] << 8) >> (spos & 7) & (1 << lbtr) - 1);
+        cbt = (spos -= mbtr) >> 3;
+        mst = mlt.t[mst] + ((dat[cbt] | dat[cbt + 1] << 8) >> (spos & 7) & (1 << mbtr) - 1);
+        cbt = (spos -= obtr) >> 3;
+        ost = oct.t[ost] + ((dat[cbt] | dat[cbt + 1] << 8) >> (spos & 7) & (1 << obtr) - 1);
+        if (off > 3) {
+          st.o[2] = st.o[1];
+          st.o[1] = st.o[0];
+          st.o[0] = off -= 3;
+        } else {
+          var idx = off - (ll != 0);
+          if (idx) {
+            off = idx == 3 ? st.o[0] - 1 : st.o[idx];
+            if (idx > 1)
+              st.o[2] = st.o[1];
+            st.o[1] = st.o[0];
+            st.o[0] = off;
+          } else
+            off = st.o[0];
+        }
+        for (var i = 0; i < ll; ++i) {
+          buf[oubt + i] = buf[spl + i];
+        }
+        oubt += ll, spl += ll;
+        var stin = oubt - off;
+        if (stin < 0) {
+          var len = -stin;
+          var bs = st.e + stin;
+          if (len > ml)
+            len = ml;
+          for (var i = 0; i < len; ++i) {
+            buf[oubt + i] = st.w[bs + i];
+          }
+          oubt += len, ml -= len, stin = 0;
+        }
+        for (var i = 0; i < ml; ++i) {
+          buf[oubt + i] = buf[stin + i];
+        }
+        oubt += ml;
+      }
+      if (oubt != spl) {
+        while (spl < buf.length) {
+          buf[oubt++] = buf[spl++];
+        }
+      } else
+        oubt = buf.length;
+      if (out)
+        st.y += oubt;
+      else
+        buf = slc(buf, 0, oubt);
+    } else if (out) {
+      st.y += lss;
+      if (spl) {
+        for (var i = 0; i < lss; ++i) {
+          buf[i] = buf[spl + i];
+        }
+      }
+    } else if (spl)
+      buf = slc(buf, spl);
+    st.b = ebt;
+    return buf;
+  }
+  err(2);
+};
+var cct = function(bufs, ol) {
+  if (bufs.length == 1)
+    return bufs[0];
+  var buf = new u8(ol);
+  for (var i = 0, b = 0; i < bufs.length; ++i) {
+    var chk = bufs[i];
+    buf.set(chk, b);
+    b += chk.length;
+  }
+  return buf;
+};
+var Decompress = /* @__PURE__ */ (function() {
+  function Decompress2(ondata) {
+    this.ondata = ondata;
+    this.c = [];
+    this.l = 0;
+    this.z = 0;
+  }
+  Decompress2.prototype.push = function(chunk, final) {
+    if (typeof this.s == "number") {
+      var sub = Math.min(chunk.length, this.s);
+      chunk = chunk.subarray(sub);
+      this.s -= sub;
+    }
+    var sl = chunk.length;
+    var ncs = sl + this.l;
+    if (!this.s) {
+      if (final) {
+        if (!ncs) {
+          this.ondata(new u8(0), true);
+          return;
+        }
+        if (ncs < 5)
+          err(5);
+      } else if (ncs < 18) {
+        this.c.push(chunk);
+        this.l = ncs;
+        return;
+      }
+      if (this.l) {
+        this.c.push(chunk);
+        chunk = cct(this.c, ncs);
+        this.c = [];
+        this.l = 0;
+      }
+      if (typeof (this.s = rzfh(chunk)) == "number")
+        return this.push(chunk, final);
+    }
+    if (typeof this.s != "number") {
+      if (ncs < (this.z || 3)) {
+        if (final)
+          err(5);
+        this.c.push(chunk);
+        this.l = ncs;
+        return;
+      }
+      if (this.l) {
+        this.c.push(chunk);
+        chunk = cct(this.c, ncs);
+        this.c = [];
+        this.l = 0;
+      }
+      if (!this.z && ncs < (this.z = chunk[this.s.b] & 2 ? 4 : 3 + (chunk[this.s.b] >> 3 | chunk[this.s.b + 1] << 5 | chunk[this.s.b + 2] << 13))) {
+        if (final)
+          err(5);
+        this.c.push(chunk);
+        this.l = ncs;
+        return;
+      } else
+        this.z = 0;
+      for (; ; ) {
+        var blk = rzb(chunk, this.s);
+        if (!blk) {
+          if (final)
+            err(5);
+          var adc = chunk.subarray(this.s.b);
+          this.s.b = 0;
+          this.c.push(adc), this.l += adc.length;
+          return;
+        } else {
+          this.ondata(blk, false);
+          cpw(this.s.w, 0, blk.length);
+          this.s.w.set(blk, this.s.w.length - blk.length);
+        }
+        if (this.s.l) {
+          var rest = chunk.subarray(this.s.b);
+          this.s = this.s.c * 4;
+          this.push(rest, final);
+          return;
+        }
+      }
+    } else if (final)
+      err(5);
+  };
+  return Decompress2;
+})();
+
+// tools/ociutil/imagefs/layers.ts
+var import_tar_stream3 = __toESM(require_tar_stream(), 1);
+var LayerError2 = class extends OciError {
+  name = "LayerError";
+};
+function compressionOf(mediaType2) {
+  if (mediaType2.endsWith("+gzip") || mediaType2.endsWith(".tar.gzip")) return "gzip";
+  if (mediaType2.endsWith("+zstd")) return "zstd";
+  return "none";
+}
+function layerName(index, desc) {
+  return `layer ${index} (${desc.digest.slice(0, 19)})`;
+}
+async function* layerEntries(layout, index, desc) {
+  const what = layerName(index, desc);
+  if (!await layout.hasBlob(desc)) {
+    const size = await layout.blobSize(desc.digest);
+    throw new LayerError2(`${what}: blob ${size === void 0 ? "is missing" : `has ${size} bytes, its descriptor says ${desc.size}`}`);
+  }
+  const source = layout.openBlob(desc.digest);
+  const extract = import_tar_stream3.default.extract();
+  const decompress = decompressor(compressionOf(desc.mediaType));
+  let failure2;
+  pipeline5(source, new VerifyingStream(desc, what), decompress, extract, (err2) => {
+    if (err2 && failure2 === void 0) failure2 = err2;
+  });
+  let ordinal = 0;
+  try {
+    for await (const entry of extract) {
+      yield { header: entry.header, ordinal: ordinal++, body: entry };
+      entry.resume();
+    }
+  } catch (err2) {
+    failure2 ??= err2;
+  } finally {
+    if (failure2 === void 0) source.destroy();
+  }
+  if (failure2 !== void 0) {
+    if (!(failure2 instanceof OciError)) {
+      const got = await fileDigest(layout.blobPath(desc.digest), digestAlgorithm(desc.digest)).catch(() => void 0);
+      if (got !== void 0 && got !== desc.digest) throw new VerificationError(`${what}: blob content has digest ${got}, expected ${desc.digest}`);
+    }
+    throw asLayerError(what, desc, failure2);
+  }
+}
+async function fileDigest(file, algorithm) {
+  const hash = newHash(algorithm);
+  for await (const chunk of createReadStream6(file, { highWaterMark: 1 << 20 })) hash.update(chunk);
+  return `${algorithm}:${hash.digest("hex")}`;
+}
+function asLayerError(what, desc, err2) {
+  if (err2 instanceof OciError) return err2;
+  const msg = errorMessage(err2);
+  const kind = compressionOf(desc.mediaType);
+  if (/zlib|header check|unexpected end of file|incorrect/i.test(msg) && kind === "gzip") return new LayerError2(`${what}: not valid gzip data: ${msg}`);
+  if (kind === "zstd" && err2.code !== void 0 && typeof err2.code === "number") {
+    return new LayerError2(`${what}: not valid zstd data: ${msg}`);
+  }
+  return new LayerError2(`${what}: not a valid tar stream: ${msg}`);
+}
+function decompressor(kind) {
+  if (kind === "gzip") return createGunzip2({ chunkSize: 1 << 16 });
+  if (kind === "zstd") return new ZstdStream();
+  return new Transform3({ transform: (chunk, _e, done) => done(null, chunk) });
+}
+var ZstdStream = class extends Transform3 {
+  inner = new Decompress((data) => {
+    if (data.length > 0) this.push(Buffer.from(data.buffer, data.byteOffset, data.length));
+  });
+  _transform(chunk, _enc, done) {
+    try {
+      this.inner.push(chunk);
+      done();
+    } catch (err2) {
+      done(err2);
+    }
+  }
+  _flush(done) {
+    try {
+      this.inner.push(new Uint8Array(0), true);
+      done();
+    } catch (err2) {
+      done(err2);
+    }
+  }
+};
+
+// tools/ociutil/imagefs/read.ts
+import { createHash as createHash5 } from "node:crypto";
+var TYPES = {
+  file: "file",
+  "contiguous-file": "file",
+  directory: "dir",
+  symlink: "symlink",
+  link: "link",
+  "character-device": "char",
+  "block-device": "block",
+  fifo: "fifo"
+};
+async function readFilesystem(image) {
+  const fs = new Filesystem();
+  for (const [i, desc] of image.layers.entries()) {
+    for await (const { header: h, ordinal, body } of layerEntries(image.layout, i, desc)) {
+      const type = TYPES[h.type ?? "file"];
+      if (type === void 0) {
+        fs.problems.push({ layer: i, path: h.name, reason: `unsupported tar entry type "${h.type}"; ignored` });
+        continue;
+      }
+      let inode;
+      if (type === "file") {
+        const hash = createHash5("sha256");
+        let size = 0;
+        for await (const chunk of body) {
+          hash.update(chunk);
+          size += chunk.length;
+        }
+        inode = { layer: i, ordinal, size, sha256: hash.digest("hex") };
+      }
+      const pax = h.pax ?? {};
+      const paxInt = (k) => pax[k] !== void 0 && /^\d+$/.test(pax[k]) ? Number(pax[k]) : void 0;
+      const paxTime = pax["mtime"] !== void 0 && /^\d+(\.\d+)?$/.test(pax["mtime"]) ? Math.floor(Number(pax["mtime"])) : void 0;
+      fs.apply(i, {
+        name: h.name,
+        type,
+        mode: h.mode ?? 0,
+        uid: paxInt("uid") ?? h.uid ?? 0,
+        gid: paxInt("gid") ?? h.gid ?? 0,
+        uname: pax["uname"] ?? h.uname ?? "",
+        gname: pax["gname"] ?? h.gname ?? "",
+        mtime: paxTime ?? (h.mtime ? Math.floor(h.mtime.getTime() / 1e3) : 0),
+        linkname: h.linkname ?? "",
+        devmajor: h.devmajor ?? 0,
+        devminor: h.devminor ?? 0,
+        ...inode !== void 0 ? { inode } : {}
+      });
+    }
+  }
+  return fs;
+}
+async function readContent(image, inode, write) {
+  const desc = image.layers[inode.layer];
+  for await (const { ordinal, body } of layerEntries(image.layout, inode.layer, desc)) {
+    if (ordinal !== inode.ordinal) continue;
+    await copyChecked(body, inode, layerName(inode.layer, desc), write);
+    return;
+  }
+  throw new LayerError2(`${layerName(inode.layer, desc)}: it has no entry ${inode.ordinal} any more`);
+}
+async function copyChecked(body, inode, what, write) {
+  const hash = createHash5("sha256");
+  let size = 0;
+  for await (const chunk of body) {
+    hash.update(chunk);
+    size += chunk.length;
+    await write(chunk);
+  }
+  if (size !== inode.size || hash.digest("hex") !== inode.sha256) {
+    throw new VerificationError(`${what}: entry ${inode.ordinal} changed since it was first read`);
+  }
+}
+async function readContents(image, inodes) {
+  const byLayer = /* @__PURE__ */ new Map();
+  for (const inode of inodes) {
+    const m = byLayer.get(inode.layer) ?? /* @__PURE__ */ new Map();
+    m.set(inode.ordinal, inode);
+    byLayer.set(inode.layer, m);
+  }
+  const out = /* @__PURE__ */ new Map();
+  for (const [layer, wanted] of [...byLayer].sort(([a], [b]) => a - b)) {
+    const desc = image.layers[layer];
+    let left = wanted.size;
+    for await (const { ordinal, body } of layerEntries(image.layout, layer, desc)) {
+      const inode = wanted.get(ordinal);
+      if (inode === void 0) continue;
+      const chunks = [];
+      await copyChecked(body, inode, layerName(layer, desc), (c) => void chunks.push(c));
+      out.set(inode, Buffer.concat(chunks));
+      if (--left === 0) break;
+    }
+    if (left > 0) throw new LayerError2(`${layerName(layer, desc)}: ${left} entries are missing since it was first read`);
+  }
+  return out;
+}
+
+// tools/ociutil/imagefs/export.ts
+var TYPE_BITS = { file: 32768, dir: 16384, symlink: 40960, char: 8192, block: 24576, fifo: 4096 };
+var TAR_TYPE = { file: "file", dir: "directory", symlink: "symlink", char: "character-device", block: "block-device", fifo: "fifo" };
+async function exportTar(image, fs, out) {
+  const tmp = tempPathFor(out);
+  const pack = import_tar_stream4.default.pack();
+  const written = pipeline6(pack, createWriteStream2(tmp, { flags: "wx", mode: 420 }));
+  written.catch(() => {
+  });
+  const stats = { entries: 0, files: 0, bytes: 0 };
+  try {
+    await writeEntries2(image, fs, pack, stats);
+    pack.finalize();
+    await written;
+    await rename4(tmp, out);
+    return stats;
+  } catch (err2) {
+    pack.destroy();
+    await written.catch(() => {
+    });
+    await rm5(tmp, { force: true });
+    throw err2;
+  }
+}
+async function writeEntries2(image, fs, pack, stats) {
+  const add2 = (header3) => new Promise((resolve2, reject) => {
+    stats.entries++;
+    pack.entry(header3, (err2) => err2 ? reject(err2) : resolve2());
+  });
+  const all = [...fs.walk()];
+  const paths = /* @__PURE__ */ new Map();
+  for (const [p, e] of all) {
+    if (e.type === "dir") await add2(header2(p, e));
+    if (e.type === "file") paths.set(e.inode, [...paths.get(e.inode) ?? [], p]);
+  }
+  for (const [p, e] of all) if (e.type !== "dir" && e.type !== "file") await add2(header2(p, e));
+  const byLayer = /* @__PURE__ */ new Map();
+  for (const inode of paths.keys()) {
+    const m = byLayer.get(inode.layer) ?? /* @__PURE__ */ new Map();
+    m.set(inode.ordinal, inode);
+    byLayer.set(inode.layer, m);
+  }
+  const byPath = new Map(all);
+  for (const layer of [...byLayer.keys()].sort((a, b) => a - b)) {
+    const wanted = byLayer.get(layer);
+    let left = wanted.size;
+    const desc = image.layers[layer];
+    for await (const { ordinal, body } of layerEntries(image.layout, layer, desc)) {
+      const inode = wanted.get(ordinal);
+      if (inode === void 0) continue;
+      const first = paths.get(inode)[0];
+      stats.entries++;
+      stats.files++;
+      stats.bytes += inode.size;
+      let done;
+      const finished2 = new Promise((resolve2, reject) => done = (err2) => err2 ? reject(err2) : resolve2());
+      const sink = pack.entry({ ...header2(first, byPath.get(first)), size: inode.size }, (err2) => done(err2));
+      await copyChecked(body, inode, layerName(layer, desc), async (chunk) => {
+        if (!sink.write(chunk)) await once(sink, "drain");
+      });
+      sink.end(void 0);
+      await finished2;
+      if (--left === 0) break;
+    }
+    if (left > 0) throw new LayerError2(`${layerName(layer, desc)}: ${left} entries are missing since it was first read`);
+  }
+  for (const names of paths.values()) {
+    for (const p of names.slice(1)) await add2({ ...header2(p, byPath.get(p)), type: "link", linkname: names[0].slice(1), size: 0 });
+  }
+}
+function header2(p, e) {
+  const h = {
+    name: e.type === "dir" ? `${p.slice(1)}/` : p.slice(1),
+    type: TAR_TYPE[e.type],
+    mode: e.mode | TYPE_BITS[e.type],
+    uid: e.uid,
+    gid: e.gid,
+    uname: e.uname,
+    gname: e.gname,
+    mtime: new Date(e.mtime * 1e3),
+    size: 0,
+    linkname: e.type === "symlink" ? e.linkname : "",
+    devmajor: e.devmajor ?? 0,
+    devminor: e.devminor ?? 0
+  };
+  return h;
+}
+
+// tools/ociutil/imagefs/image.ts
+import { stat as stat7 } from "node:fs/promises";
+async function splitLayoutArg(arg) {
+  if (await isDir(arg)) return { dir: arg };
+  const colon = arg.lastIndexOf(":");
+  if (colon > 0 && colon < arg.length - 1 && !arg.slice(colon + 1).includes("/")) {
+    return { dir: arg.slice(0, colon), ref: arg.slice(colon + 1) };
+  }
+  return { dir: arg };
+}
+async function openImage(arg, platform2) {
+  const images = await openImages(arg, platform2, false);
+  return images[0];
+}
+async function openImages(arg, platform2, all) {
+  const { dir, ref } = await splitLayoutArg(arg);
+  const layout = await ImageLayout.open(dir);
+  const index = await layout.readIndex();
+  let candidates = index.manifests;
+  if (ref !== void 0) {
+    candidates = candidates.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] === ref);
+    if (candidates.length === 0) {
+      const names = index.manifests.map((m) => m.annotations?.[REF_NAME_ANNOTATION]).filter((n) => n !== void 0);
+      throw new LayoutError(`${dir} has no image named "${ref}" in index.json (${names.length > 0 ? `it has: ${names.join(", ")}` : "it names none"})`);
+    }
+  }
+  const load2 = async (desc) => parseManifest(await layout.readBlob(desc), desc.mediaType, `${desc.digest} in ${dir}`);
+  const chosen = await pick2(candidates, load2, platform2, arg, all);
+  const out = [];
+  for (const doc of chosen) out.push(await imageOf(layout, arg, doc));
+  return out;
+}
+async function imageOf(layout, arg, chosen) {
+  const configBytes = await layout.readBlob(chosen.manifest.config);
+  let json;
+  try {
+    json = JSON.parse(configBytes.toString("utf8"));
+  } catch {
+    throw new LayoutError(`${arg}: image config ${chosen.manifest.config.digest} is not JSON`);
+  }
+  const parsed = ImageConfigSchema.safeParse(json);
+  if (!parsed.success) throw new LayoutError(`${arg}: image config ${chosen.manifest.config.digest}: ${describeIssues(parsed.error)}`);
+  for (const [i, l] of chosen.manifest.layers.entries()) {
+    if (!LAYER_MEDIA_TYPES.includes(l.mediaType)) {
+      throw new LayoutError(`${arg}: layers[${i}] ${l.digest} has media type "${l.mediaType}", not a filesystem layer`);
+    }
+  }
+  return { layout, name: arg, manifest: chosen, config: parsed.data, layers: chosen.manifest.layers };
+}
+async function pick2(entries, load2, platform2, what, all) {
+  const images = [];
+  for (const entry of entries) {
+    const doc = await load2(entry);
+    if (doc.kind === "image") {
+      images.push({ doc, platform: entry.platform });
+      continue;
+    }
+    for (const child of doc.index.manifests) {
+      const c = await load2(child);
+      if (c.kind === "image") images.push({ doc: c, platform: child.platform });
+    }
+  }
+  const real = images.filter((i) => i.platform === void 0 || i.platform.os !== "unknown");
+  if (platform2 !== void 0) {
+    const matching = real.filter((i) => platformMatches(i.platform, platform2));
+    if (matching.length === 1) return [matching[0].doc];
+    const have = real.map((i) => i.platform ? formatPlatform(i.platform) : "no platform").join(", ");
+    if (matching.length === 0) throw new LayoutError(`${what} has no image for platform ${formatPlatform(platform2)} (it has: ${have || "none"})`);
+    throw new LayoutError(`${what} has ${matching.length} images for platform ${formatPlatform(platform2)}; name one with LAYOUT:ref`);
+  }
+  if (real.length === 1 || all && real.length > 0) return real.map((i) => i.doc);
+  if (real.length === 0) throw new LayoutError(`${what} holds no image manifest`);
+  const platforms = real.map((i) => i.platform ? formatPlatform(i.platform) : "no platform").join(", ");
+  throw new LayoutError(`${what} holds ${real.length} images (${platforms}); pick one with --platform or LAYOUT:ref`);
+}
+async function isDir(p) {
+  try {
+    return (await stat7(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+// tools/ociutil/imagefs/listing.ts
+function inodeTable(fs) {
+  const table = /* @__PURE__ */ new Map();
+  for (const [, e] of fs.walk()) {
+    if (e.inode === void 0) continue;
+    const t = table.get(e.inode);
+    if (t) t.links++;
+    else table.set(e.inode, { id: table.size + 1, links: 1 });
+  }
+  return table;
+}
+function toRecord(image, path7, e, inodes) {
+  const t = e.inode ? inodes.get(e.inode) : void 0;
+  return {
+    path: path7,
+    type: e.type,
+    mode: e.mode.toString(8).padStart(4, "0"),
+    uid: e.uid,
+    gid: e.gid,
+    uname: e.uname,
+    gname: e.gname,
+    size: e.inode?.size ?? 0,
+    mtime: new Date(e.mtime * 1e3).toISOString(),
+    links: t?.links ?? 1,
+    ...t ? { inode: t.id, sha256: e.inode.sha256 } : {},
+    ...e.linkname !== void 0 ? { linkname: e.linkname } : {},
+    ...e.type === "char" || e.type === "block" ? { devmajor: e.devmajor, devminor: e.devminor } : {},
+    layer: e.layer,
+    layerDigest: image.layers[e.layer]?.digest ?? ""
+  };
+}
+var TYPE_CHAR = { file: "-", dir: "d", symlink: "l", char: "c", block: "b", fifo: "p" };
+function modeString(type, mode) {
+  const rwx = (bits, special, s) => {
+    const x = bits & 1 ? special ? s : "x" : special ? s.toUpperCase() : "-";
+    return `${bits & 4 ? "r" : "-"}${bits & 2 ? "w" : "-"}${x}`;
+  };
+  return TYPE_CHAR[type] + rwx(mode >> 6 & 7, (mode & 2048) !== 0, "s") + rwx(mode >> 3 & 7, (mode & 1024) !== 0, "s") + rwx(mode & 7, (mode & 512) !== 0, "t");
+}
+function formatLine(r) {
+  const size = r.type === "char" || r.type === "block" ? `${r.devmajor}, ${r.devminor}` : String(r.size);
+  const when = r.mtime.slice(0, 16).replace("T", " ");
+  const name = r.type === "symlink" ? `${r.path} -> ${r.linkname}` : r.path;
+  return `${modeString(r.type, Number.parseInt(r.mode, 8))} ${String(r.links).padStart(2)} ${String(r.uid).padStart(5)} ${String(r.gid).padStart(5)} ${size.padStart(10)} ${when} layer ${r.layer} ${r.layerDigest.slice(0, 19)} ${name}`;
+}
+
+// tools/ociutil/imagefs/commands.ts
+function platformOption(cmd) {
+  return cmd.option("--platform <os/arch[/variant]>", "the image to read from a multi-platform index, e.g. linux/arm64");
+}
+function platformOf(flags) {
+  if (flags.platform === void 0) return void 0;
+  try {
+    return parsePlatform(flags.platform);
+  } catch (err2) {
+    throw new UsageError(err2.message);
+  }
+}
+async function load(arg, flags) {
+  const image = await openImage(arg, platformOf(flags));
+  return { image, fs: await readFilesystem(image) };
+}
+function warn(loaded, flags) {
+  if (flags.json) return;
+  for (const { image, fs } of loaded) {
+    for (const p of fs.problems) {
+      process.stderr.write(`ociutil: warning: ${layerName(p.layer, image.layers[p.layer])}: ${JSON.stringify(p.path)}: ${p.reason}
+`);
+    }
+  }
+}
+function problemsJson(image, fs) {
+  return fs.problems.map((p) => ({ ...p, layerDigest: image.layers[p.layer].digest }));
+}
+function registerLs(program3) {
+  platformOption(
+    program3.command("ls").description("list an image's final filesystem like ls -l, with the layer each entry came from").argument("<layout>", "OCI image layout directory, optionally :ref (an org.opencontainers.image.ref.name in index.json)").argument("[path]", "a directory to list, or one entry", "/").option("-R, --recursive", "list everything under the directory").option("--json", "print one JSON object: the image, its entries and any problems")
+  ).action(
+    action(async (arg, path7, flags) => {
+      const loaded = await load(arg, flags);
+      const { image, fs } = loaded;
+      const { path: at, entry } = lstatPath(fs, path7, arg);
+      const inodes = inodeTable(fs);
+      const entries = entry.type !== "dir" ? [[at, entry]] : flags.recursive ? [...fs.walk(at === "/" ? "" : at, entry)] : [...children(at, entry)];
+      const records2 = entries.map(([p, e]) => toRecord(image, p, e, inodes));
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify({ image: image.manifest.digest, entries: records2, problems: problemsJson(image, fs) })}
+`);
+        return;
+      }
+      await writeOut(records2.map((r) => `${formatLine(r)}
+`).join(""));
+      warn([loaded], flags);
+    })
+  );
+}
+function* children(at, dir) {
+  for (const name of [...dir.children.keys()].sort(byBytes)) yield [`${at === "/" ? "" : at}/${name}`, dir.children.get(name)];
+}
+function registerCat(program3) {
+  platformOption(
+    program3.command("cat").description("print a file of an image's final filesystem, following symlinks inside the image only").argument("<layout>", "OCI image layout directory, optionally :ref").argument("<path>", "the file, e.g. /etc/os-release")
+  ).action(
+    action(async (arg, path7, flags) => {
+      const loaded = await load(arg, flags);
+      const { image, fs } = loaded;
+      const found = resolvePath(fs, path7, arg);
+      if (found.entry.type === "dir") throw new PathError(`${arg}: ${found.path} is a directory`);
+      if (found.entry.type !== "file") throw new PathError(`${arg}: ${found.path} is a ${found.entry.type}, not a regular file`);
+      await readContent(image, found.entry.inode, writeOut);
+      warn([loaded], flags);
+    })
+  );
+}
+function registerExport(program3) {
+  platformOption(
+    program3.command("export").description("write an image's final filesystem as one tar (complete or absent, never partial)").argument("<layout>", "OCI image layout directory, optionally :ref").argument("<out>", "the tar file to write").option("--json", "print one JSON object describing the result")
+  ).action(
+    action(async (arg, out, flags) => {
+      const loaded = await load(arg, flags);
+      const { image, fs } = loaded;
+      const stats = await exportTar(image, fs, out);
+      const json = { image: image.manifest.digest, output: out, ...stats, problems: problemsJson(image, fs) };
+      process.stdout.write(flags.json ? `${JSON.stringify(json)}
+` : `${out}: ${stats.entries} entries, ${stats.files} files, ${stats.bytes} bytes
+`);
+      warn([loaded], flags);
+    })
+  );
+}
+function registerDiff(program3) {
+  program3.command("diff").description("paths added, removed and changed (type, mode, owner, content, link target) from image A to image B").argument("<a>", "OCI image layout directory, optionally :ref").argument("<b>", "OCI image layout directory, optionally :ref").option("--platform <os/arch[/variant]>", "the image to read from each multi-platform index").option("--json", "print one JSON object: added, removed, changed").action(
+    action(async (a, b, flags) => {
+      const left = await load(a, flags);
+      const right = await load(b, flags);
+      const d = diffFilesystems(left.fs, right.fs);
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify({ ...d, problems: [...problemsJson(left.image, left.fs), ...problemsJson(right.image, right.fs)] })}
+`);
+        return;
+      }
+      const lines2 = [
+        ...d.added.map((p) => ({ p, l: `A ${p}` })),
+        ...d.removed.map((p) => ({ p, l: `D ${p}` })),
+        ...d.changed.map((c) => ({ p: c.path, l: `M ${c.path} (${c.fields.join(", ")})` }))
+      ].sort((x, y) => x.p < y.p ? -1 : x.p > y.p ? 1 : 0);
+      await writeOut(lines2.map((x) => `${x.l}
+`).join(""));
+      warn([left, right], flags);
+    })
+  );
+}
+async function writeOut(chunk) {
+  if (chunk.length === 0) return;
+  if (!process.stdout.write(chunk)) {
+    const [err2] = await Promise.race([once2(process.stdout, "drain").then(() => [void 0]), once2(process.stdout, "error")]);
+    if (err2 !== void 0) {
+      if (err2.code === "EPIPE") process.exit(0);
+      throw new OciError(`cannot write to stdout: ${err2.message}`);
+    }
+  }
+}
+var imagefsCommands = [registerLs, registerCat, registerExport, registerDiff];
+
+// tools/ociutil/structure/checks.ts
+var DEBIAN_DOC = "/usr/share/doc";
+var BANNED_LICENSES = ["AGPL", "WTFPL"];
+var LICENSE_ALLOWED_PACKAGES = /* @__PURE__ */ new Set(["libgnutls30"]);
+async function runChecks(image, fs, configs) {
+  const env = envMap(image.config.config?.Env ?? []);
+  const wanted = /* @__PURE__ */ new Map();
+  const want = (path7) => {
+    if (wanted.has(path7)) return;
+    try {
+      const found = resolvePath(fs, path7, "image");
+      wanted.set(path7, found.entry.type === "file" ? found.entry : `${found.path} is a ${found.entry.type === "dir" ? "directory" : found.entry.type}`);
+    } catch (err2) {
+      wanted.set(path7, err2.message.replace(/^image: /, ""));
+    }
+  };
+  const debianPackages = debianDocDirs(fs);
+  for (const c of configs) {
+    for (const t of c.fileContentTests) want(expand(t.path, env));
+    for (const t of c.licenseTests) {
+      for (const f of t.files) want(f);
+      if (t.debian) for (const p of debianPackages) want(`${DEBIAN_DOC}/${p}/copyright`);
+    }
+  }
+  const inodes = [...wanted.values()].filter((v) => typeof v !== "string").map((e) => e.inode);
+  const contents = await readContents(image, inodes);
+  const text = (path7) => {
+    const w = wanted.get(path7);
+    return typeof w === "string" ? { error: w } : { text: contents.get(w.inode).toString("utf8") };
+  };
+  const results = [];
+  for (const c of configs) {
+    for (const t of c.fileExistenceTests) results.push(fileExistence(fs, t, env));
+    for (const t of c.fileContentTests) results.push(fileContent(t, text(expand(t.path, env))));
+    if (c.metadataTest !== void 0) results.push(metadata(image, c.metadataTest, env));
+    for (const [i, t] of c.licenseTests.entries()) results.push(license(i, t, debianPackages, text));
+  }
+  return results;
+}
+function result(check, failures) {
+  return { check, pass: failures.length === 0, failures };
+}
+function fileExistence(fs, t, env) {
+  const check = `fileExistenceTests ${JSON.stringify(t.name)} (${t.path})`;
+  const path7 = expand(t.path, env);
+  let entry;
+  try {
+    entry = lstatPath(fs, path7, "image").entry;
+  } catch {
+    entry = void 0;
+  }
+  if (!t.shouldExist) return result(check, entry === void 0 ? [] : [`expected ${path7} not to exist, found ${describe2(entry)}`]);
+  if (entry === void 0) return result(check, [`expected ${path7} to exist, found nothing there`]);
+  const failures = [];
+  const perms = goFileMode(entry);
+  if (t.permissions !== void 0 && t.permissions !== perms) failures.push(`expected permissions ${t.permissions}, found ${perms}`);
+  if (t.uid !== void 0 && t.uid !== entry.uid) failures.push(`expected uid ${t.uid}, found ${entry.uid}`);
+  if (t.gid !== void 0 && t.gid !== entry.gid) failures.push(`expected gid ${t.gid}, found ${entry.gid}`);
+  if (t.isExecutableBy !== void 0) {
+    const bits = { any: 73, owner: 64, group: 8, other: 1 }[t.isExecutableBy];
+    if ((entry.mode & bits) === 0) failures.push(`expected executable by ${t.isExecutableBy}, found ${perms}`);
+  }
+  return result(check, failures);
+}
+function fileContent(t, got) {
+  const check = `fileContentTests ${JSON.stringify(t.name)} (${t.path})`;
+  if ("error" in got) return result(check, [`expected a file to read, found: ${got.error}`]);
+  const failures = [];
+  for (const re of t.expectedContents) if (!goRegex(re).test(got.text)) failures.push(`expected content matching /${re}/, found ${excerpt(got.text)}`);
+  for (const re of t.excludedContents) if (goRegex(re).test(got.text)) failures.push(`expected no content matching /${re}/, found ${excerpt(got.text)}`);
+  return result(check, failures);
+}
+function metadata(image, t, env) {
+  const c = image.config.config ?? {};
+  const failures = [];
+  const labels = new Map(Object.entries(c.Labels ?? {}));
+  const pairs = (what, want, have) => {
+    for (const p of want ?? []) {
+      const v = have.get(p.key);
+      if (v === void 0) failures.push(`expected ${what} ${p.key}, found none`);
+      else if (p.isRegex ? !goRegex(p.value).test(v) : v !== p.value) {
+        failures.push(`expected ${what} ${p.key}${p.isRegex ? ` matching /${p.value}/` : `=${JSON.stringify(p.value)}`}, found ${JSON.stringify(v)}`);
+      }
+    }
+  };
+  pairs("env", [...t.env ?? [], ...t.envVars ?? []], env);
+  pairs("label", t.labels, labels);
+  const list = (a) => JSON.stringify(a ?? []);
+  if (t.entrypoint !== void 0 && list(t.entrypoint) !== list(c.Entrypoint)) failures.push(`expected entrypoint ${list(t.entrypoint)}, found ${list(c.Entrypoint)}`);
+  if (t.cmd !== void 0 && list(t.cmd) !== list(c.Cmd)) failures.push(`expected cmd ${list(t.cmd)}, found ${list(c.Cmd)}`);
+  if (t.workdir !== void 0 && t.workdir !== (c.WorkingDir ?? "")) failures.push(`expected workdir ${JSON.stringify(t.workdir)}, found ${JSON.stringify(c.WorkingDir ?? "")}`);
+  if (t.user !== void 0 && t.user !== (c.User ?? "")) failures.push(`expected user ${JSON.stringify(t.user)}, found ${JSON.stringify(c.User ?? "")}`);
+  const ports = Object.keys(c.ExposedPorts ?? {});
+  const exposed = (p) => ports.some((k) => k === p || k.split("/")[0] === p);
+  for (const p of t.exposedPorts ?? []) if (!exposed(p)) failures.push(`expected port ${p} exposed, found ${list(ports)}`);
+  for (const p of t.unexposedPorts ?? []) if (exposed(p)) failures.push(`expected port ${p} not exposed, found ${list(ports)}`);
+  const volumes = Object.keys(c.Volumes ?? {});
+  for (const v of t.volumes ?? []) if (!volumes.includes(v)) failures.push(`expected volume ${v}, found ${list(volumes)}`);
+  for (const v of t.unmountedVolumes ?? []) if (volumes.includes(v)) failures.push(`expected no volume ${v}, found ${list(volumes)}`);
+  return result("metadataTest", failures);
+}
+function license(i, t, packages, text) {
+  const failures = [];
+  const checkFile = (path7) => {
+    const got = text(path7);
+    if ("error" in got) {
+      failures.push(`expected a license file at ${path7}, found: ${got.error}`);
+      return;
+    }
+    const upper = got.text.toUpperCase();
+    for (const banned of BANNED_LICENSES) if (upper.includes(banned)) failures.push(`expected no ${banned} license in ${path7}, found one`);
+  };
+  if (t.debian) {
+    if (packages.length === 0) failures.push(`expected Debian package docs in ${DEBIAN_DOC}, found none`);
+    for (const p of packages) if (!LICENSE_ALLOWED_PACKAGES.has(p)) checkFile(`${DEBIAN_DOC}/${p}/copyright`);
+  }
+  for (const f of t.files) checkFile(f);
+  return result(`licenseTests[${i}]`, failures);
+}
+function debianDocDirs(fs) {
+  const doc = fs.lookup(DEBIAN_DOC);
+  if (doc?.type !== "dir") return [];
+  return [...doc.children].filter(([, e]) => e.type === "dir").map(([name]) => name).sort();
+}
+function describe2(e) {
+  return `a ${e.type === "dir" ? "directory" : e.type} (${goFileMode(e)})`;
+}
+function excerpt(s) {
+  return JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}\u2026` : s);
+}
+function goFileMode(e) {
+  let prefix = "";
+  if (e.type === "dir") prefix += "d";
+  if (e.type === "symlink") prefix += "L";
+  if (e.type === "char" || e.type === "block") prefix += "D";
+  if (e.type === "fifo") prefix += "p";
+  if (e.mode & 2048) prefix += "u";
+  if (e.mode & 1024) prefix += "g";
+  if (e.type === "char") prefix += "c";
+  if (e.mode & 512) prefix += "t";
+  const rwx = "rwxrwxrwx";
+  let perm = "";
+  for (let i = 0; i < 9; i++) perm += e.mode & 1 << 8 - i ? rwx[i] : "-";
+  return (prefix || "-") + perm;
+}
+function goRegex(source) {
+  const m = /^\(\?([imsU]+)\)/.exec(source);
+  const flags = m ? [...new Set(m[1].replace("U", ""))].join("") : "";
+  try {
+    return new RegExp(m ? source.slice(m[0].length) : source, flags);
+  } catch (err2) {
+    throw new OciError(`invalid regular expression /${source}/: ${err2.message}`);
+  }
+}
+function envMap(env) {
+  const m = /* @__PURE__ */ new Map();
+  for (const kv of env) {
+    const eq = kv.indexOf("=");
+    if (eq > 0) m.set(kv.slice(0, eq), kv.slice(eq + 1));
+  }
+  return m;
+}
+function expand(path7, env) {
+  return path7.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_, a, b) => env.get(a ?? b) ?? "");
+}
+
+// tools/ociutil/structure/config.ts
+var import_yaml2 = __toESM(require_dist(), 1);
+import { readFile as readFile11 } from "node:fs/promises";
+var keyValue = object({ key: string2().min(1), value: string2(), isRegex: boolean2().optional() }).strict();
+var FileExistenceSchema = object({
+  name: string2().min(1),
+  path: string2().min(1),
+  shouldExist: boolean2().default(true),
+  /** Go's os.FileMode string, as container-structure-test compares it: "-rw-r--r--", "drwxr-xr-x", "Lrwxrwxrwx". */
+  permissions: string2().optional(),
+  uid: number2().int().optional(),
+  gid: number2().int().optional(),
+  isExecutableBy: _enum(["any", "owner", "group", "other"]).optional()
+}).strict();
+var FileContentSchema = object({
+  name: string2().min(1),
+  path: string2().min(1),
+  expectedContents: array(string2()).default([]),
+  excludedContents: array(string2()).default([])
+}).strict();
+var MetadataSchema = object({
+  env: array(keyValue).optional(),
+  envVars: array(keyValue).optional(),
+  labels: array(keyValue).optional(),
+  exposedPorts: array(string2().min(1)).optional(),
+  unexposedPorts: array(string2().min(1)).optional(),
+  volumes: array(string2().min(1)).optional(),
+  unmountedVolumes: array(string2().min(1)).optional(),
+  entrypoint: array(string2()).optional(),
+  cmd: array(string2()).optional(),
+  workdir: string2().optional(),
+  user: string2().optional()
+}).strict();
+var LicenseSchema = object({ debian: boolean2().default(false), files: array(string2()).default([]) }).strict();
+var StructureConfigSchema = object({
+  schemaVersion: literal("2.0.0"),
+  fileExistenceTests: array(FileExistenceSchema).default([]),
+  fileContentTests: array(FileContentSchema).default([]),
+  metadataTest: MetadataSchema.optional(),
+  licenseTests: array(LicenseSchema).default([])
+}).strict();
+async function readStructureConfig(file) {
+  let text;
+  try {
+    text = await readFile11(file, "utf8");
+  } catch (err2) {
+    throw new OciError(`cannot read structure test config ${file}: ${err2.message}`);
+  }
+  let doc;
+  try {
+    doc = (0, import_yaml2.parse)(text, { uniqueKeys: true, prettyErrors: false });
+  } catch (err2) {
+    throw new OciError(`structure test config ${file} is not YAML: ${err2.message}`);
+  }
+  if (doc !== null && typeof doc === "object" && "commandTests" in doc) {
+    throw new OciError(`structure test config ${file}: commandTests run the image and need a container runtime; oci_structure_test reads the image only (use oci_layout_test with container-structure-test for them)`);
+  }
+  const parsed = StructureConfigSchema.safeParse(doc);
+  if (!parsed.success) throw new OciError(`structure test config ${file}: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+// tools/ociutil/structure/command.ts
+function registerStructureTest(program3) {
+  program3.command("structure-test").description("check an image's files and config against container-structure-test YAML (no container runtime)").argument("<layout>", "OCI image layout directory, optionally :ref").requiredOption("-c, --config <file>", "a container-structure-test YAML (or JSON) file (repeatable)", collect, []).option("--platform <os/arch[/variant]>", "check one image of a multi-platform index (default: every one)").option("--json", "print one JSON object: the results per platform").action(
+    action(async (arg, flags) => {
+      if (flags.config.length === 0) throw new UsageError("structure-test needs at least one --config");
+      const configs = [];
+      for (const f of flags.config) configs.push(await readStructureConfig(f));
+      let platform2;
+      try {
+        platform2 = flags.platform === void 0 ? void 0 : parsePlatform(flags.platform);
+      } catch (err2) {
+        throw new UsageError(err2.message);
+      }
+      const images = await openImages(arg, platform2, true);
+      const report = [];
+      let failed = 0;
+      let total = 0;
+      const failedPlatforms = [];
+      for (const image of images) {
+        const p = formatPlatform({ os: image.config.os, architecture: image.config.architecture, variant: image.config.variant });
+        const results = await runChecks(image, await readFilesystem(image), configs);
+        const bad = results.filter((r) => !r.pass).length;
+        total += results.length;
+        failed += bad;
+        if (bad > 0) failedPlatforms.push(p);
+        report.push({ platform: p, image: image.manifest.digest, results });
+        if (!flags.json) {
+          const lines2 = results.map((r) => `${r.pass ? "PASS" : "FAIL"} ${p} ${r.check}${r.pass ? "" : `: ${r.failures.join("; ")}`}`);
+          process.stdout.write(`${[...lines2, `${p}: ${results.length - bad} passed, ${bad} failed`].join("\n")}
+`);
+        }
+      }
+      if (flags.json) process.stdout.write(`${JSON.stringify({ passed: failed === 0, platforms: report })}
+`);
+      if (total === 0) throw new OciError("structure test has no checks: every config is empty");
+      if (failed > 0) throw new OciError(`structure test failed: ${failed} of ${total} checks (${failedPlatforms.join(", ")})`);
+    })
+  );
+}
+
 // tools/ociutil/cli/commands.ts
 var commands = [
   registerPull,
@@ -34680,7 +36385,9 @@ var commands = [
   registerPromote,
   registerSnapshot,
   registerSave,
-  ...mutateCommands
+  ...mutateCommands,
+  ...imagefsCommands,
+  registerStructureTest
 ];
 
 // tools/ociutil/main.ts
@@ -34689,9 +36396,9 @@ for (const register of commands) register(program2);
 for (const cmd of program2.commands) cmd.exitOverride();
 try {
   await program2.parseAsync(process.argv);
-} catch (err) {
-  if (err instanceof CommanderError) {
-    process.exit(err.exitCode === 0 ? 0 : 2);
+} catch (err2) {
+  if (err2 instanceof CommanderError) {
+    process.exit(err2.exitCode === 0 ? 0 : 2);
   }
-  fail(err instanceof Error && !(err instanceof UsageError) ? err : err);
+  fail(err2 instanceof Error && !(err2 instanceof UsageError) ? err2 : err2);
 }

@@ -397,3 +397,44 @@ describe("oci_load: bazel build writes a docker save-format tar, bazel run loads
     expect(r.stderr).toContain('//load:bad_tag: repo_tags entry "e2e/app" must be "repo:tag" (e.g. "my/app:latest"), without a digest');
   });
 });
+
+describe("oci_structure_test (e2e/smoke/structure)", () => {
+  it("docs/structure_test.md's example is a target of e2e/smoke/structure/BUILD.bazel, as written", async () => {
+    const doc = await readFile(join(REPO_ROOT, "docs", "structure_test.md"), "utf8");
+    const m = /<!-- example:structure-test -->\s*```starlark\n([\s\S]*?)```/.exec(doc);
+    expect(m, "docs/structure_test.md has its example block").not.toBeNull();
+    expect(await readFile(join(HOST_WS, "structure", "BUILD.bazel"), "utf8")).toContain(m![1]!);
+  });
+
+  it("passes on a file only the base has; a file the app layer deletes is absent; every platform is checked", async () => {
+    const r = await mustBazel("test --test_output=all //structure:app_structure //structure:deleted_is_absent //structure:index_structure");
+    const out = r.stdout + r.stderr;
+    expect(out).toContain(`PASS linux/amd64 fileExistenceTests "exists /etc/base-only.txt" (/etc/base-only.txt)`);
+    expect(out).toContain(`PASS linux/amd64 fileContentTests "content of /etc/base-only.txt" (/etc/base-only.txt)`);
+    expect(out).toContain(`PASS linux/amd64 fileContentTests "os-release from the base" (/etc/os-release)`);
+    expect(out).toContain(`PASS linux/amd64 fileExistenceTests "absent /etc/os-release" (/etc/os-release)`);
+    expect(out).toMatch(/^PASS linux\/arm64\S* fileExistenceTests "exists \/app\/hello.sh" \(\/app\/hello.sh\)$/m);
+    expect(out).toContain(`PASS linux/amd64 fileExistenceTests "owner of /etc/base-only.txt" (/etc/base-only.txt)`);
+    expect(out).toMatch(/^linux\/amd64: 8 passed, 0 failed$/m); // app_structure: 5 from attributes, 3 from checks.yaml
+  });
+
+  it("a wrong check fails with the check, the platform, what was expected and what was found", async () => {
+    const r = await bazel("test --test_output=errors //structure:wrong_check");
+    const out = r.stdout + r.stderr;
+    expect(r.code, out.slice(-3000)).toBe(3); // Bazel's exit code for "a test failed"
+    expect(out).toMatch(
+      /^FAIL linux\/arm64\S* fileContentTests "content of \/etc\/base-only.txt" \(\/etc\/base-only.txt\): expected content matching \/amd64\/, found "only in the base \(arm64\)\\n"$/m,
+    );
+    expect(out).toContain(`PASS linux/amd64 fileContentTests "content of /etc/base-only.txt" (/etc/base-only.txt)`);
+    expect(out).toMatch(/ociutil: structure test failed: 1 of 2 checks \(linux\/arm64\S*\)/);
+  });
+
+  it.each([
+    ["no_checks", "//structure:no_checks: no checks: give `configs` (container-structure-test YAML) or check attributes"],
+    ["bad_owner", `//structure:bad_owner: owners["/etc/base-only.txt"] must be "UID:GID" (numbers), got "root"`],
+  ])("%s fails at analysis with one message naming the target", async (target, message) => {
+    const r = await bazel(`build //structure:${target}`);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(message);
+  });
+});

@@ -10,6 +10,8 @@ import { registerVerify } from "./verify.js";
 import { mutateCommands } from "../mutate/commands.js";
 import { registerPromote } from "../promote/command.js";
 import { registerSnapshot } from "../promote/snapshot-command.js";
+import { imagefsCommands } from "../imagefs/commands.js";
+import { registerStructureTest } from "../structure/command.js";
 
 export type RegisterCommand = (program: Command) => void;
 
@@ -24,4 +26,6 @@ export const commands: RegisterCommand[] = [
   registerSnapshot,
   registerSave,
   ...mutateCommands,
+  ...imagefsCommands,
+  registerStructureTest,
 ];

@@ -1,0 +1,72 @@
+/**
+ * Path resolution inside the image's root, as `cat` needs it: symlinks are followed (absolute targets
+ * from the image's root), and a path or link that climbs above the root is refused, never clamped or
+ * followed onto the host.
+ */
+import { OciError } from "../util/errors.js";
+import type { Entry, Filesystem } from "./filesystem.js";
+
+const MAX_LINKS = 40; // Linux's limit for one lookup
+
+export class PathError extends OciError {
+  override readonly name = "PathError";
+}
+
+export function resolvePath(fs: Filesystem, path: string, what: string): { path: string; entry: Entry } {
+  const done: string[] = [];
+  const queue = path.split("/");
+  let links = 0;
+  while (queue.length > 0) {
+    const part = queue.shift()!;
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      if (done.length === 0) throw new PathError(`${what}: ${path} climbs out of the image's root`);
+      done.pop();
+      continue;
+    }
+    const here = `/${[...done, part].join("/")}`;
+    const entry = fs.lookup(here);
+    if (entry === undefined) throw new PathError(`${what}: ${here} does not exist`);
+    if (entry.type !== "symlink") {
+      if (queue.some((p) => p !== "" && p !== ".") && entry.type !== "dir") throw new PathError(`${what}: ${here} is not a directory`);
+      done.push(part);
+      continue;
+    }
+    if (++links > MAX_LINKS) throw new PathError(`${what}: ${path}: too many levels of symbolic links`);
+    const target = entry.linkname!;
+    if (climbsOut(done, target)) throw new PathError(`${what}: symlink ${here} -> ${target} points out of the image's root; not followed`);
+    if (target.startsWith("/")) done.length = 0;
+    queue.unshift(...target.split("/"));
+  }
+  const final = `/${done.join("/")}`;
+  return { path: final, entry: fs.lookup(final)! };
+}
+
+/**
+ * The entry at `path` itself, as lstat sees it: symlinks in the directory part are followed inside
+ * the root; the last component is not (`ls -l` of a symlink shows the symlink).
+ */
+export function lstatPath(fs: Filesystem, path: string, what: string): { path: string; entry: Entry } {
+  const trimmed = path.replace(/\/+$/, "");
+  const slash = trimmed.lastIndexOf("/");
+  const base = trimmed.slice(slash + 1);
+  if (base === "" || base === "." || base === "..") return resolvePath(fs, trimmed || "/", what);
+  const dir = resolvePath(fs, trimmed.slice(0, Math.max(slash, 0)) || "/", what);
+  const at = `${dir.path === "/" ? "" : dir.path}/${base}`;
+  const entry = fs.lookup(at);
+  if (entry === undefined) throw new PathError(`${what}: ${at} does not exist`);
+  return { path: at, entry };
+}
+
+/** True if `target`, resolved lexically from directory `dir`, climbs above the root. */
+export function climbsOut(dir: readonly string[], target: string): boolean {
+  const stack = target.startsWith("/") ? [] : [...dir];
+  for (const part of target.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      if (stack.length === 0) return true;
+      stack.pop();
+    } else stack.push(part);
+  }
+  return false;
+}
