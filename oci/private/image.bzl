@@ -1,5 +1,6 @@
 """oci_image: an image from a base (pulled, or another oci_image), layers and config attributes."""
 
+load(":provenance.bzl", "PROVENANCE_ATTRS", "merge_bases", "provenance_output", "shaping_attributes")
 load(":providers.bzl", "OciImageInfo", "OciLayerInfo")
 load(":toolchain.bzl", "NODE_TOOLCHAIN_TYPE", "OCIUTIL_ATTRS", "run_ociutil")
 load(":util.bzl", "declare_output", "pretty")
@@ -100,6 +101,9 @@ def _oci_image_impl(ctx):
     manifest = declare_output(ctx, "manifest.json")
     config = declare_output(ctx, "config.json")
     descriptor = declare_output(ctx, "descriptor.json")
+
+    # rules_oci's <name>.digest (beside the target, not in <name>_/: users script against this path).
+    digest = ctx.actions.declare_file(ctx.label.name + ".digest")
     args = ["image", "--spec", spec_file.path]
     inputs = [spec_file] + attribute_files
     if base:
@@ -108,19 +112,21 @@ def _oci_image_impl(ctx):
     for layer in layers:
         args.extend(["--layer", "%s=%s" % (layer.info.path, layer.blob.path)])
         inputs.append(layer.info)
-    args.extend(["--output-manifest", manifest.path, "--output-config", config.path, "--output-descriptor", descriptor.path])
+    args.extend(["--output-manifest", manifest.path, "--output-config", config.path, "--output-descriptor", descriptor.path, "--output-digest", digest.path])
     run_ociutil(
         ctx,
         mnemonic = "OciImage",
         progress_message = "Assembling image %{label}",
         arguments = args,
         inputs = depset(inputs),
-        outputs = [manifest, config, descriptor],
+        outputs = [manifest, config, descriptor, digest],
     )
+    bases = merge_bases([base] if base else [])
+    provenance = provenance_output(ctx, descriptor, manifest, shaping_attributes(ctx, _SHAPING_ATTRS), bases)
 
     own_layers = [struct(info = layer.info, blob = layer.blob) for layer in layers]
     return [
-        DefaultInfo(files = depset([descriptor, manifest, config])),
+        DefaultInfo(files = depset([descriptor, manifest, config, digest])),
         OciImageInfo(
             kind = "image",
             descriptor = descriptor,
@@ -134,17 +140,47 @@ def _oci_image_impl(ctx):
             pulled_blobs = pulled_blobs,
             missing = missing,
             sources = sources,
+            pulled = None,
+            bases = bases,
         ),
         OutputGroupInfo(
             descriptor = depset([descriptor]),
+            digest = depset([digest]),
+            provenance = depset([provenance]),
             layers = depset([layer.blob for layer in layers]),
         ),
     ]
 
+# What shaped the image: these go into the provenance's externalParameters.attributes when set.
+_SHAPING_ATTRS = [
+    "base",
+    "layers",
+    "entrypoint",
+    "cmd",
+    "env",
+    "user",
+    "workdir",
+    "exposed_ports",
+    "volumes",
+    "labels",
+    "annotations",
+    "stop_signal",
+    "created",
+    "env_file",
+    "labels_file",
+    "annotations_file",
+    "entrypoint_file",
+    "cmd_file",
+    "created_file",
+    "os",
+    "architecture",
+    "variant",
+]
+
 oci_image_rule = rule(
     implementation = _oci_image_impl,
     doc = "See the `oci_image` macro in //oci:defs.bzl.",
-    attrs = dict(OCIUTIL_ATTRS, **{
+    attrs = dict(OCIUTIL_ATTRS, **dict(PROVENANCE_ATTRS, **{
         "base": attr.label(
             doc = "The base image: one platform of an oci.pull (e.g. \"@distroless//:image\"), or another oci_image. Empty: start from scratch.",
             providers = [OciImageInfo],
@@ -177,6 +213,6 @@ oci_image_rule = rule(
         "os": attr.string(doc = "Overrides the base's os (default \"linux\" without a base)."),
         "architecture": attr.string(doc = "Overrides the base's architecture; required without a base."),
         "variant": attr.string(doc = "CPU variant, e.g. \"v8\"."),
-    }),
+    })),
     toolchains = [NODE_TOOLCHAIN_TYPE],
 )

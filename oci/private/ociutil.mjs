@@ -32447,7 +32447,7 @@ function registerCopy(program3) {
 }
 
 // tools/ociutil/cli/provenance.ts
-import { readFile as readFile5 } from "node:fs/promises";
+import { readFile as readFile6 } from "node:fs/promises";
 
 // tools/ociutil/ops/push.ts
 var BASE_NAME = "org.opencontainers.image.base.name";
@@ -32589,24 +32589,62 @@ function provenanceStatement(subjects, build) {
   };
 }
 
+// tools/ociutil/mutate/common.ts
+import { readFile as readFile5 } from "node:fs/promises";
+async function readJsonFile(file, schema, what) {
+  let text;
+  try {
+    text = await readFile5(file, "utf8");
+  } catch (err) {
+    throw new OciError(`cannot read ${what} ${file}: ${err.message}`);
+  }
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new OciError(`${what} ${file} is not JSON: ${err.message}`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new OciError(`${what} ${file}: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+function readDescriptorFile(file) {
+  return readJsonFile(file, DescriptorSchema, "descriptor");
+}
+function splitPair(value, flag) {
+  const eq = value.indexOf("=");
+  if (eq <= 0) throw new UsageError(`${flag} expects KEY=VALUE, got "${value}"`);
+  return [value.slice(0, eq), value.slice(eq + 1)];
+}
+function collect2(value, previous = []) {
+  return [...previous, value];
+}
+function canonicalBytes(doc) {
+  return Buffer.from(JSON.stringify(doc), "utf8");
+}
+
 // tools/ociutil/cli/provenance.ts
 function registerProvenance(program3) {
-  program3.command("provenance").description("write an in-toto Statement v1 with an SLSA Provenance v1 predicate for a built image (docs/provenance.md)").requiredOption("--build <file>", "JSON description of the build (docs/provenance.md#the-build-description)").option("--layout <dir>", "the built image: subjects are its manifest and, for an index, each image under it").option("--ref-name <name>", "with --layout: the index.json entry with this org.opencontainers.image.ref.name").option("-o, --output <file>", "write the statement here (default: stdout)").action(
+  program3.command("provenance").description("write an in-toto Statement v1 with an SLSA Provenance v1 predicate for a built image (docs/provenance.md)").requiredOption("--build <file>", "JSON description of the build (docs/provenance.md#the-build-description)").option("--layout <dir>", "the built image: subjects are its manifest and, for an index, each image under it").option("--ref-name <name>", "with --layout: the index.json entry with this org.opencontainers.image.ref.name").option("--descriptor <file>", "instead of --layout: the built manifest's descriptor (JSON, as `ociutil image`/`index` write it)").option("--manifest <file>", "with --descriptor: the exact bytes of that manifest or index").option("-o, --output <file>", "write the statement here (default: stdout)").action(
     action(async (flags) => {
       let json;
       try {
-        json = JSON.parse(await readFile5(flags.build, "utf8"));
+        json = JSON.parse(await readFile6(flags.build, "utf8"));
       } catch (err) {
         if (err instanceof SyntaxError) throw new OciError(`--build ${flags.build}: not JSON (${err.message})`);
         throw err;
       }
       const build = parseBuildDescription(json, `--build ${flags.build}`);
       let subjects;
+      if (flags.descriptor === void 0 !== (flags.manifest === void 0)) throw new UsageError("--descriptor and --manifest go together");
+      const given = [flags.layout !== void 0 ? "--layout" : "", flags.descriptor !== void 0 ? "--descriptor" : "", build.subjects !== void 0 ? "the subjects it lists" : ""].filter((s) => s);
+      if (given.length > 1) throw new UsageError(`--build ${flags.build}: subjects come from one of --layout, --descriptor or the description; got ${given.join(" and ")}`);
       if (flags.layout !== void 0) {
-        if (build.subjects !== void 0) throw new UsageError(`--build ${flags.build} lists subjects and --layout gives them: choose one`);
         subjects = await layoutSubjects(flags.layout, flags.refName, build.name);
+      } else if (flags.descriptor !== void 0) {
+        subjects = await manifestSubjects(flags.descriptor, flags.manifest, build.name);
       } else {
-        if (build.subjects === void 0) throw new UsageError(`--build ${flags.build} lists no subjects: add them, or give --layout`);
+        if (build.subjects === void 0) throw new UsageError(`--build ${flags.build} lists no subjects: add them, or give --layout or --descriptor`);
         subjects = build.subjects.map((s) => ({ ...s.name !== void 0 ? { name: s.name } : {}, digest: s.digest }));
       }
       const text = `${JSON.stringify(provenanceStatement(subjects, build), null, 2)}
@@ -32619,7 +32657,17 @@ function registerProvenance(program3) {
 async function layoutSubjects(dir, refName, name) {
   const layout = await ImageLayout.open(dir);
   const entry = selectEntry((await layout.readIndex()).manifests, dir, refName);
-  const root = parseManifest(await layout.readBlob(entry), entry.mediaType, `${entry.digest} in ${dir}`);
+  return subjectsOf(parseManifest(await layout.readBlob(entry), entry.mediaType, `${entry.digest} in ${dir}`), name);
+}
+async function manifestSubjects(descriptorFile, manifestFile, name) {
+  const descriptor = await readDescriptorFile(descriptorFile);
+  const bytes = await readFile6(manifestFile);
+  if (digestOf(bytes) !== descriptor.digest) {
+    throw new OciError(`--manifest ${manifestFile} is ${digestOf(bytes)}, not the ${descriptor.digest} of --descriptor ${descriptorFile}`);
+  }
+  return subjectsOf(parseManifest(bytes, descriptor.mediaType, manifestFile), name);
+}
+function subjectsOf(root, name) {
   const subjects = [{ ...name !== void 0 ? { name } : {}, digest: root.digest }];
   if (root.kind === "index") {
     for (const child of root.index.manifests) {
@@ -32991,40 +33039,6 @@ function registerVerify(program3) {
 `);
     })
   );
-}
-
-// tools/ociutil/mutate/common.ts
-import { readFile as readFile6 } from "node:fs/promises";
-async function readJsonFile(file, schema, what) {
-  let text;
-  try {
-    text = await readFile6(file, "utf8");
-  } catch (err) {
-    throw new OciError(`cannot read ${what} ${file}: ${err.message}`);
-  }
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new OciError(`${what} ${file} is not JSON: ${err.message}`);
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) throw new OciError(`${what} ${file}: ${describeIssues(parsed.error)}`);
-  return parsed.data;
-}
-function readDescriptorFile(file) {
-  return readJsonFile(file, DescriptorSchema, "descriptor");
-}
-function splitPair(value, flag) {
-  const eq = value.indexOf("=");
-  if (eq <= 0) throw new UsageError(`${flag} expects KEY=VALUE, got "${value}"`);
-  return [value.slice(0, eq), value.slice(eq + 1)];
-}
-function collect2(value, previous = []) {
-  return [...previous, value];
-}
-function canonicalBytes(doc) {
-  return Buffer.from(JSON.stringify(doc), "utf8");
 }
 
 // tools/ociutil/mutate/layer.ts
@@ -33479,7 +33493,7 @@ async function withAttributeFiles(spec) {
   return out;
 }
 function registerImage(program3) {
-  program3.command("image").description("assemble an image config and manifest from a base, layers and config attributes").requiredOption("--spec <file>", "JSON: entrypoint, cmd, env, user, workdir, exposed_ports, volumes, labels, annotations, created, os, architecture, variant").option("--base-manifest <file>", "the base image's manifest (exact bytes)").option("--base-config <file>", "the base image's config (exact bytes)").option("--layer <INFO.json=FILE|FILE>", "a layer to add on top, in order (repeatable)", collect2, []).requiredOption("--output-manifest <file>", "where to write the manifest").requiredOption("--output-config <file>", "where to write the config").requiredOption("--output-descriptor <file>", "where to write the manifest's descriptor (JSON, with platform)").action(
+  program3.command("image").description("assemble an image config and manifest from a base, layers and config attributes").requiredOption("--spec <file>", "JSON: entrypoint, cmd, env, user, workdir, exposed_ports, volumes, labels, annotations, created, os, architecture, variant").option("--base-manifest <file>", "the base image's manifest (exact bytes)").option("--base-config <file>", "the base image's config (exact bytes)").option("--layer <INFO.json=FILE|FILE>", "a layer to add on top, in order (repeatable)", collect2, []).requiredOption("--output-manifest <file>", "where to write the manifest").requiredOption("--output-config <file>", "where to write the config").option("--output-digest <file>", "also write the digest alone, sha256:<hex> with no newline (rules_oci's <name>.digest)").requiredOption("--output-descriptor <file>", "where to write the manifest's descriptor (JSON, with platform)").action(
     action(async (opts) => {
       const spec = await withAttributeFiles(await readJsonFile(opts.spec, ImageSpecSchema, "image spec"));
       const layers = [];
@@ -33494,6 +33508,7 @@ function registerImage(program3) {
       await writeFileAtomic(opts.outputManifest, built.manifest);
       await writeFileAtomic(opts.outputDescriptor, `${JSON.stringify(built.descriptor)}
 `);
+      if (opts.outputDigest !== void 0) await writeFileAtomic(opts.outputDigest, built.descriptor.digest);
     })
   );
 }
@@ -33525,7 +33540,7 @@ function buildIndex(manifests, annotations2, target) {
   return { index, descriptor: { mediaType: MediaType.OciImageIndex, digest: digestOf(index), size: index.length } };
 }
 function registerIndex(program3) {
-  program3.command("index").description("assemble an image index from manifest descriptors").option("--manifest <descriptor.json>", "the descriptor of an image to include, in order (repeatable)", collect2, []).option("--annotation <key=value>", "an annotation of the index (repeatable)", collect2, []).option("--annotations-file <file>", "annotations from a file of name=value lines (--annotation wins)").option("--target <label>", "the Bazel target, for error messages").requiredOption("--output-index <file>", "where to write the index").requiredOption("--output-descriptor <file>", "where to write the index's descriptor (JSON)").action(
+  program3.command("index").description("assemble an image index from manifest descriptors").option("--manifest <descriptor.json>", "the descriptor of an image to include, in order (repeatable)", collect2, []).option("--annotation <key=value>", "an annotation of the index (repeatable)", collect2, []).option("--annotations-file <file>", "annotations from a file of name=value lines (--annotation wins)").option("--target <label>", "the Bazel target, for error messages").requiredOption("--output-index <file>", "where to write the index").option("--output-digest <file>", "also write the digest alone, sha256:<hex> with no newline (rules_oci's <name>.digest)").requiredOption("--output-descriptor <file>", "where to write the index's descriptor (JSON)").action(
     action(async (opts) => {
       const manifests = [];
       for (const file of opts.manifest) manifests.push(await readDescriptorFile(file));
@@ -33538,6 +33553,7 @@ function registerIndex(program3) {
       await writeFileAtomic(opts.outputIndex, built.index);
       await writeFileAtomic(opts.outputDescriptor, `${JSON.stringify(built.descriptor)}
 `);
+      if (opts.outputDigest !== void 0) await writeFileAtomic(opts.outputDigest, built.descriptor.digest);
     })
   );
 }

@@ -25,6 +25,20 @@ def _remote_tags_file_lines(ctx):
         "done < \"$r/%s\"" % ctx.file.remote_tags_file.short_path,
     ]
 
+def _attestation_files(ctx):
+    """[the image's provenance.json, the signing key if any] when `attest` is set, else []."""
+    if not ctx.attr.attest:
+        if ctx.file.attest_key:
+            fail("%s: attest_key is set but attest is not: set attest = True" % pretty(ctx.label))
+        return []
+    groups = ctx.attr.image[OutputGroupInfo] if OutputGroupInfo in ctx.attr.image else None
+    if groups == None or not hasattr(groups, "provenance"):
+        fail("%s: attest = True needs the provenance of %s, which only oci_image and oci_image_index make (a pulled image was built elsewhere)" % (
+            pretty(ctx.label),
+            pretty(ctx.attr.image.label),
+        ))
+    return groups.provenance.to_list() + ([ctx.file.attest_key] if ctx.file.attest_key else [])
+
 def _oci_push_impl(ctx):
     info = ctx.attr.image[OciImageInfo]
     sources = info.sources.to_list()
@@ -69,6 +83,11 @@ def _oci_push_impl(ctx):
     flags = ["--tag %s" % shell.quote(t) for t in ctx.attr.remote_tags]
     if ctx.attr.insecure:
         flags.append("--insecure")
+    attest = _attestation_files(ctx)
+    if attest:
+        flags.append("--attest \"$r/%s\"" % attest[0].short_path)
+    if len(attest) > 1:
+        flags.append("--attest-key \"$r/%s\"" % attest[1].short_path)
     script = declare_output(ctx, "push.sh")
     ctx.actions.write(script, is_executable = True, content = "\n".join([
         "#!/bin/sh",
@@ -85,7 +104,7 @@ def _oci_push_impl(ctx):
         ),
         "",
     ]))
-    extra = [f for f in [ctx.file.repository_file, ctx.file.remote_tags_file] if f]
+    extra = [f for f in [ctx.file.repository_file, ctx.file.remote_tags_file] if f] + attest
     runfiles = ctx.runfiles(files = [layout, ctx.file._ociutil] + extra, transitive_files = tc.node_files)
     return [DefaultInfo(executable = script, runfiles = runfiles, files = depset([script, layout]))]
 
@@ -94,7 +113,9 @@ oci_push = rule(
     doc = """`bazel run` pushes an image or index to `repository`, with each of `remote_tags`, and prints
 registry/repo@digest. Base layers are not downloaded: the push mounts them from the repository they
 were pulled from (same registry), or streams them from it. Extra arguments of `bazel run` go to
-`ociutil push` (e.g. `-- --tag extra`); $OCI_PUSH_REPOSITORY, if set, replaces `repository`.""",
+`ociutil push` (e.g. `-- --tag extra`, or the records `-- --image-refs refs.txt --json`); $OCI_PUSH_REPOSITORY,
+if set, replaces `repository`. With `attest = True`, the image's provenance (its `provenance` output
+group) is attached to the pushed manifest as a referrer, signed with `attest_key` if given.""",
     executable = True,
     attrs = dict(OCIUTIL_ATTRS, **{
         "image": attr.label(doc = "The image or index.", providers = [OciImageInfo], mandatory = True),
@@ -103,6 +124,8 @@ were pulled from (same registry), or streams them from it. Extra arguments of `b
         "remote_tags_file": attr.label(allow_single_file = True, doc = "More tags, from a file of one tag a line (e.g. made by a stamping step)."),
         "repository_file": attr.label(allow_single_file = True, doc = "Instead of `repository`: a file holding \"registry/repo\", read when the push runs."),
         "insecure": attr.bool(doc = "Plain HTTP to a registry that is not on this machine (a loopback registry needs no flag)."),
+        "attest": attr.bool(doc = "After the push, attach the image's SLSA provenance (in-toto Statement v1) as an OCI referrer (`ociutil push --attest`)."),
+        "attest_key": attr.label(allow_single_file = True, doc = "Sign the attestation with this ECDSA P-256 PEM private key, for `cosign verify-attestation`. Needs attest = True."),
     }),
     toolchains = [NODE_TOOLCHAIN_TYPE],
 )

@@ -7,12 +7,16 @@ import { parseBuildDescription, provenanceStatement, type Subject } from "../pro
 import { writeFileAtomic } from "../util/fsutil.js";
 import { OciError, UsageError } from "../util/errors.js";
 import type { Digest } from "../name/digest.js";
+import { digestOf } from "../name/digest.js";
+import { readDescriptorFile } from "../mutate/common.js";
 import { action } from "./run.js";
 
 interface ProvenanceFlags {
   build: string;
   layout?: string;
   refName?: string;
+  descriptor?: string;
+  manifest?: string;
   output?: string;
 }
 
@@ -23,6 +27,8 @@ export function registerProvenance(program: Command): void {
     .requiredOption("--build <file>", "JSON description of the build (docs/provenance.md#the-build-description)")
     .option("--layout <dir>", "the built image: subjects are its manifest and, for an index, each image under it")
     .option("--ref-name <name>", "with --layout: the index.json entry with this org.opencontainers.image.ref.name")
+    .option("--descriptor <file>", "instead of --layout: the built manifest's descriptor (JSON, as `ociutil image`/`index` write it)")
+    .option("--manifest <file>", "with --descriptor: the exact bytes of that manifest or index")
     .option("-o, --output <file>", "write the statement here (default: stdout)")
     .action(
       action(async (flags: ProvenanceFlags) => {
@@ -35,11 +41,15 @@ export function registerProvenance(program: Command): void {
         }
         const build = parseBuildDescription(json, `--build ${flags.build}`);
         let subjects: Subject[];
+        if ((flags.descriptor === undefined) !== (flags.manifest === undefined)) throw new UsageError("--descriptor and --manifest go together");
+        const given = [flags.layout !== undefined ? "--layout" : "", flags.descriptor !== undefined ? "--descriptor" : "", build.subjects !== undefined ? "the subjects it lists" : ""].filter((s) => s);
+        if (given.length > 1) throw new UsageError(`--build ${flags.build}: subjects come from one of --layout, --descriptor or the description; got ${given.join(" and ")}`);
         if (flags.layout !== undefined) {
-          if (build.subjects !== undefined) throw new UsageError(`--build ${flags.build} lists subjects and --layout gives them: choose one`);
           subjects = await layoutSubjects(flags.layout, flags.refName, build.name);
+        } else if (flags.descriptor !== undefined) {
+          subjects = await manifestSubjects(flags.descriptor, flags.manifest!, build.name);
         } else {
-          if (build.subjects === undefined) throw new UsageError(`--build ${flags.build} lists no subjects: add them, or give --layout`);
+          if (build.subjects === undefined) throw new UsageError(`--build ${flags.build} lists no subjects: add them, or give --layout or --descriptor`);
           subjects = build.subjects.map((s) => ({ ...(s.name !== undefined ? { name: s.name } : {}), digest: s.digest as Digest }));
         }
         const text = `${JSON.stringify(provenanceStatement(subjects, build), null, 2)}\n`;
@@ -53,7 +63,20 @@ export function registerProvenance(program: Command): void {
 async function layoutSubjects(dir: string, refName: string | undefined, name: string | undefined): Promise<Subject[]> {
   const layout = await ImageLayout.open(dir);
   const entry = selectEntry((await layout.readIndex()).manifests, dir, refName);
-  const root = parseManifest(await layout.readBlob(entry), entry.mediaType, `${entry.digest} in ${dir}`);
+  return subjectsOf(parseManifest(await layout.readBlob(entry), entry.mediaType, `${entry.digest} in ${dir}`), name);
+}
+
+/** What a Bazel rule has of its image without a layout: the descriptor and the manifest's bytes. */
+async function manifestSubjects(descriptorFile: string, manifestFile: string, name: string | undefined): Promise<Subject[]> {
+  const descriptor = await readDescriptorFile(descriptorFile);
+  const bytes = await readFile(manifestFile);
+  if (digestOf(bytes) !== descriptor.digest) {
+    throw new OciError(`--manifest ${manifestFile} is ${digestOf(bytes)}, not the ${descriptor.digest} of --descriptor ${descriptorFile}`);
+  }
+  return subjectsOf(parseManifest(bytes, descriptor.mediaType, manifestFile), name);
+}
+
+function subjectsOf(root: ReturnType<typeof parseManifest>, name: string | undefined): Subject[] {
   const subjects: Subject[] = [{ ...(name !== undefined ? { name } : {}), digest: root.digest }];
   if (root.kind === "index") {
     for (const child of root.index.manifests) {

@@ -223,6 +223,7 @@ interface ImageOptions {
   outputManifest: string;
   outputConfig: string;
   outputDescriptor: string;
+  outputDigest?: string;
 }
 
 export function registerImage(program: Command): void {
@@ -235,6 +236,7 @@ export function registerImage(program: Command): void {
     .option("--layer <INFO.json=FILE|FILE>", "a layer to add on top, in order (repeatable)", collect, [])
     .requiredOption("--output-manifest <file>", "where to write the manifest")
     .requiredOption("--output-config <file>", "where to write the config")
+    .option("--output-digest <file>", "also write the digest alone, sha256:<hex> with no newline (rules_oci's <name>.digest)")
     .requiredOption("--output-descriptor <file>", "where to write the manifest's descriptor (JSON, with platform)")
     .action(
       action(async (opts: ImageOptions) => {
@@ -250,6 +252,7 @@ export function registerImage(program: Command): void {
         await writeFileAtomic(opts.outputConfig, built.config);
         await writeFileAtomic(opts.outputManifest, built.manifest);
         await writeFileAtomic(opts.outputDescriptor, `${JSON.stringify(built.descriptor)}\n`);
+        if (opts.outputDigest !== undefined) await writeFileAtomic(opts.outputDigest, built.descriptor.digest);
       }),
     );
 }

@@ -52,9 +52,10 @@ export function registerIndex(program: Command): void {
     .option("--annotations-file <file>", "annotations from a file of name=value lines (--annotation wins)")
     .option("--target <label>", "the Bazel target, for error messages")
     .requiredOption("--output-index <file>", "where to write the index")
+    .option("--output-digest <file>", "also write the digest alone, sha256:<hex> with no newline (rules_oci's <name>.digest)")
     .requiredOption("--output-descriptor <file>", "where to write the index's descriptor (JSON)")
     .action(
-      action(async (opts: { manifest: string[]; annotation: string[]; annotationsFile?: string; target?: string; outputIndex: string; outputDescriptor: string }) => {
+      action(async (opts: { manifest: string[]; annotation: string[]; annotationsFile?: string; target?: string; outputIndex: string; outputDescriptor: string; outputDigest?: string }) => {
         const manifests: Descriptor[] = [];
         for (const file of opts.manifest) manifests.push(await readDescriptorFile(file));
         const annotations: Record<string, string> =
@@ -66,6 +67,7 @@ export function registerIndex(program: Command): void {
         const built = buildIndex(manifests, annotations, opts.target);
         await writeFileAtomic(opts.outputIndex, built.index);
         await writeFileAtomic(opts.outputDescriptor, `${JSON.stringify(built.descriptor)}\n`);
+        if (opts.outputDigest !== undefined) await writeFileAtomic(opts.outputDigest, built.descriptor.digest);
       }),
     );
 }
