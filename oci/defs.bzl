@@ -99,7 +99,8 @@ def oci_image(name, base = None, pulled_base = None, layers = [], tars = [], **k
         _value_or_file(kwargs, key, inline_type)
     created = kwargs.pop("created", None)
     if created != None:
-        kwargs["created" if type(created) == "string" and _is_rfc3339(created) else "created_file"] = created
+        is_value = type(created) == "string" and (_is_rfc3339(created) or "{{" in created)
+        kwargs["created" if is_value else "created_file"] = created
     oci_image_rule(
         name = name,
         base = base,

@@ -1,7 +1,8 @@
 """oci_image_index: a multi-platform index of images."""
 
-load(":provenance.bzl", "PROVENANCE_ATTRS", "merge_bases", "provenance_output", "shaping_attributes")
+load(":provenance.bzl", "OCI_KEY_ATTRS", "PROVENANCE_ATTRS", "merge_bases", "oci_keys", "provenance_output", "provenance_source", "shaping_attributes")
 load(":providers.bzl", "OciImageInfo")
+load(":stamp.bzl", "STAMP_ATTRS", "status_args", "status_files")
 load(":toolchain.bzl", "NODE_TOOLCHAIN_TYPE", "OCIUTIL_ATTRS", "run_ociutil")
 load(":util.bzl", "declare_output", "pretty")
 
@@ -16,9 +17,14 @@ def _oci_image_index_impl(ctx):
     args = ["index", "--target", pretty(ctx.label)]
     for info in infos:
         args.extend(["--manifest", info.descriptor.path])
-    for k, v in ctx.attr.annotations.items():
+
+    # The OCI keys (the index's description is what GitHub's registry shows for a multi-platform
+    # image), then the user's annotations over them.
+    for k, v in dict(oci_keys(ctx, created = True), **ctx.attr.annotations).items():
         args.extend(["--annotation", "%s=%s" % (k, v)])
-    inputs = [info.descriptor for info in infos]
+    status = status_files(ctx)
+    args.extend(status_args(status))
+    inputs = [info.descriptor for info in infos] + status
     if ctx.file.annotations_file:
         args.extend(["--annotations-file", ctx.file.annotations_file.path])
         inputs.append(ctx.file.annotations_file)
@@ -32,7 +38,7 @@ def _oci_image_index_impl(ctx):
         outputs = [index, descriptor, digest],
     )
     bases = merge_bases(infos)
-    provenance = provenance_output(ctx, descriptor, index, shaping_attributes(ctx, ["images", "annotations", "annotations_file"]), bases)
+    provenance = provenance_output(ctx, descriptor, index, shaping_attributes(ctx, ["images", "annotations", "annotations_file", "source", "revision", "version", "description", "license", "created"]), bases, provenance_source(ctx), status)
     return [
         DefaultInfo(files = depset([descriptor, index, digest])),
         OciImageInfo(
@@ -61,7 +67,7 @@ def _oci_image_index_impl(ctx):
 oci_image_index_rule = rule(
     implementation = _oci_image_index_impl,
     doc = "See the `oci_image_index` macro in //oci:defs.bzl. An OCI image index of `images` (one per platform). Carries its images' providers along, so an oci_image_layout of the index is complete when each image is.",
-    attrs = dict(OCIUTIL_ATTRS, **dict(PROVENANCE_ATTRS, **{
+    attrs = dict(OCIUTIL_ATTRS, **dict(PROVENANCE_ATTRS, **dict(STAMP_ATTRS, **dict(OCI_KEY_ATTRS, **{
         "images": attr.label_list(
             doc = "The images (oci_image, or one platform of a pull), each with a distinct platform.",
             providers = [OciImageInfo],
@@ -69,6 +75,7 @@ oci_image_index_rule = rule(
         ),
         "annotations": attr.string_dict(doc = "Annotations of the index."),
         "annotations_file": attr.label(allow_single_file = True, doc = "More annotations, from a file of name=value lines (inline ones win)."),
-    })),
+        "created": attr.string(doc = "org.opencontainers.image.created of the index (RFC 3339, or a {{KEY}} stamp value)."),
+    })))),
     toolchains = [NODE_TOOLCHAIN_TYPE],
 )

@@ -7,6 +7,7 @@ are in the `provenance` output group only, so a plain `bazel build` makes neithe
 """
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
+load(":stamp.bzl", "status_args")
 load(":toolchain.bzl", "run_ociutil")
 load(":util.bzl", "declare_output", "pretty")
 
@@ -16,6 +17,48 @@ PROVENANCE_ATTRS = {
         providers = [BuildSettingInfo],
     ),
 }
+
+# The OCI annotation keys (image-spec annotations.md) an image or index sets from attributes of the
+# same name. The ruleset's own version is never one of them: it would change every digest on upgrade
+# (ko #221); it goes into the provenance only.
+# attribute -> key (`licenses` is a common attribute of every Bazel rule, so ours is `license`).
+_OCI_KEYS = {"source": "source", "revision": "revision", "version": "version", "description": "description", "license": "licenses"}
+
+OCI_KEY_ATTRS = {
+    "source": attr.string(doc = "org.opencontainers.image.source: the URL of the source repository (GitHub's registry links the package to it). `{{KEY}}` stamp values allowed."),
+    "revision": attr.string(doc = "org.opencontainers.image.revision: the source revision (e.g. \"{{STABLE_GIT_COMMIT}}\"). With `source`, also the provenance's source dependency."),
+    "version": attr.string(doc = "org.opencontainers.image.version: the version of what is packaged (e.g. \"{{STABLE_VERSION}}\")."),
+    "description": attr.string(doc = "org.opencontainers.image.description (GitHub's registry shows at most 512 characters)."),
+    "license": attr.string(doc = "org.opencontainers.image.licenses: an SPDX expression, e.g. \"Apache-2.0\"."),
+}
+
+def oci_keys(ctx, created = False):
+    """`org.opencontainers.image.<key>` → value for each of OCI_KEY_ATTRS (and `created`) the target sets.
+
+    Args:
+        ctx: the rule context.
+        created: also `created`, from the attribute of that name.
+    Returns:
+        A dict.
+    """
+    out = {}
+    for attr_name, key in dict(_OCI_KEYS, **({"created": "created"} if created else {})).items():
+        value = getattr(ctx.attr, attr_name)
+        if value:
+            out["org.opencontainers.image." + key] = value
+    return out
+
+def provenance_source(ctx):
+    """The build description's `source` when the target sets both `source` and `revision`, else None.
+
+    Args:
+        ctx: the rule context (with OCI_KEY_ATTRS).
+    Returns:
+        {url, revision} or None.
+    """
+    if ctx.attr.source and ctx.attr.revision:
+        return {"url": ctx.attr.source, "revision": ctx.attr.revision}
+    return None
 
 def merge_bases(infos):
     """The bases of an image or index made of `infos` (OciImageInfo): each pulled image, then its bases, once each.
@@ -76,7 +119,7 @@ def shaping_attributes(ctx, names):
         out[name] = _attribute_value(value)
     return out
 
-def provenance_output(ctx, descriptor, manifest, attributes, bases):
+def provenance_output(ctx, descriptor, manifest, attributes, bases, source, status):
     """Declares `<name>_/build.json` and `<name>_/provenance.json` and the action that makes the statement.
 
     Args:
@@ -85,6 +128,8 @@ def provenance_output(ctx, descriptor, manifest, attributes, bases):
         manifest: File, the built manifest's bytes.
         attributes: dict, the attributes that shaped the image.
         bases: list of dicts, the pulled bases.
+        source: {url, revision} or None (may hold `{{KEY}}`, expanded from `status`).
+        status: the workspace status files when stamping, else [].
     Returns:
         The provenance File.
     """
@@ -94,6 +139,8 @@ def provenance_output(ctx, descriptor, manifest, attributes, bases):
         "bases": bases,
         "builder": {"id": ctx.attr._builder_id[BuildSettingInfo].value},
     }
+    if source:
+        build["source"] = source
     build_file = declare_output(ctx, "build.json")
     ctx.actions.write(build_file, json.encode_indent(build) + "\n")
     out = declare_output(ctx, "provenance.json")
@@ -101,8 +148,8 @@ def provenance_output(ctx, descriptor, manifest, attributes, bases):
         ctx,
         mnemonic = "OciProvenance",
         progress_message = "Writing the provenance of %{label}",
-        arguments = ["provenance", "--build", build_file.path, "--descriptor", descriptor.path, "--manifest", manifest.path, "-o", out.path],
-        inputs = depset([build_file, descriptor, manifest]),
+        arguments = ["provenance", "--build", build_file.path, "--descriptor", descriptor.path, "--manifest", manifest.path, "-o", out.path] + status_args(status),
+        inputs = depset([build_file, descriptor, manifest] + status),
         outputs = [out],
     )
     return out

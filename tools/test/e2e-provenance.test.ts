@@ -6,7 +6,10 @@
  * - `--output_groups=+provenance` makes `<name>_/provenance.json` (only when asked), an in-toto
  *   Statement v1 / SLSA Provenance v1 about the built digests; `<name>.digest` is rules_oci's file;
  * - `bazel run :push` attaches it as a referrer oras lists, and cosign verifies the signed one;
- * - re-pinning the base changes exactly the base entries of the provenance.
+ * - re-pinning the base changes exactly the base entries of the provenance;
+ * - OCI annotations and labels from attributes, and stamping: `{{KEY}}` values reach tags, labels,
+ *   annotations, `created` and the provenance's source with --stamp; unstamped, they are left out
+ *   and a rebuild is a full (disk) cache hit with the digest of before.
  */
 import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
@@ -237,5 +240,98 @@ describe("provenance under Bazel", () => {
     } finally {
       await pin(baseIndex);
     }
+  });
+});
+
+const COMMIT = "0123456789abcdef0123456789abcdef01234567";
+/** A disk cache of its own, so that "a full cache hit" is observable across a stamped build. */
+const DISK_CACHE = "--disk_cache=/root/.cache/rules_ociutil-e2e-provenance-disk";
+const stampFlags = () => `--stamp --workspace_status_command=${ws.dir}/status.sh`;
+type Config = { created: string; config: { Labels?: Record<string, string> } };
+type Manifest = { annotations?: Record<string, string> };
+const OCI = "org.opencontainers.image";
+/** The label every harness-built image has (so the base's labels are kept under ours). */
+const FIXTURE = { "org.example.fixture": "ociutil-test" };
+
+describe("annotations, labels and stamping", () => {
+  let unstampedDigest: string;
+
+  it("unstamped: the attributes' OCI keys without a stamp value are set, those that need one are left out", async () => {
+    await ws.mustBazel(`build //:stamped //:stamped_idx //:stamped_push --output_groups=+provenance ${DISK_CACHE}`);
+    await ws.info(); // this describe also runs alone (-t stamp)
+    const config = await ws.json<Config>("stamped_/config.json");
+    // The base's label (the harness's fixture), then the attributes' keys that need no stamp value.
+    expect(config.config.Labels).toEqual({ ...FIXTURE, [`${OCI}.source`]: "https://github.com/example/app", [`${OCI}.description`]: "a stamped image" });
+    expect(config.created).toBe("1970-01-01T00:00:00Z");
+    const manifest = await ws.json<Manifest>("stamped_/manifest.json");
+    expect(manifest.annotations).toEqual({
+      [`${OCI}.base.digest`]: baseAmd64,
+      [`${OCI}.base.name`]: expect.stringContaining(`${registry.host}/prov/base`),
+      [`${OCI}.source`]: "https://github.com/example/app",
+      [`${OCI}.description`]: "a stamped image",
+    });
+    const index = await ws.json<Manifest>("stamped_idx_/index.json");
+    expect(index.annotations).toEqual({ [`${OCI}.source`]: "https://github.com/example/app", [`${OCI}.description`]: "a stamped index" });
+    // The ruleset's version is in the provenance only, never in the image.
+    for (const f of ["stamped_/config.json", "stamped_/manifest.json", "stamped_idx_/index.json"]) {
+      expect(await readFile(ws.bin(f), "utf8"), f).not.toContain(pkg.version);
+    }
+    const st = await ws.json<Statement>("stamped_/provenance.json");
+    expect(st.predicate.runDetails.builder.version).toEqual({ rules_ociutil: pkg.version });
+    expect(st.predicate.buildDefinition.resolvedDependencies).toEqual([baseEntry(baseAmd64, "linux/amd64")]); // no source: its revision needs a stamp
+    unstampedDigest = (await ws.json<{ digest: string }>("stamped_/descriptor.json")).digest;
+  });
+
+  it("--stamp: the status values reach labels, annotations, created, the provenance's source and the pushed tags", async () => {
+    await ws.mustBazel(`build //:stamped //:stamped_idx --output_groups=+provenance ${DISK_CACHE} ${stampFlags()}`);
+    const config = await ws.json<Config>("stamped_/config.json");
+    expect(config.config.Labels).toEqual({
+      ...FIXTURE,
+      [`${OCI}.source`]: "https://github.com/example/app",
+      [`${OCI}.description`]: "a stamped image",
+      [`${OCI}.revision`]: COMMIT,
+      [`${OCI}.version`]: "1.2.3",
+      "build.channel": "beta",
+    });
+    // BUILD_TIMESTAMP (seconds since the epoch) as RFC 3339 in UTC, within this test's run.
+    expect(config.created).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(Math.abs(Date.parse(config.created) - Date.now())).toBeLessThan(3_600_000);
+    const manifest = await ws.json<Manifest>("stamped_/manifest.json");
+    expect(manifest.annotations).toMatchObject({ [`${OCI}.revision`]: COMMIT, [`${OCI}.version`]: "1.2.3", [`${OCI}.created`]: config.created });
+    const index = await ws.json<Manifest>("stamped_idx_/index.json");
+    expect(index.annotations).toEqual({
+      [`${OCI}.source`]: "https://github.com/example/app",
+      [`${OCI}.version`]: "1.2.3",
+      [`${OCI}.description`]: "a stamped index",
+    });
+    const st = await ws.json<Statement>("stamped_/provenance.json");
+    expect(st.predicate.buildDefinition.resolvedDependencies).toEqual([
+      baseEntry(baseAmd64, "linux/amd64"),
+      { uri: "git+https://github.com/example/app", digest: { gitCommit: COMMIT } },
+    ]);
+    // The attributes as written, placeholders and all.
+    expect(st.predicate.buildDefinition.externalParameters.attributes).toMatchObject({ revision: "{{STABLE_GIT_COMMIT}}", created: "{{BUILD_TIMESTAMP}}" });
+    const stampedDigest = (await ws.json<{ digest: string }>("stamped_/descriptor.json")).digest;
+    expect(stampedDigest).not.toBe(unstampedDigest);
+
+    const repo = `${registry.host}/prov/stamped`;
+    const r = await ws.bazel(`run ${DISK_CACHE} ${stampFlags()} //:stamped_push`, `OCI_PUSH_REPOSITORY=${repo}`);
+    expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    expect(r.stdout.trim()).toBe(`${repo}@${stampedDigest}`);
+    expect((await crane("ls", repo)).split("\n").sort()).toEqual(["1.2.3", "latest"]);
+    const pushed = JSON.parse(await crane("config", `${repo}:1.2.3`)) as Config;
+    expect(pushed.config.Labels).toMatchObject({ [`${OCI}.version`]: "1.2.3", "build.channel": "beta" });
+  });
+
+  it("an unstamped rebuild after the stamped one is a full cache hit, with the digest of before", async () => {
+    const r = await ws.mustBazel(`build //:stamped //:stamped_idx //:stamped_push --output_groups=+provenance ${DISK_CACHE}`);
+    // Every action that ran came from the cache: only "disk cache hit" and Bazel's internal ones.
+    const processes = /^INFO: \d+ process(?:es)?: (.*)\.$/m.exec(r.stderr)?.[1];
+    expect(processes, r.stderr.slice(-2000)).toBeDefined();
+    for (const part of processes!.split(", ")) expect(part, processes).toMatch(/^\d+ (disk cache hit|internal)$/);
+    expect(processes).toMatch(/disk cache hit/);
+    expect((await ws.json<{ digest: string }>("stamped_/descriptor.json")).digest).toBe(unstampedDigest);
+    // And the push's stamped tags are left out: `latest` only.
+    expect(await readFile(ws.bin("stamped_push_/stamped_tags.txt"), "utf8")).toBe("");
   });
 });

@@ -9,6 +9,7 @@ import { registerVerify } from "./verify.js";
 import { mutateCommands } from "../mutate/commands.js";
 import { registerPromote } from "../promote/command.js";
 import { registerSnapshot } from "../promote/snapshot-command.js";
+import { registerStamp } from "../stamp/command.js";
 
 export type RegisterCommand = (program: Command) => void;
 
@@ -21,5 +22,6 @@ export const commands: RegisterCommand[] = [
   registerVerify,
   registerPromote,
   registerSnapshot,
+  registerStamp,
   ...mutateCommands,
 ];

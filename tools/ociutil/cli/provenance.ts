@@ -9,6 +9,8 @@ import { OciError, UsageError } from "../util/errors.js";
 import type { Digest } from "../name/digest.js";
 import { digestOf } from "../name/digest.js";
 import { readDescriptorFile } from "../mutate/common.js";
+import { collect } from "../mutate/common.js";
+import { expand, readStatusFiles, type StampValues } from "../stamp/status.js";
 import { action } from "./run.js";
 
 interface ProvenanceFlags {
@@ -18,6 +20,7 @@ interface ProvenanceFlags {
   descriptor?: string;
   manifest?: string;
   output?: string;
+  status: string[];
 }
 
 export function registerProvenance(program: Command): void {
@@ -29,6 +32,7 @@ export function registerProvenance(program: Command): void {
     .option("--ref-name <name>", "with --layout: the index.json entry with this org.opencontainers.image.ref.name")
     .option("--descriptor <file>", "instead of --layout: the built manifest's descriptor (JSON, as `ociutil image`/`index` write it)")
     .option("--manifest <file>", "with --descriptor: the exact bytes of that manifest or index")
+    .option("--status <file>", "a Bazel workspace status file: expands {{KEY}} in the description's source (repeatable; none: not stamped)", collect, [])
     .option("-o, --output <file>", "write the statement here (default: stdout)")
     .action(
       action(async (flags: ProvenanceFlags) => {
@@ -39,7 +43,7 @@ export function registerProvenance(program: Command): void {
           if (err instanceof SyntaxError) throw new OciError(`--build ${flags.build}: not JSON (${err.message})`);
           throw err;
         }
-        const build = parseBuildDescription(json, `--build ${flags.build}`);
+        const build = parseBuildDescription(stampSource(json, await readStatusFiles(flags.status)), `--build ${flags.build}`);
         let subjects: Subject[];
         if ((flags.descriptor === undefined) !== (flags.manifest === undefined)) throw new UsageError("--descriptor and --manifest go together");
         const given = [flags.layout !== undefined ? "--layout" : "", flags.descriptor !== undefined ? "--descriptor" : "", build.subjects !== undefined ? "the subjects it lists" : ""].filter((s) => s);
@@ -84,4 +88,25 @@ function subjectsOf(root: ReturnType<typeof parseManifest>, name: string | undef
     }
   }
   return subjects;
+}
+
+/**
+ * The description's `source` with `{{KEY}}` expanded (a Bazel rule writes `{{STABLE_GIT_COMMIT}}` when
+ * the revision comes from stamping); unstamped, a source that needs a stamp value is left out.
+ */
+function stampSource(json: unknown, values: StampValues): unknown {
+  if (json === null || typeof json !== "object" || !("source" in json)) return json;
+  const source = (json as { source: unknown }).source;
+  if (source === null || typeof source !== "object") return json;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(source)) {
+    if (typeof v !== "string") return json; // the schema reports it
+    const e = expand(v, values, `--build source.${k}`);
+    if (e === undefined) {
+      const { source: _dropped, ...rest } = json as Record<string, unknown>;
+      return rest;
+    }
+    out[k] = e;
+  }
+  return { ...json, source: out };
 }
