@@ -32727,20 +32727,27 @@ function subjectsOf(root, name) {
   return subjects;
 }
 function stampSource(json, values) {
-  if (json === null || typeof json !== "object" || !("source" in json)) return json;
-  const source = json.source;
-  if (source === null || typeof source !== "object") return json;
-  const out = {};
-  for (const [k, v] of Object.entries(source)) {
-    if (typeof v !== "string") return json;
-    const e = expand(v, values, `--build source.${k}`);
-    if (e === void 0) {
-      const { source: _dropped, ...rest } = json;
-      return rest;
+  if (json === null || typeof json !== "object") return json;
+  const out = { ...json };
+  for (const field of ["source", "metadata"]) {
+    const obj = out[field];
+    if (obj === null || typeof obj !== "object" || Array.isArray(obj)) continue;
+    const expanded = {};
+    for (const [k, v] of Object.entries(obj)) {
+      if (typeof v !== "string") {
+        expanded[k] = v;
+        continue;
+      }
+      const e = expand(v, values, `--build ${field}.${k}`);
+      if (e === void 0) {
+        delete out[field];
+        break;
+      }
+      expanded[k] = field === "metadata" && hasPlaceholder(v) ? stampedTime(e) : e;
     }
-    out[k] = e;
+    if (field in out) out[field] = expanded;
   }
-  return { ...json, source: out };
+  return out;
 }
 
 // tools/ociutil/ops/pull.ts

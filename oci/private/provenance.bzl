@@ -141,6 +141,10 @@ def provenance_output(ctx, descriptor, manifest, attributes, bases, source, stat
     }
     if source:
         build["source"] = source
+    if status:
+        # A stamped build's start (BUILD_TIMESTAMP, from volatile-status.txt): the only time in a
+        # statement, and only when stamping is on.
+        build["metadata"] = {"startedOn": "{{BUILD_TIMESTAMP}}"}
     build_file = declare_output(ctx, "build.json")
     ctx.actions.write(build_file, json.encode_indent(build) + "\n")
     out = declare_output(ctx, "provenance.json")

@@ -309,6 +309,8 @@ describe("annotations, labels and stamping", () => {
       baseEntry(baseAmd64, "linux/amd64"),
       { uri: "git+https://github.com/example/app", digest: { gitCommit: COMMIT } },
     ]);
+    // Stamped: the build's start (BUILD_TIMESTAMP) as RFC 3339 UTC, the image's `created` (same key).
+    expect(st.predicate.runDetails.metadata).toEqual({ startedOn: config.created });
     // The attributes as written, placeholders and all.
     expect(st.predicate.buildDefinition.externalParameters.attributes).toMatchObject({ revision: "{{STABLE_GIT_COMMIT}}", created: "{{BUILD_TIMESTAMP}}" });
     const stampedDigest = (await ws.json<{ digest: string }>("stamped_/descriptor.json")).digest;

@@ -10,7 +10,7 @@ import type { Digest } from "../name/digest.js";
 import { digestOf } from "../name/digest.js";
 import { readDescriptorFile } from "../mutate/common.js";
 import { collect } from "../mutate/common.js";
-import { expand, readStatusFiles, type StampValues } from "../stamp/status.js";
+import { expand, hasPlaceholder, readStatusFiles, stampedTime, type StampValues } from "../stamp/status.js";
 import { action } from "./run.js";
 
 interface ProvenanceFlags {
@@ -91,22 +91,31 @@ function subjectsOf(root: ReturnType<typeof parseManifest>, name: string | undef
 }
 
 /**
- * The description's `source` with `{{KEY}}` expanded (a Bazel rule writes `{{STABLE_GIT_COMMIT}}` when
- * the revision comes from stamping); unstamped, a source that needs a stamp value is left out.
+ * The description's `source` and `metadata` with `{{KEY}}` expanded: a Bazel rule writes
+ * `{{STABLE_GIT_COMMIT}}` when the revision comes from stamping, and `{{BUILD_TIMESTAMP}}` (seconds,
+ * written as RFC 3339) as `metadata.startedOn` of a stamped build. Unstamped, an object that needs a
+ * stamp value is left out.
  */
 function stampSource(json: unknown, values: StampValues): unknown {
-  if (json === null || typeof json !== "object" || !("source" in json)) return json;
-  const source = (json as { source: unknown }).source;
-  if (source === null || typeof source !== "object") return json;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(source)) {
-    if (typeof v !== "string") return json; // the schema reports it
-    const e = expand(v, values, `--build source.${k}`);
-    if (e === undefined) {
-      const { source: _dropped, ...rest } = json as Record<string, unknown>;
-      return rest;
+  if (json === null || typeof json !== "object") return json;
+  const out: Record<string, unknown> = { ...(json as Record<string, unknown>) };
+  for (const field of ["source", "metadata"]) {
+    const obj = out[field];
+    if (obj === null || typeof obj !== "object" || Array.isArray(obj)) continue; // the schema reports it
+    const expanded: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(obj)) {
+      if (typeof v !== "string") {
+        expanded[k] = v;
+        continue;
+      }
+      const e = expand(v, values, `--build ${field}.${k}`);
+      if (e === undefined) {
+        delete out[field];
+        break;
+      }
+      expanded[k] = field === "metadata" && hasPlaceholder(v) ? stampedTime(e) : e;
     }
-    out[k] = e;
+    if (field in out) out[field] = expanded;
   }
-  return { ...json, source: out };
+  return out;
 }
