@@ -51,10 +51,13 @@ def _reference(rctx):
     return image, None
 
 def _tag(image):
-    """The tag of `image` as written ("registry/repo:tag[@digest]"), or None."""
-    name = image.split("@", 1)[0]
-    last = name.split("/")[-1]
-    if ":" in last and "/" in name:
+    """The tag of `image` as written ("registry/repo:tag[@digest]"), or None.
+
+    A ":" in the last path segment is a tag ("debian:12", "reg:5000/app:v1"); in an earlier one it is
+    a registry's port ("reg:5000/app").
+    """
+    last = image.split("@", 1)[0].split("/")[-1]
+    if ":" in last:
         return last.split(":", 1)[1]
     return None
 

@@ -323,6 +323,8 @@ describe("annotations, labels and stamping", () => {
     expect((await crane("ls", repo)).split("\n").sort()).toEqual(["1.2.3", "latest"]);
     const pushed = JSON.parse(await crane("config", `${repo}:1.2.3`)) as Config;
     expect(pushed.config.Labels).toMatchObject({ [`${OCI}.version`]: "1.2.3", "build.channel": "beta" });
+    const pushedManifest = JSON.parse(await crane("manifest", `${repo}:1.2.3`)) as Manifest;
+    expect(pushedManifest.annotations).toMatchObject({ [`${OCI}.revision`]: COMMIT, [`${OCI}.source`]: "https://github.com/example/app", [`${OCI}.created`]: config.created });
   });
 
   it("an unstamped rebuild after the stamped one is a full cache hit, with the digest of before", async () => {
