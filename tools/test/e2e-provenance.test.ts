@@ -15,6 +15,9 @@ import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseReference } from "../ociutil/name/reference.js";
+import { attach } from "../ociutil/ops/attach.js";
+import { RegistryClient } from "../ociutil/remote/client.js";
 import {
   BazelWorkspace,
   MountedCheckout,
@@ -205,6 +208,40 @@ describe("provenance under Bazel", () => {
 
     const config = JSON.parse(await crane("config", `${repo}@${digest}`)) as { config: { Labels: Record<string, string> } };
     expect(config.config.Labels).toMatchObject({ "org.opencontainers.image.source": "https://github.com/example/app" });
+  });
+
+  it("the attestation with one byte of its statement changed: cosign rejects it", async () => {
+    const good = `${registry.host}/prov/app`;
+    const repo = `${registry.host}/prov/tampered`;
+    const { digest } = await ws.json<{ digest: string }>("app_/descriptor.json");
+    await crane("copy", `${good}@${digest}`, `${repo}@${digest}`); // the image alone: crane copies no referrers
+    const listed = JSON.parse((await mustRun(peer("oras"), ["discover", "--plain-http", "--format", "json", `${good}@${digest}`])).stdout) as {
+      referrers: { digest: string }[];
+    };
+    const manifest = JSON.parse(await crane("manifest", `${good}@${listed.referrers[0]!.digest}`)) as {
+      artifactType: string;
+      annotations: Record<string, string>;
+      layers: { mediaType: string; digest: string }[];
+    };
+    const bundle = JSON.parse(await crane("blob", `${good}@${manifest.layers[0]!.digest}`)) as { dsseEnvelope: { payload: string } };
+    const statement = Buffer.from(bundle.dsseEnvelope.payload, "base64");
+    const at = statement.indexOf('"target": "//:app"');
+    expect(at).toBeGreaterThan(0);
+    statement[at + 14] = "b".charCodeAt(0); // "//:bpp": still JSON, still the same subject
+    const tampered = { ...bundle, dsseEnvelope: { ...bundle.dsseEnvelope, payload: statement.toString("base64") } };
+    const remote = new RegistryClient({ plainHttp: true }).repository(parseReference(repo), "push");
+    const subject = await remote.getManifest(digest as `sha256:${string}`);
+    await attach(remote, { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.length }, {
+      artifactType: manifest.artifactType,
+      layers: [{ mediaType: manifest.layers[0]!.mediaType, bytes: Buffer.from(JSON.stringify(tampered)) }],
+      annotations: manifest.annotations,
+    });
+    const verify = (ref: string) =>
+      runTool(peer("cosign"), ["verify-attestation", "--key", "key.pub", "--type", "slsaprovenance1", ...OFFLINE, ref], { cwd: tmp, env: { HOME: tmp }, timeoutMs: 120_000 });
+    const v = await verify(`${repo}@${digest}`);
+    expect(v.code).not.toBe(0);
+    expect(v.stderr).toMatch(/failed to verify signature/);
+    expect((await verify(`${good}@${digest}`)).code).toBe(0);
   });
 
   it("an unsigned attestation of an index: oras lists it and its layer is the built provenance, byte for byte", async () => {
