@@ -71,7 +71,9 @@ def merge_bases(infos):
     out = []
     seen = {}
     for info in infos:
-        for b in ([info.pulled] if info.pulled else []) + info.bases:
+        # getattr: an OciImageInfo made by a rule that predates these fields has neither.
+        pulled = getattr(info, "pulled", None)
+        for b in ([pulled] if pulled else []) + getattr(info, "bases", []):
             key = "%s@%s" % (b["repository"], b["digest"])
             if key not in seen:
                 seen[key] = True
