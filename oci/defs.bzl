@@ -35,7 +35,10 @@ def oci_push(name, image, repository = None, repository_file = None, remote_tags
         repository_file: instead of `repository`, a file holding "registry/repo" (read when it runs).
         remote_tags: tags to set in the registry: a list, or the label of a file of one tag a line.
         insecure: plain HTTP to a registry not on this machine (loopback needs no flag).
-        **kwargs: common attributes.
+        **kwargs: attest (attach the image's SLSA provenance as a referrer), attest_key (an ECDSA
+            P-256 PEM key to sign it with, for cosign), stamp (-1/0/1: expand {{KEY}} in
+            remote_tags from --workspace_status_command), and common attributes. Records of the
+            push are flags after `--`: `bazel run :push -- --image-refs FILE --json`.
     """
     if type(remote_tags) == "list":
         kwargs["remote_tags"] = remote_tags
@@ -57,7 +60,8 @@ def oci_image_index(name, images, annotations = None, **kwargs):
         name: the target name.
         images: oci_image targets (or platforms of a pull), each of a distinct platform.
         annotations: annotations of the index: a dict, or the label of a file of name=value lines.
-        **kwargs: common attributes.
+        **kwargs: source, revision, version, description, license, created (OCI annotations of
+            the index), stamp, and common attributes. Output group `provenance`.
     """
     if type(annotations) == "dict":
         kwargs["annotations"] = annotations
@@ -94,16 +98,20 @@ def oci_image(name, base = None, pulled_base = None, layers = [], tars = [], **k
         layers: oci_layer targets or tar files, on top of the base in order.
         tars: more tar / tar.gz files, after `layers` (the name rules_oci uses).
         **kwargs: entrypoint, cmd, env, user, workdir, exposed_ports, volumes, labels,
-            annotations, stop_signal, created, os, architecture, variant, and common attributes.
+            annotations, stop_signal, created, os, architecture, variant; source, revision,
+            version, description, license (org.opencontainers.image.* labels and annotations);
+            stamp (-1/0/1: expand {{KEY}} stamp values); and common attributes.
             As in rules_oci, env, labels and annotations may be a dict or the label of a file of
             name=value lines; entrypoint and cmd a list or a file of one argument a line; created an
-            RFC 3339 time or the label of a file holding one.
+            RFC 3339 time, a {{KEY}} stamp value, or the label of a file holding one.
+            Output group `provenance`: `<name>_/provenance.json` (docs/provenance.md).
     """
     for key, inline_type in [("env", "dict"), ("labels", "dict"), ("annotations", "dict"), ("entrypoint", "list"), ("cmd", "list")]:
         _value_or_file(kwargs, key, inline_type)
     created = kwargs.pop("created", None)
     if created != None:
-        kwargs["created" if type(created) == "string" and _is_rfc3339(created) else "created_file"] = created
+        is_value = type(created) == "string" and (_is_rfc3339(created) or "{{" in created)
+        kwargs["created" if is_value else "created_file"] = created
     oci_image_rule(
         name = name,
         base = base,

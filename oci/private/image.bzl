@@ -1,6 +1,8 @@
 """oci_image: an image from a base (pulled, or another oci_image), layers and config attributes."""
 
+load(":provenance.bzl", "OCI_KEY_ATTRS", "PROVENANCE_ATTRS", "merge_bases", "oci_keys", "provenance_output", "provenance_source", "shaping_attributes")
 load(":providers.bzl", "OciImageInfo", "OciLayerInfo")
+load(":stamp.bzl", "STAMP_ATTRS", "status_args", "status_files")
 load(":toolchain.bzl", "NODE_TOOLCHAIN_TYPE", "OCIUTIL_ATTRS", "run_ociutil")
 load(":util.bzl", "declare_output", "pretty")
 
@@ -82,6 +84,14 @@ def _oci_image_impl(ctx):
         value = getattr(ctx.attr, key)
         if value:
             spec[key] = value
+
+    # source, revision, version, description, licenses: config labels (what GitHub's registry reads on
+    # a single-platform image) and manifest annotations; `created` an annotation too. What the user
+    # writes in `labels`/`annotations` wins.
+    keys = oci_keys(ctx, created = True)
+    if keys:
+        spec["labels"] = dict({k: v for k, v in keys.items() if not k.endswith(".created")}, **ctx.attr.labels)
+        spec["annotations"] = dict(keys, **ctx.attr.annotations)
     for key in ["user", "workdir", "created", "os", "architecture", "variant", "stop_signal"]:
         value = getattr(ctx.attr, key)
         if value:
@@ -100,27 +110,33 @@ def _oci_image_impl(ctx):
     manifest = declare_output(ctx, "manifest.json")
     config = declare_output(ctx, "config.json")
     descriptor = declare_output(ctx, "descriptor.json")
-    args = ["image", "--spec", spec_file.path]
-    inputs = [spec_file] + attribute_files
+
+    # rules_oci's <name>.digest (beside the target, not in <name>_/: users script against this path).
+    digest = ctx.actions.declare_file(ctx.label.name + ".digest")
+    status = status_files(ctx)
+    args = ["image", "--spec", spec_file.path] + status_args(status)
+    inputs = [spec_file] + attribute_files + status
     if base:
         args.extend(["--base-manifest", base.manifest.path, "--base-config", base.config.path])
         inputs.extend([base.manifest, base.config])
     for layer in layers:
         args.extend(["--layer", "%s=%s" % (layer.info.path, layer.blob.path)])
         inputs.append(layer.info)
-    args.extend(["--output-manifest", manifest.path, "--output-config", config.path, "--output-descriptor", descriptor.path])
+    args.extend(["--output-manifest", manifest.path, "--output-config", config.path, "--output-descriptor", descriptor.path, "--output-digest", digest.path])
     run_ociutil(
         ctx,
         mnemonic = "OciImage",
         progress_message = "Assembling image %{label}",
         arguments = args,
         inputs = depset(inputs),
-        outputs = [manifest, config, descriptor],
+        outputs = [manifest, config, descriptor, digest],
     )
+    bases = merge_bases([base] if base else [])
+    provenance = provenance_output(ctx, descriptor, manifest, shaping_attributes(ctx, _SHAPING_ATTRS), bases, provenance_source(ctx), status)
 
     own_layers = [struct(info = layer.info, blob = layer.blob) for layer in layers]
     return [
-        DefaultInfo(files = depset([descriptor, manifest, config])),
+        DefaultInfo(files = depset([descriptor, manifest, config, digest])),
         OciImageInfo(
             kind = "image",
             descriptor = descriptor,
@@ -134,17 +150,52 @@ def _oci_image_impl(ctx):
             pulled_blobs = pulled_blobs,
             missing = missing,
             sources = sources,
+            pulled = None,
+            bases = bases,
         ),
         OutputGroupInfo(
             descriptor = depset([descriptor]),
+            digest = depset([digest]),
+            provenance = depset([provenance]),
             layers = depset([layer.blob for layer in layers]),
         ),
     ]
 
+# What shaped the image: these go into the provenance's externalParameters.attributes when set.
+_SHAPING_ATTRS = [
+    "base",
+    "layers",
+    "entrypoint",
+    "cmd",
+    "env",
+    "user",
+    "workdir",
+    "exposed_ports",
+    "volumes",
+    "labels",
+    "annotations",
+    "stop_signal",
+    "created",
+    "env_file",
+    "labels_file",
+    "annotations_file",
+    "entrypoint_file",
+    "cmd_file",
+    "created_file",
+    "os",
+    "architecture",
+    "variant",
+    "source",
+    "revision",
+    "version",
+    "description",
+    "license",
+]
+
 oci_image_rule = rule(
     implementation = _oci_image_impl,
     doc = "See the `oci_image` macro in //oci:defs.bzl.",
-    attrs = dict(OCIUTIL_ATTRS, **{
+    attrs = dict(OCIUTIL_ATTRS, **dict(PROVENANCE_ATTRS, **dict(STAMP_ATTRS, **dict(OCI_KEY_ATTRS, **{
         "base": attr.label(
             doc = "The base image: one platform of an oci.pull (e.g. \"@distroless//:image\"), or another oci_image. Empty: start from scratch.",
             providers = [OciImageInfo],
@@ -177,6 +228,6 @@ oci_image_rule = rule(
         "os": attr.string(doc = "Overrides the base's os (default \"linux\" without a base)."),
         "architecture": attr.string(doc = "Overrides the base's architecture; required without a base."),
         "variant": attr.string(doc = "CPU variant, e.g. \"v8\"."),
-    }),
+    })))),
     toolchains = [NODE_TOOLCHAIN_TYPE],
 )

@@ -32447,7 +32447,7 @@ function registerCopy(program3) {
 }
 
 // tools/ociutil/cli/provenance.ts
-import { readFile as readFile5 } from "node:fs/promises";
+import { readFile as readFile7 } from "node:fs/promises";
 
 // tools/ociutil/ops/push.ts
 var BASE_NAME = "org.opencontainers.image.base.name";
@@ -32589,24 +32589,112 @@ function provenanceStatement(subjects, build) {
   };
 }
 
+// tools/ociutil/mutate/common.ts
+import { readFile as readFile5 } from "node:fs/promises";
+async function readJsonFile(file, schema, what) {
+  let text;
+  try {
+    text = await readFile5(file, "utf8");
+  } catch (err2) {
+    throw new OciError(`cannot read ${what} ${file}: ${err2.message}`);
+  }
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch (err2) {
+    throw new OciError(`${what} ${file} is not JSON: ${err2.message}`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new OciError(`${what} ${file}: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+function readDescriptorFile(file) {
+  return readJsonFile(file, DescriptorSchema, "descriptor");
+}
+function splitPair(value, flag) {
+  const eq = value.indexOf("=");
+  if (eq <= 0) throw new UsageError(`${flag} expects KEY=VALUE, got "${value}"`);
+  return [value.slice(0, eq), value.slice(eq + 1)];
+}
+function collect2(value, previous = []) {
+  return [...previous, value];
+}
+function canonicalBytes(doc) {
+  return Buffer.from(JSON.stringify(doc), "utf8");
+}
+
+// tools/ociutil/stamp/status.ts
+import { readFile as readFile6 } from "node:fs/promises";
+var PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
+async function readStatusFiles(files) {
+  if (files.length === 0) return void 0;
+  const values = /* @__PURE__ */ new Map();
+  for (const file of files) {
+    let text;
+    try {
+      text = await readFile6(file, "utf8");
+    } catch (err2) {
+      throw new OciError(`cannot read the workspace status file ${file}: ${err2.message}`);
+    }
+    for (const line of text.split("\n")) {
+      if (line.trim() === "") continue;
+      const sp = line.indexOf(" ");
+      if (sp < 0) values.set(line.trim(), "");
+      else values.set(line.slice(0, sp), line.slice(sp + 1));
+    }
+  }
+  return values;
+}
+function hasPlaceholder(value) {
+  return new RegExp(PLACEHOLDER.source).test(value);
+}
+function expand(value, values, what) {
+  if (!hasPlaceholder(value)) return value;
+  if (values === void 0) return void 0;
+  return value.replace(PLACEHOLDER, (_, key) => {
+    const v = values.get(key);
+    if (v === void 0) {
+      throw new OciError(`${what}: {{${key}}} has no value: --workspace_status_command printed no ${key} line (keys: ${[...values.keys()].sort().join(", ") || "none"})`);
+    }
+    return v;
+  });
+}
+var CREATED_KEY = "org.opencontainers.image.created";
+function expandMap(map, values, what) {
+  if (map === void 0) return void 0;
+  const out = {};
+  for (const [k, v] of Object.entries(map)) {
+    const e = expand(v, values, `${what} ${k}`);
+    if (e !== void 0) out[k] = k === CREATED_KEY && hasPlaceholder(v) ? stampedTime(e) : e;
+  }
+  return out;
+}
+function stampedTime(value) {
+  return /^\d{1,12}$/.test(value) ? new Date(Number(value) * 1e3).toISOString().replace(".000Z", "Z") : value;
+}
+
 // tools/ociutil/cli/provenance.ts
 function registerProvenance(program3) {
-  program3.command("provenance").description("write an in-toto Statement v1 with an SLSA Provenance v1 predicate for a built image (docs/provenance.md)").requiredOption("--build <file>", "JSON description of the build (docs/provenance.md#the-build-description)").option("--layout <dir>", "the built image: subjects are its manifest and, for an index, each image under it").option("--ref-name <name>", "with --layout: the index.json entry with this org.opencontainers.image.ref.name").option("-o, --output <file>", "write the statement here (default: stdout)").action(
+  program3.command("provenance").description("write an in-toto Statement v1 with an SLSA Provenance v1 predicate for a built image (docs/provenance.md)").requiredOption("--build <file>", "JSON description of the build (docs/provenance.md#the-build-description)").option("--layout <dir>", "the built image: subjects are its manifest and, for an index, each image under it").option("--ref-name <name>", "with --layout: the index.json entry with this org.opencontainers.image.ref.name").option("--descriptor <file>", "instead of --layout: the built manifest's descriptor (JSON, as `ociutil image`/`index` write it)").option("--manifest <file>", "with --descriptor: the exact bytes of that manifest or index").option("--status <file>", "a Bazel workspace status file: expands {{KEY}} in the description's source (repeatable; none: not stamped)", collect2, []).option("-o, --output <file>", "write the statement here (default: stdout)").action(
     action(async (flags) => {
       let json;
       try {
-        json = JSON.parse(await readFile5(flags.build, "utf8"));
+        json = JSON.parse(await readFile7(flags.build, "utf8"));
       } catch (err2) {
         if (err2 instanceof SyntaxError) throw new OciError(`--build ${flags.build}: not JSON (${err2.message})`);
         throw err2;
       }
-      const build = parseBuildDescription(json, `--build ${flags.build}`);
+      const build = parseBuildDescription(stampSource(json, await readStatusFiles(flags.status)), `--build ${flags.build}`);
       let subjects;
+      if (flags.descriptor === void 0 !== (flags.manifest === void 0)) throw new UsageError("--descriptor and --manifest go together");
+      const given = [flags.layout !== void 0 ? "--layout" : "", flags.descriptor !== void 0 ? "--descriptor" : "", build.subjects !== void 0 ? "the subjects it lists" : ""].filter((s) => s);
+      if (given.length > 1) throw new UsageError(`--build ${flags.build}: subjects come from one of --layout, --descriptor or the description; got ${given.join(" and ")}`);
       if (flags.layout !== void 0) {
-        if (build.subjects !== void 0) throw new UsageError(`--build ${flags.build} lists subjects and --layout gives them: choose one`);
         subjects = await layoutSubjects(flags.layout, flags.refName, build.name);
+      } else if (flags.descriptor !== void 0) {
+        subjects = await manifestSubjects(flags.descriptor, flags.manifest, build.name);
       } else {
-        if (build.subjects === void 0) throw new UsageError(`--build ${flags.build} lists no subjects: add them, or give --layout`);
+        if (build.subjects === void 0) throw new UsageError(`--build ${flags.build} lists no subjects: add them, or give --layout or --descriptor`);
         subjects = build.subjects.map((s) => ({ ...s.name !== void 0 ? { name: s.name } : {}, digest: s.digest }));
       }
       const text = `${JSON.stringify(provenanceStatement(subjects, build), null, 2)}
@@ -32619,7 +32707,17 @@ function registerProvenance(program3) {
 async function layoutSubjects(dir, refName, name) {
   const layout = await ImageLayout.open(dir);
   const entry = selectEntry((await layout.readIndex()).manifests, dir, refName);
-  const root = parseManifest(await layout.readBlob(entry), entry.mediaType, `${entry.digest} in ${dir}`);
+  return subjectsOf(parseManifest(await layout.readBlob(entry), entry.mediaType, `${entry.digest} in ${dir}`), name);
+}
+async function manifestSubjects(descriptorFile, manifestFile, name) {
+  const descriptor = await readDescriptorFile(descriptorFile);
+  const bytes = await readFile7(manifestFile);
+  if (digestOf(bytes) !== descriptor.digest) {
+    throw new OciError(`--manifest ${manifestFile} is ${digestOf(bytes)}, not the ${descriptor.digest} of --descriptor ${descriptorFile}`);
+  }
+  return subjectsOf(parseManifest(bytes, descriptor.mediaType, manifestFile), name);
+}
+function subjectsOf(root, name) {
   const subjects = [{ ...name !== void 0 ? { name } : {}, digest: root.digest }];
   if (root.kind === "index") {
     for (const child of root.index.manifests) {
@@ -32627,6 +32725,29 @@ async function layoutSubjects(dir, refName, name) {
     }
   }
   return subjects;
+}
+function stampSource(json, values) {
+  if (json === null || typeof json !== "object") return json;
+  const out = { ...json };
+  for (const field of ["source", "metadata"]) {
+    const obj = out[field];
+    if (obj === null || typeof obj !== "object" || Array.isArray(obj)) continue;
+    const expanded = {};
+    for (const [k, v] of Object.entries(obj)) {
+      if (typeof v !== "string") {
+        expanded[k] = v;
+        continue;
+      }
+      const e = expand(v, values, `--build ${field}.${k}`);
+      if (e === void 0) {
+        delete out[field];
+        break;
+      }
+      expanded[k] = field === "metadata" && hasPlaceholder(v) ? stampedTime(e) : e;
+    }
+    if (field in out) out[field] = expanded;
+  }
+  return out;
 }
 
 // tools/ociutil/ops/pull.ts
@@ -33182,40 +33303,6 @@ function registerVerify(program3) {
   );
 }
 
-// tools/ociutil/mutate/common.ts
-import { readFile as readFile6 } from "node:fs/promises";
-async function readJsonFile(file, schema, what) {
-  let text;
-  try {
-    text = await readFile6(file, "utf8");
-  } catch (err2) {
-    throw new OciError(`cannot read ${what} ${file}: ${err2.message}`);
-  }
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch (err2) {
-    throw new OciError(`${what} ${file} is not JSON: ${err2.message}`);
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) throw new OciError(`${what} ${file}: ${describeIssues(parsed.error)}`);
-  return parsed.data;
-}
-function readDescriptorFile(file) {
-  return readJsonFile(file, DescriptorSchema, "descriptor");
-}
-function splitPair(value, flag) {
-  const eq = value.indexOf("=");
-  if (eq <= 0) throw new UsageError(`${flag} expects KEY=VALUE, got "${value}"`);
-  return [value.slice(0, eq), value.slice(eq + 1)];
-}
-function collect2(value, previous = []) {
-  return [...previous, value];
-}
-function canonicalBytes(doc) {
-  return Buffer.from(JSON.stringify(doc), "utf8");
-}
-
 // tools/ociutil/mutate/layer.ts
 var import_tar_stream2 = __toESM(require_tar_stream(), 1);
 import { createReadStream as createReadStream5 } from "node:fs";
@@ -33475,14 +33562,14 @@ function registerLayer(program3) {
 }
 
 // tools/ociutil/mutate/image.ts
-import { readFile as readFile8 } from "node:fs/promises";
+import { readFile as readFile9 } from "node:fs/promises";
 
 // tools/ociutil/mutate/attribute-files.ts
-import { readFile as readFile7 } from "node:fs/promises";
+import { readFile as readFile8 } from "node:fs/promises";
 async function lines(file, what) {
   let text;
   try {
-    text = await readFile7(file, "utf8");
+    text = await readFile8(file, "utf8");
   } catch (err2) {
     throw new OciError(`cannot read the ${what} file ${file}: ${err2.message}`);
   }
@@ -33667,22 +33754,36 @@ async function withAttributeFiles(spec) {
   if (spec.created_file !== void 0) out.created = await readValueFile(spec.created_file, "created");
   return out;
 }
+function stampSpec(spec, values) {
+  const out = { ...spec };
+  const labels = expandMap(spec.labels, values, "label");
+  const annotations2 = expandMap(spec.annotations, values, "annotation");
+  if (labels !== void 0) out.labels = labels;
+  if (annotations2 !== void 0) out.annotations = annotations2;
+  if (spec.created !== void 0) {
+    const created = expand(spec.created, values, "created");
+    if (created === void 0) delete out.created;
+    else out.created = stampedTime(created);
+  }
+  return out;
+}
 function registerImage(program3) {
-  program3.command("image").description("assemble an image config and manifest from a base, layers and config attributes").requiredOption("--spec <file>", "JSON: entrypoint, cmd, env, user, workdir, exposed_ports, volumes, labels, annotations, created, os, architecture, variant").option("--base-manifest <file>", "the base image's manifest (exact bytes)").option("--base-config <file>", "the base image's config (exact bytes)").option("--layer <INFO.json=FILE|FILE>", "a layer to add on top, in order (repeatable)", collect2, []).requiredOption("--output-manifest <file>", "where to write the manifest").requiredOption("--output-config <file>", "where to write the config").requiredOption("--output-descriptor <file>", "where to write the manifest's descriptor (JSON, with platform)").action(
+  program3.command("image").description("assemble an image config and manifest from a base, layers and config attributes").requiredOption("--spec <file>", "JSON: entrypoint, cmd, env, user, workdir, exposed_ports, volumes, labels, annotations, created, os, architecture, variant").option("--base-manifest <file>", "the base image's manifest (exact bytes)").option("--base-config <file>", "the base image's config (exact bytes)").option("--layer <INFO.json=FILE|FILE>", "a layer to add on top, in order (repeatable)", collect2, []).option("--status <file>", "a Bazel workspace status file: expands {{KEY}} in labels, annotations and created (repeatable; none: not stamped)", collect2, []).requiredOption("--output-manifest <file>", "where to write the manifest").requiredOption("--output-config <file>", "where to write the config").option("--output-digest <file>", "also write the digest alone, sha256:<hex> with no newline (rules_oci's <name>.digest)").requiredOption("--output-descriptor <file>", "where to write the manifest's descriptor (JSON, with platform)").action(
     action(async (opts) => {
-      const spec = await withAttributeFiles(await readJsonFile(opts.spec, ImageSpecSchema, "image spec"));
+      const spec = stampSpec(await withAttributeFiles(await readJsonFile(opts.spec, ImageSpecSchema, "image spec")), await readStatusFiles(opts.status));
       const layers = [];
       for (const arg of opts.layer) layers.push((await readLayerArg(arg)).info);
       const built = buildImage({
         spec,
-        ...opts.baseManifest !== void 0 ? { baseManifest: await readFile8(opts.baseManifest) } : {},
-        ...opts.baseConfig !== void 0 ? { baseConfig: await readFile8(opts.baseConfig) } : {},
+        ...opts.baseManifest !== void 0 ? { baseManifest: await readFile9(opts.baseManifest) } : {},
+        ...opts.baseConfig !== void 0 ? { baseConfig: await readFile9(opts.baseConfig) } : {},
         layers
       });
       await writeFileAtomic(opts.outputConfig, built.config);
       await writeFileAtomic(opts.outputManifest, built.manifest);
       await writeFileAtomic(opts.outputDescriptor, `${JSON.stringify(built.descriptor)}
 `);
+      if (opts.outputDigest !== void 0) await writeFileAtomic(opts.outputDigest, built.descriptor.digest);
     })
   );
 }
@@ -33714,7 +33815,7 @@ function buildIndex(manifests, annotations2, target) {
   return { index, descriptor: { mediaType: MediaType.OciImageIndex, digest: digestOf(index), size: index.length } };
 }
 function registerIndex(program3) {
-  program3.command("index").description("assemble an image index from manifest descriptors").option("--manifest <descriptor.json>", "the descriptor of an image to include, in order (repeatable)", collect2, []).option("--annotation <key=value>", "an annotation of the index (repeatable)", collect2, []).option("--annotations-file <file>", "annotations from a file of name=value lines (--annotation wins)").option("--target <label>", "the Bazel target, for error messages").requiredOption("--output-index <file>", "where to write the index").requiredOption("--output-descriptor <file>", "where to write the index's descriptor (JSON)").action(
+  program3.command("index").description("assemble an image index from manifest descriptors").option("--manifest <descriptor.json>", "the descriptor of an image to include, in order (repeatable)", collect2, []).option("--annotation <key=value>", "an annotation of the index (repeatable)", collect2, []).option("--annotations-file <file>", "annotations from a file of name=value lines (--annotation wins)").option("--target <label>", "the Bazel target, for error messages").option("--status <file>", "a Bazel workspace status file: expands {{KEY}} in annotations (repeatable; none: not stamped)", collect2, []).requiredOption("--output-index <file>", "where to write the index").option("--output-digest <file>", "also write the digest alone, sha256:<hex> with no newline (rules_oci's <name>.digest)").requiredOption("--output-descriptor <file>", "where to write the index's descriptor (JSON)").action(
     action(async (opts) => {
       const manifests = [];
       for (const file of opts.manifest) manifests.push(await readDescriptorFile(file));
@@ -33723,17 +33824,18 @@ function registerIndex(program3) {
         const [k, v] = splitPair(a, "--annotation");
         annotations2[k] = v;
       }
-      const built = buildIndex(manifests, annotations2, opts.target);
+      const built = buildIndex(manifests, expandMap(annotations2, await readStatusFiles(opts.status), "annotation"), opts.target);
       await writeFileAtomic(opts.outputIndex, built.index);
       await writeFileAtomic(opts.outputDescriptor, `${JSON.stringify(built.descriptor)}
 `);
+      if (opts.outputDigest !== void 0) await writeFileAtomic(opts.outputDigest, built.descriptor.digest);
     })
   );
 }
 
 // tools/ociutil/mutate/layout.ts
 import { constants as fsConstants } from "node:fs";
-import { copyFile, link, mkdir as mkdir3, readFile as readFile9, realpath, rm as rm4, writeFile } from "node:fs/promises";
+import { copyFile, link, mkdir as mkdir3, readFile as readFile10, realpath, rm as rm4, writeFile } from "node:fs/promises";
 import path6 from "node:path";
 var MissingBlobsError = class extends OciError {
   name = "MissingBlobsError";
@@ -33762,7 +33864,7 @@ async function placeBlob(src, target, stats, size) {
 }
 async function assembleLayout(output, inputs) {
   const sources = /* @__PURE__ */ new Map();
-  for (const file of inputs.blobs) sources.set(digestOf(await readFile9(file)), file);
+  for (const file of inputs.blobs) sources.set(digestOf(await readFile10(file)), file);
   for (const l of inputs.layers) sources.set(l.digest, l.file);
   for (const file of inputs.namedBlobs) sources.set(digestFromPath(file), file);
   const layout = await ImageLayout.init(output);
@@ -33781,7 +33883,7 @@ async function assembleLayout(output, inputs) {
       continue;
     }
     if (isManifest) {
-      const bytes = await readFile9(src);
+      const bytes = await readFile10(src);
       const doc = parseManifest(bytes, desc.mediaType, desc.digest);
       if (doc.kind === "index") {
         for (const m of doc.index.manifests) queue.push({ desc: m, what: `a manifest of index ${desc.digest}` });
@@ -34038,7 +34140,7 @@ async function readInventory(client, edges, limit) {
 
 // tools/ociutil/promote/manifest.ts
 var import_yaml = __toESM(require_dist(), 1);
-import { readFile as readFile10 } from "node:fs/promises";
+import { readFile as readFile11 } from "node:fs/promises";
 var Reader = class {
   constructor(file, problems) {
     this.file = file;
@@ -34195,7 +34297,7 @@ function readDmap(r, doc, node2, field) {
 }
 async function readText(file, problems) {
   try {
-    return await readFile10(file, "utf8");
+    return await readFile11(file, "utf8");
   } catch (err2) {
     const code = err2.code;
     problems.push({ file, line: 0, field: "(file)", message: code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? String(err2)})` });
@@ -36124,7 +36226,7 @@ async function runChecks(image, fs, configs) {
   };
   const debianPackages = debianDocDirs(fs);
   for (const c of configs) {
-    for (const t of c.fileContentTests) want(expand(t.path, env));
+    for (const t of c.fileContentTests) want(expand2(t.path, env));
     for (const t of c.licenseTests) {
       for (const f of t.files) want(f);
       if (t.debian) for (const p of debianPackages) want(`${DEBIAN_DOC}/${p}/copyright`);
@@ -36139,7 +36241,7 @@ async function runChecks(image, fs, configs) {
   const results = [];
   for (const c of configs) {
     for (const t of c.fileExistenceTests) results.push(fileExistence(fs, t, env));
-    for (const t of c.fileContentTests) results.push(fileContent(t, text(expand(t.path, env))));
+    for (const t of c.fileContentTests) results.push(fileContent(t, text(expand2(t.path, env))));
     if (c.metadataTest !== void 0) results.push(metadata(image, c.metadataTest, env));
     for (const [i, t] of c.licenseTests.entries()) results.push(license(i, t, debianPackages, text));
   }
@@ -36150,7 +36252,7 @@ function result(check, failures) {
 }
 function fileExistence(fs, t, env) {
   const check = `fileExistenceTests ${JSON.stringify(t.name)} (${t.path})`;
-  const path7 = expand(t.path, env);
+  const path7 = expand2(t.path, env);
   let entry;
   try {
     entry = lstatPath(fs, path7, "image").entry;
@@ -36268,13 +36370,13 @@ function envMap(env) {
   }
   return m;
 }
-function expand(path7, env) {
+function expand2(path7, env) {
   return path7.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_, a, b) => env.get(a ?? b) ?? "");
 }
 
 // tools/ociutil/structure/config.ts
 var import_yaml2 = __toESM(require_dist(), 1);
-import { readFile as readFile11 } from "node:fs/promises";
+import { readFile as readFile12 } from "node:fs/promises";
 var keyValue = object({ key: string2().min(1), value: string2(), isRegex: boolean2().optional() }).strict();
 var FileExistenceSchema = object({
   name: string2().min(1),
@@ -36316,7 +36418,7 @@ var StructureConfigSchema = object({
 async function readStructureConfig(file) {
   let text;
   try {
-    text = await readFile11(file, "utf8");
+    text = await readFile12(file, "utf8");
   } catch (err2) {
     throw new OciError(`cannot read structure test config ${file}: ${err2.message}`);
   }
@@ -36374,6 +36476,18 @@ function registerStructureTest(program3) {
   );
 }
 
+// tools/ociutil/stamp/command.ts
+function registerStamp(program3) {
+  program3.command("stamp").description("expand {{KEY}} placeholders from Bazel's workspace status files, one value a line").option("--status <file>", "bazel-out/stable-status.txt or volatile-status.txt (repeatable; none: not stamped)", collect2, []).option("--value <template>", "a value to expand (repeatable); unstamped, one with a placeholder is left out", collect2, []).requiredOption("-o, --output <file>", "where to write the values, one a line").action(
+    action(async (opts) => {
+      const values = await readStatusFiles(opts.status);
+      const lines2 = opts.value.map((v) => expand(v, values, `--value ${v}`)).filter((v) => v !== void 0);
+      await writeFileAtomic(opts.output, lines2.map((l) => `${l}
+`).join(""));
+    })
+  );
+}
+
 // tools/ociutil/cli/commands.ts
 var commands = [
   registerPull,
@@ -36385,6 +36499,7 @@ var commands = [
   registerPromote,
   registerSnapshot,
   registerSave,
+  registerStamp,
   ...mutateCommands,
   ...imagefsCommands,
   registerStructureTest

@@ -27,5 +27,7 @@ blobs no file holds from `sources`.""",
         "pulled_blobs": "depset of File: blob files of full pulls, named blobs/<alg>/<hex>.",
         "missing": "depset of string: one line per shallow base whose layers no file holds (empty when complete).",
         "sources": "depset of string: \"registry/repo\" of the pulled bases, where blobs missing locally live.",
+        "pulled": "dict or None: for a pulled image or index, what the pull resolved: {repository, digest, tag?, platform?}.",
+        "bases": "list of dict: the pulled images this one is built on, each as `pulled`, nearest first (an image on an image on a pull lists the pull; an index lists its images' bases and the pulled images it holds, each once). The `bases` of `ociutil provenance`'s build description.",
     },
 )

@@ -7,6 +7,11 @@ def _oci_pulled_image_impl(ctx):
     missing = []
     if not ctx.attr.full:
         missing.append("%s is a shallow pull: its layers are not local" % display)
+    pulled = {"repository": ctx.attr.source, "digest": ctx.attr.digest}
+    if ctx.attr.tag:
+        pulled["tag"] = ctx.attr.tag
+    if ctx.attr.platform:
+        pulled["platform"] = ctx.attr.platform
     return [
         DefaultInfo(files = depset([ctx.file.descriptor, ctx.file.manifest])),
         OciImageInfo(
@@ -22,6 +27,8 @@ def _oci_pulled_image_impl(ctx):
             pulled_blobs = depset(ctx.files.layers),
             missing = depset(missing),
             sources = depset([ctx.attr.source]),
+            pulled = pulled,
+            bases = [],
         ),
     ]
 
@@ -33,6 +40,7 @@ oci_pulled_image = rule(
         "digest": attr.string(mandatory = True, doc = "Digest of the manifest (or index)."),
         "platform": attr.string(doc = "os/arch[/variant] of an image."),
         "source": attr.string(mandatory = True, doc = "registry/repo the image was pulled from."),
+        "tag": attr.string(doc = "The tag the pull was written with (resolved to `digest`), if any."),
         "descriptor": attr.label(allow_single_file = True, mandatory = True),
         "manifest": attr.label(allow_single_file = True, mandatory = True),
         "config": attr.label(allow_single_file = True),

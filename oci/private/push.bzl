@@ -2,6 +2,7 @@
 
 load("@bazel_skylib//lib:shell.bzl", "shell")
 load(":providers.bzl", "OciImageInfo")
+load(":stamp.bzl", "STAMP_ATTRS", "status_args", "status_files")
 load(":toolchain.bzl", "NODE_TOOLCHAIN_TYPE", "OCIUTIL_ATTRS", "node_toolchain", "run_ociutil")
 load(":util.bzl", "declare_output", "pretty")
 
@@ -14,16 +15,49 @@ def _repository_lines(ctx):
         ]
     return ["repository=\"${OCI_PUSH_REPOSITORY:-%s}\"" % ctx.attr.repository.replace("\"", "")]
 
-def _remote_tags_file_lines(ctx):
-    """Shell lines that add a --tag argument for each line of remote_tags_file (read when the push runs)."""
-    if not ctx.file.remote_tags_file:
+def _remote_tags_file_lines(files):
+    """Shell lines that add a --tag argument for each line of each file (read when the push runs)."""
+    lines = []
+    for f in files:
+        lines.extend([
+            "while IFS= read -r t || [ -n \"$t\" ]; do",
+            "  t=\"$(printf '%s' \"$t\" | tr -d ' \\t\\r')\"",
+            "  [ -z \"$t\" ] || set -- --tag \"$t\" \"$@\"",
+            "done < \"$r/%s\"" % f.short_path,
+        ])
+    return lines
+
+def _stamped_tags(ctx):
+    """(literal tags, a file of the tags with {{KEY}} placeholders expanded at build time, or None)."""
+    literal = [t for t in ctx.attr.remote_tags if "{{" not in t]
+    templated = [t for t in ctx.attr.remote_tags if "{{" in t]
+    if not templated:
+        return literal, None
+    status = status_files(ctx)
+    out = declare_output(ctx, "stamped_tags.txt")
+    run_ociutil(
+        ctx,
+        mnemonic = "OciStampTags",
+        progress_message = "Stamping the tags of %{label}",
+        arguments = ["stamp", "-o", out.path] + status_args(status) + ["--value=" + t for t in templated],
+        inputs = depset(status),
+        outputs = [out],
+    )
+    return literal, out
+
+def _attestation_files(ctx):
+    """[the image's provenance.json, the signing key if any] when `attest` is set, else []."""
+    if not ctx.attr.attest:
+        if ctx.file.attest_key:
+            fail("%s: attest_key is set but attest is not: set attest = True" % pretty(ctx.label))
         return []
-    return [
-        "while IFS= read -r t || [ -n \"$t\" ]; do",
-        "  t=\"$(printf '%s' \"$t\" | tr -d ' \\t\\r')\"",
-        "  [ -z \"$t\" ] || set -- --tag \"$t\" \"$@\"",
-        "done < \"$r/%s\"" % ctx.file.remote_tags_file.short_path,
-    ]
+    groups = ctx.attr.image[OutputGroupInfo] if OutputGroupInfo in ctx.attr.image else None
+    if groups == None or not hasattr(groups, "provenance"):
+        fail("%s: attest = True needs the provenance of %s, which only oci_image and oci_image_index make (a pulled image was built elsewhere)" % (
+            pretty(ctx.label),
+            pretty(ctx.attr.image.label),
+        ))
+    return groups.provenance.to_list() + ([ctx.file.attest_key] if ctx.file.attest_key else [])
 
 def _oci_push_impl(ctx):
     info = ctx.attr.image[OciImageInfo]
@@ -66,9 +100,15 @@ def _oci_push_impl(ctx):
     )
 
     tc = node_toolchain(ctx)
-    flags = ["--tag %s" % shell.quote(t) for t in ctx.attr.remote_tags]
+    literal_tags, stamped_tags = _stamped_tags(ctx)
+    flags = ["--tag %s" % shell.quote(t) for t in literal_tags]
     if ctx.attr.insecure:
         flags.append("--insecure")
+    attest = _attestation_files(ctx)
+    if attest:
+        flags.append("--attest \"$r/%s\"" % attest[0].short_path)
+    if len(attest) > 1:
+        flags.append("--attest-key \"$r/%s\"" % attest[1].short_path)
     script = declare_output(ctx, "push.sh")
     ctx.actions.write(script, is_executable = True, content = "\n".join([
         "#!/bin/sh",
@@ -76,7 +116,7 @@ def _oci_push_impl(ctx):
         "set -e",
         "r=\"${RUNFILES_DIR:-$0.runfiles}/%s\"" % ctx.workspace_name,
         "[ -d \"$r\" ] || r=\"$PWD\"",
-    ] + _repository_lines(ctx) + _remote_tags_file_lines(ctx) + [
+    ] + _repository_lines(ctx) + _remote_tags_file_lines([f for f in [ctx.file.remote_tags_file, stamped_tags] if f]) + [
         "exec \"$r/%s\" \"$r/%s\" push \"$r/%s\" \"$repository\" %s \"$@\"" % (
             tc.node.short_path,
             ctx.file._ociutil.short_path,
@@ -85,7 +125,7 @@ def _oci_push_impl(ctx):
         ),
         "",
     ]))
-    extra = [f for f in [ctx.file.repository_file, ctx.file.remote_tags_file] if f]
+    extra = [f for f in [ctx.file.repository_file, ctx.file.remote_tags_file, stamped_tags] if f] + attest
     runfiles = ctx.runfiles(files = [layout, ctx.file._ociutil] + extra, transitive_files = tc.node_files)
     return [DefaultInfo(executable = script, runfiles = runfiles, files = depset([script, layout]))]
 
@@ -94,15 +134,19 @@ oci_push = rule(
     doc = """`bazel run` pushes an image or index to `repository`, with each of `remote_tags`, and prints
 registry/repo@digest. Base layers are not downloaded: the push mounts them from the repository they
 were pulled from (same registry), or streams them from it. Extra arguments of `bazel run` go to
-`ociutil push` (e.g. `-- --tag extra`); $OCI_PUSH_REPOSITORY, if set, replaces `repository`.""",
+`ociutil push` (e.g. `-- --tag extra`, or the records `-- --image-refs refs.txt --json`); $OCI_PUSH_REPOSITORY,
+if set, replaces `repository`. With `attest = True`, the image's provenance (its `provenance` output
+group) is attached to the pushed manifest as a referrer, signed with `attest_key` if given.""",
     executable = True,
-    attrs = dict(OCIUTIL_ATTRS, **{
+    attrs = dict(OCIUTIL_ATTRS, **dict(STAMP_ATTRS, **{
         "image": attr.label(doc = "The image or index.", providers = [OciImageInfo], mandatory = True),
         "repository": attr.string(doc = "registry/repo to push to (or `repository_file`)."),
-        "remote_tags": attr.string_list(doc = "Tags to set in the registry (none: pushed by digest only)."),
+        "remote_tags": attr.string_list(doc = "Tags to set in the registry (none: pushed by digest only). `{{KEY}}` placeholders are expanded from --workspace_status_command values when stamping; unstamped, a tag with one is not set."),
         "remote_tags_file": attr.label(allow_single_file = True, doc = "More tags, from a file of one tag a line (e.g. made by a stamping step)."),
         "repository_file": attr.label(allow_single_file = True, doc = "Instead of `repository`: a file holding \"registry/repo\", read when the push runs."),
         "insecure": attr.bool(doc = "Plain HTTP to a registry that is not on this machine (a loopback registry needs no flag)."),
-    }),
+        "attest": attr.bool(doc = "After the push, attach the image's SLSA provenance (in-toto Statement v1) as an OCI referrer (`ociutil push --attest`)."),
+        "attest_key": attr.label(allow_single_file = True, doc = "Sign the attestation with this ECDSA P-256 PEM private key, for `cosign verify-attestation`. Needs attest = True."),
+    })),
     toolchains = [NODE_TOOLCHAIN_TYPE],
 )

@@ -131,14 +131,33 @@ describe("provenance statement", () => {
     expect(json.subject).toEqual([{ name: "registry.example/app", digest: { sha256: digest.slice(7) } }]);
   });
 
+  it("subjects from a descriptor and the manifest's bytes (what a Bazel rule has): the same as from the layout", async () => {
+    const descriptor = join(tmp, "index.descriptor.json");
+    await writeFile(descriptor, JSON.stringify(index.indexDescriptor));
+    const manifest = join(layout, "blobs", "sha256", index.indexDigest.slice(7));
+    const fromLayout = await provenance("from-layout", description());
+    const fromDescriptor = await provenance("from-descriptor", description(), ["--descriptor", descriptor, "--manifest", manifest]);
+    expect(fromDescriptor.text).toBe(fromLayout.text);
+    // Bytes that are not the descriptor's: refused, nothing written.
+    const other = join(layout, "blobs", "sha256", index.images[0]!.manifestDigest.slice(7));
+    await writeFile(join(tmp, "mismatch.build.json"), JSON.stringify(description()));
+    const r = await runOciutil(["provenance", "--build", join(tmp, "mismatch.build.json"), "--descriptor", descriptor, "--manifest", other, "-o", join(tmp, "mismatch.json")]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/--manifest .* is sha256:[0-9a-f]{64}, not the sha256:[0-9a-f]{64} of --descriptor/);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    await expect(readFile(join(tmp, "mismatch.json"))).rejects.toThrow(/ENOENT/);
+  });
+
   it("refuses a bad description with one line", async () => {
     const cases: Array<[unknown, string[], number, RegExp]> = [
       [description({ metadata: { startedOn: "2026-11-30 22:00" } }), ["--layout", layout], 1, /metadata\.startedOn: an RFC 3339 time in UTC/],
       [description({ bases: [{ repository: "gcr.io/x", digest: "sha256:abc" }] }), ["--layout", layout], 1, /bases\.0\.digest: a sha256:<64 hex> digest/],
       [description({ builder: { version: "1.0" } }), ["--layout", layout], 1, /builder\.version/],
       [description({ extra: 1 }), ["--layout", layout], 1, /extra/],
-      [description({ subjects: [{ digest: index.indexDigest }] }), ["--layout", layout], 2, /lists subjects and --layout gives them/],
+      [description({ subjects: [{ digest: index.indexDigest }] }), ["--layout", layout], 2, /subjects come from one of --layout, --descriptor or the description; got --layout and the subjects it lists/],
       [description(), [], 2, /lists no subjects/],
+      [description(), ["--layout", layout, "--descriptor", "d.json", "--manifest", "m.json"], 2, /subjects come from one of --layout, --descriptor/],
+      [description(), ["--descriptor", "d.json"], 2, /--descriptor and --manifest go together/],
     ];
     for (const [desc, extra, code, pattern] of cases) {
       const file = join(tmp, "bad.build.json");

@@ -12,6 +12,7 @@ import { registerPromote } from "../promote/command.js";
 import { registerSnapshot } from "../promote/snapshot-command.js";
 import { imagefsCommands } from "../imagefs/commands.js";
 import { registerStructureTest } from "../structure/command.js";
+import { registerStamp } from "../stamp/command.js";
 
 export type RegisterCommand = (program: Command) => void;
 
@@ -25,6 +26,7 @@ export const commands: RegisterCommand[] = [
   registerPromote,
   registerSnapshot,
   registerSave,
+  registerStamp,
   ...mutateCommands,
   ...imagefsCommands,
   registerStructureTest,

@@ -20,6 +20,7 @@ import { canonicalBytes, collect, readJsonFile, splitPair } from "./common.js";
 import { LayerInfoSchema, type LayerInfo } from "./layer.js";
 import { describeLayerFile } from "./describe.js";
 import { readFile } from "node:fs/promises";
+import { expand, expandMap, readStatusFiles, stampedTime, type StampValues } from "../stamp/status.js";
 import { readKeyValueFile, readListFile, readValueFile } from "./attribute-files.js";
 
 export const ImageSpecSchema = z.object({
@@ -215,14 +216,31 @@ export async function withAttributeFiles(spec: ImageSpec): Promise<ImageSpec> {
   return out;
 }
 
+/** The spec's labels, annotations and `created` with `{{KEY}}` expanded (stamp/status.ts). */
+export function stampSpec(spec: ImageSpec, values: StampValues): ImageSpec {
+  const out: ImageSpec = { ...spec };
+  const labels = expandMap(spec.labels, values, "label");
+  const annotations = expandMap(spec.annotations, values, "annotation");
+  if (labels !== undefined) out.labels = labels;
+  if (annotations !== undefined) out.annotations = annotations;
+  if (spec.created !== undefined) {
+    const created = expand(spec.created, values, "created");
+    if (created === undefined) delete out.created;
+    else out.created = stampedTime(created);
+  }
+  return out;
+}
+
 interface ImageOptions {
   spec: string;
+  status: string[];
   baseManifest?: string;
   baseConfig?: string;
   layer: string[];
   outputManifest: string;
   outputConfig: string;
   outputDescriptor: string;
+  outputDigest?: string;
 }
 
 export function registerImage(program: Command): void {
@@ -233,12 +251,14 @@ export function registerImage(program: Command): void {
     .option("--base-manifest <file>", "the base image's manifest (exact bytes)")
     .option("--base-config <file>", "the base image's config (exact bytes)")
     .option("--layer <INFO.json=FILE|FILE>", "a layer to add on top, in order (repeatable)", collect, [])
+    .option("--status <file>", "a Bazel workspace status file: expands {{KEY}} in labels, annotations and created (repeatable; none: not stamped)", collect, [])
     .requiredOption("--output-manifest <file>", "where to write the manifest")
     .requiredOption("--output-config <file>", "where to write the config")
+    .option("--output-digest <file>", "also write the digest alone, sha256:<hex> with no newline (rules_oci's <name>.digest)")
     .requiredOption("--output-descriptor <file>", "where to write the manifest's descriptor (JSON, with platform)")
     .action(
       action(async (opts: ImageOptions) => {
-        const spec = await withAttributeFiles(await readJsonFile(opts.spec, ImageSpecSchema, "image spec"));
+        const spec = stampSpec(await withAttributeFiles(await readJsonFile(opts.spec, ImageSpecSchema, "image spec")), await readStatusFiles(opts.status));
         const layers = [];
         for (const arg of opts.layer) layers.push((await readLayerArg(arg)).info);
         const built = buildImage({
@@ -250,6 +270,7 @@ export function registerImage(program: Command): void {
         await writeFileAtomic(opts.outputConfig, built.config);
         await writeFileAtomic(opts.outputManifest, built.manifest);
         await writeFileAtomic(opts.outputDescriptor, `${JSON.stringify(built.descriptor)}\n`);
+        if (opts.outputDigest !== undefined) await writeFileAtomic(opts.outputDigest, built.descriptor.digest);
       }),
     );
 }

@@ -12,6 +12,7 @@ import { action } from "../cli/run.js";
 import { canonicalBytes, collect, readDescriptorFile, splitPair } from "./common.js";
 import { formatPlatform } from "../spec/manifest.js";
 import { readKeyValueFile } from "./attribute-files.js";
+import { expandMap, readStatusFiles } from "../stamp/status.js";
 
 export function buildIndex(
   manifests: Descriptor[],
@@ -51,10 +52,12 @@ export function registerIndex(program: Command): void {
     .option("--annotation <key=value>", "an annotation of the index (repeatable)", collect, [])
     .option("--annotations-file <file>", "annotations from a file of name=value lines (--annotation wins)")
     .option("--target <label>", "the Bazel target, for error messages")
+    .option("--status <file>", "a Bazel workspace status file: expands {{KEY}} in annotations (repeatable; none: not stamped)", collect, [])
     .requiredOption("--output-index <file>", "where to write the index")
+    .option("--output-digest <file>", "also write the digest alone, sha256:<hex> with no newline (rules_oci's <name>.digest)")
     .requiredOption("--output-descriptor <file>", "where to write the index's descriptor (JSON)")
     .action(
-      action(async (opts: { manifest: string[]; annotation: string[]; annotationsFile?: string; target?: string; outputIndex: string; outputDescriptor: string }) => {
+      action(async (opts: { manifest: string[]; annotation: string[]; annotationsFile?: string; status: string[]; target?: string; outputIndex: string; outputDescriptor: string; outputDigest?: string }) => {
         const manifests: Descriptor[] = [];
         for (const file of opts.manifest) manifests.push(await readDescriptorFile(file));
         const annotations: Record<string, string> =
@@ -63,9 +66,10 @@ export function registerIndex(program: Command): void {
           const [k, v] = splitPair(a, "--annotation");
           annotations[k] = v;
         }
-        const built = buildIndex(manifests, annotations, opts.target);
+        const built = buildIndex(manifests, expandMap(annotations, await readStatusFiles(opts.status), "annotation")!, opts.target);
         await writeFileAtomic(opts.outputIndex, built.index);
         await writeFileAtomic(opts.outputDescriptor, `${JSON.stringify(built.descriptor)}\n`);
+        if (opts.outputDigest !== undefined) await writeFileAtomic(opts.outputDigest, built.descriptor.digest);
       }),
     );
 }
