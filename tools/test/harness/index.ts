@@ -52,3 +52,4 @@ export {
 export { freePort, makeTempDir, removeTempDir } from "./util.js";
 export { logMark, servedSince, blobBytesServed, type ServedRequest } from "./registry-log.js";
 export { BazelWorkspace, MountedCheckout, OUTPUT_USER_ROOT } from "./bazel.js";
+export { README, readmeBlock, readmeModule } from "./readme.js";
