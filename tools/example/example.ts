@@ -105,11 +105,18 @@ export async function runExample(opts: ExampleOptions): Promise<void> {
     ].join("\n");
     await writeFile(join(wsDir, "MODULE.bazel"), module);
     await writeFile(join(wsDir, "BUILD.bazel"), await readmeBlock("build", "starlark", readme));
-    // Its own output base and repository cache, removed with the temp dir: a new user's first build,
-    // nothing cached from an earlier run, nothing left behind.
+    // Its own output base, repository cache and server temp dir (where the server unpacks its JNI
+    // library, and leaves it), removed with the temp dir: a new user's first build, nothing cached
+    // from an earlier run, nothing left behind.
     const rc = join(tmp, "example.bazelrc");
     await writeFile(rc, `common --repository_cache=${inRootfs(join(tmp, "repository_cache"))}\n`);
-    const ws = new BazelWorkspace(checkout, inRootfs(wsDir), `--output_base=${inRootfs(join(tmp, "output_base"))} --bazelrc=${inRootfs(rc)}`);
+    await mkdir(join(tmp, "server_tmp"));
+    const startup = [
+      `--output_base=${inRootfs(join(tmp, "output_base"))}`,
+      `--bazelrc=${inRootfs(rc)}`,
+      `--host_jvm_args=-Djava.io.tmpdir=${inRootfs(join(tmp, "server_tmp"))}`,
+    ];
+    const ws = new BazelWorkspace(checkout, inRootfs(wsDir), startup.join(" "));
     ws.signal = signal;
     undo.push([
       "shut down Bazel",

@@ -53,4 +53,7 @@ try {
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// Exit now, even if a bug left a handle open: the registry's exit hook then kills it rather than it
+// outliving this command.
+process.exit(code);
