@@ -88,8 +88,9 @@ export async function runExample(opts: ExampleOptions): Promise<void> {
       checkIn();
       if (r.code !== 0) throw new StepError(`ociutil push of the base to ${ref} failed: ${r.stderr.trim().split("\n")[0]}`);
     }
-    const layerCount = built.images.map((i) => i.layerDigests.length).join(" and ");
-    say(`      ${reg}/e2e/base@${digest}: linux/amd64 and linux/arm64, ${layerCount} layers (also ${reg}/base:v1, for the ociutil example)`);
+    const counts = [...new Set(built.images.map((i) => i.layerDigests.length))];
+    const layerCount = counts.length === 1 ? `${counts[0]} layers each` : `${counts.join(", ")} layers`;
+    say(`      ${reg}/e2e/base@${digest}: linux/amd64 and linux/arm64, ${layerCount} (also ${reg}/base:v1, for the ociutil example)`);
 
     step(3, "README.md's MODULE.bazel and BUILD.bazel, in a new workspace");
     const wsDir = join(tmp, "workspace");
@@ -198,6 +199,6 @@ export async function runExample(opts: ExampleOptions): Promise<void> {
     }
   }
   if (failed !== undefined) throw failed;
-  say("done: registry stopped, Bazel shut down, checkout unmounted, temp files removed.");
+  say("done: registry stopped, Bazel shut down, temp files removed.");
 }
 
