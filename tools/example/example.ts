@@ -16,6 +16,7 @@ import { runTool, type RunResult } from "../test/harness/peers.js";
 import { README, readmeBlock, readmeModule } from "../test/harness/readme.js";
 import { logMark } from "../test/harness/registry-log.js";
 import { startRegistry, type TestRegistry } from "../test/harness/registry.js";
+import { pidsNaming, sleep } from "../test/harness/util.js";
 import { base, bytes, describeServed, mountedBlobs } from "./served.js";
 
 export interface ExampleOptions {
@@ -51,6 +52,22 @@ function bazelError(r: RunResult): string {
     lines.filter((l) => l !== "").pop() ??
     `exit ${r.code}`
   );
+}
+
+/**
+ * `bazel shutdown`, until no process names the output base. A server that was still starting when ^C
+ * stopped its client comes up after the first shutdown (which found none): shut that one down too,
+ * and kill what is left after 30 s.
+ */
+async function shutDown(ws: BazelWorkspace, outputBase: string): Promise<void> {
+  ws.signal = undefined;
+  const r = await ws.bazel("shutdown");
+  if (r.code !== 0) throw new Error(bazelError(r));
+  for (let i = 0; i < 30 && pidsNaming(outputBase).length > 0; i++) {
+    await sleep(1000);
+    await ws.bazel("shutdown");
+  }
+  for (const { pid } of pidsNaming(outputBase)) process.kill(pid, "SIGKILL");
 }
 
 export async function runExample(opts: ExampleOptions): Promise<void> {
@@ -119,14 +136,7 @@ export async function runExample(opts: ExampleOptions): Promise<void> {
     ];
     const ws = new BazelWorkspace(checkout, inRootfs(wsDir), startup.join(" "));
     ws.signal = signal;
-    undo.push([
-      "shut down Bazel",
-      async () => {
-        ws.signal = undefined;
-        const r = await ws.bazel("shutdown");
-        if (r.code !== 0) throw new Error(bazelError(r));
-      },
-    ]);
+    undo.push(["shut down Bazel", () => shutDown(ws, inRootfs(join(tmp, "output_base")))]);
     say(`      ${wsDir} (registry ${reg} and digest put in; removed at the end)`);
 
     const bazel = async (args: string, env = "", timed = true): Promise<RunResult> => {

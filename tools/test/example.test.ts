@@ -9,11 +9,11 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { README, REPO_ROOT, makeTempDir, removeTempDir, runTool, sidRootfs, type RunResult } from "./harness/index.js";
+import { README, REPO_ROOT, makeTempDir, pidsNaming, removeTempDir, runTool, sidRootfs, type RunResult } from "./harness/index.js";
 
 const RUN = join(REPO_ROOT, "tools", "example", "run.mjs");
 const MOUNT = join(sidRootfs(), "src", createHash("sha256").update(REPO_ROOT).digest("hex").slice(0, 12));
@@ -25,20 +25,6 @@ function isMountpoint(p: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Processes whose command line contains `needle` (the Bazel server's names its --output_base). */
-function processesNaming(needle: string): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
-      if (cmd.includes(needle)) found.push(`${pid}: ${cmd.slice(0, 200)}`);
-    } catch {
-      /* gone */
-    }
-  }
-  return found;
 }
 
 /** What the run printed that it started: the registry (address, storage) and the temp dir. */
@@ -55,11 +41,11 @@ async function expectNothingLeft(out: string, { workspace = true } = {}): Promis
   expect(s.registry, `the run names its registry:\n${out}`).toBeDefined();
   await expect(fetch(`http://${s.registry}/v2/`, { signal: AbortSignal.timeout(5000) }), "registry stopped").rejects.toThrow();
   expect(existsSync(s.registryDir!), "registry storage removed").toBe(false);
-  expect(processesNaming(basename(s.registryDir!)), "no registry process").toEqual([]);
+  expect(pidsNaming(basename(s.registryDir!)), "no registry process").toEqual([]);
   if (workspace) {
     expect(s.tmp, `the run names its workspace:\n${out}`).toBeDefined();
     expect(existsSync(s.tmp!), "temp dir (workspace, output base) removed").toBe(false);
-    expect(processesNaming(basename(s.tmp!)), "no Bazel server for the example's output base").toEqual([]);
+    expect(pidsNaming(basename(s.tmp!)), "no Bazel server for the example's output base").toEqual([]);
   }
   expect(isMountpoint(MOUNT), "the checkout's mount is as it was before").toBe(mountedBefore);
 }
@@ -115,25 +101,28 @@ describe("npm run example", () => {
     await expectNothingLeft(r.stdout);
   });
 
-  it("^C during a Bazel step: interrupted, then everything stopped and removed", async () => {
-    const child = spawn(process.execPath, [RUN], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stderr.on("data", (b: Buffer) => (err += b.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.on("data", (b: Buffer) => {
-        out += b.toString();
-        if (out.includes("[4/7] bazel build")) resolve();
+  // ^C while Bazel's server is starting (its client stopped, it comes up anyway) and while it builds.
+  for (const [when, delayMs] of [["while Bazel's server starts", 500], ["while Bazel builds", 5000]] as const) {
+    it(`^C ${when}: interrupted, then everything stopped and removed`, async () => {
+      const child = spawn(process.execPath, [RUN], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      child.stderr.on("data", (b: Buffer) => (err += b.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", (b: Buffer) => {
+          out += b.toString();
+          if (out.includes("[4/7] bazel build")) resolve();
+        });
+        void exited.then(() => reject(new Error(`exited before bazel build:\n${out}\n${err}`)));
       });
-      void exited.then(() => reject(new Error(`exited before bazel build:\n${out}\n${err}`)));
+      await new Promise((r) => setTimeout(r, delayMs));
+      child.kill("SIGINT");
+      expect(await exited, err).toBe(130);
+      expect(err).toBe("example: interrupted; registry stopped, Bazel shut down, temp files removed (SIGINT)\n");
+      await expectNothingLeft(out);
     });
-    await new Promise((r) => setTimeout(r, 3000)); // let Bazel's server start
-    child.kill("SIGINT");
-    expect(await exited, err).toBe(130);
-    expect(err).toBe("example: interrupted; registry stopped, Bazel shut down, temp files removed (SIGINT)\n");
-    await expectNothingLeft(out);
-  });
+  }
 
   it("not set up yet: says to run .ci/setup", async () => {
     const r = await example([], { OCIUTIL_SID_ROOTFS: join(tmp, "no-rootfs") });
