@@ -17,7 +17,8 @@ import { README, readmeBlock, readmeModule } from "../test/harness/readme.js";
 import { logMark } from "../test/harness/registry-log.js";
 import { startRegistry, type TestRegistry } from "../test/harness/registry.js";
 import { pidsNaming, sleep } from "../test/harness/util.js";
-import { base, bytes, describeServed, mountedBlobs } from "./served.js";
+import { baseLayers } from "./base.js";
+import { bytes, describeServed, mountedBlobs } from "./served.js";
 
 export interface ExampleOptions {
   /** Prints one line of progress (stdout). */
@@ -96,14 +97,14 @@ export async function runExample(opts: ExampleOptions): Promise<void> {
 
     step(2, "a two-platform, multi-layer base image, pushed with ociutil");
     const built: BuiltIndex = await buildTestIndex(join(tmp, "base"), [
-      { platform: { os: "linux", architecture: "amd64" }, layers: base("amd64") },
-      { platform: { os: "linux", architecture: "arm64" }, layers: base("arm64") },
+      { platform: { os: "linux", architecture: "amd64" }, layers: baseLayers("amd64") },
+      { platform: { os: "linux", architecture: "arm64" }, layers: baseLayers("arm64") },
     ]);
     const digest = built.indexDigest;
     for (const ref of [`${reg}/e2e/base:v1`, `${reg}/base:v1`]) {
       const r = await runTool(process.execPath, [BUNDLE, "push", join(tmp, "base"), ref], { signal });
       checkIn();
-      if (r.code !== 0) throw new StepError(`ociutil push of the base to ${ref} failed: ${r.stderr.trim().split("\n")[0]}`);
+      if (r.code !== 0) throw new StepError(`ociutil push of the base to ${ref} failed: ${oneLine(r.stderr) || `exit ${r.code}`}`);
     }
     const counts = [...new Set(built.images.map((i) => i.layerDigests.length))];
     const layerCount = counts.length === 1 ? `${counts[0]} layers each` : `${counts.join(", ")} layers`;
@@ -188,7 +189,7 @@ export async function runExample(opts: ExampleOptions): Promise<void> {
       signal,
     });
     checkIn();
-    if (cli.code !== 0) throw new StepError(`README.md's ociutil example failed: ${cli.stderr.trim().split("\n")[0] ?? `exit ${cli.code}`}`);
+    if (cli.code !== 0) throw new StepError(`README.md's ociutil example failed: ${oneLine(cli.stderr) || `exit ${cli.code}`}`);
     for (const line of cli.stdout.trimEnd().split("\n")) say(`      ${line.length > 160 ? `${line.slice(0, 157)}...` : line}`);
   } catch (e) {
     failed = e;
