@@ -26,6 +26,8 @@ import {
   peer,
   podman,
   pushWithCrane,
+  readmeBlock,
+  readmeModule,
   removeTempDir,
   startDockerd,
   startRegistry,
@@ -67,23 +69,10 @@ async function bazelInfo(): Promise<void> {
 
 const externalRepo = (name: string): string => host(join(outputBase, "external", `rules_ociutil~~oci~${name}`));
 
-/** A fenced block of README.md that follows `<!-- example:NAME -->`. */
-async function readmeExample(name: string): Promise<string> {
-  const readme = await readFile(join(REPO_ROOT, "README.md"), "utf8");
-  const m = new RegExp(`<!-- example:${name} -->\\s*\`\`\`starlark\\n([\\s\\S]*?)\`\`\``).exec(readme);
-  if (m === null) throw new Error(`README.md has no starlark block after <!-- example:${name} -->`);
-  return m[1]!;
-}
-
 /** The README's MODULE.bazel example with the test registry and the seeded digest, minus its
  *  bazel_dep (e2e/smoke/MODULE.bazel has one with local_path_override), plus the error cases. */
 async function pullsModule(reg: string, digest: string): Promise<string> {
-  const example = await readmeExample("module");
-  const pulls = example
-    .replace(/^bazel_dep\(.*\)\n/m, "")
-    .replaceAll("127.0.0.1:5000", reg)
-    .replace(/sha256:[0-9a-f]{64}/g, digest);
-  if (pulls === example || !pulls.includes(digest)) throw new Error("README.md's module example has no registry/digest to substitute");
+  const pulls = (await readmeModule(reg, digest)).replace(/^bazel_dep\(.*\)\n/m, "");
   return [
     "# Written by tools/test/e2e.test.ts: README.md's example with the test registry and the digest it seeded.",
     pulls,
@@ -135,7 +124,7 @@ describe("e2e/smoke under Bazel 7", () => {
   it("runs README.md's BUILD.bazel example as written", async () => {
     const build = await readFile(join(HOST_WS, "BUILD.bazel"), "utf8");
     const [example] = build.split("\n\n# ---- end of the README example");
-    expect(`${example}\n`).toBe(await readmeExample("build"));
+    expect(`${example}\n`).toBe(await readmeBlock("build", "starlark"));
   });
 
   let firstDigest = "";

@@ -17,6 +17,7 @@ import {
   seedImage,
   startRegistry,
   type TestRegistry,
+  readmeBlock,
 } from "./harness/index.js";
 
 let registry: TestRegistry;
@@ -301,13 +302,11 @@ describe("plain HTTP", () => {
 
 describe("the README's CLI example", () => {
   it("runs as written", async () => {
-    const readme = await readFile(new URL("../../README.md", import.meta.url), "utf8");
-    const m = /<!-- example:cli -->\s*```sh\n([\s\S]*?)```/.exec(readme);
-    expect(m, "README.md has a ```sh block after <!-- example:cli -->").not.toBeNull();
+    const block = await readmeBlock("cli", "sh");
     await seedImage(registry, "base:v1", { layers: [{ files: { "etc/base-release": "1" } }] });
     const work = join(tmp, "readme");
     await mkdir(work, { recursive: true });
-    const r = await mustRun("/bin/bash", ["-euo", "pipefail", "-c", m![1]!], {
+    const r = await mustRun("/bin/bash", ["-euo", "pipefail", "-c", block], {
       cwd: work,
       env: { REGISTRY: registry.host, OCIUTIL: join(process.cwd(), "oci/private/ociutil.mjs") },
     });

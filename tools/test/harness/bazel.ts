@@ -64,19 +64,27 @@ export class BazelWorkspace {
   outputBase = "";
   bazelBin = "";
 
+  /** Interrupts the running command (SIGINT, as ^C does) when aborted. */
+  signal?: AbortSignal;
+
   constructor(
     readonly checkout: MountedCheckout,
     /** The workspace's path inside the rootfs. */
     readonly dir: string,
+    /** Startup options after --output_user_root, e.g. an --output_base of the workspace's own. */
+    readonly startup = "",
   ) {}
 
   /** Runs bash -lc CMD inside the rootfs, in this workspace. */
   async sh(cmd: string, timeoutMs = 900_000): Promise<RunResult> {
-    return await runTool("chroot", [this.checkout.rootfs, "bash", "-lc", `cd ${this.dir} && ${cmd}`], { timeoutMs });
+    return await runTool("chroot", [this.checkout.rootfs, "bash", "-lc", `cd ${this.dir} && ${cmd}`], {
+      timeoutMs,
+      ...(this.signal ? { signal: this.signal } : {}),
+    });
   }
 
   async bazel(args: string, env = ""): Promise<RunResult> {
-    const r = await this.sh(`${env} bazel --output_user_root=${OUTPUT_USER_ROOT} ${args}`);
+    const r = await this.sh(`${env} bazel --output_user_root=${OUTPUT_USER_ROOT} ${this.startup} ${args}`);
     this.log += r.stderr;
     return r;
   }

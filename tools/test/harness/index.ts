@@ -50,6 +50,7 @@ export {
   type OciutilOptions,
 } from "./cli.js";
 export { startDockerd, podman, type Dockerd } from "./engines.js";
-export { freePort, makeTempDir, removeTempDir } from "./util.js";
+export { freePort, makeTempDir, pidsNaming, removeTempDir } from "./util.js";
 export { logMark, servedSince, blobBytesServed, type ServedRequest } from "./registry-log.js";
 export { BazelWorkspace, MountedCheckout, OUTPUT_USER_ROOT } from "./bazel.js";
+export { README, readmeBlock, readmeModule } from "./readme.js";

@@ -97,6 +97,11 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Max bytes kept per output stream (the rest is dropped). Default 256 MiB. */
   maxBuffer?: number;
+  /**
+   * On abort, the program gets SIGINT (as from ^C: a Bazel client then stops its server's command)
+   * and SIGKILL 10 s later; runTool still resolves when it has exited, so nothing outlives the caller.
+   */
+  signal?: AbortSignal;
 }
 
 export function mergeEnv(extra?: Record<string, string | undefined>): NodeJS.ProcessEnv {
@@ -132,12 +137,24 @@ export function runTool(path: string, args: readonly string[], opts: RunOptions 
     });
     let timer: NodeJS.Timeout | undefined;
     if (opts.timeoutMs !== undefined) timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs);
-    child.on("error", (e) => {
+    let killTimer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      child.kill("SIGINT");
+      killTimer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    };
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener("abort", onAbort, { once: true });
+    const done = () => {
       if (timer) clearTimeout(timer);
+      if (killTimer) clearTimeout(killTimer);
+      opts.signal?.removeEventListener("abort", onAbort);
+    };
+    child.on("error", (e) => {
+      done();
       reject(e);
     });
     child.on("close", (code, signal) => {
-      if (timer) clearTimeout(timer);
+      done();
       resolve({
         code: code ?? (signal ? 128 + (signalNumber(signal) ?? 0) : -1),
         signal,
