@@ -32304,8 +32304,7 @@ async function copyReferrers(from, to, subjects, opts) {
         continue;
       }
       if (m.bytes.length !== desc.size) throw new VerificationError(`referrer ${from.fullName}@${desc.digest} has ${m.bytes.length} bytes, its descriptor says ${desc.size}`);
-      await transferTree(await loadTree(m, (d) => from.getManifest(d.digest)), source, to, [], { ...opts, pushRoot: false });
-      await attachReferrer(to, m);
+      await copyReferrer(from, to, m, opts, source);
       out.referrers.push(m.digest);
       queue.push(m.digest);
     }
@@ -32313,11 +32312,18 @@ async function copyReferrers(from, to, subjects, opts) {
       const tag = `${referrersTag(subject)}${suffix}`;
       const m = await getIfPresent(from, tag);
       if (m === void 0) continue;
-      await transferTree(await loadTree(m, (d) => from.getManifest(d.digest)), source, to, [tag], opts);
+      await copyTagged(from, to, m, tag, opts, source);
       out.cosignTags.push(tag);
     }
   }
   return out;
+}
+async function copyReferrer(from, to, m, opts, source = new RegistrySource(from)) {
+  await transferTree(await loadTree(m, (d) => from.getManifest(d.digest)), source, to, [], { ...opts, pushRoot: false });
+  await attachReferrer(to, m);
+}
+async function copyTagged(from, to, m, tag, opts, source = new RegistrySource(from)) {
+  await transferTree(await loadTree(m, (d) => from.getManifest(d.digest)), source, to, [tag], opts);
 }
 
 // tools/ociutil/ops/copy.ts
@@ -33671,18 +33677,24 @@ async function executePlan(client, plan, jobs) {
       results.set(e, { ...e, outcome: staticOutcome(e) });
       continue;
     }
-    const key = `${e.destination.name}@${e.digest}`;
+    const root = e.referrer?.root ?? e.digest;
+    const key = `${e.destination.name}@${root}`;
     let g = groups.get(key);
     if (g === void 0) {
-      g = { from: e.from, destination: e.destination, digest: e.digest, edges: [] };
+      g = { destination: e.destination, digest: root, edges: [], referrers: [] };
       groups.set(key, g);
     }
-    g.edges.push(e);
+    if (e.referrer !== void 0) g.referrers.push(e);
+    else {
+      g.from = e.from;
+      g.edges.push(e);
+    }
   }
   const trees = /* @__PURE__ */ new Map();
   const treeKey = (g) => `${g.from.name}@${g.digest}`;
   const list = [...groups.values()];
   for (const g of list) {
+    if (g.from === void 0) continue;
     const t = trees.get(treeKey(g));
     if (t) t.users++;
     else trees.set(treeKey(g), { users: 1 });
@@ -33702,21 +33714,47 @@ async function executePlan(client, plan, jobs) {
   list.sort((a, b) => a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0);
   const blobJobs = Math.max(1, Math.min(defaultJobs(), jobs));
   await forEachLimit(list, jobs, async (g) => {
-    try {
-      const tree = await treeFor(g);
-      const tags = [...new Set(g.edges.map((e) => e.tag).filter((t) => t !== null))];
-      await transferTree(tree, new RegistrySource(client.repository(g.from)), client.repository(g.destination, "push"), tags, {
-        jobs: blobJobs,
-        retry: client.retry
-      });
-      for (const e of g.edges) results.set(e, { ...e, outcome: "copied" });
-    } catch (err) {
-      for (const e of g.edges) results.set(e, { ...e, outcome: "failed", detail: errorMessage(err) });
-    } finally {
-      release(g);
+    let imageOk = true;
+    if (g.from !== void 0) {
+      try {
+        const tree = await treeFor(g);
+        const tags = [...new Set(g.edges.map((e) => e.tag).filter((t) => t !== null))];
+        await transferTree(tree, new RegistrySource(client.repository(g.from)), client.repository(g.destination, "push"), tags, {
+          jobs: blobJobs,
+          retry: client.retry
+        });
+        for (const e of g.edges) results.set(e, { ...e, outcome: "copied" });
+      } catch (err) {
+        imageOk = false;
+        for (const e of g.edges) results.set(e, { ...e, outcome: "failed", detail: errorMessage(err) });
+      } finally {
+        release(g);
+      }
+    }
+    for (const r of g.referrers) {
+      if (!imageOk) {
+        results.set(r, { ...r, outcome: "failed", detail: `not copied: ${g.digest} itself was not promoted` });
+        continue;
+      }
+      try {
+        await copyReferrerEdge(client, r, blobJobs);
+        results.set(r, { ...r, outcome: "copied" });
+      } catch (err) {
+        results.set(r, { ...r, outcome: "failed", detail: errorMessage(err) });
+      }
     }
   });
   return plan.map((e) => results.get(e));
+}
+async function copyReferrerEdge(client, e, jobs) {
+  const from = client.repository(e.from);
+  const to = client.repository(e.destination, "push");
+  const m = await from.getManifest(e.digest);
+  const opts = { jobs, retry: client.retry };
+  if (e.referrer.kind === "cosign-tag") return await copyTagged(from, to, m, e.tag, opts);
+  const size = e.referrer.size;
+  if (size !== void 0 && m.bytes.length !== size) throw new VerificationError(`referrer ${from.fullName}@${e.digest} has ${m.bytes.length} bytes, its descriptor says ${size}`);
+  await copyReferrer(from, to, m, opts);
 }
 
 // tools/ociutil/remote/listing.ts
@@ -34065,12 +34103,13 @@ function planEdges(edges, inventory) {
     const s = inventory.get(e.source.name);
     const d = inventory.get(e.destination.name);
     if (d.error !== void 0) return { ...e, action: "unreadable", detail: d.error };
+    const present = () => ({ ...e, action: "present", sourceHas: s.error === void 0 && s.digests.get(e.digest) === true });
     if (e.tag !== null) {
       const current = d.tags.get(e.tag);
-      if (current === e.digest) return { ...e, action: "present" };
+      if (current === e.digest) return present();
       if (current !== void 0) return { ...e, action: "tag-move", detail: `${e.destination.name}:${e.tag} points at ${current}; tag moves are refused` };
     } else if (d.digests.get(e.digest) === true) {
-      return { ...e, action: "present" };
+      return present();
     }
     if (s.error === void 0 && s.digests.get(e.digest) === true) return { ...e, action: "copy", from: e.source };
     if (d.digests.get(e.digest) === true) return { ...e, action: "copy", from: e.destination };
@@ -34085,6 +34124,123 @@ function sortEdges(edges) {
 }
 function cmp(a, b) {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+// tools/ociutil/promote/referrers.ts
+var REFERRER_ISH = /^sha256-([0-9a-f]{64})(\.sig|\.att|\.sbom)?$/;
+async function planReferrers(client, plan, limit) {
+  const roots = /* @__PURE__ */ new Map();
+  const parents = /* @__PURE__ */ new Map();
+  for (const e of plan) {
+    if (e.referrer !== void 0) continue;
+    const sourced = e.action === "copy" && e.from?.name === e.source.name || e.action === "present" && e.sourceHas === true;
+    if (!sourced) continue;
+    let r = roots.get(e.source.name);
+    if (r === void 0) roots.set(e.source.name, r = { repo: e.source, digests: /* @__PURE__ */ new Set() });
+    r.digests.add(e.digest);
+    const key = `${e.destination.name}@${e.digest}`;
+    if (!parents.has(key)) parents.set(key, e);
+  }
+  if (roots.size === 0) return [];
+  const found = /* @__PURE__ */ new Map();
+  await forEachLimit([...roots.values()], limit, async ({ repo, digests }) => {
+    try {
+      const byRoot = await discover(client.repository(repo), [...digests], limit);
+      for (const [root, list] of byRoot) found.set(`${repo.name}@${root}`, list);
+    } catch (err) {
+      for (const d of digests) found.set(`${repo.name}@${d}`, { error: errorMessage(err) });
+    }
+  });
+  const edges = [];
+  const listed = /* @__PURE__ */ new Map();
+  const work = [];
+  for (const parent of parents.values()) {
+    const list = found.get(`${parent.source.name}@${parent.digest}`);
+    if (list === void 0 || Array.isArray(list) && list.length === 0) continue;
+    const dest = client.repository(parent.destination);
+    for (const f of Array.isArray(list) ? list : [void 0]) {
+      const edge = {
+        source: parent.source,
+        destination: parent.destination,
+        digest: f?.digest ?? parent.digest,
+        tag: f?.tag ?? null,
+        at: parent.at,
+        action: "unreadable",
+        ...f !== void 0 ? { referrer: { kind: f.kind, subject: f.subject, root: parent.digest, ...f.size !== void 0 ? { size: f.size } : {} } } : {},
+        ...f === void 0 ? { detail: `referrers at ${parent.source.name}: ${list.error}` } : {}
+      };
+      edges.push(edge);
+      if (f === void 0) continue;
+      work.push(async () => {
+        try {
+          if (f.kind === "cosign-tag") {
+            const current = (await dest.headManifest(f.tag))?.digest ?? (await dest.getManifest(f.tag).catch(() => void 0))?.digest;
+            if (current === void 0) Object.assign(edge, { action: "copy", from: parent.source });
+            else if (current === f.digest) edge.action = "present";
+            else Object.assign(edge, { action: "tag-move", detail: `${parent.destination.name}:${f.tag} points at ${current}; tag moves are refused` });
+            return;
+          }
+          const key = `${parent.destination.name}@${f.subject}`;
+          let set = listed.get(key);
+          if (set === void 0) {
+            set = listReferrers(dest, f.subject).then((r) => new Set(r.descriptors.map((d) => d.digest)));
+            listed.set(key, set);
+          }
+          if ((await set).has(f.digest)) edge.action = "present";
+          else Object.assign(edge, { action: "copy", from: parent.source });
+        } catch (err) {
+          edge.detail = errorMessage(err);
+        }
+      });
+    }
+  }
+  await forEachLimit(work, limit, (w) => w());
+  return edges;
+}
+async function discover(repo, roots, limit) {
+  const tags = new Set(await listTags(repo));
+  const hasApi = await repo.referrers(roots[0]) !== void 0;
+  const named = /* @__PURE__ */ new Set();
+  for (const t of tags) {
+    const m = REFERRER_ISH.exec(t);
+    if (m !== null) named.add(`sha256:${m[1]}`);
+  }
+  const out = /* @__PURE__ */ new Map();
+  if (!hasApi && named.size === 0) return out;
+  const rootSet = new Set(roots);
+  const needChildren = hasApi || [...named].some((d) => !rootSet.has(d));
+  await forEachLimit(roots, limit, async (root) => {
+    const list = [];
+    const subjects = [root];
+    if (needChildren) {
+      const m = await repo.getManifest(root);
+      if (m.kind === "index") subjects.push(...m.index.manifests.map((d) => d.digest));
+    }
+    const seen = new Set(subjects);
+    for (let subject = subjects.shift(); subject !== void 0; subject = subjects.shift()) {
+      if (!hasApi && !named.has(subject)) continue;
+      const referrers = hasApi || tags.has(referrersTag(subject)) ? (await listReferrers(repo, subject)).descriptors : [];
+      for (const desc of referrers) {
+        if (seen.has(desc.digest)) continue;
+        seen.add(desc.digest);
+        if (await repo.headManifest(desc.digest) === void 0) continue;
+        list.push({ kind: "referrer", subject, digest: desc.digest, size: desc.size });
+        subjects.push(desc.digest);
+      }
+      for (const suffix of COSIGN_TAG_SUFFIXES) {
+        const tag = `${referrersTag(subject)}${suffix}`;
+        if (!tags.has(tag)) continue;
+        const digest2 = (await repo.headManifest(tag))?.digest ?? (await repo.getManifest(tag)).digest;
+        list.push({ kind: "cosign-tag", subject, digest: digest2, tag });
+        if (!seen.has(digest2)) {
+          seen.add(digest2);
+          subjects.push(digest2);
+        }
+      }
+    }
+    if (list.length > 0) out.set(root, list);
+  });
+  return out;
 }
 
 // tools/ociutil/promote/report.ts
@@ -34102,6 +34258,7 @@ function buildReport(results, confirmed) {
       action: r.action,
       outcome: r.outcome,
       ...r.detail !== void 0 ? { detail: r.detail } : {},
+      ...r.referrer !== void 0 ? { kind: r.referrer.kind, subject: r.referrer.subject } : {},
       manifest: `${r.at.file}:${r.at.line}`
     }))
   };
@@ -34124,9 +34281,9 @@ function summaryLine(report) {
 function renderTable(report) {
   const rows = report.edges.map((e) => [
     e.outcome === "planned" ? "copy" : e.outcome,
-    e.tag !== null ? e.destination : e.destination.replace(/@sha256:.*$/, " (no tag)"),
+    e.tag !== null ? e.destination : e.destination.replace(/@sha256:.*$/, e.kind === "referrer" ? " (referrer)" : " (no tag)"),
     shortDigest(e.digest),
-    e.detail ?? (e.outcome === "planned" || e.outcome === "copied" ? `from ${e.source.replace(/@sha256:.*$/, "")}` : "")
+    e.detail ?? (e.subject !== void 0 ? `${e.kind === "referrer" ? "referrer" : "cosign tag"} of ${shortDigest(e.subject)}` : e.outcome === "planned" || e.outcome === "copied" ? `from ${e.source.replace(/@sha256:.*$/, "")}` : "")
   ]);
   const header2 = ["OUTCOME", "DESTINATION", "DIGEST", "DETAIL"];
   const widths = header2.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -34276,7 +34433,7 @@ function formatProblem(p) {
 var READ_CONCURRENCY = 16;
 function registerPromote(program3) {
   const cmd = addRegistryOptions(
-    program3.command("promote").description("promote images between registries by digest, as a promoter manifest says (a dry run unless --confirm)").option("--manifest <file>", "a promoter manifest (registries and images in one file)").option("--thin-manifest-dir <dir>", "a directory of thin manifests: manifests/<x>/promoter-manifest.yaml with images/<x>/images.yaml").option("--validate-only", "check the manifests and stop; no registry is contacted").option("--confirm", "carry out the plan (without it: print the plan and change nothing)").addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file"))
+    program3.command("promote").description("promote images between registries by digest, as a promoter manifest says (a dry run unless --confirm)").option("--manifest <file>", "a promoter manifest (registries and images in one file)").option("--thin-manifest-dir <dir>", "a directory of thin manifests: manifests/<x>/promoter-manifest.yaml with images/<x>/images.yaml").option("--validate-only", "check the manifests and stop; no registry is contacted").option("--confirm", "carry out the plan (without it: print the plan and change nothing)").addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file")).option("--no-referrers", "promote the images alone, not their referrers (signatures, attestations, SBOMs) and cosign tags")
   );
   const jobs = cmd.options.find((o) => o.long === "--jobs");
   if (jobs !== void 0) jobs.description = "images promoted at once (a destination and a digest each)";
@@ -34335,6 +34492,7 @@ async function promote(flags) {
   const client = clientFor(flags);
   const inventory = await readInventory(client, edges, READ_CONCURRENCY);
   const plan = planEdges(edges, inventory);
+  if (flags.referrers) plan.push(...await planReferrers(client, plan, READ_CONCURRENCY));
   const results = flags.confirm ? await executePlan(client, plan, flags.jobs) : plan.map((e) => ({ ...e, outcome: staticOutcome(e) }));
   const report = buildReport(results, flags.confirm === true);
   if (flags.record !== void 0) await writeFileAtomic(flags.record, `${JSON.stringify(report, null, 2)}

@@ -11,6 +11,7 @@ import { executePlan, staticOutcome } from "./execute.js";
 import { readInventory } from "./inventory.js";
 import { readPlainManifest, type Problem, type PromoterManifest } from "./manifest.js";
 import { planEdges } from "./plan.js";
+import { planReferrers } from "./referrers.js";
 import { buildReport, renderTable, summaryLine } from "./report.js";
 import { readThinManifestDir } from "./thin.js";
 import { formatProblem, validateManifests, type Edge } from "./validate.js";
@@ -24,6 +25,7 @@ interface PromoteFlags extends RegistryFlags {
   validateOnly?: boolean;
   confirm?: boolean;
   record?: string;
+  referrers: boolean;
 }
 
 export function registerPromote(program: Command): void {
@@ -35,7 +37,8 @@ export function registerPromote(program: Command): void {
       .option("--thin-manifest-dir <dir>", "a directory of thin manifests: manifests/<x>/promoter-manifest.yaml with images/<x>/images.yaml")
       .option("--validate-only", "check the manifests and stop; no registry is contacted")
       .option("--confirm", "carry out the plan (without it: print the plan and change nothing)")
-      .addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file")),
+      .addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file"))
+      .option("--no-referrers", "promote the images alone, not their referrers (signatures, attestations, SBOMs) and cosign tags"),
   );
   // Here --jobs counts images being promoted at once (each one a destination and a digest).
   const jobs = cmd.options.find((o) => o.long === "--jobs");
@@ -96,6 +99,7 @@ async function promote(flags: PromoteFlags): Promise<void> {
   const client = clientFor(flags);
   const inventory = await readInventory(client, edges, READ_CONCURRENCY);
   const plan = planEdges(edges, inventory);
+  if (flags.referrers) plan.push(...(await planReferrers(client, plan, READ_CONCURRENCY)));
   const results = flags.confirm ? await executePlan(client, plan, flags.jobs) : plan.map((e) => ({ ...e, outcome: staticOutcome(e) }));
   const report = buildReport(results, flags.confirm === true);
 

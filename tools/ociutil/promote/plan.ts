@@ -8,6 +8,7 @@
  * A digest the destination already holds under no tag (or another one) is tagged from there.
  */
 import type { Inventory } from "./inventory.js";
+import type { ReferrerLink } from "./referrers.js";
 import type { Edge, Repo } from "./validate.js";
 
 export type Action = "present" | "copy" | "missing" | "tag-move" | "unreadable";
@@ -17,6 +18,10 @@ export interface PlannedEdge extends Edge {
   /** For a copy: where the content is read from (the source, or the destination itself). */
   from?: Repo;
   detail?: string;
+  /** Set on a "present" edge whose source also has the digest (its referrers can still be copied). */
+  sourceHas?: boolean;
+  /** Set on the edge of a referrer or cosign tag of a promoted image (promote/referrers.ts). */
+  referrer?: ReferrerLink;
 }
 
 export function planEdges(edges: Edge[], inventory: Inventory): PlannedEdge[] {
@@ -24,12 +29,13 @@ export function planEdges(edges: Edge[], inventory: Inventory): PlannedEdge[] {
     const s = inventory.get(e.source.name)!;
     const d = inventory.get(e.destination.name)!;
     if (d.error !== undefined) return { ...e, action: "unreadable", detail: d.error };
+    const present = (): PlannedEdge => ({ ...e, action: "present", sourceHas: s.error === undefined && s.digests.get(e.digest) === true });
     if (e.tag !== null) {
       const current = d.tags.get(e.tag);
-      if (current === e.digest) return { ...e, action: "present" };
+      if (current === e.digest) return present();
       if (current !== undefined) return { ...e, action: "tag-move", detail: `${e.destination.name}:${e.tag} points at ${current}; tag moves are refused` };
     } else if (d.digests.get(e.digest) === true) {
-      return { ...e, action: "present" };
+      return present();
     }
     if (s.error === undefined && s.digests.get(e.digest) === true) return { ...e, action: "copy", from: e.source };
     if (d.digests.get(e.digest) === true) return { ...e, action: "copy", from: e.destination };

@@ -13,6 +13,9 @@ export interface PromoteReport {
     action: string;
     outcome: Outcome;
     detail?: string;
+    /** For a referrer or cosign tag of a promoted image: which, and the manifest it refers to. */
+    kind?: "referrer" | "cosign-tag";
+    subject?: string;
     manifest: string;
   }>;
 }
@@ -31,6 +34,7 @@ export function buildReport(results: EdgeResult[], confirmed: boolean): PromoteR
       action: r.action,
       outcome: r.outcome,
       ...(r.detail !== undefined ? { detail: r.detail } : {}),
+      ...(r.referrer !== undefined ? { kind: r.referrer.kind, subject: r.referrer.subject } : {}),
       manifest: `${r.at.file}:${r.at.line}`,
     })),
   };
@@ -57,9 +61,9 @@ export function summaryLine(report: PromoteReport): string {
 export function renderTable(report: PromoteReport): string {
   const rows = report.edges.map((e) => [
     e.outcome === "planned" ? "copy" : e.outcome,
-    e.tag !== null ? e.destination : e.destination.replace(/@sha256:.*$/, " (no tag)"),
+    e.tag !== null ? e.destination : e.destination.replace(/@sha256:.*$/, e.kind === "referrer" ? " (referrer)" : " (no tag)"),
     shortDigest(e.digest),
-    e.detail ?? (e.outcome === "planned" || e.outcome === "copied" ? `from ${e.source.replace(/@sha256:.*$/, "")}` : ""),
+    e.detail ?? (e.subject !== undefined ? `${e.kind === "referrer" ? "referrer" : "cosign tag"} of ${shortDigest(e.subject)}` : e.outcome === "planned" || e.outcome === "copied" ? `from ${e.source.replace(/@sha256:.*$/, "")}` : ""),
   ]);
   const header = ["OUTCOME", "DESTINATION", "DIGEST", "DETAIL"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
