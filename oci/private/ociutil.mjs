@@ -30273,7 +30273,7 @@ var VERSION = "0.1.0";
 var USER_AGENT = `rules_ociutil-ociutil/${VERSION}`;
 
 // tools/ociutil/remote/transport.ts
-var DEFAULT_RETRY = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5e3 };
+var DEFAULT_RETRY = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5e3, maxRetryAfterMs: 6e4 };
 var HttpError = class extends OciError {
   name = "HttpError";
 };
@@ -30325,33 +30325,42 @@ function isRetryableStatus(status) {
   return status === 429 || status === 408 || status >= 500 && status !== 501 && status !== 505;
 }
 function backoffDelay(policy, attempt, retryAfter) {
-  if (retryAfter !== void 0) {
-    const seconds = Number(retryAfter);
-    if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1e3, policy.maxDelayMs);
-  }
+  const asked = retryAfterMs(retryAfter);
+  if (asked !== void 0) return Math.min(asked, policy.maxRetryAfterMs ?? policy.maxDelayMs);
   const exp = Math.min(policy.baseDelayMs * 2 ** attempt, policy.maxDelayMs);
   return exp / 2 + Math.random() * (exp / 2);
+}
+function retryAfterMs(value, now = Date.now()) {
+  if (value === void 0) return void 0;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1e3;
+  if (!/^[A-Za-z]{3}, /.test(v)) return void 0;
+  const at = Date.parse(v);
+  return Number.isFinite(at) ? Math.max(0, at - now) : void 0;
 }
 function describeRequest(method, url) {
   return `${method} ${url.origin}${url.pathname}`;
 }
-async function send(req, retryPolicy = DEFAULT_RETRY) {
+async function send(req, retryPolicy = DEFAULT_RETRY, gate) {
   const idempotent = req.idempotent ?? (req.method === "GET" || req.method === "HEAD");
-  const policy = idempotent ? retryPolicy : { ...retryPolicy, attempts: 1 };
   for (let attempt = 0; ; attempt++) {
+    const mayRetry = attempt + 1 < retryPolicy.attempts;
+    await gate?.acquire();
     let res;
     try {
       res = await sendFollowingRedirects(req);
     } catch (err) {
-      if (attempt + 1 < policy.attempts && isTransientNetworkError(err)) {
-        await sleep(backoffDelay(policy, attempt));
+      if (idempotent && mayRetry && isTransientNetworkError(err)) {
+        await sleep(backoffDelay(retryPolicy, attempt));
         continue;
       }
       throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err)}${certificateHint(err)}`, { cause: err });
     }
-    if (isRetryableStatus(res.status) && attempt + 1 < policy.attempts) {
+    if (mayRetry && (res.status === 429 || idempotent && isRetryableStatus(res.status))) {
       await res.body.dump().catch(() => void 0);
-      await sleep(backoffDelay(policy, attempt, header(res, "retry-after")));
+      const delay = backoffDelay(retryPolicy, attempt, header(res, "retry-after"));
+      if (res.status === 429 && gate !== void 0) gate.pause(delay);
+      else await sleep(delay);
       continue;
     }
     return res;
@@ -30492,14 +30501,16 @@ function repositoryScope(repository, actions) {
   return `repository:${repository}:${actions === "pull" ? "pull" : "pull,push"}`;
 }
 var Authenticator = class {
-  constructor(registry2, credentials, retry) {
+  constructor(registry2, credentials, retry, gate) {
     this.registry = registry2;
     this.credentials = credentials;
     this.retry = retry;
+    this.gate = gate;
   }
   registry;
   credentials;
   retry;
+  gate;
   /** Authorization header per scope set; a promise, so concurrent 401s share one token request. */
   authorizations = /* @__PURE__ */ new Map();
   basic;
@@ -30512,7 +30523,7 @@ var Authenticator = class {
     const key = scopeKey(scopes);
     const pending = this.authorizations.get(key);
     const known = pending !== void 0 ? await pending.catch(() => void 0) : this.basic;
-    const first = await send(withAuthorization(req, known), this.retry);
+    const first = await send(withAuthorization(req, known), this.retry, this.gate);
     if (first.status !== 401) return first;
     const challenges = parseChallenges(headerAll(first, "www-authenticate"));
     await first.body.dump().catch(() => void 0);
@@ -30528,7 +30539,7 @@ var Authenticator = class {
         `${this.registry}: 401 Unauthorized and no credentials for it (log in with docker login, or set DOCKER_CONFIG or REGISTRY_AUTH_FILE)`
       );
     }
-    const second = await send(withAuthorization(req, authorization), this.retry);
+    const second = await send(withAuthorization(req, authorization), this.retry, this.gate);
     return second;
   }
   /** The Authorization header value in use for `scopes` (after a request has been sent), if any. */
@@ -30620,6 +30631,30 @@ function headerAll(res, name) {
   return Array.isArray(v) ? v.join(", ") : v ?? header(res, name);
 }
 
+// tools/ociutil/remote/ratelimit.ts
+import { setTimeout as sleep2 } from "node:timers/promises";
+var RequestGate = class {
+  intervalMs;
+  nextSlot = 0;
+  pausedUntil = 0;
+  constructor(qps) {
+    this.intervalMs = qps !== void 0 && qps > 0 ? 1e3 / qps : 0;
+  }
+  /** Resolves when the next request may be sent. */
+  async acquire() {
+    for (let now2 = Date.now(); now2 < this.pausedUntil; now2 = Date.now()) await sleep2(this.pausedUntil - now2);
+    if (this.intervalMs === 0) return;
+    const now = Date.now();
+    const slot = Math.max(now, this.nextSlot);
+    this.nextSlot = slot + this.intervalMs;
+    if (slot > now) await sleep2(slot - now);
+  }
+  /** Holds back every request for `ms`. */
+  pause(ms) {
+    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + ms);
+  }
+};
+
 // tools/ociutil/remote/scheme.ts
 function hostname(registry2) {
   if (registry2.startsWith("[")) return registry2.slice(1, registry2.indexOf("]"));
@@ -30666,7 +30701,7 @@ var Registry = class {
     this.scheme = plain ? "http" : "https";
     this.needsProbe = !plain && isLoopbackRegistry(host);
     this.retry = options.retry ?? DEFAULT_RETRY;
-    this.auth = new Authenticator(host, options.credentials, this.retry);
+    this.auth = new Authenticator(host, options.credentials, this.retry, new RequestGate(options.qps));
   }
   host;
   scheme;
@@ -31442,7 +31477,8 @@ var RegistryClient = class {
       r = new Registry(host, {
         credentials: this.credentials,
         plainHttp: this.options.plainHttp ?? false,
-        retry: this.options.retry ?? DEFAULT_RETRY
+        retry: this.options.retry ?? DEFAULT_RETRY,
+        ...this.options.qps !== void 0 ? { qps: this.options.qps } : {}
       });
       this.registries.set(host, r);
     }
@@ -31485,7 +31521,17 @@ function addRegistryOptions(cmd) {
 }
 function clientFor(flags) {
   const plain = flags.insecure ? true : new Set(flags.plainHttp ?? []);
-  return new RegistryClient({ plainHttp: plain });
+  return new RegistryClient({ plainHttp: plain, ...flags.qps !== void 0 ? { qps: flags.qps } : {} });
+}
+function addQpsOption(cmd) {
+  return cmd.addOption(new Option("--qps <n>", "at most N requests a second to each registry (default: no limit)").argParser(positiveNumber("--qps")));
+}
+function positiveNumber(flag) {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === "" || !Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number, got "${value}"`);
+    return n;
+  };
 }
 function collect(value, previous) {
   return [...previous, value];
@@ -32159,7 +32205,7 @@ var VerifyingStream = class extends Transform {
 };
 
 // tools/ociutil/ops/retry.ts
-import { setTimeout as sleep2 } from "node:timers/promises";
+import { setTimeout as sleep3 } from "node:timers/promises";
 function isPermanent(err) {
   if (err instanceof AuthError || err instanceof LayoutError) return true;
   if (err instanceof RegistryError && err.status !== void 0 && err.status >= 400 && err.status < 500 && err.status !== 429 && err.status !== 408) {
@@ -32173,7 +32219,7 @@ async function withRetries(policy, fn) {
       return await fn();
     } catch (err) {
       if (isPermanent(err) || attempt + 1 >= policy.attempts) throw err;
-      await sleep2(backoffDelay(policy, attempt));
+      await sleep3(backoffDelay(policy, attempt));
     }
   }
 }
@@ -34432,9 +34478,9 @@ function formatProblem(p) {
 // tools/ociutil/promote/command.ts
 var READ_CONCURRENCY = 16;
 function registerPromote(program3) {
-  const cmd = addRegistryOptions(
+  const cmd = addQpsOption(addRegistryOptions(
     program3.command("promote").description("promote images between registries by digest, as a promoter manifest says (a dry run unless --confirm)").option("--manifest <file>", "a promoter manifest (registries and images in one file)").option("--thin-manifest-dir <dir>", "a directory of thin manifests: manifests/<x>/promoter-manifest.yaml with images/<x>/images.yaml").option("--validate-only", "check the manifests and stop; no registry is contacted").option("--confirm", "carry out the plan (without it: print the plan and change nothing)").addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file")).option("--no-referrers", "promote the images alone, not their referrers (signatures, attestations, SBOMs) and cosign tags")
-  );
+  ));
   const jobs = cmd.options.find((o) => o.long === "--jobs");
   if (jobs !== void 0) jobs.description = "images promoted at once (a destination and a digest each)";
   cmd.action(action(async (flags) => await promote(flags)));

@@ -4,7 +4,7 @@
  */
 import { Option, type Command } from "commander";
 import { action } from "../cli/run.js";
-import { addRegistryOptions, clientFor, type RegistryFlags } from "../cli/options.js";
+import { addQpsOption, addRegistryOptions, clientFor, type RegistryFlags } from "../cli/options.js";
 import { OciError, UsageError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fsutil.js";
 import { executePlan, staticOutcome } from "./execute.js";
@@ -29,7 +29,7 @@ interface PromoteFlags extends RegistryFlags {
 }
 
 export function registerPromote(program: Command): void {
-  const cmd = addRegistryOptions(
+  const cmd = addQpsOption(addRegistryOptions(
     program
       .command("promote")
       .description("promote images between registries by digest, as a promoter manifest says (a dry run unless --confirm)")
@@ -39,7 +39,7 @@ export function registerPromote(program: Command): void {
       .option("--confirm", "carry out the plan (without it: print the plan and change nothing)")
       .addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file"))
       .option("--no-referrers", "promote the images alone, not their referrers (signatures, attestations, SBOMs) and cosign tags"),
-  );
+  ));
   // Here --jobs counts images being promoted at once (each one a destination and a digest).
   const jobs = cmd.options.find((o) => o.long === "--jobs");
   if (jobs !== undefined) jobs.description = "images promoted at once (a destination and a digest each)";
