@@ -33700,6 +33700,70 @@ function registerLayout(program3) {
 // tools/ociutil/mutate/commands.ts
 var mutateCommands = [registerLayer, registerImage, registerIndex, registerLayout];
 
+// tools/ociutil/promote/attest.ts
+var PROMOTION_PREDICATE_V1 = "https://github.com/rules-ociutil/rules_ociutil/blob/main/docs/cli/promote.md#promotion-v1";
+var PREDICATE_ANNOTATIONS = ["in-toto.io/predicate-type", "dev.sigstore.bundle.predicateType"];
+async function planAttestations(client, plan, limit) {
+  const byTarget = /* @__PURE__ */ new Map();
+  for (const e of plan) {
+    if (e.referrer !== void 0) continue;
+    const sourced = e.action === "copy" && e.from?.name === e.source.name || e.action === "present" && e.sourceHas === true;
+    if (!sourced) continue;
+    const key = `${e.destination.name}@${e.digest}`;
+    let t = byTarget.get(key);
+    if (t === void 0) byTarget.set(key, t = { parent: e, tags: /* @__PURE__ */ new Set() });
+    if (e.tag !== null) t.tags.add(e.tag);
+  }
+  const edges = [];
+  await forEachLimit([...byTarget.values()], limit, async ({ parent, tags }) => {
+    const edge = {
+      source: parent.source,
+      destination: parent.destination,
+      digest: parent.digest,
+      tag: null,
+      at: parent.at,
+      action: "copy",
+      from: parent.source,
+      referrer: { kind: "attestation", subject: parent.digest, root: parent.digest, tags: [...tags].sort() }
+    };
+    edges.push(edge);
+    if (parent.action !== "present") return;
+    try {
+      const { descriptors } = await listReferrers(client.repository(parent.destination), parent.digest);
+      if (descriptors.some((d) => PREDICATE_ANNOTATIONS.some((a) => d.annotations?.[a] === PROMOTION_PREDICATE_V1))) edge.action = "present";
+    } catch (err) {
+      Object.assign(edge, { action: "unreadable", detail: errorMessage(err) });
+    }
+  });
+  return edges;
+}
+function promotionStatement(p, promotedOn) {
+  const [alg, hex] = p.digest.split(":");
+  return Buffer.from(
+    JSON.stringify({
+      _type: STATEMENT_V1,
+      subject: [{ name: p.destination, digest: { [alg]: hex } }],
+      predicateType: PROMOTION_PREDICATE_V1,
+      predicate: {
+        source: `${p.source}@${p.digest}`,
+        destination: `${p.destination}@${p.digest}`,
+        tags: p.tags,
+        promotedOn,
+        promoter: { id: "https://github.com/rules-ociutil/rules_ociutil", version: VERSION }
+      }
+    })
+  );
+}
+async function attestPromotion(client, e, key) {
+  const dest = client.repository(e.destination, "push");
+  const subject = await dest.getManifest(e.digest);
+  const promotedOn = (/* @__PURE__ */ new Date()).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const bytes = promotionStatement({ source: e.source.name, destination: e.destination.name, digest: e.digest, tags: e.referrer?.tags ?? [] }, promotedOn);
+  const statement = parseStatement(bytes, "promotion statement");
+  const { manifest } = await attach(dest, { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.length }, attestationArtifact(bytes, statement, key, promotedOn));
+  return manifest.digest;
+}
+
 // tools/ociutil/promote/execute.ts
 function staticOutcome(e) {
   switch (e.action) {
@@ -33715,7 +33779,7 @@ function staticOutcome(e) {
       return "failed";
   }
 }
-async function executePlan(client, plan, jobs) {
+async function executePlan(client, plan, jobs, opts = {}) {
   const results = /* @__PURE__ */ new Map();
   const groups = /* @__PURE__ */ new Map();
   for (const e of plan) {
@@ -33783,6 +33847,11 @@ async function executePlan(client, plan, jobs) {
         continue;
       }
       try {
+        if (r.referrer.kind === "attestation") {
+          const digest2 = await attestPromotion(client, r, opts.attestKey);
+          results.set(r, { ...r, outcome: "copied", detail: `attestation ${digest2}` });
+          continue;
+        }
         await copyReferrerEdge(client, r, blobJobs);
         results.set(r, { ...r, outcome: "copied" });
       } catch (err) {
@@ -34324,12 +34393,13 @@ function summaryLine(report) {
   if (report.summary.present === total) return `nothing to do: all ${total} edge${total === 1 ? " is" : "s are"} already in place`;
   return `${total} edge${total === 1 ? "" : "s"}: ${parts.join(", ")}${report.confirmed ? "" : " (dry run; --confirm to promote)"}`;
 }
+var KIND_WORDS = { referrer: "referrer", "cosign-tag": "cosign tag", attestation: "promotion attestation" };
 function renderTable(report) {
   const rows = report.edges.map((e) => [
     e.outcome === "planned" ? "copy" : e.outcome,
-    e.tag !== null ? e.destination : e.destination.replace(/@sha256:.*$/, e.kind === "referrer" ? " (referrer)" : " (no tag)"),
+    e.tag !== null ? e.destination : e.destination.replace(/@sha256:.*$/, e.kind !== void 0 && e.kind !== "cosign-tag" ? ` (${e.kind})` : " (no tag)"),
     shortDigest(e.digest),
-    e.detail ?? (e.subject !== void 0 ? `${e.kind === "referrer" ? "referrer" : "cosign tag"} of ${shortDigest(e.subject)}` : e.outcome === "planned" || e.outcome === "copied" ? `from ${e.source.replace(/@sha256:.*$/, "")}` : "")
+    e.detail ?? (e.subject !== void 0 ? `${KIND_WORDS[e.kind]} of ${shortDigest(e.subject)}` : e.outcome === "planned" || e.outcome === "copied" ? `from ${e.source.replace(/@sha256:.*$/, "")}` : "")
   ]);
   const header2 = ["OUTCOME", "DESTINATION", "DIGEST", "DETAIL"];
   const widths = header2.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -34479,7 +34549,7 @@ function formatProblem(p) {
 var READ_CONCURRENCY = 16;
 function registerPromote(program3) {
   const cmd = addQpsOption(addRegistryOptions(
-    program3.command("promote").description("promote images between registries by digest, as a promoter manifest says (a dry run unless --confirm)").option("--manifest <file>", "a promoter manifest (registries and images in one file)").option("--thin-manifest-dir <dir>", "a directory of thin manifests: manifests/<x>/promoter-manifest.yaml with images/<x>/images.yaml").option("--validate-only", "check the manifests and stop; no registry is contacted").option("--confirm", "carry out the plan (without it: print the plan and change nothing)").addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file")).option("--no-referrers", "promote the images alone, not their referrers (signatures, attestations, SBOMs) and cosign tags")
+    program3.command("promote").description("promote images between registries by digest, as a promoter manifest says (a dry run unless --confirm)").option("--manifest <file>", "a promoter manifest (registries and images in one file)").option("--thin-manifest-dir <dir>", "a directory of thin manifests: manifests/<x>/promoter-manifest.yaml with images/<x>/images.yaml").option("--validate-only", "check the manifests and stop; no registry is contacted").option("--confirm", "carry out the plan (without it: print the plan and change nothing)").addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file")).option("--no-referrers", "promote the images alone, not their referrers (signatures, attestations, SBOMs) and cosign tags").option("--attest", "attach an in-toto promotion statement to each promoted digest in each destination").option("--attest-key <pem>", "sign the --attest statements with this ECDSA P-256 PEM key (cosign verify-attestation accepts them)")
   ));
   const jobs = cmd.options.find((o) => o.long === "--jobs");
   if (jobs !== void 0) jobs.description = "images promoted at once (a destination and a digest each)";
@@ -34526,7 +34596,9 @@ function reportUnused(manifests) {
   }
 }
 async function promote(flags) {
+  if (flags.attestKey !== void 0 && !flags.attest) throw new UsageError("--attest-key needs --attest");
   const { edges } = await loadManifests(flags);
+  const attestKey = flags.attestKey !== void 0 ? await loadSigningKey(flags.attestKey) : void 0;
   if (flags.validateOnly) {
     const destinations = new Set(edges.map((e) => e.destination.name)).size;
     const line = `manifests are valid: ${edges.length} edge${edges.length === 1 ? "" : "s"} to ${destinations} destination repositor${destinations === 1 ? "y" : "ies"}`;
@@ -34538,8 +34610,10 @@ async function promote(flags) {
   const client = clientFor(flags);
   const inventory = await readInventory(client, edges, READ_CONCURRENCY);
   const plan = planEdges(edges, inventory);
-  if (flags.referrers) plan.push(...await planReferrers(client, plan, READ_CONCURRENCY));
-  const results = flags.confirm ? await executePlan(client, plan, flags.jobs) : plan.map((e) => ({ ...e, outcome: staticOutcome(e) }));
+  const planned = [...plan];
+  if (flags.referrers) plan.push(...await planReferrers(client, planned, READ_CONCURRENCY));
+  if (flags.attest) plan.push(...await planAttestations(client, planned, READ_CONCURRENCY));
+  const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== void 0 ? { attestKey } : {}) : plan.map((e) => ({ ...e, outcome: staticOutcome(e) }));
   const report = buildReport(results, flags.confirm === true);
   if (flags.record !== void 0) await writeFileAtomic(flags.record, `${JSON.stringify(report, null, 2)}
 `);

@@ -12,6 +12,8 @@ import { readInventory } from "./inventory.js";
 import { readPlainManifest, type Problem, type PromoterManifest } from "./manifest.js";
 import { planEdges } from "./plan.js";
 import { planReferrers } from "./referrers.js";
+import { planAttestations } from "./attest.js";
+import { loadSigningKey } from "../provenance/dsse.js";
 import { buildReport, renderTable, summaryLine } from "./report.js";
 import { readThinManifestDir } from "./thin.js";
 import { formatProblem, validateManifests, type Edge } from "./validate.js";
@@ -26,6 +28,8 @@ interface PromoteFlags extends RegistryFlags {
   confirm?: boolean;
   record?: string;
   referrers: boolean;
+  attest?: boolean;
+  attestKey?: string;
 }
 
 export function registerPromote(program: Command): void {
@@ -38,7 +42,9 @@ export function registerPromote(program: Command): void {
       .option("--validate-only", "check the manifests and stop; no registry is contacted")
       .option("--confirm", "carry out the plan (without it: print the plan and change nothing)")
       .addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file"))
-      .option("--no-referrers", "promote the images alone, not their referrers (signatures, attestations, SBOMs) and cosign tags"),
+      .option("--no-referrers", "promote the images alone, not their referrers (signatures, attestations, SBOMs) and cosign tags")
+      .option("--attest", "attach an in-toto promotion statement to each promoted digest in each destination")
+      .option("--attest-key <pem>", "sign the --attest statements with this ECDSA P-256 PEM key (cosign verify-attestation accepts them)"),
   ));
   // Here --jobs counts images being promoted at once (each one a destination and a digest).
   const jobs = cmd.options.find((o) => o.long === "--jobs");
@@ -88,7 +94,10 @@ function reportUnused(manifests: PromoterManifest[]): void {
 }
 
 async function promote(flags: PromoteFlags): Promise<void> {
+  if (flags.attestKey !== undefined && !flags.attest) throw new UsageError("--attest-key needs --attest");
   const { edges } = await loadManifests(flags);
+  // The key is read before any registry is: a bad one must not leave promoted, unattested images.
+  const attestKey = flags.attestKey !== undefined ? await loadSigningKey(flags.attestKey) : undefined;
   if (flags.validateOnly) {
     const destinations = new Set(edges.map((e) => e.destination.name)).size;
     const line = `manifests are valid: ${edges.length} edge${edges.length === 1 ? "" : "s"} to ${destinations} destination repositor${destinations === 1 ? "y" : "ies"}`;
@@ -99,8 +108,10 @@ async function promote(flags: PromoteFlags): Promise<void> {
   const client = clientFor(flags);
   const inventory = await readInventory(client, edges, READ_CONCURRENCY);
   const plan = planEdges(edges, inventory);
-  if (flags.referrers) plan.push(...(await planReferrers(client, plan, READ_CONCURRENCY)));
-  const results = flags.confirm ? await executePlan(client, plan, flags.jobs) : plan.map((e) => ({ ...e, outcome: staticOutcome(e) }));
+  const planned = [...plan];
+  if (flags.referrers) plan.push(...(await planReferrers(client, planned, READ_CONCURRENCY)));
+  if (flags.attest) plan.push(...(await planAttestations(client, planned, READ_CONCURRENCY)));
+  const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== undefined ? { attestKey } : {}) : plan.map((e) => ({ ...e, outcome: staticOutcome(e) }));
   const report = buildReport(results, flags.confirm === true);
 
   if (flags.record !== undefined) await writeFileAtomic(flags.record, `${JSON.stringify(report, null, 2)}\n`);

@@ -11,6 +11,8 @@ import { loadTree, type ImageTree } from "../ops/tree.js";
 import { defaultJobs, forEachLimit } from "../util/pool.js";
 import { copyReferrer, copyTagged } from "../ops/referrers.js";
 import { errorMessage, VerificationError } from "../util/errors.js";
+import type { SigningKey } from "../provenance/dsse.js";
+import { attestPromotion } from "./attest.js";
 import type { PlannedEdge } from "./plan.js";
 import type { Repo } from "./validate.js";
 
@@ -46,7 +48,12 @@ export function staticOutcome(e: PlannedEdge): Outcome {
   }
 }
 
-export async function executePlan(client: RegistryClient, plan: PlannedEdge[], jobs: number): Promise<EdgeResult[]> {
+export interface ExecuteOptions {
+  /** Signs promotion attestations (Sigstore bundles); without it they are bare statements. */
+  attestKey?: SigningKey;
+}
+
+export async function executePlan(client: RegistryClient, plan: PlannedEdge[], jobs: number, opts: ExecuteOptions = {}): Promise<EdgeResult[]> {
   const results = new Map<PlannedEdge, EdgeResult>();
   const groups = new Map<string, Group>();
   for (const e of plan) {
@@ -118,6 +125,11 @@ export async function executePlan(client: RegistryClient, plan: PlannedEdge[], j
         continue;
       }
       try {
+        if (r.referrer!.kind === "attestation") {
+          const digest = await attestPromotion(client, r, opts.attestKey);
+          results.set(r, { ...r, outcome: "copied", detail: `attestation ${digest}` });
+          continue;
+        }
         await copyReferrerEdge(client, r, blobJobs);
         results.set(r, { ...r, outcome: "copied" });
       } catch (err) {

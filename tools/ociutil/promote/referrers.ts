@@ -30,11 +30,14 @@ export interface Found {
 }
 
 export interface ReferrerLink {
-  kind: Found["kind"];
+  /** A referrer or cosign tag found at the source, or a promotion attestation to make (promote/attest.ts). */
+  kind: Found["kind"] | "attestation";
   subject: Digest;
   /** The promoted digest whose copy this one waits for. */
   root: Digest;
   size?: number;
+  /** For an attestation: the tags it names. */
+  tags?: string[];
 }
 
 /** A tag that names a digest: the referrers tag, or a cosign tag. */

@@ -14,7 +14,7 @@ export interface PromoteReport {
     outcome: Outcome;
     detail?: string;
     /** For a referrer or cosign tag of a promoted image: which, and the manifest it refers to. */
-    kind?: "referrer" | "cosign-tag";
+    kind?: "referrer" | "cosign-tag" | "attestation";
     subject?: string;
     manifest: string;
   }>;
@@ -57,13 +57,15 @@ export function summaryLine(report: PromoteReport): string {
   return `${total} edge${total === 1 ? "" : "s"}: ${parts.join(", ")}${report.confirmed ? "" : " (dry run; --confirm to promote)"}`;
 }
 
+const KIND_WORDS = { referrer: "referrer", "cosign-tag": "cosign tag", attestation: "promotion attestation" } as const;
+
 /** A fixed-width table: OUTCOME, DESTINATION (repo:tag or repo@digest), DIGEST (short), then why. */
 export function renderTable(report: PromoteReport): string {
   const rows = report.edges.map((e) => [
     e.outcome === "planned" ? "copy" : e.outcome,
-    e.tag !== null ? e.destination : e.destination.replace(/@sha256:.*$/, e.kind === "referrer" ? " (referrer)" : " (no tag)"),
+    e.tag !== null ? e.destination : e.destination.replace(/@sha256:.*$/, e.kind !== undefined && e.kind !== "cosign-tag" ? ` (${e.kind})` : " (no tag)"),
     shortDigest(e.digest),
-    e.detail ?? (e.subject !== undefined ? `${e.kind === "referrer" ? "referrer" : "cosign tag"} of ${shortDigest(e.subject)}` : e.outcome === "planned" || e.outcome === "copied" ? `from ${e.source.replace(/@sha256:.*$/, "")}` : ""),
+    e.detail ?? (e.subject !== undefined ? `${KIND_WORDS[e.kind!]} of ${shortDigest(e.subject)}` : e.outcome === "planned" || e.outcome === "copied" ? `from ${e.source.replace(/@sha256:.*$/, "")}` : ""),
   ]);
   const header = ["OUTCOME", "DESTINATION", "DIGEST", "DETAIL"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
