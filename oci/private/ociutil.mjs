@@ -31389,7 +31389,7 @@ async function runCredentialHelper(helper, serverUrl, registry2, env, timeoutMs)
     throw new CredentialError(`credential helper ${program3} for ${registry2} is not installed: no executable ${program3} on PATH`);
   }
   const failed = (why) => new CredentialError(`credential helper ${program3} failed for ${registry2}: ${why}`);
-  const run = await spawnHelper(executable, serverUrl, env, timeoutMs).catch((err) => {
+  const run2 = await spawnHelper(executable, serverUrl, env, timeoutMs).catch((err) => {
     if (err instanceof CredentialError) throw failed(err.message);
     const code = err.code;
     if (code === "ENOENT") {
@@ -31397,15 +31397,15 @@ async function runCredentialHelper(helper, serverUrl, registry2, env, timeoutMs)
     }
     throw failed(`cannot run ${executable}: ${code ?? "spawn failed"}`);
   });
-  if (run.code !== 0) {
-    if (/credentials not found/i.test(run.stdout) || /credentials not found/i.test(run.stderr)) return void 0;
-    const line = run.stderr.split(/\r?\n/).map((l) => l.trim()).find((l) => l !== "");
-    const status = run.signal !== null ? `killed by ${run.signal}` : `exit status ${run.code}`;
+  if (run2.code !== 0) {
+    if (/credentials not found/i.test(run2.stdout) || /credentials not found/i.test(run2.stderr)) return void 0;
+    const line = run2.stderr.split(/\r?\n/).map((l) => l.trim()).find((l) => l !== "");
+    const status = run2.signal !== null ? `killed by ${run2.signal}` : `exit status ${run2.code}`;
     throw failed(line !== void 0 ? sanitiseLine(line) : status);
   }
   let json;
   try {
-    json = JSON.parse(run.stdout);
+    json = JSON.parse(run2.stdout);
   } catch {
     throw failed("its output is not JSON");
   }
@@ -33934,70 +33934,63 @@ function nextPage(link2, base, what) {
 // tools/ociutil/promote/inventory.ts
 async function readInventory(client, edges, limit) {
   const wanted = /* @__PURE__ */ new Map();
-  const want = (repo, list) => {
+  const want = (repo) => {
     let w = wanted.get(repo.name);
     if (w === void 0) {
-      w = { repo, tags: /* @__PURE__ */ new Set(), digests: /* @__PURE__ */ new Set(), listTags: false };
+      w = { inv: { repo, tags: /* @__PURE__ */ new Map(), digests: /* @__PURE__ */ new Map() }, remote: client.repository(repo), tags: /* @__PURE__ */ new Set(), listTags: false, sourceDigests: /* @__PURE__ */ new Set() };
       wanted.set(repo.name, w);
     }
-    w.listTags ||= list;
     return w;
   };
   for (const e of edges) {
-    want(e.source, false).digests.add(e.digest);
-    const d = want(e.destination, true);
-    d.digests.add(e.digest);
+    want(e.source).sourceDigests.add(e.digest);
+    const d = want(e.destination);
+    d.listTags = true;
     if (e.tag !== null) d.tags.add(e.tag);
   }
-  const inventory = /* @__PURE__ */ new Map();
   const repos = [...wanted.values()];
-  await forEachLimit(repos, limit, async (w) => {
-    const inv = { repo: w.repo, tags: /* @__PURE__ */ new Map(), digests: /* @__PURE__ */ new Map() };
-    inventory.set(w.repo.name, inv);
-    if (!w.listTags) return;
+  const first = [];
+  for (const w of repos) {
+    if (w.listTags) first.push({ w, list: true });
+    for (const digest2 of w.sourceDigests) first.push({ w, digest: digest2 });
+  }
+  await run(first, limit);
+  const second = [];
+  for (const w of repos) if (w.inv.error === void 0) for (const tag of w.tags) second.push({ w, tag });
+  await run(second, limit);
+  const third = /* @__PURE__ */ new Map();
+  for (const e of edges) {
+    const d = wanted.get(e.destination.name);
+    if (d.inv.error !== void 0 || d.inv.digests.has(e.digest)) continue;
+    const s = wanted.get(e.source.name).inv;
+    const sourceHas = s.error === void 0 && s.digests.get(e.digest) === true;
+    if (e.tag === null || !d.inv.tags.has(e.tag) && !sourceHas) third.set(`${e.destination.name}@${e.digest}`, { w: d, digest: e.digest });
+  }
+  await run([...third.values()], limit);
+  return new Map(repos.map((w) => [w.inv.repo.name, w.inv]));
+}
+async function run(lookups, limit) {
+  await forEachLimit(lookups, limit, async (l) => {
+    const inv = l.w.inv;
+    if (inv.error !== void 0) return;
     try {
-      const existing = new Set(await listTags(client.repository(w.repo)));
-      w.tags = new Set([...w.tags].filter((t) => existing.has(t)));
+      if (l.list) {
+        const existing = new Set(await listTags(l.w.remote));
+        l.w.tags = new Set([...l.w.tags].filter((t) => existing.has(t)));
+      } else if (l.tag !== void 0) {
+        const head = await l.w.remote.headManifest(l.tag);
+        const digest2 = head?.digest ?? (await l.w.remote.getManifest(l.tag).catch(() => void 0))?.digest;
+        if (digest2 !== void 0) {
+          inv.tags.set(l.tag, digest2);
+          inv.digests.set(digest2, true);
+        }
+      } else {
+        inv.digests.set(l.digest, await l.w.remote.headManifest(l.digest) !== void 0);
+      }
     } catch (err) {
       inv.error = errorMessage(err);
     }
   });
-  const tagLookups = [];
-  for (const w of repos) {
-    const inv = inventory.get(w.repo.name);
-    if (inv.error !== void 0) continue;
-    const remote = client.repository(w.repo);
-    for (const tag of w.tags) tagLookups.push({ inv, remote, tag });
-  }
-  await forEachLimit(tagLookups, limit, async (l) => {
-    if (l.inv.error !== void 0) return;
-    try {
-      const head = await l.remote.headManifest(l.tag);
-      const digest2 = head?.digest ?? (await l.remote.getManifest(l.tag).catch(() => void 0))?.digest;
-      if (digest2 !== void 0) {
-        l.inv.tags.set(l.tag, digest2);
-        l.inv.digests.set(digest2, true);
-      }
-    } catch (err) {
-      l.inv.error = errorMessage(err);
-    }
-  });
-  const digestLookups = [];
-  for (const w of repos) {
-    const inv = inventory.get(w.repo.name);
-    if (inv.error !== void 0) continue;
-    const remote = client.repository(w.repo);
-    for (const digest2 of w.digests) if (!inv.digests.has(digest2)) digestLookups.push({ inv, remote, digest: digest2 });
-  }
-  await forEachLimit(digestLookups, limit, async (l) => {
-    if (l.inv.error !== void 0) return;
-    try {
-      l.inv.digests.set(l.digest, await l.remote.headManifest(l.digest) !== void 0);
-    } catch (err) {
-      l.inv.error = errorMessage(err);
-    }
-  });
-  return inventory;
 }
 
 // tools/ociutil/promote/manifest.ts
