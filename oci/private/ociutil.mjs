@@ -31897,7 +31897,18 @@ async function writeFileAtomic(target, data) {
   try {
     const handle = await open3(tmp, "wx", 420);
     try {
-      await handle.writeFile(data);
+      if (typeof data === "string" || data instanceof Uint8Array) await handle.writeFile(data);
+      else {
+        let batch = "";
+        for (const piece of data) {
+          batch += piece;
+          if (batch.length >= 1 << 16) {
+            await handle.write(batch);
+            batch = "";
+          }
+        }
+        if (batch.length > 0) await handle.write(batch);
+      }
     } finally {
       await handle.close();
     }
@@ -33948,15 +33959,15 @@ async function readInventory(client, edges, limit) {
     d.listTags = true;
     if (e.tag !== null) d.tags.add(e.tag);
   }
-  const repos = [...wanted.values()];
+  const repos2 = [...wanted.values()];
   const first = [];
-  for (const w of repos) {
+  for (const w of repos2) {
     if (w.listTags) first.push({ w, list: true });
     for (const digest2 of w.sourceDigests) first.push({ w, digest: digest2 });
   }
   await run(first, limit);
   const second = [];
-  for (const w of repos) if (w.inv.error === void 0) for (const tag of w.tags) second.push({ w, tag });
+  for (const w of repos2) if (w.inv.error === void 0) for (const tag of w.tags) second.push({ w, tag });
   await run(second, limit);
   const third = /* @__PURE__ */ new Map();
   for (const e of edges) {
@@ -33967,7 +33978,7 @@ async function readInventory(client, edges, limit) {
     if (e.tag === null || !d.inv.tags.has(e.tag) && !sourceHas) third.set(`${e.destination.name}@${e.digest}`, { w: d, digest: e.digest });
   }
   await run([...third.values()], limit);
-  return new Map(repos.map((w) => [w.inv.repo.name, w.inv]));
+  return new Map(repos2.map((w) => [w.inv.repo.name, w.inv]));
 }
 async function run(lookups, limit) {
   await forEachLimit(lookups, limit, async (l) => {
@@ -34237,17 +34248,13 @@ function cmp(a, b) {
 // tools/ociutil/promote/referrers.ts
 var REFERRER_ISH = /^sha256-([0-9a-f]{64})(\.sig|\.att|\.sbom)?$/;
 async function planReferrers(client, plan, limit) {
+  const sourced = (e) => e.referrer === void 0 && (e.action === "copy" && e.from?.name === e.source.name || e.action === "present" && e.sourceHas === true);
   const roots = /* @__PURE__ */ new Map();
-  const parents = /* @__PURE__ */ new Map();
   for (const e of plan) {
-    if (e.referrer !== void 0) continue;
-    const sourced = e.action === "copy" && e.from?.name === e.source.name || e.action === "present" && e.sourceHas === true;
-    if (!sourced) continue;
+    if (!sourced(e)) continue;
     let r = roots.get(e.source.name);
     if (r === void 0) roots.set(e.source.name, r = { repo: e.source, digests: /* @__PURE__ */ new Set() });
     r.digests.add(e.digest);
-    const key = `${e.destination.name}@${e.digest}`;
-    if (!parents.has(key)) parents.set(key, e);
   }
   if (roots.size === 0) return [];
   const found = /* @__PURE__ */ new Map();
@@ -34259,10 +34266,20 @@ async function planReferrers(client, plan, limit) {
       for (const d of digests) found.set(`${repo.name}@${d}`, { error: errorMessage(err) });
     }
   });
+  const parents = [];
+  const taken = /* @__PURE__ */ new Map();
+  for (const e of plan) {
+    if (!sourced(e) || !found.has(`${e.source.name}@${e.digest}`)) continue;
+    let digests = taken.get(e.destination.name);
+    if (digests === void 0) taken.set(e.destination.name, digests = /* @__PURE__ */ new Set());
+    if (digests.has(e.digest)) continue;
+    digests.add(e.digest);
+    parents.push(e);
+  }
   const edges = [];
   const listed = /* @__PURE__ */ new Map();
   const work = [];
-  for (const parent of parents.values()) {
+  for (const parent of parents) {
     const list = found.get(`${parent.source.name}@${parent.digest}`);
     if (list === void 0 || Array.isArray(list) && list.length === 0) continue;
     const dest = client.repository(parent.destination);
@@ -34355,21 +34372,31 @@ async function discover(repo, roots, limit) {
 function buildReport(results, confirmed) {
   const summary = { planned: 0, copied: 0, present: 0, missing: 0, refused: 0, failed: 0 };
   for (const r of results) summary[r.outcome]++;
+  return { confirmed, summary, results: sortEdges(results) };
+}
+function reportEdge(r) {
   return {
-    confirmed,
-    summary,
-    edges: sortEdges(results).map((r) => ({
-      source: `${r.source.name}@${r.digest}`,
-      destination: r.tag !== null ? `${r.destination.name}:${r.tag}` : `${r.destination.name}@${r.digest}`,
-      digest: r.digest,
-      tag: r.tag,
-      action: r.action,
-      outcome: r.outcome,
-      ...r.detail !== void 0 ? { detail: r.detail } : {},
-      ...r.referrer !== void 0 ? { kind: r.referrer.kind, subject: r.referrer.subject } : {},
-      manifest: `${r.at.file}:${r.at.line}`
-    }))
+    source: `${r.source.name}@${r.digest}`,
+    destination: r.tag !== null ? `${r.destination.name}:${r.tag}` : `${r.destination.name}@${r.digest}`,
+    digest: r.digest,
+    tag: r.tag,
+    action: r.action,
+    outcome: r.outcome,
+    ...r.detail !== void 0 ? { detail: r.detail } : {},
+    ...r.referrer !== void 0 ? { kind: r.referrer.kind, subject: r.referrer.subject } : {},
+    manifest: `${r.at.file}:${r.at.line}`
   };
+}
+function* reportJson(report, lines2 = false) {
+  const nl = lines2 ? "\n" : "";
+  yield `{${nl}${lines2 ? "  " : ""}"confirmed":${report.confirmed},${nl}${lines2 ? "  " : ""}"summary":${JSON.stringify(report.summary)},${nl}${lines2 ? "  " : ""}"edges":[`;
+  let first = true;
+  for (const r of report.results) {
+    yield `${first ? "" : ","}${nl}${lines2 ? "    " : ""}${JSON.stringify(reportEdge(r))}`;
+    first = false;
+  }
+  yield `${report.results.length > 0 ? nl : ""}${lines2 && report.results.length > 0 ? "  " : ""}]${nl}}
+`;
 }
 var OUTCOME_WORDS = {
   planned: "to copy",
@@ -34381,23 +34408,31 @@ var OUTCOME_WORDS = {
 };
 function summaryLine(report) {
   const parts = Object.keys(OUTCOME_WORDS).filter((k) => report.summary[k] > 0).map((k) => `${report.summary[k]} ${OUTCOME_WORDS[k]}`);
-  const total = report.edges.length;
+  const total = report.results.length;
   if (total === 0) return "nothing to promote: the manifests name no images";
   if (report.summary.present === total) return `nothing to do: all ${total} edge${total === 1 ? " is" : "s are"} already in place`;
   return `${total} edge${total === 1 ? "" : "s"}: ${parts.join(", ")}${report.confirmed ? "" : " (dry run; --confirm to promote)"}`;
 }
 var KIND_WORDS = { referrer: "referrer", "cosign-tag": "cosign tag", attestation: "promotion attestation" };
-function renderTable(report) {
-  const rows = report.edges.map((e) => [
+function cells(r) {
+  const e = reportEdge(r);
+  return [
     e.outcome === "planned" ? "copy" : e.outcome,
     e.tag !== null ? e.destination : e.destination.replace(/@sha256:.*$/, e.kind !== void 0 && e.kind !== "cosign-tag" ? ` (${e.kind})` : " (no tag)"),
     shortDigest(e.digest),
     e.detail ?? (e.subject !== void 0 ? `${KIND_WORDS[e.kind]} of ${shortDigest(e.subject)}` : e.outcome === "planned" || e.outcome === "copied" ? `from ${e.source.replace(/@sha256:.*$/, "")}` : "")
-  ]);
+  ];
+}
+function* tableLines(report) {
   const header2 = ["OUTCOME", "DESTINATION", "DIGEST", "DETAIL"];
-  const widths = header2.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells) => cells.map((c, i) => i === cells.length - 1 ? c : c.padEnd(widths[i])).join("  ").trimEnd();
-  return [line(header2), ...rows.map(line)].join("\n");
+  const widths = header2.map((h) => h.length);
+  for (const r of report.results) {
+    const c = cells(r);
+    for (let i = 0; i < 3; i++) widths[i] = Math.max(widths[i], c[i].length);
+  }
+  const line = (c) => c.map((x, i) => i === c.length - 1 ? x : x.padEnd(widths[i])).join("  ").trimEnd();
+  yield line(header2);
+  for (const r of report.results) yield line(cells(r));
 }
 function shortDigest(d) {
   return d.startsWith("sha256:") ? d.slice(0, 19) : d;
@@ -34445,9 +34480,16 @@ async function readThinManifestDir(dir, problems) {
 // tools/ociutil/promote/validate.ts
 var DIGEST = /^sha256:[0-9a-f]{64}$/;
 var TAG2 = /^\w[\w.-]{0,127}$/;
+var repos = /* @__PURE__ */ new Map();
 function repoOf(prefix, image) {
-  const ref = parseReference(`${prefix}/${image}`);
-  return { registry: ref.registry, repository: ref.repository, name: `${ref.registry}/${ref.repository}` };
+  const full = `${prefix}/${image}`;
+  let repo = repos.get(full);
+  if (repo === void 0) {
+    const ref = parseReference(full);
+    repo = { registry: ref.registry, repository: ref.repository, name: `${ref.registry}/${ref.repository}` };
+    repos.set(full, repo);
+  }
+  return repo;
 }
 function problem(at, field, message) {
   return { ...at, field, message };
@@ -34468,7 +34510,9 @@ function checkRegistry(reg, problems) {
 }
 function validateManifests(manifests) {
   const problems = [];
-  const edges = /* @__PURE__ */ new Map();
+  repos.clear();
+  const seen = /* @__PURE__ */ new Map();
+  const edges = [];
   const claims = /* @__PURE__ */ new Map();
   for (const m of manifests) {
     const before = problems.length;
@@ -34501,15 +34545,16 @@ function validateManifests(manifests) {
       if (!goodName) continue;
       for (const dst of goodRegistries.filter((r) => !r.src)) {
         const destination = repoOf(dst.name, img.name);
+        let byTag = claims.get(destination.name);
+        if (byTag === void 0) claims.set(destination.name, byTag = /* @__PURE__ */ new Map());
         for (const d of img.dmap) {
           for (const t of d.tags) {
-            const key = `${destination.name}:${t.tag}`;
-            const first = claims.get(key);
+            const first = byTag.get(t.tag);
             if (first === void 0) {
-              claims.set(key, { source: destination, destination, digest: d.digest, tag: t.tag, at: t.at });
+              byTag.set(t.tag, { digest: d.digest, at: t.at });
             } else if (first.digest !== d.digest) {
               problems.push(
-                problem(t.at, t.field, `${key} is claimed by two digests: ${d.digest} here and ${first.digest} at ${first.at.file}:${first.at.line}`)
+                problem(t.at, t.field, `${destination.name}:${t.tag} is claimed by two digests: ${d.digest} here and ${first.digest} at ${first.at.file}:${first.at.line}`)
               );
             }
           }
@@ -34522,17 +34567,22 @@ function validateManifests(manifests) {
       const source = repoOf(src.name, img.name);
       for (const dst of m.registries.filter((r) => !r.src)) {
         const destination = repoOf(dst.name, img.name);
+        let byDigest = seen.get(destination.name);
+        if (byDigest === void 0) seen.set(destination.name, byDigest = /* @__PURE__ */ new Map());
         for (const d of img.dmap) {
+          let tagsSeen = byDigest.get(d.digest);
+          if (tagsSeen === void 0) byDigest.set(d.digest, tagsSeen = /* @__PURE__ */ new Set());
           const tags = d.tags.length > 0 ? d.tags.map((t) => ({ tag: t.tag, at: t.at })) : [{ tag: null, at: d.at }];
           for (const { tag, at } of tags) {
-            const key = `${destination.name}|${d.digest}|${tag ?? ""}`;
-            if (!edges.has(key)) edges.set(key, { source, destination, digest: d.digest, tag, at });
+            if (tagsSeen.has(tag)) continue;
+            tagsSeen.add(tag);
+            edges.push({ source, destination, digest: d.digest, tag, at });
           }
         }
       }
     }
   }
-  return { problems, edges: [...edges.values()] };
+  return { problems, edges };
 }
 function formatProblem(p) {
   return `${p.file}${p.line > 0 ? `:${p.line}` : ""}: ${p.field}: ${p.message}`;
@@ -34608,13 +34658,10 @@ async function promote(flags) {
   if (flags.attest) plan.push(...await planAttestations(client, planned, READ_CONCURRENCY));
   const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== void 0 ? { attestKey } : {}) : plan.map((e) => ({ ...e, outcome: staticOutcome(e) }));
   const report = buildReport(results, flags.confirm === true);
-  if (flags.record !== void 0) await writeFileAtomic(flags.record, `${JSON.stringify(report, null, 2)}
-`);
-  if (flags.json) process.stdout.write(`${JSON.stringify(report)}
-`);
+  if (flags.record !== void 0) await writeFileAtomic(flags.record, reportJson(report, true));
+  if (flags.json) await writeOut(reportJson(report));
   else {
-    if (report.edges.some((e) => e.outcome !== "present")) process.stdout.write(`${renderTable(report)}
-`);
+    if (report.summary.present < report.results.length) await writeOut(withNewlines(tableLines(report)));
     process.stdout.write(`${summaryLine(report)}
 `);
   }
@@ -34623,6 +34670,20 @@ async function promote(flags) {
     const parts = [failed > 0 ? `${failed} failed` : "", missing > 0 ? `${missing} missing` : "", refused > 0 ? `${refused} tag moves refused` : ""];
     throw new OciError(`not every edge can be promoted: ${parts.filter(Boolean).join(", ")} (see the ${flags.json ? "report" : "table"} for each and why)`);
   }
+}
+function* withNewlines(lines2) {
+  for (const l of lines2) yield `${l}
+`;
+}
+async function writeOut(pieces) {
+  let batch = "";
+  for (const p of pieces) {
+    batch += p;
+    if (batch.length < 1 << 16) continue;
+    if (!process.stdout.write(batch)) await new Promise((resolve2) => process.stdout.once("drain", resolve2));
+    batch = "";
+  }
+  if (batch.length > 0 && !process.stdout.write(batch)) await new Promise((resolve2) => process.stdout.once("drain", resolve2));
 }
 
 // tools/ociutil/promote/snapshot.ts
@@ -34673,17 +34734,17 @@ function snapshotOfEdges(edges, prefix) {
   return s;
 }
 async function snapshotRegistry(client, registry2, path7, opts) {
-  let repos;
+  let repos2;
   try {
-    repos = (await listRepositories(client.registry(registry2))).filter((r) => path7 === "" || r === path7 || r.startsWith(`${path7}/`));
+    repos2 = (await listRepositories(client.registry(registry2))).filter((r) => path7 === "" || r === path7 || r.startsWith(`${path7}/`));
   } catch (err) {
     if (path7 === "" || !(err instanceof RegistryError)) throw err;
     opts.warn(`${errorMessage(err)}; reading ${registry2}/${path7} alone`);
-    repos = [path7];
+    repos2 = [path7];
   }
   const relative = (repo) => path7 === "" ? repo : repo === path7 ? repo.slice(repo.lastIndexOf("/") + 1) : repo.slice(path7.length + 1);
   const s = /* @__PURE__ */ new Map();
-  await forEachLimit(repos, 4, async (repoName) => {
+  await forEachLimit(repos2, 4, async (repoName) => {
     const repo = client.repository({ registry: registry2, repository: repoName });
     const name = relative(repoName);
     const tags = (await listTags(repo)).filter((t) => opts.tag === void 0 || t === opts.tag);

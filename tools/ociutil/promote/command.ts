@@ -14,7 +14,7 @@ import { planEdges } from "./plan.js";
 import { planReferrers } from "./referrers.js";
 import { planAttestations } from "./attest.js";
 import { loadSigningKey } from "../provenance/dsse.js";
-import { buildReport, renderTable, summaryLine } from "./report.js";
+import { buildReport, reportJson, summaryLine, tableLines } from "./report.js";
 import { readThinManifestDir } from "./thin.js";
 import { formatProblem, validateManifests, type Edge } from "./validate.js";
 
@@ -114,10 +114,10 @@ async function promote(flags: PromoteFlags): Promise<void> {
   const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== undefined ? { attestKey } : {}) : plan.map((e) => ({ ...e, outcome: staticOutcome(e) }));
   const report = buildReport(results, flags.confirm === true);
 
-  if (flags.record !== undefined) await writeFileAtomic(flags.record, `${JSON.stringify(report, null, 2)}\n`);
-  if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  if (flags.record !== undefined) await writeFileAtomic(flags.record, reportJson(report, true));
+  if (flags.json) await writeOut(reportJson(report));
   else {
-    if (report.edges.some((e) => e.outcome !== "present")) process.stdout.write(`${renderTable(report)}\n`);
+    if (report.summary.present < report.results.length) await writeOut(withNewlines(tableLines(report)));
     process.stdout.write(`${summaryLine(report)}\n`);
   }
 
@@ -126,4 +126,20 @@ async function promote(flags: PromoteFlags): Promise<void> {
     const parts = [failed > 0 ? `${failed} failed` : "", missing > 0 ? `${missing} missing` : "", refused > 0 ? `${refused} tag moves refused` : ""];
     throw new OciError(`not every edge can be promoted: ${parts.filter(Boolean).join(", ")} (see the ${flags.json ? "report" : "table"} for each and why)`);
   }
+}
+
+function* withNewlines(lines: Iterable<string>): Generator<string> {
+  for (const l of lines) yield `${l}\n`;
+}
+
+/** Writes pieces to stdout in batches, waiting when the reader is slower (a pipe to a pager). */
+async function writeOut(pieces: Iterable<string>): Promise<void> {
+  let batch = "";
+  for (const p of pieces) {
+    batch += p;
+    if (batch.length < 1 << 16) continue;
+    if (!process.stdout.write(batch)) await new Promise((resolve) => process.stdout.once("drain", resolve));
+    batch = "";
+  }
+  if (batch.length > 0 && !process.stdout.write(batch)) await new Promise((resolve) => process.stdout.once("drain", resolve));
 }

@@ -49,17 +49,14 @@ const REFERRER_ISH = /^sha256-([0-9a-f]{64})(\.sig|\.att|\.sbom)?$/;
  * A repository that cannot be read gives edges "unreadable".
  */
 export async function planReferrers(client: RegistryClient, plan: PlannedEdge[], limit: number): Promise<PlannedEdge[]> {
+  const sourced = (e: PlannedEdge): boolean =>
+    e.referrer === undefined && ((e.action === "copy" && e.from?.name === e.source.name) || (e.action === "present" && e.sourceHas === true));
   const roots = new Map<string, { repo: Repo; digests: Set<Digest> }>();
-  const parents = new Map<string, PlannedEdge>();
   for (const e of plan) {
-    if (e.referrer !== undefined) continue;
-    const sourced = (e.action === "copy" && e.from?.name === e.source.name) || (e.action === "present" && e.sourceHas === true);
-    if (!sourced) continue;
+    if (!sourced(e)) continue;
     let r = roots.get(e.source.name);
     if (r === undefined) roots.set(e.source.name, (r = { repo: e.source, digests: new Set() }));
     r.digests.add(e.digest as Digest);
-    const key = `${e.destination.name}@${e.digest}`;
-    if (!parents.has(key)) parents.set(key, e);
   }
   if (roots.size === 0) return [];
 
@@ -74,11 +71,24 @@ export async function planReferrers(client: RegistryClient, plan: PlannedEdge[],
     }
   });
 
+  // One parent edge per (destination, digest) that has anything referring to it (most have nothing:
+  // no key is made for those, which at 440,000 edges matters).
+  const parents: PlannedEdge[] = [];
+  const taken = new Map<string, Set<string>>();
+  for (const e of plan) {
+    if (!sourced(e) || !found.has(`${e.source.name}@${e.digest}`)) continue;
+    let digests = taken.get(e.destination.name);
+    if (digests === undefined) taken.set(e.destination.name, (digests = new Set()));
+    if (digests.has(e.digest)) continue;
+    digests.add(e.digest);
+    parents.push(e);
+  }
+
   // At each destination: which of them are there already.
   const edges: PlannedEdge[] = [];
   const listed = new Map<string, Promise<Set<string>>>();
   const work: Array<() => Promise<void>> = [];
-  for (const parent of parents.values()) {
+  for (const parent of parents) {
     const list = found.get(`${parent.source.name}@${parent.digest}`);
     if (list === undefined || (Array.isArray(list) && list.length === 0)) continue;
     const dest = client.repository(parent.destination);
