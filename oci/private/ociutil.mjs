@@ -30273,7 +30273,7 @@ var VERSION = "0.1.0";
 var USER_AGENT = `rules_ociutil-ociutil/${VERSION}`;
 
 // tools/ociutil/remote/transport.ts
-var DEFAULT_RETRY = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5e3, maxRetryAfterMs: 6e4 };
+var DEFAULT_RETRY = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5e3, maxRetryAfterMs: 6e4, rateLimitedAttempts: 10 };
 var HttpError = class extends OciError {
   name = "HttpError";
 };
@@ -30356,7 +30356,8 @@ async function send(req, retryPolicy = DEFAULT_RETRY, gate) {
       }
       throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err)}${certificateHint(err)}`, { cause: err });
     }
-    if (mayRetry && (res.status === 429 || idempotent && isRetryableStatus(res.status))) {
+    const mayRetryRefusal = attempt + 1 < Math.max(retryPolicy.attempts, retryPolicy.rateLimitedAttempts ?? 0);
+    if (res.status === 429 && mayRetryRefusal || mayRetry && idempotent && isRetryableStatus(res.status)) {
       await res.body.dump().catch(() => void 0);
       const delay = backoffDelay(retryPolicy, attempt, header(res, "retry-after"));
       if (res.status === 429 && gate !== void 0) gate.pause(delay);

@@ -46,13 +46,14 @@ describe("429 Too Many Requests (mocked by the fault proxy)", () => {
     expect(JSON.parse(r.stdout).summary).toMatchObject({ copied: 3, failed: 0 });
     expect(proxy.ruleHits).toEqual([1]);
     const refused = proxy.requests.find((q) => q.status === 429)!;
-    // Nothing reached the registry in the second after the 429 (the other jobs waited too).
-    const after = proxy.requests.filter((q) => q.at! > refused.at!);
-    expect(after.length).toBeGreaterThan(0);
-    expect(Math.min(...after.map((q) => q.at!)) - refused.at!).toBeGreaterThanOrEqual(950);
+    // In the second after the 429, only what the other two jobs had already sent (one request each
+    // at most) reached the registry: the other jobs waited too. Then the run went on.
+    const within = proxy.requests.filter((q) => q.at! > refused.at! && q.at! < refused.at! + 950);
+    expect(within.length).toBeLessThanOrEqual(2);
+    expect(proxy.requests.filter((q) => q.at! >= refused.at! + 950).length).toBeGreaterThan(0);
   });
 
-  it("a registry that keeps answering 429 fails its edges after bounded retries, naming the 429", async () => {
+  it("a registry that keeps answering 429 fails its edges after bounded retries (10 attempts), naming the 429", async () => {
     const file = await manifestFor("refused");
     proxy.setRules([{ method: "PUT", path: /\/manifests\//, action: { kind: "status", status: 429, headers: { "retry-after": "0" } } }]);
     proxy.requests.length = 0;
@@ -61,8 +62,9 @@ describe("429 Too Many Requests (mocked by the fault proxy)", () => {
     const report = JSON.parse(r.stdout);
     expect(report.summary).toMatchObject({ copied: 0, failed: 3 });
     for (const e of report.edges) expect(e.detail).toMatch(/429/);
-    // 5 attempts per manifest PUT, then the edge fails: 3 images, 15 PUTs in all.
-    expect(proxy.requests.filter((q) => q.method === "PUT" && q.path.includes("/manifests/"))).toHaveLength(15);
+    // 10 attempts per refused manifest PUT (a quota window outlasts a dropped connection's 5), then
+    // the edge fails: 3 images, 30 PUTs in all.
+    expect(proxy.requests.filter((q) => q.method === "PUT" && q.path.includes("/manifests/"))).toHaveLength(30);
     expect(r.stderr).toMatch(/3 failed/);
     proxy.setRules([]);
   });
@@ -78,9 +80,10 @@ describe("--qps", () => {
     expect(JSON.parse(r.stdout).summary).toMatchObject({ copied: 3 });
     const times = proxy.requests.map((q) => q.at!).sort((a, b) => a - b);
     expect(times.length).toBeGreaterThan(20);
-    // Any 11 requests in a row span a second or more (less 50 ms for the network's jitter).
+    // Any 11 requests in a row were sent a second or more apart; they arrive within 200 ms of that
+    // on a loaded machine (without --qps the same 11 arrive within some tens of ms).
     const spans = times.slice(10).map((t, i) => t - times[i]!);
-    expect(Math.min(...spans)).toBeGreaterThanOrEqual(950);
+    expect(Math.min(...spans)).toBeGreaterThanOrEqual(800);
   });
 
   it("refuses a --qps that is not a positive number", async () => {

@@ -23,9 +23,15 @@ export interface RetryPolicy {
   maxDelayMs: number;
   /** The longest a registry's Retry-After is waited for (a longer one is cut to this). */
   maxRetryAfterMs?: number;
+  /**
+   * Attempts in all for a request the registry keeps refusing with 429 (default: `attempts`). A
+   * quota is counted over a window (Artifact Registry: a minute), so a refusal lasts longer than a
+   * dropped connection; with the backoff capped at 5 s, 10 attempts wait about 25 s at most.
+   */
+  rateLimitedAttempts?: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5_000, maxRetryAfterMs: 60_000 };
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5_000, maxRetryAfterMs: 60_000, rateLimitedAttempts: 10 };
 
 export type RequestBody = Buffer | Readable | AsyncIterable<Uint8Array> | undefined;
 
@@ -164,7 +170,8 @@ export async function send(req: HttpRequest, retryPolicy: RetryPolicy = DEFAULT_
       }
       throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err)}${certificateHint(err)}`, { cause: err });
     }
-    if (mayRetry && (res.status === 429 || (idempotent && isRetryableStatus(res.status)))) {
+    const mayRetryRefusal = attempt + 1 < Math.max(retryPolicy.attempts, retryPolicy.rateLimitedAttempts ?? 0);
+    if ((res.status === 429 && mayRetryRefusal) || (mayRetry && idempotent && isRetryableStatus(res.status))) {
       await res.body.dump().catch(() => undefined);
       const delay = backoffDelay(retryPolicy, attempt, header(res, "retry-after"));
       if (res.status === 429 && gate !== undefined) gate.pause(delay); // the next acquire() waits it out
