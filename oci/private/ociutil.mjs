@@ -34222,19 +34222,20 @@ function planEdges(edges, inventory) {
   return edges.map((e) => {
     const s = inventory.get(e.source.name);
     const d = inventory.get(e.destination.name);
-    if (d.error !== void 0) return { ...e, action: "unreadable", detail: d.error };
-    const present = () => ({ ...e, action: "present", sourceHas: s.error === void 0 && s.digests.get(e.digest) === true });
+    const to = (fields2) => Object.assign(e, fields2);
+    if (d.error !== void 0) return to({ action: "unreadable", detail: d.error });
+    const present = () => to({ action: "present", sourceHas: s.error === void 0 && s.digests.get(e.digest) === true });
     if (e.tag !== null) {
       const current = d.tags.get(e.tag);
       if (current === e.digest) return present();
-      if (current !== void 0) return { ...e, action: "tag-move", detail: `${e.destination.name}:${e.tag} points at ${current}; tag moves are refused` };
+      if (current !== void 0) return to({ action: "tag-move", detail: `${e.destination.name}:${e.tag} points at ${current}; tag moves are refused` });
     } else if (d.digests.get(e.digest) === true) {
       return present();
     }
-    if (s.error === void 0 && s.digests.get(e.digest) === true) return { ...e, action: "copy", from: e.source };
-    if (d.digests.get(e.digest) === true) return { ...e, action: "copy", from: e.destination };
-    if (s.error !== void 0) return { ...e, action: "unreadable", detail: s.error };
-    return { ...e, action: "missing", detail: `${e.digest} is in neither ${e.source.name} nor ${e.destination.name}` };
+    if (s.error === void 0 && s.digests.get(e.digest) === true) return to({ action: "copy", from: e.source });
+    if (d.digests.get(e.digest) === true) return to({ action: "copy", from: e.destination });
+    if (s.error !== void 0) return to({ action: "unreadable", detail: s.error });
+    return to({ action: "missing", detail: `${e.digest} is in neither ${e.source.name} nor ${e.destination.name}` });
   });
 }
 function sortEdges(edges) {
@@ -34657,7 +34658,7 @@ async function promote(flags) {
   const planned = [...plan];
   if (flags.referrers) plan.push(...await planReferrers(client, planned, READ_CONCURRENCY));
   if (flags.attest) plan.push(...await planAttestations(client, planned, READ_CONCURRENCY));
-  const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== void 0 ? { attestKey } : {}) : plan.map((e) => ({ ...e, outcome: staticOutcome(e) }));
+  const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== void 0 ? { attestKey } : {}) : plan.map((e) => Object.assign(e, { outcome: staticOutcome(e) }));
   const report = buildReport(results, flags.confirm === true);
   if (flags.record !== void 0) await writeFileAtomic(flags.record, reportJson(report, true));
   if (flags.json) await writeOut(reportJson(report));

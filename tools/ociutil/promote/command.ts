@@ -111,7 +111,7 @@ async function promote(flags: PromoteFlags): Promise<void> {
   const planned = [...plan];
   if (flags.referrers) plan.push(...(await planReferrers(client, planned, READ_CONCURRENCY)));
   if (flags.attest) plan.push(...(await planAttestations(client, planned, READ_CONCURRENCY)));
-  const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== undefined ? { attestKey } : {}) : plan.map((e) => ({ ...e, outcome: staticOutcome(e) }));
+  const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== undefined ? { attestKey } : {}) : plan.map((e) => Object.assign(e, { outcome: staticOutcome(e) }));
   const report = buildReport(results, flags.confirm === true);
 
   if (flags.record !== undefined) await writeFileAtomic(flags.record, reportJson(report, true));
