@@ -34260,9 +34260,10 @@ async function planReferrers(client, plan, limit) {
   }
   if (roots.size === 0) return [];
   const found = /* @__PURE__ */ new Map();
-  await forEachLimit([...roots.values()], limit, async ({ repo, digests }) => {
+  const inner = Math.max(1, Math.ceil(limit / 4));
+  await forEachLimit([...roots.values()], Math.max(1, Math.floor(limit / inner)), async ({ repo, digests }) => {
     try {
-      const byRoot = await discover(client.repository(repo), [...digests], limit);
+      const byRoot = await discover(client.repository(repo), [...digests], inner);
       for (const [root, list] of byRoot) found.set(`${repo.name}@${root}`, list);
     } catch (err) {
       for (const d of digests) found.set(`${repo.name}@${d}`, { error: errorMessage(err) });

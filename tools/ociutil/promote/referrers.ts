@@ -62,9 +62,12 @@ export async function planReferrers(client: RegistryClient, plan: PlannedEdge[],
 
   // At each source repository: what refers to each promoted digest.
   const found = new Map<string, Found[] | { error: string }>();
-  await forEachLimit([...roots.values()], limit, async ({ repo, digests }) => {
+  // Repositories and the digests within each are both read concurrently: split the bound between
+  // them so at most about `limit` requests are in flight.
+  const inner = Math.max(1, Math.ceil(limit / 4));
+  await forEachLimit([...roots.values()], Math.max(1, Math.floor(limit / inner)), async ({ repo, digests }) => {
     try {
-      const byRoot = await discover(client.repository(repo), [...digests], limit);
+      const byRoot = await discover(client.repository(repo), [...digests], inner);
       for (const [root, list] of byRoot) found.set(`${repo.name}@${root}`, list);
     } catch (err) {
       for (const d of digests) found.set(`${repo.name}@${d}`, { error: errorMessage(err) });
