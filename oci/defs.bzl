@@ -1,6 +1,8 @@
 """Public API of rules_ociutil: build OCI images, indexes and layouts, and test them with scanners.
 
     load("@rules_ociutil//oci:defs.bzl", "oci_layer", "oci_image", "oci_image_index", "oci_image_layout", "oci_layout_test")
+
+Promote images between registries with `oci_promote` (a promoter manifest, as kpromo reads it).
 """
 
 load("//oci/private:image.bzl", "oci_image_rule")
@@ -9,6 +11,7 @@ load("//oci/private:layer.bzl", _oci_layer = "oci_layer")
 load("//oci/private:layout.bzl", "oci_image_layout_rule")
 load("//oci/private:layout_test.bzl", "oci_layout_rule_test")
 load("//oci/private:load.bzl", _oci_load = "oci_load")
+load("//oci/private:promote.bzl", _oci_promote = "oci_promote")
 load("//oci/private:providers.bzl", _OciImageInfo = "OciImageInfo", _OciLayerInfo = "OciLayerInfo")
 load("//oci/private:push.bzl", _oci_push = "oci_push")
 load("//oci/private:structure_test.bzl", _oci_structure_test = "oci_structure_test")
@@ -20,6 +23,7 @@ oci_layer = _oci_layer
 oci_load = _oci_load
 oci_node_toolchain = _oci_node_toolchain
 oci_structure_test = _oci_structure_test
+oci_promote = _oci_promote
 
 def oci_push(name, image, repository = None, repository_file = None, remote_tags = None, insecure = False, **kwargs):
     """`bazel run` target that pushes `image` (an image or index) to `repository` with `remote_tags`.

@@ -30273,7 +30273,7 @@ var VERSION = "0.1.0";
 var USER_AGENT = `rules_ociutil-ociutil/${VERSION}`;
 
 // tools/ociutil/remote/transport.ts
-var DEFAULT_RETRY = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5e3 };
+var DEFAULT_RETRY = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5e3, maxRetryAfterMs: 6e4, rateLimitedAttempts: 10 };
 var HttpError = class extends OciError {
   name = "HttpError";
 };
@@ -30325,33 +30325,43 @@ function isRetryableStatus(status) {
   return status === 429 || status === 408 || status >= 500 && status !== 501 && status !== 505;
 }
 function backoffDelay(policy, attempt, retryAfter) {
-  if (retryAfter !== void 0) {
-    const seconds = Number(retryAfter);
-    if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1e3, policy.maxDelayMs);
-  }
+  const asked = retryAfterMs(retryAfter);
+  if (asked !== void 0) return Math.min(asked, policy.maxRetryAfterMs ?? policy.maxDelayMs);
   const exp = Math.min(policy.baseDelayMs * 2 ** attempt, policy.maxDelayMs);
   return exp / 2 + Math.random() * (exp / 2);
+}
+function retryAfterMs(value, now = Date.now()) {
+  if (value === void 0) return void 0;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1e3;
+  if (!/^[A-Za-z]{3}, /.test(v)) return void 0;
+  const at = Date.parse(v);
+  return Number.isFinite(at) ? Math.max(0, at - now) : void 0;
 }
 function describeRequest(method, url) {
   return `${method} ${url.origin}${url.pathname}`;
 }
-async function send(req, retryPolicy = DEFAULT_RETRY) {
+async function send(req, retryPolicy = DEFAULT_RETRY, gate) {
   const idempotent = req.idempotent ?? (req.method === "GET" || req.method === "HEAD");
-  const policy = idempotent ? retryPolicy : { ...retryPolicy, attempts: 1 };
   for (let attempt = 0; ; attempt++) {
+    const mayRetry = attempt + 1 < retryPolicy.attempts;
+    await gate?.acquire();
     let res;
     try {
       res = await sendFollowingRedirects(req);
     } catch (err2) {
-      if (attempt + 1 < policy.attempts && isTransientNetworkError(err2)) {
-        await sleep(backoffDelay(policy, attempt));
+      if (idempotent && mayRetry && isTransientNetworkError(err2)) {
+        await sleep(backoffDelay(retryPolicy, attempt));
         continue;
       }
       throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err2)}${certificateHint(err2)}`, { cause: err2 });
     }
-    if (isRetryableStatus(res.status) && attempt + 1 < policy.attempts) {
+    const mayRetryRefusal = attempt + 1 < Math.max(retryPolicy.attempts, retryPolicy.rateLimitedAttempts ?? 0);
+    if (res.status === 429 && mayRetryRefusal || mayRetry && idempotent && isRetryableStatus(res.status)) {
       await res.body.dump().catch(() => void 0);
-      await sleep(backoffDelay(policy, attempt, header(res, "retry-after")));
+      const delay = backoffDelay(retryPolicy, attempt, header(res, "retry-after"));
+      if (res.status === 429 && gate !== void 0) gate.pause(delay);
+      else await sleep(delay);
       continue;
     }
     return res;
@@ -30492,14 +30502,16 @@ function repositoryScope(repository, actions) {
   return `repository:${repository}:${actions === "pull" ? "pull" : "pull,push"}`;
 }
 var Authenticator = class {
-  constructor(registry2, credentials, retry) {
+  constructor(registry2, credentials, retry, gate) {
     this.registry = registry2;
     this.credentials = credentials;
     this.retry = retry;
+    this.gate = gate;
   }
   registry;
   credentials;
   retry;
+  gate;
   /** Authorization header per scope set; a promise, so concurrent 401s share one token request. */
   authorizations = /* @__PURE__ */ new Map();
   basic;
@@ -30512,7 +30524,7 @@ var Authenticator = class {
     const key = scopeKey(scopes);
     const pending = this.authorizations.get(key);
     const known = pending !== void 0 ? await pending.catch(() => void 0) : this.basic;
-    const first = await send(withAuthorization(req, known), this.retry);
+    const first = await send(withAuthorization(req, known), this.retry, this.gate);
     if (first.status !== 401) return first;
     const challenges = parseChallenges(headerAll(first, "www-authenticate"));
     await first.body.dump().catch(() => void 0);
@@ -30528,7 +30540,7 @@ var Authenticator = class {
         `${this.registry}: 401 Unauthorized and no credentials for it (log in with docker login, or set DOCKER_CONFIG or REGISTRY_AUTH_FILE)`
       );
     }
-    const second = await send(withAuthorization(req, authorization), this.retry);
+    const second = await send(withAuthorization(req, authorization), this.retry, this.gate);
     return second;
   }
   /** The Authorization header value in use for `scopes` (after a request has been sent), if any. */
@@ -30620,6 +30632,30 @@ function headerAll(res, name) {
   return Array.isArray(v) ? v.join(", ") : v ?? header(res, name);
 }
 
+// tools/ociutil/remote/ratelimit.ts
+import { setTimeout as sleep2 } from "node:timers/promises";
+var RequestGate = class {
+  intervalMs;
+  nextSlot = 0;
+  pausedUntil = 0;
+  constructor(qps) {
+    this.intervalMs = qps !== void 0 && qps > 0 ? 1e3 / qps : 0;
+  }
+  /** Resolves when the next request may be sent. */
+  async acquire() {
+    for (let now2 = Date.now(); now2 < this.pausedUntil; now2 = Date.now()) await sleep2(this.pausedUntil - now2);
+    if (this.intervalMs === 0) return;
+    const now = Date.now();
+    const slot = Math.max(now, this.nextSlot);
+    this.nextSlot = slot + this.intervalMs;
+    if (slot > now) await sleep2(slot - now);
+  }
+  /** Holds back every request for `ms`. */
+  pause(ms) {
+    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + ms);
+  }
+};
+
 // tools/ociutil/remote/scheme.ts
 function hostname(registry2) {
   if (registry2.startsWith("[")) return registry2.slice(1, registry2.indexOf("]"));
@@ -30666,7 +30702,7 @@ var Registry = class {
     this.scheme = plain ? "http" : "https";
     this.needsProbe = !plain && isLoopbackRegistry(host);
     this.retry = options.retry ?? DEFAULT_RETRY;
-    this.auth = new Authenticator(host, options.credentials, this.retry);
+    this.auth = new Authenticator(host, options.credentials, this.retry, new RequestGate(options.qps));
   }
   host;
   scheme;
@@ -31354,7 +31390,7 @@ async function runCredentialHelper(helper, serverUrl, registry2, env, timeoutMs)
     throw new CredentialError(`credential helper ${program3} for ${registry2} is not installed: no executable ${program3} on PATH`);
   }
   const failed = (why) => new CredentialError(`credential helper ${program3} failed for ${registry2}: ${why}`);
-  const run = await spawnHelper(executable, serverUrl, env, timeoutMs).catch((err2) => {
+  const run2 = await spawnHelper(executable, serverUrl, env, timeoutMs).catch((err2) => {
     if (err2 instanceof CredentialError) throw failed(err2.message);
     const code = err2.code;
     if (code === "ENOENT") {
@@ -31362,15 +31398,15 @@ async function runCredentialHelper(helper, serverUrl, registry2, env, timeoutMs)
     }
     throw failed(`cannot run ${executable}: ${code ?? "spawn failed"}`);
   });
-  if (run.code !== 0) {
-    if (/credentials not found/i.test(run.stdout) || /credentials not found/i.test(run.stderr)) return void 0;
-    const line = run.stderr.split(/\r?\n/).map((l) => l.trim()).find((l) => l !== "");
-    const status = run.signal !== null ? `killed by ${run.signal}` : `exit status ${run.code}`;
+  if (run2.code !== 0) {
+    if (/credentials not found/i.test(run2.stdout) || /credentials not found/i.test(run2.stderr)) return void 0;
+    const line = run2.stderr.split(/\r?\n/).map((l) => l.trim()).find((l) => l !== "");
+    const status = run2.signal !== null ? `killed by ${run2.signal}` : `exit status ${run2.code}`;
     throw failed(line !== void 0 ? sanitiseLine(line) : status);
   }
   let json;
   try {
-    json = JSON.parse(run.stdout);
+    json = JSON.parse(run2.stdout);
   } catch {
     throw failed("its output is not JSON");
   }
@@ -31442,7 +31478,8 @@ var RegistryClient = class {
       r = new Registry(host, {
         credentials: this.credentials,
         plainHttp: this.options.plainHttp ?? false,
-        retry: this.options.retry ?? DEFAULT_RETRY
+        retry: this.options.retry ?? DEFAULT_RETRY,
+        ...this.options.qps !== void 0 ? { qps: this.options.qps } : {}
       });
       this.registries.set(host, r);
     }
@@ -31485,7 +31522,17 @@ function addRegistryOptions(cmd) {
 }
 function clientFor(flags) {
   const plain = flags.insecure ? true : new Set(flags.plainHttp ?? []);
-  return new RegistryClient({ plainHttp: plain });
+  return new RegistryClient({ plainHttp: plain, ...flags.qps !== void 0 ? { qps: flags.qps } : {} });
+}
+function addQpsOption(cmd) {
+  return cmd.addOption(new Option("--qps <n>", "at most N requests a second to each registry (default: no limit)").argParser(positiveNumber("--qps")));
+}
+function positiveNumber(flag) {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === "" || !Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number, got "${value}"`);
+    return n;
+  };
 }
 function collect(value, previous) {
   return [...previous, value];
@@ -31851,7 +31898,18 @@ async function writeFileAtomic(target, data) {
   try {
     const handle = await open3(tmp, "wx", 420);
     try {
-      await handle.writeFile(data);
+      if (typeof data === "string" || data instanceof Uint8Array) await handle.writeFile(data);
+      else {
+        let batch = "";
+        for (const piece of data) {
+          batch += piece;
+          if (batch.length >= 1 << 16) {
+            await handle.write(batch);
+            batch = "";
+          }
+        }
+        if (batch.length > 0) await handle.write(batch);
+      }
     } finally {
       await handle.close();
     }
@@ -32159,7 +32217,7 @@ var VerifyingStream = class extends Transform {
 };
 
 // tools/ociutil/ops/retry.ts
-import { setTimeout as sleep2 } from "node:timers/promises";
+import { setTimeout as sleep3 } from "node:timers/promises";
 function isPermanent(err2) {
   if (err2 instanceof AuthError || err2 instanceof LayoutError) return true;
   if (err2 instanceof RegistryError && err2.status !== void 0 && err2.status >= 400 && err2.status < 500 && err2.status !== 429 && err2.status !== 408) {
@@ -32173,7 +32231,7 @@ async function withRetries(policy, fn) {
       return await fn();
     } catch (err2) {
       if (isPermanent(err2) || attempt + 1 >= policy.attempts) throw err2;
-      await sleep2(backoffDelay(policy, attempt));
+      await sleep3(backoffDelay(policy, attempt));
     }
   }
 }
@@ -32304,8 +32362,7 @@ async function copyReferrers(from, to, subjects, opts) {
         continue;
       }
       if (m.bytes.length !== desc.size) throw new VerificationError(`referrer ${from.fullName}@${desc.digest} has ${m.bytes.length} bytes, its descriptor says ${desc.size}`);
-      await transferTree(await loadTree(m, (d) => from.getManifest(d.digest)), source, to, [], { ...opts, pushRoot: false });
-      await attachReferrer(to, m);
+      await copyReferrer(from, to, m, opts, source);
       out.referrers.push(m.digest);
       queue.push(m.digest);
     }
@@ -32313,11 +32370,18 @@ async function copyReferrers(from, to, subjects, opts) {
       const tag = `${referrersTag(subject)}${suffix}`;
       const m = await getIfPresent(from, tag);
       if (m === void 0) continue;
-      await transferTree(await loadTree(m, (d) => from.getManifest(d.digest)), source, to, [tag], opts);
+      await copyTagged(from, to, m, tag, opts, source);
       out.cosignTags.push(tag);
     }
   }
   return out;
+}
+async function copyReferrer(from, to, m, opts, source = new RegistrySource(from)) {
+  await transferTree(await loadTree(m, (d) => from.getManifest(d.digest)), source, to, [], { ...opts, pushRoot: false });
+  await attachReferrer(to, m);
+}
+async function copyTagged(from, to, m, tag, opts, source = new RegistrySource(from)) {
+  await transferTree(await loadTree(m, (d) => from.getManifest(d.digest)), source, to, [tag], opts);
 }
 
 // tools/ociutil/ops/copy.ts
@@ -33939,6 +34003,70 @@ function registerLayout(program3) {
 // tools/ociutil/mutate/commands.ts
 var mutateCommands = [registerLayer, registerImage, registerIndex, registerLayout];
 
+// tools/ociutil/promote/attest.ts
+var PROMOTION_PREDICATE_V1 = "https://github.com/rules-ociutil/rules_ociutil/blob/main/docs/cli/promote.md#promotion-v1";
+var PREDICATE_ANNOTATIONS = ["in-toto.io/predicate-type", "dev.sigstore.bundle.predicateType"];
+async function planAttestations(client, plan, limit) {
+  const byTarget = /* @__PURE__ */ new Map();
+  for (const e of plan) {
+    if (e.referrer !== void 0) continue;
+    const sourced = e.action === "copy" && e.from?.name === e.source.name || e.action === "present" && e.sourceHas === true;
+    if (!sourced) continue;
+    const key = `${e.destination.name}@${e.digest}`;
+    let t = byTarget.get(key);
+    if (t === void 0) byTarget.set(key, t = { parent: e, tags: /* @__PURE__ */ new Set() });
+    if (e.tag !== null) t.tags.add(e.tag);
+  }
+  const edges = [];
+  await forEachLimit([...byTarget.values()], limit, async ({ parent, tags }) => {
+    const edge = {
+      source: parent.source,
+      destination: parent.destination,
+      digest: parent.digest,
+      tag: null,
+      at: parent.at,
+      action: "copy",
+      from: parent.source,
+      referrer: { kind: "attestation", subject: parent.digest, root: parent.digest, tags: [...tags].sort() }
+    };
+    edges.push(edge);
+    if (parent.action !== "present") return;
+    try {
+      const { descriptors } = await listReferrers(client.repository(parent.destination), parent.digest);
+      if (descriptors.some((d) => PREDICATE_ANNOTATIONS.some((a) => d.annotations?.[a] === PROMOTION_PREDICATE_V1))) edge.action = "present";
+    } catch (err2) {
+      Object.assign(edge, { action: "unreadable", detail: errorMessage(err2) });
+    }
+  });
+  return edges;
+}
+function promotionStatement(p, promotedOn) {
+  const [alg, hex] = p.digest.split(":");
+  return Buffer.from(
+    JSON.stringify({
+      _type: STATEMENT_V1,
+      subject: [{ name: p.destination, digest: { [alg]: hex } }],
+      predicateType: PROMOTION_PREDICATE_V1,
+      predicate: {
+        source: `${p.source}@${p.digest}`,
+        destination: `${p.destination}@${p.digest}`,
+        tags: p.tags,
+        promotedOn,
+        promoter: { id: "https://github.com/rules-ociutil/rules_ociutil", version: VERSION }
+      }
+    })
+  );
+}
+async function attestPromotion(client, e, key) {
+  const dest = client.repository(e.destination, "push");
+  const subject = await dest.getManifest(e.digest);
+  const promotedOn = (/* @__PURE__ */ new Date()).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const bytes = promotionStatement({ source: e.source.name, destination: e.destination.name, digest: e.digest, tags: e.referrer?.tags ?? [] }, promotedOn);
+  const statement = parseStatement(bytes, "promotion statement");
+  const { manifest } = await attach(dest, { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.length }, attestationArtifact(bytes, statement, key, promotedOn));
+  return manifest.digest;
+}
+
 // tools/ociutil/promote/execute.ts
 function staticOutcome(e) {
   switch (e.action) {
@@ -33954,7 +34082,7 @@ function staticOutcome(e) {
       return "failed";
   }
 }
-async function executePlan(client, plan, jobs) {
+async function executePlan(client, plan, jobs, opts = {}) {
   const results = /* @__PURE__ */ new Map();
   const groups = /* @__PURE__ */ new Map();
   for (const e of plan) {
@@ -33962,18 +34090,24 @@ async function executePlan(client, plan, jobs) {
       results.set(e, { ...e, outcome: staticOutcome(e) });
       continue;
     }
-    const key = `${e.destination.name}@${e.digest}`;
+    const root = e.referrer?.root ?? e.digest;
+    const key = `${e.destination.name}@${root}`;
     let g = groups.get(key);
     if (g === void 0) {
-      g = { from: e.from, destination: e.destination, digest: e.digest, edges: [] };
+      g = { destination: e.destination, digest: root, edges: [], referrers: [] };
       groups.set(key, g);
     }
-    g.edges.push(e);
+    if (e.referrer !== void 0) g.referrers.push(e);
+    else {
+      g.from = e.from;
+      g.edges.push(e);
+    }
   }
   const trees = /* @__PURE__ */ new Map();
   const treeKey = (g) => `${g.from.name}@${g.digest}`;
   const list = [...groups.values()];
   for (const g of list) {
+    if (g.from === void 0) continue;
     const t = trees.get(treeKey(g));
     if (t) t.users++;
     else trees.set(treeKey(g), { users: 1 });
@@ -33993,21 +34127,52 @@ async function executePlan(client, plan, jobs) {
   list.sort((a, b) => a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0);
   const blobJobs = Math.max(1, Math.min(defaultJobs(), jobs));
   await forEachLimit(list, jobs, async (g) => {
-    try {
-      const tree = await treeFor(g);
-      const tags = [...new Set(g.edges.map((e) => e.tag).filter((t) => t !== null))];
-      await transferTree(tree, new RegistrySource(client.repository(g.from)), client.repository(g.destination, "push"), tags, {
-        jobs: blobJobs,
-        retry: client.retry
-      });
-      for (const e of g.edges) results.set(e, { ...e, outcome: "copied" });
-    } catch (err2) {
-      for (const e of g.edges) results.set(e, { ...e, outcome: "failed", detail: errorMessage(err2) });
-    } finally {
-      release(g);
+    let imageOk = true;
+    if (g.from !== void 0) {
+      try {
+        const tree = await treeFor(g);
+        const tags = [...new Set(g.edges.map((e) => e.tag).filter((t) => t !== null))];
+        await transferTree(tree, new RegistrySource(client.repository(g.from)), client.repository(g.destination, "push"), tags, {
+          jobs: blobJobs,
+          retry: client.retry
+        });
+        for (const e of g.edges) results.set(e, { ...e, outcome: "copied" });
+      } catch (err2) {
+        imageOk = false;
+        for (const e of g.edges) results.set(e, { ...e, outcome: "failed", detail: errorMessage(err2) });
+      } finally {
+        release(g);
+      }
+    }
+    for (const r of g.referrers) {
+      if (!imageOk) {
+        results.set(r, { ...r, outcome: "failed", detail: `not copied: ${g.digest} itself was not promoted` });
+        continue;
+      }
+      try {
+        if (r.referrer.kind === "attestation") {
+          const digest2 = await attestPromotion(client, r, opts.attestKey);
+          results.set(r, { ...r, outcome: "copied", detail: `attestation ${digest2}` });
+          continue;
+        }
+        await copyReferrerEdge(client, r, blobJobs);
+        results.set(r, { ...r, outcome: "copied" });
+      } catch (err2) {
+        results.set(r, { ...r, outcome: "failed", detail: errorMessage(err2) });
+      }
     }
   });
   return plan.map((e) => results.get(e));
+}
+async function copyReferrerEdge(client, e, jobs) {
+  const from = client.repository(e.from);
+  const to = client.repository(e.destination, "push");
+  const m = await from.getManifest(e.digest);
+  const opts = { jobs, retry: client.retry };
+  if (e.referrer.kind === "cosign-tag") return await copyTagged(from, to, m, e.tag, opts);
+  const size = e.referrer.size;
+  if (size !== void 0 && m.bytes.length !== size) throw new VerificationError(`referrer ${from.fullName}@${e.digest} has ${m.bytes.length} bytes, its descriptor says ${size}`);
+  await copyReferrer(from, to, m, opts);
 }
 
 // tools/ociutil/remote/listing.ts
@@ -34072,70 +34237,63 @@ function nextPage(link2, base, what) {
 // tools/ociutil/promote/inventory.ts
 async function readInventory(client, edges, limit) {
   const wanted = /* @__PURE__ */ new Map();
-  const want = (repo, list) => {
+  const want = (repo) => {
     let w = wanted.get(repo.name);
     if (w === void 0) {
-      w = { repo, tags: /* @__PURE__ */ new Set(), digests: /* @__PURE__ */ new Set(), listTags: false };
+      w = { inv: { repo, tags: /* @__PURE__ */ new Map(), digests: /* @__PURE__ */ new Map() }, remote: client.repository(repo), tags: /* @__PURE__ */ new Set(), listTags: false, sourceDigests: /* @__PURE__ */ new Set() };
       wanted.set(repo.name, w);
     }
-    w.listTags ||= list;
     return w;
   };
   for (const e of edges) {
-    want(e.source, false).digests.add(e.digest);
-    const d = want(e.destination, true);
-    d.digests.add(e.digest);
+    want(e.source).sourceDigests.add(e.digest);
+    const d = want(e.destination);
+    d.listTags = true;
     if (e.tag !== null) d.tags.add(e.tag);
   }
-  const inventory = /* @__PURE__ */ new Map();
-  const repos = [...wanted.values()];
-  await forEachLimit(repos, limit, async (w) => {
-    const inv = { repo: w.repo, tags: /* @__PURE__ */ new Map(), digests: /* @__PURE__ */ new Map() };
-    inventory.set(w.repo.name, inv);
-    if (!w.listTags) return;
+  const repos2 = [...wanted.values()];
+  const first = [];
+  for (const w of repos2) {
+    if (w.listTags) first.push({ w, list: true });
+    for (const digest2 of w.sourceDigests) first.push({ w, digest: digest2 });
+  }
+  await run(first, limit);
+  const second = [];
+  for (const w of repos2) if (w.inv.error === void 0) for (const tag of w.tags) second.push({ w, tag });
+  await run(second, limit);
+  const third = /* @__PURE__ */ new Map();
+  for (const e of edges) {
+    const d = wanted.get(e.destination.name);
+    if (d.inv.error !== void 0 || d.inv.digests.has(e.digest)) continue;
+    const s = wanted.get(e.source.name).inv;
+    const sourceHas = s.error === void 0 && s.digests.get(e.digest) === true;
+    if (e.tag === null || !d.inv.tags.has(e.tag) && !sourceHas) third.set(`${e.destination.name}@${e.digest}`, { w: d, digest: e.digest });
+  }
+  await run([...third.values()], limit);
+  return new Map(repos2.map((w) => [w.inv.repo.name, w.inv]));
+}
+async function run(lookups, limit) {
+  await forEachLimit(lookups, limit, async (l) => {
+    const inv = l.w.inv;
+    if (inv.error !== void 0) return;
     try {
-      const existing = new Set(await listTags(client.repository(w.repo)));
-      w.tags = new Set([...w.tags].filter((t) => existing.has(t)));
+      if (l.list) {
+        const existing = new Set(await listTags(l.w.remote));
+        l.w.tags = new Set([...l.w.tags].filter((t) => existing.has(t)));
+      } else if (l.tag !== void 0) {
+        const head = await l.w.remote.headManifest(l.tag);
+        const digest2 = head?.digest ?? (await l.w.remote.getManifest(l.tag).catch(() => void 0))?.digest;
+        if (digest2 !== void 0) {
+          inv.tags.set(l.tag, digest2);
+          inv.digests.set(digest2, true);
+        }
+      } else {
+        inv.digests.set(l.digest, await l.w.remote.headManifest(l.digest) !== void 0);
+      }
     } catch (err2) {
       inv.error = errorMessage(err2);
     }
   });
-  const tagLookups = [];
-  for (const w of repos) {
-    const inv = inventory.get(w.repo.name);
-    if (inv.error !== void 0) continue;
-    const remote = client.repository(w.repo);
-    for (const tag of w.tags) tagLookups.push({ inv, remote, tag });
-  }
-  await forEachLimit(tagLookups, limit, async (l) => {
-    if (l.inv.error !== void 0) return;
-    try {
-      const head = await l.remote.headManifest(l.tag);
-      const digest2 = head?.digest ?? (await l.remote.getManifest(l.tag).catch(() => void 0))?.digest;
-      if (digest2 !== void 0) {
-        l.inv.tags.set(l.tag, digest2);
-        l.inv.digests.set(digest2, true);
-      }
-    } catch (err2) {
-      l.inv.error = errorMessage(err2);
-    }
-  });
-  const digestLookups = [];
-  for (const w of repos) {
-    const inv = inventory.get(w.repo.name);
-    if (inv.error !== void 0) continue;
-    const remote = client.repository(w.repo);
-    for (const digest2 of w.digests) if (!inv.digests.has(digest2)) digestLookups.push({ inv, remote, digest: digest2 });
-  }
-  await forEachLimit(digestLookups, limit, async (l) => {
-    if (l.inv.error !== void 0) return;
-    try {
-      l.inv.digests.set(l.digest, await l.remote.headManifest(l.digest) !== void 0);
-    } catch (err2) {
-      l.inv.error = errorMessage(err2);
-    }
-  });
-  return inventory;
 }
 
 // tools/ociutil/promote/manifest.ts
@@ -34355,18 +34513,20 @@ function planEdges(edges, inventory) {
   return edges.map((e) => {
     const s = inventory.get(e.source.name);
     const d = inventory.get(e.destination.name);
-    if (d.error !== void 0) return { ...e, action: "unreadable", detail: d.error };
+    const to = (fields2) => Object.assign(e, fields2);
+    if (d.error !== void 0) return to({ action: "unreadable", detail: d.error });
+    const present = () => to({ action: "present", sourceHas: s.error === void 0 && s.digests.get(e.digest) === true });
     if (e.tag !== null) {
       const current = d.tags.get(e.tag);
-      if (current === e.digest) return { ...e, action: "present" };
-      if (current !== void 0) return { ...e, action: "tag-move", detail: `${e.destination.name}:${e.tag} points at ${current}; tag moves are refused` };
+      if (current === e.digest) return present();
+      if (current !== void 0) return to({ action: "tag-move", detail: `${e.destination.name}:${e.tag} points at ${current}; tag moves are refused` });
     } else if (d.digests.get(e.digest) === true) {
-      return { ...e, action: "present" };
+      return present();
     }
-    if (s.error === void 0 && s.digests.get(e.digest) === true) return { ...e, action: "copy", from: e.source };
-    if (d.digests.get(e.digest) === true) return { ...e, action: "copy", from: e.destination };
-    if (s.error !== void 0) return { ...e, action: "unreadable", detail: s.error };
-    return { ...e, action: "missing", detail: `${e.digest} is in neither ${e.source.name} nor ${e.destination.name}` };
+    if (s.error === void 0 && s.digests.get(e.digest) === true) return to({ action: "copy", from: e.source });
+    if (d.digests.get(e.digest) === true) return to({ action: "copy", from: e.destination });
+    if (s.error !== void 0) return to({ action: "unreadable", detail: s.error });
+    return to({ action: "missing", detail: `${e.digest} is in neither ${e.source.name} nor ${e.destination.name}` });
   });
 }
 function sortEdges(edges) {
@@ -34378,24 +34538,159 @@ function cmp(a, b) {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+// tools/ociutil/promote/referrers.ts
+var REFERRER_ISH = /^sha256-([0-9a-f]{64})(\.sig|\.att|\.sbom)?$/;
+async function planReferrers(client, plan, limit) {
+  const sourced = (e) => e.referrer === void 0 && (e.action === "copy" && e.from?.name === e.source.name || e.action === "present" && e.sourceHas === true);
+  const roots = /* @__PURE__ */ new Map();
+  for (const e of plan) {
+    if (!sourced(e)) continue;
+    let r = roots.get(e.source.name);
+    if (r === void 0) roots.set(e.source.name, r = { repo: e.source, digests: /* @__PURE__ */ new Set() });
+    r.digests.add(e.digest);
+  }
+  if (roots.size === 0) return [];
+  const found = /* @__PURE__ */ new Map();
+  const inner = Math.max(1, Math.ceil(limit / 4));
+  await forEachLimit([...roots.values()], Math.max(1, Math.floor(limit / inner)), async ({ repo, digests }) => {
+    try {
+      const byRoot = await discover(client.repository(repo), [...digests], inner);
+      for (const [root, list] of byRoot) found.set(`${repo.name}@${root}`, list);
+    } catch (err2) {
+      for (const d of digests) found.set(`${repo.name}@${d}`, { error: errorMessage(err2) });
+    }
+  });
+  const parents = [];
+  const taken = /* @__PURE__ */ new Map();
+  for (const e of plan) {
+    if (!sourced(e) || !found.has(`${e.source.name}@${e.digest}`)) continue;
+    let digests = taken.get(e.destination.name);
+    if (digests === void 0) taken.set(e.destination.name, digests = /* @__PURE__ */ new Set());
+    if (digests.has(e.digest)) continue;
+    digests.add(e.digest);
+    parents.push(e);
+  }
+  const edges = [];
+  const listed = /* @__PURE__ */ new Map();
+  const work = [];
+  for (const parent of parents) {
+    const list = found.get(`${parent.source.name}@${parent.digest}`);
+    if (list === void 0 || Array.isArray(list) && list.length === 0) continue;
+    const dest = client.repository(parent.destination);
+    for (const f of Array.isArray(list) ? list : [void 0]) {
+      const edge = {
+        source: parent.source,
+        destination: parent.destination,
+        digest: f?.digest ?? parent.digest,
+        tag: f?.tag ?? null,
+        at: parent.at,
+        action: "unreadable",
+        ...f !== void 0 ? { referrer: { kind: f.kind, subject: f.subject, root: parent.digest, ...f.size !== void 0 ? { size: f.size } : {} } } : {},
+        ...f === void 0 ? { detail: `referrers at ${parent.source.name}: ${list.error}` } : {}
+      };
+      edges.push(edge);
+      if (f === void 0) continue;
+      work.push(async () => {
+        try {
+          if (f.kind === "cosign-tag") {
+            const current = (await dest.headManifest(f.tag))?.digest ?? (await dest.getManifest(f.tag).catch(() => void 0))?.digest;
+            if (current === void 0) Object.assign(edge, { action: "copy", from: parent.source });
+            else if (current === f.digest) edge.action = "present";
+            else Object.assign(edge, { action: "tag-move", detail: `${parent.destination.name}:${f.tag} points at ${current}; tag moves are refused` });
+            return;
+          }
+          const key = `${parent.destination.name}@${f.subject}`;
+          let set = listed.get(key);
+          if (set === void 0) {
+            set = listReferrers(dest, f.subject).then((r) => new Set(r.descriptors.map((d) => d.digest)));
+            listed.set(key, set);
+          }
+          if ((await set).has(f.digest)) edge.action = "present";
+          else Object.assign(edge, { action: "copy", from: parent.source });
+        } catch (err2) {
+          edge.detail = errorMessage(err2);
+        }
+      });
+    }
+  }
+  await forEachLimit(work, limit, (w) => w());
+  return edges;
+}
+async function discover(repo, roots, limit) {
+  const tags = new Set(await listTags(repo));
+  const hasApi = await repo.referrers(roots[0]) !== void 0;
+  const named = /* @__PURE__ */ new Set();
+  for (const t of tags) {
+    const m = REFERRER_ISH.exec(t);
+    if (m !== null) named.add(`sha256:${m[1]}`);
+  }
+  const out = /* @__PURE__ */ new Map();
+  if (!hasApi && named.size === 0) return out;
+  const rootSet = new Set(roots);
+  const needChildren = hasApi || [...named].some((d) => !rootSet.has(d));
+  await forEachLimit(roots, limit, async (root) => {
+    const list = [];
+    const subjects = [root];
+    if (needChildren) {
+      const m = await repo.getManifest(root);
+      if (m.kind === "index") subjects.push(...m.index.manifests.map((d) => d.digest));
+    }
+    const seen = new Set(subjects);
+    for (let subject = subjects.shift(); subject !== void 0; subject = subjects.shift()) {
+      if (!hasApi && !named.has(subject)) continue;
+      const referrers = hasApi || tags.has(referrersTag(subject)) ? (await listReferrers(repo, subject)).descriptors : [];
+      for (const desc of referrers) {
+        if (seen.has(desc.digest)) continue;
+        seen.add(desc.digest);
+        if (await repo.headManifest(desc.digest) === void 0) continue;
+        list.push({ kind: "referrer", subject, digest: desc.digest, size: desc.size });
+        subjects.push(desc.digest);
+      }
+      for (const suffix of COSIGN_TAG_SUFFIXES) {
+        const tag = `${referrersTag(subject)}${suffix}`;
+        if (!tags.has(tag)) continue;
+        const digest2 = (await repo.headManifest(tag))?.digest ?? (await repo.getManifest(tag)).digest;
+        list.push({ kind: "cosign-tag", subject, digest: digest2, tag });
+        if (!seen.has(digest2)) {
+          seen.add(digest2);
+          subjects.push(digest2);
+        }
+      }
+    }
+    if (list.length > 0) out.set(root, list);
+  });
+  return out;
+}
+
 // tools/ociutil/promote/report.ts
 function buildReport(results, confirmed) {
   const summary = { planned: 0, copied: 0, present: 0, missing: 0, refused: 0, failed: 0 };
   for (const r of results) summary[r.outcome]++;
+  return { confirmed, summary, results: sortEdges(results) };
+}
+function reportEdge(r) {
   return {
-    confirmed,
-    summary,
-    edges: sortEdges(results).map((r) => ({
-      source: `${r.source.name}@${r.digest}`,
-      destination: r.tag !== null ? `${r.destination.name}:${r.tag}` : `${r.destination.name}@${r.digest}`,
-      digest: r.digest,
-      tag: r.tag,
-      action: r.action,
-      outcome: r.outcome,
-      ...r.detail !== void 0 ? { detail: r.detail } : {},
-      manifest: `${r.at.file}:${r.at.line}`
-    }))
+    source: `${r.source.name}@${r.digest}`,
+    destination: r.tag !== null ? `${r.destination.name}:${r.tag}` : `${r.destination.name}@${r.digest}`,
+    digest: r.digest,
+    tag: r.tag,
+    action: r.action,
+    outcome: r.outcome,
+    ...r.detail !== void 0 ? { detail: r.detail } : {},
+    ...r.referrer !== void 0 ? { kind: r.referrer.kind, subject: r.referrer.subject } : {},
+    manifest: `${r.at.file}:${r.at.line}`
   };
+}
+function* reportJson(report, lines2 = false) {
+  const nl = lines2 ? "\n" : "";
+  yield `{${nl}${lines2 ? "  " : ""}"confirmed":${report.confirmed},${nl}${lines2 ? "  " : ""}"summary":${JSON.stringify(report.summary)},${nl}${lines2 ? "  " : ""}"edges":[`;
+  let first = true;
+  for (const r of report.results) {
+    yield `${first ? "" : ","}${nl}${lines2 ? "    " : ""}${JSON.stringify(reportEdge(r))}`;
+    first = false;
+  }
+  yield `${report.results.length > 0 ? nl : ""}${lines2 && report.results.length > 0 ? "  " : ""}]${nl}}
+`;
 }
 var OUTCOME_WORDS = {
   planned: "to copy",
@@ -34407,22 +34702,31 @@ var OUTCOME_WORDS = {
 };
 function summaryLine(report) {
   const parts = Object.keys(OUTCOME_WORDS).filter((k) => report.summary[k] > 0).map((k) => `${report.summary[k]} ${OUTCOME_WORDS[k]}`);
-  const total = report.edges.length;
+  const total = report.results.length;
   if (total === 0) return "nothing to promote: the manifests name no images";
   if (report.summary.present === total) return `nothing to do: all ${total} edge${total === 1 ? " is" : "s are"} already in place`;
   return `${total} edge${total === 1 ? "" : "s"}: ${parts.join(", ")}${report.confirmed ? "" : " (dry run; --confirm to promote)"}`;
 }
-function renderTable(report) {
-  const rows = report.edges.map((e) => [
+var KIND_WORDS = { referrer: "referrer", "cosign-tag": "cosign tag", attestation: "promotion attestation" };
+function cells(r) {
+  const e = reportEdge(r);
+  return [
     e.outcome === "planned" ? "copy" : e.outcome,
-    e.tag !== null ? e.destination : e.destination.replace(/@sha256:.*$/, " (no tag)"),
+    e.tag !== null ? e.destination : e.destination.replace(/@sha256:.*$/, e.kind !== void 0 && e.kind !== "cosign-tag" ? ` (${e.kind})` : " (no tag)"),
     shortDigest(e.digest),
-    e.detail ?? (e.outcome === "planned" || e.outcome === "copied" ? `from ${e.source.replace(/@sha256:.*$/, "")}` : "")
-  ]);
+    e.detail ?? (e.subject !== void 0 ? `${KIND_WORDS[e.kind]} of ${shortDigest(e.subject)}` : e.outcome === "planned" || e.outcome === "copied" ? `from ${e.source.replace(/@sha256:.*$/, "")}` : "")
+  ];
+}
+function* tableLines(report) {
   const header3 = ["OUTCOME", "DESTINATION", "DIGEST", "DETAIL"];
-  const widths = header3.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells) => cells.map((c, i) => i === cells.length - 1 ? c : c.padEnd(widths[i])).join("  ").trimEnd();
-  return [line(header3), ...rows.map(line)].join("\n");
+  const widths = header3.map((h) => h.length);
+  for (const r of report.results) {
+    const c = cells(r);
+    for (let i = 0; i < 3; i++) widths[i] = Math.max(widths[i], c[i].length);
+  }
+  const line = (c) => c.map((x, i) => i === c.length - 1 ? x : x.padEnd(widths[i])).join("  ").trimEnd();
+  yield line(header3);
+  for (const r of report.results) yield line(cells(r));
 }
 function shortDigest(d) {
   return d.startsWith("sha256:") ? d.slice(0, 19) : d;
@@ -34470,9 +34774,16 @@ async function readThinManifestDir(dir, problems) {
 // tools/ociutil/promote/validate.ts
 var DIGEST = /^sha256:[0-9a-f]{64}$/;
 var TAG2 = /^\w[\w.-]{0,127}$/;
+var repos = /* @__PURE__ */ new Map();
 function repoOf(prefix, image) {
-  const ref = parseReference(`${prefix}/${image}`);
-  return { registry: ref.registry, repository: ref.repository, name: `${ref.registry}/${ref.repository}` };
+  const full = `${prefix}/${image}`;
+  let repo = repos.get(full);
+  if (repo === void 0) {
+    const ref = parseReference(full);
+    repo = { registry: ref.registry, repository: ref.repository, name: `${ref.registry}/${ref.repository}` };
+    repos.set(full, repo);
+  }
+  return repo;
 }
 function problem(at, field, message) {
   return { ...at, field, message };
@@ -34493,7 +34804,9 @@ function checkRegistry(reg, problems) {
 }
 function validateManifests(manifests) {
   const problems = [];
-  const edges = /* @__PURE__ */ new Map();
+  repos.clear();
+  const seen = /* @__PURE__ */ new Map();
+  const edges = [];
   const claims = /* @__PURE__ */ new Map();
   for (const m of manifests) {
     const before = problems.length;
@@ -34526,15 +34839,16 @@ function validateManifests(manifests) {
       if (!goodName) continue;
       for (const dst of goodRegistries.filter((r) => !r.src)) {
         const destination = repoOf(dst.name, img.name);
+        let byTag = claims.get(destination.name);
+        if (byTag === void 0) claims.set(destination.name, byTag = /* @__PURE__ */ new Map());
         for (const d of img.dmap) {
           for (const t of d.tags) {
-            const key = `${destination.name}:${t.tag}`;
-            const first = claims.get(key);
+            const first = byTag.get(t.tag);
             if (first === void 0) {
-              claims.set(key, { source: destination, destination, digest: d.digest, tag: t.tag, at: t.at });
+              byTag.set(t.tag, { digest: d.digest, at: t.at });
             } else if (first.digest !== d.digest) {
               problems.push(
-                problem(t.at, t.field, `${key} is claimed by two digests: ${d.digest} here and ${first.digest} at ${first.at.file}:${first.at.line}`)
+                problem(t.at, t.field, `${destination.name}:${t.tag} is claimed by two digests: ${d.digest} here and ${first.digest} at ${first.at.file}:${first.at.line}`)
               );
             }
           }
@@ -34547,17 +34861,22 @@ function validateManifests(manifests) {
       const source = repoOf(src.name, img.name);
       for (const dst of m.registries.filter((r) => !r.src)) {
         const destination = repoOf(dst.name, img.name);
+        let byDigest = seen.get(destination.name);
+        if (byDigest === void 0) seen.set(destination.name, byDigest = /* @__PURE__ */ new Map());
         for (const d of img.dmap) {
+          let tagsSeen = byDigest.get(d.digest);
+          if (tagsSeen === void 0) byDigest.set(d.digest, tagsSeen = /* @__PURE__ */ new Set());
           const tags = d.tags.length > 0 ? d.tags.map((t) => ({ tag: t.tag, at: t.at })) : [{ tag: null, at: d.at }];
           for (const { tag, at } of tags) {
-            const key = `${destination.name}|${d.digest}|${tag ?? ""}`;
-            if (!edges.has(key)) edges.set(key, { source, destination, digest: d.digest, tag, at });
+            if (tagsSeen.has(tag)) continue;
+            tagsSeen.add(tag);
+            edges.push({ source, destination, digest: d.digest, tag, at });
           }
         }
       }
     }
   }
-  return { problems, edges: [...edges.values()] };
+  return { problems, edges };
 }
 function formatProblem(p) {
   return `${p.file}${p.line > 0 ? `:${p.line}` : ""}: ${p.field}: ${p.message}`;
@@ -34566,9 +34885,9 @@ function formatProblem(p) {
 // tools/ociutil/promote/command.ts
 var READ_CONCURRENCY = 16;
 function registerPromote(program3) {
-  const cmd = addRegistryOptions(
-    program3.command("promote").description("promote images between registries by digest, as a promoter manifest says (a dry run unless --confirm)").option("--manifest <file>", "a promoter manifest (registries and images in one file)").option("--thin-manifest-dir <dir>", "a directory of thin manifests: manifests/<x>/promoter-manifest.yaml with images/<x>/images.yaml").option("--validate-only", "check the manifests and stop; no registry is contacted").option("--confirm", "carry out the plan (without it: print the plan and change nothing)").addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file"))
-  );
+  const cmd = addQpsOption(addRegistryOptions(
+    program3.command("promote").description("promote images between registries by digest, as a promoter manifest says (a dry run unless --confirm)").option("--manifest <file>", "a promoter manifest (registries and images in one file)").option("--thin-manifest-dir <dir>", "a directory of thin manifests: manifests/<x>/promoter-manifest.yaml with images/<x>/images.yaml").option("--validate-only", "check the manifests and stop; no registry is contacted").option("--confirm", "carry out the plan (without it: print the plan and change nothing)").addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file")).option("--no-referrers", "promote the images alone, not their referrers (signatures, attestations, SBOMs) and cosign tags").option("--attest", "attach an in-toto promotion statement to each promoted digest in each destination").option("--attest-key <pem>", "sign the --attest statements with this ECDSA P-256 PEM key (cosign verify-attestation accepts them)")
+  ));
   const jobs = cmd.options.find((o) => o.long === "--jobs");
   if (jobs !== void 0) jobs.description = "images promoted at once (a destination and a digest each)";
   cmd.action(action(async (flags) => await promote(flags)));
@@ -34614,7 +34933,9 @@ function reportUnused(manifests) {
   }
 }
 async function promote(flags) {
+  if (flags.attestKey !== void 0 && !flags.attest) throw new UsageError("--attest-key needs --attest");
   const { edges } = await loadManifests(flags);
+  const attestKey = flags.attestKey !== void 0 ? await loadSigningKey(flags.attestKey) : void 0;
   if (flags.validateOnly) {
     const destinations = new Set(edges.map((e) => e.destination.name)).size;
     const line = `manifests are valid: ${edges.length} edge${edges.length === 1 ? "" : "s"} to ${destinations} destination repositor${destinations === 1 ? "y" : "ies"}`;
@@ -34626,15 +34947,15 @@ async function promote(flags) {
   const client = clientFor(flags);
   const inventory = await readInventory(client, edges, READ_CONCURRENCY);
   const plan = planEdges(edges, inventory);
-  const results = flags.confirm ? await executePlan(client, plan, flags.jobs) : plan.map((e) => ({ ...e, outcome: staticOutcome(e) }));
+  const planned = [...plan];
+  if (flags.referrers) plan.push(...await planReferrers(client, planned, READ_CONCURRENCY));
+  if (flags.attest) plan.push(...await planAttestations(client, planned, READ_CONCURRENCY));
+  const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== void 0 ? { attestKey } : {}) : plan.map((e) => Object.assign(e, { outcome: staticOutcome(e) }));
   const report = buildReport(results, flags.confirm === true);
-  if (flags.record !== void 0) await writeFileAtomic(flags.record, `${JSON.stringify(report, null, 2)}
-`);
-  if (flags.json) process.stdout.write(`${JSON.stringify(report)}
-`);
+  if (flags.record !== void 0) await writeFileAtomic(flags.record, reportJson(report, true));
+  if (flags.json) await writeOut(reportJson(report));
   else {
-    if (report.edges.some((e) => e.outcome !== "present")) process.stdout.write(`${renderTable(report)}
-`);
+    if (report.summary.present < report.results.length) await writeOut(withNewlines(tableLines(report)));
     process.stdout.write(`${summaryLine(report)}
 `);
   }
@@ -34643,6 +34964,20 @@ async function promote(flags) {
     const parts = [failed > 0 ? `${failed} failed` : "", missing > 0 ? `${missing} missing` : "", refused > 0 ? `${refused} tag moves refused` : ""];
     throw new OciError(`not every edge can be promoted: ${parts.filter(Boolean).join(", ")} (see the ${flags.json ? "report" : "table"} for each and why)`);
   }
+}
+function* withNewlines(lines2) {
+  for (const l of lines2) yield `${l}
+`;
+}
+async function writeOut(pieces) {
+  let batch = "";
+  for (const p of pieces) {
+    batch += p;
+    if (batch.length < 1 << 16) continue;
+    if (!process.stdout.write(batch)) await new Promise((resolve2) => process.stdout.once("drain", resolve2));
+    batch = "";
+  }
+  if (batch.length > 0 && !process.stdout.write(batch)) await new Promise((resolve2) => process.stdout.once("drain", resolve2));
 }
 
 // tools/ociutil/promote/snapshot.ts
@@ -34693,17 +35028,17 @@ function snapshotOfEdges(edges, prefix) {
   return s;
 }
 async function snapshotRegistry(client, registry2, path7, opts) {
-  let repos;
+  let repos2;
   try {
-    repos = (await listRepositories(client.registry(registry2))).filter((r) => path7 === "" || r === path7 || r.startsWith(`${path7}/`));
+    repos2 = (await listRepositories(client.registry(registry2))).filter((r) => path7 === "" || r === path7 || r.startsWith(`${path7}/`));
   } catch (err2) {
     if (path7 === "" || !(err2 instanceof RegistryError)) throw err2;
     opts.warn(`${errorMessage(err2)}; reading ${registry2}/${path7} alone`);
-    repos = [path7];
+    repos2 = [path7];
   }
   const relative = (repo) => path7 === "" ? repo : repo === path7 ? repo.slice(repo.lastIndexOf("/") + 1) : repo.slice(path7.length + 1);
   const s = /* @__PURE__ */ new Map();
-  await forEachLimit(repos, 4, async (repoName) => {
+  await forEachLimit(repos2, 4, async (repoName) => {
     const repo = client.repository({ registry: registry2, repository: repoName });
     const name = relative(repoName);
     const tags = (await listTags(repo)).filter((t) => opts.tag === void 0 || t === opts.tag);
@@ -36134,7 +36469,7 @@ function registerLs(program3) {
 `);
         return;
       }
-      await writeOut(records2.map((r) => `${formatLine(r)}
+      await writeOut2(records2.map((r) => `${formatLine(r)}
 `).join(""));
       warn([loaded], flags);
     })
@@ -36153,7 +36488,7 @@ function registerCat(program3) {
       const found = resolvePath(fs, path7, arg);
       if (found.entry.type === "dir") throw new PathError(`${arg}: ${found.path} is a directory`);
       if (found.entry.type !== "file") throw new PathError(`${arg}: ${found.path} is a ${found.entry.type}, not a regular file`);
-      await readContent(image, found.entry.inode, writeOut);
+      await readContent(image, found.entry.inode, writeOut2);
       warn([loaded], flags);
     })
   );
@@ -36190,13 +36525,13 @@ function registerDiff(program3) {
         ...d.removed.map((p) => ({ p, l: `D ${p}` })),
         ...d.changed.map((c) => ({ p: c.path, l: `M ${c.path} (${c.fields.join(", ")})` }))
       ].sort((x, y) => x.p < y.p ? -1 : x.p > y.p ? 1 : 0);
-      await writeOut(lines2.map((x) => `${x.l}
+      await writeOut2(lines2.map((x) => `${x.l}
 `).join(""));
       warn([left, right], flags);
     })
   );
 }
-async function writeOut(chunk) {
+async function writeOut2(chunk) {
   if (chunk.length === 0) return;
   if (!process.stdout.write(chunk)) {
     const [err2] = await Promise.race([once2(process.stdout, "drain").then(() => [void 0]), once2(process.stdout, "error")]);

@@ -10,6 +10,8 @@ export interface RegistryFlags {
   plainHttp?: string[];
   jobs: number;
   json?: boolean;
+  /** Only on commands that offer --qps. */
+  qps?: number;
 }
 
 export function addRegistryOptions(cmd: Command): Command {
@@ -22,7 +24,20 @@ export function addRegistryOptions(cmd: Command): Command {
 
 export function clientFor(flags: RegistryFlags): RegistryClient {
   const plain = flags.insecure ? true : new Set(flags.plainHttp ?? []);
-  return new RegistryClient({ plainHttp: plain });
+  return new RegistryClient({ plainHttp: plain, ...(flags.qps !== undefined ? { qps: flags.qps } : {}) });
+}
+
+/** --qps N: requests per second to each registry (a positive number; fractions allowed). */
+export function addQpsOption(cmd: Command): Command {
+  return cmd.addOption(new Option("--qps <n>", "at most N requests a second to each registry (default: no limit)").argParser(positiveNumber("--qps")));
+}
+
+function positiveNumber(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === "" || !Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number, got "${value}"`);
+    return n;
+  };
 }
 
 export function collect(value: string, previous: string[]): string[] {

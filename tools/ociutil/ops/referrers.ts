@@ -7,6 +7,7 @@
 import type { Digest } from "../name/digest.js";
 import { attachReferrer, getIfPresent, listReferrers, referrersTag } from "../remote/referrers.js";
 import type { RemoteRepository } from "../remote/registry.js";
+import type { Manifest } from "../spec/manifest.js";
 import { VerificationError } from "../util/errors.js";
 import { RegistrySource } from "./source.js";
 import { transferTree, type TransferOptions } from "./transfer.js";
@@ -40,10 +41,7 @@ export async function copyReferrers(from: RemoteRepository, to: RemoteRepository
         continue;
       }
       if (m.bytes.length !== desc.size) throw new VerificationError(`referrer ${from.fullName}@${desc.digest} has ${m.bytes.length} bytes, its descriptor says ${desc.size}`);
-      // Its blobs and child manifests first; the referrer itself is pushed by attachReferrer, which
-      // also keeps the destination's referrers tag when the registry has no referrers API.
-      await transferTree(await loadTree(m, (d) => from.getManifest(d.digest)), source, to, [], { ...opts, pushRoot: false });
-      await attachReferrer(to, m);
+      await copyReferrer(from, to, m, opts, source);
       out.referrers.push(m.digest);
       queue.push(m.digest);
     }
@@ -51,9 +49,23 @@ export async function copyReferrers(from: RemoteRepository, to: RemoteRepository
       const tag = `${referrersTag(subject)}${suffix}`;
       const m = await getIfPresent(from, tag);
       if (m === undefined) continue;
-      await transferTree(await loadTree(m, (d) => from.getManifest(d.digest)), source, to, [tag], opts);
+      await copyTagged(from, to, m, tag, opts, source);
       out.cosignTags.push(tag);
     }
   }
   return out;
+}
+
+/**
+ * One referrer manifest: its blobs and child manifests first; the referrer itself is pushed by
+ * attachReferrer, which also keeps the destination's referrers tag when the registry has no referrers API.
+ */
+export async function copyReferrer(from: RemoteRepository, to: RemoteRepository, m: Manifest, opts: TransferOptions, source = new RegistrySource(from)): Promise<void> {
+  await transferTree(await loadTree(m, (d) => from.getManifest(d.digest)), source, to, [], { ...opts, pushRoot: false });
+  await attachReferrer(to, m);
+}
+
+/** One manifest under a tag (a cosign `.sig`/`.att`/`.sbom` tag), with everything under it. */
+export async function copyTagged(from: RemoteRepository, to: RemoteRepository, m: Manifest, tag: string, opts: TransferOptions, source = new RegistrySource(from)): Promise<void> {
+  await transferTree(await loadTree(m, (d) => from.getManifest(d.digest)), source, to, [tag], opts);
 }

@@ -4,14 +4,17 @@
  */
 import { Option, type Command } from "commander";
 import { action } from "../cli/run.js";
-import { addRegistryOptions, clientFor, type RegistryFlags } from "../cli/options.js";
+import { addQpsOption, addRegistryOptions, clientFor, type RegistryFlags } from "../cli/options.js";
 import { OciError, UsageError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fsutil.js";
 import { executePlan, staticOutcome } from "./execute.js";
 import { readInventory } from "./inventory.js";
 import { readPlainManifest, type Problem, type PromoterManifest } from "./manifest.js";
 import { planEdges } from "./plan.js";
-import { buildReport, renderTable, summaryLine } from "./report.js";
+import { planReferrers } from "./referrers.js";
+import { planAttestations } from "./attest.js";
+import { loadSigningKey } from "../provenance/dsse.js";
+import { buildReport, reportJson, summaryLine, tableLines } from "./report.js";
 import { readThinManifestDir } from "./thin.js";
 import { formatProblem, validateManifests, type Edge } from "./validate.js";
 
@@ -24,10 +27,13 @@ interface PromoteFlags extends RegistryFlags {
   validateOnly?: boolean;
   confirm?: boolean;
   record?: string;
+  referrers: boolean;
+  attest?: boolean;
+  attestKey?: string;
 }
 
 export function registerPromote(program: Command): void {
-  const cmd = addRegistryOptions(
+  const cmd = addQpsOption(addRegistryOptions(
     program
       .command("promote")
       .description("promote images between registries by digest, as a promoter manifest says (a dry run unless --confirm)")
@@ -35,8 +41,11 @@ export function registerPromote(program: Command): void {
       .option("--thin-manifest-dir <dir>", "a directory of thin manifests: manifests/<x>/promoter-manifest.yaml with images/<x>/images.yaml")
       .option("--validate-only", "check the manifests and stop; no registry is contacted")
       .option("--confirm", "carry out the plan (without it: print the plan and change nothing)")
-      .addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file")),
-  );
+      .addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file"))
+      .option("--no-referrers", "promote the images alone, not their referrers (signatures, attestations, SBOMs) and cosign tags")
+      .option("--attest", "attach an in-toto promotion statement to each promoted digest in each destination")
+      .option("--attest-key <pem>", "sign the --attest statements with this ECDSA P-256 PEM key (cosign verify-attestation accepts them)"),
+  ));
   // Here --jobs counts images being promoted at once (each one a destination and a digest).
   const jobs = cmd.options.find((o) => o.long === "--jobs");
   if (jobs !== undefined) jobs.description = "images promoted at once (a destination and a digest each)";
@@ -85,7 +94,10 @@ function reportUnused(manifests: PromoterManifest[]): void {
 }
 
 async function promote(flags: PromoteFlags): Promise<void> {
+  if (flags.attestKey !== undefined && !flags.attest) throw new UsageError("--attest-key needs --attest");
   const { edges } = await loadManifests(flags);
+  // The key is read before any registry is: a bad one must not leave promoted, unattested images.
+  const attestKey = flags.attestKey !== undefined ? await loadSigningKey(flags.attestKey) : undefined;
   if (flags.validateOnly) {
     const destinations = new Set(edges.map((e) => e.destination.name)).size;
     const line = `manifests are valid: ${edges.length} edge${edges.length === 1 ? "" : "s"} to ${destinations} destination repositor${destinations === 1 ? "y" : "ies"}`;
@@ -96,13 +108,16 @@ async function promote(flags: PromoteFlags): Promise<void> {
   const client = clientFor(flags);
   const inventory = await readInventory(client, edges, READ_CONCURRENCY);
   const plan = planEdges(edges, inventory);
-  const results = flags.confirm ? await executePlan(client, plan, flags.jobs) : plan.map((e) => ({ ...e, outcome: staticOutcome(e) }));
+  const planned = [...plan];
+  if (flags.referrers) plan.push(...(await planReferrers(client, planned, READ_CONCURRENCY)));
+  if (flags.attest) plan.push(...(await planAttestations(client, planned, READ_CONCURRENCY)));
+  const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== undefined ? { attestKey } : {}) : plan.map((e) => Object.assign(e, { outcome: staticOutcome(e) }));
   const report = buildReport(results, flags.confirm === true);
 
-  if (flags.record !== undefined) await writeFileAtomic(flags.record, `${JSON.stringify(report, null, 2)}\n`);
-  if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  if (flags.record !== undefined) await writeFileAtomic(flags.record, reportJson(report, true));
+  if (flags.json) await writeOut(reportJson(report));
   else {
-    if (report.edges.some((e) => e.outcome !== "present")) process.stdout.write(`${renderTable(report)}\n`);
+    if (report.summary.present < report.results.length) await writeOut(withNewlines(tableLines(report)));
     process.stdout.write(`${summaryLine(report)}\n`);
   }
 
@@ -111,4 +126,20 @@ async function promote(flags: PromoteFlags): Promise<void> {
     const parts = [failed > 0 ? `${failed} failed` : "", missing > 0 ? `${missing} missing` : "", refused > 0 ? `${refused} tag moves refused` : ""];
     throw new OciError(`not every edge can be promoted: ${parts.filter(Boolean).join(", ")} (see the ${flags.json ? "report" : "table"} for each and why)`);
   }
+}
+
+function* withNewlines(lines: Iterable<string>): Generator<string> {
+  for (const l of lines) yield `${l}\n`;
+}
+
+/** Writes pieces to stdout in batches, waiting when the reader is slower (a pipe to a pager). */
+async function writeOut(pieces: Iterable<string>): Promise<void> {
+  let batch = "";
+  for (const p of pieces) {
+    batch += p;
+    if (batch.length < 1 << 16) continue;
+    if (!process.stdout.write(batch)) await new Promise((resolve) => process.stdout.once("drain", resolve));
+    batch = "";
+  }
+  if (batch.length > 0 && !process.stdout.write(batch)) await new Promise((resolve) => process.stdout.once("drain", resolve));
 }

@@ -9,7 +9,10 @@ import { RegistrySource } from "../ops/source.js";
 import { transferTree } from "../ops/transfer.js";
 import { loadTree, type ImageTree } from "../ops/tree.js";
 import { defaultJobs, forEachLimit } from "../util/pool.js";
-import { errorMessage } from "../util/errors.js";
+import { copyReferrer, copyTagged } from "../ops/referrers.js";
+import { errorMessage, VerificationError } from "../util/errors.js";
+import type { SigningKey } from "../provenance/dsse.js";
+import { attestPromotion } from "./attest.js";
 import type { PlannedEdge } from "./plan.js";
 import type { Repo } from "./validate.js";
 
@@ -20,10 +23,13 @@ export interface EdgeResult extends PlannedEdge {
 }
 
 interface Group {
-  from: Repo;
+  /** Where the image is read from; unset when only its referrers are copied (the image is there). */
+  from?: Repo;
   destination: Repo;
   digest: string;
   edges: PlannedEdge[];
+  /** Referrers and cosign tags of this digest to copy once the image is in place, subjects first. */
+  referrers: PlannedEdge[];
 }
 
 /** The outcome of an edge that is not copied (or not yet: a dry run). */
@@ -42,7 +48,12 @@ export function staticOutcome(e: PlannedEdge): Outcome {
   }
 }
 
-export async function executePlan(client: RegistryClient, plan: PlannedEdge[], jobs: number): Promise<EdgeResult[]> {
+export interface ExecuteOptions {
+  /** Signs promotion attestations (Sigstore bundles); without it they are bare statements. */
+  attestKey?: SigningKey;
+}
+
+export async function executePlan(client: RegistryClient, plan: PlannedEdge[], jobs: number, opts: ExecuteOptions = {}): Promise<EdgeResult[]> {
   const results = new Map<PlannedEdge, EdgeResult>();
   const groups = new Map<string, Group>();
   for (const e of plan) {
@@ -50,20 +61,26 @@ export async function executePlan(client: RegistryClient, plan: PlannedEdge[], j
       results.set(e, { ...e, outcome: staticOutcome(e) });
       continue;
     }
-    const key = `${e.destination.name}@${e.digest}`;
+    const root = e.referrer?.root ?? e.digest;
+    const key = `${e.destination.name}@${root}`;
     let g = groups.get(key);
     if (g === undefined) {
-      g = { from: e.from!, destination: e.destination, digest: e.digest, edges: [] };
+      g = { destination: e.destination, digest: root, edges: [], referrers: [] };
       groups.set(key, g);
     }
-    g.edges.push(e);
+    if (e.referrer !== undefined) g.referrers.push(e);
+    else {
+      g.from = e.from!;
+      g.edges.push(e);
+    }
   }
 
   // One tree per source digest, shared by its destinations and forgotten when the last is done.
   const trees = new Map<string, { tree?: Promise<ImageTree>; users: number }>();
-  const treeKey = (g: Group): string => `${g.from.name}@${g.digest}`;
+  const treeKey = (g: Group): string => `${g.from!.name}@${g.digest}`;
   const list = [...groups.values()];
   for (const g of list) {
+    if (g.from === undefined) continue;
     const t = trees.get(treeKey(g));
     if (t) t.users++;
     else trees.set(treeKey(g), { users: 1 });
@@ -71,7 +88,7 @@ export async function executePlan(client: RegistryClient, plan: PlannedEdge[], j
   const treeFor = (g: Group): Promise<ImageTree> => {
     const t = trees.get(treeKey(g))!;
     if (t.tree === undefined) {
-      const from = client.repository(g.from);
+      const from = client.repository(g.from!);
       t.tree = from.getManifest(g.digest).then((root) => loadTree(root, (desc) => from.getManifest(desc.digest)));
     }
     return t.tree;
@@ -85,19 +102,52 @@ export async function executePlan(client: RegistryClient, plan: PlannedEdge[], j
   list.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
   const blobJobs = Math.max(1, Math.min(defaultJobs(), jobs));
   await forEachLimit(list, jobs, async (g) => {
-    try {
-      const tree = await treeFor(g);
-      const tags = [...new Set(g.edges.map((e) => e.tag).filter((t): t is string => t !== null))];
-      await transferTree(tree, new RegistrySource(client.repository(g.from)), client.repository(g.destination, "push"), tags, {
-        jobs: blobJobs,
-        retry: client.retry,
-      });
-      for (const e of g.edges) results.set(e, { ...e, outcome: "copied" });
-    } catch (err) {
-      for (const e of g.edges) results.set(e, { ...e, outcome: "failed", detail: errorMessage(err) });
-    } finally {
-      release(g);
+    let imageOk = true;
+    if (g.from !== undefined) {
+      try {
+        const tree = await treeFor(g);
+        const tags = [...new Set(g.edges.map((e) => e.tag).filter((t): t is string => t !== null))];
+        await transferTree(tree, new RegistrySource(client.repository(g.from)), client.repository(g.destination, "push"), tags, {
+          jobs: blobJobs,
+          retry: client.retry,
+        });
+        for (const e of g.edges) results.set(e, { ...e, outcome: "copied" });
+      } catch (err) {
+        imageOk = false;
+        for (const e of g.edges) results.set(e, { ...e, outcome: "failed", detail: errorMessage(err) });
+      } finally {
+        release(g);
+      }
+    }
+    for (const r of g.referrers) {
+      if (!imageOk) {
+        results.set(r, { ...r, outcome: "failed", detail: `not copied: ${g.digest} itself was not promoted` });
+        continue;
+      }
+      try {
+        if (r.referrer!.kind === "attestation") {
+          const digest = await attestPromotion(client, r, opts.attestKey);
+          results.set(r, { ...r, outcome: "copied", detail: `attestation ${digest}` });
+          continue;
+        }
+        await copyReferrerEdge(client, r, blobJobs);
+        results.set(r, { ...r, outcome: "copied" });
+      } catch (err) {
+        results.set(r, { ...r, outcome: "failed", detail: errorMessage(err) });
+      }
     }
   });
   return plan.map((e) => results.get(e)!);
+}
+
+/** A referrer (pushed with its referrers-tag entry) or a cosign tag, by the digest the plan saw. */
+async function copyReferrerEdge(client: RegistryClient, e: PlannedEdge, jobs: number): Promise<void> {
+  const from = client.repository(e.from!);
+  const to = client.repository(e.destination, "push");
+  const m = await from.getManifest(e.digest);
+  const opts = { jobs, retry: client.retry };
+  if (e.referrer!.kind === "cosign-tag") return await copyTagged(from, to, m, e.tag!, opts);
+  const size = e.referrer!.size;
+  if (size !== undefined && m.bytes.length !== size) throw new VerificationError(`referrer ${from.fullName}@${e.digest} has ${m.bytes.length} bytes, its descriptor says ${size}`);
+  await copyReferrer(from, to, m, opts);
 }

@@ -1,7 +1,12 @@
 /**
- * What the registries hold, read once per repository and only as far as the edges need: a
- * destination's tags are listed once (tags/list), the tags the manifests name are resolved to digests,
- * and each digest the manifests name is looked up by digest where no tag already showed it.
+ * What the registries hold, read once per repository and only as far as the plan needs:
+ *   1. at once: each digest the manifests name, looked up in its source (HEAD), and each
+ *      destination's tags listed (tags/list);
+ *   2. the named tags that exist in a destination, resolved to digests (HEAD);
+ *   3. a digest looked up in a destination only where the plan depends on it: a tagless edge, or a
+ *      tag the destination lacks for a digest the source lacks (tagged from the destination itself).
+ *      A tagged edge whose source has the digest is a copy whether or not the destination has it,
+ *      so a new release to 22 destinations costs no HEAD per edge.
  * Works with any registry that speaks the distribution API (kpromo reads through a Google-only
  * extension of tags/list). Reads run concurrently, at most `limit` at a time.
  */
@@ -16,91 +21,92 @@ export interface RepoInventory {
   repo: Repo;
   /** tag -> digest, for the tags the edges name that exist. */
   tags: Map<string, string>;
-  /** digest -> present, for the digests the edges name. */
+  /** digest -> present, for the digests looked up (a digest not in the map was not needed). */
   digests: Map<string, boolean>;
   /** Set when the repository could not be read; its edges cannot be planned. */
   error?: string;
 }
 
 interface Wanted {
-  repo: Repo;
+  inv: RepoInventory;
+  remote: RemoteRepository;
+  /** As a destination: the tags named, and whether to list them. */
   tags: Set<string>;
-  digests: Set<string>;
-  /** Sources are read by digest only; destinations also list their tags. */
   listTags: boolean;
+  /** As a source: the digests to look up. */
+  sourceDigests: Set<string>;
 }
 
 export type Inventory = Map<string, RepoInventory>;
 
+type Lookup = { w: Wanted; tag?: string; digest?: string; list?: true };
+
 export async function readInventory(client: RegistryClient, edges: Edge[], limit: number): Promise<Inventory> {
   const wanted = new Map<string, Wanted>();
-  const want = (repo: Repo, list: boolean): Wanted => {
+  const want = (repo: Repo): Wanted => {
     let w = wanted.get(repo.name);
     if (w === undefined) {
-      w = { repo, tags: new Set(), digests: new Set(), listTags: false };
+      w = { inv: { repo, tags: new Map(), digests: new Map() }, remote: client.repository(repo), tags: new Set(), listTags: false, sourceDigests: new Set() };
       wanted.set(repo.name, w);
     }
-    w.listTags ||= list;
     return w;
   };
   for (const e of edges) {
-    want(e.source, false).digests.add(e.digest);
-    const d = want(e.destination, true);
-    d.digests.add(e.digest);
+    want(e.source).sourceDigests.add(e.digest);
+    const d = want(e.destination);
+    d.listTags = true;
     if (e.tag !== null) d.tags.add(e.tag);
   }
-
-  const inventory: Inventory = new Map();
-  // Step 1: list each destination's tags, all repositories at once (bounded).
   const repos = [...wanted.values()];
-  await forEachLimit(repos, limit, async (w) => {
-    const inv: RepoInventory = { repo: w.repo, tags: new Map(), digests: new Map() };
-    inventory.set(w.repo.name, inv);
-    if (!w.listTags) return;
+
+  // 1: source digests and destination tag lists, one flat bounded queue.
+  const first: Lookup[] = [];
+  for (const w of repos) {
+    if (w.listTags) first.push({ w, list: true });
+    for (const digest of w.sourceDigests) first.push({ w, digest });
+  }
+  await run(first, limit);
+
+  // 2: the named tags that exist.
+  const second: Lookup[] = [];
+  for (const w of repos) if (w.inv.error === undefined) for (const tag of w.tags) second.push({ w, tag });
+  await run(second, limit);
+
+  // 3: destination digests the plan depends on.
+  const third = new Map<string, Lookup>();
+  for (const e of edges) {
+    const d = wanted.get(e.destination.name)!;
+    if (d.inv.error !== undefined || d.inv.digests.has(e.digest)) continue;
+    const s = wanted.get(e.source.name)!.inv;
+    const sourceHas = s.error === undefined && s.digests.get(e.digest) === true;
+    if (e.tag === null || (!d.inv.tags.has(e.tag) && !sourceHas)) third.set(`${e.destination.name}@${e.digest}`, { w: d, digest: e.digest });
+  }
+  await run([...third.values()], limit);
+
+  return new Map(repos.map((w) => [w.inv.repo.name, w.inv]));
+}
+
+async function run(lookups: Lookup[], limit: number): Promise<void> {
+  await forEachLimit(lookups, limit, async (l) => {
+    const inv = l.w.inv;
+    if (inv.error !== undefined) return;
     try {
-      const existing = new Set(await listTags(client.repository(w.repo)));
-      w.tags = new Set([...w.tags].filter((t) => existing.has(t)));
+      if (l.list) {
+        // Only the named tags that exist are resolved in step 2.
+        const existing = new Set(await listTags(l.w.remote));
+        l.w.tags = new Set([...l.w.tags].filter((t) => existing.has(t)));
+      } else if (l.tag !== undefined) {
+        const head = await l.w.remote.headManifest(l.tag);
+        const digest = head?.digest ?? (await l.w.remote.getManifest(l.tag).catch(() => undefined))?.digest;
+        if (digest !== undefined) {
+          inv.tags.set(l.tag, digest);
+          inv.digests.set(digest, true);
+        }
+      } else {
+        inv.digests.set(l.digest!, (await l.w.remote.headManifest(l.digest!)) !== undefined);
+      }
     } catch (err) {
       inv.error = errorMessage(err);
     }
   });
-
-  // Step 2: resolve the named tags that exist, then the digests no tag showed; one flat bounded queue.
-  type Lookup = { inv: RepoInventory; remote: RemoteRepository; tag?: string; digest?: string };
-  const tagLookups: Lookup[] = [];
-  for (const w of repos) {
-    const inv = inventory.get(w.repo.name)!;
-    if (inv.error !== undefined) continue;
-    const remote = client.repository(w.repo);
-    for (const tag of w.tags) tagLookups.push({ inv, remote, tag });
-  }
-  await forEachLimit(tagLookups, limit, async (l) => {
-    if (l.inv.error !== undefined) return;
-    try {
-      const head = await l.remote.headManifest(l.tag!);
-      const digest = head?.digest ?? (await l.remote.getManifest(l.tag!).catch(() => undefined))?.digest;
-      if (digest !== undefined) {
-        l.inv.tags.set(l.tag!, digest);
-        l.inv.digests.set(digest, true);
-      }
-    } catch (err) {
-      l.inv.error = errorMessage(err);
-    }
-  });
-  const digestLookups: Lookup[] = [];
-  for (const w of repos) {
-    const inv = inventory.get(w.repo.name)!;
-    if (inv.error !== undefined) continue;
-    const remote = client.repository(w.repo);
-    for (const digest of w.digests) if (!inv.digests.has(digest)) digestLookups.push({ inv, remote, digest });
-  }
-  await forEachLimit(digestLookups, limit, async (l) => {
-    if (l.inv.error !== undefined) return;
-    try {
-      l.inv.digests.set(l.digest!, (await l.remote.headManifest(l.digest!)) !== undefined);
-    } catch (err) {
-      l.inv.error = errorMessage(err);
-    }
-  });
-  return inventory;
 }

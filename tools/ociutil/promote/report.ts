@@ -1,39 +1,66 @@
-/** The plan and the run's outcome, as a table for people and as JSON (the same facts) for machines. */
+/**
+ * The plan and the run's outcome, as a table for people and as JSON (the same facts) for machines.
+ * Both are produced a line at a time: a plan of 440,000 edges is a few hundred megabytes of text,
+ * which must not be held in memory at once.
+ */
 import type { EdgeResult, Outcome } from "./execute.js";
 import { sortEdges } from "./plan.js";
 
 export interface PromoteReport {
   confirmed: boolean;
   summary: Record<Outcome, number>;
-  edges: Array<{
-    source: string;
-    destination: string;
-    digest: string;
-    tag: string | null;
-    action: string;
-    outcome: Outcome;
-    detail?: string;
-    manifest: string;
-  }>;
+  /** Sorted: destination, tag (tagless last), digest. */
+  results: EdgeResult[];
+}
+
+/** One edge as the JSON report gives it. */
+export interface ReportEdge {
+  source: string;
+  destination: string;
+  digest: string;
+  tag: string | null;
+  action: string;
+  outcome: Outcome;
+  detail?: string;
+  /** For a referrer, cosign tag or attestation of a promoted image: which, and the manifest it refers to. */
+  kind?: "referrer" | "cosign-tag" | "attestation";
+  subject?: string;
+  manifest: string;
 }
 
 export function buildReport(results: EdgeResult[], confirmed: boolean): PromoteReport {
   const summary: Record<Outcome, number> = { planned: 0, copied: 0, present: 0, missing: 0, refused: 0, failed: 0 };
   for (const r of results) summary[r.outcome]++;
+  return { confirmed, summary, results: sortEdges(results) };
+}
+
+export function reportEdge(r: EdgeResult): ReportEdge {
   return {
-    confirmed,
-    summary,
-    edges: sortEdges(results).map((r) => ({
-      source: `${r.source.name}@${r.digest}`,
-      destination: r.tag !== null ? `${r.destination.name}:${r.tag}` : `${r.destination.name}@${r.digest}`,
-      digest: r.digest,
-      tag: r.tag,
-      action: r.action,
-      outcome: r.outcome,
-      ...(r.detail !== undefined ? { detail: r.detail } : {}),
-      manifest: `${r.at.file}:${r.at.line}`,
-    })),
+    source: `${r.source.name}@${r.digest}`,
+    destination: r.tag !== null ? `${r.destination.name}:${r.tag}` : `${r.destination.name}@${r.digest}`,
+    digest: r.digest,
+    tag: r.tag,
+    action: r.action,
+    outcome: r.outcome,
+    ...(r.detail !== undefined ? { detail: r.detail } : {}),
+    ...(r.referrer !== undefined ? { kind: r.referrer.kind, subject: r.referrer.subject } : {}),
+    manifest: `${r.at.file}:${r.at.line}`,
   };
+}
+
+/**
+ * The JSON report in pieces: `{"confirmed":…,"summary":{…},"edges":[…]}`. With `lines`, one edge a
+ * line (for --record files people read); else one line in all (for --json on stdout).
+ */
+export function* reportJson(report: PromoteReport, lines = false): Generator<string> {
+  const nl = lines ? "\n" : "";
+  yield `{${nl}${lines ? "  " : ""}"confirmed":${report.confirmed},${nl}${lines ? "  " : ""}"summary":${JSON.stringify(report.summary)},${nl}${lines ? "  " : ""}"edges":[`;
+  let first = true;
+  for (const r of report.results) {
+    yield `${first ? "" : ","}${nl}${lines ? "    " : ""}${JSON.stringify(reportEdge(r))}`;
+    first = false;
+  }
+  yield `${report.results.length > 0 ? nl : ""}${lines && report.results.length > 0 ? "  " : ""}]${nl}}\n`;
 }
 
 const OUTCOME_WORDS: Record<Outcome, string> = {
@@ -47,28 +74,45 @@ const OUTCOME_WORDS: Record<Outcome, string> = {
 
 export function summaryLine(report: PromoteReport): string {
   const parts = (Object.keys(OUTCOME_WORDS) as Outcome[]).filter((k) => report.summary[k] > 0).map((k) => `${report.summary[k]} ${OUTCOME_WORDS[k]}`);
-  const total = report.edges.length;
+  const total = report.results.length;
   if (total === 0) return "nothing to promote: the manifests name no images";
   if (report.summary.present === total) return `nothing to do: all ${total} edge${total === 1 ? " is" : "s are"} already in place`;
   return `${total} edge${total === 1 ? "" : "s"}: ${parts.join(", ")}${report.confirmed ? "" : " (dry run; --confirm to promote)"}`;
 }
 
-/** A fixed-width table: OUTCOME, DESTINATION (repo:tag or repo@digest), DIGEST (short), then why. */
-export function renderTable(report: PromoteReport): string {
-  const rows = report.edges.map((e) => [
+const KIND_WORDS = { referrer: "referrer", "cosign-tag": "cosign tag", attestation: "promotion attestation" } as const;
+
+function cells(r: EdgeResult): [string, string, string, string] {
+  const e = reportEdge(r);
+  return [
     e.outcome === "planned" ? "copy" : e.outcome,
-    e.tag !== null ? e.destination : e.destination.replace(/@sha256:.*$/, " (no tag)"),
+    e.tag !== null ? e.destination : e.destination.replace(/@sha256:.*$/, e.kind !== undefined && e.kind !== "cosign-tag" ? ` (${e.kind})` : " (no tag)"),
     shortDigest(e.digest),
-    e.detail ?? (e.outcome === "planned" || e.outcome === "copied" ? `from ${e.source.replace(/@sha256:.*$/, "")}` : ""),
-  ]);
-  const header = ["OUTCOME", "DESTINATION", "DIGEST", "DETAIL"];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+    e.detail ??
+      (e.subject !== undefined
+        ? `${KIND_WORDS[e.kind!]} of ${shortDigest(e.subject)}`
+        : e.outcome === "planned" || e.outcome === "copied"
+          ? `from ${e.source.replace(/@sha256:.*$/, "")}`
+          : ""),
+  ];
+}
+
+/** A fixed-width table, a line at a time: OUTCOME, DESTINATION (repo:tag or repo@digest), DIGEST (short), then why. */
+export function* tableLines(report: PromoteReport): Generator<string> {
+  const header: [string, string, string, string] = ["OUTCOME", "DESTINATION", "DIGEST", "DETAIL"];
+  // Two passes over the edges, the first for the widths only, so no row is kept.
+  const widths = header.map((h) => h.length);
+  for (const r of report.results) {
+    const c = cells(r);
+    for (let i = 0; i < 3; i++) widths[i] = Math.max(widths[i]!, c[i]!.length);
+  }
+  const line = (c: string[]): string =>
+    c
+      .map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i]!)))
       .join("  ")
       .trimEnd();
-  return [line(header), ...rows.map(line)].join("\n");
+  yield line(header);
+  for (const r of report.results) yield line(cells(r));
 }
 
 function shortDigest(d: string): string {

@@ -27,9 +27,21 @@ export interface Repo {
   name: string;
 }
 
+/**
+ * Repositories are shared by every edge that names them: a thin directory of 440,000 edges has a few
+ * thousand repositories, and one object each keeps validation within memory.
+ */
+const repos = new Map<string, Repo>();
+
 function repoOf(prefix: string, image: string): Repo {
-  const ref: Reference = parseReference(`${prefix}/${image}`);
-  return { registry: ref.registry, repository: ref.repository, name: `${ref.registry}/${ref.repository}` };
+  const full = `${prefix}/${image}`;
+  let repo = repos.get(full);
+  if (repo === undefined) {
+    const ref: Reference = parseReference(full);
+    repo = { registry: ref.registry, repository: ref.repository, name: `${ref.registry}/${ref.repository}` };
+    repos.set(full, repo);
+  }
+  return repo;
 }
 
 function problem(at: Location, field: string, message: string): Problem {
@@ -57,9 +69,14 @@ function checkRegistry(reg: RegistryEntry, problems: Problem[]): boolean {
  */
 export function validateManifests(manifests: PromoterManifest[]): { problems: Problem[]; edges: Edge[] } {
   const problems: Problem[] = [];
-  const edges = new Map<string, Edge>();
-  /** destination repository + tag -> the first edge that claims it, for conflicts across manifests. */
-  const claims = new Map<string, Edge>();
+  repos.clear();
+  // Nested maps keyed by strings the edges share anyway (no key string per edge): at 440,000 edges
+  // a flat map of "destination|digest|tag" keys alone took more memory than everything else.
+  /** destination name -> digest -> tags (null: tagless) already made into edges. */
+  const seen = new Map<string, Map<string, Set<string | null>>>();
+  const edges: Edge[] = [];
+  /** destination name -> tag -> the first claim on it, for conflicts across manifests. */
+  const claims = new Map<string, Map<string, { digest: string; at: Location }>>();
 
   for (const m of manifests) {
     const before = problems.length;
@@ -94,15 +111,16 @@ export function validateManifests(manifests: PromoterManifest[]): { problems: Pr
       // Cross-manifest conflicts: a destination tag claimed by two digests.
       for (const dst of goodRegistries.filter((r) => !r.src)) {
         const destination = repoOf(dst.name, img.name);
+        let byTag = claims.get(destination.name);
+        if (byTag === undefined) claims.set(destination.name, (byTag = new Map()));
         for (const d of img.dmap) {
           for (const t of d.tags) {
-            const key = `${destination.name}:${t.tag}`;
-            const first = claims.get(key);
+            const first = byTag.get(t.tag);
             if (first === undefined) {
-              claims.set(key, { source: destination, destination, digest: d.digest, tag: t.tag, at: t.at });
+              byTag.set(t.tag, { digest: d.digest, at: t.at });
             } else if (first.digest !== d.digest) {
               problems.push(
-                problem(t.at, t.field, `${key} is claimed by two digests: ${d.digest} here and ${first.digest} at ${first.at.file}:${first.at.line}`),
+                problem(t.at, t.field, `${destination.name}:${t.tag} is claimed by two digests: ${d.digest} here and ${first.digest} at ${first.at.file}:${first.at.line}`),
               );
             }
           }
@@ -116,17 +134,22 @@ export function validateManifests(manifests: PromoterManifest[]): { problems: Pr
       const source = repoOf(src.name, img.name);
       for (const dst of m.registries.filter((r) => !r.src)) {
         const destination = repoOf(dst.name, img.name);
+        let byDigest = seen.get(destination.name);
+        if (byDigest === undefined) seen.set(destination.name, (byDigest = new Map()));
         for (const d of img.dmap) {
+          let tagsSeen = byDigest.get(d.digest);
+          if (tagsSeen === undefined) byDigest.set(d.digest, (tagsSeen = new Set()));
           const tags = d.tags.length > 0 ? d.tags.map((t) => ({ tag: t.tag as string | null, at: t.at })) : [{ tag: null, at: d.at }];
           for (const { tag, at } of tags) {
-            const key = `${destination.name}|${d.digest}|${tag ?? ""}`;
-            if (!edges.has(key)) edges.set(key, { source, destination, digest: d.digest, tag, at });
+            if (tagsSeen.has(tag)) continue;
+            tagsSeen.add(tag);
+            edges.push({ source, destination, digest: d.digest, tag, at });
           }
         }
       }
     }
   }
-  return { problems, edges: [...edges.values()] };
+  return { problems, edges };
 }
 
 export function formatProblem(p: Problem): string {

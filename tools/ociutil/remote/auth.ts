@@ -7,6 +7,7 @@
 import { request } from "./undici.js";
 import type { Credential, CredentialSource } from "./credentials.js";
 import { parseChallenges, type Challenge } from "./challenge.js";
+import type { RequestGate } from "./ratelimit.js";
 import { agent, describeRequest, header, networkErrorMessage, send, type HttpRequest, type HttpResponse, type RetryPolicy } from "./transport.js";
 import { OciError } from "../util/errors.js";
 import { USER_AGENT } from "../version.js";
@@ -30,6 +31,7 @@ export class Authenticator {
     private readonly registry: string,
     private readonly credentials: CredentialSource,
     private readonly retry: RetryPolicy,
+    private readonly gate?: RequestGate,
   ) {}
 
   /**
@@ -40,7 +42,7 @@ export class Authenticator {
     const key = scopeKey(scopes);
     const pending = this.authorizations.get(key);
     const known = pending !== undefined ? await pending.catch(() => undefined) : this.basic;
-    const first = await send(withAuthorization(req, known), this.retry);
+    const first = await send(withAuthorization(req, known), this.retry, this.gate);
     if (first.status !== 401) return first;
     const challenges = parseChallenges(headerAll(first, "www-authenticate"));
     await first.body.dump().catch(() => undefined);
@@ -57,7 +59,7 @@ export class Authenticator {
         `${this.registry}: 401 Unauthorized and no credentials for it (log in with docker login, or set DOCKER_CONFIG or REGISTRY_AUTH_FILE)`,
       );
     }
-    const second = await send(withAuthorization(req, authorization), this.retry);
+    const second = await send(withAuthorization(req, authorization), this.retry, this.gate);
     return second;
   }
 

@@ -9,6 +9,8 @@ export interface ClientOptions {
   plainHttp?: boolean | ReadonlySet<string>;
   credentials?: CredentialSource;
   retry?: RetryPolicy;
+  /** Requests per second to each registry (unset: unlimited). */
+  qps?: number;
 }
 
 export class RegistryClient {
@@ -26,6 +28,7 @@ export class RegistryClient {
         credentials: this.credentials,
         plainHttp: this.options.plainHttp ?? false,
         retry: this.options.retry ?? DEFAULT_RETRY,
+        ...(this.options.qps !== undefined ? { qps: this.options.qps } : {}),
       });
       this.registries.set(host, r);
     }

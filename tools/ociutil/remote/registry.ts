@@ -12,6 +12,7 @@ import type { BodySink } from "../util/body-sink.js";
 import { OciError, VerificationError } from "../util/errors.js";
 import { Authenticator, repositoryScope } from "./auth.js";
 import type { CredentialSource } from "./credentials.js";
+import { RequestGate } from "./ratelimit.js";
 import { isLoopbackRegistry, probeLoopbackScheme, type Scheme } from "./scheme.js";
 import { DEFAULT_RETRY, describeRequest, header, type HttpRequest, type HttpResponse, type RequestBody, type RetryPolicy } from "./transport.js";
 
@@ -33,6 +34,8 @@ export interface RegistryOptions {
   /** Registries to speak plain HTTP to ("localhost:5000"), or true for every registry. */
   plainHttp: boolean | ReadonlySet<string>;
   retry?: RetryPolicy;
+  /** Requests per second to this registry (unset: as fast as the jobs go). */
+  qps?: number;
 }
 
 export interface ManifestHead {
@@ -62,7 +65,8 @@ export class Registry {
     this.scheme = plain ? "http" : "https";
     this.needsProbe = !plain && isLoopbackRegistry(host);
     this.retry = options.retry ?? DEFAULT_RETRY;
-    this.auth = new Authenticator(host, options.credentials, this.retry);
+    // Every request to this registry passes one gate: the --qps pace, and a 429's pause for all.
+    this.auth = new Authenticator(host, options.credentials, this.retry, new RequestGate(options.qps));
   }
 
   /** Settles the scheme: a no-op except before the first request to a loopback registry. */

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { BodySink } from "../util/body-sink.js";
 import { OciError } from "../util/errors.js";
 import { blobReceiveGate } from "../util/receive-gate.js";
+import type { RequestGate } from "./ratelimit.js";
 import { reusedBufferConnector } from "./reused-read-buffers.js";
 import { Agent, errors as undiciErrors, request } from "./undici.js";
 import { USER_AGENT } from "../version.js";
@@ -20,9 +21,17 @@ export interface RetryPolicy {
   /** First backoff; doubles each retry, with jitter, capped at maxDelayMs. */
   baseDelayMs: number;
   maxDelayMs: number;
+  /** The longest a registry's Retry-After is waited for (a longer one is cut to this). */
+  maxRetryAfterMs?: number;
+  /**
+   * Attempts in all for a request the registry keeps refusing with 429 (default: `attempts`). A
+   * quota is counted over a window (Artifact Registry: a minute), so a refusal lasts longer than a
+   * dropped connection; with the backoff capped at 5 s, 10 attempts wait about 25 s at most.
+   */
+  rateLimitedAttempts?: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5_000 };
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5_000, maxRetryAfterMs: 60_000, rateLimitedAttempts: 10 };
 
 export type RequestBody = Buffer | Readable | AsyncIterable<Uint8Array> | undefined;
 
@@ -120,12 +129,20 @@ export function isRetryableStatus(status: number): boolean {
 }
 
 export function backoffDelay(policy: RetryPolicy, attempt: number, retryAfter?: string): number {
-  if (retryAfter !== undefined) {
-    const seconds = Number(retryAfter);
-    if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, policy.maxDelayMs);
-  }
+  const asked = retryAfterMs(retryAfter);
+  if (asked !== undefined) return Math.min(asked, policy.maxRetryAfterMs ?? policy.maxDelayMs);
   const exp = Math.min(policy.baseDelayMs * 2 ** attempt, policy.maxDelayMs);
   return exp / 2 + Math.random() * (exp / 2);
+}
+
+/** Retry-After (RFC 9110 10.2.3): delay-seconds or an HTTP-date; undefined when absent or unreadable. */
+export function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  if (!/^[A-Za-z]{3}, /.test(v)) return undefined;
+  const at = Date.parse(v);
+  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
 }
 
 /** Human name of a request for error lines: method and URL without its query (which may hold state or signatures). */
@@ -137,23 +154,28 @@ export function describeRequest(method: string, url: URL): string {
  * Sends one request, following redirects (at most 5). `Authorization` goes only to the origin of the
  * first URL. Retries transient failures; returns the last response otherwise (callers check status).
  */
-export async function send(req: HttpRequest, retryPolicy: RetryPolicy = DEFAULT_RETRY): Promise<HttpResponse> {
+export async function send(req: HttpRequest, retryPolicy: RetryPolicy = DEFAULT_RETRY, gate?: RequestGate): Promise<HttpResponse> {
   const idempotent = req.idempotent ?? (req.method === "GET" || req.method === "HEAD");
-  const policy = idempotent ? retryPolicy : { ...retryPolicy, attempts: 1 };
   for (let attempt = 0; ; attempt++) {
+    // A request that is not idempotent is sent again only after a 429: the registry refused it unread.
+    const mayRetry = attempt + 1 < retryPolicy.attempts;
+    await gate?.acquire();
     let res: HttpResponse;
     try {
       res = await sendFollowingRedirects(req);
     } catch (err) {
-      if (attempt + 1 < policy.attempts && isTransientNetworkError(err)) {
-        await sleep(backoffDelay(policy, attempt));
+      if (idempotent && mayRetry && isTransientNetworkError(err)) {
+        await sleep(backoffDelay(retryPolicy, attempt));
         continue;
       }
       throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err)}${certificateHint(err)}`, { cause: err });
     }
-    if (isRetryableStatus(res.status) && attempt + 1 < policy.attempts) {
+    const mayRetryRefusal = attempt + 1 < Math.max(retryPolicy.attempts, retryPolicy.rateLimitedAttempts ?? 0);
+    if ((res.status === 429 && mayRetryRefusal) || (mayRetry && idempotent && isRetryableStatus(res.status))) {
       await res.body.dump().catch(() => undefined);
-      await sleep(backoffDelay(policy, attempt, header(res, "retry-after")));
+      const delay = backoffDelay(retryPolicy, attempt, header(res, "retry-after"));
+      if (res.status === 429 && gate !== undefined) gate.pause(delay); // the next acquire() waits it out
+      else await sleep(delay);
       continue;
     }
     return res;

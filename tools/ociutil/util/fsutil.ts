@@ -8,13 +8,25 @@ export function tempPathFor(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
 }
 
-/** Writes `data` to `target` through a temp file and rename: readers see the old or new file, never half. */
-export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
+/** Writes `data` (or its pieces) to `target` through a temp file and rename: readers see the old or new file, never half. */
+export async function writeFileAtomic(target: string, data: string | Uint8Array | Iterable<string>): Promise<void> {
   const tmp = tempPathFor(target);
   try {
     const handle = await open(tmp, "wx", 0o644);
     try {
-      await handle.writeFile(data);
+      if (typeof data === "string" || data instanceof Uint8Array) await handle.writeFile(data);
+      else {
+        // Pieces (a large report): written in batches, never joined into one string.
+        let batch = "";
+        for (const piece of data) {
+          batch += piece;
+          if (batch.length >= 1 << 16) {
+            await handle.write(batch);
+            batch = "";
+          }
+        }
+        if (batch.length > 0) await handle.write(batch);
+      }
     } finally {
       await handle.close();
     }

@@ -60,6 +60,8 @@ export interface ProxyRequestRecord {
   authorization: boolean;
   /** The fault applied to this request, if any. */
   fault?: FaultAction["kind"];
+  /** When the request arrived (Date.now()); for tests of pacing. */
+  at?: number;
 }
 
 export interface FaultProxy {
@@ -185,7 +187,7 @@ export async function startFaultProxy(upstream: string, rules: FaultRule[], opti
     const q = rawUrl.indexOf("?");
     const path = q < 0 ? rawUrl : rawUrl.slice(0, q);
     const query = q < 0 ? "" : rawUrl.slice(q);
-    const rec: ProxyRequestRecord = { method, path, query, status: 0, authorization: req.headers.authorization !== undefined };
+    const rec: ProxyRequestRecord = { method, path, query, status: 0, authorization: req.headers.authorization !== undefined, at: Date.now() };
     requests.push(rec);
 
     let action: FaultAction | undefined;
