@@ -12,6 +12,7 @@ import { registerPromote } from "../promote/command.js";
 import { registerSnapshot } from "../promote/snapshot-command.js";
 import { imagefsCommands } from "../imagefs/commands.js";
 import { registerStructureTest } from "../structure/command.js";
+import { registerSbom } from "../sbom/command.js";
 
 export type RegisterCommand = (program: Command) => void;
 
@@ -28,4 +29,5 @@ export const commands: RegisterCommand[] = [
   ...mutateCommands,
   ...imagefsCommands,
   registerStructureTest,
+  registerSbom,
 ];
