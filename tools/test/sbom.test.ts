@@ -6,10 +6,10 @@
  * the same bytes by dpkg-query itself, not by our parser.
  */
 import { existsSync } from "node:fs";
-import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildTestImage, makeTempDir, mustRun, removeTempDir, runOciutil, sidRootfs } from "./harness/index.js";
+import { buildTestImage, makeTempDir, mustRun, REPO_ROOT, removeTempDir, runOciutil, sidRootfs } from "./harness/index.js";
 import { cyclonedx15Validator } from "./sbom/cyclonedx-schema.js";
 import { Spdx23Document } from "./sbom/spdx-schema.js";
 
@@ -20,9 +20,9 @@ const REMOVED = "\nPackage: removed-pkg\nStatus: deinstall ok config-files\nPrio
 
 // distroless writes one control paragraph per package (no Status field) and its md5sums beside it.
 const STATUS_D: Record<string, string> = {
-  "var/lib/dpkg/status.d/libssl-distroless": "Package: libssl-distroless\nVersion: 1:3.0.15-1~deb12u1+b2\nArchitecture: amd64\nMaintainer: Someone <a@b.c>\nDescription: TLS\n with a second line\n",
-  "var/lib/dpkg/status.d/libssl-distroless.md5sums": "d41d8cd98f00b204e9800998ecf8427e  usr/lib/libssl.so.3\n",
-  "var/lib/dpkg/status.d/tzdata-distroless": "Package: tzdata-distroless\nVersion: 2024a-0+deb12u1\nArchitecture: all\n",
+  "var/lib/dpkg/status.d/passwd": "Package: passwd\nVersion: 1:4.13+dfsg1-1\nArchitecture: amd64\nMaintainer: Someone <a@b.c>\nDescription: change and administer password and group data\n with a second line\n",
+  "var/lib/dpkg/status.d/passwd.md5sums": "d41d8cd98f00b204e9800998ecf8427e  usr/bin/passwd\n",
+  "var/lib/dpkg/status.d/tzdata": "Package: tzdata\nVersion: 2024a-0+deb12u1\nArchitecture: all\n",
   "var/lib/dpkg/status.d/deleted-later": "Package: deleted-later\nVersion: 1\nArchitecture: all\n",
 };
 
@@ -79,12 +79,12 @@ beforeAll(async () => {
   expect(deb.length).toBeGreaterThan(50); // a real minbase database, not an empty one
   expected = [
     ...deb.map((p) => ({ ...p, purl: `pkg:deb/debian/${enc(p.name)}@${enc(p.version)}?arch=${p.arch}` })),
-    { name: "libssl-distroless", version: "1:3.0.15-1~deb12u1+b2", arch: "amd64", purl: "pkg:deb/debian/libssl-distroless@1:3.0.15-1~deb12u1%2Bb2?arch=amd64" },
-    { name: "tzdata-distroless", version: "2024a-0+deb12u1", arch: "all", purl: "pkg:deb/debian/tzdata-distroless@2024a-0%2Bdeb12u1?arch=all" },
+    { name: "passwd", version: "1:4.13+dfsg1-1", arch: "amd64", purl: "pkg:deb/debian/passwd@1:4.13%2Bdfsg1-1?arch=amd64" },
+    { name: "tzdata", version: "2024a-0+deb12u1", arch: "all", purl: "pkg:deb/debian/tzdata@2024a-0%2Bdeb12u1?arch=all" },
     { name: "musl", version: "1.2.5-r0", arch: "x86_64", purl: "pkg:apk/alpine/musl@1.2.5-r0?arch=x86_64" },
     { name: "libstdc++", version: "13.2.1_git20240309-r0", arch: "x86_64", purl: "pkg:apk/alpine/libstdc%2B%2B@13.2.1_git20240309-r0?arch=x86_64" },
     { name: "ca-certificates-bundle", version: "20240226-r0", arch: "x86_64", purl: "pkg:apk/alpine/ca-certificates-bundle@20240226-r0?arch=x86_64" },
-  ];
+  ].filter((p, i, all) => all.findIndex((q) => q.purl === p.purl) === i);
 }, 60_000);
 afterAll(async () => removeTempDir(tmp));
 
@@ -187,5 +187,37 @@ describe("ociutil sbom: bad input", () => {
     expect(r.stderr).toBe('ociutil: --format must be spdx-json or cyclonedx-json, got "spdx-tag-value"\n');
     const c = await runOciutil(["sbom", layout, "--created", "yesterday"]);
     expect(c.code).toBe(2);
+  });
+});
+
+describe("docs/cli/sbom.md", () => {
+  it("its SPDX excerpt is a package of the test image's SBOM, as shown", async () => {
+    const page = await readFile(join(REPO_ROOT, "docs", "cli", "sbom.md"), "utf8");
+    const m = /An excerpt[^\n]*\n\n```json\n([\s\S]*?)```/.exec(page);
+    expect(m, "docs/cli/sbom.md has its excerpt").not.toBeNull();
+    const shown = JSON.parse(m![1]!) as Record<string, string>;
+    const doc = JSON.parse((await runOciutil(["sbom", layout])).stdout) as { packages: Array<Record<string, string>> };
+    const found = doc.packages.find((p) => p.name === shown.name && p.versionInfo === shown.versionInfo);
+    expect(found?.SPDXID?.startsWith(shown.SPDXID!.replace(/…$/, ""))).toBe(true);
+    expect({ ...found, SPDXID: shown.SPDXID }).toEqual(shown);
+  });
+
+  it("its error lines are the messages ociutil prints", async () => {
+    const page = await readFile(join(REPO_ROOT, "docs", "cli", "sbom.md"), "utf8");
+    const block = /## Errors[\s\S]*?```\n([\s\S]*?)```/.exec(page)![1]!;
+    const cases: Record<string, string> = {
+      "var/lib/dpkg/status": "Package: pkg-a\nStatus: install ok installed\nVersion: 1\nArchitecture: all\n\nPackage: pkg-b\nthis is not a field\n",
+      "var/lib/dpkg/status.d/xx": "Package: xx\nVersion: not a version\nArchitecture: all\n",
+      "lib/apk/db/installed": "P:musl\nA:x86_64\n\nP:zlib\nV:1.3-r0\n",
+    };
+    const seen: string[] = [];
+    for (const [path, content] of Object.entries(cases)) {
+      const dir = join(tmp, "docs-errors", "img");
+      await rm(dir, { recursive: true, force: true });
+      await buildTestImage(dir, { layers: [{ files: { [path]: content } }] });
+      const r = await runOciutil(["sbom", dir]);
+      seen.push(r.stderr.replace(dir, "img"));
+    }
+    expect(seen.join("")).toBe(block);
   });
 });
