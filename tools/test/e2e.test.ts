@@ -460,16 +460,16 @@ describe("oci_sbom (e2e/smoke/sbom)", () => {
   });
 
   it("bazel build writes the SBOM of the complete image: the base's installed packages and the image's digest", async () => {
-    await mustBazel("build //sbom:app //sbom:app_sbom //sbom:app_sbom_cdx");
+    await mustBazel("build //sbom:hello //sbom:hello_sbom //sbom:hello_sbom_cdx");
     await bazelInfo();
-    const digest = (JSON.parse(await readFile(host(join(bazelBin, "sbom/app_/descriptor.json")), "utf8")) as { digest: string }).digest;
+    const digest = (JSON.parse(await readFile(host(join(bazelBin, "sbom/hello_/descriptor.json")), "utf8")) as { digest: string }).digest;
     const purls = BASE_PACKAGES.map((p) => `pkg:deb/debian/${p.name.replace(/\+/g, "%2B")}@${p.version}?arch=amd64`).sort();
-    const spdx = JSON.parse(await readFile(host(join(bazelBin, "sbom/app_sbom_/sbom.spdx.json")), "utf8")) as {
+    const spdx = JSON.parse(await readFile(host(join(bazelBin, "sbom/hello_sbom_/sbom.spdx.json")), "utf8")) as {
       packages: Array<{ SPDXID: string; checksums?: unknown; externalRefs?: Array<{ referenceLocator: string }> }>;
     };
     expect(spdx.packages.find((p) => p.SPDXID === "SPDXRef-Image")?.checksums).toEqual([{ algorithm: "SHA256", checksumValue: digest.slice(7) }]);
     expect(spdx.packages.flatMap((p) => p.externalRefs?.map((r) => r.referenceLocator) ?? []).sort()).toEqual(purls);
-    const cdx = JSON.parse(await readFile(host(join(bazelBin, "sbom/app_sbom_cdx_/sbom.cdx.json")), "utf8")) as {
+    const cdx = JSON.parse(await readFile(host(join(bazelBin, "sbom/hello_sbom_cdx_/sbom.cdx.json")), "utf8")) as {
       specVersion: string;
       metadata: { component: { name: string } };
       components: Array<{ purl: string }>;
