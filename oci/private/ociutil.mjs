@@ -36564,7 +36564,7 @@ function comparePackages(a, b) {
 // tools/ociutil/sbom/database.ts
 var DPKG_STATUS = "/var/lib/dpkg/status";
 var DPKG_STATUS_D = "/var/lib/dpkg/status.d";
-var APK_INSTALLED = "/lib/apk/db/installed";
+var APK_INSTALLED = ["/lib/apk/db/installed", "/usr/lib/apk/db/installed"];
 async function readPackages(image, fs) {
   const where = (p) => `${image.name}: ${p}`;
   const dbs = [];
@@ -36578,7 +36578,7 @@ async function readPackages(image, fs) {
       if (f) dbs.push({ path: f.path, inode: f.inode, parser: new DpkgParser(f.path, where(f.path), false) });
     }
   }
-  const apk = findFile(fs, APK_INSTALLED, image.name);
+  const apk = APK_INSTALLED.map((p) => findFile(fs, p, image.name)).find((f) => f !== void 0);
   if (apk) dbs.push({ path: apk.path, inode: apk.inode, parser: new ApkParser(apk.path, where(apk.path)) });
   await parseAll(image, dbs);
   const seen = /* @__PURE__ */ new Set();

@@ -174,6 +174,22 @@ describe("ociutil sbom: bad input", () => {
     expect(r2.stderr).toBe(`ociutil: ${none}: /lib/apk/db/installed:1: package has no V: (version) line\n`);
   });
 
+  it("reads a usr-merged /usr/lib/apk/db/installed when /lib/apk/db/installed is absent", async () => {
+    const dir = await imageWith("usr-apk", { "usr/lib/apk/db/installed": apkBlock("alpine-baselayout", "3.6.5-r0", "aarch64") });
+    const r = await runOciutil(["sbom", dir, "--format", "cyclonedx-json"]);
+    expect(r.stderr).toBe("");
+    expect(JSON.parse(r.stdout).components).toEqual([
+      {
+        type: "library",
+        "bom-ref": "pkg:apk/alpine/alpine-baselayout@3.6.5-r0?arch=aarch64",
+        name: "alpine-baselayout",
+        version: "3.6.5-r0",
+        purl: "pkg:apk/alpine/alpine-baselayout@3.6.5-r0?arch=aarch64",
+        properties: [{ name: "ociutil:database", value: "/usr/lib/apk/db/installed" }],
+      },
+    ]);
+  });
+
   it("lists no packages for an image without a package database", async () => {
     const dir = await imageWith("no-db", { "app/hello": "hi\n" });
     const r = await runOciutil(["sbom", dir, "--format", "cyclonedx-json"]);

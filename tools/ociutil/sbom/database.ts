@@ -16,7 +16,8 @@ import { comparePackages, purlOf, type Package } from "./package.js";
 
 export const DPKG_STATUS = "/var/lib/dpkg/status";
 export const DPKG_STATUS_D = "/var/lib/dpkg/status.d";
-export const APK_INSTALLED = "/lib/apk/db/installed";
+// apk's own path, then the one a usr-merged apk system uses; the first found is read.
+export const APK_INSTALLED = ["/lib/apk/db/installed", "/usr/lib/apk/db/installed"];
 
 interface Database {
   path: string;
@@ -39,7 +40,7 @@ export async function readPackages(image: LayoutImage, fs: Filesystem): Promise<
       if (f) dbs.push({ path: f.path, inode: f.inode, parser: new DpkgParser(f.path, where(f.path), false) });
     }
   }
-  const apk = findFile(fs, APK_INSTALLED, image.name);
+  const apk = APK_INSTALLED.map((p) => findFile(fs, p, image.name)).find((f) => f !== undefined);
   if (apk) dbs.push({ path: apk.path, inode: apk.inode, parser: new ApkParser(apk.path, where(apk.path)) });
 
   await parseAll(image, dbs);
