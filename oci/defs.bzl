@@ -14,6 +14,7 @@ load("//oci/private:load.bzl", _oci_load = "oci_load")
 load("//oci/private:promote.bzl", _oci_promote = "oci_promote")
 load("//oci/private:providers.bzl", _OciImageInfo = "OciImageInfo", _OciLayerInfo = "OciLayerInfo")
 load("//oci/private:push.bzl", _oci_push = "oci_push")
+load("//oci/private:sbom.bzl", _oci_sbom = "oci_sbom")
 load("//oci/private:structure_test.bzl", _oci_structure_test = "oci_structure_test")
 load("//oci/private:toolchain.bzl", _oci_node_toolchain = "oci_node_toolchain")
 
@@ -22,6 +23,7 @@ OciLayerInfo = _OciLayerInfo
 oci_layer = _oci_layer
 oci_load = _oci_load
 oci_node_toolchain = _oci_node_toolchain
+oci_sbom = _oci_sbom
 oci_structure_test = _oci_structure_test
 oci_promote = _oci_promote
 

@@ -2217,7 +2217,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
         args = args.slice();
         let launchWithNode = false;
         const sourceExt = [".js", ".ts", ".tsx", ".mjs", ".cjs"];
-        function findFile(baseDir, baseName) {
+        function findFile2(baseDir, baseName) {
           const localBin = path7.resolve(baseDir, baseName);
           if (fs.existsSync(localBin)) return localBin;
           if (sourceExt.includes(path7.extname(baseName))) return void 0;
@@ -2244,14 +2244,14 @@ Expecting one of '${allowedValues.join("', '")}'`);
           );
         }
         if (executableDir) {
-          let localFile = findFile(executableDir, executableFile);
+          let localFile = findFile2(executableDir, executableFile);
           if (!localFile && !subcommand._executableFile && this._scriptPath) {
             const legacyName = path7.basename(
               this._scriptPath,
               path7.extname(this._scriptPath)
             );
             if (legacyName !== this._name) {
-              localFile = findFile(
+              localFile = findFile2(
                 executableDir,
                 `${legacyName}-${subcommand._name}`
               );
@@ -15320,7 +15320,7 @@ var require_headers = __commonJS({
       }
       return result2;
     };
-    exports.encode = function encode2(opts) {
+    exports.encode = function encode3(opts) {
       const buf = b4a.alloc(512);
       let name = opts.name;
       let prefix = "";
@@ -24385,8 +24385,8 @@ function base64urlToUint8Array(base64url2) {
 function uint8ArrayToBase64url(bytes) {
   return uint8ArrayToBase64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=/g, "");
 }
-function hexToUint8Array(hex) {
-  const cleanHex = hex.replace(/^0x/, "");
+function hexToUint8Array(hex2) {
+  const cleanHex = hex2.replace(/^0x/, "");
   if (cleanHex.length % 2 !== 0) {
     throw new Error("Invalid hex string length");
   }
@@ -30014,8 +30014,8 @@ function parseStatement(bytes, what) {
   return parsed.data;
 }
 function checkSubject(statement, digest2, what) {
-  const [alg, hex] = digest2.split(":");
-  if (!statement.subject.some((s) => s.digest[alg] === hex)) {
+  const [alg, hex2] = digest2.split(":");
+  if (!statement.subject.some((s) => s.digest[alg] === hex2)) {
     throw new OciError(`${what}: no subject has digest ${digest2}, the image it would be attached to`);
   }
 }
@@ -30667,16 +30667,16 @@ function isLoopbackRegistry(registry2) {
   return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 async function probeLoopbackScheme(apiHost, retry) {
-  const once3 = { ...retry, attempts: 1 };
+  const once4 = { ...retry, attempts: 1 };
   try {
-    const res = await send({ method: "GET", url: new URL(`https://${apiHost}/v2/`) }, once3);
+    const res = await send({ method: "GET", url: new URL(`https://${apiHost}/v2/`) }, once4);
     await res.body.dump().catch(() => void 0);
     return "https";
   } catch (err2) {
     if (!isTlsSpokenToPlainHttp(err2)) return "https";
   }
   try {
-    const res = await send({ method: "GET", url: new URL(`http://${apiHost}/v2/`) }, once3);
+    const res = await send({ method: "GET", url: new URL(`http://${apiHost}/v2/`) }, once4);
     await res.body.dump().catch(() => void 0);
     return "http";
   } catch {
@@ -31039,8 +31039,8 @@ async function readCapped(body, max, what) {
 
 // tools/ociutil/remote/referrers.ts
 function referrersTag(digest2) {
-  const [alg, hex] = digest2.split(":");
-  return `${alg.slice(0, 32)}-${hex.slice(0, 64)}`;
+  const [alg, hex2] = digest2.split(":");
+  return `${alg.slice(0, 32)}-${hex2.slice(0, 64)}`;
 }
 function subjectOf(m) {
   return m.kind === "image" ? m.manifest.subject : m.index.subject;
@@ -31871,13 +31871,13 @@ var BlobWriter = class _BlobWriter {
         this.job.abort();
         throw new VerificationError(`${this.what}: got ${this.received} bytes, its descriptor says ${this.desc.size}`);
       }
-      let hex;
+      let hex2;
       try {
-        hex = await this.job.finish();
+        hex2 = await this.job.finish();
       } catch (err2) {
         throw new OciError(`${this.what}: writing it failed: ${err2.message}`);
       }
-      const got = `${digestAlgorithm(this.desc.digest)}:${hex}`;
+      const got = `${digestAlgorithm(this.desc.digest)}:${hex2}`;
       if (got !== this.desc.digest) throw new VerificationError(`${this.what}: content has digest ${got}, expected ${this.desc.digest}`);
     } finally {
       this.staging.detachWriter();
@@ -33905,10 +33905,10 @@ var MissingBlobsError = class extends OciError {
   name = "MissingBlobsError";
 };
 function digestFromPath(file) {
-  const hex = path6.basename(file);
+  const hex2 = path6.basename(file);
   const alg = path6.basename(path6.dirname(file));
   try {
-    return parseDigest(`${alg}:${hex}`);
+    return parseDigest(`${alg}:${hex2}`);
   } catch {
     throw new OciError(`${file} is not named like a blob (.../sha256/<hex>)`);
   }
@@ -34041,11 +34041,11 @@ async function planAttestations(client, plan, limit) {
   return edges;
 }
 function promotionStatement(p, promotedOn) {
-  const [alg, hex] = p.digest.split(":");
+  const [alg, hex2] = p.digest.split(":");
   return Buffer.from(
     JSON.stringify({
       _type: STATEMENT_V1,
-      subject: [{ name: p.destination, digest: { [alg]: hex } }],
+      subject: [{ name: p.destination, digest: { [alg]: hex2 } }],
       predicateType: PROMOTION_PREDICATE_V1,
       predicate: {
         source: `${p.source}@${p.digest}`,
@@ -36823,6 +36823,402 @@ function registerStamp(program3) {
   );
 }
 
+// tools/ociutil/sbom/command.ts
+import { once as once3 } from "node:events";
+
+// tools/ociutil/sbom/lines.ts
+import { StringDecoder } from "node:string_decoder";
+var MAX_LINE = 1 << 20;
+var DatabaseError = class extends OciError {
+  name = "DatabaseError";
+};
+var LineSplitter = class {
+  /** `onLine(line, number)` is called for each complete line (1-based numbers, no "\n"). */
+  constructor(file, onLine) {
+    this.file = file;
+    this.onLine = onLine;
+  }
+  file;
+  onLine;
+  decoder = new StringDecoder("utf8");
+  pending = "";
+  lineNo = 0;
+  write(chunk) {
+    const text = this.pending + this.decoder.write(chunk);
+    let start = 0;
+    let nl;
+    while ((nl = text.indexOf("\n", start)) >= 0) {
+      this.onLine(text.slice(start, nl).replace(/\r$/, ""), ++this.lineNo);
+      start = nl + 1;
+    }
+    this.pending = text.slice(start);
+    if (this.pending.length > MAX_LINE) throw new DatabaseError(`${this.file}:${this.lineNo + 1}: line longer than ${MAX_LINE} characters`);
+  }
+  /** Flushes a last line without "\n"; returns the number of the line after the last. */
+  end() {
+    const rest = this.pending + this.decoder.end();
+    this.pending = "";
+    if (rest.length > 0) this.onLine(rest.replace(/\r$/, ""), ++this.lineNo);
+    return this.lineNo + 1;
+  }
+};
+
+// tools/ociutil/sbom/apk.ts
+var LINE = /^([A-Za-z]):(.*)$/;
+var NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/;
+var VERSION2 = /^[0-9][A-Za-z0-9._+~-]*$/;
+var ARCH = /^[a-z0-9_]+$/;
+var ApkParser = class {
+  constructor(database, where) {
+    this.database = database;
+    this.where = where;
+  }
+  database;
+  where;
+  fields = /* @__PURE__ */ new Map();
+  start = 0;
+  packages = [];
+  line(text, no) {
+    if (text.trim() === "") return this.endBlock();
+    const m = LINE.exec(text);
+    if (m === null) throw this.error(no, `expected "X:value", got ${JSON.stringify(text.slice(0, 60))}`);
+    if (this.fields.size === 0) this.start = no;
+    const key = m[1];
+    if (key === "P" || key === "V" || key === "A") {
+      if (this.fields.has(key)) throw this.error(no, `${key}: appears twice in one package`);
+      this.fields.set(key, { value: m[2], line: no });
+    } else if (!this.fields.has("")) {
+      this.fields.set("", { value: "", line: no });
+    }
+  }
+  end() {
+    this.endBlock();
+    return this.packages;
+  }
+  endBlock() {
+    if (this.fields.size === 0) return;
+    const f = this.fields;
+    this.fields = /* @__PURE__ */ new Map();
+    const name = this.required(f, "P", "name", NAME);
+    const version2 = this.required(f, "V", "version", VERSION2);
+    const a = f.get("A");
+    if (a !== void 0 && !ARCH.test(a.value)) throw this.error(a.line, `A: ${JSON.stringify(a.value)} is not a valid architecture`);
+    this.packages.push({ type: "apk", name, version: version2, arch: a?.value, database: this.database });
+  }
+  required(f, key, what, re) {
+    const field = f.get(key);
+    if (field === void 0) throw this.error(this.start, `package has no ${key}: (${what}) line`);
+    if (!re.test(field.value)) throw this.error(field.line, `${key}: ${JSON.stringify(field.value)} is not a valid apk ${what}`);
+    return field.value;
+  }
+  error(line, what) {
+    return new DatabaseError(`${this.where}:${line}: ${what}`);
+  }
+};
+
+// tools/ociutil/sbom/dpkg.ts
+var INSTALLED = /* @__PURE__ */ new Set(["installed", "triggers-awaited", "triggers-pending"]);
+var KEEP = /* @__PURE__ */ new Set(["package", "version", "architecture", "status"]);
+var FIELD = /^([!-9;-~][!-9;-~]*):(.*)$/;
+var NAME2 = /^[A-Za-z0-9][A-Za-z0-9+.-]+$/;
+var VERSION3 = /^(\d+:)?[A-Za-z0-9][A-Za-z0-9.+~:-]*$/;
+var ARCH2 = /^[a-z0-9][a-z0-9-]*$/;
+var DpkgParser = class {
+  /** `database` is the path in the image, `where` the same path as messages print it. */
+  constructor(database, where, hasStatus) {
+    this.database = database;
+    this.where = where;
+    this.hasStatus = hasStatus;
+  }
+  database;
+  where;
+  hasStatus;
+  fields = /* @__PURE__ */ new Map();
+  start = 0;
+  last;
+  packages = [];
+  line(text, no) {
+    if (text.trim() === "") return this.endParagraph();
+    if (text.startsWith(" ") || text.startsWith("	")) {
+      if (this.last === void 0) throw this.error(no, "a continuation line outside a field");
+      return;
+    }
+    const m = FIELD.exec(text);
+    if (m === null) throw this.error(no, `expected "Field: value", got ${JSON.stringify(text.slice(0, 60))}`);
+    const key = m[1].toLowerCase();
+    if (this.fields.size === 0 && this.last === void 0) this.start = no;
+    if (KEEP.has(key) && this.fields.has(key)) throw this.error(no, `field ${m[1]} appears twice in one package`);
+    this.last = key;
+    if (KEEP.has(key)) this.fields.set(key, { value: m[2].trim(), line: no });
+  }
+  end() {
+    this.endParagraph();
+    return this.packages;
+  }
+  endParagraph() {
+    if (this.last === void 0) return;
+    const f = this.fields;
+    this.fields = /* @__PURE__ */ new Map();
+    this.last = void 0;
+    const status = f.get("status");
+    if (status !== void 0) {
+      const words = status.value.split(/\s+/);
+      if (words.length !== 3) throw this.error(status.line, `Status must be "want flag state", got ${JSON.stringify(status.value)}`);
+      if (!INSTALLED.has(words[2])) return;
+    } else if (this.hasStatus) {
+      throw this.error(this.start, "package has no Status field");
+    }
+    const name = this.required(f, "package", NAME2);
+    const version2 = this.required(f, "version", VERSION3);
+    const arch2 = this.required(f, "architecture", ARCH2);
+    this.packages.push({ type: "deb", name, version: version2, arch: arch2, database: this.database });
+  }
+  required(f, key, re) {
+    const field = f.get(key);
+    const label = key[0].toUpperCase() + key.slice(1);
+    if (field === void 0) throw this.error(this.start, `package has no ${label} field`);
+    if (!re.test(field.value)) throw this.error(field.line, `${label} ${JSON.stringify(field.value)} is not a valid Debian ${key}`);
+    return field.value;
+  }
+  error(line, what) {
+    return new DatabaseError(`${this.where}:${line}: ${what}`);
+  }
+};
+
+// tools/ociutil/sbom/package.ts
+var VENDOR = { deb: "debian", apk: "alpine" };
+function purlOf(p) {
+  const q = p.arch === void 0 ? "" : `?arch=${encode2(p.arch)}`;
+  return `pkg:${p.type}/${VENDOR[p.type]}/${encode2(p.name.toLowerCase())}@${encode2(p.version)}${q}`;
+}
+function encode2(s) {
+  return Array.from(Buffer.from(s, "utf8")).map((b) => {
+    const c = String.fromCharCode(b);
+    return /[A-Za-z0-9.\-_~:]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
+  }).join("");
+}
+function comparePackages(a, b) {
+  for (const [x, y] of [
+    [a.type, b.type],
+    [a.name, b.name],
+    [a.arch ?? "", b.arch ?? ""],
+    [a.version, b.version]
+  ]) {
+    const c = Buffer.compare(Buffer.from(x), Buffer.from(y));
+    if (c !== 0) return c;
+  }
+  return 0;
+}
+
+// tools/ociutil/sbom/database.ts
+var DPKG_STATUS = "/var/lib/dpkg/status";
+var DPKG_STATUS_D = "/var/lib/dpkg/status.d";
+var APK_INSTALLED = ["/lib/apk/db/installed", "/usr/lib/apk/db/installed"];
+async function readPackages(image, fs) {
+  const where = (p) => `${image.name}: ${p}`;
+  const dbs = [];
+  const status = findFile(fs, DPKG_STATUS, image.name);
+  if (status) dbs.push({ path: status.path, inode: status.inode, parser: new DpkgParser(status.path, where(status.path), true) });
+  const statusD = findDir(fs, DPKG_STATUS_D, image.name);
+  if (statusD) {
+    for (const name of [...statusD.entry.children.keys()].sort(byBytes)) {
+      if (name.endsWith(".md5sums")) continue;
+      const f = findFile(fs, `${statusD.path}/${name}`, image.name);
+      if (f) dbs.push({ path: f.path, inode: f.inode, parser: new DpkgParser(f.path, where(f.path), false) });
+    }
+  }
+  const apk = APK_INSTALLED.map((p) => findFile(fs, p, image.name)).find((f) => f !== void 0);
+  if (apk) dbs.push({ path: apk.path, inode: apk.inode, parser: new ApkParser(apk.path, where(apk.path)) });
+  await parseAll(image, dbs);
+  const seen = /* @__PURE__ */ new Set();
+  const packages = [];
+  for (const p of dbs.flatMap((d) => d.parser.end()).sort(comparePackages)) {
+    const purl = purlOf(p);
+    if (seen.has(purl)) continue;
+    seen.add(purl);
+    packages.push(p);
+  }
+  return { packages, databases: dbs.map((d) => d.path) };
+}
+async function parseAll(image, dbs) {
+  const byLayer = /* @__PURE__ */ new Map();
+  for (const db of dbs) {
+    const m = byLayer.get(db.inode.layer) ?? /* @__PURE__ */ new Map();
+    m.set(db.inode.ordinal, [...m.get(db.inode.ordinal) ?? [], db]);
+    byLayer.set(db.inode.layer, m);
+  }
+  for (const [layer, wanted] of [...byLayer].sort(([a], [b]) => a - b)) {
+    const desc = image.layers[layer];
+    let left = wanted.size;
+    for await (const { ordinal, body } of layerEntries(image.layout, layer, desc)) {
+      const these = wanted.get(ordinal);
+      if (these === void 0) continue;
+      const splitters = these.map((db) => new LineSplitter(`${image.name}: ${db.path}`, (text, no) => db.parser.line(text, no)));
+      await copyChecked(body, these[0].inode, layerName(layer, desc), (chunk) => splitters.forEach((s) => s.write(chunk)));
+      splitters.forEach((s) => s.end());
+      if (--left === 0) break;
+    }
+    if (left > 0) throw new LayerError2(`${layerName(layer, desc)}: ${left} entries are missing since it was first read`);
+  }
+}
+function findFile(fs, path7, what) {
+  const found = lookup(fs, path7, what);
+  if (found === void 0) return void 0;
+  if (found.entry.type !== "file") throw new DatabaseError(`${what}: ${found.path} is a ${found.entry.type}, not a package database file`);
+  return { path: found.path, inode: found.entry.inode };
+}
+function findDir(fs, path7, what) {
+  const found = lookup(fs, path7, what);
+  if (found === void 0) return void 0;
+  if (found.entry.type !== "dir") throw new DatabaseError(`${what}: ${found.path} is a ${found.entry.type}, not a directory`);
+  return found;
+}
+function lookup(fs, path7, what) {
+  try {
+    return resolvePath(fs, path7, what);
+  } catch (err2) {
+    if (err2 instanceof PathError && / does not exist$/.test(err2.message)) return void 0;
+    throw err2;
+  }
+}
+
+// tools/ociutil/sbom/document.ts
+import { createHash as createHash6 } from "node:crypto";
+var FORMATS = ["spdx-json", "cyclonedx-json"];
+var EPOCH = "1970-01-01T00:00:00Z";
+var NAMESPACE_BASE = "https://rules-ociutil.invalid/sbom";
+var TOOL = `ociutil-${VERSION}`;
+function renderSbom(format, input) {
+  const doc = format === "spdx-json" ? spdx(input) : cyclonedx(input);
+  return `${JSON.stringify(doc, null, 2)}
+`;
+}
+function hex(digest2) {
+  return digest2.slice(digest2.indexOf(":") + 1);
+}
+function namespaceOf(input) {
+  return `${NAMESPACE_BASE}/${hex(input.image)}${input.created ? `/${input.created}` : ""}`;
+}
+function spdx(input) {
+  const ids = /* @__PURE__ */ new Set();
+  const packages = input.packages.map((p) => {
+    const purl = purlOf(p);
+    const id = `SPDXRef-Package-${p.type}-${p.name.replace(/[^A-Za-z0-9.-]/g, "-")}-${createHash6("sha256").update(purl).digest("hex").slice(0, 12)}`;
+    ids.add(id);
+    return {
+      SPDXID: id,
+      name: p.name,
+      versionInfo: p.version,
+      downloadLocation: "NOASSERTION",
+      filesAnalyzed: false,
+      sourceInfo: `listed in ${p.database}`,
+      externalRefs: [{ referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: purl }]
+    };
+  });
+  return {
+    spdxVersion: "SPDX-2.3",
+    dataLicense: "CC0-1.0",
+    SPDXID: "SPDXRef-DOCUMENT",
+    name: input.image,
+    documentNamespace: namespaceOf(input),
+    creationInfo: { created: input.created ?? EPOCH, creators: [`Tool: ${TOOL}`] },
+    packages: [
+      {
+        SPDXID: "SPDXRef-Image",
+        name: input.image,
+        versionInfo: input.image,
+        downloadLocation: "NOASSERTION",
+        filesAnalyzed: false,
+        primaryPackagePurpose: "CONTAINER",
+        checksums: [{ algorithm: "SHA256", checksumValue: hex(input.image) }],
+        comment: `OCI image manifest ${input.image} for ${input.platform}`
+      },
+      ...packages
+    ],
+    relationships: [
+      { spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "DESCRIBES", relatedSpdxElement: "SPDXRef-Image" },
+      ...[...ids].map((id) => ({ spdxElementId: "SPDXRef-Image", relationshipType: "CONTAINS", relatedSpdxElement: id }))
+    ]
+  };
+}
+function cyclonedx(input) {
+  return {
+    bomFormat: "CycloneDX",
+    specVersion: "1.5",
+    serialNumber: `urn:uuid:${uuidV5(namespaceOf(input))}`,
+    version: 1,
+    metadata: {
+      ...input.created ? { timestamp: input.created } : {},
+      tools: { components: [{ type: "application", name: "ociutil", version: VERSION }] },
+      component: {
+        type: "container",
+        "bom-ref": input.image,
+        name: input.image,
+        version: input.image,
+        hashes: [{ alg: "SHA-256", content: hex(input.image) }],
+        properties: [{ name: "ociutil:platform", value: input.platform }]
+      }
+    },
+    components: input.packages.map((p) => {
+      const purl = purlOf(p);
+      return {
+        type: "library",
+        "bom-ref": purl,
+        name: p.name,
+        version: p.version,
+        purl,
+        properties: [{ name: "ociutil:database", value: p.database }]
+      };
+    })
+  };
+}
+function uuidV5(name) {
+  const ns = Buffer.from("6ba7b8119dad11d180b400c04fd430c8", "hex");
+  const h = createHash6("sha1").update(ns).update(name).digest();
+  h[6] = h[6] & 15 | 80;
+  h[8] = h[8] & 63 | 128;
+  const s = h.subarray(0, 16).toString("hex");
+  return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
+}
+
+// tools/ociutil/sbom/command.ts
+function registerSbom(program3) {
+  program3.command("sbom").description("list the packages installed in an image (dpkg, distroless status.d, apk) as an SBOM").argument("<layout>", "OCI image layout directory, optionally :ref").option("--platform <os/arch[/variant]>", "the image to read from a multi-platform index").option("--format <format>", `${FORMATS.join(" or ")}`, "spdx-json").option("-o, --output <file>", "write the SBOM here (complete or absent, never partial) instead of stdout").option("--created <time>", 'record a creation time: RFC 3339 (e.g. 2024-05-01T12:00:00Z) or "now" (default: none, so the same image gives the same bytes)').action(
+    action(async (arg, flags) => {
+      if (!FORMATS.includes(flags.format)) throw new UsageError(`--format must be ${FORMATS.join(" or ")}, got "${flags.format}"`);
+      const created = flags.created === void 0 ? void 0 : parseCreated(flags.created);
+      let platform2;
+      try {
+        platform2 = flags.platform === void 0 ? void 0 : parsePlatform(flags.platform);
+      } catch (err2) {
+        throw new UsageError(err2.message);
+      }
+      const image = await openImage(arg, platform2);
+      const { packages } = await readPackages(image, await readFilesystem(image));
+      const text = renderSbom(flags.format, {
+        image: image.manifest.digest,
+        platform: formatPlatform({ os: image.config.os, architecture: image.config.architecture, variant: image.config.variant }),
+        packages,
+        ...created ? { created } : {}
+      });
+      if (flags.output !== void 0) {
+        await writeFileAtomic(flags.output, text);
+        process.stderr.write(`${flags.output}: ${packages.length} packages
+`);
+      } else if (!process.stdout.write(text)) {
+        const [err2] = await Promise.race([once3(process.stdout, "drain").then(() => [void 0]), once3(process.stdout, "error")]);
+        if (err2 !== void 0 && err2.code !== "EPIPE") throw new OciError(`cannot write to stdout: ${err2.message}`);
+      }
+    })
+  );
+}
+function parseCreated(value) {
+  const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
+  const ms = value === "now" ? Date.now() : rfc3339.test(value) ? Date.parse(value) : NaN;
+  if (Number.isNaN(ms)) throw new UsageError(`--created must be an RFC 3339 time such as 2024-05-01T12:00:00Z, or "now"; got "${value}"`);
+  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
+}
+
 // tools/ociutil/cli/commands.ts
 var commands = [
   registerPull,
@@ -36837,7 +37233,8 @@ var commands = [
   registerStamp,
   ...mutateCommands,
   ...imagefsCommands,
-  registerStructureTest
+  registerStructureTest,
+  registerSbom
 ];
 
 // tools/ociutil/main.ts

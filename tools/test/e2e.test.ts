@@ -86,6 +86,18 @@ async function pullsModule(reg: string, digest: string): Promise<string> {
 }
 
 
+/** The base's dpkg database (e2e/smoke/sbom lists it): BASE_PACKAGES, installed, and one removed. */
+const BASE_PACKAGES = [
+  { name: "base-files", version: "13.8" },
+  { name: "libc6", version: "2.41-12" },
+  { name: "libstdc++6", version: "14.2.0-19" },
+];
+const dpkgStatus = (arch: string): string =>
+  [
+    ...BASE_PACKAGES.map((p) => `Package: ${p.name}\nStatus: install ok installed\nVersion: ${p.version}\nArchitecture: ${arch}\nDescription: ${p.name}\n in the e2e base\n`),
+    `Package: removed\nStatus: deinstall ok config-files\nVersion: 1.0\nArchitecture: ${arch}\n`,
+  ].join("\n");
+
 beforeAll(async () => {
   await checkout.mount();
   registry = await startRegistry();
@@ -94,7 +106,7 @@ beforeAll(async () => {
   // has, and amd64 has a big random layer (to show assembly cost does not grow with base size).
   const layers = (arch: string): LayerSpec[] => [
     { files: { "etc/base-only.txt": `only in the base (${arch})\n` } },
-    { files: { "usr/share/base/readme": "base readme\n", "etc/os-release": "ID=e2e\n" } },
+    { files: { "usr/share/base/readme": "base readme\n", "etc/os-release": "ID=e2e\n", "var/lib/dpkg/status": dpkgStatus(arch) } },
   ];
   const layout = join(tmp, "base");
   await buildTestIndex(layout, [
@@ -425,5 +437,34 @@ describe("oci_structure_test (e2e/smoke/structure)", () => {
     const r = await bazel(`build //structure:${target}`);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(message);
+  });
+});
+
+describe("oci_sbom (e2e/smoke/sbom)", () => {
+  it("docs/rules.md's oci_sbom example is a target of e2e/smoke/sbom/BUILD.bazel, as written", async () => {
+    const doc = await readFile(join(REPO_ROOT, "docs", "rules.md"), "utf8");
+    const m = /<!-- example:sbom -->\s*```starlark\n([\s\S]*?)```/.exec(doc);
+    expect(m, "docs/rules.md has its oci_sbom example block").not.toBeNull();
+    expect(await readFile(join(HOST_WS, "sbom", "BUILD.bazel"), "utf8")).toContain(m![1]!);
+  });
+
+  it("bazel build writes the SBOM of the complete image: the base's installed packages and the image's digest", async () => {
+    await mustBazel("build //sbom:hello //sbom:hello_sbom //sbom:hello_sbom_cdx");
+    await bazelInfo();
+    const digest = (JSON.parse(await readFile(host(join(bazelBin, "sbom/hello_/descriptor.json")), "utf8")) as { digest: string }).digest;
+    const purls = BASE_PACKAGES.map((p) => `pkg:deb/debian/${p.name.replace(/\+/g, "%2B")}@${p.version}?arch=amd64`).sort();
+    const spdx = JSON.parse(await readFile(host(join(bazelBin, "sbom/hello_sbom_/sbom.spdx.json")), "utf8")) as {
+      packages: Array<{ SPDXID: string; checksums?: unknown; externalRefs?: Array<{ referenceLocator: string }> }>;
+    };
+    expect(spdx.packages.find((p) => p.SPDXID === "SPDXRef-Image")?.checksums).toEqual([{ algorithm: "SHA256", checksumValue: digest.slice(7) }]);
+    expect(spdx.packages.flatMap((p) => p.externalRefs?.map((r) => r.referenceLocator) ?? []).sort()).toEqual(purls);
+    const cdx = JSON.parse(await readFile(host(join(bazelBin, "sbom/hello_sbom_cdx_/sbom.cdx.json")), "utf8")) as {
+      specVersion: string;
+      metadata: { component: { name: string } };
+      components: Array<{ purl: string }>;
+    };
+    expect(cdx.specVersion).toBe("1.5");
+    expect(cdx.metadata.component.name).toBe(digest);
+    expect(cdx.components.map((c) => c.purl).sort()).toEqual(purls);
   });
 });

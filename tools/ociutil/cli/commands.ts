@@ -13,6 +13,7 @@ import { registerSnapshot } from "../promote/snapshot-command.js";
 import { imagefsCommands } from "../imagefs/commands.js";
 import { registerStructureTest } from "../structure/command.js";
 import { registerStamp } from "../stamp/command.js";
+import { registerSbom } from "../sbom/command.js";
 
 export type RegisterCommand = (program: Command) => void;
 
@@ -30,4 +31,5 @@ export const commands: RegisterCommand[] = [
   ...mutateCommands,
   ...imagefsCommands,
   registerStructureTest,
+  registerSbom,
 ];
