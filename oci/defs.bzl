@@ -8,7 +8,7 @@ Promote images between registries with `oci_promote` (a promoter manifest, as kp
 load("//oci/private:image.bzl", "oci_image_rule")
 load("//oci/private:index.bzl", "oci_image_index_rule")
 load("//oci/private:layer.bzl", _oci_layer = "oci_layer")
-load("//oci/private:layout.bzl", "oci_image_layout_rule")
+load("//oci/private:layout.bzl", "layout_for", "oci_image_layout_rule")
 load("//oci/private:layout_test.bzl", "oci_layout_rule_test")
 load("//oci/private:load.bzl", _oci_load = "oci_load")
 load("//oci/private:promote.bzl", _oci_promote = "oci_promote")
@@ -169,14 +169,7 @@ def oci_layout_test(name, scanner, layout = None, image = None, args = [], env =
     if (layout == None) == (image == None):
         fail("oci_layout_test %s: give exactly one of `layout` or `image`" % name)
     if image != None:
-        layout = name + "_/layout"
-        oci_image_layout(
-            name = layout,
-            image = image,
-            tags = ["manual"],
-            visibility = ["//visibility:private"],
-            testonly = True,
-        )
+        layout = layout_for(name, image, testonly = True)
     oci_layout_rule_test(
         name = name,
         layout = layout,

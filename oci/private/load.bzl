@@ -1,6 +1,6 @@
 """oci_load: a `docker save`-format tarball of an image, and `bazel run` loads it into Docker or Podman."""
 
-load(":layout.bzl", "full_pull_transition")
+load(":layout.bzl", "full_pull_transition", "write_complete_layout")
 load(":providers.bzl", "OciImageInfo")
 load(":toolchain.bzl", "NODE_TOOLCHAIN_TYPE", "OCIUTIL_ATTRS", "run_ociutil")
 load(":util.bzl", "declare_output", "pretty")
@@ -9,44 +9,17 @@ def _sh_quote(s):
     return "'" + s.replace("'", "'\\''") + "'"
 
 def _oci_load_impl(ctx):
-    info = ctx.attr.image[OciImageInfo]
-    full = ctx.attr.image_full[0][OciImageInfo]
-    missing = full.missing.to_list()
-    if missing:
-        fail("%s: cannot write a tarball of %s: %s" % (pretty(ctx.label), pretty(ctx.attr.image.label), "; ".join(missing)))
     for tag in ctx.attr.repo_tags:
         if ":" not in tag.rsplit("/", 1)[-1] or "@" in tag:
             fail("%s: repo_tags entry \"%s\" must be \"repo:tag\" (e.g. \"my/app:latest\"), without a digest" % (pretty(ctx.label), tag))
 
-    # Every output is named after the target plus a suffix no source file is likely to have, and
-    # stays in this package's directory (a "<name>/" directory could be a subpackage).
     layout = declare_output(ctx, "layout", directory = True)
     tarball = declare_output(ctx, "tarball.tar")
     script = declare_output(ctx, "load.sh")
 
     # The complete layout first (base layers from the full pull, hard-linked where the filesystem
     # allows), then the tarball of its one image.
-    args = ctx.actions.args()
-    args.add("layout")
-    args.add("--output", layout.path)
-    args.add("--descriptor", info.descriptor)
-    blobs = info.blobs.to_list()
-    layers = info.layers.to_list()
-    pulled = full.pulled_blobs.to_list()
-    args.add_all(blobs, before_each = "--blob")
-    args.add_all(["%s=%s" % (layer.info.path, layer.blob.path) for layer in layers], before_each = "--layer")
-    args.add_all(pulled, before_each = "--named-blob")
-    args.add("--missing-hint", "set pulled_base on each oci_image whose base is an oci.pull (see %s)" % pretty(ctx.label))
-    run_ociutil(
-        ctx,
-        mnemonic = "OciLoadLayout",
-        progress_message = "Collecting the blobs of %{label}",
-        arguments = [args],
-        inputs = depset(
-            [info.descriptor] + [layer.info for layer in layers] + [layer.blob for layer in layers] + blobs + pulled,
-        ),
-        outputs = [layout],
-    )
+    write_complete_layout(ctx, "a tarball", layout, mnemonic = "OciLoadLayout")
 
     save = ctx.actions.args()
     save.add_all(["save", "--quiet", layout.path])

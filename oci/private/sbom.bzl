@@ -1,6 +1,6 @@
 """oci_sbom: the packages installed in an image (dpkg, apk) as an SPDX 2.3 or CycloneDX 1.5 JSON file."""
 
-load(":layout.bzl", "oci_image_layout_rule")
+load(":layout.bzl", "layout_for")
 load(":toolchain.bzl", "NODE_TOOLCHAIN_TYPE", "OCIUTIL_ATTRS", "run_ociutil")
 load(":util.bzl", "declare_output", "pretty")
 
@@ -58,16 +58,7 @@ def oci_sbom(name, image, format = "spdx-json", platform = None, **kwargs):
         platform: "os/arch[/variant]": the image of an index to list.
         **kwargs: common attributes (tags, visibility, testonly, ...).
     """
-    layout = name + "_/layout"
-    oci_image_layout_rule(
-        name = layout,
-        image = image,
-        image_full = image,
-        ref_name = "latest",
-        tags = ["manual"],
-        visibility = ["//visibility:private"],
-        testonly = kwargs.get("testonly", False),
-    )
+    layout = layout_for(name, image, testonly = kwargs.get("testonly", False))
     oci_sbom_rule(
         name = name,
         layout = layout,

@@ -1,7 +1,7 @@
 """oci_structure_test: container-structure-test's file and metadata checks on an image, no runtime."""
 
 load("@bazel_skylib//lib:shell.bzl", "shell")
-load(":layout.bzl", "oci_image_layout_rule")
+load(":layout.bzl", "layout_for")
 load(":toolchain.bzl", "NODE_TOOLCHAIN_TYPE", "OCIUTIL_ATTRS", "node_toolchain")
 load(":util.bzl", "declare_output", "pretty")
 
@@ -177,16 +177,7 @@ def oci_structure_test(
     if (layout == None) == (image == None):
         fail("oci_structure_test %s: give exactly one of `layout` or `image`" % name)
     if image != None:
-        layout = name + "_/layout"
-        oci_image_layout_rule(
-            name = layout,
-            image = image,
-            image_full = image,
-            ref_name = "latest",
-            tags = ["manual"],
-            visibility = ["//visibility:private"],
-            testonly = True,
-        )
+        layout = layout_for(name, image, testonly = True)
     oci_structure_rule_test(
         name = name,
         layout = layout,
