@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildTestImage, makeTempDir, mustRun, REPO_ROOT, removeTempDir, runOciutil, sidRootfs } from "./harness/index.js";
+import { buildTestImage, makeTempDir, mustRun, REPO_ROOT, removeTempDir, runOciutil, runTool, sidRootfs } from "./harness/index.js";
 import { cyclonedx15Validator } from "./sbom/cyclonedx-schema.js";
 import { Spdx23Document } from "./sbom/spdx-schema.js";
 
@@ -113,6 +113,32 @@ describe("ociutil sbom (SPDX 2.3)", () => {
     const r = await runOciutil(["sbom", `${layout}:v1`]);
     const result = Spdx23Document.safeParse(JSON.parse(r.stdout));
     expect(result.success ? [] : result.error.issues.slice(0, 5)).toEqual([]);
+  });
+
+  it("the SPDX project's own validator accepts it (pyspdxtools, Debian's python3-spdx-tools), and rejects a broken one", async () => {
+    // pyspdxtools parses the document and validates it against the SPDX 2.3 model (IDs, references,
+    // relationships, checksums, purls). It is a Python program of the sid rootfs: run there.
+    const rootfs = sidRootfs();
+    if (!existsSync(join(rootfs, "usr", "bin", "pyspdxtools"))) {
+      throw new Error(`pyspdxtools is missing from ${rootfs}: install it with: bash .ci/setup-sid-rootfs ${rootfs}`);
+    }
+    const r = await runOciutil(["sbom", `${layout}:v1`]);
+    const good = `/tmp/ociutil-sbom-${process.pid}.spdx.json`;
+    const bad = `/tmp/ociutil-sbom-${process.pid}-bad.spdx.json`;
+    const broken = JSON.parse(r.stdout) as { packages: Array<{ SPDXID: string }> };
+    broken.packages[0]!.SPDXID = "not an SPDX id";
+    await writeFile(join(rootfs, good), r.stdout);
+    await writeFile(join(rootfs, bad), JSON.stringify(broken));
+    try {
+      const ok = await runTool("chroot", [rootfs, "pyspdxtools", "-i", good]);
+      expect(ok.code, ok.stderr).toBe(0);
+      const no = await runTool("chroot", [rootfs, "pyspdxtools", "-i", bad]);
+      expect(no.code).not.toBe(0);
+      expect(no.stderr).toContain("The document is invalid");
+    } finally {
+      await rm(join(rootfs, good), { force: true });
+      await rm(join(rootfs, bad), { force: true });
+    }
   });
 
   it("gives the same bytes for the same image, with no timestamp unless --created asks for one", async () => {
