@@ -32926,11 +32926,55 @@ function registerPull(program3) {
   );
 }
 
+// tools/ociutil/sbom/referrer.ts
+import { readFile as readFile8, stat as stat5 } from "node:fs/promises";
+var MAX_SBOM_BYTES = 64 << 20;
+var SPDX_JSON = "application/spdx+json";
+var CYCLONEDX_JSON = "application/vnd.cyclonedx+json";
+async function readSbomFile(file, flag) {
+  let size;
+  try {
+    size = (await stat5(file)).size;
+  } catch (err2) {
+    throw new OciError(`${flag} ${file}: ${err2.message}`);
+  }
+  if (size > MAX_SBOM_BYTES) throw new OciError(`${flag} ${file}: ${size} bytes, more than the ${MAX_SBOM_BYTES >> 20} MiB an attached SBOM may have`);
+  const bytes = await readFile8(file);
+  let doc;
+  try {
+    doc = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    throw new OciError(`${flag} ${file}: not JSON (an SPDX or CycloneDX JSON document is expected)`);
+  }
+  if (typeof doc["spdxVersion"] === "string" && doc["spdxVersion"].startsWith("SPDX-")) {
+    return { mediaType: SPDX_JSON, bytes, describes: spdxImageDigest(doc) };
+  }
+  if (doc["bomFormat"] === "CycloneDX") {
+    const hashes = doc["metadata"]?.component?.hashes;
+    const sha = hashes?.find((h) => h.alg === "SHA-256")?.content;
+    return { mediaType: CYCLONEDX_JSON, bytes, describes: sha !== void 0 ? `sha256:${sha}` : void 0 };
+  }
+  throw new OciError(`${flag} ${file}: neither an SPDX (spdxVersion) nor a CycloneDX (bomFormat) JSON document`);
+}
+function spdxImageDigest(doc) {
+  const packages = doc["packages"] ?? [];
+  const sha = packages.find((p) => p.SPDXID === "SPDXRef-Image")?.checksums?.find((c) => c.algorithm === "SHA256")?.checksumValue;
+  return sha !== void 0 ? `sha256:${sha}` : void 0;
+}
+function checkSbomSubject(sbom, digest2, flag) {
+  if (sbom.describes !== void 0 && sbom.describes !== digest2) {
+    throw new OciError(`${flag}: the SBOM describes ${sbom.describes}, not the pushed ${digest2}`);
+  }
+}
+function sbomArtifact(sbom) {
+  return { artifactType: sbom.mediaType, layers: [{ mediaType: sbom.mediaType, bytes: sbom.bytes }] };
+}
+
 // tools/ociutil/cli/push.ts
 function registerPush(program3) {
   addRecordOptions(
     addRegistryOptions(
-      program3.command("push").description("push the image or index of an OCI image layout to a registry, digest preserved; prints registry/repo@digest").argument("<dir>", "OCI image layout directory").argument("<ref>", "destination: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collectTag, []).option("--ref-name <name>", "push the index.json entry with this org.opencontainers.image.ref.name").addOption(new Option("--chunk-size <bytes>", "upload blobs in PATCH chunks of this size instead of one PUT").argParser(positiveInt("--chunk-size"))).option("--attest <statement>", "after the push, attach this in-toto statement to the pushed manifest (as `ociutil attest` does)").option("--attest-key <pem>", "sign the --attest statement with this ECDSA P-256 PEM key")
+      program3.command("push").description("push the image or index of an OCI image layout to a registry, digest preserved; prints registry/repo@digest").argument("<dir>", "OCI image layout directory").argument("<ref>", "destination: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collectTag, []).option("--ref-name <name>", "push the index.json entry with this org.opencontainers.image.ref.name").addOption(new Option("--chunk-size <bytes>", "upload blobs in PATCH chunks of this size instead of one PUT").argParser(positiveInt("--chunk-size"))).option("--attest <statement>", "after the push, attach this in-toto statement to the pushed manifest (as `ociutil attest` does)").option("--attest-key <pem>", "sign the --attest statement with this ECDSA P-256 PEM key").option("--sbom <file>", "after the push, attach this SPDX or CycloneDX JSON SBOM to the pushed manifest as a referrer")
     )
   ).action(
     action(async (dir, refArg, flags) => {
@@ -32938,6 +32982,7 @@ function registerPush(program3) {
       const targets = recordTargets(flags);
       if (flags.attestKey !== void 0 && flags.attest === void 0) throw new UsageError("--attest-key needs --attest");
       const attestation = flags.attest !== void 0 ? await prepareAttestation(flags.attest, flags.attestKey, "--attest") : void 0;
+      const sbom = flags.sbom !== void 0 ? await readSbomFile(flags.sbom, "--sbom") : void 0;
       const client = clientFor(flags);
       const { pushed, ...result2 } = await push(client, dir, ref, {
         tags: flags.tag,
@@ -32947,6 +32992,7 @@ function registerPush(program3) {
         beforeTransfer: async (p) => {
           await checkBeforePush(targets, p);
           if (attestation !== void 0) checkAttestationSubject(attestation, p.digest);
+          if (sbom !== void 0) checkSbomSubject(sbom, p.digest, "--sbom");
         }
       });
       let attested;
@@ -32954,8 +33000,17 @@ function registerPush(program3) {
         const { manifest, via } = await attest(client.repository(ref, "push"), { mediaType: result2.mediaType, digest: pushed.digest, size: pushed.size }, attestation);
         attested = attestationJson(pushed.repository, manifest.digest, attestation, via);
       }
+      let sbomAttached;
+      if (sbom !== void 0) {
+        const { manifest, via } = await attach(client.repository(ref, "push"), { mediaType: result2.mediaType, digest: pushed.digest, size: pushed.size }, sbomArtifact(sbom));
+        sbomAttached = { reference: `${pushed.repository}@${manifest.digest}`, artifactType: sbom.mediaType, via };
+      }
       const records2 = await recordPush(targets, pushed);
-      print(flags, { ...result2, ...records2, ...attested !== void 0 ? { attestation: attested } : {} }, result2.reference);
+      print(
+        flags,
+        { ...result2, ...records2, ...attested !== void 0 ? { attestation: attested } : {}, ...sbomAttached !== void 0 ? { sbom: sbomAttached } : {} },
+        result2.reference
+      );
     })
   );
 }
@@ -33370,7 +33425,7 @@ function registerVerify(program3) {
 // tools/ociutil/mutate/layer.ts
 var import_tar_stream2 = __toESM(require_tar_stream(), 1);
 import { createReadStream as createReadStream5 } from "node:fs";
-import { lstat, open as open6, readdir, stat as stat5 } from "node:fs/promises";
+import { lstat, open as open6, readdir, stat as stat6 } from "node:fs/promises";
 import path5 from "node:path";
 import { Transform as Transform2 } from "node:stream";
 import { pipeline as pipeline4 } from "node:stream/promises";
@@ -33488,7 +33543,7 @@ async function walk(manifest) {
       const childName = `${name}/${child}`;
       const s = await lstat(src);
       if (s.isSymbolicLink()) {
-        const t = await stat5(src);
+        const t = await stat6(src);
         if (t.isDirectory()) await addDirTree(src, childName);
         else add2({ kind: "file", name: childName, src, mode: defaultFileMode(t), size: t.size });
       } else if (s.isDirectory()) {
@@ -33508,7 +33563,7 @@ async function walk(manifest) {
     } else if (entry.src !== void 0) {
       let s;
       try {
-        s = await stat5(entry.src);
+        s = await stat6(entry.src);
       } catch {
         throw new LayerError(`${manifest.target ?? "layer"}: source ${entry.src} for "${entry.path}" does not exist`);
       }
@@ -33626,14 +33681,14 @@ function registerLayer(program3) {
 }
 
 // tools/ociutil/mutate/image.ts
-import { readFile as readFile9 } from "node:fs/promises";
+import { readFile as readFile10 } from "node:fs/promises";
 
 // tools/ociutil/mutate/attribute-files.ts
-import { readFile as readFile8 } from "node:fs/promises";
+import { readFile as readFile9 } from "node:fs/promises";
 async function lines(file, what) {
   let text;
   try {
-    text = await readFile8(file, "utf8");
+    text = await readFile9(file, "utf8");
   } catch (err2) {
     throw new OciError(`cannot read the ${what} file ${file}: ${err2.message}`);
   }
@@ -33839,8 +33894,8 @@ function registerImage(program3) {
       for (const arg of opts.layer) layers.push((await readLayerArg(arg)).info);
       const built = buildImage({
         spec,
-        ...opts.baseManifest !== void 0 ? { baseManifest: await readFile9(opts.baseManifest) } : {},
-        ...opts.baseConfig !== void 0 ? { baseConfig: await readFile9(opts.baseConfig) } : {},
+        ...opts.baseManifest !== void 0 ? { baseManifest: await readFile10(opts.baseManifest) } : {},
+        ...opts.baseConfig !== void 0 ? { baseConfig: await readFile10(opts.baseConfig) } : {},
         layers
       });
       await writeFileAtomic(opts.outputConfig, built.config);
@@ -33899,7 +33954,7 @@ function registerIndex(program3) {
 
 // tools/ociutil/mutate/layout.ts
 import { constants as fsConstants } from "node:fs";
-import { copyFile, link, mkdir as mkdir3, readFile as readFile10, realpath, rm as rm4, writeFile } from "node:fs/promises";
+import { copyFile, link, mkdir as mkdir3, readFile as readFile11, realpath, rm as rm4, writeFile } from "node:fs/promises";
 import path6 from "node:path";
 var MissingBlobsError = class extends OciError {
   name = "MissingBlobsError";
@@ -33928,7 +33983,7 @@ async function placeBlob(src, target, stats, size) {
 }
 async function assembleLayout(output, inputs) {
   const sources = /* @__PURE__ */ new Map();
-  for (const file of inputs.blobs) sources.set(digestOf(await readFile10(file)), file);
+  for (const file of inputs.blobs) sources.set(digestOf(await readFile11(file)), file);
   for (const l of inputs.layers) sources.set(l.digest, l.file);
   for (const file of inputs.namedBlobs) sources.set(digestFromPath(file), file);
   const layout = await ImageLayout.init(output);
@@ -33947,7 +34002,7 @@ async function assembleLayout(output, inputs) {
       continue;
     }
     if (isManifest) {
-      const bytes = await readFile10(src);
+      const bytes = await readFile11(src);
       const doc = parseManifest(bytes, desc.mediaType, desc.digest);
       if (doc.kind === "index") {
         for (const m of doc.index.manifests) queue.push({ desc: m, what: `a manifest of index ${desc.digest}` });
@@ -34298,7 +34353,7 @@ async function run(lookups, limit) {
 
 // tools/ociutil/promote/manifest.ts
 var import_yaml = __toESM(require_dist(), 1);
-import { readFile as readFile11 } from "node:fs/promises";
+import { readFile as readFile12 } from "node:fs/promises";
 var Reader = class {
   constructor(file, problems) {
     this.file = file;
@@ -34455,7 +34510,7 @@ function readDmap(r, doc, node2, field) {
 }
 async function readText(file, problems) {
   try {
-    return await readFile11(file, "utf8");
+    return await readFile12(file, "utf8");
   } catch (err2) {
     const code = err2.code;
     problems.push({ file, line: 0, field: "(file)", message: code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? String(err2)})` });
@@ -34733,13 +34788,13 @@ function shortDigest(d) {
 }
 
 // tools/ociutil/promote/thin.ts
-import { readdir as readdir2, stat as stat6 } from "node:fs/promises";
+import { readdir as readdir2, stat as stat7 } from "node:fs/promises";
 import { join } from "node:path";
 async function readThinManifestDir(dir, problems) {
   const manifestsDir = join(dir, "manifests");
   const imagesDir = join(dir, "images");
   for (const d of [manifestsDir, imagesDir]) {
-    const s = await stat6(d).catch(() => void 0);
+    const s = await stat7(d).catch(() => void 0);
     if (s === void 0 || !s.isDirectory()) {
       problems.push({ file: d, line: 0, field: "(directory)", message: "a thin manifest directory needs manifests/ and images/ directories" });
     }
@@ -34750,14 +34805,14 @@ async function readThinManifestDir(dir, problems) {
   const out = [];
   for (const name of subdirs) {
     const file = join(manifestsDir, name, "promoter-manifest.yaml");
-    const s = await stat6(file).catch(() => void 0);
+    const s = await stat7(file).catch(() => void 0);
     if (s === void 0) continue;
     if (!s.isFile()) {
       problems.push({ file, line: 0, field: "(file)", message: "is not a regular file" });
       continue;
     }
     const imagesFile = join(imagesDir, name, "images.yaml");
-    const is = await stat6(imagesFile).catch(() => void 0);
+    const is = await stat7(imagesFile).catch(() => void 0);
     if (is === void 0 || !is.isFile()) {
       problems.push({ file, line: 0, field: "(file)", message: `its images file ${imagesFile} ${is === void 0 ? "does not exist" : "is not a regular file"}` });
       continue;
@@ -36297,7 +36352,7 @@ function header2(p, e) {
 }
 
 // tools/ociutil/imagefs/image.ts
-import { stat as stat7 } from "node:fs/promises";
+import { stat as stat8 } from "node:fs/promises";
 async function splitLayoutArg(arg) {
   if (await isDir(arg)) return { dir: arg };
   const colon = arg.lastIndexOf(":");
@@ -36373,7 +36428,7 @@ async function pick2(entries, load2, platform2, what, all) {
 }
 async function isDir(p) {
   try {
-    return (await stat7(p)).isDirectory();
+    return (await stat8(p)).isDirectory();
   } catch {
     return false;
   }
@@ -36711,7 +36766,7 @@ function expand2(path7, env) {
 
 // tools/ociutil/structure/config.ts
 var import_yaml2 = __toESM(require_dist(), 1);
-import { readFile as readFile12 } from "node:fs/promises";
+import { readFile as readFile13 } from "node:fs/promises";
 var keyValue = object({ key: string2().min(1), value: string2(), isRegex: boolean2().optional() }).strict();
 var FileExistenceSchema = object({
   name: string2().min(1),
@@ -36753,7 +36808,7 @@ var StructureConfigSchema = object({
 async function readStructureConfig(file) {
   let text;
   try {
-    text = await readFile12(file, "utf8");
+    text = await readFile13(file, "utf8");
   } catch (err2) {
     throw new OciError(`cannot read structure test config ${file}: ${err2.message}`);
   }

@@ -109,6 +109,8 @@ def _oci_push_impl(ctx):
         flags.append("--attest \"$r/%s\"" % attest[0].short_path)
     if len(attest) > 1:
         flags.append("--attest-key \"$r/%s\"" % attest[1].short_path)
+    if ctx.file.sbom:
+        flags.append("--sbom \"$r/%s\"" % ctx.file.sbom.short_path)
     script = declare_output(ctx, "push.sh")
     ctx.actions.write(script, is_executable = True, content = "\n".join([
         "#!/bin/sh",
@@ -125,7 +127,7 @@ def _oci_push_impl(ctx):
         ),
         "",
     ]))
-    extra = [f for f in [ctx.file.repository_file, ctx.file.remote_tags_file, stamped_tags] if f] + attest
+    extra = [f for f in [ctx.file.repository_file, ctx.file.remote_tags_file, stamped_tags, ctx.file.sbom] if f] + attest
     runfiles = ctx.runfiles(files = [layout, ctx.file._ociutil] + extra, transitive_files = tc.node_files)
     return [DefaultInfo(executable = script, runfiles = runfiles, files = depset([script, layout]))]
 
@@ -147,6 +149,7 @@ group) is attached to the pushed manifest as a referrer, signed with `attest_key
         "insecure": attr.bool(doc = "Plain HTTP to a registry that is not on this machine (a loopback registry needs no flag)."),
         "attest": attr.bool(doc = "After the push, attach the image's SLSA provenance (in-toto Statement v1) as an OCI referrer (`ociutil push --attest`)."),
         "attest_key": attr.label(allow_single_file = True, doc = "Sign the attestation with this ECDSA P-256 PEM private key, for `cosign verify-attestation`. Needs attest = True."),
+        "sbom": attr.label(allow_single_file = [".json"], doc = "An SBOM of the image (an oci_sbom target) to attach to the pushed manifest as a referrer (`ociutil push --sbom`). It needs the image's base layers, so building this push then fetches the full pull."),
     })),
     toolchains = [NODE_TOOLCHAIN_TYPE],
 )

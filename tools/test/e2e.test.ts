@@ -467,4 +467,21 @@ describe("oci_sbom (e2e/smoke/sbom)", () => {
     expect(cdx.metadata.component.name).toBe(digest);
     expect(cdx.components.map((c) => c.purl).sort()).toEqual(purls);
   });
+
+  it("oci_push(sbom = ...) attaches the SBOM to the pushed image as a referrer oras discover lists", async () => {
+    const repo = `${registry.host}/e2e/hello`;
+    const r = await bazel("run //sbom:hello_push", `OCI_PUSH_REPOSITORY=${repo}`);
+    expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    if (bazelBin === "") await bazelInfo();
+    const digest = (JSON.parse(await readFile(host(join(bazelBin, "sbom/hello_/descriptor.json")), "utf8")) as { digest: string }).digest;
+    expect(r.stdout.trim()).toBe(`${repo}@${digest}`);
+    const referrers = JSON.parse((await mustRun(peer("oras"), ["discover", "--plain-http", "--format", "json", `${repo}@${digest}`])).stdout)
+      .referrers as Array<{ artifactType: string; digest: string }>;
+    expect(referrers.map((x) => x.artifactType)).toEqual(["application/spdx+json"]);
+    const manifest = JSON.parse((await mustRun(peer("crane"), ["manifest", "--insecure", `${repo}@${referrers[0]!.digest}`])).stdout) as {
+      layers: { digest: string }[];
+    };
+    const blob = (await mustRun(peer("crane"), ["blob", "--insecure", `${repo}@${manifest.layers[0]!.digest}`])).stdout;
+    expect(blob).toBe(await readFile(host(join(bazelBin, "sbom/hello_sbom_/sbom.spdx.json")), "utf8"));
+  });
 });

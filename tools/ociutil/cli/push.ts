@@ -6,12 +6,15 @@ import { addRegistryOptions, clientFor, collectTag, positiveInt, print, referenc
 import { UsageError } from "../util/errors.js";
 import { attest, checkAttestationSubject, prepareAttestation } from "../ops/attest.js";
 import { attestationJson } from "./attest.js";
+import { attach } from "../ops/attach.js";
+import { checkSbomSubject, readSbomFile, sbomArtifact } from "../sbom/referrer.js";
 import { addRecordOptions, checkBeforePush, recordPush, recordTargets, type RecordFlags } from "./records.js";
 
 interface PushFlags extends RegistryFlags, RecordFlags {
   tag: string[];
   attest?: string;
   attestKey?: string;
+  sbom?: string;
   refName?: string;
   chunkSize?: number;
 }
@@ -28,7 +31,8 @@ export function registerPush(program: Command): void {
         .option("--ref-name <name>", "push the index.json entry with this org.opencontainers.image.ref.name")
         .addOption(new Option("--chunk-size <bytes>", "upload blobs in PATCH chunks of this size instead of one PUT").argParser(positiveInt("--chunk-size")))
         .option("--attest <statement>", "after the push, attach this in-toto statement to the pushed manifest (as `ociutil attest` does)")
-        .option("--attest-key <pem>", "sign the --attest statement with this ECDSA P-256 PEM key"),
+        .option("--attest-key <pem>", "sign the --attest statement with this ECDSA P-256 PEM key")
+        .option("--sbom <file>", "after the push, attach this SPDX or CycloneDX JSON SBOM to the pushed manifest as a referrer"),
     ),
   ).action(
     action(async (dir: string, refArg: string, flags: PushFlags) => {
@@ -37,6 +41,7 @@ export function registerPush(program: Command): void {
       if (flags.attestKey !== undefined && flags.attest === undefined) throw new UsageError("--attest-key needs --attest");
       // The statement and key are checked before the push: a bad one must not leave an unattested image behind.
       const attestation = flags.attest !== undefined ? await prepareAttestation(flags.attest, flags.attestKey, "--attest") : undefined;
+      const sbom = flags.sbom !== undefined ? await readSbomFile(flags.sbom, "--sbom") : undefined;
       const client = clientFor(flags);
       const { pushed, ...result } = await push(client, dir, ref, {
         tags: flags.tag,
@@ -46,6 +51,7 @@ export function registerPush(program: Command): void {
         beforeTransfer: async (p) => {
           await checkBeforePush(targets, p);
           if (attestation !== undefined) checkAttestationSubject(attestation, p.digest);
+          if (sbom !== undefined) checkSbomSubject(sbom, p.digest, "--sbom");
         },
       });
       let attested: object | undefined;
@@ -53,8 +59,17 @@ export function registerPush(program: Command): void {
         const { manifest, via } = await attest(client.repository(ref, "push"), { mediaType: result.mediaType, digest: pushed.digest, size: pushed.size }, attestation);
         attested = attestationJson(pushed.repository, manifest.digest, attestation, via);
       }
+      let sbomAttached: object | undefined;
+      if (sbom !== undefined) {
+        const { manifest, via } = await attach(client.repository(ref, "push"), { mediaType: result.mediaType, digest: pushed.digest, size: pushed.size }, sbomArtifact(sbom));
+        sbomAttached = { reference: `${pushed.repository}@${manifest.digest}`, artifactType: sbom.mediaType, via };
+      }
       const records = await recordPush(targets, pushed);
-      print(flags, { ...result, ...records, ...(attested !== undefined ? { attestation: attested } : {}) }, result.reference);
+      print(
+        flags,
+        { ...result, ...records, ...(attested !== undefined ? { attestation: attested } : {}), ...(sbomAttached !== undefined ? { sbom: sbomAttached } : {}) },
+        result.reference,
+      );
     }),
   );
 }
