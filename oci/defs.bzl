@@ -43,8 +43,10 @@ def oci_push(name, image, repository = None, repository_file = None, remote_tags
         insecure: plain HTTP to a registry not on this machine (loopback needs no flag).
         **kwargs: attest (attach the image's SLSA provenance as a referrer), attest_key (an ECDSA
             P-256 PEM key to sign it with, for cosign), stamp (-1/0/1: expand {{KEY}} in
-            remote_tags from --workspace_status_command), and common attributes. Records of the
-            push are flags after `--`: `bazel run :push -- --image-refs FILE --json`.
+            remote_tags from --workspace_status_command), sbom (an oci_sbom to attach),
+            image_refs (a file of what was pushed, crane's and ko's format), tekton_results (a
+            directory for Tekton's IMAGE_URL, IMAGE_DIGEST, IMAGES), and common attributes. The
+            same records are flags after `--`: `bazel run :push -- --image-refs FILE --json`.
     """
     if type(remote_tags) == "list":
         kwargs["remote_tags"] = remote_tags

@@ -111,6 +111,11 @@ def _oci_push_impl(ctx):
         flags.append("--attest-key \"$r/%s\"" % attest[1].short_path)
     if ctx.file.sbom:
         flags.append("--sbom \"$r/%s\"" % ctx.file.sbom.short_path)
+    for attr, flag in [("image_refs", "--image-refs"), ("tekton_results", "--tekton-results")]:
+        path = getattr(ctx.attr, attr)
+        if path:
+            # Relative to where `bazel run` was started, as a user expects of a path they typed.
+            flags.append("%s \"$(_here %s)\"" % (flag, shell.quote(path)))
     script = declare_output(ctx, "push.sh")
     ctx.actions.write(script, is_executable = True, content = "\n".join([
         "#!/bin/sh",
@@ -118,6 +123,7 @@ def _oci_push_impl(ctx):
         "set -e",
         "r=\"${RUNFILES_DIR:-$0.runfiles}/%s\"" % ctx.workspace_name,
         "[ -d \"$r\" ] || r=\"$PWD\"",
+        "_here() { case \"$1\" in /*) printf '%s' \"$1\" ;; *) printf '%s/%s' \"${BUILD_WORKING_DIRECTORY:-$PWD}\" \"$1\" ;; esac; }",
     ] + _repository_lines(ctx) + _remote_tags_file_lines([f for f in [ctx.file.remote_tags_file, stamped_tags] if f]) + [
         "exec \"$r/%s\" \"$r/%s\" push \"$r/%s\" \"$repository\" %s \"$@\"" % (
             tc.node.short_path,
@@ -149,6 +155,8 @@ group) is attached to the pushed manifest as a referrer, signed with `attest_key
         "insecure": attr.bool(doc = "Plain HTTP to a registry that is not on this machine (a loopback registry needs no flag)."),
         "attest": attr.bool(doc = "After the push, attach the image's SLSA provenance (in-toto Statement v1) as an OCI referrer (`ociutil push --attest`)."),
         "attest_key": attr.label(allow_single_file = True, doc = "Sign the attestation with this ECDSA P-256 PEM private key, for `cosign verify-attestation`. Needs attest = True."),
+        "image_refs": attr.string(doc = "Write `registry/repo@sha256:...` of what was pushed to this file, a line each (an index first, then its images): crane's and ko's format. Relative to where `bazel run` was started. Same as `-- --image-refs FILE`."),
+        "tekton_results": attr.string(doc = "Write Tekton's IMAGE_URL, IMAGE_DIGEST and IMAGES results into this directory (e.g. \"/tekton/results\"). Same as `-- --tekton-results DIR`."),
         "sbom": attr.label(allow_single_file = [".json"], doc = "An SBOM of the image (an oci_sbom target) to attach to the pushed manifest as a referrer (`ociutil push --sbom`). It needs the image's base layers, so building this push then fetches the full pull."),
     })),
     toolchains = [NODE_TOOLCHAIN_TYPE],

@@ -12,7 +12,7 @@
  *   and a rebuild is a full (disk) cache hit with the digest of before.
  */
 import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseReference } from "../ociutil/name/reference.js";
@@ -246,9 +246,19 @@ describe("provenance under Bazel", () => {
 
   it("an unsigned attestation of an index: oras lists it and its layer is the built provenance, byte for byte", async () => {
     const repo = `${registry.host}/prov/idx`;
+    await rm(join(HOST_WS, "idx-refs.txt"), { force: true });
+    await rm(join(HOST_WS, "tekton-results"), { recursive: true, force: true });
+    await mkdir(join(HOST_WS, "tekton-results"));
     const r = await ws.bazel("run //:idx_push", `OCI_PUSH_REPOSITORY=${repo}`);
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     const { digest } = await ws.json<{ digest: string }>("idx_/descriptor.json");
+    // The image_refs and tekton_results attributes: written where `bazel run` started, the index first.
+    const images = (JSON.parse(await readFile(ws.bin("idx_/index.json"), "utf8")) as { manifests: { digest: string }[] }).manifests.map((m) => m.digest);
+    expect(await readFile(join(HOST_WS, "idx-refs.txt"), "utf8")).toBe([digest, ...images].map((d) => `${repo}@${d}\n`).join(""));
+    expect(await readFile(join(HOST_WS, "tekton-results", "IMAGE_DIGEST"), "utf8")).toBe(digest);
+    expect(await readFile(join(HOST_WS, "tekton-results", "IMAGE_URL"), "utf8")).toBe(repo);
+    await rm(join(HOST_WS, "idx-refs.txt"), { force: true });
+    await rm(join(HOST_WS, "tekton-results"), { recursive: true, force: true });
     const discovered = JSON.parse((await mustRun(peer("oras"), ["discover", "--plain-http", "--format", "json", `${repo}@${digest}`])).stdout) as {
       referrers: { digest: string; artifactType: string }[];
     };
