@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseReference } from "../ociutil/name/reference.js";
 import { attach } from "../ociutil/ops/attach.js";
 import { RegistryClient } from "../ociutil/remote/client.js";
-import { buildTestImage, buildTestIndex, makeTempDir, mustRun, peer, removeTempDir, runOciutil, runTool, startRegistry, type TestRegistry } from "./harness/index.js";
+import { buildTestImage, buildTestIndex, makeTempDir, mustRun, peer, removeTempDir, runOciutil, mustRunOciutil, runTool, startRegistry, type TestRegistry } from "./harness/index.js";
 
 let registry: TestRegistry;
 let tmp: string;
@@ -33,9 +33,7 @@ afterAll(async () => {
 });
 
 async function ociutil(...args: string[]): Promise<string> {
-  const r = await runOciutil(args);
-  if (r.code !== 0) throw new Error(`ociutil ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
-  return r.stdout.trim();
+  return (await mustRunOciutil(args)).stdout.trim();
 }
 const crane = (...args: string[]) => mustRun(peer("crane"), [...args, "--insecure"]);
 const OFFLINE = ["--insecure-ignore-tlog=true", "--allow-insecure-registry", "--allow-http-registry"];

@@ -4,7 +4,7 @@
 import { chmod, mkdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTempDir, mustRun, peer, removeTempDir, runOciutil } from "./harness/index.js";
+import { makeTempDir, mustRun, peer, removeTempDir, mustRunOciutil, runOciutil } from "./harness/index.js";
 
 let dir: string;
 
@@ -16,9 +16,7 @@ afterAll(async () => {
 });
 
 async function ociutil(...args: string[]): Promise<string> {
-  const r = await runOciutil(args, { cwd: dir });
-  if (r.code !== 0) throw new Error(`ociutil ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
+  return (await mustRunOciutil(args, { cwd: dir })).stdout;
 }
 
 async function json<T>(file: string): Promise<T> {

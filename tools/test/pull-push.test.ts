@@ -14,6 +14,7 @@ import {
   pushWithCrane,
   removeTempDir,
   runOciutil,
+  mustRunOciutil,
   seedImage,
   startRegistry,
   type TestRegistry,
@@ -36,9 +37,7 @@ afterAll(async () => {
 });
 
 async function ociutil(...args: string[]): Promise<string> {
-  const r = await runOciutil(args);
-  if (r.code !== 0) throw new Error(`ociutil ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
-  return r.stdout.trim();
+  return (await mustRunOciutil(args)).stdout.trim();
 }
 async function ociutilJson(...args: string[]): Promise<Record<string, any>> {
   return JSON.parse(await ociutil(...args, "--json")) as Record<string, any>;

@@ -6,7 +6,7 @@
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildTestImage, buildTestIndex, makeTempDir, mustRun, peer, removeTempDir, runOciutil, runTool, startRegistry, type BuiltIndex, type TestRegistry } from "./harness/index.js";
+import { buildTestImage, buildTestIndex, makeTempDir, mustRun, peer, removeTempDir, runOciutil, mustRunOciutil, runTool, startRegistry, type BuiltIndex, type TestRegistry } from "./harness/index.js";
 
 let registry: TestRegistry;
 let other: TestRegistry;
@@ -35,9 +35,7 @@ afterAll(async () => {
 });
 
 async function ociutil(args: string[], env: Record<string, string | undefined> = {}): Promise<string> {
-  const r = await runOciutil(args, { env: { BUILDER_OUTPUT: undefined, ...env } });
-  if (r.code !== 0) throw new Error(`ociutil ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
+  return (await mustRunOciutil(args, { env: { BUILDER_OUTPUT: undefined, ...env } })).stdout;
 }
 const craneDigest = async (ref: string) => (await mustRun(peer("crane"), ["digest", ref, "--insecure"])).stdout.trim();
 async function freshDir(name: string): Promise<string> {

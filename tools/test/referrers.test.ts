@@ -10,7 +10,7 @@ import { parseReference } from "../ociutil/name/reference.js";
 import { attach } from "../ociutil/ops/attach.js";
 import { RegistryClient } from "../ociutil/remote/client.js";
 import { listReferrers, referrersTag } from "../ociutil/remote/referrers.js";
-import { buildTestImage, buildTestIndex, makeTempDir, mustRun, peer, removeTempDir, runOciutil, runTool, startRegistry, type BuiltIndex, type TestRegistry } from "./harness/index.js";
+import { buildTestImage, buildTestIndex, makeTempDir, mustRun, peer, removeTempDir, runOciutil, mustRunOciutil, runTool, startRegistry, type BuiltIndex, type TestRegistry } from "./harness/index.js";
 
 let registry: TestRegistry;
 let other: TestRegistry;
@@ -28,9 +28,7 @@ afterAll(async () => {
 });
 
 async function ociutil(...args: string[]): Promise<string> {
-  const r = await runOciutil(args, { env: { BUILDER_OUTPUT: undefined } });
-  if (r.code !== 0) throw new Error(`ociutil ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
-  return r.stdout.trim();
+  return (await mustRunOciutil(args, { env: { BUILDER_OUTPUT: undefined } })).stdout.trim();
 }
 const crane = (...args: string[]) => mustRun(peer("crane"), [...args, "--insecure"]);
 /** `oras discover`: the referrers oras sees (it reads the API, else the referrers tag). */

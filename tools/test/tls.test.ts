@@ -21,6 +21,7 @@ import {
   peer,
   removeTempDir,
   runOciutil,
+  mustRunOciutil,
   seedImage,
   startRegistry,
   type OciutilOptions,
@@ -58,9 +59,7 @@ function caPath(reg: TestRegistry): string {
 const trusting = (reg: TestRegistry): OciutilOptions => ({ env: { NODE_EXTRA_CA_CERTS: caPath(reg) } });
 
 async function ociutil(args: string[], opts: OciutilOptions): Promise<RunResult> {
-  const r = await runOciutil(args, opts);
-  if (r.code !== 0) throw new Error(`ociutil ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
-  return r;
+  return await mustRunOciutil(args, opts);
 }
 
 /** crane checking the certificate (no --insecure): Go reads its roots from SSL_CERT_FILE. */

@@ -52,6 +52,13 @@ export function runOciutil(args: string[], opts: OciutilOptions = {}): Promise<R
   return runTool(process.execPath, [...nodeFlags(), ociutilBundle(), ...args], runOpts(opts));
 }
 
+/** runOciutil for a step that must succeed: a failure throws with the command and its stderr. */
+export async function mustRunOciutil(args: string[], opts: OciutilOptions = {}): Promise<RunResult> {
+  const r = await runOciutil(args, opts);
+  if (r.code !== 0) throw new Error(`ociutil ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+  return r;
+}
+
 const TIME = "/usr/bin/time";
 
 /**

@@ -43,6 +43,7 @@ export {
 export {
   ociutilBundle,
   runOciutil,
+  mustRunOciutil,
   runOciutilWithPeakRss,
   runNodeWithPeakRss,
   BUNDLE_PATH,
