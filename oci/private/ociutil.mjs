@@ -36119,7 +36119,7 @@ async function* layerEntries(layout, index, desc) {
   if (failure2 !== void 0) {
     if (!(failure2 instanceof OciError)) {
       const got = await fileDigest(layout.blobPath(desc.digest), digestAlgorithm(desc.digest)).catch(() => void 0);
-      if (got !== void 0 && got !== desc.digest) throw new VerificationError(`${what}: blob content has digest ${got}, expected ${desc.digest}`);
+      if (got !== void 0 && got !== desc.digest) throw new VerificationError(`${what}: content has digest ${got}, expected ${desc.digest}`);
     }
     throw asLayerError(what, desc, failure2);
   }

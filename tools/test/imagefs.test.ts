@@ -280,7 +280,7 @@ describe("bad input", () => {
     await writeFile(blob, bytes);
     const out = join(tmp, "out", "corrupt.tar");
     await mustRun("mkdir", ["-p", join(tmp, "out")]);
-    await fails(["export", bad, out], new RegExp(`layer 2 \\(${layers[2]!.slice(0, 19)}\\): blob content has digest sha256:[0-9a-f]{64}, expected ${layers[2]}$`));
+    await fails(["export", bad, out], new RegExp(`layer 2 \\(${layers[2]!.slice(0, 19)}\\): content has digest sha256:[0-9a-f]{64}, expected ${layers[2]}$`));
     expect(await readdir(join(tmp, "out"))).toEqual([]);
     await fails(["ls", bad], /layer 2 .*: /);
   });

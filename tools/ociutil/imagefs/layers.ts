@@ -69,10 +69,11 @@ export async function* layerEntries(layout: ImageLayout, index: number, desc: De
     if (failure === undefined) source.destroy(); // stopped early: release the file
   }
   if (failure !== undefined) {
-    // A parse error in the middle of a blob is usually a corrupt blob: say so when its digest is wrong.
+    // A parse error in the middle of a blob is usually a corrupt blob: say so when its digest is wrong,
+    // in the words VerifyingStream uses when it is the one that notices first.
     if (!(failure instanceof OciError)) {
       const got = await fileDigest(layout.blobPath(desc.digest), digestAlgorithm(desc.digest)).catch(() => undefined);
-      if (got !== undefined && got !== desc.digest) throw new VerificationError(`${what}: blob content has digest ${got}, expected ${desc.digest}`);
+      if (got !== undefined && got !== desc.digest) throw new VerificationError(`${what}: content has digest ${got}, expected ${desc.digest}`);
     }
     throw asLayerError(what, desc, failure);
   }
