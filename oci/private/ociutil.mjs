@@ -30387,6 +30387,10 @@ async function sendFollowingRedirects(req) {
         headers,
         // undici sends any async iterable (its docs and client-h1's writeIterable); its types list only Readable.
         body: body ?? null,
+        // undici closes the connection after every HEAD (in case a server sends a body anyway) unless
+        // told not to; registries answer HEAD with Content-Length and no body, and a plan or a push
+        // makes thousands of HEADs, so each would otherwise pay a new connection (and TLS handshake).
+        ...method === "HEAD" ? { reset: false } : {},
         dispatcher: agent()
       });
       res = { status: answer.statusCode, headers: answer.headers, body: answer.body, url };
@@ -34058,6 +34062,73 @@ function registerLayout(program3) {
 // tools/ociutil/mutate/commands.ts
 var mutateCommands = [registerLayer, registerImage, registerIndex, registerLayout];
 
+// tools/ociutil/remote/listing.ts
+var MAX_PAGE_BYTES = 16 << 20;
+var MAX_PAGES = 1e5;
+var TagPage = object({ tags: array(string2()).nullish() });
+var CatalogPage = object({ repositories: array(string2()).nullish() });
+async function listTags(repo) {
+  const pages = await readPages(repo.registry, repo.registry.url(`/v2/${repo.name}/tags/list`), [repositoryScope(repo.name, "pull")], `tags of ${repo.fullName}`);
+  return pages === void 0 ? [] : pages.flatMap((p) => checked(TagPage, p, `tags of ${repo.fullName}`).tags ?? []);
+}
+var CATALOG_PAGE = 1e3;
+async function listRepositories(registry2) {
+  const what = `catalog of ${registry2.host}`;
+  let pages;
+  try {
+    pages = await readPages(registry2, registry2.url(`/v2/_catalog?n=${CATALOG_PAGE}`), ["registry:catalog:*"], what);
+  } catch (err2) {
+    if (!(err2 instanceof RegistryError && err2.status === 400)) throw err2;
+    pages = await readPages(registry2, registry2.url("/v2/_catalog"), ["registry:catalog:*"], what);
+  }
+  if (pages === void 0) throw new RegistryError(`catalog of ${registry2.host}: not found (the registry does not serve /v2/_catalog)`, 404);
+  return pages.flatMap((p) => checked(CatalogPage, p, `catalog of ${registry2.host}`).repositories ?? []);
+}
+function checked(schema, page, what) {
+  const r = schema.safeParse(page);
+  if (!r.success) throw new RegistryError(`${what}: the registry's answer is not a list of names`);
+  return r.data;
+}
+async function readPages(registry2, first, scopes, what) {
+  const out = [];
+  let url = first;
+  for (let page = 0; url !== void 0; page++) {
+    if (page > MAX_PAGES) throw new RegistryError(`${what}: the registry keeps sending more pages`);
+    const res = await registry2.send({ method: "GET", url, headers: { accept: "application/json" } }, scopes);
+    if (res.status === 404 && page === 0) {
+      await res.body.dump().catch(() => void 0);
+      return void 0;
+    }
+    if (res.status !== 200) {
+      await res.body.dump().catch(() => void 0);
+      const why = res.status === 401 || res.status === 403 ? "no access with the credentials in use" : `answered ${res.status}`;
+      throw new RegistryError(`${what}: ${why}`, res.status);
+    }
+    const chunks = [];
+    let total = 0;
+    for await (const chunk of res.body) {
+      total += chunk.length;
+      if (total > MAX_PAGE_BYTES) throw new RegistryError(`${what}: a page larger than ${MAX_PAGE_BYTES} bytes`);
+      chunks.push(Buffer.from(chunk));
+    }
+    try {
+      out.push(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+    } catch {
+      throw new RegistryError(`${what}: the registry's answer is not JSON`);
+    }
+    url = nextPage(header(res, "link"), url, what);
+  }
+  return out;
+}
+function nextPage(link2, base, what) {
+  if (link2 === void 0) return void 0;
+  const m = /<([^>]+)>\s*;[^,]*rel="?next"?/.exec(link2);
+  if (m === null) return void 0;
+  const next = new URL(m[1], base);
+  if (next.host !== base.host) throw new RegistryError(`${what}: the registry sent a next page on another host (${next.host})`);
+  return next;
+}
+
 // tools/ociutil/promote/attest.ts
 var PROMOTION_PREDICATE_V1 = "https://github.com/rules-ociutil/rules_ociutil/blob/main/docs/cli/promote.md#promotion-v1";
 var PREDICATE_ANNOTATIONS = ["in-toto.io/predicate-type", "dev.sigstore.bundle.predicateType"];
@@ -34181,17 +34252,23 @@ async function executePlan(client, plan, jobs, opts = {}) {
   };
   list.sort((a, b) => a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0);
   const blobJobs = Math.max(1, Math.min(defaultJobs(), jobs));
+  const recheck = new DestinationRecheck(client);
   await forEachLimit(list, jobs, async (g) => {
     let imageOk = true;
     if (g.from !== void 0) {
       try {
-        const tree = await treeFor(g);
-        const tags = [...new Set(g.edges.map((e) => e.tag).filter((t) => t !== null))];
-        await transferTree(tree, new RegistrySource(client.repository(g.from)), client.repository(g.destination, "push"), tags, {
-          jobs: blobJobs,
-          retry: client.retry
-        });
-        for (const e of g.edges) results.set(e, { ...e, outcome: "copied" });
+        const settled = await recheck.settle(g, results);
+        if (settled === "copy") {
+          const tree = await treeFor(g);
+          const tags = [...new Set(g.edges.map((e) => e.tag).filter((t) => t !== null))];
+          await transferTree(tree, new RegistrySource(client.repository(g.from)), client.repository(g.destination, "push"), tags, {
+            jobs: blobJobs,
+            retry: client.retry
+          });
+          for (const e of g.edges) results.set(e, { ...e, outcome: "copied" });
+        } else {
+          imageOk = settled === "present";
+        }
       } catch (err2) {
         imageOk = false;
         for (const e of g.edges) results.set(e, { ...e, outcome: "failed", detail: errorMessage(err2) });
@@ -34229,67 +34306,47 @@ async function copyReferrerEdge(client, e, jobs) {
   if (size !== void 0 && m.bytes.length !== size) throw new VerificationError(`referrer ${from.fullName}@${e.digest} has ${m.bytes.length} bytes, its descriptor says ${size}`);
   await copyReferrer(from, to, m, opts);
 }
-
-// tools/ociutil/remote/listing.ts
-var MAX_PAGE_BYTES = 16 << 20;
-var MAX_PAGES = 1e5;
-var TagPage = object({ tags: array(string2()).nullish() });
-var CatalogPage = object({ repositories: array(string2()).nullish() });
-async function listTags(repo) {
-  const pages = await readPages(repo.registry, repo.registry.url(`/v2/${repo.name}/tags/list`), [repositoryScope(repo.name, "pull")], `tags of ${repo.fullName}`);
-  return pages === void 0 ? [] : pages.flatMap((p) => checked(TagPage, p, `tags of ${repo.fullName}`).tags ?? []);
-}
-async function listRepositories(registry2) {
-  const pages = await readPages(registry2, registry2.url("/v2/_catalog"), ["registry:catalog:*"], `catalog of ${registry2.host}`);
-  if (pages === void 0) throw new RegistryError(`catalog of ${registry2.host}: not found (the registry does not serve /v2/_catalog)`, 404);
-  return pages.flatMap((p) => checked(CatalogPage, p, `catalog of ${registry2.host}`).repositories ?? []);
-}
-function checked(schema, page, what) {
-  const r = schema.safeParse(page);
-  if (!r.success) throw new RegistryError(`${what}: the registry's answer is not a list of names`);
-  return r.data;
-}
-async function readPages(registry2, first, scopes, what) {
-  const out = [];
-  let url = first;
-  for (let page = 0; url !== void 0; page++) {
-    if (page > MAX_PAGES) throw new RegistryError(`${what}: the registry keeps sending more pages`);
-    const res = await registry2.send({ method: "GET", url, headers: { accept: "application/json" } }, scopes);
-    if (res.status === 404 && page === 0) {
-      await res.body.dump().catch(() => void 0);
-      return void 0;
-    }
-    if (res.status !== 200) {
-      await res.body.dump().catch(() => void 0);
-      const why = res.status === 401 || res.status === 403 ? "no access with the credentials in use" : `answered ${res.status}`;
-      throw new RegistryError(`${what}: ${why}`, res.status);
-    }
-    const chunks = [];
-    let total = 0;
-    for await (const chunk of res.body) {
-      total += chunk.length;
-      if (total > MAX_PAGE_BYTES) throw new RegistryError(`${what}: a page larger than ${MAX_PAGE_BYTES} bytes`);
-      chunks.push(Buffer.from(chunk));
-    }
-    try {
-      out.push(JSON.parse(Buffer.concat(chunks).toString("utf8")));
-    } catch {
-      throw new RegistryError(`${what}: the registry's answer is not JSON`);
-    }
-    url = nextPage(header(res, "link"), url, what);
+var DestinationRecheck = class {
+  constructor(client) {
+    this.client = client;
   }
-  return out;
-}
-function nextPage(link2, base, what) {
-  if (link2 === void 0) return void 0;
-  const m = /<([^>]+)>\s*;[^,]*rel="?next"?/.exec(link2);
-  if (m === null) return void 0;
-  const next = new URL(m[1], base);
-  if (next.host !== base.host) throw new RegistryError(`${what}: the registry sent a next page on another host (${next.host})`);
-  return next;
-}
+  client;
+  tags = /* @__PURE__ */ new Map();
+  /**
+   * Settles the group's edges whose tags exist after all; "copy" when edges are left to copy, else
+   * "present" when the image is there under a wanted tag, "refused" when every tag was moved.
+   */
+  async settle(g, results) {
+    if (!g.edges.some((e) => e.destinationUnread === true)) return "copy";
+    const repo = this.client.repository(g.destination);
+    let tags = this.tags.get(g.destination.name);
+    if (tags === void 0) {
+      tags = listTags(repo).then((t) => new Set(t));
+      this.tags.set(g.destination.name, tags);
+    }
+    const existing = await tags;
+    const keep = [];
+    for (const e of g.edges) {
+      if (e.tag === null || !existing.has(e.tag)) {
+        keep.push(e);
+        continue;
+      }
+      const current = (await repo.headManifest(e.tag))?.digest;
+      if (current === void 0) keep.push(e);
+      else if (current === e.digest) results.set(e, { ...e, action: "present", outcome: "present" });
+      else {
+        const detail = `${e.destination.name}:${e.tag} points at ${current}; tag moves are refused`;
+        results.set(e, { ...e, action: "tag-move", outcome: "refused", detail });
+      }
+    }
+    const present = g.edges.some((e) => results.get(e)?.outcome === "present");
+    g.edges = keep;
+    return keep.length > 0 ? "copy" : present ? "present" : "refused";
+  }
+};
 
 // tools/ociutil/promote/inventory.ts
+var CATALOG_MIN_REPOSITORIES = 20;
 async function readInventory(client, edges, limit) {
   const wanted = /* @__PURE__ */ new Map();
   const want = (repo) => {
@@ -34307,6 +34364,7 @@ async function readInventory(client, edges, limit) {
     if (e.tag !== null) d.tags.add(e.tag);
   }
   const repos2 = [...wanted.values()];
+  await markAbsentByCatalog(client, repos2, limit);
   const first = [];
   for (const w of repos2) {
     if (w.listTags) first.push({ w, list: true });
@@ -34319,13 +34377,37 @@ async function readInventory(client, edges, limit) {
   const third = /* @__PURE__ */ new Map();
   for (const e of edges) {
     const d = wanted.get(e.destination.name);
-    if (d.inv.error !== void 0 || d.inv.digests.has(e.digest)) continue;
+    if (d.inv.error !== void 0 || d.inv.absentByCatalog === true || d.inv.digests.has(e.digest)) continue;
     const s = wanted.get(e.source.name).inv;
     const sourceHas = s.error === void 0 && s.digests.get(e.digest) === true;
     if (e.tag === null || !d.inv.tags.has(e.tag) && !sourceHas) third.set(`${e.destination.name}@${e.digest}`, { w: d, digest: e.digest });
   }
   await run([...third.values()], limit);
   return new Map(repos2.map((w) => [w.inv.repo.name, w.inv]));
+}
+async function markAbsentByCatalog(client, repos2, limit) {
+  const byRegistry = /* @__PURE__ */ new Map();
+  for (const w of repos2) {
+    if (!w.listTags) continue;
+    const list = byRegistry.get(w.inv.repo.registry);
+    if (list === void 0) byRegistry.set(w.inv.repo.registry, [w]);
+    else list.push(w);
+  }
+  const read = [...byRegistry].filter(([, ws]) => ws.length >= CATALOG_MIN_REPOSITORIES);
+  await forEachLimit(read, limit, async ([registry2, ws]) => {
+    let listed;
+    try {
+      listed = new Set(await listRepositories(client.registry(registry2)));
+    } catch {
+      return;
+    }
+    for (const w of ws) {
+      if (listed.has(w.inv.repo.repository)) continue;
+      w.inv.absentByCatalog = true;
+      w.listTags = false;
+      w.tags.clear();
+    }
+  });
 }
 async function run(lookups, limit) {
   await forEachLimit(lookups, limit, async (l) => {
@@ -34578,7 +34660,7 @@ function planEdges(edges, inventory) {
     } else if (d.digests.get(e.digest) === true) {
       return present();
     }
-    if (s.error === void 0 && s.digests.get(e.digest) === true) return to({ action: "copy", from: e.source });
+    if (s.error === void 0 && s.digests.get(e.digest) === true) return to({ action: "copy", from: e.source, ...d.absentByCatalog === true ? { destinationUnread: true } : {} });
     if (d.digests.get(e.digest) === true) return to({ action: "copy", from: e.destination });
     if (s.error !== void 0) return to({ action: "unreadable", detail: s.error });
     return to({ action: "missing", detail: `${e.digest} is in neither ${e.source.name} nor ${e.destination.name}` });

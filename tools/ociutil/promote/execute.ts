@@ -11,6 +11,7 @@ import { loadTree, type ImageTree } from "../ops/tree.js";
 import { defaultJobs, forEachLimit } from "../util/pool.js";
 import { copyReferrer, copyTagged } from "../ops/referrers.js";
 import { errorMessage, VerificationError } from "../util/errors.js";
+import { listTags } from "../remote/listing.js";
 import type { SigningKey } from "../provenance/dsse.js";
 import { attestPromotion } from "./attest.js";
 import type { PlannedEdge } from "./plan.js";
@@ -101,17 +102,23 @@ export async function executePlan(client: RegistryClient, plan: PlannedEdge[], j
   // Groups sorted by source digest so the ones sharing a tree run close together.
   list.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
   const blobJobs = Math.max(1, Math.min(defaultJobs(), jobs));
+  const recheck = new DestinationRecheck(client);
   await forEachLimit(list, jobs, async (g) => {
     let imageOk = true;
     if (g.from !== undefined) {
       try {
-        const tree = await treeFor(g);
-        const tags = [...new Set(g.edges.map((e) => e.tag).filter((t): t is string => t !== null))];
-        await transferTree(tree, new RegistrySource(client.repository(g.from)), client.repository(g.destination, "push"), tags, {
-          jobs: blobJobs,
-          retry: client.retry,
-        });
-        for (const e of g.edges) results.set(e, { ...e, outcome: "copied" });
+        const settled = await recheck.settle(g, results);
+        if (settled === "copy") {
+          const tree = await treeFor(g);
+          const tags = [...new Set(g.edges.map((e) => e.tag).filter((t): t is string => t !== null))];
+          await transferTree(tree, new RegistrySource(client.repository(g.from)), client.repository(g.destination, "push"), tags, {
+            jobs: blobJobs,
+            retry: client.retry,
+          });
+          for (const e of g.edges) results.set(e, { ...e, outcome: "copied" });
+        } else {
+          imageOk = settled === "present"; // nothing left to copy: the referrers follow an image that is there
+        }
       } catch (err) {
         imageOk = false;
         for (const e of g.edges) results.set(e, { ...e, outcome: "failed", detail: errorMessage(err) });
@@ -150,4 +157,48 @@ async function copyReferrerEdge(client: RegistryClient, e: PlannedEdge, jobs: nu
   const size = e.referrer!.size;
   if (size !== undefined && m.bytes.length !== size) throw new VerificationError(`referrer ${from.fullName}@${e.digest} has ${m.bytes.length} bytes, its descriptor says ${size}`);
   await copyReferrer(from, to, m, opts);
+}
+
+/**
+ * A destination repository the plan took as empty from its registry's catalog was never read. Before
+ * the first write there, its tags are listed (once per repository); a tag the group would write that
+ * exists after all is resolved, and the edge becomes present or a refused tag move, as the plan would
+ * have had it. A catalog that lags behind, or hides what the credentials cannot see, never moves a tag.
+ */
+class DestinationRecheck {
+  private readonly tags = new Map<string, Promise<Set<string>>>();
+
+  constructor(private readonly client: RegistryClient) {}
+
+  /**
+   * Settles the group's edges whose tags exist after all; "copy" when edges are left to copy, else
+   * "present" when the image is there under a wanted tag, "refused" when every tag was moved.
+   */
+  async settle(g: Group, results: Map<PlannedEdge, EdgeResult>): Promise<"copy" | "present" | "refused"> {
+    if (!g.edges.some((e) => e.destinationUnread === true)) return "copy";
+    const repo = this.client.repository(g.destination);
+    let tags = this.tags.get(g.destination.name);
+    if (tags === undefined) {
+      tags = listTags(repo).then((t) => new Set(t));
+      this.tags.set(g.destination.name, tags);
+    }
+    const existing = await tags;
+    const keep: PlannedEdge[] = [];
+    for (const e of g.edges) {
+      if (e.tag === null || !existing.has(e.tag)) {
+        keep.push(e);
+        continue;
+      }
+      const current = (await repo.headManifest(e.tag))?.digest;
+      if (current === undefined) keep.push(e);
+      else if (current === e.digest) results.set(e, { ...e, action: "present", outcome: "present" });
+      else {
+        const detail = `${e.destination.name}:${e.tag} points at ${current}; tag moves are refused`;
+        results.set(e, { ...e, action: "tag-move", outcome: "refused", detail });
+      }
+    }
+    const present = g.edges.some((e) => results.get(e)?.outcome === "present");
+    g.edges = keep;
+    return keep.length > 0 ? "copy" : present ? "present" : "refused";
+  }
 }

@@ -20,6 +20,8 @@ export interface PlannedEdge extends Edge {
   detail?: string;
   /** Set on a "present" edge whose source also has the digest (its referrers can still be copied). */
   sourceHas?: boolean;
+  /** Set when the destination was taken as empty from its registry's catalog, unread (inventory.ts). */
+  destinationUnread?: boolean;
   /** Set on the edge of a referrer or cosign tag of a promoted image (promote/referrers.ts). */
   referrer?: ReferrerLink;
 }
@@ -39,7 +41,7 @@ export function planEdges(edges: Edge[], inventory: Inventory): PlannedEdge[] {
     } else if (d.digests.get(e.digest) === true) {
       return present();
     }
-    if (s.error === undefined && s.digests.get(e.digest) === true) return to({ action: "copy", from: e.source });
+    if (s.error === undefined && s.digests.get(e.digest) === true) return to({ action: "copy", from: e.source, ...(d.absentByCatalog === true ? { destinationUnread: true } : {}) });
     if (d.digests.get(e.digest) === true) return to({ action: "copy", from: e.destination });
     if (s.error !== undefined) return to({ action: "unreadable", detail: s.error });
     return to({ action: "missing", detail: `${e.digest} is in neither ${e.source.name} nor ${e.destination.name}` });

@@ -20,9 +20,20 @@ export async function listTags(repo: RemoteRepository): Promise<string[]> {
   return pages === undefined ? [] : pages.flatMap((p) => checked(TagPage, p, `tags of ${repo.fullName}`).tags ?? []);
 }
 
+/** Pages of the catalog are asked for this large (distribution's default maximum); 100 otherwise. */
+const CATALOG_PAGE = 1000;
+
 /** Every repository the registry's catalog lists (RegistryError with the status if it will not). */
 export async function listRepositories(registry: Registry): Promise<string[]> {
-  const pages = await readPages(registry, registry.url("/v2/_catalog"), ["registry:catalog:*"], `catalog of ${registry.host}`);
+  const what = `catalog of ${registry.host}`;
+  let pages: unknown[] | undefined;
+  try {
+    pages = await readPages(registry, registry.url(`/v2/_catalog?n=${CATALOG_PAGE}`), ["registry:catalog:*"], what);
+  } catch (err) {
+    // A registry with a smaller maximum refuses the page size (distribution: 400 PAGINATION_NUMBER_INVALID).
+    if (!(err instanceof RegistryError && err.status === 400)) throw err;
+    pages = await readPages(registry, registry.url("/v2/_catalog"), ["registry:catalog:*"], what);
+  }
   if (pages === undefined) throw new RegistryError(`catalog of ${registry.host}: not found (the registry does not serve /v2/_catalog)`, 404);
   return pages.flatMap((p) => checked(CatalogPage, p, `catalog of ${registry.host}`).repositories ?? []);
 }

@@ -202,6 +202,10 @@ async function sendFollowingRedirects(req: HttpRequest): Promise<HttpResponse> {
         headers,
         // undici sends any async iterable (its docs and client-h1's writeIterable); its types list only Readable.
         body: (body ?? null) as Buffer | Readable | null,
+        // undici closes the connection after every HEAD (in case a server sends a body anyway) unless
+        // told not to; registries answer HEAD with Content-Length and no body, and a plan or a push
+        // makes thousands of HEADs, so each would otherwise pay a new connection (and TLS handshake).
+        ...(method === "HEAD" ? { reset: false } : {}),
         dispatcher: agent(),
       });
       res = { status: answer.statusCode, headers: answer.headers, body: answer.body, url };

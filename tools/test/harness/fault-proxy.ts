@@ -73,6 +73,8 @@ export interface FaultProxy {
   otherHost: string;
   requests: ProxyRequestRecord[];
   otherHostRequests: ProxyRequestRecord[];
+  /** TCP connections clients opened to the proxy so far (whether requests share connections). */
+  readonly connections: number;
   /** How many times each rule (by index in the current rules) has fired. */
   ruleHits: number[];
   /** Replaces the rules (and resets ruleHits). */
@@ -315,6 +317,8 @@ export async function startFaultProxy(upstream: string, rules: FaultRule[], opti
   }
 
   const server: Server = createServer(handle);
+  let connections = 0;
+  server.on("connection", () => connections++);
   const other4: Server = createServer(handleOther);
   const other6: Server = createServer(handleOther);
   let port = 0;
@@ -348,6 +352,9 @@ export async function startFaultProxy(upstream: string, rules: FaultRule[], opti
     otherHostRequests,
     get ruleHits() {
       return hits;
+    },
+    get connections() {
+      return connections;
     },
     setRules(r: FaultRule[]) {
       current = r.slice();

@@ -1,0 +1,100 @@
+/**
+ * `ociutil promote` reads a destination registry that takes many repositories through its catalog:
+ * the repositories it does not list are not read one by one (a new release costs one catalog read per
+ * registry, not a tag list per repository). Real registries; one test puts the fault proxy in front
+ * of the destination to answer a stale catalog (MOCKED: distribution's catalog is never stale, a
+ * replicated registry's can be), and checks that the run still refuses a tag move and skips what is there.
+ */
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  logMark,
+  makeTempDir,
+  mustRun,
+  peer,
+  removeTempDir,
+  runOciutil,
+  seedImage,
+  servedSince,
+  startFaultProxy,
+  startRegistry,
+  type FaultProxy,
+  type TestRegistry,
+} from "./harness/index.js";
+
+/** More than CATALOG_MIN_REPOSITORIES (20), so the destination's catalog is read. */
+const REPOS = Array.from({ length: 24 }, (_, i) => `r${String(i).padStart(2, "0")}`);
+const MOVED = "r03"; // prod has :1.0 pointing at another image
+const THERE = "r05"; // prod has the image under :1.0 already
+
+let staging: TestRegistry;
+let prod: TestRegistry;
+let proxy: FaultProxy;
+let tmp: string;
+let app = "";
+let other = "";
+
+const crane = (...args: string[]) => mustRun(peer("crane"), [...args, "--insecure"]);
+
+async function manifestFor(destHost: string): Promise<string> {
+  const file = join(tmp, `${destHost.replace(/[^a-z0-9]/gi, "_")}.yaml`);
+  const images = REPOS.map((r) => `- name: ${r}\n  dmap:\n    "${app}": ["1.0"]\n`).join("");
+  await writeFile(file, `registries:\n- name: ${staging.host}/staging\n  src: true\n- name: ${destHost}/prod\nimages:\n${images}`);
+  return file;
+}
+
+beforeAll(async () => {
+  [staging, prod] = await Promise.all([startRegistry(), startRegistry()]);
+  proxy = await startFaultProxy(prod.host, []);
+  tmp = await makeTempDir("promote-catalog");
+  app = await seedImage(staging, `staging/${REPOS[0]}:1.0`, { layers: [{ files: { "app.txt": "app" } }] });
+  for (const r of REPOS.slice(1)) await crane("copy", `${staging.host}/staging/${REPOS[0]}:1.0`, `${staging.host}/staging/${r}:1.0`);
+  other = await seedImage(prod, `prod/${MOVED}:1.0`, { layers: [{ files: { "app.txt": "older" } }] });
+  await crane("copy", `${staging.host}/staging/${REPOS[0]}:1.0`, `${prod.host}/prod/${THERE}:1.0`);
+}, 120_000);
+afterAll(async () => {
+  await proxy?.stop();
+  await Promise.all([staging?.stop(), prod?.stop()]);
+  await removeTempDir(tmp);
+});
+
+describe("a destination read through its catalog", () => {
+  it("plans from one catalog read: only the repositories it lists are read, and the plan is the same", async () => {
+    const mark = await logMark(prod);
+    const r = await runOciutil(["promote", "--insecure", "--manifest", await manifestFor(prod.host), "--json"]);
+    expect(r.code, r.stderr).toBe(1); // the refused tag move
+    const report = JSON.parse(r.stdout);
+    expect(report.summary).toMatchObject({ planned: REPOS.length - 2, present: 1, refused: 1, failed: 0, missing: 0 });
+    const moved = report.edges.find((e: { destination: string }) => e.destination.endsWith(`/prod/${MOVED}:1.0`));
+    expect(moved).toMatchObject({ outcome: "refused", detail: `${prod.host}/prod/${MOVED}:1.0 points at ${other}; tag moves are refused` });
+
+    const served = await servedSince(prod, mark);
+    expect(served.filter((q) => q.uri.startsWith("/v2/_catalog"))).toHaveLength(1);
+    // Tag lists and manifest HEADs only for the two repositories the catalog lists.
+    const read = new Set(served.filter((q) => /\/(tags\/list|manifests\/)/.test(q.uri)).map((q) => q.uri.split("/")[3]));
+    expect([...read].sort()).toEqual([MOVED, THERE]);
+  });
+
+  it("with a stale catalog (mocked) the run lists each repository before writing: no tag moves, nothing copied twice", async () => {
+    // The proxy answers the catalog as a registry that has not caught up would: no repositories at all.
+    proxy.setRules([{ method: "GET", path: /^\/v2\/_catalog$/, action: { kind: "status", status: 200, headers: { "content-type": "application/json" }, body: '{"repositories":[]}' } }]);
+    const file = await manifestFor(proxy.host);
+    const dry = await runOciutil(["promote", "--insecure", "--manifest", file, "--json"]);
+    expect(dry.code, dry.stderr).toBe(0); // the plan believed the catalog: all copies
+    expect(JSON.parse(dry.stdout).summary).toMatchObject({ planned: REPOS.length });
+
+    const r = await runOciutil(["promote", "--insecure", "--manifest", file, "--confirm", "--json"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/1 tag moves refused/);
+    expect(JSON.parse(r.stdout).summary).toMatchObject({ copied: REPOS.length - 2, present: 1, refused: 1, failed: 0 });
+    expect(proxy.ruleHits[0]).toBeGreaterThan(0);
+    // The tag that pointed elsewhere still does; every other repository has the image.
+    expect((await crane("digest", `${prod.host}/prod/${MOVED}:1.0`)).stdout.trim()).toBe(other);
+    for (const repo of REPOS.filter((x) => x !== MOVED)) expect((await crane("digest", `${prod.host}/prod/${repo}:1.0`)).stdout.trim()).toBe(app);
+
+    // Straight at the destination, whose catalog now lists them all: nothing left but the refusal.
+    const again = await runOciutil(["promote", "--insecure", "--manifest", await manifestFor(prod.host), "--json"]);
+    expect(JSON.parse(again.stdout).summary).toMatchObject({ planned: 0, present: REPOS.length - 1, refused: 1 });
+  });
+});
