@@ -4,7 +4,8 @@
  *  1. scale: a thin manifest directory of SUBPROJECTS subprojects, DIGESTS digests in all and
  *     DESTINATIONS destination registries (75 x 20,000 x 22: 440,000 edges), validated
  *     (--validate-only) and planned (a dry run) against a staging registry that holds every digest
- *     and 22 empty destinations. Wall time and peak RSS of each.
+ *     and 22 empty destinations (a new release), then again with destinations that hold every edge
+ *     (the steady state of a periodic job). Wall time and peak RSS of each.
  *  2. promotion: 200 images (every tenth an index of two platforms, every twentieth signed with
  *     cosign) promoted with --jobs 8 through the fault proxy answering 429s (MOCKED: a real
  *     docker-registry never rate-limits), then checked: a direct re-run has nothing to do and cosign
@@ -15,7 +16,7 @@
  * filesystem layout): pushing 20,000 images over HTTP would measure the push, not the plan.
  */
 import { createHash } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   BUNDLE_PATH,
@@ -86,6 +87,8 @@ async function scaleBench(): Promise<void> {
   const configHex = await storeBlob(storage, config);
   const layerHex = await storeBlob(storage, layer);
   const dir = join(tmp, "thin");
+  // What every destination holds in the steady state, written once and shared (see below).
+  const steadyRepos = join(tmp, "steady-repositories");
   const t0 = Date.now();
   let n = 0;
   for (let s = 0; s < SUBPROJECTS; s++) {
@@ -100,6 +103,7 @@ async function scaleBench(): Promise<void> {
       "",
     ].join("\n");
     const images: string[] = [];
+    const steadyRepo = (image: string) => join(steadyRepos, "images", sp, image, "_manifests");
     for (let i = 0; i < count; i++, n++) {
       const image = `img-${i % IMAGES_PER_SUBPROJECT}`;
       const manifest = Buffer.from(
@@ -117,6 +121,16 @@ async function scaleBench(): Promise<void> {
       const tag = `v1.${i}.0`;
       await link(join(repo, "tags", tag, "current"), hex);
       await link(join(repo, "tags", tag, "index/sha256", hex), hex);
+      if (i < IMAGES_PER_SUBPROJECT) {
+        // The blobs linked into each repository: distribution's catalog lists the repositories that have them.
+        for (const r of [repo, steadyRepo(image)]) for (const b of [configHex, layerHex]) await link(join(r, "..", "_layers/sha256", b), b);
+      }
+      // The steady state's destinations hold the same digests under the same tags.
+      await link(join(steadyRepo(image), "revisions/sha256", hex), hex);
+      if (i % 10 !== 9) {
+        await link(join(steadyRepo(image), "tags", tag, "current"), hex);
+        await link(join(steadyRepo(image), "tags", tag, "index/sha256", hex), hex);
+      }
       // Every tenth is promoted without a tag, as kpromo manifests do for children and builds.
       images.push(`- name: ${image}\n  dmap:\n    "sha256:${hex}": ${i % 10 === 9 ? "[]" : `["${tag}"]`}`);
     }
@@ -145,6 +159,17 @@ async function scaleBench(): Promise<void> {
   await run("validate (--validate-only)", ["--validate-only"]);
   const record = join(tmp, "plan.json");
   await run("plan (dry run, --record)", ["--record", record]);
+
+  // The steady state, the periodic job's case: every destination already holds every edge. The 22
+  // destinations have the same repository names, so they share one repositories tree (and the
+  // staging registry's blobs) through symbolic links in their storage; each is still its own server.
+  for (const d of dests) {
+    const v2 = join(d.storageDir, "docker/registry/v2");
+    await mkdir(v2, { recursive: true });
+    await symlink(join(storage, "docker/registry/v2/blobs"), join(v2, "blobs"));
+    await symlink(steadyRepos, join(v2, "repositories"));
+  }
+  await run("plan, steady state (all present)", []);
 }
 
 async function promotionBench(): Promise<void> {

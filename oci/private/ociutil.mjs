@@ -34067,9 +34067,20 @@ var MAX_PAGE_BYTES = 16 << 20;
 var MAX_PAGES = 1e5;
 var TagPage = object({ tags: array(string2()).nullish() });
 var CatalogPage = object({ repositories: array(string2()).nullish() });
+var ManifestMap = record(string2().regex(/^sha256:[0-9a-f]{64}$/), object({ tag: array(string2()).nullish() }));
 async function listTags(repo) {
-  const pages = await readPages(repo.registry, repo.registry.url(`/v2/${repo.name}/tags/list`), [repositoryScope(repo.name, "pull")], `tags of ${repo.fullName}`);
-  return pages === void 0 ? [] : pages.flatMap((p) => checked(TagPage, p, `tags of ${repo.fullName}`).tags ?? []);
+  return (await listTagsAndManifests(repo)).tags;
+}
+async function listTagsAndManifests(repo) {
+  const what = `tags of ${repo.fullName}`;
+  const pages = await readPages(repo.registry, repo.registry.url(`/v2/${repo.name}/tags/list`), [repositoryScope(repo.name, "pull")], what);
+  if (pages === void 0) return { tags: [] };
+  const tags = pages.flatMap((p) => checked(TagPage, p, what).tags ?? []);
+  const maps = pages.map((p) => ManifestMap.safeParse(p?.manifest));
+  if (!maps.every((m) => m.success)) return { tags };
+  const manifests = /* @__PURE__ */ new Map();
+  for (const m of maps) for (const [digest2, info] of Object.entries(m.data)) manifests.set(digest2, info.tag ?? []);
+  return { tags, manifests };
 }
 var CATALOG_PAGE = 1e3;
 async function listRepositories(registry2) {
@@ -34365,19 +34376,22 @@ async function readInventory(client, edges, limit) {
   }
   const repos2 = [...wanted.values()];
   await markAbsentByCatalog(client, repos2, limit);
-  const first = [];
-  for (const w of repos2) {
-    if (w.listTags) first.push({ w, list: true });
-    for (const digest2 of w.sourceDigests) first.push({ w, digest: digest2 });
-  }
-  await run(first, limit);
+  await run(
+    repos2.filter((w) => w.listTags || w.sourceDigests.size > 0).map((w) => ({ w, list: true })),
+    limit
+  );
+  const sourced = [];
+  for (const w of repos2) if (w.inv.complete !== true) for (const digest2 of w.sourceDigests) sourced.push({ w, digest: digest2 });
+  await run(sourced, limit);
   const second = [];
-  for (const w of repos2) if (w.inv.error === void 0) for (const tag of w.tags) second.push({ w, tag });
+  for (const w of repos2) if (w.inv.error === void 0) {
+    for (const tag of w.tags) if (!w.inv.tags.has(tag)) second.push({ w, tag });
+  }
   await run(second, limit);
   const third = /* @__PURE__ */ new Map();
   for (const e of edges) {
     const d = wanted.get(e.destination.name);
-    if (d.inv.error !== void 0 || d.inv.absentByCatalog === true || d.inv.digests.has(e.digest)) continue;
+    if (d.inv.error !== void 0 || d.inv.absentByCatalog === true || d.inv.complete === true || d.inv.digests.has(e.digest)) continue;
     const s = wanted.get(e.source.name).inv;
     const sourceHas = s.error === void 0 && s.digests.get(e.digest) === true;
     if (e.tag === null || !d.inv.tags.has(e.tag) && !sourceHas) third.set(`${e.destination.name}@${e.digest}`, { w: d, digest: e.digest });
@@ -34415,8 +34429,16 @@ async function run(lookups, limit) {
     if (inv.error !== void 0) return;
     try {
       if (l.list) {
-        const existing = new Set(await listTags(l.w.remote));
+        const listing = await listTagsAndManifests(l.w.remote);
+        const existing = new Set(listing.tags);
         l.w.tags = new Set([...l.w.tags].filter((t) => existing.has(t)));
+        if (listing.manifests !== void 0) {
+          inv.complete = true;
+          for (const [digest2, tags] of listing.manifests) {
+            inv.digests.set(digest2, true);
+            for (const t of tags) if (l.w.tags.has(t)) inv.tags.set(t, digest2);
+          }
+        }
       } else if (l.tag !== void 0) {
         const head = await l.w.remote.headManifest(l.tag);
         const digest2 = head?.digest ?? (await l.w.remote.getManifest(l.tag).catch(() => void 0))?.digest;

@@ -1,23 +1,24 @@
 /**
  * What the registries hold, read once per repository and only as far as the plan needs:
- *   1. at once: each digest the manifests name, looked up in its source (HEAD), and each
- *      destination's tags listed (tags/list);
- *   2. the named tags that exist in a destination, resolved to digests (HEAD);
- *   3. a digest looked up in a destination only where the plan depends on it: a tagless edge, or a
- *      tag the destination lacks for a digest the source lacks (tagged from the destination itself).
- *      A tagged edge whose source has the digest is a copy whether or not the destination has it,
- *      so a new release to 22 destinations costs no HEAD per edge.
  *   0. first of all, where a destination registry takes many repositories, its catalog: a repository
  *      it does not list holds nothing, so it needs no tag list and no HEAD (a new release to 22
  *      destinations costs 22 catalog reads, not 8,250 tag lists). Registries that refuse the catalog
  *      (most public ones) are read repository by repository. A repository taken as absent this way
  *      is checked again just before anything is written to it (see `absentByCatalog`).
- * Works with any registry that speaks the distribution API (kpromo reads through a Google-only
- * extension of tags/list). Reads run concurrently, at most `limit` at a time.
+ *   1. each repository's tags listed (tags/list), then each digest the manifests name looked up in
+ *      its source (HEAD); on Google's registries the list names every manifest with its tags (the
+ *      extension kpromo reads), and no HEAD is needed in that repository, here or below;
+ *   2. the named tags that exist in a destination, resolved to digests (HEAD);
+ *   3. a digest looked up in a destination only where the plan depends on it: a tagless edge, or a
+ *      tag the destination lacks for a digest the source lacks (tagged from the destination itself).
+ *      A tagged edge whose source has the digest is a copy whether or not the destination has it,
+ *      so a new release to 22 destinations costs no HEAD per edge.
+ * Works with any registry that speaks the distribution API (kpromo reads through the Google-only
+ * extension alone). Reads run concurrently, at most `limit` at a time.
  */
 import type { RegistryClient } from "../remote/client.js";
 import type { RemoteRepository } from "../remote/registry.js";
-import { listRepositories, listTags } from "../remote/listing.js";
+import { listRepositories, listTagsAndManifests } from "../remote/listing.js";
 import { errorMessage } from "../util/errors.js";
 import { forEachLimit } from "../util/pool.js";
 import type { Edge, Repo } from "./validate.js";
@@ -36,6 +37,8 @@ export interface RepoInventory {
    * promotion lists the repository's tags again before it writes there.
    */
   absentByCatalog?: boolean;
+  /** Set when the tag list carried every manifest (Google's extension): a digest not in `digests` is absent. */
+  complete?: boolean;
 }
 
 /** A destination registry is read through its catalog when it takes at least this many repositories. */
@@ -76,24 +79,28 @@ export async function readInventory(client: RegistryClient, edges: Edge[], limit
   // 0: the catalogs of registries that take many repositories.
   await markAbsentByCatalog(client, repos, limit);
 
-  // 1: source digests and destination tag lists, one flat bounded queue.
-  const first: Lookup[] = [];
-  for (const w of repos) {
-    if (w.listTags) first.push({ w, list: true });
-    for (const digest of w.sourceDigests) first.push({ w, digest });
-  }
-  await run(first, limit);
+  // 1: tag lists, of destinations and sources (on Google's registries a list carries every
+  // manifest, so it replaces the HEADs below; elsewhere a source costs one request more).
+  await run(
+    repos.filter((w) => w.listTags || w.sourceDigests.size > 0).map((w): Lookup => ({ w, list: true })),
+    limit,
+  );
+
+  // 1b: source digests, where the list did not say.
+  const sourced: Lookup[] = [];
+  for (const w of repos) if (w.inv.complete !== true) for (const digest of w.sourceDigests) sourced.push({ w, digest });
+  await run(sourced, limit);
 
   // 2: the named tags that exist.
   const second: Lookup[] = [];
-  for (const w of repos) if (w.inv.error === undefined) for (const tag of w.tags) second.push({ w, tag });
+  for (const w of repos) if (w.inv.error === undefined) for (const tag of w.tags) if (!w.inv.tags.has(tag)) second.push({ w, tag });
   await run(second, limit);
 
   // 3: destination digests the plan depends on.
   const third = new Map<string, Lookup>();
   for (const e of edges) {
     const d = wanted.get(e.destination.name)!;
-    if (d.inv.error !== undefined || d.inv.absentByCatalog === true || d.inv.digests.has(e.digest)) continue;
+    if (d.inv.error !== undefined || d.inv.absentByCatalog === true || d.inv.complete === true || d.inv.digests.has(e.digest)) continue;
     const s = wanted.get(e.source.name)!.inv;
     const sourceHas = s.error === undefined && s.digests.get(e.digest) === true;
     if (e.tag === null || (!d.inv.tags.has(e.tag) && !sourceHas)) third.set(`${e.destination.name}@${e.digest}`, { w: d, digest: e.digest });
@@ -138,9 +145,17 @@ async function run(lookups: Lookup[], limit: number): Promise<void> {
     if (inv.error !== undefined) return;
     try {
       if (l.list) {
+        const listing = await listTagsAndManifests(l.w.remote);
         // Only the named tags that exist are resolved in step 2.
-        const existing = new Set(await listTags(l.w.remote));
+        const existing = new Set(listing.tags);
         l.w.tags = new Set([...l.w.tags].filter((t) => existing.has(t)));
+        if (listing.manifests !== undefined) {
+          inv.complete = true;
+          for (const [digest, tags] of listing.manifests) {
+            inv.digests.set(digest, true);
+            for (const t of tags) if (l.w.tags.has(t)) inv.tags.set(t, digest);
+          }
+        }
       } else if (l.tag !== undefined) {
         const head = await l.w.remote.headManifest(l.tag);
         const digest = head?.digest ?? (await l.w.remote.getManifest(l.tag).catch(() => undefined))?.digest;

@@ -14,10 +14,36 @@ const MAX_PAGES = 100_000;
 const TagPage = z.object({ tags: z.array(z.string()).nullish() });
 const CatalogPage = z.object({ repositories: z.array(z.string()).nullish() });
 
+/**
+ * Google's registries (GCR, Artifact Registry) extend tags/list with a `manifest` map: every manifest
+ * in the repository, tagged or not, with its tags (go-containerregistry's pkg/v1/google). Only the
+ * fields read here are checked; a map that does not have this shape is ignored.
+ */
+const ManifestMap = z.record(z.string().regex(/^sha256:[0-9a-f]{64}$/), z.object({ tag: z.array(z.string()).nullish() }));
+
+export interface TagListing {
+  tags: string[];
+  /** From the Google extension: digest -> its tags, for every manifest in the repository. */
+  manifests?: Map<string, string[]>;
+}
+
 /** Every tag of a repository; a repository that does not exist has none. */
 export async function listTags(repo: RemoteRepository): Promise<string[]> {
-  const pages = await readPages(repo.registry, repo.registry.url(`/v2/${repo.name}/tags/list`), [repositoryScope(repo.name, "pull")], `tags of ${repo.fullName}`);
-  return pages === undefined ? [] : pages.flatMap((p) => checked(TagPage, p, `tags of ${repo.fullName}`).tags ?? []);
+  return (await listTagsAndManifests(repo)).tags;
+}
+
+/** Every tag, and every manifest with its tags where the registry says (the Google extension). */
+export async function listTagsAndManifests(repo: RemoteRepository): Promise<TagListing> {
+  const what = `tags of ${repo.fullName}`;
+  const pages = await readPages(repo.registry, repo.registry.url(`/v2/${repo.name}/tags/list`), [repositoryScope(repo.name, "pull")], what);
+  if (pages === undefined) return { tags: [] };
+  const tags = pages.flatMap((p) => checked(TagPage, p, what).tags ?? []);
+  // Every page must carry the map: a partial one would hide manifests the repository has.
+  const maps = pages.map((p) => ManifestMap.safeParse((p as { manifest?: unknown } | null)?.manifest));
+  if (!maps.every((m) => m.success)) return { tags };
+  const manifests = new Map<string, string[]>();
+  for (const m of maps) for (const [digest, info] of Object.entries(m.data!)) manifests.set(digest, info.tag ?? []);
+  return { tags, manifests };
 }
 
 /** Pages of the catalog are asked for this large (distribution's default maximum); 100 otherwise. */

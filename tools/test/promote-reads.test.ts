@@ -1,9 +1,13 @@
 /**
- * `ociutil promote` reads a destination registry that takes many repositories through its catalog:
- * the repositories it does not list are not read one by one (a new release costs one catalog read per
- * registry, not a tag list per repository). Real registries; one test puts the fault proxy in front
- * of the destination to answer a stale catalog (MOCKED: distribution's catalog is never stale, a
- * replicated registry's can be), and checks that the run still refuses a tag move and skips what is there.
+ * How `ociutil promote` reads registries to plan. Real registries throughout.
+ * - A destination registry that takes many repositories is read through its catalog: the
+ *   repositories it does not list are not read one by one (a new release costs one catalog read per
+ *   registry, not a tag list per repository). One test puts the fault proxy in front of the
+ *   destination to answer a stale catalog (MOCKED: distribution's catalog is never stale, a
+ *   replicated registry's can be), and checks that the run still refuses a tag move.
+ * - Google's registries list every manifest with its tags in tags/list; the plan then needs no HEAD.
+ *   distribution does not send that map, so the fault proxy answers the two tag lists (MOCKED) with
+ *   the map of what the real registries behind it hold.
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -96,5 +100,47 @@ describe("a destination read through its catalog", () => {
     // Straight at the destination, whose catalog now lists them all: nothing left but the refusal.
     const again = await runOciutil(["promote", "--insecure", "--manifest", await manifestFor(prod.host), "--json"]);
     expect(JSON.parse(again.stdout).summary).toMatchObject({ planned: 0, present: REPOS.length - 1, refused: 1 });
+  });
+});
+
+describe("Google's tags/list extension (mocked by the fault proxy)", () => {
+  it("a tag list that names every manifest answers the plan: no HEAD at all, same outcomes", async () => {
+    const gcrList = (name: string, manifests: Record<string, string[]>) =>
+      JSON.stringify({
+        child: [],
+        manifest: Object.fromEntries(
+          Object.entries(manifests).map(([digest, tag]) => [digest, { imageSizeBytes: "1000", mediaType: "application/vnd.oci.image.manifest.v1+json", tag, timeCreatedMs: "0", timeUploadedMs: "1700000000000" }]),
+        ),
+        name,
+        tags: Object.values(manifests).flat(),
+      });
+    const front = await startFaultProxy(staging.host, []);
+    const back = await startFaultProxy(prod.host, []);
+    try {
+      const json = { "content-type": "application/json" };
+      // What the registries behind the proxies hold, as GCR would list it.
+      front.setRules(
+        [MOVED, THERE].map((repo) => ({ method: "GET", path: new RegExp(`^/v2/staging/${repo}/tags/list$`), action: { kind: "status" as const, status: 200, headers: json, body: gcrList(`staging/${repo}`, { [app]: ["1.0"] }) } })),
+      );
+      back.setRules([
+        { method: "GET", path: new RegExp(`^/v2/prod/${MOVED}/tags/list$`), action: { kind: "status", status: 200, headers: json, body: gcrList(`prod/${MOVED}`, { [other]: ["1.0"] }) } },
+        { method: "GET", path: new RegExp(`^/v2/prod/${THERE}/tags/list$`), action: { kind: "status", status: 200, headers: json, body: gcrList(`prod/${THERE}`, { [app]: ["1.0"] }) } },
+      ]);
+      const file = join(tmp, "google.yaml");
+      await writeFile(
+        file,
+        `registries:\n- name: ${front.host}/staging\n  src: true\n- name: ${back.host}/prod\nimages:\n- name: ${MOVED}\n  dmap:\n    "${app}": ["1.0"]\n- name: ${THERE}\n  dmap:\n    "${app}": []\n`,
+      );
+      const r = await runOciutil(["promote", "--insecure", "--manifest", file, "--json"]);
+      expect(r.code, r.stderr).toBe(1); // the refused tag move
+      const report = JSON.parse(r.stdout);
+      expect(report.summary).toMatchObject({ refused: 1, present: 1, planned: 0, failed: 0 });
+      expect(report.edges.find((e: { outcome: string }) => e.outcome === "refused").detail).toBe(`${back.host}/prod/${MOVED}:1.0 points at ${other}; tag moves are refused`);
+      // Each list was read (a source's once more, for its cosign tags, when its image is promoted or there).
+      for (const hits of [...front.ruleHits, ...back.ruleHits]) expect(hits).toBeGreaterThanOrEqual(1);
+      expect([...front.requests, ...back.requests].filter((q) => q.method === "HEAD")).toEqual([]);
+    } finally {
+      await Promise.all([front.stop(), back.stop()]);
+    }
   });
 });
