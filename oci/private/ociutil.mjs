@@ -30084,63 +30084,10 @@ var MANIFEST_ACCEPT = [
 var isIndexMediaType = (mt) => mt !== void 0 && INDEX_MEDIA_TYPES.includes(mt);
 var isImageManifestMediaType = (mt) => mt !== void 0 && IMAGE_MANIFEST_MEDIA_TYPES.includes(mt);
 
-// tools/ociutil/spec/manifest.ts
-var ManifestError = class extends OciError {
-  name = "ManifestError";
-};
-function parseManifest(bytes, declaredMediaType, what) {
-  let json;
-  try {
-    json = JSON.parse(bytes.toString("utf8"));
-  } catch (err2) {
-    throw new ManifestError(`malformed manifest ${what}: not JSON (${err2.message})`);
-  }
-  if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    throw new ManifestError(`malformed manifest ${what}: not a JSON object`);
-  }
-  const doc = json;
-  if (doc["schemaVersion"] === 1) {
-    throw new ManifestError(`unsupported manifest ${what}: Docker schema1 is not supported, only OCI and Docker schema2`);
-  }
-  const declared = declaredMediaType?.split(";")[0]?.trim();
-  const mediaType2 = (typeof doc["mediaType"] === "string" ? doc["mediaType"] : void 0) ?? (declared && (isIndexMediaType(declared) || isImageManifestMediaType(declared)) ? declared : void 0) ?? ("manifests" in doc ? MediaType.OciImageIndex : "config" in doc ? MediaType.OciImageManifest : void 0);
-  if (mediaType2 === void 0) throw new ManifestError(`malformed manifest ${what}: neither an image manifest nor an index`);
-  const digest2 = digestOf(bytes);
-  if (isIndexMediaType(mediaType2)) {
-    const parsed = ImageIndexSchema.safeParse(doc);
-    if (!parsed.success) throw new ManifestError(`malformed image index ${what}: ${describeIssues(parsed.error)}`);
-    return { kind: "index", bytes, digest: digest2, mediaType: mediaType2, index: parsed.data };
-  }
-  if (isImageManifestMediaType(mediaType2)) {
-    const parsed = ImageManifestSchema.safeParse(doc);
-    if (!parsed.success) throw new ManifestError(`malformed image manifest ${what}: ${describeIssues(parsed.error)}`);
-    return { kind: "image", bytes, digest: digest2, mediaType: mediaType2, manifest: parsed.data };
-  }
-  throw new ManifestError(`unsupported manifest ${what}: media type "${mediaType2}"`);
-}
-function parsePlatform(value) {
-  const parts = value.split("/");
-  if (parts.length < 2 || parts.length > 3 || parts.some((p) => !/^[a-z0-9_.-]+$/.test(p))) {
-    throw new OciError(`invalid platform "${value}": expected os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8`);
-  }
-  const [os2, architecture, variant] = parts;
-  return { os: os2, architecture, ...variant !== void 0 ? { variant } : {} };
-}
-function formatPlatform(p) {
-  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`;
-}
-function platformMatches(p, want) {
-  if (p === void 0) return false;
-  if (p.os !== want.os || p.architecture !== want.architecture) return false;
-  if (want.variant === void 0) return true;
-  const variant = p.variant ?? (p.architecture === "arm64" ? "v8" : void 0);
-  return variant === want.variant;
-}
-
 // tools/ociutil/remote/undici.ts
 var import_agent = __toESM(require_agent(), 1);
 var import_api_request = __toESM(require_api_request(), 1);
-var import_errors7 = __toESM(require_errors(), 1);
+var import_errors6 = __toESM(require_errors(), 1);
 var import_connect = __toESM(require_connect(), 1);
 var Agent = import_agent.default;
 function request(url, options) {
@@ -30317,7 +30264,7 @@ function* causeChain(err2) {
 }
 function isTransientNetworkError(err2) {
   for (const { error: error2, code } of causeChain(err2)) {
-    if (code !== void 0 && RETRYABLE_CODES.has(code) || error2 instanceof import_errors7.default.SocketError) return true;
+    if (code !== void 0 && RETRYABLE_CODES.has(code) || error2 instanceof import_errors6.default.SocketError) return true;
   }
   return false;
 }
@@ -30660,35 +30607,60 @@ var RequestGate = class {
   }
 };
 
-// tools/ociutil/remote/scheme.ts
-function hostname(registry2) {
-  if (registry2.startsWith("[")) return registry2.slice(1, registry2.indexOf("]"));
-  const colons = registry2.split(":").length - 1;
-  return colons === 1 ? registry2.slice(0, registry2.indexOf(":")) : registry2;
-}
-function isLoopbackRegistry(registry2) {
-  const host = hostname(registry2).toLowerCase();
-  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
-async function probeLoopbackScheme(apiHost, retry) {
-  const once4 = { ...retry, attempts: 1 };
+// tools/ociutil/spec/manifest.ts
+var ManifestError = class extends OciError {
+  name = "ManifestError";
+};
+function parseManifest(bytes, declaredMediaType, what) {
+  let json;
   try {
-    const res = await send({ method: "GET", url: new URL(`https://${apiHost}/v2/`) }, once4);
-    await res.body.dump().catch(() => void 0);
-    return "https";
+    json = JSON.parse(bytes.toString("utf8"));
   } catch (err2) {
-    if (!isTlsSpokenToPlainHttp(err2)) return "https";
+    throw new ManifestError(`malformed manifest ${what}: not JSON (${err2.message})`);
   }
-  try {
-    const res = await send({ method: "GET", url: new URL(`http://${apiHost}/v2/`) }, once4);
-    await res.body.dump().catch(() => void 0);
-    return "http";
-  } catch {
-    return "https";
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new ManifestError(`malformed manifest ${what}: not a JSON object`);
   }
+  const doc = json;
+  if (doc["schemaVersion"] === 1) {
+    throw new ManifestError(`unsupported manifest ${what}: Docker schema1 is not supported, only OCI and Docker schema2`);
+  }
+  const declared = declaredMediaType?.split(";")[0]?.trim();
+  const mediaType2 = (typeof doc["mediaType"] === "string" ? doc["mediaType"] : void 0) ?? (declared && (isIndexMediaType(declared) || isImageManifestMediaType(declared)) ? declared : void 0) ?? ("manifests" in doc ? MediaType.OciImageIndex : "config" in doc ? MediaType.OciImageManifest : void 0);
+  if (mediaType2 === void 0) throw new ManifestError(`malformed manifest ${what}: neither an image manifest nor an index`);
+  const digest2 = digestOf(bytes);
+  if (isIndexMediaType(mediaType2)) {
+    const parsed = ImageIndexSchema.safeParse(doc);
+    if (!parsed.success) throw new ManifestError(`malformed image index ${what}: ${describeIssues(parsed.error)}`);
+    return { kind: "index", bytes, digest: digest2, mediaType: mediaType2, index: parsed.data };
+  }
+  if (isImageManifestMediaType(mediaType2)) {
+    const parsed = ImageManifestSchema.safeParse(doc);
+    if (!parsed.success) throw new ManifestError(`malformed image manifest ${what}: ${describeIssues(parsed.error)}`);
+    return { kind: "image", bytes, digest: digest2, mediaType: mediaType2, manifest: parsed.data };
+  }
+  throw new ManifestError(`unsupported manifest ${what}: media type "${mediaType2}"`);
+}
+function parsePlatform(value) {
+  const parts = value.split("/");
+  if (parts.length < 2 || parts.length > 3 || parts.some((p) => !/^[a-z0-9_.-]+$/.test(p))) {
+    throw new OciError(`invalid platform "${value}": expected os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8`);
+  }
+  const [os2, architecture, variant] = parts;
+  return { os: os2, architecture, ...variant !== void 0 ? { variant } : {} };
+}
+function formatPlatform(p) {
+  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ""}`;
+}
+function platformMatches(p, want) {
+  if (p === void 0) return false;
+  if (p.os !== want.os || p.architecture !== want.architecture) return false;
+  if (want.variant === void 0) return true;
+  const variant = p.variant ?? (p.architecture === "arm64" ? "v8" : void 0);
+  return variant === want.variant;
 }
 
-// tools/ociutil/remote/registry.ts
+// tools/ociutil/remote/registry-error.ts
 var RegistryError = class extends OciError {
   constructor(message, status) {
     super(message);
@@ -30697,65 +30669,9 @@ var RegistryError = class extends OciError {
   status;
   name = "RegistryError";
 };
+
+// tools/ociutil/remote/repository.ts
 var MAX_MANIFEST_BYTES = 4 << 20;
-var Registry = class {
-  constructor(host, options) {
-    this.host = host;
-    const plain = options.plainHttp === true || options.plainHttp !== false && options.plainHttp.has(host);
-    this.apiHost = host === "docker.io" ? "registry-1.docker.io" : host;
-    this.scheme = plain ? "http" : "https";
-    this.needsProbe = !plain && isLoopbackRegistry(host);
-    this.retry = options.retry ?? DEFAULT_RETRY;
-    this.auth = new Authenticator(host, options.credentials, this.retry, new RequestGate(options.qps));
-  }
-  host;
-  scheme;
-  /** A loopback registry not marked plain: its scheme is probed on the first request. */
-  needsProbe;
-  probed;
-  apiHost;
-  retry;
-  auth;
-  /** Settles the scheme: a no-op except before the first request to a loopback registry. */
-  async settleScheme() {
-    if (!this.needsProbe) return;
-    this.probed ??= probeLoopbackScheme(this.apiHost, this.retry).then((scheme) => {
-      this.scheme = scheme;
-      this.needsProbe = false;
-    });
-    await this.probed;
-  }
-  /** The API's base URL: https:// unless plain HTTP was asked for or a loopback registry has no TLS. */
-  get base() {
-    return new URL(`${this.scheme}://${this.apiHost}/`);
-  }
-  /** Sends a request authorised for `scopes`; see Authenticator.send. */
-  async send(req, scopes) {
-    await this.settleScheme();
-    if (this.scheme === "http" && req.url.protocol === "https:" && req.url.host === this.apiHost) {
-      const url = new URL(req.url);
-      url.protocol = "http:";
-      req = { ...req, url };
-    }
-    return await this.auth.send(req, scopes);
-  }
-  /** The Authorization header value requests for `scopes` carry (known after a first request). */
-  async authorizationFor(scopes) {
-    return await this.auth.authorizationFor(scopes);
-  }
-  /** Resolves once the scheme is known (a loopback registry is probed); for callers that report it. */
-  async resolvedBase() {
-    await this.settleScheme();
-    return this.base;
-  }
-  url(path7) {
-    return new URL(path7, this.base);
-  }
-  /** A repository; with "push" access every request asks for a push token, so one token serves a whole push. */
-  repository(name, access2 = "pull") {
-    return new RemoteRepository(this, name, access2);
-  }
-};
 var RemoteRepository = class {
   constructor(registry2, name, access2 = "pull") {
     this.registry = registry2;
@@ -31040,6 +30956,94 @@ async function readCapped(body, max, what) {
   }
   return Buffer.concat(chunks);
 }
+
+// tools/ociutil/remote/scheme.ts
+function hostname(registry2) {
+  if (registry2.startsWith("[")) return registry2.slice(1, registry2.indexOf("]"));
+  const colons = registry2.split(":").length - 1;
+  return colons === 1 ? registry2.slice(0, registry2.indexOf(":")) : registry2;
+}
+function isLoopbackRegistry(registry2) {
+  const host = hostname(registry2).toLowerCase();
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+async function probeLoopbackScheme(apiHost, retry) {
+  const once4 = { ...retry, attempts: 1 };
+  try {
+    const res = await send({ method: "GET", url: new URL(`https://${apiHost}/v2/`) }, once4);
+    await res.body.dump().catch(() => void 0);
+    return "https";
+  } catch (err2) {
+    if (!isTlsSpokenToPlainHttp(err2)) return "https";
+  }
+  try {
+    const res = await send({ method: "GET", url: new URL(`http://${apiHost}/v2/`) }, once4);
+    await res.body.dump().catch(() => void 0);
+    return "http";
+  } catch {
+    return "https";
+  }
+}
+
+// tools/ociutil/remote/registry.ts
+var Registry = class {
+  constructor(host, options) {
+    this.host = host;
+    const plain = options.plainHttp === true || options.plainHttp !== false && options.plainHttp.has(host);
+    this.apiHost = host === "docker.io" ? "registry-1.docker.io" : host;
+    this.scheme = plain ? "http" : "https";
+    this.needsProbe = !plain && isLoopbackRegistry(host);
+    this.retry = options.retry ?? DEFAULT_RETRY;
+    this.auth = new Authenticator(host, options.credentials, this.retry, new RequestGate(options.qps));
+  }
+  host;
+  scheme;
+  /** A loopback registry not marked plain: its scheme is probed on the first request. */
+  needsProbe;
+  probed;
+  apiHost;
+  retry;
+  auth;
+  /** Settles the scheme: a no-op except before the first request to a loopback registry. */
+  async settleScheme() {
+    if (!this.needsProbe) return;
+    this.probed ??= probeLoopbackScheme(this.apiHost, this.retry).then((scheme) => {
+      this.scheme = scheme;
+      this.needsProbe = false;
+    });
+    await this.probed;
+  }
+  /** The API's base URL: https:// unless plain HTTP was asked for or a loopback registry has no TLS. */
+  get base() {
+    return new URL(`${this.scheme}://${this.apiHost}/`);
+  }
+  /** Sends a request authorised for `scopes`; see Authenticator.send. */
+  async send(req, scopes) {
+    await this.settleScheme();
+    if (this.scheme === "http" && req.url.protocol === "https:" && req.url.host === this.apiHost) {
+      const url = new URL(req.url);
+      url.protocol = "http:";
+      req = { ...req, url };
+    }
+    return await this.auth.send(req, scopes);
+  }
+  /** The Authorization header value requests for `scopes` carry (known after a first request). */
+  async authorizationFor(scopes) {
+    return await this.auth.authorizationFor(scopes);
+  }
+  /** Resolves once the scheme is known (a loopback registry is probed); for callers that report it. */
+  async resolvedBase() {
+    await this.settleScheme();
+    return this.base;
+  }
+  url(path7) {
+    return new URL(path7, this.base);
+  }
+  /** A repository; with "push" access every request asks for a push token, so one token serves a whole push. */
+  repository(name, access2 = "pull") {
+    return new RemoteRepository(this, name, access2);
+  }
+};
 
 // tools/ociutil/remote/referrers.ts
 function referrersTag(digest2) {
@@ -34067,7 +34071,7 @@ var MAX_PAGE_BYTES = 16 << 20;
 var MAX_PAGES = 1e5;
 var TagPage = object({ tags: array(string2()).nullish() });
 var CatalogPage = object({ repositories: array(string2()).nullish() });
-var ManifestMap = record(string2().regex(/^sha256:[0-9a-f]{64}$/), object({ tag: array(string2()).nullish() }));
+var ManifestMap = record(string2().regex(/^sha256:[0-9a-f]{64}$/), object({ tag: array(string2()).nullish(), mediaType: string2().nullish() }));
 async function listTags(repo) {
   return (await listTagsAndManifests(repo)).tags;
 }
@@ -34079,7 +34083,9 @@ async function listTagsAndManifests(repo) {
   const maps = pages.map((p) => ManifestMap.safeParse(p?.manifest));
   if (!maps.every((m) => m.success)) return { tags };
   const manifests = /* @__PURE__ */ new Map();
-  for (const m of maps) for (const [digest2, info] of Object.entries(m.data)) manifests.set(digest2, info.tag ?? []);
+  for (const m of maps) {
+    for (const [digest2, info] of Object.entries(m.data)) manifests.set(digest2, { tags: info.tag ?? [], ...info.mediaType ? { mediaType: info.mediaType } : {} });
+  }
   return { tags, manifests };
 }
 var CATALOG_PAGE = 1e3;
@@ -34434,7 +34440,7 @@ async function run(lookups, limit) {
         l.w.tags = new Set([...l.w.tags].filter((t) => existing.has(t)));
         if (listing.manifests !== void 0) {
           inv.complete = true;
-          for (const [digest2, tags] of listing.manifests) {
+          for (const [digest2, { tags }] of listing.manifests) {
             inv.digests.set(digest2, true);
             for (const t of tags) if (l.w.tags.has(t)) inv.tags.set(t, digest2);
           }
@@ -35200,7 +35206,9 @@ async function snapshotRegistry(client, registry2, path7, opts) {
   await forEachLimit(repos2, 4, async (repoName) => {
     const repo = client.repository({ registry: registry2, repository: repoName });
     const name = relative(repoName);
-    const tags = (await listTags(repo)).filter((t) => opts.tag === void 0 || t === opts.tag);
+    const listing = await listTagsAndManifests(repo);
+    if (listing.manifests !== void 0) return await addListed(s, name, repo, listing.manifests, opts);
+    const tags = listing.tags.filter((t) => opts.tag === void 0 || t === opts.tag);
     const found = [];
     await forEachLimit(tags, opts.concurrency, async (tag) => {
       const head = await repo.headManifest(tag);
@@ -35219,6 +35227,25 @@ async function snapshotRegistry(client, registry2, path7, opts) {
     });
   });
   return s;
+}
+async function addListed(s, name, repo, manifests, opts) {
+  const children2 = /* @__PURE__ */ new Set();
+  if (opts.minimal && opts.tag === void 0) {
+    const indexes = [...manifests].filter(([, m]) => m.mediaType !== void 0 && isIndexMediaType(m.mediaType)).map(([digest2]) => digest2);
+    await forEachLimit(indexes, opts.concurrency, async (digest2) => {
+      const m = await repo.getManifest(digest2);
+      if (m.kind === "index") for (const child of m.index.manifests) children2.add(child.digest);
+    });
+  }
+  for (const [digest2, { tags }] of manifests) {
+    if (opts.tag !== void 0) {
+      if (tags.includes(opts.tag)) add(s, name, digest2, opts.tag);
+      continue;
+    }
+    if (tags.length === 0 && children2.has(digest2)) continue;
+    if (tags.length === 0) add(s, name, digest2, null);
+    for (const t of tags) add(s, name, digest2, t);
+  }
 }
 
 // tools/ociutil/promote/snapshot-command.ts

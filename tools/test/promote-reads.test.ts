@@ -104,7 +104,7 @@ describe("a destination read through its catalog", () => {
 });
 
 describe("Google's tags/list extension (mocked by the fault proxy)", () => {
-  it("a tag list that names every manifest answers the plan: no HEAD at all, same outcomes", async () => {
+  it("a tag list that names every manifest answers the plan and the snapshot: no HEAD at all", async () => {
     const gcrList = (name: string, manifests: Record<string, string[]>) =>
       JSON.stringify({
         child: [],
@@ -139,6 +139,16 @@ describe("Google's tags/list extension (mocked by the fault proxy)", () => {
       // Each list was read (a source's once more, for its cosign tags, when its image is promoted or there).
       for (const hits of [...front.ruleHits, ...back.ruleHits]) expect(hits).toBeGreaterThanOrEqual(1);
       expect([...front.requests, ...back.requests].filter((q) => q.method === "HEAD")).toEqual([]);
+
+      // A snapshot lists every manifest the map names, untagged ones too (as kpromo shows GCR), with no HEAD.
+      back.setRules([{ method: "GET", path: new RegExp(`^/v2/prod/${MOVED}/tags/list$`), action: { kind: "status", status: 200, headers: json, body: gcrList(`prod/${MOVED}`, { [other]: ["1.0", "old"], [app]: [] }) } }]);
+      back.requests.length = 0;
+      const snap = await runOciutil(["snapshot", "--insecure", `${back.host}/prod/${MOVED}`]);
+      expect(snap.code, snap.stderr).toBe(0);
+      const rows = [`    "${app}": []`, `    "${other}": ["1.0", "old"]`].sort();
+      expect(snap.stdout).toBe(`- name: ${MOVED}\n  dmap:\n${rows.join("\n")}\n`);
+      expect(back.ruleHits).toEqual([1]);
+      expect(back.requests.filter((q) => q.method === "HEAD")).toEqual([]);
     } finally {
       await Promise.all([front.stop(), back.stop()]);
     }

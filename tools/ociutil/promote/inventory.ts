@@ -151,7 +151,7 @@ async function run(lookups: Lookup[], limit: number): Promise<void> {
         l.w.tags = new Set([...l.w.tags].filter((t) => existing.has(t)));
         if (listing.manifests !== undefined) {
           inv.complete = true;
-          for (const [digest, tags] of listing.manifests) {
+          for (const [digest, { tags }] of listing.manifests) {
             inv.digests.set(digest, true);
             for (const t of tags) if (l.w.tags.has(t)) inv.tags.set(t, digest);
           }

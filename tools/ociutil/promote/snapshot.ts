@@ -6,11 +6,13 @@
  * Over the plain distribution API a registry shows the manifests its tags reach; an index's
  * children are listed too (tagless unless tagged), as GCR's listing shows them, and `minimal` drops
  * them. Untagged manifests that no tag reaches cannot be listed by that API and are not shown.
+ * Google's registries list every manifest with its tags in tags/list (the extension kpromo reads):
+ * there every manifest is shown, untagged ones included, as kpromo shows them.
  */
 import { isIndexMediaType } from "../spec/mediatypes.js";
 import type { RegistryClient } from "../remote/client.js";
-import { listRepositories, listTags } from "../remote/listing.js";
-import { RegistryError } from "../remote/registry.js";
+import { listRepositories, listTagsAndManifests, type ListedManifest } from "../remote/listing.js";
+import { RegistryError, type RemoteRepository } from "../remote/registry.js";
 import { errorMessage } from "../util/errors.js";
 import { forEachLimit } from "../util/pool.js";
 import type { Edge } from "./validate.js";
@@ -93,7 +95,9 @@ export async function snapshotRegistry(client: RegistryClient, registry: string,
   await forEachLimit(repos, 4, async (repoName) => {
     const repo = client.repository({ registry, repository: repoName });
     const name = relative(repoName);
-    const tags = (await listTags(repo)).filter((t) => opts.tag === undefined || t === opts.tag);
+    const listing = await listTagsAndManifests(repo);
+    if (listing.manifests !== undefined) return await addListed(s, name, repo, listing.manifests, opts);
+    const tags = listing.tags.filter((t) => opts.tag === undefined || t === opts.tag);
     const found: Array<{ tag: string; digest: string; mediaType: string | undefined }> = [];
     await forEachLimit(tags, opts.concurrency, async (tag) => {
       const head = await repo.headManifest(tag);
@@ -112,4 +116,25 @@ export async function snapshotRegistry(client: RegistryClient, registry: string,
     });
   });
   return s;
+}
+
+/** A repository listed with Google's extension: every manifest, with no HEAD; indexes read only for `minimal`. */
+async function addListed(s: Snapshot, name: string, repo: RemoteRepository, manifests: Map<string, ListedManifest>, opts: RegistrySnapshotOptions): Promise<void> {
+  const children = new Set<string>();
+  if (opts.minimal && opts.tag === undefined) {
+    const indexes = [...manifests].filter(([, m]) => m.mediaType !== undefined && isIndexMediaType(m.mediaType)).map(([digest]) => digest);
+    await forEachLimit(indexes, opts.concurrency, async (digest) => {
+      const m = await repo.getManifest(digest);
+      if (m.kind === "index") for (const child of m.index.manifests) children.add(child.digest);
+    });
+  }
+  for (const [digest, { tags }] of manifests) {
+    if (opts.tag !== undefined) {
+      if (tags.includes(opts.tag)) add(s, name, digest, opts.tag);
+      continue;
+    }
+    if (tags.length === 0 && children.has(digest)) continue; // --minimal: an untagged child of an index
+    if (tags.length === 0) add(s, name, digest, null);
+    for (const t of tags) add(s, name, digest, t);
+  }
 }

@@ -19,12 +19,17 @@ const CatalogPage = z.object({ repositories: z.array(z.string()).nullish() });
  * in the repository, tagged or not, with its tags (go-containerregistry's pkg/v1/google). Only the
  * fields read here are checked; a map that does not have this shape is ignored.
  */
-const ManifestMap = z.record(z.string().regex(/^sha256:[0-9a-f]{64}$/), z.object({ tag: z.array(z.string()).nullish() }));
+const ManifestMap = z.record(z.string().regex(/^sha256:[0-9a-f]{64}$/), z.object({ tag: z.array(z.string()).nullish(), mediaType: z.string().nullish() }));
+
+export interface ListedManifest {
+  tags: string[];
+  mediaType?: string;
+}
 
 export interface TagListing {
   tags: string[];
-  /** From the Google extension: digest -> its tags, for every manifest in the repository. */
-  manifests?: Map<string, string[]>;
+  /** From the Google extension: digest -> its tags and media type, for every manifest in the repository. */
+  manifests?: Map<string, ListedManifest>;
 }
 
 /** Every tag of a repository; a repository that does not exist has none. */
@@ -41,8 +46,10 @@ export async function listTagsAndManifests(repo: RemoteRepository): Promise<TagL
   // Every page must carry the map: a partial one would hide manifests the repository has.
   const maps = pages.map((p) => ManifestMap.safeParse((p as { manifest?: unknown } | null)?.manifest));
   if (!maps.every((m) => m.success)) return { tags };
-  const manifests = new Map<string, string[]>();
-  for (const m of maps) for (const [digest, info] of Object.entries(m.data!)) manifests.set(digest, info.tag ?? []);
+  const manifests = new Map<string, ListedManifest>();
+  for (const m of maps) {
+    for (const [digest, info] of Object.entries(m.data!)) manifests.set(digest, { tags: info.tag ?? [], ...(info.mediaType ? { mediaType: info.mediaType } : {}) });
+  }
   return { tags, manifests };
 }
 
