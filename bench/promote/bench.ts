@@ -16,7 +16,9 @@
  * filesystem layout): pushing 20,000 images over HTTP would measure the push, not the plan.
  */
 import { createHash } from "node:crypto";
-import { mkdir, symlink, writeFile } from "node:fs/promises";
+import { cp, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import {
   BUNDLE_PATH,
@@ -89,6 +91,8 @@ async function scaleBench(): Promise<void> {
   const dir = join(tmp, "thin");
   // What every destination holds in the steady state, written once and shared (see below).
   const steadyRepos = join(tmp, "steady-repositories");
+  // The same, as Google's registries list it: repository -> digest -> tags.
+  const google = new Map<string, Map<string, string[]>>();
   const t0 = Date.now();
   let n = 0;
   for (let s = 0; s < SUBPROJECTS; s++) {
@@ -131,6 +135,8 @@ async function scaleBench(): Promise<void> {
         await link(join(steadyRepo(image), "tags", tag, "current"), hex);
         await link(join(steadyRepo(image), "tags", tag, "index/sha256", hex), hex);
       }
+      google.get(`images/${sp}/${image}`)?.set(`sha256:${hex}`, i % 10 === 9 ? [] : [tag]) ??
+        google.set(`images/${sp}/${image}`, new Map([[`sha256:${hex}`, i % 10 === 9 ? [] : [tag]]]));
       // Every tenth is promoted without a tag, as kpromo manifests do for children and builds.
       images.push(`- name: ${image}\n  dmap:\n    "sha256:${hex}": ${i % 10 === 9 ? "[]" : `["${tag}"]`}`);
     }
@@ -141,9 +147,9 @@ async function scaleBench(): Promise<void> {
   }
   out(`generated the thin directory and the staging storage in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-  const run = async (what: string, extra: string[]): Promise<string> => {
+  const run = async (what: string, extra: string[], thin = dir): Promise<string> => {
     const start = Date.now();
-    const argv = ["promote", "--thin-manifest-dir", dir, ...extra];
+    const argv = ["promote", "--thin-manifest-dir", thin, ...extra];
     const r =
       cpuProf === undefined
         ? await runNodeWithPeakRss(BUNDLE, argv, { timeoutMs: 3_600_000 })
@@ -170,6 +176,75 @@ async function scaleBench(): Promise<void> {
     await symlink(steadyRepos, join(v2, "repositories"));
   }
   await run("plan, steady state (all present)", []);
+
+  // The steady state on Google's registries, whose tag lists name every manifest (the extension
+  // kpromo reads). There is no GCR here: 22 stand-ins answer the catalog and the tag lists from
+  // what the destinations above hold (MOCKED; this measures ociutil's side alone) and count any other
+  // request. The thin directory is the same, with the stand-ins as destinations.
+  const standIns = await startGoogleStandIns(google, DESTINATIONS);
+  try {
+    const thin2 = join(tmp, "thin-google");
+    await cp(dir, thin2, { recursive: true });
+    for (let sp = 0; sp < SUBPROJECTS; sp++) {
+      const f = join(thin2, "manifests", `sp-${String(sp).padStart(2, "0")}`, "promoter-manifest.yaml");
+      let text = await readFile(f, "utf8");
+      dests.forEach((d, i) => (text = text.replaceAll(`${d.host}/`, `${standIns.hosts[i]}/`)));
+      await writeFile(f, text);
+    }
+    await run("plan, steady state, Google's tag lists (stand-ins)", [], thin2);
+    out(`the stand-ins answered ${standIns.lists} tag lists and ${standIns.catalogs} catalog pages; other requests: ${standIns.other}`);
+  } finally {
+    await standIns.stop();
+  }
+}
+
+/**
+ * Servers that answer as GCR and Artifact Registry do for what the plan reads: `/v2/`, the catalog
+ * and tags/list with the `manifest` map (go-containerregistry's pkg/v1/google shape). A stand-in for
+ * the benchmark, not a registry: anything else is counted and answered 404.
+ */
+async function startGoogleStandIns(repos: Map<string, Map<string, string[]>>, count: number) {
+  const counts = { lists: 0, catalogs: 0, other: 0 };
+  const names = [...repos.keys()].sort();
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = new URL(req.url ?? "/", "http://stand-in");
+    const json = (body: unknown): void => void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
+    if (url.pathname === "/v2/") return json({});
+    if (url.pathname === "/v2/_catalog") {
+      counts.catalogs++;
+      return json({ repositories: names }); // fewer than a page
+    }
+    const m = /^\/v2\/(.+)\/tags\/list$/.exec(url.pathname);
+    const manifests = m ? repos.get(m[1]!) : undefined;
+    if (m && manifests) {
+      counts.lists++;
+      const manifest = Object.fromEntries([...manifests].map(([digest, tag]) => [digest, { imageSizeBytes: "1000", mediaType: "application/vnd.oci.image.manifest.v1+json", tag, timeCreatedMs: "0", timeUploadedMs: "0" }]));
+      return json({ child: [], manifest, name: m[1], tags: [...manifests.values()].flat() });
+    }
+    counts.other++;
+    res.writeHead(404, { "content-type": "application/json" }).end('{"errors":[{"code":"NAME_UNKNOWN"}]}');
+  };
+  const servers: Server[] = [];
+  const hosts: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const server = createServer(handler);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    servers.push(server);
+    hosts.push(`127.0.0.1:${(server.address() as AddressInfo).port}`);
+  }
+  return {
+    hosts,
+    get lists() {
+      return counts.lists;
+    },
+    get catalogs() {
+      return counts.catalogs;
+    },
+    get other() {
+      return counts.other;
+    },
+    stop: () => Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve)))),
+  };
 }
 
 async function promotionBench(): Promise<void> {
