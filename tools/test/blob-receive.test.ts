@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { BlobWriter } from "../ociutil/layout/blob-writer.js";
 import { ImageLayout } from "../ociutil/layout/layout.js";
-import { StagingBuffers } from "../ociutil/layout/staging-buffers.js";
+import { StagingBuffers, type StagingBuffer } from "../ociutil/layout/staging-buffers.js";
 import type { Digest } from "../ociutil/name/digest.js";
 import { RegistryClient } from "../ociutil/remote/client.js";
 import { READ_BUFFER_SIZE } from "../ociutil/remote/reused-read-buffers.js";
@@ -80,7 +80,13 @@ async function download(blob: { digest: Digest; size: number }, staging: Staging
 
 describe("blob downloads into reused buffers", () => {
   it("arrive intact when one buffer on its way to disk already closes the gate", async () => {
-    const staging = new StagingBuffers(1, blobReceiveGate);
+    // A disk slower than loopback: each buffer comes back 5 ms after it was written. Without the delay
+    // how often the gate closes depends on the machine's disk (CI once saw exactly 5 closes).
+    const staging = new (class extends StagingBuffers {
+      override release(buffer: StagingBuffer): void {
+        setTimeout(() => super.release(buffer), 5);
+      }
+    })(1, blobReceiveGate);
     const { result: path, closes } = await countingGateCloses(() => download(blobs[0]!, staging));
     expect(await sha256File(path)).toBe(blobs[0]!.digest);
     expect(closes).toBeGreaterThan(5); // the gate really did hold the socket back, many times
