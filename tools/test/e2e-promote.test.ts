@@ -5,7 +5,7 @@
  * that changes nothing; `-- --confirm` promotes (checked with crane); a second run does nothing; the
  * thin manifest directory (a filegroup) promotes too.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BazelWorkspace, MountedCheckout, REPO_ROOT, logMark, mustRun, peer, runTool, seedImage, servedSince, startRegistry, type TestRegistry } from "./harness/index.js";
@@ -43,6 +43,14 @@ afterAll(async () => {
 });
 
 describe("oci_promote", () => {
+  it("docs/rules.md's oci_promote example is e2e/promote/BUILD.bazel", async () => {
+    const rules = await readFile(join(REPO_ROOT, "docs", "rules.md"), "utf8");
+    const m = /<!-- example:oci_promote -->\s*```starlark\n([\s\S]*?)```/.exec(rules);
+    expect(m, "docs/rules.md has a starlark block after <!-- example:oci_promote -->").not.toBeNull();
+    const build = await readFile(join(HOST_WS, "BUILD.bazel"), "utf8");
+    expect(m![1]).toBe(build.slice(build.indexOf("\nload(") + 1));
+  });
+
   it("bazel test validates both manifests and sends no request to any registry", async () => {
     const marks = [await logMark(staging), await logMark(prod)];
     const r = await ws.mustBazel("test //:all");
