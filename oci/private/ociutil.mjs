@@ -34865,8 +34865,11 @@ var OUTCOME_WORDS = {
   refused: "tag moves refused",
   failed: "failed"
 };
+function countOf(outcome, n) {
+  return `${n} ${n === 1 ? OUTCOME_WORDS[outcome].replace("moves", "move") : OUTCOME_WORDS[outcome]}`;
+}
 function summaryLine(report) {
-  const parts = Object.keys(OUTCOME_WORDS).filter((k) => report.summary[k] > 0).map((k) => `${report.summary[k]} ${OUTCOME_WORDS[k]}`);
+  const parts = Object.keys(OUTCOME_WORDS).filter((k) => report.summary[k] > 0).map((k) => countOf(k, report.summary[k]));
   const total = report.results.length;
   if (total === 0) return "nothing to promote: the manifests name no images";
   if (report.summary.present === total) return `nothing to do: all ${total} edge${total === 1 ? " is" : "s are"} already in place`;
@@ -35126,7 +35129,7 @@ async function promote(flags) {
   }
   const { missing, refused, failed } = report.summary;
   if (missing + refused + failed > 0) {
-    const parts = [failed > 0 ? `${failed} failed` : "", missing > 0 ? `${missing} missing` : "", refused > 0 ? `${refused} tag moves refused` : ""];
+    const parts = [failed > 0 ? countOf("failed", failed) : "", missing > 0 ? countOf("missing", missing) : "", refused > 0 ? countOf("refused", refused) : ""];
     throw new OciError(`not every edge can be promoted: ${parts.filter(Boolean).join(", ")} (see the ${flags.json ? "report" : "table"} for each and why)`);
   }
 }

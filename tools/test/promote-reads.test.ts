@@ -90,7 +90,7 @@ describe("a destination read through its catalog", () => {
 
     const r = await runOciutil(["promote", "--insecure", "--manifest", file, "--confirm", "--json"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/1 tag moves refused/);
+    expect(r.stderr).toMatch(/1 tag move refused/);
     expect(JSON.parse(r.stdout).summary).toMatchObject({ copied: REPOS.length - 2, present: 1, refused: 1, failed: 0 });
     expect(proxy.ruleHits[0]).toBeGreaterThan(0);
     // The tag that pointed elsewhere still does; every other repository has the image.

@@ -189,7 +189,7 @@ images:
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(new RegExp(`^refused\\s+${prod.host}/prod/app:2\\.0\\s+\\S+\\s+${prod.host}/prod/app:2\\.0 points at ${d["prodOld"]}; tag moves are refused$`, "m"));
     expect(r.stdout).toMatch(new RegExp(`^missing\\s+${prod.host}/prod/app:3\\.0\\s+\\S+\\s+${MISSING} is in neither`, "m"));
-    expect(r.stderr.trim()).toBe("ociutil: not every edge can be promoted: 1 missing, 1 tag moves refused (see the table for each and why)");
+    expect(r.stderr.trim()).toBe("ociutil: not every edge can be promoted: 1 missing, 1 tag move refused (see the table for each and why)");
     expect(await craneDigest(`${prod.host}/prod/app:2.0`)).toBe(d["prodOld"]);
   });
 

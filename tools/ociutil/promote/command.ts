@@ -14,7 +14,7 @@ import { planEdges } from "./plan.js";
 import { planReferrers } from "./referrers.js";
 import { planAttestations } from "./attest.js";
 import { loadSigningKey } from "../provenance/dsse.js";
-import { buildReport, reportJson, summaryLine, tableLines } from "./report.js";
+import { buildReport, countOf, reportJson, summaryLine, tableLines } from "./report.js";
 import { readThinManifestDir } from "./thin.js";
 import { formatProblem, validateManifests, type Edge } from "./validate.js";
 
@@ -123,7 +123,7 @@ async function promote(flags: PromoteFlags): Promise<void> {
 
   const { missing, refused, failed } = report.summary;
   if (missing + refused + failed > 0) {
-    const parts = [failed > 0 ? `${failed} failed` : "", missing > 0 ? `${missing} missing` : "", refused > 0 ? `${refused} tag moves refused` : ""];
+    const parts = [failed > 0 ? countOf("failed", failed) : "", missing > 0 ? countOf("missing", missing) : "", refused > 0 ? countOf("refused", refused) : ""];
     throw new OciError(`not every edge can be promoted: ${parts.filter(Boolean).join(", ")} (see the ${flags.json ? "report" : "table"} for each and why)`);
   }
 }

@@ -72,8 +72,13 @@ const OUTCOME_WORDS: Record<Outcome, string> = {
   failed: "failed",
 };
 
+/** "1 tag move refused", "2 tag moves refused", "3 copied". */
+export function countOf(outcome: Outcome, n: number): string {
+  return `${n} ${n === 1 ? OUTCOME_WORDS[outcome].replace("moves", "move") : OUTCOME_WORDS[outcome]}`;
+}
+
 export function summaryLine(report: PromoteReport): string {
-  const parts = (Object.keys(OUTCOME_WORDS) as Outcome[]).filter((k) => report.summary[k] > 0).map((k) => `${report.summary[k]} ${OUTCOME_WORDS[k]}`);
+  const parts = (Object.keys(OUTCOME_WORDS) as Outcome[]).filter((k) => report.summary[k] > 0).map((k) => countOf(k, report.summary[k]));
   const total = report.results.length;
   if (total === 0) return "nothing to promote: the manifests name no images";
   if (report.summary.present === total) return `nothing to do: all ${total} edge${total === 1 ? " is" : "s are"} already in place`;
