@@ -6,7 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { REPO_ROOT } from "./cli.js";
 import { runTool, sidRootfs, type RunResult } from "./peers.js";
@@ -19,6 +19,21 @@ function isMountpoint(p: string): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Each Bazel server unpacks its JNI library into java.io.tmpdir (the rootfs's /tmp) and leaves the
+ * directory behind when it is killed rather than shut down: hundreds of megabytes over many runs.
+ * Those older than an hour belong to no server this run started (a loaded library survives removal).
+ */
+async function removeStaleJniDirs(tmp: string): Promise<void> {
+  const hourAgo = Date.now() - 3_600_000;
+  for (const name of await readdir(tmp).catch(() => [] as string[])) {
+    if (!name.startsWith("bazel-jni.")) continue;
+    const dir = join(tmp, name);
+    const st = await stat(dir).catch(() => undefined);
+    if (st !== undefined && st.mtimeMs < hourAgo) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 
@@ -38,6 +53,7 @@ export class MountedCheckout {
     if (!existsSync(join(this.rootfs, "usr", "bin", "bazel"))) {
       throw new Error(`no Bazel in ${this.rootfs}: make the rootfs with: bash .ci/setup-sid-rootfs ${this.rootfs}`);
     }
+    await removeStaleJniDirs(this.host("/tmp"));
     if (process.getuid?.() !== 0) throw new Error("Bazel e2e tests need root (chroot and a bind mount)");
     const at = this.host(this.src);
     await mkdir(at, { recursive: true });
