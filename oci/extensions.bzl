@@ -43,13 +43,30 @@ def _oci_impl(mctx):
                 )
 
                 # rules_oci names each platform's repository <name>_<os>_<arch>[_<variant>]: so do we.
+                # Of a shallow pull it is an alias (fetching it costs a few small files). Of a full
+                # pull it is a full pull of that platform alone, so a target that needs one
+                # platform's layers (an oci_load of an amd64 image) fetches only those; Bazel's
+                # repository cache keeps a blob fetched by both repositories once.
                 for platform in tag.platforms:
                     alias = "%s_%s" % (tag.name, platform_target_name(platform))
-                    oci_platform_alias(
-                        name = alias,
-                        display_name = alias,
-                        actual = "@%s//:%s" % (tag.name, platform_target_name(platform)),
-                    )
+                    if kind == "pull_all":
+                        oci_pull_all(
+                            name = alias,
+                            image = tag.image,
+                            digest = tag.digest,
+                            platforms = [platform],
+                            allow_tag = tag.allow_tag,
+                            insecure = tag.insecure,
+                            downloader = tag.downloader,
+                            node_path = tag.node_path,
+                            display_name = alias,
+                        )
+                    else:
+                        oci_platform_alias(
+                            name = alias,
+                            display_name = alias,
+                            actual = "@%s//:%s" % (tag.name, platform_target_name(platform)),
+                        )
 
 oci = module_extension(
     implementation = _oci_impl,

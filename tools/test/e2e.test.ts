@@ -81,6 +81,8 @@ async function pullsModule(reg: string, digest: string): Promise<string> {
     `oci.pull(name = "tag_only", image = "${reg}/e2e/base:multi", insecure = True)`,
     `oci.pull(name = "tag_allowed", image = "${reg}/e2e/base:multi", allow_tag = True, platforms = ["linux/amd64"], insecure = True)`,
     'use_repo(oci, "tag_allowed", "tag_only", "unreachable")',
+    "# One platform's pulls, by rules_oci's names (//:app_arm64_alone):",
+    'use_repo(oci, "base_all_linux_arm64", "base_linux_arm64")',
     "",
   ].join("\n");
 }
@@ -337,6 +339,28 @@ describe("oci_load: bazel build writes a docker save-format tar, bazel run loads
     expect(raw.layers.map((l) => l.digest)).toEqual(diffIds);
     // crane reads every layer and checks it against the config's diff_ids.
     await mustRun(peer("crane"), ["validate", "--tarball", tarPath()]);
+  });
+
+  it("an image on one platform's full pull (@base_all_linux_arm64) fetches that platform's layers alone", async () => {
+    await mustBazel("clean --expunge");
+    await mustBazel("build //load:arm64_alone");
+    await bazelInfo();
+    expect(existsSync(externalRepo("base_all_linux_arm64")), "the arm64 full pull").toBe(true);
+    expect(existsSync(externalRepo("base_all")), "the full pull of every platform must not be fetched").toBe(false);
+    // Only arm64's blobs are in that repository's layout: none of amd64's layers.
+    const pulled = new Set(await readdir(join(externalRepo("base_all_linux_arm64"), "layout", "blobs", "sha256")));
+    const index = JSON.parse((await mustRun(peer("crane"), ["manifest", "--insecure", `${registry.host}/e2e/base@${indexDigest}`])).stdout) as {
+      manifests: { digest: string; platform: { architecture: string } }[];
+    };
+    const layersOf = async (arch: string): Promise<string[]> => {
+      const d = index.manifests.find((m) => m.platform.architecture === arch)!.digest;
+      const m = JSON.parse((await mustRun(peer("crane"), ["manifest", "--insecure", `${registry.host}/e2e/base@${d}`])).stdout) as { layers: { digest: string }[] };
+      return m.layers.map((l) => l.digest.slice(7));
+    };
+    for (const hex of await layersOf("arm64")) expect(pulled.has(hex), `arm64 layer ${hex}`).toBe(true);
+    for (const hex of await layersOf("amd64")) if (!(await layersOf("arm64")).includes(hex)) expect(pulled.has(hex), `amd64 layer ${hex}`).toBe(false);
+    const tar = host(join(bazelBin, "load", "arm64_alone_", "tarball.tar"));
+    await mustRun(peer("crane"), ["validate", "--tarball", tar]);
   });
 
   it("an index comes down to the platform asked for; a target named like a file works", async () => {
