@@ -34383,7 +34383,7 @@ async function readInventory(client, edges, limit) {
   const repos2 = [...wanted.values()];
   await markAbsentByCatalog(client, repos2, limit);
   await run(
-    repos2.filter((w) => w.listTags || w.sourceDigests.size > 0).map((w) => ({ w, list: true })),
+    repos2.filter((w) => w.listTags || w.sourceDigests.size > 0).map((w) => ({ w, list: true, ...w.listTags ? {} : { optional: true } })),
     limit
   );
   const sourced = [];
@@ -34456,7 +34456,7 @@ async function run(lookups, limit) {
         inv.digests.set(l.digest, await l.w.remote.headManifest(l.digest) !== void 0);
       }
     } catch (err2) {
-      inv.error = errorMessage(err2);
+      if (!l.optional) inv.error = errorMessage(err2);
     }
   });
 }

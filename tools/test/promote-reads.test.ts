@@ -154,3 +154,22 @@ describe("Google's tags/list extension (mocked by the fault proxy)", () => {
     }
   });
 });
+
+describe("a source that will not list its tags (mocked: ECR needs ecr:ListImages for tags/list)", () => {
+  it("is read digest by digest, as before: the plan is the same", async () => {
+    const front = await startFaultProxy(staging.host, [
+      { method: "GET", path: /\/tags\/list$/, action: { kind: "status", status: 403, headers: { "content-type": "application/json" }, body: '{"errors":[{"code":"DENIED","message":"not authorized to list images"}]}' } },
+    ]);
+    try {
+      const file = join(tmp, "no-list.yaml");
+      await writeFile(file, `registries:\n- name: ${front.host}/staging\n  src: true\n- name: ${prod.host}/prod\nimages:\n- name: ${THERE}\n  dmap:\n    "${app}": ["1.0"]\n- name: r09\n  dmap:\n    "${app}": ["9.9"]\n`);
+      const r = await runOciutil(["promote", "--insecure", "--no-referrers", "--manifest", file, "--json"]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).summary).toMatchObject({ present: 1, planned: 1, failed: 0 });
+      expect(front.ruleHits[0]).toBeGreaterThan(0);
+      expect(front.requests.filter((q) => q.method === "HEAD").length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await front.stop();
+    }
+  });
+});

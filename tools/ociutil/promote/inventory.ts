@@ -56,7 +56,7 @@ interface Wanted {
 
 export type Inventory = Map<string, RepoInventory>;
 
-type Lookup = { w: Wanted; tag?: string; digest?: string; list?: true };
+type Lookup = { w: Wanted; tag?: string; digest?: string; list?: true; optional?: true };
 
 export async function readInventory(client: RegistryClient, edges: Edge[], limit: number): Promise<Inventory> {
   const wanted = new Map<string, Wanted>();
@@ -81,8 +81,10 @@ export async function readInventory(client: RegistryClient, edges: Edge[], limit
 
   // 1: tag lists, of destinations and sources (on Google's registries a list carries every
   // manifest, so it replaces the HEADs below; elsewhere a source costs one request more).
+  // A source's list is only a shortcut: if the registry will not list (ECR needs a permission of its
+  // own for it), its digests are looked up one by one as before.
   await run(
-    repos.filter((w) => w.listTags || w.sourceDigests.size > 0).map((w): Lookup => ({ w, list: true })),
+    repos.filter((w) => w.listTags || w.sourceDigests.size > 0).map((w): Lookup => ({ w, list: true, ...(w.listTags ? {} : { optional: true as const }) })),
     limit,
   );
 
@@ -167,7 +169,7 @@ async function run(lookups: Lookup[], limit: number): Promise<void> {
         inv.digests.set(l.digest!, (await l.w.remote.headManifest(l.digest!)) !== undefined);
       }
     } catch (err) {
-      inv.error = errorMessage(err);
+      if (!l.optional) inv.error = errorMessage(err);
     }
   });
 }
