@@ -34887,14 +34887,17 @@ function cells(r) {
 }
 function* tableLines(report) {
   const header3 = ["OUTCOME", "DESTINATION", "DIGEST", "DETAIL"];
+  const rows = function* () {
+    for (const r of report.results) if (r.outcome !== "present") yield r;
+  };
   const widths = header3.map((h) => h.length);
-  for (const r of report.results) {
+  for (const r of rows()) {
     const c = cells(r);
     for (let i = 0; i < 3; i++) widths[i] = Math.max(widths[i], c[i].length);
   }
   const line = (c) => c.map((x, i) => i === c.length - 1 ? x : x.padEnd(widths[i])).join("  ").trimEnd();
   yield line(header3);
-  for (const r of report.results) yield line(cells(r));
+  for (const r of rows()) yield line(cells(r));
 }
 function shortDigest(d) {
   return d.startsWith("sha256:") ? d.slice(0, 19) : d;

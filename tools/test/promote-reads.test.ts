@@ -100,6 +100,12 @@ describe("a destination read through its catalog", () => {
     // Straight at the destination, whose catalog now lists them all: nothing left but the refusal.
     const again = await runOciutil(["promote", "--insecure", "--manifest", await manifestFor(prod.host), "--json"]);
     expect(JSON.parse(again.stdout).summary).toMatchObject({ planned: 0, present: REPOS.length - 1, refused: 1 });
+    // The table shows that refusal alone; what is in place is counted on the last line.
+    const table = (await runOciutil(["promote", "--insecure", "--manifest", await manifestFor(prod.host)])).stdout.trim().split("\n");
+    expect(table).toHaveLength(3);
+    expect(table[0]).toMatch(/^OUTCOME\s+DESTINATION\s+DIGEST\s+DETAIL$/);
+    expect(table[1]).toMatch(new RegExp(`^refused\\s+${prod.host}/prod/${MOVED}:1\\.0\\s`));
+    expect(table[2]).toBe(`${REPOS.length} edges: ${REPOS.length - 1} already present, 1 tag move refused (dry run; --confirm to promote)`);
   });
 });
 

@@ -103,11 +103,19 @@ function cells(r: EdgeResult): [string, string, string, string] {
 }
 
 /** A fixed-width table, a line at a time: OUTCOME, DESTINATION (repo:tag or repo@digest), DIGEST (short), then why. */
+/**
+ * The table: what is to be done, was done, or could not be. Edges already in place are only counted
+ * (in the summary line): in a periodic job's steady state they are nearly all of them, and the rows
+ * that matter would drown. The JSON report and --record list every edge.
+ */
 export function* tableLines(report: PromoteReport): Generator<string> {
   const header: [string, string, string, string] = ["OUTCOME", "DESTINATION", "DIGEST", "DETAIL"];
+  const rows = function* (): Generator<EdgeResult> {
+    for (const r of report.results) if (r.outcome !== "present") yield r;
+  };
   // Two passes over the edges, the first for the widths only, so no row is kept.
   const widths = header.map((h) => h.length);
-  for (const r of report.results) {
+  for (const r of rows()) {
     const c = cells(r);
     for (let i = 0; i < 3; i++) widths[i] = Math.max(widths[i]!, c[i]!.length);
   }
@@ -117,7 +125,7 @@ export function* tableLines(report: PromoteReport): Generator<string> {
       .join("  ")
       .trimEnd();
   yield line(header);
-  for (const r of report.results) yield line(cells(r));
+  for (const r of rows()) yield line(cells(r));
 }
 
 function shortDigest(d: string): string {
