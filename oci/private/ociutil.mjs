@@ -34436,6 +34436,7 @@ async function run(lookups, limit) {
     try {
       if (l.list) {
         const listing = await listTagsAndManifests(l.w.remote);
+        if (l.w.sourceDigests.size > 0) inv.listedTags = listing.tags;
         const existing = new Set(listing.tags);
         l.w.tags = new Set([...l.w.tags].filter((t) => existing.has(t)));
         if (listing.manifests !== void 0) {
@@ -34705,7 +34706,7 @@ function cmp(a, b) {
 
 // tools/ociutil/promote/referrers.ts
 var REFERRER_ISH = /^sha256-([0-9a-f]{64})(\.sig|\.att|\.sbom)?$/;
-async function planReferrers(client, plan, limit) {
+async function planReferrers(client, plan, limit, listedTags = () => void 0) {
   const sourced = (e) => e.referrer === void 0 && (e.action === "copy" && e.from?.name === e.source.name || e.action === "present" && e.sourceHas === true);
   const roots = /* @__PURE__ */ new Map();
   for (const e of plan) {
@@ -34719,7 +34720,7 @@ async function planReferrers(client, plan, limit) {
   const inner = Math.max(1, Math.ceil(limit / 4));
   await forEachLimit([...roots.values()], Math.max(1, Math.floor(limit / inner)), async ({ repo, digests }) => {
     try {
-      const byRoot = await discover(client.repository(repo), [...digests], inner);
+      const byRoot = await discover(client.repository(repo), [...digests], inner, listedTags(repo));
       for (const [root, list] of byRoot) found.set(`${repo.name}@${root}`, list);
     } catch (err2) {
       for (const d of digests) found.set(`${repo.name}@${d}`, { error: errorMessage(err2) });
@@ -34781,8 +34782,8 @@ async function planReferrers(client, plan, limit) {
   await forEachLimit(work, limit, (w) => w());
   return edges;
 }
-async function discover(repo, roots, limit) {
-  const tags = new Set(await listTags(repo));
+async function discover(repo, roots, limit, listed) {
+  const tags = new Set(listed ?? await listTags(repo));
   const hasApi = await repo.referrers(roots[0]) !== void 0;
   const named = /* @__PURE__ */ new Set();
   for (const t of tags) {
@@ -35119,7 +35120,7 @@ async function promote(flags) {
   const inventory = await readInventory(client, edges, READ_CONCURRENCY);
   const plan = planEdges(edges, inventory);
   const planned = [...plan];
-  if (flags.referrers) plan.push(...await planReferrers(client, planned, READ_CONCURRENCY));
+  if (flags.referrers) plan.push(...await planReferrers(client, planned, READ_CONCURRENCY, (repo) => inventory.get(repo.name)?.listedTags));
   if (flags.attest) plan.push(...await planAttestations(client, planned, READ_CONCURRENCY));
   const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== void 0 ? { attestKey } : {}) : plan.map((e) => Object.assign(e, { outcome: staticOutcome(e) }));
   const report = buildReport(results, flags.confirm === true);

@@ -109,7 +109,7 @@ async function promote(flags: PromoteFlags): Promise<void> {
   const inventory = await readInventory(client, edges, READ_CONCURRENCY);
   const plan = planEdges(edges, inventory);
   const planned = [...plan];
-  if (flags.referrers) plan.push(...(await planReferrers(client, planned, READ_CONCURRENCY)));
+  if (flags.referrers) plan.push(...(await planReferrers(client, planned, READ_CONCURRENCY, (repo) => inventory.get(repo.name)?.listedTags)));
   if (flags.attest) plan.push(...(await planAttestations(client, planned, READ_CONCURRENCY)));
   const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== undefined ? { attestKey } : {}) : plan.map((e) => Object.assign(e, { outcome: staticOutcome(e) }));
   const report = buildReport(results, flags.confirm === true);

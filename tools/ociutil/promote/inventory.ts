@@ -39,6 +39,8 @@ export interface RepoInventory {
   absentByCatalog?: boolean;
   /** Set when the tag list carried every manifest (Google's extension): a digest not in `digests` is absent. */
   complete?: boolean;
+  /** A source's tags, as listed here: the referrers step looks for cosign tags in them, unread again. */
+  listedTags?: string[];
 }
 
 /** A destination registry is read through its catalog when it takes at least this many repositories. */
@@ -148,6 +150,7 @@ async function run(lookups: Lookup[], limit: number): Promise<void> {
     try {
       if (l.list) {
         const listing = await listTagsAndManifests(l.w.remote);
+        if (l.w.sourceDigests.size > 0) inv.listedTags = listing.tags;
         // Only the named tags that exist are resolved in step 2.
         const existing = new Set(listing.tags);
         l.w.tags = new Set([...l.w.tags].filter((t) => existing.has(t)));

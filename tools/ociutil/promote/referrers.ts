@@ -48,7 +48,13 @@ const REFERRER_ISH = /^sha256-([0-9a-f]{64})(\.sig|\.att|\.sbom)?$/;
  * there (and whose source has it), one edge per referrer or cosign tag, present or to copy.
  * A repository that cannot be read gives edges "unreadable".
  */
-export async function planReferrers(client: RegistryClient, plan: PlannedEdge[], limit: number): Promise<PlannedEdge[]> {
+export async function planReferrers(
+  client: RegistryClient,
+  plan: PlannedEdge[],
+  limit: number,
+  /** A source's tags when the plan already listed them (so they are not listed twice). */
+  listedTags: (repo: Repo) => string[] | undefined = () => undefined,
+): Promise<PlannedEdge[]> {
   const sourced = (e: PlannedEdge): boolean =>
     e.referrer === undefined && ((e.action === "copy" && e.from?.name === e.source.name) || (e.action === "present" && e.sourceHas === true));
   const roots = new Map<string, { repo: Repo; digests: Set<Digest> }>();
@@ -67,7 +73,7 @@ export async function planReferrers(client: RegistryClient, plan: PlannedEdge[],
   const inner = Math.max(1, Math.ceil(limit / 4));
   await forEachLimit([...roots.values()], Math.max(1, Math.floor(limit / inner)), async ({ repo, digests }) => {
     try {
-      const byRoot = await discover(client.repository(repo), [...digests], inner);
+      const byRoot = await discover(client.repository(repo), [...digests], inner, listedTags(repo));
       for (const [root, list] of byRoot) found.set(`${repo.name}@${root}`, list);
     } catch (err) {
       for (const d of digests) found.set(`${repo.name}@${d}`, { error: errorMessage(err) });
@@ -136,8 +142,8 @@ export async function planReferrers(client: RegistryClient, plan: PlannedEdge[],
 }
 
 /** Everything that refers to each of `roots` (and to the manifests under them) in one repository. */
-async function discover(repo: RemoteRepository, roots: Digest[], limit: number): Promise<Map<Digest, Found[]>> {
-  const tags = new Set(await listTags(repo));
+async function discover(repo: RemoteRepository, roots: Digest[], limit: number, listed: string[] | undefined): Promise<Map<Digest, Found[]>> {
+  const tags = new Set(listed ?? (await listTags(repo)));
   const hasApi = (await repo.referrers(roots[0]!)) !== undefined;
   // Without the API, only digests named by a referrers or cosign tag have anything to find.
   const named = new Set<string>();
