@@ -34098,8 +34098,8 @@ async function listRepositories(registry2) {
     if (!(err2 instanceof RegistryError && err2.status === 400)) throw err2;
     pages = await readPages(registry2, registry2.url("/v2/_catalog"), ["registry:catalog:*"], what);
   }
-  if (pages === void 0) throw new RegistryError(`catalog of ${registry2.host}: not found (the registry does not serve /v2/_catalog)`, 404);
-  return pages.flatMap((p) => checked(CatalogPage, p, `catalog of ${registry2.host}`).repositories ?? []);
+  if (pages === void 0) throw new RegistryError(`${what}: not found (the registry does not serve /v2/_catalog)`, 404);
+  return pages.flatMap((p) => checked(CatalogPage, p, what).repositories ?? []);
 }
 function checked(schema, page, what) {
   const r = schema.safeParse(page);

@@ -67,8 +67,8 @@ export async function listRepositories(registry: Registry): Promise<string[]> {
     if (!(err instanceof RegistryError && err.status === 400)) throw err;
     pages = await readPages(registry, registry.url("/v2/_catalog"), ["registry:catalog:*"], what);
   }
-  if (pages === undefined) throw new RegistryError(`catalog of ${registry.host}: not found (the registry does not serve /v2/_catalog)`, 404);
-  return pages.flatMap((p) => checked(CatalogPage, p, `catalog of ${registry.host}`).repositories ?? []);
+  if (pages === undefined) throw new RegistryError(`${what}: not found (the registry does not serve /v2/_catalog)`, 404);
+  return pages.flatMap((p) => checked(CatalogPage, p, what).repositories ?? []);
 }
 
 function checked<T>(schema: z.ZodType<T>, page: unknown, what: string): T {
