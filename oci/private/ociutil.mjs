@@ -23575,11 +23575,16 @@ function parseTag(tag) {
 var DOMAIN_LABEL = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
 var IPV6 = /^\[[a-fA-F0-9:.]+\]$/;
 var PORT = /^[0-9]{1,5}$/;
+var USERINFO = /^(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/)?([^/@]*)@(?=(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d+)?\/)/;
+function redactReference(input) {
+  return input.replace(USERINFO, (m, userinfo) => m.replace(userinfo, "<redacted>"));
+}
 function parseReference(input) {
   const bad = (why) => {
-    throw new ReferenceError2(`invalid image reference "${input}": ${why}`);
+    throw new ReferenceError2(`invalid image reference "${redactReference(input)}": ${why}`);
   };
   if (input.length === 0) bad("it is empty");
+  if (USERINFO.test(input)) bad("credentials do not belong in a reference (log in with docker login, or set DOCKER_CONFIG or REGISTRY_AUTH_FILE)");
   if (/\s/.test(input)) bad("it contains whitespace");
   let rest = input;
   let digest2;
@@ -30670,6 +30675,22 @@ var RegistryError = class extends OciError {
   name = "RegistryError";
 };
 
+// tools/ociutil/remote/link.ts
+function nextPage(link2, base, what) {
+  if (link2 === void 0) return void 0;
+  const m = /<([^>]+)>\s*;[^,]*rel="?next"?/.exec(link2);
+  if (m === null) return void 0;
+  let next;
+  try {
+    next = new URL(m[1], base);
+  } catch {
+    throw new RegistryError(`${what}: the registry sent a next page that is not a URL`);
+  }
+  if (next.host !== base.host) throw new RegistryError(`${what}: the registry sent a next page on another host (${next.host})`);
+  next.protocol = base.protocol;
+  return next;
+}
+
 // tools/ociutil/remote/repository.ts
 var MAX_MANIFEST_BYTES = 4 << 20;
 var RemoteRepository = class {
@@ -30790,8 +30811,7 @@ var RemoteRepository = class {
       }
       if (!parsed.success) throw new RegistryError(`${what}: not an image index (${describeIssues(parsed.error)})`);
       out.push(...parsed.data.manifests);
-      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header(res, "link") ?? "");
-      url = next ? new URL(next[1], url) : void 0;
+      url = nextPage(header(res, "link"), url, what);
     }
     return out;
   }
@@ -30908,12 +30928,21 @@ var RemoteRepository = class {
     const m = range ? /^(?:bytes=)?0-(\d+)$/.exec(range) : null;
     return m ? Number(m[1]) + 1 : 0;
   }
-  /** Upload session URLs come back relative (distribution) or absolute (others). */
+  /**
+   * Upload session URLs come back relative (distribution) or absolute (others), on the registry or
+   * on another host (object storage); Registry.send sends no credentials to another host.
+   */
   location(res, requestUrl) {
     const loc = header(res, "location");
     if (loc === void 0) throw new RegistryError(`${this.fullName}: upload response has no Location header`);
-    const url = new URL(loc, requestUrl);
-    if (url.protocol !== this.registry.base.protocol) url.protocol = this.registry.base.protocol;
+    let url;
+    try {
+      url = new URL(loc, requestUrl);
+    } catch {
+      throw new RegistryError(`${this.fullName}: upload response has a Location that is not a URL`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new RegistryError(`${this.fullName}: upload Location has unsupported scheme ${url.protocol}`);
+    if (url.host === this.registry.base.host && url.protocol !== this.registry.base.protocol) url.protocol = this.registry.base.protocol;
     return url;
   }
   /** Checks the status (reading the error body if it failed), then discards the body. */
@@ -30994,7 +31023,8 @@ var Registry = class {
     this.scheme = plain ? "http" : "https";
     this.needsProbe = !plain && isLoopbackRegistry(host);
     this.retry = options.retry ?? DEFAULT_RETRY;
-    this.auth = new Authenticator(host, options.credentials, this.retry, new RequestGate(options.qps));
+    this.gate = new RequestGate(options.qps);
+    this.auth = new Authenticator(host, options.credentials, this.retry, this.gate);
   }
   host;
   scheme;
@@ -31004,6 +31034,7 @@ var Registry = class {
   apiHost;
   retry;
   auth;
+  gate;
   /** Settles the scheme: a no-op except before the first request to a loopback registry. */
   async settleScheme() {
     if (!this.needsProbe) return;
@@ -31017,7 +31048,12 @@ var Registry = class {
   get base() {
     return new URL(`${this.scheme}://${this.apiHost}/`);
   }
-  /** Sends a request authorised for `scopes`; see Authenticator.send. */
+  /**
+   * Sends a request authorised for `scopes` (see Authenticator.send), if it goes to this registry's
+   * own origin. A URL the registry handed out that points elsewhere (an upload Location on object
+   * storage) is sent with no credentials at all, as go-containerregistry does: a registry may name
+   * any host there, and credentials belong to the registry alone.
+   */
   async send(req, scopes) {
     await this.settleScheme();
     if (this.scheme === "http" && req.url.protocol === "https:" && req.url.host === this.apiHost) {
@@ -31025,7 +31061,12 @@ var Registry = class {
       url.protocol = "http:";
       req = { ...req, url };
     }
+    if (!this.isOwnOrigin(req.url)) return await send(withoutAuthorization(req), this.retry, this.gate);
     return await this.auth.send(req, scopes);
+  }
+  /** True for a URL on this registry's API origin: its scheme, host and port. */
+  isOwnOrigin(url) {
+    return url.origin === this.base.origin;
   }
   /** The Authorization header value requests for `scopes` carry (known after a first request). */
   async authorizationFor(scopes) {
@@ -31044,6 +31085,11 @@ var Registry = class {
     return new RemoteRepository(this, name, access2);
   }
 };
+function withoutAuthorization(req) {
+  if (req.headers === void 0) return req;
+  const headers = Object.fromEntries(Object.entries(req.headers).filter(([name]) => name.toLowerCase() !== "authorization"));
+  return { ...req, headers };
+}
 
 // tools/ociutil/remote/referrers.ts
 function referrersTag(digest2) {
@@ -34136,14 +34182,6 @@ async function readPages(registry2, first, scopes, what) {
     url = nextPage(header(res, "link"), url, what);
   }
   return out;
-}
-function nextPage(link2, base, what) {
-  if (link2 === void 0) return void 0;
-  const m = /<([^>]+)>\s*;[^,]*rel="?next"?/.exec(link2);
-  if (m === null) return void 0;
-  const next = new URL(m[1], base);
-  if (next.host !== base.host) throw new RegistryError(`${what}: the registry sent a next page on another host (${next.host})`);
-  return next;
 }
 
 // tools/ociutil/promote/attest.ts

@@ -6,6 +6,11 @@ const D256 = `sha256:${"a".repeat(64)}`;
 const D512 = `sha512:${"b".repeat(128)}`;
 
 describe("parseReference", () => {
+  it("a name:tag@digest reference holds no credentials", () => {
+    expect(parseReference(`busybox:1@${D256}`)).toMatchObject({ registry: "docker.io", repository: "library/busybox", tag: "1", digest: D256 });
+    expect(parseReference(`localhost:5000/a:b@${D256}`)).toMatchObject({ registry: "localhost:5000", repository: "a", digest: D256 });
+  });
+
   it.each([
     ["alpine", { registry: "docker.io", repository: "library/alpine", tag: "latest" }],
     ["alpine:3.20", { registry: "docker.io", repository: "library/alpine", tag: "3.20" }],

@@ -40,11 +40,23 @@ const DOMAIN_LABEL = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
 const IPV6 = /^\[[a-fA-F0-9:.]+\]$/;
 const PORT = /^[0-9]{1,5}$/;
 
+/**
+ * `user:password@host[:port]/repo` (with or without a scheme): userinfo, as in a URL, before a
+ * registry host. A digest's "@" is followed by `algorithm:hex`, which is no host[:port]/.
+ */
+const USERINFO = /^(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/)?([^/@]*)@(?=(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d+)?\/)/;
+
+/** The reference with any userinfo replaced, so that an error line never repeats a password. */
+export function redactReference(input: string): string {
+  return input.replace(USERINFO, (m, userinfo: string) => m.replace(userinfo, "<redacted>"));
+}
+
 export function parseReference(input: string): Reference {
   const bad = (why: string): never => {
-    throw new ReferenceError(`invalid image reference "${input}": ${why}`);
+    throw new ReferenceError(`invalid image reference "${redactReference(input)}": ${why}`);
   };
   if (input.length === 0) bad("it is empty");
+  if (USERINFO.test(input)) bad("credentials do not belong in a reference (log in with docker login, or set DOCKER_CONFIG or REGISTRY_AUTH_FILE)");
   if (/\s/.test(input)) bad("it contains whitespace");
 
   let rest = input;

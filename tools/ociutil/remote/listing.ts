@@ -6,6 +6,7 @@
 import * as z from "zod";
 import { repositoryScope } from "./auth.js";
 import { RegistryError, type Registry, type RemoteRepository } from "./registry.js";
+import { nextPage } from "./link.js";
 import { header } from "./transport.js";
 
 /** A page is a small JSON document; refuse to buffer an unbounded one. */
@@ -110,12 +111,3 @@ async function readPages(registry: Registry, first: URL, scopes: string[], what:
   return out;
 }
 
-/** The rel="next" target of a Link header, resolved against the page that sent it. */
-function nextPage(link: string | undefined, base: URL, what: string): URL | undefined {
-  if (link === undefined) return undefined;
-  const m = /<([^>]+)>\s*;[^,]*rel="?next"?/.exec(link);
-  if (m === null) return undefined;
-  const next = new URL(m[1]!, base);
-  if (next.host !== base.host) throw new RegistryError(`${what}: the registry sent a next page on another host (${next.host})`);
-  return next;
-}

@@ -8,7 +8,7 @@ import { Authenticator } from "./auth.js";
 import { RequestGate } from "./ratelimit.js";
 import { RemoteRepository } from "./repository.js";
 import { isLoopbackRegistry, probeLoopbackScheme, type Scheme } from "./scheme.js";
-import { DEFAULT_RETRY, type HttpRequest, type HttpResponse, type RetryPolicy } from "./transport.js";
+import { DEFAULT_RETRY, send, type HttpRequest, type HttpResponse, type RetryPolicy } from "./transport.js";
 
 export { RegistryError } from "./registry-error.js";
 export { RemoteRepository, type ManifestHead, type MountResult } from "./repository.js";
@@ -30,6 +30,7 @@ export class Registry {
   private readonly apiHost: string;
   private readonly retry: RetryPolicy;
   private readonly auth: Authenticator;
+  private readonly gate: RequestGate;
 
   constructor(
     readonly host: string,
@@ -42,7 +43,8 @@ export class Registry {
     this.needsProbe = !plain && isLoopbackRegistry(host);
     this.retry = options.retry ?? DEFAULT_RETRY;
     // Every request to this registry passes one gate: the --qps pace, and a 429's pause for all.
-    this.auth = new Authenticator(host, options.credentials, this.retry, new RequestGate(options.qps));
+    this.gate = new RequestGate(options.qps);
+    this.auth = new Authenticator(host, options.credentials, this.retry, this.gate);
   }
 
   /** Settles the scheme: a no-op except before the first request to a loopback registry. */
@@ -60,7 +62,12 @@ export class Registry {
     return new URL(`${this.scheme}://${this.apiHost}/`);
   }
 
-  /** Sends a request authorised for `scopes`; see Authenticator.send. */
+  /**
+   * Sends a request authorised for `scopes` (see Authenticator.send), if it goes to this registry's
+   * own origin. A URL the registry handed out that points elsewhere (an upload Location on object
+   * storage) is sent with no credentials at all, as go-containerregistry does: a registry may name
+   * any host there, and credentials belong to the registry alone.
+   */
   async send(req: HttpRequest, scopes: string[]): Promise<HttpResponse> {
     await this.settleScheme();
     // A URL made before the probe answered still says https.
@@ -69,7 +76,13 @@ export class Registry {
       url.protocol = "http:";
       req = { ...req, url };
     }
+    if (!this.isOwnOrigin(req.url)) return await send(withoutAuthorization(req), this.retry, this.gate);
     return await this.auth.send(req, scopes);
+  }
+
+  /** True for a URL on this registry's API origin: its scheme, host and port. */
+  isOwnOrigin(url: URL): boolean {
+    return url.origin === this.base.origin;
   }
 
   /** The Authorization header value requests for `scopes` carry (known after a first request). */
@@ -91,4 +104,10 @@ export class Registry {
   repository(name: string, access: "pull" | "push" = "pull"): RemoteRepository {
     return new RemoteRepository(this, name, access);
   }
+}
+
+function withoutAuthorization(req: HttpRequest): HttpRequest {
+  if (req.headers === undefined) return req;
+  const headers = Object.fromEntries(Object.entries(req.headers).filter(([name]) => name.toLowerCase() !== "authorization"));
+  return { ...req, headers };
 }

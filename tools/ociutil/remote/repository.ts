@@ -13,6 +13,7 @@ import { VerificationError } from "../util/errors.js";
 import { repositoryScope } from "./auth.js";
 import type { Registry } from "./registry.js";
 import { RegistryError } from "./registry-error.js";
+import { nextPage } from "./link.js";
 import { describeRequest, header, type HttpResponse, type RequestBody } from "./transport.js";
 
 /** Manifests are small documents; distribution caps them at 4 MiB. Don't buffer more than that. */
@@ -149,8 +150,7 @@ export class RemoteRepository {
       }
       if (!parsed.success) throw new RegistryError(`${what}: not an image index (${describeIssues(parsed.error)})`);
       out.push(...parsed.data.manifests);
-      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header(res, "link") ?? "");
-      url = next ? new URL(next[1] as string, url) : undefined;
+      url = nextPage(header(res, "link"), url, what);
     }
     return out;
   }
@@ -282,12 +282,23 @@ export class RemoteRepository {
     return m ? Number(m[1]) + 1 : 0;
   }
 
-  /** Upload session URLs come back relative (distribution) or absolute (others). */
+  /**
+   * Upload session URLs come back relative (distribution) or absolute (others), on the registry or
+   * on another host (object storage); Registry.send sends no credentials to another host.
+   */
   private location(res: HttpResponse, requestUrl: URL): URL {
     const loc = header(res, "location");
     if (loc === undefined) throw new RegistryError(`${this.fullName}: upload response has no Location header`);
-    const url = new URL(loc, requestUrl);
-    if (url.protocol !== this.registry.base.protocol) url.protocol = this.registry.base.protocol;
+    let url: URL;
+    try {
+      url = new URL(loc, requestUrl);
+    } catch {
+      throw new RegistryError(`${this.fullName}: upload response has a Location that is not a URL`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new RegistryError(`${this.fullName}: upload Location has unsupported scheme ${url.protocol}`);
+    // The registry's own host, named with the scheme it was first asked with (a loopback probe may
+    // have settled on plain HTTP since): speak the scheme it is spoken to with.
+    if (url.host === this.registry.base.host && url.protocol !== this.registry.base.protocol) url.protocol = this.registry.base.protocol;
     return url;
   }
 

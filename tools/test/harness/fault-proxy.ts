@@ -16,6 +16,10 @@
  * client must not send its registry credentials there. Like an S3 pre-signed URL, the second listener
  * needs no credentials from the client: it forwards to the upstream with the Authorization header of
  * the original (redirected) request, and records whether the client sent one itself.
+ *
+ * Location on the other host: the request is forwarded, and the Location of the answer (an upload
+ * session) is moved to the second listener the same way, as a registry that hands uploads to object
+ * storage does.
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -36,7 +40,9 @@ export type FaultAction =
   | { kind: "corrupt" }
   | { kind: "truncate"; afterBytes: number }
   | { kind: "drop" }
-  | { kind: "redirect"; to: "other-host" };
+  | { kind: "redirect"; to: "other-host" }
+  /** Forwarded, but the answer's Location (an upload session) names the other host, as object storage does. */
+  | { kind: "location-other-host" };
 
 export interface FaultRule {
   /** HTTP method(s) to match; omitted = any. */
@@ -234,6 +240,18 @@ export async function startFaultProxy(upstream: string, rules: FaultRule[], opti
         res.end();
         return;
       }
+      case "location-other-host":
+        forward(req, res, rec, rawUrl, undefined, (up, h) => {
+          const loc = h["location"];
+          if (typeof loc === "string") {
+            const id = randomBytes(8).toString("hex");
+            redirects.set(id, req.headers.authorization ?? "");
+            const u = new URL(loc, `http://${proxyHost}`);
+            h["location"] = `http://${otherHost}/_redirected/${id}${u.pathname}${u.search}`;
+          }
+          passThrough(up, res, h);
+        });
+        return;
       case "corrupt":
         forward(req, res, rec, rawUrl, undefined, (up, h) => {
           res.writeHead(up.statusCode ?? 502, up.statusMessage, h);
