@@ -55,19 +55,33 @@ def _modes(ctx):
         out[normalize_layer_path(pretty(ctx.label), ctx.attr.prefix, path)] = int(m, 8)
     return out
 
+def _file_entry(path, f, executable):
+    """A manifest entry for a file or directory `f`.
+
+    Its mode is decided here, at analysis time, never from the file's executable bit when the action
+    runs (remote executors mark every input executable): 0755 if `f` is the executable of a target,
+    else 0644 (files inside a directory too), unless `modes` names it.
+    """
+    entry = {"path": path, "src": f.path}
+    if executable != None and f == executable:
+        entry["executable"] = True
+    return entry
+
 def _oci_layer_impl(ctx):
     entries = []
     inputs = []
-    for f in ctx.files.srcs:
-        path = normalize_layer_path(pretty(ctx.label), ctx.attr.prefix, _src_path(ctx, f))
-        entries.append({"path": path, "src": f.path})
-        inputs.append(f)
+    for target in ctx.attr.srcs:
+        executable = target[DefaultInfo].files_to_run.executable
+        for f in target.files.to_list():
+            path = normalize_layer_path(pretty(ctx.label), ctx.attr.prefix, _src_path(ctx, f))
+            entries.append(_file_entry(path, f, executable))
+            inputs.append(f)
     for target, dest in ctx.attr.files.items():
         path = normalize_layer_path(pretty(ctx.label), ctx.attr.prefix, dest)
         files = target.files.to_list()
         if len(files) != 1:
             fail("%s: files: %s must be one file or directory, it has %d" % (pretty(ctx.label), pretty(target.label), len(files)))
-        entries.append({"path": path, "src": files[0].path})
+        entries.append(_file_entry(path, files[0], target[DefaultInfo].files_to_run.executable))
         inputs.append(files[0])
     for dest, link in ctx.attr.symlinks.items():
         entries.append({"path": normalize_layer_path(pretty(ctx.label), ctx.attr.prefix, dest), "symlink": link})
@@ -106,8 +120,12 @@ oci_layer = rule(
     doc = """A reproducible layer: a tar (gzip by default) of files, directories and symlinks under a prefix.
 
 Entries are sorted, parent directories are added, mtime/uid/gid are fixed and user and group
-names are empty, so the same inputs give the same digest on any machine. A path that climbs out of
-`prefix` with ".." is an error.""",
+names are empty, so the same inputs give the same digest on any machine, locally or under remote
+execution. Modes are decided at analysis time: a file is 0755 if it is the executable of a target
+(an `sh_binary`, a `*_binary`), or `modes` gives its mode; every other file is 0644 (files inside
+directories too), whatever its executable bit on disk; directories are 0755. gzip output is fixed
+by the ruleset's version, not by the Node that runs the action. A path that climbs out of `prefix`
+with ".." is an error.""",
     attrs = dict(OCIUTIL_ATTRS, **{
         "srcs": attr.label_list(
             doc = "Files and directories, placed at their path relative to `strip_prefix` (default: this package; \".\" keeps the whole workspace path). Directories are copied recursively.",
@@ -119,7 +137,7 @@ names are empty, so the same inputs give the same digest on any machine. A path 
         ),
         "symlinks": attr.string_dict(doc = "Path in the layer → symlink target (any string; an absolute target is fine)."),
         "directories": attr.string_list(doc = "Empty directories to create."),
-        "modes": attr.string_dict(doc = "Path in the layer (under `prefix`; files inside `srcs` directories too) → octal mode such as \"0755\". Default: 0755 for executables and directories, else 0644. A path the layer does not have is an error."),
+        "modes": attr.string_dict(doc = "Path in the layer (under `prefix`; files inside `srcs` directories too) → octal mode such as \"0755\". Default: 0755 for a target's executable and for directories, else 0644 (the executable bit on disk is not read). A path the layer does not have is an error."),
         "prefix": attr.string(doc = "Directory the entries go under, e.g. \"app\" (default: the root)."),
         "strip_prefix": attr.string(doc = "For `srcs`: the leading path to remove (default: this package's path; \".\" keeps the full path)."),
         "mtime": attr.int(doc = "Modification time of every entry, in seconds since the epoch.", default = 0),

@@ -1632,9 +1632,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
         if (fn) {
           this._exitCallback = fn;
         } else {
-          this._exitCallback = (err2) => {
-            if (err2.code !== "commander.executeSubCommandAsync") {
-              throw err2;
+          this._exitCallback = (err3) => {
+            if (err3.code !== "commander.executeSubCommandAsync") {
+              throw err3;
             } else {
             }
           };
@@ -1710,12 +1710,12 @@ Expecting one of '${allowedValues.join("', '")}'`);
       _callParseArg(target, value, previous, invalidArgumentMessage) {
         try {
           return target.parseArg(value, previous);
-        } catch (err2) {
-          if (err2.code === "commander.invalidArgument") {
-            const message = `${invalidArgumentMessage} ${err2.message}`;
-            this.error(message, { exitCode: err2.exitCode, code: err2.code });
+        } catch (err3) {
+          if (err3.code === "commander.invalidArgument") {
+            const message = `${invalidArgumentMessage} ${err3.message}`;
+            this.error(message, { exitCode: err3.exitCode, code: err3.code });
           }
-          throw err2;
+          throw err3;
         }
       }
       /**
@@ -2304,14 +2304,14 @@ Expecting one of '${allowedValues.join("', '")}'`);
             );
           }
         });
-        proc.on("error", (err2) => {
-          if (err2.code === "ENOENT") {
+        proc.on("error", (err3) => {
+          if (err3.code === "ENOENT") {
             this._checkForMissingExecutable(
               executableFile,
               executableDir,
               subcommand._name
             );
-          } else if (err2.code === "EACCES") {
+          } else if (err3.code === "EACCES") {
             throw new Error(`'${executableFile}' not executable`);
           }
           if (!exitCallback) {
@@ -2322,7 +2322,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
               "commander.executeSubCommandAsync",
               "(error)"
             );
-            wrappedError.nestedError = err2;
+            wrappedError.nestedError = err3;
             exitCallback(wrappedError);
           }
         });
@@ -3990,11 +3990,11 @@ var require_wrap_handler = __commonJS({
       onComplete(trailers) {
         return this.#handler.onComplete?.(trailers);
       }
-      onError(err2) {
+      onError(err3) {
         if (!this.#handler.onError) {
-          throw err2;
+          throw err3;
         }
-        return this.#handler.onError?.(err2);
+        return this.#handler.onError?.(err3);
       }
       // Wrap Interface
       onRequestStart(controller, context) {
@@ -4028,11 +4028,11 @@ var require_wrap_handler = __commonJS({
         }
         this.#handler.onComplete?.(rawTrailers);
       }
-      onResponseError(controller, err2) {
+      onResponseError(controller, err3) {
         if (!this.#handler.onError) {
           throw new InvalidArgumentError2("invalid onError method");
         }
-        this.#handler.onError?.(err2);
+        this.#handler.onError?.(err3);
       }
     };
     function toRawHeaderValue(value) {
@@ -4774,7 +4774,7 @@ var require_util = __commonJS({
     function isDestroyed(body) {
       return body && !!(body.destroyed || body[kDestroyed] || stream.isDestroyed?.(body));
     }
-    function destroy(stream2, err2) {
+    function destroy(stream2, err3) {
       if (stream2 == null || !isStream(stream2) || isDestroyed(stream2)) {
         return;
       }
@@ -4782,10 +4782,10 @@ var require_util = __commonJS({
         if (Object.getPrototypeOf(stream2).constructor === IncomingMessage) {
           stream2.socket = null;
         }
-        stream2.destroy(err2);
-      } else if (err2) {
+        stream2.destroy(err3);
+      } else if (err3) {
         queueMicrotask(() => {
-          stream2.emit("error", err2);
+          stream2.emit("error", err3);
         });
       }
       if (stream2.destroyed !== true) {
@@ -5278,12 +5278,12 @@ var require_util = __commonJS({
       }
       return obj;
     }
-    function errorRequest(client, request2, err2) {
+    function errorRequest(client, request2, err3) {
       try {
-        request2.onError(err2);
+        request2.onError(err3);
         assert2(request2.aborted);
-      } catch (err3) {
-        client.emit("error", err3);
+      } catch (err4) {
+        client.emit("error", err4);
       }
     }
     var setupConnectTimeout = process.platform === "win32" ? (socketWeakRef, opts) => {
@@ -5495,11 +5495,11 @@ var require_unwrap_handler = __commonJS({
         this.#controller.rawTrailers = rawTrailers;
         this.#handler.onResponseEnd?.(this.#controller, parseHeaders(rawTrailers));
       }
-      onError(err2) {
+      onError(err3) {
         if (!this.#handler.onResponseError) {
           throw new InvalidArgumentError2("invalid onError method");
         }
-        this.#handler.onResponseError?.(this.#controller, err2);
+        this.#handler.onResponseError?.(this.#controller, err3);
       }
     };
   }
@@ -5568,8 +5568,8 @@ var require_dispatcher_base = __commonJS({
       close(callback) {
         if (callback === void 0) {
           return new Promise((resolve2, reject) => {
-            this.close((err2, data) => {
-              return err2 ? reject(err2) : resolve2(data);
+            this.close((err3, data) => {
+              return err3 ? reject(err3) : resolve2(data);
             });
           });
         }
@@ -5577,8 +5577,8 @@ var require_dispatcher_base = __commonJS({
           throw new InvalidArgumentError2("invalid callback");
         }
         if (this[kDestroyed]) {
-          const err2 = new ClientDestroyedError();
-          queueMicrotask(() => callback(err2, null));
+          const err3 = new ClientDestroyedError();
+          queueMicrotask(() => callback(err3, null));
           return;
         }
         if (this[kClosed]) {
@@ -5601,15 +5601,15 @@ var require_dispatcher_base = __commonJS({
         };
         this[kClose]().then(() => this.destroy()).then(() => queueMicrotask(onClosed));
       }
-      destroy(err2, callback) {
-        if (typeof err2 === "function") {
-          callback = err2;
-          err2 = null;
+      destroy(err3, callback) {
+        if (typeof err3 === "function") {
+          callback = err3;
+          err3 = null;
         }
         if (callback === void 0) {
           return new Promise((resolve2, reject) => {
-            this.destroy(err2, (err3, data) => {
-              return err3 ? reject(err3) : resolve2(data);
+            this.destroy(err3, (err4, data) => {
+              return err4 ? reject(err4) : resolve2(data);
             });
           });
         }
@@ -5624,8 +5624,8 @@ var require_dispatcher_base = __commonJS({
           }
           return;
         }
-        if (!err2) {
-          err2 = new ClientDestroyedError();
+        if (!err3) {
+          err3 = new ClientDestroyedError();
         }
         this[kDestroyed] = true;
         this[kOnDestroyed] ??= [];
@@ -5637,7 +5637,7 @@ var require_dispatcher_base = __commonJS({
             callbacks[i](null, null);
           }
         };
-        this[kDestroy](err2).then(() => queueMicrotask(onDestroyed));
+        this[kDestroy](err3).then(() => queueMicrotask(onDestroyed));
       }
       dispatch(opts, handler) {
         if (!handler || typeof handler !== "object") {
@@ -5655,11 +5655,11 @@ var require_dispatcher_base = __commonJS({
             throw new ClientClosedError();
           }
           return this[kDispatch](opts, handler);
-        } catch (err2) {
+        } catch (err3) {
           if (typeof handler.onError !== "function") {
-            throw err2;
+            throw err3;
           }
-          handler.onError(err2);
+          handler.onError(err3);
           return false;
         }
       }
@@ -5827,11 +5827,11 @@ var require_pool_base = __commonJS({
       [kOnConnect] = (origin, targets) => {
         this.emit("connect", origin, [this, ...targets]);
       };
-      [kOnDisconnect] = (origin, targets, err2) => {
-        this.emit("disconnect", origin, [this, ...targets], err2);
+      [kOnDisconnect] = (origin, targets, err3) => {
+        this.emit("disconnect", origin, [this, ...targets], err3);
       };
-      [kOnConnectionError] = (origin, targets, err2) => {
-        this.emit("connectionError", origin, [this, ...targets], err2);
+      [kOnConnectionError] = (origin, targets, err3) => {
+        this.emit("connectionError", origin, [this, ...targets], err3);
       };
       get [kBusy]() {
         return this[kNeedDrain];
@@ -5890,17 +5890,17 @@ var require_pool_base = __commonJS({
           });
         }
       }
-      [kDestroy](err2) {
+      [kDestroy](err3) {
         while (true) {
           const item = this[kQueue].shift();
           if (!item) {
             break;
           }
-          item.handler.onError(err2);
+          item.handler.onError(err3);
         }
         const destroyAll = new Array(this[kClients].length);
         for (let i = 0; i < this[kClients].length; i++) {
-          destroyAll[i] = this[kClients][i].destroy(err2);
+          destroyAll[i] = this[kClients][i].destroy(err3);
         }
         return Promise.all(destroyAll);
       }
@@ -6135,8 +6135,8 @@ var require_diagnostics = __commonJS({
       );
       diagnosticsChannel.subscribe(
         "undici:websocket:socket_error",
-        (err2) => {
-          debugLog("connection errored - %s", err2.message);
+        (err3) => {
+          debugLog("connection errored - %s", err3.message);
         }
       );
       diagnosticsChannel.subscribe(
@@ -6281,11 +6281,11 @@ var require_request = __commonJS({
             };
             this.body.on("end", this.endHandler);
           }
-          this.errorHandler = (err2) => {
+          this.errorHandler = (err3) => {
             if (this.abort) {
-              this.abort(err2);
+              this.abort(err3);
             } else {
-              this.error = err2;
+              this.error = err3;
             }
           };
           this.body.on("error", this.errorHandler);
@@ -6354,8 +6354,8 @@ var require_request = __commonJS({
         if (this[kHandler].onBodySent) {
           try {
             return this[kHandler].onBodySent(chunk);
-          } catch (err2) {
-            this.abort(err2);
+          } catch (err3) {
+            this.abort(err3);
           }
         }
       }
@@ -6366,8 +6366,8 @@ var require_request = __commonJS({
         if (this[kHandler].onRequestSent) {
           try {
             return this[kHandler].onRequestSent();
-          } catch (err2) {
-            this.abort(err2);
+          } catch (err3) {
+            this.abort(err3);
           }
         }
       }
@@ -6392,8 +6392,8 @@ var require_request = __commonJS({
         }
         try {
           return this[kHandler].onHeaders(statusCode, headers, resume, statusText);
-        } catch (err2) {
-          this.abort(err2);
+        } catch (err3) {
+          this.abort(err3);
         }
       }
       onData(chunk) {
@@ -6404,8 +6404,8 @@ var require_request = __commonJS({
         }
         try {
           return this[kHandler].onData(chunk);
-        } catch (err2) {
-          this.abort(err2);
+        } catch (err3) {
+          this.abort(err3);
           return false;
         }
       }
@@ -6441,8 +6441,8 @@ var require_request = __commonJS({
         }
         try {
           return this[kHandler].onComplete(trailers);
-        } catch (err2) {
-          this.onError(err2);
+        } catch (err3) {
+          this.onError(err3);
         }
       }
       onError(error2) {
@@ -6677,12 +6677,12 @@ var require_connect = __commonJS({
             callback = null;
             cb(null, this);
           }
-        }).on("error", function(err2) {
+        }).on("error", function(err3) {
           queueMicrotask(clearConnectTimeout);
           if (callback) {
             const cb = callback;
             callback = null;
-            cb(err2);
+            cb(err3);
           }
         });
         return socket;
@@ -8054,9 +8054,9 @@ var require_runtime_features = __commonJS({
       try {
         lazyLoaders[moduleName]();
         return true;
-      } catch (err2) {
-        if (err2.code !== "ERR_UNKNOWN_BUILTIN_MODULE" && err2.code !== "ERR_NO_CRYPTO") {
-          throw err2;
+      } catch (err3) {
+        if (err3.code !== "ERR_UNKNOWN_BUILTIN_MODULE" && err3.code !== "ERR_NO_CRYPTO") {
+          throw err3;
         }
         return false;
       }
@@ -8182,18 +8182,18 @@ var require_webidl = __commonJS({
     };
     webidl.brandCheck = function(V, I) {
       if (!FunctionPrototypeSymbolHasInstance(I, V)) {
-        const err2 = new TypeError("Illegal invocation");
-        err2.code = "ERR_INVALID_THIS";
-        throw err2;
+        const err3 = new TypeError("Illegal invocation");
+        err3.code = "ERR_INVALID_THIS";
+        throw err3;
       }
     };
     webidl.brandCheckMultiple = function(List) {
       const prototypes = List.map((c) => webidl.util.MakeTypeAssertion(c));
       return (V) => {
         if (prototypes.every((typeCheck) => !typeCheck(V))) {
-          const err2 = new TypeError("Illegal invocation");
-          err2.code = "ERR_INVALID_THIS";
-          throw err2;
+          const err3 = new TypeError("Illegal invocation");
+          err3.code = "ERR_INVALID_THIS";
+          throw err3;
         }
       };
     };
@@ -8747,7 +8747,7 @@ var require_webidl = __commonJS({
 var require_util2 = __commonJS({
   "node_modules/undici/lib/web/fetch/util.js"(exports, module) {
     "use strict";
-    var { Transform: Transform4 } = __require("node:stream");
+    var { Transform: Transform5 } = __require("node:stream");
     var zlib = __require("node:zlib");
     var { redirectStatusSet, referrerPolicyTokens, badPortsSet } = require_constants3();
     var { getGlobalOrigin } = require_global();
@@ -9218,9 +9218,9 @@ var require_util2 = __commonJS({
       try {
         controller.close();
         controller.byobRequest?.respond(0);
-      } catch (err2) {
-        if (!err2.message.includes("Controller is already closed") && !err2.message.includes("ReadableStream is already closed")) {
-          throw err2;
+      } catch (err3) {
+        if (!err3.message.includes("Controller is already closed") && !err3.message.includes("ReadableStream is already closed")) {
+          throw err3;
         }
       }
     }
@@ -9338,7 +9338,7 @@ var require_util2 = __commonJS({
       contentRange += isomorphicEncode(`${fullLength}`);
       return contentRange;
     }
-    var InflateStream = class extends Transform4 {
+    var InflateStream = class extends Transform5 {
       #zlibOptions;
       /** @param {zlib.ZlibOptions} [zlibOptions] */
       constructor(zlibOptions) {
@@ -9354,7 +9354,7 @@ var require_util2 = __commonJS({
           this._inflateStream = (chunk[0] & 15) === 8 ? zlib.createInflate(this.#zlibOptions) : zlib.createInflateRaw(this.#zlibOptions);
           this._inflateStream.on("data", this.push.bind(this));
           this._inflateStream.on("end", () => this.push(null));
-          this._inflateStream.on("error", (err2) => this.destroy(err2));
+          this._inflateStream.on("error", (err3) => this.destroy(err3));
         }
         this._inflateStream.write(chunk, encoding, callback);
       }
@@ -10602,8 +10602,8 @@ var require_client_h1 = __commonJS({
               throw this.createError(ret, data);
             }
           }
-        } catch (err2) {
-          util.destroy(socket, err2);
+        } catch (err3) {
+          util.destroy(socket, err3);
         }
       }
       finish() {
@@ -10757,9 +10757,9 @@ var require_client_h1 = __commonJS({
         client.emit("disconnect", client[kUrl], [client], new InformationalError("upgrade"));
         try {
           request2.onUpgrade(statusCode, headers, socket, statusText);
-        } catch (err2) {
-          util.errorRequest(client, request2, err2);
-          util.destroy(socket, err2);
+        } catch (err3) {
+          util.errorRequest(client, request2, err3);
+          util.destroy(socket, err3);
         }
         client[kResume]();
       }
@@ -10988,12 +10988,12 @@ var require_client_h1 = __commonJS({
          * @param {Error|undefined} err
          * @param {() => void} callback
          */
-        destroy(err2, callback) {
+        destroy(err3, callback) {
           if (socket[kClosed]) {
             queueMicrotask(callback);
           } else {
             socket.on("close", callback);
-            socket.destroy(err2);
+            socket.destroy(err3);
           }
         },
         /**
@@ -11025,9 +11025,9 @@ var require_client_h1 = __commonJS({
         }
       };
     }
-    function onHttpSocketError(err2) {
+    function onHttpSocketError(err3) {
       const parser = this[kParser];
-      if (err2.code === "ECONNRESET" && parser.statusCode && !parser.shouldKeepAlive) {
+      if (err3.code === "ECONNRESET" && parser.statusCode && !parser.shouldKeepAlive) {
         const parserErr = parser.finish();
         if (parserErr) {
           this[kError] = parserErr;
@@ -11035,8 +11035,8 @@ var require_client_h1 = __commonJS({
         }
         return;
       }
-      this[kError] = err2;
-      this[kClient][kOnError](err2);
+      this[kError] = err3;
+      this[kClient][kOnError](err3);
     }
     function onHttpSocketReadable() {
       this[kParser]?.readMore();
@@ -11062,7 +11062,7 @@ var require_client_h1 = __commonJS({
         this[kParser].destroy();
         this[kParser] = null;
       }
-      const err2 = this[kError] || new SocketError("closed", util.getSocketInfo(this));
+      const err3 = this[kError] || new SocketError("closed", util.getSocketInfo(this));
       const client = this[kClient];
       client[kSocket] = null;
       client[kHTTPContext] = null;
@@ -11071,16 +11071,16 @@ var require_client_h1 = __commonJS({
         const requests = client[kQueue].splice(client[kRunningIdx]);
         for (let i = 0; i < requests.length; i++) {
           const request2 = requests[i];
-          util.errorRequest(client, request2, err2);
+          util.errorRequest(client, request2, err3);
         }
-      } else if (client[kRunning] > 0 && err2.code !== "UND_ERR_INFO") {
+      } else if (client[kRunning] > 0 && err3.code !== "UND_ERR_INFO") {
         const request2 = client[kQueue][client[kRunningIdx]];
         client[kQueue][client[kRunningIdx]++] = null;
-        util.errorRequest(client, request2, err2);
+        util.errorRequest(client, request2, err3);
       }
       client[kPendingIdx] = client[kRunningIdx];
       assert2(client[kRunning] === 0);
-      client.emit("disconnect", client[kUrl], [client], err2);
+      client.emit("disconnect", client[kUrl], [client], err3);
       client[kResume]();
     }
     function onSocketClose() {
@@ -11217,18 +11217,18 @@ var require_client_h1 = __commonJS({
       }
       const socket = client[kSocket];
       clearIdleSocketValidation(socket);
-      const abort = (err2) => {
+      const abort = (err3) => {
         if (request2.aborted || request2.completed) {
           return;
         }
-        util.errorRequest(client, request2, err2 || new RequestAbortedError());
+        util.errorRequest(client, request2, err3 || new RequestAbortedError());
         util.destroy(body);
         util.destroy(socket, new InformationalError("aborted"));
       };
       try {
         request2.onConnect(abort);
-      } catch (err2) {
-        util.errorRequest(client, request2, err2);
+      } catch (err3) {
+        util.errorRequest(client, request2, err3);
       }
       if (request2.aborted) {
         return false;
@@ -11315,8 +11315,8 @@ upgrade: ${upgrade}\r
           if (!writer.write(chunk) && this.pause) {
             this.pause();
           }
-        } catch (err2) {
-          util.destroy(this, err2);
+        } catch (err3) {
+          util.destroy(this, err3);
         }
       };
       const onDrain = function() {
@@ -11332,11 +11332,11 @@ upgrade: ${upgrade}\r
           body.removeListener("error", onFinished);
         });
         if (!finished2) {
-          const err2 = new RequestAbortedError();
-          queueMicrotask(() => onFinished(err2));
+          const err3 = new RequestAbortedError();
+          queueMicrotask(() => onFinished(err3));
         }
       };
-      const onFinished = function(err2) {
+      const onFinished = function(err3) {
         if (finished2) {
           return;
         }
@@ -11344,16 +11344,16 @@ upgrade: ${upgrade}\r
         assert2(socket.destroyed || socket[kWriting] && client[kRunning] <= 1);
         socket.off("drain", onDrain).off("error", onFinished);
         body.removeListener("data", onData).removeListener("end", onFinished).removeListener("close", onClose);
-        if (!err2) {
+        if (!err3) {
           try {
             writer.end();
           } catch (er) {
-            err2 = er;
+            err3 = er;
           }
         }
-        writer.destroy(err2);
-        if (err2 && (err2.code !== "UND_ERR_INFO" || err2.message !== "reset")) {
-          util.destroy(body, err2);
+        writer.destroy(err3);
+        if (err3 && (err3.code !== "UND_ERR_INFO" || err3.message !== "reset")) {
+          util.destroy(body, err3);
         } else {
           util.destroy(body);
         }
@@ -11399,8 +11399,8 @@ upgrade: ${upgrade}\r
         }
         request2.onRequestSent();
         client[kResume]();
-      } catch (err2) {
-        abort(err2);
+      } catch (err3) {
+        abort(err3);
       }
     }
     async function writeBlob(abort, body, client, request2, socket, contentLength, header3, expectsPayload) {
@@ -11422,8 +11422,8 @@ upgrade: ${upgrade}\r
           socket[kReset] = true;
         }
         client[kResume]();
-      } catch (err2) {
-        abort(err2);
+      } catch (err3) {
+        abort(err3);
       }
     }
     async function writeIterable(abort, body, client, request2, socket, contentLength, header3, expectsPayload) {
@@ -11456,8 +11456,8 @@ upgrade: ${upgrade}\r
           }
         }
         writer.end();
-      } catch (err2) {
-        writer.destroy(err2);
+      } catch (err3) {
+        writer.destroy(err3);
       } finally {
         socket.off("close", onDrain).off("drain", onDrain);
       }
@@ -11582,12 +11582,12 @@ ${len.toString(16)}\r
        * @param {Error} [err]
        * @returns {void}
        */
-      destroy(err2) {
+      destroy(err3) {
         const { socket, client, abort } = this;
         socket[kWriting] = false;
-        if (err2) {
+        if (err3) {
           assert2(client[kRunning] <= 1, "pipeline should only contain this request");
-          abort(err2);
+          abort(err3);
         }
       }
     };
@@ -11744,11 +11744,11 @@ var require_client_h2 = __commonJS({
          * @param {Error | null} err
          * @param {() => void} callback
          */
-        destroy(err2, callback) {
+        destroy(err3, callback) {
           if (socket[kClosed]) {
             queueMicrotask(callback);
           } else {
-            socket.destroy(err2).on("close", callback);
+            socket.destroy(err3).on("close", callback);
           }
         },
         /**
@@ -11798,9 +11798,9 @@ var require_client_h2 = __commonJS({
     function onHttp2RemoteSettings(settings) {
       this[kClient][kMaxConcurrentStreams] = settings.maxConcurrentStreams ?? this[kClient][kMaxConcurrentStreams];
       if (this[kRemoteSettings] === true && this[kEnableConnectProtocol] === true && settings.enableConnectProtocol === false) {
-        const err2 = new InformationalError("HTTP/2: Server disabled extended CONNECT protocol against RFC-8441");
-        this[kSocket][kError] = err2;
-        this[kClient][kOnError](err2);
+        const err3 = new InformationalError("HTTP/2: Server disabled extended CONNECT protocol against RFC-8441");
+        this[kSocket][kError] = err3;
+        this[kClient][kOnError](err3);
         return;
       }
       this[kEnableConnectProtocol] = settings.enableConnectProtocol ?? this[kEnableConnectProtocol];
@@ -11815,11 +11815,11 @@ var require_client_h2 = __commonJS({
         return;
       }
       session.ping(onPing.bind(session));
-      function onPing(err2, duration2) {
+      function onPing(err3, duration2) {
         const client = this[kClient];
         const socket = this[kClient];
-        if (err2 != null) {
-          const error2 = new InformationalError(`HTTP/2: "PING" errored - type ${err2.message}`);
+        if (err3 != null) {
+          const error2 = new InformationalError(`HTTP/2: "PING" errored - type ${err3.message}`);
           socket[kError] = error2;
           client[kOnError](error2);
         } else {
@@ -11827,21 +11827,21 @@ var require_client_h2 = __commonJS({
         }
       }
     }
-    function onHttp2SessionError(err2) {
-      this[kSocket][kError] = err2;
-      this[kClient][kOnError](err2);
+    function onHttp2SessionError(err3) {
+      this[kSocket][kError] = err3;
+      this[kClient][kOnError](err3);
     }
     function onHttp2FrameError(type, code, id) {
       if (id === 0) {
-        const err2 = new InformationalError(`HTTP/2: "frameError" received - type ${type}, code ${code}`);
-        this[kSocket][kError] = err2;
-        this[kClient][kOnError](err2);
+        const err3 = new InformationalError(`HTTP/2: "frameError" received - type ${type}, code ${code}`);
+        this[kSocket][kError] = err3;
+        this[kClient][kOnError](err3);
       }
     }
     function onHttp2SessionEnd() {
-      const err2 = new SocketError("other side closed", util.getSocketInfo(this[kSocket]));
-      this.destroy(err2);
-      util.destroy(this[kSocket], err2);
+      const err3 = new SocketError("other side closed", util.getSocketInfo(this[kSocket]));
+      this.destroy(err3);
+      util.destroy(this[kSocket], err3);
     }
     function completeRequest(client, request2, resetPendingIdx = false) {
       const queue = client[kQueue];
@@ -11862,30 +11862,30 @@ var require_client_h2 = __commonJS({
       }
     }
     function onHttp2SessionGoAway(errorCode) {
-      const err2 = this[kError] || new SocketError(`HTTP/2: "GOAWAY" frame received with code ${errorCode}`, util.getSocketInfo(this[kSocket]));
+      const err3 = this[kError] || new SocketError(`HTTP/2: "GOAWAY" frame received with code ${errorCode}`, util.getSocketInfo(this[kSocket]));
       const client = this[kClient];
       client[kSocket] = null;
       client[kHTTPContext] = null;
       this.close();
       this[kHTTP2Session] = null;
-      util.destroy(this[kSocket], err2);
+      util.destroy(this[kSocket], err3);
       if (client[kRunningIdx] < client[kQueue].length) {
         const request2 = client[kQueue][client[kRunningIdx]];
         client[kQueue][client[kRunningIdx]++] = null;
         if (request2 != null) {
-          util.errorRequest(client, request2, err2);
+          util.errorRequest(client, request2, err3);
         }
         client[kPendingIdx] = client[kRunningIdx];
       }
       assert2(client[kRunning] === 0);
-      client.emit("disconnect", client[kUrl], [client], err2);
-      client.emit("connectionError", client[kUrl], [client], err2);
+      client.emit("disconnect", client[kUrl], [client], err3);
+      client.emit("connectionError", client[kUrl], [client], err3);
       client[kResume]();
     }
     function onHttp2SessionClose() {
       const { [kClient]: client, [kHTTP2SessionState]: state } = this;
       const { [kSocket]: socket } = client;
-      const err2 = this[kSocket][kError] || this[kError] || new SocketError("closed", util.getSocketInfo(socket));
+      const err3 = this[kSocket][kError] || this[kError] || new SocketError("closed", util.getSocketInfo(socket));
       client[kSocket] = null;
       client[kHTTPContext] = null;
       if (state.ping.interval != null) {
@@ -11898,27 +11898,27 @@ var require_client_h2 = __commonJS({
         for (let i = 0; i < requests.length; i++) {
           const request2 = requests[i];
           if (request2 != null) {
-            util.errorRequest(client, request2, err2);
+            util.errorRequest(client, request2, err3);
           }
         }
       }
     }
     function onHttp2SocketClose() {
-      const err2 = this[kError] || new SocketError("closed", util.getSocketInfo(this));
+      const err3 = this[kError] || new SocketError("closed", util.getSocketInfo(this));
       const client = this[kHTTP2Session][kClient];
       client[kSocket] = null;
       client[kHTTPContext] = null;
       if (this[kHTTP2Session] !== null) {
-        this[kHTTP2Session].destroy(err2);
+        this[kHTTP2Session].destroy(err3);
       }
       client[kPendingIdx] = client[kRunningIdx];
       assert2(client[kRunning] === 0);
-      client.emit("disconnect", client[kUrl], [client], err2);
+      client.emit("disconnect", client[kUrl], [client], err3);
       client[kResume]();
     }
-    function onHttp2SocketError(err2) {
-      this[kError] = err2;
-      this[kClient][kOnError](err2);
+    function onHttp2SocketError(err3) {
+      this[kError] = err3;
+      this[kClient][kOnError](err3);
     }
     function onHttp2SocketEnd() {
       util.destroy(this, new SocketError("other side closed", util.getSocketInfo(this)));
@@ -11969,25 +11969,25 @@ var require_client_h2 = __commonJS({
       const { hostname: hostname2, port } = client[kUrl];
       headers[HTTP2_HEADER_AUTHORITY] = host || `${hostname2}${port ? `:${port}` : ""}`;
       headers[HTTP2_HEADER_METHOD] = method;
-      const abort = (err2) => {
+      const abort = (err3) => {
         if (request2.aborted || request2.completed) {
           return;
         }
-        err2 = err2 || new RequestAbortedError();
-        util.errorRequest(client, request2, err2);
+        err3 = err3 || new RequestAbortedError();
+        util.errorRequest(client, request2, err3);
         if (stream != null) {
           stream.removeAllListeners("data");
           stream.close();
-          client[kOnError](err2);
+          client[kOnError](err3);
           completeRequest(client, request2);
           client[kResume]();
         }
-        util.destroy(body, err2);
+        util.destroy(body, err3);
       };
       try {
         request2.onConnect(abort);
-      } catch (err2) {
-        util.errorRequest(client, request2, err2);
+      } catch (err3) {
+        util.errorRequest(client, request2, err3);
       }
       if (request2.aborted) {
         return false;
@@ -12015,8 +12015,8 @@ var require_client_h2 = __commonJS({
             const { [HTTP2_HEADER_STATUS]: statusCode, ...realHeaders } = headers2;
             try {
               request2.onUpgrade(statusCode, parseH2Headers(realHeaders), stream);
-            } catch (err2) {
-              abort(err2);
+            } catch (err3) {
+              abort(err3);
               return;
             }
             completeRequest(client, request2);
@@ -12040,8 +12040,8 @@ var require_client_h2 = __commonJS({
           const { [HTTP2_HEADER_STATUS]: statusCode, ...realHeaders } = headers2;
           try {
             request2.onUpgrade(statusCode, parseH2Headers(realHeaders), stream);
-          } catch (err2) {
-            abort(err2);
+          } catch (err3) {
+            abort(err3);
             return;
           }
           completeRequest(client, request2);
@@ -12156,9 +12156,9 @@ var require_client_h2 = __commonJS({
           abort(new InformationalError("HTTP/2: stream closed before the response was complete"));
         }
       });
-      stream.once("error", function(err2) {
+      stream.once("error", function(err3) {
         stream.removeAllListeners("data");
-        abort(err2);
+        abort(err3);
       });
       stream.once("frameError", (type, code) => {
         stream.removeAllListeners("data");
@@ -12168,13 +12168,13 @@ var require_client_h2 = __commonJS({
         stream.removeAllListeners("data");
       });
       stream.on("timeout", () => {
-        const err2 = responseReceived ? new BodyTimeoutError(`HTTP/2: "body timeout after ${bodyTimeout}"`) : new HeadersTimeoutError(`HTTP/2: "headers timeout after ${headersTimeout}"`);
+        const err3 = responseReceived ? new BodyTimeoutError(`HTTP/2: "body timeout after ${bodyTimeout}"`) : new HeadersTimeoutError(`HTTP/2: "headers timeout after ${headersTimeout}"`);
         stream.removeAllListeners("data");
         session[kOpenStreams] -= 1;
         if (session[kOpenStreams] === 0) {
           session.unref();
         }
-        abort(err2);
+        abort(err3);
       });
       stream.once("trailers", (trailers) => {
         if (request2.aborted || request2.completed) {
@@ -12282,10 +12282,10 @@ var require_client_h2 = __commonJS({
       const pipe2 = pipeline7(
         body,
         h2stream,
-        (err2) => {
-          if (err2) {
-            util.destroy(pipe2, err2);
-            abort(err2);
+        (err3) => {
+          if (err3) {
+            util.destroy(pipe2, err3);
+            abort(err3);
           } else {
             util.removeAllListeners(pipe2);
             request2.onRequestSent();
@@ -12318,8 +12318,8 @@ var require_client_h2 = __commonJS({
           socket[kReset] = true;
         }
         client[kResume]();
-      } catch (err2) {
-        abort(err2);
+      } catch (err3) {
+        abort(err3);
       }
     }
     async function writeIterable(abort, h2stream, body, client, request2, socket, contentLength, expectsPayload) {
@@ -12358,8 +12358,8 @@ var require_client_h2 = __commonJS({
           socket[kReset] = true;
         }
         client[kResume]();
-      } catch (err2) {
-        abort(err2);
+      } catch (err3) {
+        abort(err3);
       } finally {
         h2stream.off("close", onDrain).off("drain", onDrain);
       }
@@ -12605,7 +12605,7 @@ var require_client = __commonJS({
         this[kRunningIdx] = 0;
         this[kPendingIdx] = 0;
         this[kResume] = (sync) => resume(this, sync);
-        this[kOnError] = (err2) => onError(this, err2);
+        this[kOnError] = (err3) => onError(this, err3);
       }
       get pipelining() {
         return this[kPipelining];
@@ -12662,13 +12662,13 @@ var require_client = __commonJS({
           }
         });
       }
-      [kDestroy](err2) {
+      [kDestroy](err3) {
         return new Promise((resolve2) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i = 0; i < requests.length; i++) {
             const request2 = requests[i];
             if (request2 != null) {
-              util.errorRequest(this, request2, err2);
+              util.errorRequest(this, request2, err3);
             }
           }
           const callback = () => {
@@ -12679,7 +12679,7 @@ var require_client = __commonJS({
             resolve2(null);
           };
           if (this[kHTTPContext]) {
-            this[kHTTPContext].destroy(err2, callback);
+            this[kHTTPContext].destroy(err3, callback);
             this[kHTTPContext] = null;
           } else {
             queueMicrotask(callback);
@@ -12688,14 +12688,14 @@ var require_client = __commonJS({
         });
       }
     };
-    function onError(client, err2) {
-      if (client[kRunning] === 0 && err2.code !== "UND_ERR_INFO" && err2.code !== "UND_ERR_SOCKET") {
+    function onError(client, err3) {
+      if (client[kRunning] === 0 && err3.code !== "UND_ERR_INFO" && err3.code !== "UND_ERR_SOCKET") {
         assert2(client[kPendingIdx] === client[kRunningIdx]);
         const requests = client[kQueue].splice(client[kRunningIdx]);
         for (let i = 0; i < requests.length; i++) {
           const request2 = requests[i];
           if (request2 != null) {
-            util.errorRequest(client, request2, err2);
+            util.errorRequest(client, request2, err3);
           }
         }
         assert2(client[kSize] === 0);
@@ -12735,9 +12735,9 @@ var require_client = __commonJS({
           port,
           servername: client[kServerName],
           localAddress: client[kLocalAddress]
-        }, (err2, socket) => {
-          if (err2) {
-            handleConnectError(client, err2, { host, hostname: hostname2, protocol, port });
+        }, (err3, socket) => {
+          if (err3) {
+            handleConnectError(client, err3, { host, hostname: hostname2, protocol, port });
             client[kResume]();
             return;
           }
@@ -12749,9 +12749,9 @@ var require_client = __commonJS({
           assert2(socket);
           try {
             client[kHTTPContext] = socket.alpnProtocol === "h2" ? connectH2(client, socket) : connectH1(client, socket);
-          } catch (err3) {
+          } catch (err4) {
             socket.destroy().on("error", noop);
-            handleConnectError(client, err3, { host, hostname: hostname2, protocol, port });
+            handleConnectError(client, err4, { host, hostname: hostname2, protocol, port });
             client[kResume]();
             return;
           }
@@ -12778,12 +12778,12 @@ var require_client = __commonJS({
           client.emit("connect", client[kUrl], [client]);
           client[kResume]();
         });
-      } catch (err2) {
-        handleConnectError(client, err2, { host, hostname: hostname2, protocol, port });
+      } catch (err3) {
+        handleConnectError(client, err3, { host, hostname: hostname2, protocol, port });
         client[kResume]();
       }
     }
-    function handleConnectError(client, err2, { host, hostname: hostname2, protocol, port }) {
+    function handleConnectError(client, err3, { host, hostname: hostname2, protocol, port }) {
       if (client.destroyed) {
         return;
       }
@@ -12800,19 +12800,19 @@ var require_client = __commonJS({
             localAddress: client[kLocalAddress]
           },
           connector: client[kConnector],
-          error: err2
+          error: err3
         });
       }
-      if (err2.code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+      if (err3.code === "ERR_TLS_CERT_ALTNAME_INVALID") {
         assert2(client[kRunning] === 0);
         while (client[kPending] > 0 && client[kQueue][client[kPendingIdx]].servername === client[kServerName]) {
           const request2 = client[kQueue][client[kPendingIdx]++];
-          util.errorRequest(client, request2, err2);
+          util.errorRequest(client, request2, err3);
         }
       } else {
-        onError(client, err2);
+        onError(client, err3);
       }
-      client.emit("connectionError", client[kUrl], [client], err2);
+      client.emit("connectionError", client[kUrl], [client], err3);
     }
     function emitDrain(client) {
       client[kNeedDrain] = 0;
@@ -13050,11 +13050,11 @@ var require_agent = __commonJS({
         this[kOnConnect] = (origin, targets) => {
           this.emit("connect", origin, [this, ...targets]);
         };
-        this[kOnDisconnect] = (origin, targets, err2) => {
-          this.emit("disconnect", origin, [this, ...targets], err2);
+        this[kOnDisconnect] = (origin, targets, err3) => {
+          this.emit("disconnect", origin, [this, ...targets], err3);
         };
-        this[kOnConnectionError] = (origin, targets, err2) => {
-          this.emit("connectionError", origin, [this, ...targets], err2);
+        this[kOnConnectionError] = (origin, targets, err3) => {
+          this.emit("connectionError", origin, [this, ...targets], err3);
         };
       }
       get [kRunning]() {
@@ -13096,12 +13096,12 @@ var require_agent = __commonJS({
               result3.count += 1;
             }
             this[kOnConnect](origin, targets);
-          }).on("disconnect", (origin, targets, err2) => {
+          }).on("disconnect", (origin, targets, err3) => {
             closeClientIfUnused(true);
-            this[kOnDisconnect](origin, targets, err2);
-          }).on("connectionError", (origin, targets, err2) => {
+            this[kOnDisconnect](origin, targets, err3);
+          }).on("connectionError", (origin, targets, err3) => {
             closeClientIfUnused(false);
-            this[kOnConnectionError](origin, targets, err2);
+            this[kOnConnectionError](origin, targets, err3);
           });
           this[kClients].set(key, { count: 0, dispatcher });
           this[kOrigins].add(key);
@@ -13116,10 +13116,10 @@ var require_agent = __commonJS({
         this[kClients].clear();
         return Promise.all(closePromises);
       }
-      [kDestroy](err2) {
+      [kDestroy](err3) {
         const destroyPromises = [];
         for (const { dispatcher } of this[kClients].values()) {
-          destroyPromises.push(dispatcher.destroy(err2));
+          destroyPromises.push(dispatcher.destroy(err3));
         }
         this[kClients].clear();
         return Promise.all(destroyPromises);
@@ -13194,17 +13194,17 @@ var require_readable = __commonJS({
        * @param {(error:(Error|null)) => void} callback
        * @returns {void}
        */
-      _destroy(err2, callback) {
-        if (!err2 && !this._readableState.endEmitted) {
-          err2 = new RequestAbortedError();
+      _destroy(err3, callback) {
+        if (!err3 && !this._readableState.endEmitted) {
+          err3 = new RequestAbortedError();
         }
-        if (err2) {
+        if (err3) {
           this[kAbort]();
         }
         if (!this[kUsed]) {
-          setImmediate(callback, err2);
+          setImmediate(callback, err3);
         } else {
-          callback(err2);
+          callback(err3);
         }
       }
       /**
@@ -13426,8 +13426,8 @@ var require_readable = __commonJS({
               length: 0,
               body: []
             };
-            stream.on("error", function(err2) {
-              consumeFinish(this[kConsume], err2);
+            stream.on("error", function(err3) {
+              consumeFinish(this[kConsume], err3);
             }).on("close", function() {
               if (this[kConsume].body !== null) {
                 consumeFinish(this[kConsume], new RequestAbortedError());
@@ -13509,20 +13509,20 @@ var require_readable = __commonJS({
           resolve2(chunksConcat(body, length));
         }
         consumeFinish(consume2);
-      } catch (err2) {
-        stream.destroy(err2);
+      } catch (err3) {
+        stream.destroy(err3);
       }
     }
     function consumePush(consume2, chunk) {
       consume2.length += chunk.length;
       consume2.body.push(chunk);
     }
-    function consumeFinish(consume2, err2) {
+    function consumeFinish(consume2, err3) {
       if (consume2.body === null) {
         return;
       }
-      if (err2) {
-        consume2.reject(err2);
+      if (err3) {
+        consume2.reject(err3);
       } else {
         consume2.resolve();
       }
@@ -13574,11 +13574,11 @@ var require_api_request = __commonJS({
             throw new InvalidArgumentError2("invalid onInfo callback");
           }
           super("UNDICI_REQUEST");
-        } catch (err2) {
+        } catch (err3) {
           if (util.isStream(body)) {
-            util.destroy(body.on("error", noop), err2);
+            util.destroy(body.on("error", noop), err3);
           }
-          throw err2;
+          throw err3;
         }
         this.method = method;
         this.responseHeaders = responseHeaders || null;
@@ -13651,11 +13651,11 @@ var require_api_request = __commonJS({
               body: res,
               context
             });
-          } catch (err2) {
+          } catch (err3) {
             this.res = null;
-            util.destroy(res.on("error", noop), err2);
+            util.destroy(res.on("error", noop), err3);
             queueMicrotask(() => {
-              throw err2;
+              throw err3;
             });
           }
         }
@@ -13667,25 +13667,25 @@ var require_api_request = __commonJS({
         util.parseHeaders(trailers, this.trailers);
         this.res.push(null);
       }
-      onError(err2) {
+      onError(err3) {
         const { res, callback, body, opaque } = this;
         if (callback) {
           this.callback = null;
           queueMicrotask(() => {
-            this.runInAsyncScope(callback, null, err2, { opaque });
+            this.runInAsyncScope(callback, null, err3, { opaque });
           });
         }
         if (res) {
           this.res = null;
           queueMicrotask(() => {
-            util.destroy(res.on("error", noop), err2);
+            util.destroy(res.on("error", noop), err3);
           });
         }
         if (body) {
           this.body = null;
           if (util.isStream(body)) {
             body.on("error", noop);
-            util.destroy(body, err2);
+            util.destroy(body, err3);
           }
         }
         if (this.removeAbortListener) {
@@ -13697,20 +13697,20 @@ var require_api_request = __commonJS({
     function request2(opts, callback) {
       if (callback === void 0) {
         return new Promise((resolve2, reject) => {
-          request2.call(this, opts, (err2, data) => {
-            return err2 ? reject(err2) : resolve2(data);
+          request2.call(this, opts, (err3, data) => {
+            return err3 ? reject(err3) : resolve2(data);
           });
         });
       }
       try {
         const handler = new RequestHandler(opts, callback);
         this.dispatch(opts, handler);
-      } catch (err2) {
+      } catch (err3) {
         if (typeof callback !== "function") {
-          throw err2;
+          throw err3;
         }
         const opaque = opts?.opaque;
-        queueMicrotask(() => callback(err2, { opaque }));
+        queueMicrotask(() => callback(err3, { opaque }));
       }
     }
     module.exports = request2;
@@ -14214,17 +14214,17 @@ var require_errors2 = __commonJS({
           Error.captureStackTrace(this, fn);
         }
       }
-      static isStreamDestroyed(err2) {
-        return err2 && err2.code === "STREAM_DESTROYED";
+      static isStreamDestroyed(err3) {
+        return err3 && err3.code === "STREAM_DESTROYED";
       }
-      static isPrematureClose(err2) {
-        return err2 && err2.code === "PREMATURE_CLOSE";
+      static isPrematureClose(err3) {
+        return err3 && err3.code === "PREMATURE_CLOSE";
       }
-      static isAborted(err2) {
-        return err2 && err2.code === "ABORTED";
+      static isAborted(err3) {
+        return err3 && err3.code === "ABORTED";
       }
-      static isBadArgument(err2) {
-        return err2 && err2.code === "BAD_ARGUMENT";
+      static isBadArgument(err3) {
+        return err3 && err3.code === "BAD_ARGUMENT";
       }
       get name() {
         return "StreamError";
@@ -14641,8 +14641,8 @@ var require_streamx = __commonJS({
       finished() {
         this.pipeToFinished = true;
       }
-      done(stream, err2) {
-        if (err2) this.error = err2;
+      done(stream, err3) {
+        if (err3) this.error = err3;
         if (stream === this.to) {
           this.to = null;
           if (this.from !== null) {
@@ -14669,9 +14669,9 @@ var require_streamx = __commonJS({
       this.stream._duplexState |= READ_PIPE_DRAINED;
       this.updateCallback();
     }
-    function afterFinal(err2) {
+    function afterFinal(err3) {
       const stream = this.stream;
-      if (err2) stream.destroy(err2);
+      if (err3) stream.destroy(err3);
       if ((stream._duplexState & DESTROY_STATUS) === 0) {
         stream._duplexState |= WRITE_DONE;
         stream.emit("finish");
@@ -14686,29 +14686,29 @@ var require_streamx = __commonJS({
         this.updateNextTick();
       }
     }
-    function afterDestroy(err2) {
+    function afterDestroy(err3) {
       const stream = this.stream;
-      if (!err2 && !StreamError.isStreamDestroyed(this.error)) err2 = this.error;
-      if (err2) stream.emit("error", err2);
+      if (!err3 && !StreamError.isStreamDestroyed(this.error)) err3 = this.error;
+      if (err3) stream.emit("error", err3);
       stream._duplexState |= DESTROYED;
       stream.emit("close");
       const rs = stream._readableState;
       const ws = stream._writableState;
       if (rs !== null && rs.pipeline !== null) {
-        rs.pipeline.done(stream, err2);
+        rs.pipeline.done(stream, err3);
       }
       if (ws !== null) {
         while (ws.drains !== null && ws.drains.length > 0) {
           ws.drains.shift().resolve(false);
         }
         if (ws.pipeline !== null) {
-          ws.pipeline.done(stream, err2);
+          ws.pipeline.done(stream, err3);
         }
       }
     }
-    function afterWrite(err2) {
+    function afterWrite(err3) {
       const stream = this.stream;
-      if (err2) stream.destroy(err2);
+      if (err3) stream.destroy(err3);
       stream._duplexState &= WRITE_NOT_ACTIVE;
       if (this.drains !== null) tickDrains(this.drains);
       if ((stream._duplexState & WRITE_DRAIN_STATUS) === WRITE_UNDRAINED) {
@@ -14719,8 +14719,8 @@ var require_streamx = __commonJS({
       }
       this.updateCallback();
     }
-    function afterRead(err2) {
-      if (err2) this.stream.destroy(err2);
+    function afterRead(err3) {
+      if (err3) this.stream.destroy(err3);
       this.stream._duplexState &= READ_NOT_ACTIVE;
       if (this.readAhead === false && (this.stream._duplexState & READ_RESUMED) === 0) {
         this.stream._duplexState &= READ_NO_READ_AHEAD;
@@ -14747,9 +14747,9 @@ var require_streamx = __commonJS({
         }
       }
     }
-    function afterOpen(err2) {
+    function afterOpen(err3) {
       const stream = this.stream;
-      if (err2) stream.destroy(err2);
+      if (err3) stream.destroy(err3);
       if ((stream._duplexState & DESTROYING) === 0) {
         if ((stream._duplexState & READ_PRIMARY_STATUS) === 0) {
           stream._duplexState |= READ_PRIMARY;
@@ -14767,9 +14767,9 @@ var require_streamx = __commonJS({
         stream._readableState.updateCallback();
       }
     }
-    function afterTransform(err2, data) {
+    function afterTransform(err3, data) {
       if (data !== void 0 && data !== null) this.push(data);
-      this._writableState.afterWrite(err2);
+      this._writableState.afterWrite(err3);
     }
     function newListener(name) {
       if (this._readableState !== null) {
@@ -14823,17 +14823,17 @@ var require_streamx = __commonJS({
       get destroying() {
         return (this._duplexState & DESTROY_STATUS) !== 0;
       }
-      destroy(err2) {
+      destroy(err3) {
         if ((this._duplexState & DESTROY_STATUS) === 0) {
-          if (!err2) err2 = StreamError.STREAM_DESTROYED();
+          if (!err3) err3 = StreamError.STREAM_DESTROYED();
           this._duplexState = (this._duplexState | DESTROYING) & NON_PRIMARY;
           if (this._readableState !== null) {
             this._readableState.highWaterMark = 0;
-            this._readableState.error = err2;
+            this._readableState.error = err3;
           }
           if (this._writableState !== null) {
             this._writableState.highWaterMark = 0;
-            this._writableState.error = err2;
+            this._writableState.error = err3;
           }
           this._duplexState |= PREDESTROYING;
           this._predestroy();
@@ -14865,7 +14865,7 @@ var require_streamx = __commonJS({
           if (src === null) return out.end();
           if (out.destroying) return;
           pipeline7(src, out, noop);
-        }).catch((err2) => out.destroy(err2));
+        }).catch((err3) => out.destroy(err3));
         return out;
       }
       setEncoding(encoding) {
@@ -14952,8 +14952,8 @@ var require_streamx = __commonJS({
         let error2 = null;
         let promiseResolve = null;
         let promiseReject = null;
-        this.on("error", (err2) => {
-          error2 = err2;
+        this.on("error", (err3) => {
+          error2 = err3;
         });
         this.on("readable", onreadable);
         this.on("close", onclose);
@@ -14973,8 +14973,8 @@ var require_streamx = __commonJS({
           return() {
             return destroy(null);
           },
-          throw(err2) {
-            return destroy(err2);
+          throw(err3) {
+            return destroy(err3);
           }
         };
         function onreadable() {
@@ -14994,12 +14994,12 @@ var require_streamx = __commonJS({
           }
           promiseReject = promiseResolve = null;
         }
-        function destroy(err2) {
-          stream.destroy(err2);
+        function destroy(err3) {
+          stream.destroy(err3);
           return new Promise((resolve2, reject) => {
             if (stream._duplexState & DESTROYED) return resolve2({ value: void 0, done: true });
             stream.once("close", function() {
-              if (err2) reject(err2);
+              if (err3) reject(err3);
               else resolve2({ value: void 0, done: true });
             });
           });
@@ -15096,7 +15096,7 @@ var require_streamx = __commonJS({
         return this;
       }
     };
-    var Transform4 = class extends Duplex2 {
+    var Transform5 = class extends Duplex2 {
       constructor(opts) {
         super(opts);
         this._transformState = new TransformState(this);
@@ -15122,8 +15122,8 @@ var require_streamx = __commonJS({
           cb(null);
         }
       }
-      destroy(err2) {
-        super.destroy(err2);
+      destroy(err3) {
+        super.destroy(err3);
         if (this._transformState.data !== null) {
           this._transformState.data = null;
           this._transformState.afterTransform();
@@ -15140,19 +15140,19 @@ var require_streamx = __commonJS({
         this._flush(transformAfterFlush.bind(this));
       }
     };
-    var PassThrough = class extends Transform4 {
+    var PassThrough = class extends Transform5 {
     };
-    function transformAfterFlush(err2, data) {
+    function transformAfterFlush(err3, data) {
       const cb = this._transformState.afterFinal;
-      if (err2) return cb(err2);
+      if (err3) return cb(err3);
       if (data !== null && data !== void 0) this.push(data);
       this.push(null);
       cb(null);
     }
     function pipelinePromise(...streams) {
       return new Promise((resolve2, reject) => {
-        return pipeline7(...streams, (err2) => {
-          if (err2) return reject(err2);
+        return pipeline7(...streams, (err3) => {
+          if (err3) return reject(err3);
           resolve2();
         });
       });
@@ -15177,8 +15177,8 @@ var require_streamx = __commonJS({
       if (done) {
         let fin = false;
         const autoDestroy = isStreamx(dest) || !!(dest._writableState && dest._writableState.autoDestroy);
-        dest.on("error", (err2) => {
-          if (error2 === null) error2 = err2;
+        dest.on("error", (err3) => {
+          if (error2 === null) error2 = err3;
         });
         dest.on("finish", () => {
           fin = true;
@@ -15201,11 +15201,11 @@ var require_streamx = __commonJS({
           }
         }
       }
-      function onerror(err2) {
-        if (!err2 || error2) return;
-        error2 = err2;
+      function onerror(err3) {
+        if (!err3 || error2) return;
+        error2 = err3;
         for (const s of all) {
-          s.destroy(err2);
+          s.destroy(err3);
         }
       }
     }
@@ -15231,8 +15231,8 @@ var require_streamx = __commonJS({
       return !!stream._writableState && stream._writableState.ended;
     }
     function getStreamError(stream, opts = {}) {
-      const err2 = stream._readableState && stream._readableState.error || stream._writableState && stream._writableState.error;
-      return !opts.all && StreamError.isStreamDestroyed(err2) ? null : err2;
+      const err3 = stream._readableState && stream._readableState.error || stream._writableState && stream._writableState.error;
+      return !opts.all && StreamError.isStreamDestroyed(err3) ? null : err3;
     }
     function isReadStreamx(stream) {
       return isStreamx(stream) && stream.readable;
@@ -15269,7 +15269,7 @@ var require_streamx = __commonJS({
       Writable: Writable2,
       Readable: Readable2,
       Duplex: Duplex2,
-      Transform: Transform4,
+      Transform: Transform5,
       // Export PassThrough for compatibility with Node.js core's stream module
       PassThrough
     };
@@ -15641,11 +15641,11 @@ var require_extract = __commonJS({
         this._allowUnknownFormat = !!opts.allowUnknownFormat;
         this._unlockBound = this._unlock.bind(this);
       }
-      _unlock(err2) {
+      _unlock(err3) {
         this._locked = false;
-        if (err2) {
-          this.destroy(err2);
-          this._continueWrite(err2);
+        if (err3) {
+          this.destroy(err3);
+          this._continueWrite(err3);
           return;
         }
         this._update();
@@ -15655,8 +15655,8 @@ var require_extract = __commonJS({
         this._offset = this._buffer.shifted;
         try {
           this._header = headers.decode(this._buffer.shift(512), this._filenameEncoding, this._allowUnknownFormat);
-        } catch (err2) {
-          this._continueWrite(err2);
+        } catch (err3) {
+          this._continueWrite(err3);
           return false;
         }
         if (!this._header) return true;
@@ -15728,8 +15728,8 @@ var require_extract = __commonJS({
         const buf = this._buffer.shift(this._header.size);
         try {
           this._decodeLongHeader(buf);
-        } catch (err2) {
-          this._continueWrite(err2);
+        } catch (err3) {
+          this._continueWrite(err3);
           return false;
         }
         return true;
@@ -15770,10 +15770,10 @@ var require_extract = __commonJS({
         }
         this._continueWrite(null);
       }
-      _continueWrite(err2) {
+      _continueWrite(err3) {
         const cb = this._callback;
         this._callback = noop;
-        cb(err2);
+        cb(err3);
       }
       _write(data, cb) {
         this._callback = cb;
@@ -15799,8 +15799,8 @@ var require_extract = __commonJS({
         let entryCallback = null;
         const extract = this;
         this.on("entry", onentry);
-        this.on("error", (err2) => {
-          error2 = err2;
+        this.on("error", (err3) => {
+          error2 = err3;
         });
         this.on("close", onclose);
         return {
@@ -15813,15 +15813,15 @@ var require_extract = __commonJS({
           return() {
             return destroy(null);
           },
-          throw(err2) {
-            return destroy(err2);
+          throw(err3) {
+            return destroy(err3);
           }
         };
-        function consumeCallback(err2) {
+        function consumeCallback(err3) {
           if (!entryCallback) return;
           const cb = entryCallback;
           entryCallback = null;
-          cb(err2);
+          cb(err3);
         }
         function onnext(resolve2, reject) {
           if (error2) {
@@ -15857,13 +15857,13 @@ var require_extract = __commonJS({
           else promiseResolve({ value: void 0, done: true });
           promiseResolve = promiseReject = null;
         }
-        function destroy(err2) {
-          extract.destroy(err2);
-          consumeCallback(err2);
+        function destroy(err3) {
+          extract.destroy(err3);
+          consumeCallback(err3);
           return new Promise((resolve2, reject) => {
             if (extract.destroyed) return resolve2({ value: void 0, done: true });
             extract.once("close", function() {
-              if (err2) reject(err2);
+              if (err3) reject(err3);
               else resolve2({ value: void 0, done: true });
             });
           });
@@ -15931,11 +15931,11 @@ var require_pack = __commonJS({
         this._openCallback = cb;
         if (this._pack._stream === this) this._continueOpen();
       }
-      _continuePack(err2) {
+      _continuePack(err3) {
         if (this._callback === null) return;
         const callback = this._callback;
         this._callback = null;
-        callback(err2);
+        callback(err3);
       }
       _continueOpen() {
         if (this._pack._stream === null) this._pack._stream = this;
@@ -16092,11 +16092,11 @@ var require_pack = __commonJS({
         drain();
       }
       _predestroy() {
-        const err2 = getStreamError(this);
-        if (this._stream) this._stream.destroy(err2);
+        const err3 = getStreamError(this);
+        if (this._stream) this._stream.destroy(err3);
         while (this._pending.length) {
           const stream = this._pending.shift();
-          stream.destroy(err2);
+          stream.destroy(err3);
           stream._continueOpen();
         }
         this._doDrain();
@@ -23512,9 +23512,9 @@ var UsageError = class extends OciError {
 var VerificationError = class extends OciError {
   name = "VerificationError";
 };
-function errorMessage(err2) {
-  if (err2 instanceof Error) return err2.message;
-  return String(err2);
+function errorMessage(err3) {
+  if (err3 instanceof Error) return err3.message;
+  return String(err3);
 }
 
 // tools/ociutil/name/digest.ts
@@ -23593,8 +23593,8 @@ function parseReference(input) {
     const digestPart = rest.slice(at + 1);
     try {
       digest2 = parseDigest(digestPart);
-    } catch (err2) {
-      bad(`bad digest "${digestPart}" (${err2.message.replace(/^invalid digest "[^"]*": /, "")})`);
+    } catch (err3) {
+      bad(`bad digest "${digestPart}" (${err3.message.replace(/^invalid digest "[^"]*": /, "")})`);
     }
     rest = rest.slice(0, at);
   }
@@ -24486,10 +24486,10 @@ function defineLazyInternal(inst, key, compute) {
           Object.defineProperty(this, key, { configurable: true, writable: true, value });
         broke = broke || outer;
         return value;
-      } catch (err2) {
+      } catch (err3) {
         delete this[key];
         broke = broke || outer;
-        throw err2;
+        throw err3;
       }
     },
     set(value) {
@@ -29966,8 +29966,8 @@ async function loadSigningKey(file) {
   let text;
   try {
     text = await readFile(file, "utf8");
-  } catch (err2) {
-    throw new OciError(`--key ${file}: cannot read it (${err2.code ?? "error"})`);
+  } catch (err3) {
+    throw new OciError(`--key ${file}: cannot read it (${err3.code ?? "error"})`);
   }
   const block = PEM_KEY.exec(text);
   if (block === null) throw new OciError(`--key ${file}: no PEM private key in it (expected "BEGIN PRIVATE KEY" or "BEGIN EC PRIVATE KEY")`);
@@ -30011,8 +30011,8 @@ function parseStatement(bytes, what) {
   let json;
   try {
     json = JSON.parse(bytes.toString("utf8"));
-  } catch (err2) {
-    throw new OciError(`${what}: not JSON (${err2.message})`);
+  } catch (err3) {
+    throw new OciError(`${what}: not JSON (${err3.message})`);
   }
   const parsed = StatementSchema.safeParse(json);
   if (!parsed.success) throw new OciError(`${what}: not an in-toto Statement: ${describeIssues(parsed.error)}`);
@@ -30258,8 +30258,8 @@ var RETRYABLE_CODES = /* @__PURE__ */ new Set([
   "UND_ERR_BODY_TIMEOUT",
   "UND_ERR_RES_CONTENT_LENGTH_MISMATCH"
 ]);
-function* causeChain(err2) {
-  let e = err2;
+function* causeChain(err3) {
+  let e = err3;
   for (let depth = 0; depth < 4 && e !== void 0 && e !== null; depth++) {
     const code = e.code;
     const message = e.message;
@@ -30267,8 +30267,8 @@ function* causeChain(err2) {
     e = e.cause;
   }
 }
-function isTransientNetworkError(err2) {
-  for (const { error: error2, code } of causeChain(err2)) {
+function isTransientNetworkError(err3) {
+  for (const { error: error2, code } of causeChain(err3)) {
     if (code !== void 0 && RETRYABLE_CODES.has(code) || error2 instanceof import_errors6.default.SocketError) return true;
   }
   return false;
@@ -30301,12 +30301,12 @@ async function send(req, retryPolicy = DEFAULT_RETRY, gate) {
     let res;
     try {
       res = await sendFollowingRedirects(req);
-    } catch (err2) {
-      if (idempotent && mayRetry && isTransientNetworkError(err2)) {
+    } catch (err3) {
+      if (idempotent && mayRetry && isTransientNetworkError(err3)) {
         await sleep(backoffDelay(retryPolicy, attempt));
         continue;
       }
-      throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err2)}${certificateHint(err2)}`, { cause: err2 });
+      throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err3)}${certificateHint(err3)}`, { cause: err3 });
     }
     const mayRetryRefusal = attempt + 1 < Math.max(retryPolicy.attempts, retryPolicy.rateLimitedAttempts ?? 0);
     if (res.status === 429 && mayRetryRefusal || mayRetry && idempotent && isRetryableStatus(res.status)) {
@@ -30404,26 +30404,26 @@ function receiveIntoSink(url, headers, sink) {
           }
           try {
             sink.write(chunk);
-          } catch (err2) {
-            controller.abort(err2 instanceof Error ? err2 : new Error(String(err2)));
+          } catch (err3) {
+            controller.abort(err3 instanceof Error ? err3 : new Error(String(err3)));
           }
         },
         onResponseEnd() {
           if (toSink) sink.end();
           else copied?.push(null);
         },
-        onResponseError(_controller, err2) {
-          if (toSink) sink.fail(err2);
-          else if (copied !== void 0) copied.destroy(err2);
-          else reject(err2);
+        onResponseError(_controller, err3) {
+          if (toSink) sink.fail(err3);
+          else if (copied !== void 0) copied.destroy(err3);
+          else reject(err3);
         }
       }
     );
   });
 }
 var PLAIN_HTTP_ANSWER_CODES = /* @__PURE__ */ new Set(["ERR_SSL_WRONG_VERSION_NUMBER", "ERR_SSL_PACKET_LENGTH_TOO_LONG", "ERR_SSL_HTTP_REQUEST"]);
-function isTlsSpokenToPlainHttp(err2) {
-  for (const { code } of causeChain(err2)) {
+function isTlsSpokenToPlainHttp(err3) {
+  for (const { code } of causeChain(err3)) {
     if (code !== void 0 && PLAIN_HTTP_ANSWER_CODES.has(code)) return true;
   }
   return false;
@@ -30435,19 +30435,19 @@ var UNTRUSTED_CERTIFICATE_CODES = /* @__PURE__ */ new Set([
   "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
   "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
 ]);
-function certificateHint(err2) {
-  for (const { code } of causeChain(err2)) {
+function certificateHint(err3) {
+  for (const { code } of causeChain(err3)) {
     if (code !== void 0 && UNTRUSTED_CERTIFICATE_CODES.has(code)) return " (to trust a private CA, set NODE_EXTRA_CA_CERTS to its PEM file)";
   }
   return "";
 }
-function networkErrorMessage(err2) {
+function networkErrorMessage(err3) {
   const parts = [];
-  for (const { code, message } of causeChain(err2)) {
+  for (const { code, message } of causeChain(err3)) {
     if (message !== void 0 && message.length > 0 && !parts.includes(message)) parts.push(message);
     else if (code !== void 0) parts.push(code);
   }
-  return parts.length > 0 ? parts.join(": ") : String(err2);
+  return parts.length > 0 ? parts.join(": ") : String(err3);
 }
 
 // tools/ociutil/remote/auth.ts
@@ -30555,8 +30555,8 @@ var Authenticator = class {
     let res;
     try {
       res = await request(url, { method, headers, body: body ?? null, dispatcher: agent() });
-    } catch (err2) {
-      throw new AuthError(`${describeRequest(method, url)}: token request failed: ${networkErrorMessage(err2)}`);
+    } catch (err3) {
+      throw new AuthError(`${describeRequest(method, url)}: token request failed: ${networkErrorMessage(err3)}`);
     }
     const text = await res.body.text();
     if (res.statusCode === 401 || res.statusCode === 403) {
@@ -30620,8 +30620,8 @@ function parseManifest(bytes, declaredMediaType, what) {
   let json;
   try {
     json = JSON.parse(bytes.toString("utf8"));
-  } catch (err2) {
-    throw new ManifestError(`malformed manifest ${what}: not JSON (${err2.message})`);
+  } catch (err3) {
+    throw new ManifestError(`malformed manifest ${what}: not JSON (${err3.message})`);
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new ManifestError(`malformed manifest ${what}: not a JSON object`);
@@ -30901,8 +30901,8 @@ var RemoteRepository = class {
           },
           this.pushScope
         );
-      } catch (err2) {
-        if (++failures > 3) throw err2;
+      } catch (err3) {
+        if (++failures > 3) throw err3;
         offset = await this.uploadedBytes(url);
         continue;
       }
@@ -31002,8 +31002,8 @@ async function probeLoopbackScheme(apiHost, retry) {
     const res = await send({ method: "GET", url: new URL(`https://${apiHost}/v2/`) }, once4);
     await res.body.dump().catch(() => void 0);
     return "https";
-  } catch (err2) {
-    if (!isTlsSpokenToPlainHttp(err2)) return "https";
+  } catch (err3) {
+    if (!isTlsSpokenToPlainHttp(err3)) return "https";
   }
   try {
     const res = await send({ method: "GET", url: new URL(`http://${apiHost}/v2/`) }, once4);
@@ -31141,9 +31141,9 @@ async function referrersIndex(repo, subject) {
 async function getIfPresent(repo, identifier2) {
   try {
     return await repo.getManifest(identifier2);
-  } catch (err2) {
-    if (err2 instanceof RegistryError && err2.status === 404) return void 0;
-    throw err2;
+  } catch (err3) {
+    if (err3 instanceof RegistryError && err3.status === 404) return void 0;
+    throw err3;
   }
 }
 
@@ -31210,29 +31210,29 @@ function action(fn) {
   return async (...args) => {
     try {
       await fn(...args);
-    } catch (err2) {
-      fail(err2);
+    } catch (err3) {
+      fail(err3);
     }
   };
 }
-function fail(err2) {
-  if (err2 instanceof UsageError) {
-    process.stderr.write(`ociutil: ${oneLine(err2.message)}
+function fail(err3) {
+  if (err3 instanceof UsageError) {
+    process.stderr.write(`ociutil: ${oneLine(err3.message)}
 `);
     process.exit(2);
   }
-  if (err2 instanceof OciError) {
-    process.stderr.write(`ociutil: ${oneLine(err2.message)}
+  if (err3 instanceof OciError) {
+    process.stderr.write(`ociutil: ${oneLine(err3.message)}
 `);
     process.exit(1);
   }
-  const code = err2?.code;
+  const code = err3?.code;
   if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
-    process.stderr.write(`ociutil: ${oneLine(err2.message)}
+    process.stderr.write(`ociutil: ${oneLine(err3.message)}
 `);
     process.exit(1);
   }
-  process.stderr.write(`ociutil: internal error: ${err2 instanceof Error ? err2.stack ?? err2.message : String(err2)}
+  process.stderr.write(`ociutil: internal error: ${err3 instanceof Error ? err3.stack ?? err3.message : String(err3)}
 `);
   process.exit(1);
 }
@@ -31362,8 +31362,8 @@ async function loadAuthFile(file) {
   let text;
   try {
     text = await readFile3(file, "utf8");
-  } catch (err2) {
-    const code = err2.code;
+  } catch (err3) {
+    const code = err3.code;
     if (code === "ENOENT" || code === "ENOTDIR") return void 0;
     throw new CredentialError(`cannot read credentials file ${file}: ${code ?? "read failed"}`);
   }
@@ -31444,9 +31444,9 @@ async function runCredentialHelper(helper, serverUrl, registry2, env, timeoutMs)
     throw new CredentialError(`credential helper ${program3} for ${registry2} is not installed: no executable ${program3} on PATH`);
   }
   const failed = (why) => new CredentialError(`credential helper ${program3} failed for ${registry2}: ${why}`);
-  const run2 = await spawnHelper(executable, serverUrl, env, timeoutMs).catch((err2) => {
-    if (err2 instanceof CredentialError) throw failed(err2.message);
-    const code = err2.code;
+  const run2 = await spawnHelper(executable, serverUrl, env, timeoutMs).catch((err3) => {
+    if (err3 instanceof CredentialError) throw failed(err3.message);
+    const code = err3.code;
     if (code === "ENOENT") {
       throw new CredentialError(`credential helper ${program3} for ${registry2} is not installed: no executable ${program3} on PATH`);
     }
@@ -31504,7 +31504,7 @@ function spawnHelper(executable, input, env, timeoutMs) {
     };
     child.stdout.on("data", collect3(stdout));
     child.stderr.on("data", collect3(stderr));
-    child.on("error", (err2) => finish(() => reject(err2)));
+    child.on("error", (err3) => finish(() => reject(err3)));
     child.on(
       "close",
       (code, signal) => finish(
@@ -31557,8 +31557,8 @@ async function forEachLimit(items, limit, task) {
       const i = next++;
       try {
         await task(items[i], i);
-      } catch (err2) {
-        if (!failed) firstError = err2;
+      } catch (err3) {
+        if (!failed) firstError = err3;
         failed = true;
       }
     }
@@ -31705,9 +31705,9 @@ var BlobWorker = class {
         else waiter?.resolve(m.hex ?? "");
       }
     });
-    this.worker.on("error", (err2) => {
-      this.failure = err2;
-      for (const w of this.finishes.values()) w.reject(err2);
+    this.worker.on("error", (err3) => {
+      this.failure = err3;
+      for (const w of this.finishes.values()) w.reject(err3);
       this.finishes.clear();
       for (const { done, size } of this.chunks.values()) done(Buffer.allocUnsafeSlow(size));
       this.chunks.clear();
@@ -31867,9 +31867,9 @@ var BlobWriter = class _BlobWriter {
     if (this.error !== void 0 || this.ended) throw this.error ?? new Error(`${this.what}: write after end`);
     this.received += chunk.length;
     if (this.received > this.desc.size) {
-      const err2 = new VerificationError(`${this.what}: more than the ${this.desc.size} bytes its descriptor says`);
-      this.fail(err2);
-      throw err2;
+      const err3 = new VerificationError(`${this.what}: more than the ${this.desc.size} bytes its descriptor says`);
+      this.fail(err3);
+      throw err3;
     }
     let offset = 0;
     while (offset < chunk.length) {
@@ -31887,9 +31887,9 @@ var BlobWriter = class _BlobWriter {
     if (this.current !== void 0) this.flush();
     this.check();
   }
-  fail(err2) {
+  fail(err3) {
     if (this.error !== void 0) return;
-    this.error = err2;
+    this.error = err3;
     if (this.current !== void 0) {
       this.staging.release(this.current);
       this.current = void 0;
@@ -31928,8 +31928,8 @@ var BlobWriter = class _BlobWriter {
       let hex2;
       try {
         hex2 = await this.job.finish();
-      } catch (err2) {
-        throw new OciError(`${this.what}: writing it failed: ${err2.message}`);
+      } catch (err3) {
+        throw new OciError(`${this.what}: writing it failed: ${err3.message}`);
       }
       const got = `${digestAlgorithm(this.desc.digest)}:${hex2}`;
       if (got !== this.desc.digest) throw new VerificationError(`${this.what}: content has digest ${got}, expected ${this.desc.digest}`);
@@ -31968,9 +31968,9 @@ async function writeFileAtomic(target, data) {
       await handle.close();
     }
     await rename(tmp, target);
-  } catch (err2) {
+  } catch (err3) {
     await rm(tmp, { force: true });
-    throw err2;
+    throw err3;
   }
 }
 
@@ -32056,14 +32056,14 @@ var ImageLayout = class _ImageLayout {
     try {
       try {
         await deliver(writer);
-      } catch (err2) {
-        writer.fail(err2 instanceof Error ? err2 : new Error(String(err2)));
+      } catch (err3) {
+        writer.fail(err3 instanceof Error ? err3 : new Error(String(err3)));
       }
       await writer.done;
       await rename2(tmp, target);
-    } catch (err2) {
+    } catch (err3) {
       await rm2(tmp, { force: true });
-      throw err2;
+      throw err3;
     }
   }
   /** Stores small in-memory content (manifests, configs) under its own digest. */
@@ -32108,8 +32108,8 @@ var ImageLayout = class _ImageLayout {
     let json;
     try {
       json = JSON.parse(bytes.toString("utf8"));
-    } catch (err2) {
-      throw new LayoutError(`${file} is not JSON: ${err2.message}`);
+    } catch (err3) {
+      throw new LayoutError(`${file} is not JSON: ${err3.message}`);
     }
     const parsed = ImageIndexSchema.safeParse(json);
     if (!parsed.success) throw new LayoutError(`${file}: ${describeIssues(parsed.error)}`);
@@ -32272,9 +32272,9 @@ var VerifyingStream = class extends Transform {
 
 // tools/ociutil/ops/retry.ts
 import { setTimeout as sleep3 } from "node:timers/promises";
-function isPermanent(err2) {
-  if (err2 instanceof AuthError || err2 instanceof LayoutError) return true;
-  if (err2 instanceof RegistryError && err2.status !== void 0 && err2.status >= 400 && err2.status < 500 && err2.status !== 429 && err2.status !== 408) {
+function isPermanent(err3) {
+  if (err3 instanceof AuthError || err3 instanceof LayoutError) return true;
+  if (err3 instanceof RegistryError && err3.status !== void 0 && err3.status >= 400 && err3.status < 500 && err3.status !== 429 && err3.status !== 408) {
     return true;
   }
   return false;
@@ -32283,8 +32283,8 @@ async function withRetries(policy, fn) {
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn();
-    } catch (err2) {
-      if (isPermanent(err2) || attempt + 1 >= policy.attempts) throw err2;
+    } catch (err3) {
+      if (isPermanent(err3) || attempt + 1 >= policy.attempts) throw err3;
       await sleep3(backoffDelay(policy, attempt));
     }
   }
@@ -32502,8 +32502,8 @@ async function checkTargets(t) {
   if (t.imageRefs !== void 0) await mustBeDir(path4.dirname(path4.resolve(t.imageRefs)), `--image-refs ${t.imageRefs}: its directory`);
   if (t.tektonResults !== void 0) await mustBeDir(t.tektonResults, `--tekton-results ${t.tektonResults}`);
   if (t.builderOutput !== void 0) {
-    await mkdir2(t.builderOutput, { recursive: true }).catch((err2) => {
-      throw new OciError(`$BUILDER_OUTPUT ${t.builderOutput}: cannot create it (${err2.code ?? err2.message})`);
+    await mkdir2(t.builderOutput, { recursive: true }).catch((err3) => {
+      throw new OciError(`$BUILDER_OUTPUT ${t.builderOutput}: cannot create it (${err3.code ?? err3.message})`);
     });
     await mustBeDir(t.builderOutput, `$BUILDER_OUTPUT ${t.builderOutput}`);
   }
@@ -32657,8 +32657,8 @@ function parseBuildDescription(json, what) {
   for (const base of parsed.data.bases) {
     try {
       parseReference(base.repository);
-    } catch (err2) {
-      throw new OciError(`${what}: bases: ${err2.message}`);
+    } catch (err3) {
+      throw new OciError(`${what}: bases: ${err3.message}`);
     }
   }
   return parsed.data;
@@ -32713,14 +32713,14 @@ async function readJsonFile(file, schema, what) {
   let text;
   try {
     text = await readFile5(file, "utf8");
-  } catch (err2) {
-    throw new OciError(`cannot read ${what} ${file}: ${err2.message}`);
+  } catch (err3) {
+    throw new OciError(`cannot read ${what} ${file}: ${err3.message}`);
   }
   let json;
   try {
     json = JSON.parse(text);
-  } catch (err2) {
-    throw new OciError(`${what} ${file} is not JSON: ${err2.message}`);
+  } catch (err3) {
+    throw new OciError(`${what} ${file} is not JSON: ${err3.message}`);
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) throw new OciError(`${what} ${file}: ${describeIssues(parsed.error)}`);
@@ -32751,8 +32751,8 @@ async function readStatusFiles(files) {
     let text;
     try {
       text = await readFile6(file, "utf8");
-    } catch (err2) {
-      throw new OciError(`cannot read the workspace status file ${file}: ${err2.message}`);
+    } catch (err3) {
+      throw new OciError(`cannot read the workspace status file ${file}: ${err3.message}`);
     }
     for (const line of text.split("\n")) {
       if (line.trim() === "") continue;
@@ -32798,9 +32798,9 @@ function registerProvenance(program3) {
       let json;
       try {
         json = JSON.parse(await readFile7(flags.build, "utf8"));
-      } catch (err2) {
-        if (err2 instanceof SyntaxError) throw new OciError(`--build ${flags.build}: not JSON (${err2.message})`);
-        throw err2;
+      } catch (err3) {
+        if (err3 instanceof SyntaxError) throw new OciError(`--build ${flags.build}: not JSON (${err3.message})`);
+        throw err3;
       }
       const build = parseBuildDescription(stampSource(json, await readStatusFiles(flags.status)), `--build ${flags.build}`);
       let subjects;
@@ -32989,8 +32989,8 @@ async function readSbomFile(file, flag) {
   let size;
   try {
     size = (await stat5(file)).size;
-  } catch (err2) {
-    throw new OciError(`${flag} ${file}: ${err2.message}`);
+  } catch (err3) {
+    throw new OciError(`${flag} ${file}: ${err3.message}`);
   }
   if (size > MAX_SBOM_BYTES) throw new OciError(`${flag} ${file}: ${size} bytes, more than the ${MAX_SBOM_BYTES >> 20} MiB an attached SBOM may have`);
   const bytes = await readFile8(file);
@@ -33202,8 +33202,8 @@ async function writeTarball(layout, selected, output, tags, platform2) {
   const pack = import_tar_stream.default.pack();
   let bytes = 0;
   const header3 = { mtime: /* @__PURE__ */ new Date(0), uid: 0, gid: 0, uname: "", gname: "" };
-  const file = (name, data) => new Promise((resolve2, reject) => pack.entry({ ...header3, name, mode: 420, size: data.length }, data, (err2) => err2 ? reject(err2) : resolve2()));
-  const dir = (name) => new Promise((resolve2, reject) => pack.entry({ ...header3, name, type: "directory", mode: 493 }, (err2) => err2 ? reject(err2) : resolve2()));
+  const file = (name, data) => new Promise((resolve2, reject) => pack.entry({ ...header3, name, mode: 420, size: data.length }, data, (err3) => err3 ? reject(err3) : resolve2()));
+  const dir = (name) => new Promise((resolve2, reject) => pack.entry({ ...header3, name, type: "directory", mode: 493 }, (err3) => err3 ? reject(err3) : resolve2()));
   const produce = async () => {
     await file("manifest.json", Buffer.from(`${JSON.stringify(manifestJson)}
 `));
@@ -33215,14 +33215,14 @@ async function writeTarball(layout, selected, output, tags, platform2) {
     for (const [i, layer] of unique.entries()) {
       let done;
       const finished2 = new Promise((resolve2, reject) => {
-        done = (err2) => err2 ? reject(err2) : resolve2();
+        done = (err3) => err3 ? reject(err3) : resolve2();
       });
       const sink = pack.entry({ ...header3, name: blobName(layer.digest), mode: 420, size: layer.size }, done);
       try {
         await pipeline2(layout.openBlob(layer.digest), new VerifyingStream(layer, `${where}: layer ${i + 1} (${layer.digest})`), sink);
-      } catch (err2) {
+      } catch (err3) {
         finished2.catch(() => void 0);
-        throw err2;
+        throw err3;
       }
       await finished2;
       bytes += layer.size;
@@ -33231,15 +33231,15 @@ async function writeTarball(layout, selected, output, tags, platform2) {
   };
   try {
     const out = createWriteStream(tmp, { flags: "wx", mode: 420 });
-    const produced = produce().catch((err2) => {
-      pack.destroy(err2);
-      throw err2;
+    const produced = produce().catch((err3) => {
+      pack.destroy(err3);
+      throw err3;
     });
     for (const r of await Promise.allSettled([produced, pipeline2(pack, out)])) if (r.status === "rejected") throw r.reason;
     await rename3(tmp, output);
-  } catch (err2) {
+  } catch (err3) {
     await rm3(tmp, { force: true });
-    throw err2;
+    throw err3;
   }
   return { manifest: selected.image.digest, config: config2.digest, layers: layers.map((l) => l.digest), tags, bytes: bytes + configBytes.length };
 }
@@ -33313,8 +33313,8 @@ var HasherThread = class {
       if (p.error !== void 0) p.reject(new Error(`hashing failed: ${p.error}`));
       else p.resolve(m.hex ?? "");
     });
-    this.worker.on("error", (err2) => {
-      for (const p of this.pending.values()) p.reject(err2);
+    this.worker.on("error", (err3) => {
+      for (const p of this.pending.values()) p.reject(err3);
       this.pending.clear();
     });
     this.worker.unref();
@@ -33421,8 +33421,8 @@ async function verifyLayout(dir, jobs) {
     let m;
     try {
       m = parseManifest(await layout.readBlob(desc), desc.mediaType, `${desc.digest}`);
-    } catch (err2) {
-      problems.push(`${path7}: ${errorMessage(err2)}`);
+    } catch (err3) {
+      problems.push(`${path7}: ${errorMessage(err3)}`);
       return;
     }
     result2.manifests++;
@@ -33441,8 +33441,8 @@ async function verifyLayout(dir, jobs) {
         else if (parsed.data.rootfs.diff_ids.length !== ls.length) {
           problems.push(`${path7} config ${config2.digest}: ${parsed.data.rootfs.diff_ids.length} diff_ids for ${ls.length} layers`);
         }
-      } catch (err2) {
-        problems.push(`${path7} config ${config2.digest}: not JSON (${errorMessage(err2)})`);
+      } catch (err3) {
+        problems.push(`${path7} config ${config2.digest}: not JSON (${errorMessage(err3)})`);
       }
     }
     for (const [i, layer] of ls.entries()) {
@@ -33481,9 +33481,8 @@ var import_tar_stream2 = __toESM(require_tar_stream(), 1);
 import { createReadStream as createReadStream5 } from "node:fs";
 import { lstat, open as open6, readdir, stat as stat6 } from "node:fs/promises";
 import path5 from "node:path";
-import { Transform as Transform2 } from "node:stream";
+import { Transform as Transform3 } from "node:stream";
 import { pipeline as pipeline4 } from "node:stream/promises";
-import { createGzip, constants as zlibConstants } from "node:zlib";
 import { createHash as createHash4 } from "node:crypto";
 
 // tools/ociutil/mutate/describe.ts
@@ -33538,13 +33537,1950 @@ async function describeLayerFile(file) {
   };
 }
 
+// tools/ociutil/mutate/gzip.ts
+import { Transform as Transform2 } from "node:stream";
+
+// node_modules/pako/dist/pako.mjs
+var Z_FIXED$1 = 4;
+var Z_BINARY = 0;
+var Z_TEXT = 1;
+var Z_UNKNOWN = 2;
+function zero$1(buf) {
+  let len = buf.length;
+  while (--len >= 0) buf[len] = 0;
+}
+var STORED_BLOCK = 0;
+var STATIC_TREES = 1;
+var DYN_TREES = 2;
+var LENGTH_CODES = 29;
+var LITERALS = 256;
+var L_CODES = 286;
+var D_CODES = 30;
+var BL_CODES = 19;
+var HEAP_SIZE$1 = 573;
+var MAX_BITS = 15;
+var Buf_size = 16;
+var MAX_BL_BITS = 7;
+var END_BLOCK = 256;
+var REP_3_6 = 16;
+var REPZ_3_10 = 17;
+var REPZ_11_138 = 18;
+var extra_lbits = new Uint8Array([
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  1,
+  1,
+  1,
+  1,
+  2,
+  2,
+  2,
+  2,
+  3,
+  3,
+  3,
+  3,
+  4,
+  4,
+  4,
+  4,
+  5,
+  5,
+  5,
+  5,
+  0
+]);
+var extra_dbits = new Uint8Array([
+  0,
+  0,
+  0,
+  0,
+  1,
+  1,
+  2,
+  2,
+  3,
+  3,
+  4,
+  4,
+  5,
+  5,
+  6,
+  6,
+  7,
+  7,
+  8,
+  8,
+  9,
+  9,
+  10,
+  10,
+  11,
+  11,
+  12,
+  12,
+  13,
+  13
+]);
+var extra_blbits = new Uint8Array([
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  2,
+  3,
+  7
+]);
+var bl_order = new Uint8Array([
+  16,
+  17,
+  18,
+  0,
+  8,
+  7,
+  9,
+  6,
+  10,
+  5,
+  11,
+  4,
+  12,
+  3,
+  13,
+  2,
+  14,
+  1,
+  15
+]);
+var DIST_CODE_LEN = 512;
+var static_ltree = new Array(288 * 2);
+zero$1(static_ltree);
+var static_dtree = new Array(D_CODES * 2);
+zero$1(static_dtree);
+var _dist_code = new Array(DIST_CODE_LEN);
+zero$1(_dist_code);
+var _length_code = new Array(256);
+zero$1(_length_code);
+var base_length = new Array(LENGTH_CODES);
+zero$1(base_length);
+var base_dist = new Array(D_CODES);
+zero$1(base_dist);
+var StaticTreeDesc = class {
+  constructor(static_tree, extra_bits, extra_base, elems, max_length) {
+    this.static_tree = static_tree;
+    this.extra_bits = extra_bits;
+    this.extra_base = extra_base;
+    this.elems = elems;
+    this.max_length = max_length;
+    this.has_stree = static_tree && static_tree.length;
+  }
+};
+var static_l_desc;
+var static_d_desc;
+var static_bl_desc;
+var TreeDesc = class {
+  constructor(dyn_tree, stat_desc) {
+    this.dyn_tree = dyn_tree;
+    this.max_code = 0;
+    this.stat_desc = stat_desc;
+  }
+};
+var d_code = (dist) => {
+  return dist < 256 ? _dist_code[dist] : _dist_code[256 + (dist >>> 7)];
+};
+var put_short = (s, w) => {
+  s.pending_buf[s.pending++] = w & 255;
+  s.pending_buf[s.pending++] = w >>> 8 & 255;
+};
+var send_bits = (s, value, length) => {
+  if (s.bi_valid > Buf_size - length) {
+    s.bi_buf |= value << s.bi_valid & 65535;
+    put_short(s, s.bi_buf);
+    s.bi_buf = value >> Buf_size - s.bi_valid;
+    s.bi_valid += length - Buf_size;
+  } else {
+    s.bi_buf |= value << s.bi_valid & 65535;
+    s.bi_valid += length;
+  }
+};
+var send_code = (s, c, tree) => {
+  send_bits(s, tree[c * 2], tree[c * 2 + 1]);
+};
+var bi_reverse = (code, len) => {
+  let res = 0;
+  do {
+    res |= code & 1;
+    code >>>= 1;
+    res <<= 1;
+  } while (--len > 0);
+  return res >>> 1;
+};
+var bi_flush = (s) => {
+  if (s.bi_valid === 16) {
+    put_short(s, s.bi_buf);
+    s.bi_buf = 0;
+    s.bi_valid = 0;
+  } else if (s.bi_valid >= 8) {
+    s.pending_buf[s.pending++] = s.bi_buf & 255;
+    s.bi_buf >>= 8;
+    s.bi_valid -= 8;
+  }
+};
+var gen_bitlen = (s, desc) => {
+  const tree = desc.dyn_tree;
+  const max_code = desc.max_code;
+  const stree = desc.stat_desc.static_tree;
+  const has_stree = desc.stat_desc.has_stree;
+  const extra = desc.stat_desc.extra_bits;
+  const base = desc.stat_desc.extra_base;
+  const max_length = desc.stat_desc.max_length;
+  let h;
+  let n, m;
+  let bits;
+  let xbits;
+  let f;
+  let overflow = 0;
+  for (bits = 0; bits <= MAX_BITS; bits++) s.bl_count[bits] = 0;
+  tree[s.heap[s.heap_max] * 2 + 1] = 0;
+  for (h = s.heap_max + 1; h < HEAP_SIZE$1; h++) {
+    n = s.heap[h];
+    bits = tree[tree[n * 2 + 1] * 2 + 1] + 1;
+    if (bits > max_length) {
+      bits = max_length;
+      overflow++;
+    }
+    tree[n * 2 + 1] = bits;
+    if (n > max_code) continue;
+    s.bl_count[bits]++;
+    xbits = 0;
+    if (n >= base) xbits = extra[n - base];
+    f = tree[n * 2];
+    s.opt_len += f * (bits + xbits);
+    if (has_stree) s.static_len += f * (stree[n * 2 + 1] + xbits);
+  }
+  if (overflow === 0) return;
+  do {
+    bits = max_length - 1;
+    while (s.bl_count[bits] === 0) bits--;
+    s.bl_count[bits]--;
+    s.bl_count[bits + 1] += 2;
+    s.bl_count[max_length]--;
+    overflow -= 2;
+  } while (overflow > 0);
+  for (bits = max_length; bits !== 0; bits--) {
+    n = s.bl_count[bits];
+    while (n !== 0) {
+      m = s.heap[--h];
+      if (m > max_code) continue;
+      if (tree[m * 2 + 1] !== bits) {
+        s.opt_len += (bits - tree[m * 2 + 1]) * tree[m * 2];
+        tree[m * 2 + 1] = bits;
+      }
+      n--;
+    }
+  }
+};
+var gen_codes = (tree, max_code, bl_count) => {
+  const next_code = new Array(16);
+  let code = 0;
+  let bits;
+  let n;
+  for (bits = 1; bits <= MAX_BITS; bits++) {
+    code = code + bl_count[bits - 1] << 1;
+    next_code[bits] = code;
+  }
+  for (n = 0; n <= max_code; n++) {
+    let len = tree[n * 2 + 1];
+    if (len === 0) continue;
+    tree[n * 2] = bi_reverse(next_code[len]++, len);
+  }
+};
+var tr_static_init = () => {
+  let n;
+  let bits;
+  let length;
+  let code;
+  let dist;
+  const bl_count = new Array(16);
+  length = 0;
+  for (code = 0; code < LENGTH_CODES - 1; code++) {
+    base_length[code] = length;
+    for (n = 0; n < 1 << extra_lbits[code]; n++) _length_code[length++] = code;
+  }
+  _length_code[length - 1] = code;
+  dist = 0;
+  for (code = 0; code < 16; code++) {
+    base_dist[code] = dist;
+    for (n = 0; n < 1 << extra_dbits[code]; n++) _dist_code[dist++] = code;
+  }
+  dist >>= 7;
+  for (; code < D_CODES; code++) {
+    base_dist[code] = dist << 7;
+    for (n = 0; n < 1 << extra_dbits[code] - 7; n++) _dist_code[256 + dist++] = code;
+  }
+  for (bits = 0; bits <= MAX_BITS; bits++) bl_count[bits] = 0;
+  n = 0;
+  while (n <= 143) {
+    static_ltree[n * 2 + 1] = 8;
+    n++;
+    bl_count[8]++;
+  }
+  while (n <= 255) {
+    static_ltree[n * 2 + 1] = 9;
+    n++;
+    bl_count[9]++;
+  }
+  while (n <= 279) {
+    static_ltree[n * 2 + 1] = 7;
+    n++;
+    bl_count[7]++;
+  }
+  while (n <= 287) {
+    static_ltree[n * 2 + 1] = 8;
+    n++;
+    bl_count[8]++;
+  }
+  gen_codes(static_ltree, 287, bl_count);
+  for (n = 0; n < D_CODES; n++) {
+    static_dtree[n * 2 + 1] = 5;
+    static_dtree[n * 2] = bi_reverse(n, 5);
+  }
+  static_l_desc = new StaticTreeDesc(static_ltree, extra_lbits, 257, L_CODES, MAX_BITS);
+  static_d_desc = new StaticTreeDesc(static_dtree, extra_dbits, 0, D_CODES, MAX_BITS);
+  static_bl_desc = new StaticTreeDesc(new Array(0), extra_blbits, 0, BL_CODES, MAX_BL_BITS);
+};
+var init_block = (s) => {
+  let n;
+  for (n = 0; n < L_CODES; n++) s.dyn_ltree[n * 2] = 0;
+  for (n = 0; n < D_CODES; n++) s.dyn_dtree[n * 2] = 0;
+  for (n = 0; n < BL_CODES; n++) s.bl_tree[n * 2] = 0;
+  s.dyn_ltree[END_BLOCK * 2] = 1;
+  s.opt_len = s.static_len = 0;
+  s.sym_next = s.matches = 0;
+};
+var bi_windup = (s) => {
+  if (s.bi_valid > 8) put_short(s, s.bi_buf);
+  else if (s.bi_valid > 0) s.pending_buf[s.pending++] = s.bi_buf;
+  s.bi_buf = 0;
+  s.bi_valid = 0;
+};
+var smaller = (tree, n, m, depth) => {
+  const _n2 = n * 2;
+  const _m2 = m * 2;
+  return tree[_n2] < tree[_m2] || tree[_n2] === tree[_m2] && depth[n] <= depth[m];
+};
+var pqdownheap = (s, tree, k) => {
+  const v = s.heap[k];
+  let j = k << 1;
+  while (j <= s.heap_len) {
+    if (j < s.heap_len && smaller(tree, s.heap[j + 1], s.heap[j], s.depth)) j++;
+    if (smaller(tree, v, s.heap[j], s.depth)) break;
+    s.heap[k] = s.heap[j];
+    k = j;
+    j <<= 1;
+  }
+  s.heap[k] = v;
+};
+var compress_block = (s, ltree, dtree) => {
+  let dist;
+  let lc;
+  let sx = 0;
+  let code;
+  let extra;
+  if (s.sym_next !== 0) do {
+    dist = s.pending_buf[s.sym_buf + sx++] & 255;
+    dist += (s.pending_buf[s.sym_buf + sx++] & 255) << 8;
+    lc = s.pending_buf[s.sym_buf + sx++];
+    if (dist === 0) send_code(s, lc, ltree);
+    else {
+      code = _length_code[lc];
+      send_code(s, code + LITERALS + 1, ltree);
+      extra = extra_lbits[code];
+      if (extra !== 0) {
+        lc -= base_length[code];
+        send_bits(s, lc, extra);
+      }
+      dist--;
+      code = d_code(dist);
+      send_code(s, code, dtree);
+      extra = extra_dbits[code];
+      if (extra !== 0) {
+        dist -= base_dist[code];
+        send_bits(s, dist, extra);
+      }
+    }
+  } while (sx < s.sym_next);
+  send_code(s, END_BLOCK, ltree);
+};
+var build_tree = (s, desc) => {
+  const tree = desc.dyn_tree;
+  const stree = desc.stat_desc.static_tree;
+  const has_stree = desc.stat_desc.has_stree;
+  const elems = desc.stat_desc.elems;
+  let n, m;
+  let max_code = -1;
+  let node2;
+  s.heap_len = 0;
+  s.heap_max = HEAP_SIZE$1;
+  for (n = 0; n < elems; n++) if (tree[n * 2] !== 0) {
+    s.heap[++s.heap_len] = max_code = n;
+    s.depth[n] = 0;
+  } else tree[n * 2 + 1] = 0;
+  while (s.heap_len < 2) {
+    node2 = s.heap[++s.heap_len] = max_code < 2 ? ++max_code : 0;
+    tree[node2 * 2] = 1;
+    s.depth[node2] = 0;
+    s.opt_len--;
+    if (has_stree) s.static_len -= stree[node2 * 2 + 1];
+  }
+  desc.max_code = max_code;
+  for (n = s.heap_len >> 1; n >= 1; n--) pqdownheap(s, tree, n);
+  node2 = elems;
+  do {
+    n = s.heap[1];
+    s.heap[1] = s.heap[s.heap_len--];
+    pqdownheap(s, tree, 1);
+    m = s.heap[1];
+    s.heap[--s.heap_max] = n;
+    s.heap[--s.heap_max] = m;
+    tree[node2 * 2] = tree[n * 2] + tree[m * 2];
+    s.depth[node2] = (s.depth[n] >= s.depth[m] ? s.depth[n] : s.depth[m]) + 1;
+    tree[n * 2 + 1] = tree[m * 2 + 1] = node2;
+    s.heap[1] = node2++;
+    pqdownheap(s, tree, 1);
+  } while (s.heap_len >= 2);
+  s.heap[--s.heap_max] = s.heap[1];
+  gen_bitlen(s, desc);
+  gen_codes(tree, max_code, s.bl_count);
+};
+var scan_tree = (s, tree, max_code) => {
+  let n;
+  let prevlen = -1;
+  let curlen;
+  let nextlen = tree[1];
+  let count = 0;
+  let max_count = 7;
+  let min_count = 4;
+  if (nextlen === 0) {
+    max_count = 138;
+    min_count = 3;
+  }
+  tree[(max_code + 1) * 2 + 1] = 65535;
+  for (n = 0; n <= max_code; n++) {
+    curlen = nextlen;
+    nextlen = tree[(n + 1) * 2 + 1];
+    if (++count < max_count && curlen === nextlen) continue;
+    else if (count < min_count) s.bl_tree[curlen * 2] += count;
+    else if (curlen !== 0) {
+      if (curlen !== prevlen) s.bl_tree[curlen * 2]++;
+      s.bl_tree[REP_3_6 * 2]++;
+    } else if (count <= 10) s.bl_tree[REPZ_3_10 * 2]++;
+    else s.bl_tree[REPZ_11_138 * 2]++;
+    count = 0;
+    prevlen = curlen;
+    if (nextlen === 0) {
+      max_count = 138;
+      min_count = 3;
+    } else if (curlen === nextlen) {
+      max_count = 6;
+      min_count = 3;
+    } else {
+      max_count = 7;
+      min_count = 4;
+    }
+  }
+};
+var send_tree = (s, tree, max_code) => {
+  let n;
+  let prevlen = -1;
+  let curlen;
+  let nextlen = tree[1];
+  let count = 0;
+  let max_count = 7;
+  let min_count = 4;
+  if (nextlen === 0) {
+    max_count = 138;
+    min_count = 3;
+  }
+  for (n = 0; n <= max_code; n++) {
+    curlen = nextlen;
+    nextlen = tree[(n + 1) * 2 + 1];
+    if (++count < max_count && curlen === nextlen) continue;
+    else if (count < min_count) do
+      send_code(s, curlen, s.bl_tree);
+    while (--count !== 0);
+    else if (curlen !== 0) {
+      if (curlen !== prevlen) {
+        send_code(s, curlen, s.bl_tree);
+        count--;
+      }
+      send_code(s, REP_3_6, s.bl_tree);
+      send_bits(s, count - 3, 2);
+    } else if (count <= 10) {
+      send_code(s, REPZ_3_10, s.bl_tree);
+      send_bits(s, count - 3, 3);
+    } else {
+      send_code(s, REPZ_11_138, s.bl_tree);
+      send_bits(s, count - 11, 7);
+    }
+    count = 0;
+    prevlen = curlen;
+    if (nextlen === 0) {
+      max_count = 138;
+      min_count = 3;
+    } else if (curlen === nextlen) {
+      max_count = 6;
+      min_count = 3;
+    } else {
+      max_count = 7;
+      min_count = 4;
+    }
+  }
+};
+var build_bl_tree = (s) => {
+  let max_blindex;
+  scan_tree(s, s.dyn_ltree, s.l_desc.max_code);
+  scan_tree(s, s.dyn_dtree, s.d_desc.max_code);
+  build_tree(s, s.bl_desc);
+  for (max_blindex = BL_CODES - 1; max_blindex >= 3; max_blindex--) if (s.bl_tree[bl_order[max_blindex] * 2 + 1] !== 0) break;
+  s.opt_len += 3 * (max_blindex + 1) + 5 + 5 + 4;
+  return max_blindex;
+};
+var send_all_trees = (s, lcodes, dcodes, blcodes) => {
+  let rank2;
+  send_bits(s, lcodes - 257, 5);
+  send_bits(s, dcodes - 1, 5);
+  send_bits(s, blcodes - 4, 4);
+  for (rank2 = 0; rank2 < blcodes; rank2++) send_bits(s, s.bl_tree[bl_order[rank2] * 2 + 1], 3);
+  send_tree(s, s.dyn_ltree, lcodes - 1);
+  send_tree(s, s.dyn_dtree, dcodes - 1);
+};
+var detect_data_type = (s) => {
+  let block_mask = 4093624447;
+  let n;
+  for (n = 0; n <= 31; n++, block_mask >>>= 1) if (block_mask & 1 && s.dyn_ltree[n * 2] !== 0) return Z_BINARY;
+  if (s.dyn_ltree[18] !== 0 || s.dyn_ltree[20] !== 0 || s.dyn_ltree[26] !== 0) return Z_TEXT;
+  for (n = 32; n < LITERALS; n++) if (s.dyn_ltree[n * 2] !== 0) return Z_TEXT;
+  return Z_BINARY;
+};
+var static_init_done = false;
+var _tr_init = (s) => {
+  if (!static_init_done) {
+    tr_static_init();
+    static_init_done = true;
+  }
+  s.l_desc = new TreeDesc(s.dyn_ltree, static_l_desc);
+  s.d_desc = new TreeDesc(s.dyn_dtree, static_d_desc);
+  s.bl_desc = new TreeDesc(s.bl_tree, static_bl_desc);
+  s.bi_buf = 0;
+  s.bi_valid = 0;
+  init_block(s);
+};
+var _tr_stored_block = (s, buf, stored_len, last) => {
+  send_bits(s, (STORED_BLOCK << 1) + (last ? 1 : 0), 3);
+  bi_windup(s);
+  put_short(s, stored_len);
+  put_short(s, ~stored_len);
+  if (stored_len) s.pending_buf.set(s.window.subarray(buf, buf + stored_len), s.pending);
+  s.pending += stored_len;
+};
+var _tr_align = (s) => {
+  send_bits(s, STATIC_TREES << 1, 3);
+  send_code(s, END_BLOCK, static_ltree);
+  bi_flush(s);
+};
+var _tr_flush_block = (s, buf, stored_len, last) => {
+  let opt_lenb, static_lenb;
+  let max_blindex = 0;
+  if (s.level > 0) {
+    if (s.strm.data_type === Z_UNKNOWN) s.strm.data_type = detect_data_type(s);
+    build_tree(s, s.l_desc);
+    build_tree(s, s.d_desc);
+    max_blindex = build_bl_tree(s);
+    opt_lenb = s.opt_len + 3 + 7 >>> 3;
+    static_lenb = s.static_len + 3 + 7 >>> 3;
+    if (static_lenb <= opt_lenb || s.strategy === Z_FIXED$1) opt_lenb = static_lenb;
+  } else opt_lenb = static_lenb = stored_len + 5;
+  if (stored_len + 4 <= opt_lenb && buf !== -1) _tr_stored_block(s, buf, stored_len, last);
+  else if (s.strategy === Z_FIXED$1 || static_lenb === opt_lenb) {
+    send_bits(s, (STATIC_TREES << 1) + (last ? 1 : 0), 3);
+    compress_block(s, static_ltree, static_dtree);
+  } else {
+    send_bits(s, (DYN_TREES << 1) + (last ? 1 : 0), 3);
+    send_all_trees(s, s.l_desc.max_code + 1, s.d_desc.max_code + 1, max_blindex + 1);
+    compress_block(s, s.dyn_ltree, s.dyn_dtree);
+  }
+  init_block(s);
+  if (last) bi_windup(s);
+};
+var _tr_tally = (s, dist, lc) => {
+  s.pending_buf[s.sym_buf + s.sym_next++] = dist;
+  s.pending_buf[s.sym_buf + s.sym_next++] = dist >> 8;
+  s.pending_buf[s.sym_buf + s.sym_next++] = lc;
+  if (dist === 0) s.dyn_ltree[lc * 2]++;
+  else {
+    s.matches++;
+    dist--;
+    s.dyn_ltree[(_length_code[lc] + LITERALS + 1) * 2]++;
+    s.dyn_dtree[d_code(dist) * 2]++;
+  }
+  return s.sym_next === s.sym_end;
+};
+var adler32 = (adler, buf, len, pos) => {
+  let s1 = adler & 65535 | 0, s2 = adler >>> 16 & 65535 | 0, n = 0;
+  while (len !== 0) {
+    n = len > 2e3 ? 2e3 : len;
+    len -= n;
+    do {
+      s1 = s1 + buf[pos++] | 0;
+      s2 = s2 + s1 | 0;
+    } while (--n);
+    s1 %= 65521;
+    s2 %= 65521;
+  }
+  return s1 | s2 << 16 | 0;
+};
+var makeTable = () => {
+  const table = new Uint32Array(256 * 8);
+  let c;
+  for (let n = 0; n < 256; n++) {
+    c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 3988292384 ^ c >>> 1 : c >>> 1;
+    table[n] = c;
+  }
+  for (let n = 0; n < 256; n++) {
+    c = table[n];
+    for (let k = 256; k < 256 * 8; k += 256) {
+      c = table[c & 255] ^ c >>> 8;
+      table[k + n] = c;
+    }
+  }
+  return table;
+};
+var crcTable = makeTable();
+var crc32 = (crc, buf, len, pos) => {
+  const t = crcTable;
+  const end = pos + len;
+  let i = pos;
+  crc ^= -1;
+  for (const end8 = end - 7; i < end8; i += 8) {
+    crc ^= buf[i] | buf[i + 1] << 8 | buf[i + 2] << 16 | buf[i + 3] << 24;
+    crc = t[1792 + (crc & 255)] ^ t[1536 + (crc >>> 8 & 255)] ^ t[1280 + (crc >>> 16 & 255)] ^ t[1024 + (crc >>> 24)] ^ t[768 + buf[i + 4]] ^ t[512 + buf[i + 5]] ^ t[256 + buf[i + 6]] ^ t[buf[i + 7]];
+  }
+  for (; i < end; i++) crc = crc >>> 8 ^ t[(crc ^ buf[i]) & 255];
+  return crc ^ -1;
+};
+var messages_default = {
+  2: "need dictionary",
+  1: "stream end",
+  0: "",
+  "-1": "file error",
+  "-2": "stream error",
+  "-3": "data error",
+  "-4": "insufficient memory",
+  "-5": "buffer error",
+  "-6": "incompatible version"
+};
+var Z_DEFAULT_STRATEGY = 0;
+var MAX_MEM_LEVEL = 9;
+var HEAP_SIZE = 573;
+var MIN_MATCH = 3;
+var MAX_MATCH = 258;
+var MIN_LOOKAHEAD = 262;
+var PRESET_DICT = 32;
+var INIT_STATE = 42;
+var GZIP_STATE = 57;
+var EXTRA_STATE = 69;
+var NAME_STATE = 73;
+var COMMENT_STATE = 91;
+var HCRC_STATE = 103;
+var BUSY_STATE = 113;
+var FINISH_STATE = 666;
+var BS_NEED_MORE = 1;
+var BS_BLOCK_DONE = 2;
+var BS_FINISH_STARTED = 3;
+var BS_FINISH_DONE = 4;
+var OS_CODE = 3;
+var err = (strm, errorCode) => {
+  strm.msg = messages_default[errorCode];
+  return errorCode;
+};
+var rank = (f) => {
+  return f * 2 - (f > 4 ? 9 : 0);
+};
+var zero = (buf) => {
+  let len = buf.length;
+  while (--len >= 0) buf[len] = 0;
+};
+var slide_hash = (s) => {
+  let n, m;
+  let p;
+  let wsize = s.w_size;
+  n = s.hash_size;
+  p = n;
+  do {
+    m = s.head[--p];
+    s.head[p] = m >= wsize ? m - wsize : 0;
+  } while (--n);
+  n = wsize;
+  p = n;
+  do {
+    m = s.prev[--p];
+    s.prev[p] = m >= wsize ? m - wsize : 0;
+  } while (--n);
+};
+var HASH = (s, prev, data) => (prev << s.hash_shift ^ data) & s.hash_mask;
+var INSERT_STRING = (s, str) => {
+  let h;
+  if (s.legacy_hash) h = s.ins_h = HASH(s, s.ins_h, s.window[str + MIN_MATCH - 1]);
+  else {
+    const w = s.window;
+    const value = w[str] | w[str + 1] << 8 | w[str + 2] << 16 | w[str + 3] << 24;
+    h = s.ins_h = Math.imul(value, 66521) + 66521 >>> 16 & s.hash_mask;
+  }
+  const hash_head = s.prev[str & s.w_mask] = s.head[h];
+  s.head[h] = str;
+  return hash_head;
+};
+var flush_pending = (strm) => {
+  const s = strm.state;
+  let len = s.pending;
+  if (len > strm.avail_out) len = strm.avail_out;
+  if (len === 0) return;
+  strm.output.set(s.pending_buf.subarray(s.pending_out, s.pending_out + len), strm.next_out);
+  strm.next_out += len;
+  s.pending_out += len;
+  strm.total_out += len;
+  strm.avail_out -= len;
+  s.pending -= len;
+  if (s.pending === 0) s.pending_out = 0;
+};
+var flush_block_only = (s, last) => {
+  _tr_flush_block(s, s.block_start >= 0 ? s.block_start : -1, s.strstart - s.block_start, last);
+  s.block_start = s.strstart;
+  flush_pending(s.strm);
+};
+var put_byte = (s, b) => {
+  s.pending_buf[s.pending++] = b;
+};
+var putShortMSB = (s, b) => {
+  s.pending_buf[s.pending++] = b >>> 8 & 255;
+  s.pending_buf[s.pending++] = b & 255;
+};
+var read_buf = (strm, buf, start, size) => {
+  let len = strm.avail_in;
+  if (len > size) len = size;
+  if (len === 0) return 0;
+  strm.avail_in -= len;
+  buf.set(strm.input.subarray(strm.next_in, strm.next_in + len), start);
+  if (strm.state.wrap === 1) strm.adler = adler32(strm.adler, buf, len, start);
+  else if (strm.state.wrap === 2) strm.adler = crc32(strm.adler, buf, len, start);
+  strm.next_in += len;
+  strm.total_in += len;
+  return len;
+};
+var longest_match = (s, cur_match) => {
+  let chain_length = s.max_chain_length;
+  let scan = s.strstart;
+  let match;
+  let len;
+  let best_len = s.prev_length;
+  let nice_match = s.nice_match;
+  const limit = s.strstart > s.w_size - MIN_LOOKAHEAD ? s.strstart - (s.w_size - MIN_LOOKAHEAD) : 0;
+  const _win = s.window;
+  const wmask = s.w_mask;
+  const prev = s.prev;
+  const strend = s.strstart + MAX_MATCH;
+  let scan_end1 = _win[scan + best_len - 1];
+  let scan_end = _win[scan + best_len];
+  if (s.prev_length >= s.good_match) chain_length >>= 2;
+  if (nice_match > s.lookahead) nice_match = s.lookahead;
+  do {
+    match = cur_match;
+    if (_win[match + best_len] !== scan_end || _win[match + best_len - 1] !== scan_end1 || _win[match] !== _win[scan] || _win[++match] !== _win[scan + 1]) continue;
+    scan += 2;
+    match++;
+    do
+      ;
+    while (_win[++scan] === _win[++match] && _win[++scan] === _win[++match] && _win[++scan] === _win[++match] && _win[++scan] === _win[++match] && _win[++scan] === _win[++match] && _win[++scan] === _win[++match] && _win[++scan] === _win[++match] && _win[++scan] === _win[++match] && scan < strend);
+    len = MAX_MATCH - (strend - scan);
+    scan = strend - MAX_MATCH;
+    if (len > best_len) {
+      s.match_start = cur_match;
+      best_len = len;
+      if (len >= nice_match) break;
+      scan_end1 = _win[scan + best_len - 1];
+      scan_end = _win[scan + best_len];
+    }
+  } while ((cur_match = prev[cur_match & wmask]) > limit && --chain_length !== 0);
+  if (best_len <= s.lookahead) return best_len;
+  return s.lookahead;
+};
+var fill_window = (s) => {
+  const _w_size = s.w_size;
+  let n, more, str;
+  do {
+    more = s.window_size - s.lookahead - s.strstart;
+    if (s.strstart >= _w_size + (_w_size - MIN_LOOKAHEAD)) {
+      s.window.set(s.window.subarray(_w_size, _w_size + _w_size - more), 0);
+      s.match_start -= _w_size;
+      s.strstart -= _w_size;
+      s.block_start -= _w_size;
+      if (s.insert > s.strstart) s.insert = s.strstart;
+      slide_hash(s);
+      more += _w_size;
+    }
+    if (s.strm.avail_in === 0) break;
+    n = read_buf(s.strm, s.window, s.strstart + s.lookahead, more);
+    s.lookahead += n;
+    if (!s.legacy_hash) {
+      if (s.lookahead + s.insert > MIN_MATCH) {
+        str = s.strstart - s.insert;
+        while (s.insert) {
+          INSERT_STRING(s, str);
+          str++;
+          s.insert--;
+          if (s.lookahead + s.insert <= MIN_MATCH) break;
+        }
+      }
+    } else if (s.lookahead + s.insert >= MIN_MATCH) {
+      str = s.strstart - s.insert;
+      s.ins_h = s.window[str];
+      s.ins_h = HASH(s, s.ins_h, s.window[str + 1]);
+      while (s.insert) {
+        INSERT_STRING(s, str);
+        str++;
+        s.insert--;
+        if (s.lookahead + s.insert < MIN_MATCH) break;
+      }
+    }
+  } while (s.lookahead < MIN_LOOKAHEAD && s.strm.avail_in !== 0);
+};
+var deflate_stored = (s, flush) => {
+  let min_block = s.pending_buf_size - 5 > s.w_size ? s.w_size : s.pending_buf_size - 5;
+  let len, left, have, last = 0;
+  let used = s.strm.avail_in;
+  do {
+    len = 65535;
+    have = s.bi_valid + 42 >> 3;
+    if (s.strm.avail_out < have) break;
+    have = s.strm.avail_out - have;
+    left = s.strstart - s.block_start;
+    if (len > left + s.strm.avail_in) len = left + s.strm.avail_in;
+    if (len > have) len = have;
+    if (len < min_block && (len === 0 && flush !== 4 || flush === 0 || len !== left + s.strm.avail_in)) break;
+    last = flush === 4 && len === left + s.strm.avail_in ? 1 : 0;
+    _tr_stored_block(s, 0, 0, last);
+    s.pending_buf[s.pending - 4] = len;
+    s.pending_buf[s.pending - 3] = len >> 8;
+    s.pending_buf[s.pending - 2] = ~len;
+    s.pending_buf[s.pending - 1] = ~len >> 8;
+    flush_pending(s.strm);
+    if (left) {
+      if (left > len) left = len;
+      s.strm.output.set(s.window.subarray(s.block_start, s.block_start + left), s.strm.next_out);
+      s.strm.next_out += left;
+      s.strm.avail_out -= left;
+      s.strm.total_out += left;
+      s.block_start += left;
+      len -= left;
+    }
+    if (len) {
+      read_buf(s.strm, s.strm.output, s.strm.next_out, len);
+      s.strm.next_out += len;
+      s.strm.avail_out -= len;
+      s.strm.total_out += len;
+    }
+  } while (last === 0);
+  used -= s.strm.avail_in;
+  if (used) {
+    if (used >= s.w_size) {
+      s.matches = 2;
+      s.window.set(s.strm.input.subarray(s.strm.next_in - s.w_size, s.strm.next_in), 0);
+      s.strstart = s.w_size;
+      s.insert = s.strstart;
+    } else {
+      if (s.window_size - s.strstart <= used) {
+        s.strstart -= s.w_size;
+        s.window.set(s.window.subarray(s.w_size, s.w_size + s.strstart), 0);
+        if (s.matches < 2) s.matches++;
+        if (s.insert > s.strstart) s.insert = s.strstart;
+      }
+      s.window.set(s.strm.input.subarray(s.strm.next_in - used, s.strm.next_in), s.strstart);
+      s.strstart += used;
+      s.insert += used > s.w_size - s.insert ? s.w_size - s.insert : used;
+    }
+    s.block_start = s.strstart;
+  }
+  if (s.high_water < s.strstart) s.high_water = s.strstart;
+  if (last) return BS_FINISH_DONE;
+  if (flush !== 0 && flush !== 4 && s.strm.avail_in === 0 && s.strstart === s.block_start) return BS_BLOCK_DONE;
+  have = s.window_size - s.strstart;
+  if (s.strm.avail_in > have && s.block_start >= s.w_size) {
+    s.block_start -= s.w_size;
+    s.strstart -= s.w_size;
+    s.window.set(s.window.subarray(s.w_size, s.w_size + s.strstart), 0);
+    if (s.matches < 2) s.matches++;
+    have += s.w_size;
+    if (s.insert > s.strstart) s.insert = s.strstart;
+  }
+  if (have > s.strm.avail_in) have = s.strm.avail_in;
+  if (have) {
+    read_buf(s.strm, s.window, s.strstart, have);
+    s.strstart += have;
+    s.insert += have > s.w_size - s.insert ? s.w_size - s.insert : have;
+  }
+  if (s.high_water < s.strstart) s.high_water = s.strstart;
+  have = s.bi_valid + 42 >> 3;
+  have = s.pending_buf_size - have > 65535 ? 65535 : s.pending_buf_size - have;
+  min_block = have > s.w_size ? s.w_size : have;
+  left = s.strstart - s.block_start;
+  if (left >= min_block || (left || flush === 4) && flush !== 0 && s.strm.avail_in === 0 && left <= have) {
+    len = left > have ? have : left;
+    last = flush === 4 && s.strm.avail_in === 0 && len === left ? 1 : 0;
+    _tr_stored_block(s, s.block_start, len, last);
+    s.block_start += len;
+    flush_pending(s.strm);
+  }
+  return last ? BS_FINISH_STARTED : BS_NEED_MORE;
+};
+var deflate_fast = (s, flush) => {
+  let hash_head;
+  let bflush;
+  for (; ; ) {
+    if (s.lookahead < MIN_LOOKAHEAD) {
+      fill_window(s);
+      if (s.lookahead < MIN_LOOKAHEAD && flush === 0) return BS_NEED_MORE;
+      if (s.lookahead === 0) break;
+    }
+    hash_head = 0;
+    if (s.lookahead >= MIN_MATCH) hash_head = INSERT_STRING(s, s.strstart);
+    if (hash_head !== 0 && s.strstart - hash_head <= s.w_size - MIN_LOOKAHEAD) s.match_length = longest_match(s, hash_head);
+    if (s.match_length >= MIN_MATCH) {
+      bflush = _tr_tally(s, s.strstart - s.match_start, s.match_length - MIN_MATCH);
+      s.lookahead -= s.match_length;
+      if (s.match_length <= s.max_lazy_match && s.lookahead >= MIN_MATCH) {
+        s.match_length--;
+        do {
+          s.strstart++;
+          hash_head = INSERT_STRING(s, s.strstart);
+        } while (--s.match_length !== 0);
+        s.strstart++;
+      } else {
+        s.strstart += s.match_length;
+        s.match_length = 0;
+        if (s.legacy_hash) {
+          s.ins_h = s.window[s.strstart];
+          s.ins_h = HASH(s, s.ins_h, s.window[s.strstart + 1]);
+        }
+      }
+    } else {
+      bflush = _tr_tally(s, 0, s.window[s.strstart]);
+      s.lookahead--;
+      s.strstart++;
+    }
+    if (bflush) {
+      flush_block_only(s, false);
+      if (s.strm.avail_out === 0) return BS_NEED_MORE;
+    }
+  }
+  s.insert = s.strstart < MIN_MATCH - 1 ? s.strstart : MIN_MATCH - 1;
+  if (flush === 4) {
+    flush_block_only(s, true);
+    if (s.strm.avail_out === 0) return BS_FINISH_STARTED;
+    return BS_FINISH_DONE;
+  }
+  if (s.sym_next) {
+    flush_block_only(s, false);
+    if (s.strm.avail_out === 0) return BS_NEED_MORE;
+  }
+  return BS_BLOCK_DONE;
+};
+var deflate_slow = (s, flush) => {
+  let hash_head;
+  let bflush;
+  let max_insert;
+  for (; ; ) {
+    if (s.lookahead < MIN_LOOKAHEAD) {
+      fill_window(s);
+      if (s.lookahead < MIN_LOOKAHEAD && flush === 0) return BS_NEED_MORE;
+      if (s.lookahead === 0) break;
+    }
+    hash_head = 0;
+    if (s.lookahead >= MIN_MATCH) hash_head = INSERT_STRING(s, s.strstart);
+    s.prev_length = s.match_length;
+    s.prev_match = s.match_start;
+    s.match_length = MIN_MATCH - 1;
+    if (hash_head !== 0 && s.prev_length < s.max_lazy_match && s.strstart - hash_head <= s.w_size - MIN_LOOKAHEAD) {
+      s.match_length = longest_match(s, hash_head);
+      if (s.match_length <= 5 && (s.strategy === 1 || s.match_length === MIN_MATCH && s.strstart - s.match_start > 4096)) s.match_length = MIN_MATCH - 1;
+    }
+    if (s.prev_length >= MIN_MATCH && s.match_length <= s.prev_length) {
+      max_insert = s.strstart + s.lookahead - MIN_MATCH;
+      bflush = _tr_tally(s, s.strstart - 1 - s.prev_match, s.prev_length - MIN_MATCH);
+      s.lookahead -= s.prev_length - 1;
+      s.prev_length -= 2;
+      do
+        if (++s.strstart <= max_insert) hash_head = INSERT_STRING(s, s.strstart);
+      while (--s.prev_length !== 0);
+      s.match_available = 0;
+      s.match_length = MIN_MATCH - 1;
+      s.strstart++;
+      if (bflush) {
+        flush_block_only(s, false);
+        if (s.strm.avail_out === 0) return BS_NEED_MORE;
+      }
+    } else if (s.match_available) {
+      bflush = _tr_tally(s, 0, s.window[s.strstart - 1]);
+      if (bflush)
+        flush_block_only(s, false);
+      s.strstart++;
+      s.lookahead--;
+      if (s.strm.avail_out === 0) return BS_NEED_MORE;
+    } else {
+      s.match_available = 1;
+      s.strstart++;
+      s.lookahead--;
+    }
+  }
+  if (s.match_available) {
+    bflush = _tr_tally(s, 0, s.window[s.strstart - 1]);
+    s.match_available = 0;
+  }
+  s.insert = s.strstart < MIN_MATCH - 1 ? s.strstart : MIN_MATCH - 1;
+  if (flush === 4) {
+    flush_block_only(s, true);
+    if (s.strm.avail_out === 0) return BS_FINISH_STARTED;
+    return BS_FINISH_DONE;
+  }
+  if (s.sym_next) {
+    flush_block_only(s, false);
+    if (s.strm.avail_out === 0) return BS_NEED_MORE;
+  }
+  return BS_BLOCK_DONE;
+};
+var deflate_rle = (s, flush) => {
+  let bflush;
+  let prev;
+  let scan, strend;
+  const _win = s.window;
+  for (; ; ) {
+    if (s.lookahead <= MAX_MATCH) {
+      fill_window(s);
+      if (s.lookahead <= MAX_MATCH && flush === 0) return BS_NEED_MORE;
+      if (s.lookahead === 0) break;
+    }
+    s.match_length = 0;
+    if (s.lookahead >= MIN_MATCH && s.strstart > 0) {
+      scan = s.strstart - 1;
+      prev = _win[scan];
+      if (prev === _win[++scan] && prev === _win[++scan] && prev === _win[++scan]) {
+        strend = s.strstart + MAX_MATCH;
+        do
+          ;
+        while (prev === _win[++scan] && prev === _win[++scan] && prev === _win[++scan] && prev === _win[++scan] && prev === _win[++scan] && prev === _win[++scan] && prev === _win[++scan] && prev === _win[++scan] && scan < strend);
+        s.match_length = MAX_MATCH - (strend - scan);
+        if (s.match_length > s.lookahead) s.match_length = s.lookahead;
+      }
+    }
+    if (s.match_length >= MIN_MATCH) {
+      bflush = _tr_tally(s, 1, s.match_length - MIN_MATCH);
+      s.lookahead -= s.match_length;
+      s.strstart += s.match_length;
+      s.match_length = 0;
+    } else {
+      bflush = _tr_tally(s, 0, s.window[s.strstart]);
+      s.lookahead--;
+      s.strstart++;
+    }
+    if (bflush) {
+      flush_block_only(s, false);
+      if (s.strm.avail_out === 0) return BS_NEED_MORE;
+    }
+  }
+  s.insert = 0;
+  if (flush === 4) {
+    flush_block_only(s, true);
+    if (s.strm.avail_out === 0) return BS_FINISH_STARTED;
+    return BS_FINISH_DONE;
+  }
+  if (s.sym_next) {
+    flush_block_only(s, false);
+    if (s.strm.avail_out === 0) return BS_NEED_MORE;
+  }
+  return BS_BLOCK_DONE;
+};
+var deflate_huff = (s, flush) => {
+  let bflush;
+  for (; ; ) {
+    if (s.lookahead === 0) {
+      fill_window(s);
+      if (s.lookahead === 0) {
+        if (flush === 0) return BS_NEED_MORE;
+        break;
+      }
+    }
+    s.match_length = 0;
+    bflush = _tr_tally(s, 0, s.window[s.strstart]);
+    s.lookahead--;
+    s.strstart++;
+    if (bflush) {
+      flush_block_only(s, false);
+      if (s.strm.avail_out === 0) return BS_NEED_MORE;
+    }
+  }
+  s.insert = 0;
+  if (flush === 4) {
+    flush_block_only(s, true);
+    if (s.strm.avail_out === 0) return BS_FINISH_STARTED;
+    return BS_FINISH_DONE;
+  }
+  if (s.sym_next) {
+    flush_block_only(s, false);
+    if (s.strm.avail_out === 0) return BS_NEED_MORE;
+  }
+  return BS_BLOCK_DONE;
+};
+var Config = class {
+  constructor(good_length, max_lazy, nice_length, max_chain, func) {
+    this.good_length = good_length;
+    this.max_lazy = max_lazy;
+    this.nice_length = nice_length;
+    this.max_chain = max_chain;
+    this.func = func;
+  }
+};
+var configuration_table = [
+  new Config(0, 0, 0, 0, deflate_stored),
+  new Config(4, 4, 8, 4, deflate_fast),
+  new Config(4, 5, 16, 8, deflate_fast),
+  new Config(4, 6, 32, 32, deflate_fast),
+  new Config(4, 4, 16, 16, deflate_slow),
+  new Config(8, 16, 32, 32, deflate_slow),
+  new Config(8, 16, 128, 128, deflate_slow),
+  new Config(8, 32, 128, 256, deflate_slow),
+  new Config(32, 128, 258, 1024, deflate_slow),
+  new Config(32, 258, 258, 4096, deflate_slow)
+];
+var lm_init = (s) => {
+  s.window_size = 2 * s.w_size;
+  zero(s.head);
+  s.max_lazy_match = configuration_table[s.level].max_lazy;
+  s.good_match = configuration_table[s.level].good_length;
+  s.nice_match = configuration_table[s.level].nice_length;
+  s.max_chain_length = configuration_table[s.level].max_chain;
+  s.strstart = 0;
+  s.block_start = 0;
+  s.lookahead = 0;
+  s.insert = 0;
+  s.match_length = s.prev_length = MIN_MATCH - 1;
+  s.match_available = 0;
+  s.ins_h = 0;
+};
+var DeflateState = class {
+  constructor() {
+    this.strm = null;
+    this.status = 0;
+    this.pending_buf = null;
+    this.pending_buf_size = 0;
+    this.pending_out = 0;
+    this.pending = 0;
+    this.wrap = 0;
+    this.gzhead = null;
+    this.gzindex = 0;
+    this.method = 8;
+    this.last_flush = -1;
+    this.w_size = 0;
+    this.w_bits = 0;
+    this.w_mask = 0;
+    this.window = null;
+    this.window_size = 0;
+    this.prev = null;
+    this.head = null;
+    this.ins_h = 0;
+    this.legacy_hash = 0;
+    this.hash_size = 0;
+    this.hash_bits = 0;
+    this.hash_mask = 0;
+    this.hash_shift = 0;
+    this.block_start = 0;
+    this.match_length = 0;
+    this.prev_match = 0;
+    this.match_available = 0;
+    this.strstart = 0;
+    this.match_start = 0;
+    this.lookahead = 0;
+    this.prev_length = 0;
+    this.max_chain_length = 0;
+    this.max_lazy_match = 0;
+    this.level = 0;
+    this.strategy = 0;
+    this.good_match = 0;
+    this.nice_match = 0;
+    this.dyn_ltree = new Uint16Array(HEAP_SIZE * 2);
+    this.dyn_dtree = /* @__PURE__ */ new Uint16Array(122);
+    this.bl_tree = /* @__PURE__ */ new Uint16Array(78);
+    zero(this.dyn_ltree);
+    zero(this.dyn_dtree);
+    zero(this.bl_tree);
+    this.l_desc = null;
+    this.d_desc = null;
+    this.bl_desc = null;
+    this.bl_count = /* @__PURE__ */ new Uint16Array(16);
+    this.heap = /* @__PURE__ */ new Uint16Array(573);
+    zero(this.heap);
+    this.heap_len = 0;
+    this.heap_max = 0;
+    this.depth = /* @__PURE__ */ new Uint16Array(573);
+    zero(this.depth);
+    this.sym_buf = 0;
+    this.lit_bufsize = 0;
+    this.sym_next = 0;
+    this.sym_end = 0;
+    this.opt_len = 0;
+    this.static_len = 0;
+    this.matches = 0;
+    this.insert = 0;
+    this.bi_buf = 0;
+    this.bi_valid = 0;
+  }
+};
+var deflateStateCheck = (strm) => {
+  if (!strm) return 1;
+  const s = strm.state;
+  if (!s || s.strm !== strm || s.status !== INIT_STATE && s.status !== GZIP_STATE && s.status !== EXTRA_STATE && s.status !== NAME_STATE && s.status !== COMMENT_STATE && s.status !== HCRC_STATE && s.status !== BUSY_STATE && s.status !== FINISH_STATE) return 1;
+  return 0;
+};
+var deflateResetKeep = (strm) => {
+  if (deflateStateCheck(strm)) return err(strm, -2);
+  strm.total_in = strm.total_out = 0;
+  strm.data_type = 2;
+  const s = strm.state;
+  s.pending = 0;
+  s.pending_out = 0;
+  if (s.wrap < 0) s.wrap = -s.wrap;
+  s.status = s.wrap === 2 ? GZIP_STATE : s.wrap ? INIT_STATE : BUSY_STATE;
+  strm.adler = s.wrap === 2 ? 0 : 1;
+  s.last_flush = -2;
+  _tr_init(s);
+  return 0;
+};
+var deflateReset = (strm) => {
+  const ret = deflateResetKeep(strm);
+  if (ret === 0) lm_init(strm.state);
+  return ret;
+};
+var deflateInit2 = (strm, level, method, windowBits, memLevel, strategy, legacyHash) => {
+  if (!strm) return -2;
+  let wrap = 1;
+  if (level === -1) level = 6;
+  if (windowBits < 0) {
+    wrap = 0;
+    windowBits = -windowBits;
+  } else if (windowBits > 15) {
+    wrap = 2;
+    windowBits -= 16;
+  }
+  if (memLevel < 1 || memLevel > MAX_MEM_LEVEL || method !== 8 || windowBits < 8 || windowBits > 15 || level < 0 || level > 9 || strategy < 0 || strategy > 4 || windowBits === 8 && wrap !== 1) return err(strm, -2);
+  if (windowBits === 8) windowBits = 9;
+  const s = new DeflateState();
+  strm.state = s;
+  s.strm = strm;
+  s.status = INIT_STATE;
+  s.wrap = wrap;
+  s.gzhead = null;
+  s.w_bits = windowBits;
+  s.w_size = 1 << s.w_bits;
+  s.w_mask = s.w_size - 1;
+  s.legacy_hash = legacyHash ? 1 : 0;
+  s.hash_bits = memLevel + 7;
+  if (!s.legacy_hash && s.hash_bits < 15) s.hash_bits = 15;
+  s.hash_size = 1 << s.hash_bits;
+  s.hash_mask = s.hash_size - 1;
+  s.hash_shift = ~~((s.hash_bits + MIN_MATCH - 1) / MIN_MATCH);
+  s.window = new Uint8Array(s.w_size * 2);
+  s.head = new Uint16Array(s.hash_size);
+  s.prev = new Uint16Array(s.w_size);
+  s.lit_bufsize = 1 << memLevel + 6;
+  s.pending_buf_size = s.lit_bufsize * 4;
+  s.pending_buf = new Uint8Array(s.pending_buf_size);
+  s.sym_buf = s.lit_bufsize;
+  s.sym_end = (s.lit_bufsize - 1) * 3;
+  s.level = level;
+  s.strategy = strategy;
+  s.method = method;
+  return deflateReset(strm);
+};
+var deflate$1 = (strm, flush) => {
+  if (deflateStateCheck(strm) || flush > 5 || flush < 0) return strm ? err(strm, -2) : -2;
+  const s = strm.state;
+  if (!strm.output || strm.avail_in !== 0 && !strm.input || s.status === FINISH_STATE && flush !== 4) return err(strm, strm.avail_out === 0 ? -5 : -2);
+  const old_flush = s.last_flush;
+  s.last_flush = flush;
+  if (s.pending !== 0) {
+    flush_pending(strm);
+    if (strm.avail_out === 0) {
+      s.last_flush = -1;
+      return 0;
+    }
+  } else if (strm.avail_in === 0 && rank(flush) <= rank(old_flush) && flush !== 4) return err(strm, -5);
+  if (s.status === FINISH_STATE && strm.avail_in !== 0) return err(strm, -5);
+  if (s.status === INIT_STATE && s.wrap === 0) s.status = BUSY_STATE;
+  if (s.status === INIT_STATE) {
+    let header3 = 8 + (s.w_bits - 8 << 4) << 8;
+    let level_flags = -1;
+    if (s.strategy >= 2 || s.level < 2) level_flags = 0;
+    else if (s.level < 6) level_flags = 1;
+    else if (s.level === 6) level_flags = 2;
+    else level_flags = 3;
+    header3 |= level_flags << 6;
+    if (s.strstart !== 0) header3 |= PRESET_DICT;
+    header3 += 31 - header3 % 31;
+    putShortMSB(s, header3);
+    if (s.strstart !== 0) {
+      putShortMSB(s, strm.adler >>> 16);
+      putShortMSB(s, strm.adler & 65535);
+    }
+    strm.adler = 1;
+    s.status = BUSY_STATE;
+    flush_pending(strm);
+    if (s.pending !== 0) {
+      s.last_flush = -1;
+      return 0;
+    }
+  }
+  if (s.status === GZIP_STATE) {
+    strm.adler = 0;
+    put_byte(s, 31);
+    put_byte(s, 139);
+    put_byte(s, 8);
+    if (!s.gzhead) {
+      put_byte(s, 0);
+      put_byte(s, 0);
+      put_byte(s, 0);
+      put_byte(s, 0);
+      put_byte(s, 0);
+      put_byte(s, s.level === 9 ? 2 : s.strategy >= 2 || s.level < 2 ? 4 : 0);
+      put_byte(s, OS_CODE);
+      s.status = BUSY_STATE;
+      flush_pending(strm);
+      if (s.pending !== 0) {
+        s.last_flush = -1;
+        return 0;
+      }
+    } else {
+      put_byte(s, (s.gzhead.text ? 1 : 0) + (s.gzhead.hcrc ? 2 : 0) + (!s.gzhead.extra ? 0 : 4) + (!s.gzhead.name ? 0 : 8) + (!s.gzhead.comment ? 0 : 16));
+      put_byte(s, s.gzhead.time & 255);
+      put_byte(s, s.gzhead.time >> 8 & 255);
+      put_byte(s, s.gzhead.time >> 16 & 255);
+      put_byte(s, s.gzhead.time >> 24 & 255);
+      put_byte(s, s.level === 9 ? 2 : s.strategy >= 2 || s.level < 2 ? 4 : 0);
+      put_byte(s, s.gzhead.os & 255);
+      if (s.gzhead.extra && s.gzhead.extra.length) {
+        put_byte(s, s.gzhead.extra.length & 255);
+        put_byte(s, s.gzhead.extra.length >> 8 & 255);
+      }
+      if (s.gzhead.hcrc) strm.adler = crc32(strm.adler, s.pending_buf, s.pending, 0);
+      s.gzindex = 0;
+      s.status = EXTRA_STATE;
+    }
+  }
+  if (s.status === EXTRA_STATE) {
+    if (s.gzhead.extra) {
+      let beg = s.pending;
+      let left = (s.gzhead.extra.length & 65535) - s.gzindex;
+      while (s.pending + left > s.pending_buf_size) {
+        let copy2 = s.pending_buf_size - s.pending;
+        s.pending_buf.set(s.gzhead.extra.subarray(s.gzindex, s.gzindex + copy2), s.pending);
+        s.pending = s.pending_buf_size;
+        if (s.gzhead.hcrc && s.pending > beg) strm.adler = crc32(strm.adler, s.pending_buf, s.pending - beg, beg);
+        s.gzindex += copy2;
+        flush_pending(strm);
+        if (s.pending !== 0) {
+          s.last_flush = -1;
+          return 0;
+        }
+        beg = 0;
+        left -= copy2;
+      }
+      let gzhead_extra = new Uint8Array(s.gzhead.extra);
+      s.pending_buf.set(gzhead_extra.subarray(s.gzindex, s.gzindex + left), s.pending);
+      s.pending += left;
+      if (s.gzhead.hcrc && s.pending > beg) strm.adler = crc32(strm.adler, s.pending_buf, s.pending - beg, beg);
+      s.gzindex = 0;
+    }
+    s.status = NAME_STATE;
+  }
+  if (s.status === NAME_STATE) {
+    if (s.gzhead.name) {
+      let beg = s.pending;
+      let val;
+      do {
+        if (s.pending === s.pending_buf_size) {
+          if (s.gzhead.hcrc && s.pending > beg) strm.adler = crc32(strm.adler, s.pending_buf, s.pending - beg, beg);
+          flush_pending(strm);
+          if (s.pending !== 0) {
+            s.last_flush = -1;
+            return 0;
+          }
+          beg = 0;
+        }
+        if (s.gzindex < s.gzhead.name.length) val = s.gzhead.name.charCodeAt(s.gzindex++) & 255;
+        else val = 0;
+        put_byte(s, val);
+      } while (val !== 0);
+      if (s.gzhead.hcrc && s.pending > beg) strm.adler = crc32(strm.adler, s.pending_buf, s.pending - beg, beg);
+      s.gzindex = 0;
+    }
+    s.status = COMMENT_STATE;
+  }
+  if (s.status === COMMENT_STATE) {
+    if (s.gzhead.comment) {
+      let beg = s.pending;
+      let val;
+      do {
+        if (s.pending === s.pending_buf_size) {
+          if (s.gzhead.hcrc && s.pending > beg) strm.adler = crc32(strm.adler, s.pending_buf, s.pending - beg, beg);
+          flush_pending(strm);
+          if (s.pending !== 0) {
+            s.last_flush = -1;
+            return 0;
+          }
+          beg = 0;
+        }
+        if (s.gzindex < s.gzhead.comment.length) val = s.gzhead.comment.charCodeAt(s.gzindex++) & 255;
+        else val = 0;
+        put_byte(s, val);
+      } while (val !== 0);
+      if (s.gzhead.hcrc && s.pending > beg) strm.adler = crc32(strm.adler, s.pending_buf, s.pending - beg, beg);
+    }
+    s.status = HCRC_STATE;
+  }
+  if (s.status === HCRC_STATE) {
+    if (s.gzhead.hcrc) {
+      if (s.pending + 2 > s.pending_buf_size) {
+        flush_pending(strm);
+        if (s.pending !== 0) {
+          s.last_flush = -1;
+          return 0;
+        }
+      }
+      put_byte(s, strm.adler & 255);
+      put_byte(s, strm.adler >> 8 & 255);
+      strm.adler = 0;
+    }
+    s.status = BUSY_STATE;
+    flush_pending(strm);
+    if (s.pending !== 0) {
+      s.last_flush = -1;
+      return 0;
+    }
+  }
+  if (strm.avail_in !== 0 || s.lookahead !== 0 || flush !== 0 && s.status !== FINISH_STATE) {
+    let bstate = s.level === 0 ? deflate_stored(s, flush) : s.strategy === 2 ? deflate_huff(s, flush) : s.strategy === 3 ? deflate_rle(s, flush) : configuration_table[s.level].func(s, flush);
+    if (bstate === BS_FINISH_STARTED || bstate === BS_FINISH_DONE) s.status = FINISH_STATE;
+    if (bstate === BS_NEED_MORE || bstate === BS_FINISH_STARTED) {
+      if (strm.avail_out === 0) s.last_flush = -1;
+      return 0;
+    }
+    if (bstate === BS_BLOCK_DONE) {
+      if (flush === 1) _tr_align(s);
+      else if (flush !== 5) {
+        _tr_stored_block(s, 0, 0, false);
+        if (flush === 3) {
+          zero(s.head);
+          if (s.lookahead === 0) {
+            s.strstart = 0;
+            s.block_start = 0;
+            s.insert = 0;
+          }
+        }
+      }
+      flush_pending(strm);
+      if (strm.avail_out === 0) {
+        s.last_flush = -1;
+        return 0;
+      }
+    }
+  }
+  if (flush !== 4) return 0;
+  if (s.wrap <= 0) return 1;
+  if (s.wrap === 2) {
+    put_byte(s, strm.adler & 255);
+    put_byte(s, strm.adler >> 8 & 255);
+    put_byte(s, strm.adler >> 16 & 255);
+    put_byte(s, strm.adler >> 24 & 255);
+    put_byte(s, strm.total_in & 255);
+    put_byte(s, strm.total_in >> 8 & 255);
+    put_byte(s, strm.total_in >> 16 & 255);
+    put_byte(s, strm.total_in >> 24 & 255);
+  } else {
+    putShortMSB(s, strm.adler >>> 16);
+    putShortMSB(s, strm.adler & 65535);
+  }
+  flush_pending(strm);
+  if (s.wrap > 0) s.wrap = -s.wrap;
+  return s.pending !== 0 ? 0 : 1;
+};
+var deflateEnd = (strm) => {
+  if (deflateStateCheck(strm)) return -2;
+  const status = strm.state.status;
+  strm.state = null;
+  return status === BUSY_STATE ? err(strm, -3) : 0;
+};
+var deflateSetDictionary = (strm, dictionary) => {
+  let dictLength = dictionary.length;
+  if (deflateStateCheck(strm)) return -2;
+  const s = strm.state;
+  const wrap = s.wrap;
+  if (wrap === 2 || wrap === 1 && s.status !== INIT_STATE || s.lookahead) return -2;
+  if (wrap === 1) strm.adler = adler32(strm.adler, dictionary, dictLength, 0);
+  s.wrap = 0;
+  if (dictLength >= s.w_size) {
+    if (wrap === 0) {
+      zero(s.head);
+      s.strstart = 0;
+      s.block_start = 0;
+      s.insert = 0;
+    }
+    let tmpDict = new Uint8Array(s.w_size);
+    tmpDict.set(dictionary.subarray(dictLength - s.w_size, dictLength), 0);
+    dictionary = tmpDict;
+    dictLength = s.w_size;
+  }
+  const avail = strm.avail_in;
+  const next = strm.next_in;
+  const input = strm.input;
+  strm.avail_in = dictLength;
+  strm.next_in = 0;
+  strm.input = dictionary;
+  fill_window(s);
+  while (s.lookahead >= MIN_MATCH) {
+    let str = s.strstart;
+    let n = s.lookahead - (MIN_MATCH - 1);
+    do {
+      INSERT_STRING(s, str);
+      str++;
+    } while (--n);
+    s.strstart = str;
+    s.lookahead = MIN_MATCH - 1;
+    fill_window(s);
+  }
+  s.strstart += s.lookahead;
+  s.block_start = s.strstart;
+  s.insert = s.lookahead;
+  s.lookahead = 0;
+  s.match_length = s.prev_length = MIN_MATCH - 1;
+  s.match_available = 0;
+  strm.next_in = next;
+  strm.input = input;
+  strm.avail_in = avail;
+  s.wrap = wrap;
+  return 0;
+};
+var lbase = new Uint16Array([
+  3,
+  4,
+  5,
+  6,
+  7,
+  8,
+  9,
+  10,
+  11,
+  13,
+  15,
+  17,
+  19,
+  23,
+  27,
+  31,
+  35,
+  43,
+  51,
+  59,
+  67,
+  83,
+  99,
+  115,
+  131,
+  163,
+  195,
+  227,
+  258,
+  0,
+  0
+]);
+var lext = new Uint8Array([
+  16,
+  16,
+  16,
+  16,
+  16,
+  16,
+  16,
+  16,
+  17,
+  17,
+  17,
+  17,
+  18,
+  18,
+  18,
+  18,
+  19,
+  19,
+  19,
+  19,
+  20,
+  20,
+  20,
+  20,
+  21,
+  21,
+  21,
+  21,
+  16,
+  199,
+  75
+]);
+var dbase = new Uint16Array([
+  1,
+  2,
+  3,
+  4,
+  5,
+  7,
+  9,
+  13,
+  17,
+  25,
+  33,
+  49,
+  65,
+  97,
+  129,
+  193,
+  257,
+  385,
+  513,
+  769,
+  1025,
+  1537,
+  2049,
+  3073,
+  4097,
+  6145,
+  8193,
+  12289,
+  16385,
+  24577,
+  0,
+  0
+]);
+var dext = new Uint8Array([
+  16,
+  16,
+  16,
+  16,
+  17,
+  17,
+  18,
+  18,
+  19,
+  19,
+  20,
+  20,
+  21,
+  21,
+  22,
+  22,
+  23,
+  23,
+  24,
+  24,
+  25,
+  25,
+  26,
+  26,
+  27,
+  27,
+  28,
+  28,
+  29,
+  29,
+  64,
+  64
+]);
+var ZStream = class {
+  constructor() {
+    this.input = null;
+    this.next_in = 0;
+    this.avail_in = 0;
+    this.total_in = 0;
+    this.output = null;
+    this.next_out = 0;
+    this.avail_out = 0;
+    this.total_out = 0;
+    this.msg = "";
+    this.state = null;
+    this.data_type = 2;
+    this.adler = 0;
+  }
+};
+var flattenChunks = (chunks) => {
+  const result2 = new Uint8Array(chunks.reduce((len, chunk) => len + chunk.length, 0));
+  let pos = 0;
+  for (const chunk of chunks) {
+    result2.set(chunk, pos);
+    pos += chunk.length;
+  }
+  return result2;
+};
+var toString$1 = Object.prototype.toString;
+var defaultOptions$1 = {
+  level: -1,
+  chunkSize: 16384,
+  windowBits: 15,
+  memLevel: 8,
+  strategy: 0,
+  raw: false,
+  gzip: false,
+  legacyHash: false,
+  dictionary: /* @__PURE__ */ new Uint8Array(0)
+};
+var Deflate = class {
+  options;
+  /**
+  * Error code after deflate finishes. {@link Z_OK} on success.
+  * You will not need it in real life, because deflate errors
+  * are possible only on wrong options or bad custom `onData` / `onEnd`
+  * handlers.
+  */
+  err;
+  /** Error message, if {@link Deflate.err} is not {@link Z_OK}. */
+  msg;
+  ended;
+  started;
+  /**
+  * Chunks of output data, if {@link Deflate.onData} not overridden.
+  * @internal
+  */
+  chunks;
+  strm;
+  /**
+  * Compressed result, generated by default {@link Deflate.onData}
+  * and {@link Deflate.onEnd} handlers. Filled after you push last chunk
+  * (call {@link Deflate.push} with {@link Z_FINISH} / `true` param).
+  */
+  result;
+  /**
+  * Creates a new deflator instance with the specified params. Throws an
+  * exception on bad params. See {@link DeflateOptions} for the list of
+  * supported options.
+  *
+  * @example
+  * ```javascript
+  * import { Deflate } from 'pako'
+  *
+  * const chunk1 = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9])
+  * const chunk2 = new Uint8Array([10, 11, 12, 13, 14, 15, 16, 17, 18, 19])
+  *
+  * const deflate = new Deflate({ level: 3 })
+  *
+  * deflate.push(chunk1, false)
+  * deflate.push(chunk2, true)  // true -> last chunk
+  *
+  * if (deflate.err) throw new Error(deflate.err)
+  *
+  * console.log(deflate.result)
+  * ```
+  */
+  constructor(options = {}) {
+    this.options = Object.assign({}, defaultOptions$1, options);
+    const opt = this.options;
+    if (opt.raw && opt.windowBits > 0) opt.windowBits = -opt.windowBits;
+    else if (opt.gzip && opt.windowBits > 0 && opt.windowBits < 16) opt.windowBits += 16;
+    this.err = 0;
+    this.msg = "";
+    this.ended = false;
+    this.started = false;
+    this.chunks = [];
+    this.result = /* @__PURE__ */ new Uint8Array(0);
+    this.strm = new ZStream();
+    this.strm.avail_out = 0;
+    let status = deflateInit2(this.strm, opt.level, 8, opt.windowBits, opt.memLevel, opt.strategy, opt.legacyHash);
+    if (status !== 0) throw new Error(messages_default[status]);
+    if (toString$1.call(opt.dictionary) === "[object ArrayBuffer]") opt.dictionary = new Uint8Array(opt.dictionary);
+    const dictionary = opt.dictionary;
+    if (dictionary.length) {
+      if (opt.gzip) throw new Error("dictionary is not supported with gzip");
+      status = deflateSetDictionary(this.strm, dictionary);
+      if (status !== 0) throw new Error(messages_default[status]);
+    }
+  }
+  /**
+  * Sends input data to the deflate pipe, generating {@link Deflate.onData} calls
+  * with new compressed chunks. Returns `true` on success. The last data block must
+  * have `flush_mode` {@link Z_FINISH} (or `true`). That will flush the internal
+  * pending buffers and call {@link Deflate.onEnd}.
+  *
+  * On failure, calls {@link Deflate.onEnd} with the error code and returns false.
+  *
+  * @param data input data. Strings will be converted to utf8 byte sequence.
+  * @param flush_mode 0..6 for corresponding {@link Z_NO_FLUSH}..{@link Z_TREES} modes.
+  *   See constants. Skipped or `false` means {@link Z_NO_FLUSH}, `true` means {@link Z_FINISH}.
+  *
+  * @example
+  * ```javascript
+  * push(chunk, false) // push one of data chunks
+  * ...
+  * push(chunk, true)  // push last chunk
+  * ```
+  */
+  push(data, flush_mode = false) {
+    const strm = this.strm;
+    const chunkSize = this.options.chunkSize;
+    let status;
+    let _flush_mode;
+    if (this.ended) return false;
+    if (typeof flush_mode === "number") _flush_mode = flush_mode;
+    else _flush_mode = flush_mode === true ? 4 : 0;
+    if (typeof data === "string") strm.input = new TextEncoder().encode(data);
+    else if (toString$1.call(data) === "[object ArrayBuffer]") strm.input = new Uint8Array(data);
+    else strm.input = data;
+    strm.next_in = 0;
+    strm.avail_in = strm.input.length;
+    if (!this.started) {
+      this.started = true;
+      this.onStart(strm);
+    }
+    for (; ; ) {
+      if (strm.avail_out === 0) {
+        strm.output = new Uint8Array(chunkSize);
+        strm.next_out = 0;
+        strm.avail_out = chunkSize;
+      }
+      if ((_flush_mode === 2 || _flush_mode === 3) && strm.avail_out <= 6) {
+        this.onData(strm.output.subarray(0, strm.next_out));
+        strm.avail_out = 0;
+        continue;
+      }
+      status = deflate$1(strm, _flush_mode);
+      if (status === -2) break;
+      if (status === 1) {
+        if (strm.next_out > 0) this.onData(strm.output.subarray(0, strm.next_out));
+        status = deflateEnd(this.strm);
+        break;
+      }
+      if (strm.avail_out === 0) {
+        this.onData(strm.output);
+        continue;
+      }
+      if (_flush_mode > 0 && strm.next_out > 0) {
+        this.onData(strm.output.subarray(0, strm.next_out));
+        strm.avail_out = 0;
+        continue;
+      }
+      if (strm.avail_in === 0) return true;
+    }
+    this.err = status;
+    this.msg = strm.msg || messages_default[status];
+    this.ended = true;
+    this.onEnd(status);
+    return status === 0;
+  }
+  /**
+  * Called once before the first low-level deflate call.
+  */
+  onStart(strm) {
+  }
+  /**
+  * By default, stores data blocks in the {@link Deflate.chunks} property and glues
+  * them in {@link Deflate.onEnd}. Override this handler if you need another behaviour.
+  */
+  onData(chunk) {
+    this.chunks.push(chunk);
+  }
+  /**
+  * Called once after you tell deflate that the input stream is
+  * complete ({@link Z_FINISH}). By default, joins the collected {@link Deflate.chunks}
+  * into the {@link Deflate.result} property.
+  *
+  * @param status deflate status. {@link Z_OK} on success, other if not.
+  */
+  onEnd(status) {
+    if (status === 0) this.result = flattenChunks(this.chunks);
+    this.chunks = [];
+  }
+};
+var defaultOptions = {
+  chunkSize: 1024 * 64,
+  windowBits: 15,
+  raw: false,
+  dictionary: /* @__PURE__ */ new Uint8Array(0)
+};
+
+// tools/ociutil/mutate/gzip.ts
+var LEVEL = 6;
+var OUTPUT_CHUNK = 1 << 16;
+var OS_BYTE = 9;
+var OS_UNKNOWN = 255;
+var ReproducibleGzip = class extends Transform2 {
+  deflate = new Deflate({ level: LEVEL, gzip: true, chunkSize: OUTPUT_CHUNK, strategy: Z_DEFAULT_STRATEGY });
+  headerDone = false;
+  constructor() {
+    super();
+    this.deflate.onData = (chunk) => {
+      const out = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      if (!this.headerDone) {
+        out[OS_BYTE] = OS_UNKNOWN;
+        this.headerDone = true;
+      }
+      this.push(out);
+    };
+  }
+  _transform(chunk, _enc, done) {
+    done(this.step(chunk, false));
+  }
+  _flush(done) {
+    done(this.step(new Uint8Array(0), true));
+  }
+  step(data, last) {
+    if (!this.deflate.push(data, last)) {
+      return new OciError(`internal error: gzip failed: ${this.deflate.msg || String(this.deflate.err)}`);
+    }
+    return null;
+  }
+};
+
 // tools/ociutil/mutate/layer.ts
 var EntrySchema = object({
   path: string2(),
   src: string2().optional(),
   symlink: string2().optional(),
   type: _enum(["file", "dir"]).optional(),
-  mode: number2().int().min(0).max(4095).optional()
+  mode: number2().int().min(0).max(4095).optional(),
+  /** A target's executable: 0755 unless `mode` or `modes` says otherwise. */
+  executable: boolean2().optional()
 });
 var LayerManifestSchema = object({
   prefix: string2().default(""),
@@ -33578,8 +35514,8 @@ function layerPath(prefix, p, target) {
   }
   return joined;
 }
-function defaultFileMode(s) {
-  return (s.mode & 73) !== 0 ? 493 : 420;
+function defaultFileMode(executable) {
+  return executable === true ? 493 : 420;
 }
 async function walk(manifest) {
   const byName = /* @__PURE__ */ new Map();
@@ -33599,12 +35535,12 @@ async function walk(manifest) {
       if (s.isSymbolicLink()) {
         const t = await stat6(src);
         if (t.isDirectory()) await addDirTree(src, childName);
-        else add2({ kind: "file", name: childName, src, mode: defaultFileMode(t), size: t.size });
+        else add2({ kind: "file", name: childName, src, mode: defaultFileMode(void 0), size: t.size });
       } else if (s.isDirectory()) {
         add2({ kind: "dir", name: childName, mode: 493 });
         await addDirTree(src, childName);
       } else if (s.isFile()) {
-        add2({ kind: "file", name: childName, src, mode: defaultFileMode(s), size: s.size });
+        add2({ kind: "file", name: childName, src, mode: defaultFileMode(void 0), size: s.size });
       }
     }
   };
@@ -33625,7 +35561,7 @@ async function walk(manifest) {
         add2({ kind: "dir", name, mode: entry.mode ?? 493 });
         await addDirTree(entry.src, name);
       } else {
-        add2({ kind: "file", name, src: entry.src, mode: entry.mode ?? defaultFileMode(s), size: s.size });
+        add2({ kind: "file", name, src: entry.src, mode: entry.mode ?? defaultFileMode(entry.executable), size: s.size });
       }
     } else {
       throw new LayerError(`${manifest.target ?? "layer"}: entry "${entry.path}" has neither src, symlink nor type "dir"`);
@@ -33649,7 +35585,7 @@ async function walk(manifest) {
   }
   return [...byName.values()].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
-var Tap = class extends Transform2 {
+var Tap = class extends Transform3 {
   hash = createHash4("sha256");
   size = 0;
   _transform(chunk, _enc, done) {
@@ -33658,32 +35594,21 @@ var Tap = class extends Transform2 {
     done(null, chunk);
   }
 };
-var GzipOsByte = class extends Transform2 {
-  offset = 0;
-  _transform(chunk, _enc, done) {
-    if (this.offset <= 9 && this.offset + chunk.length > 9) {
-      chunk = Buffer.from(chunk);
-      chunk[9 - this.offset] = 255;
-    }
-    this.offset += chunk.length;
-    done(null, chunk);
-  }
-};
 async function writeEntries(pack, entries, m) {
   const common = { mtime: new Date(m.mtime * 1e3), uid: m.uid, gid: m.gid, uname: "", gname: "" };
   for (const e of entries) {
     if (e.kind === "dir") {
       await new Promise(
-        (resolve2, reject) => pack.entry({ ...common, name: `${e.name}/`, type: "directory", mode: e.mode }, (err2) => err2 ? reject(err2) : resolve2())
+        (resolve2, reject) => pack.entry({ ...common, name: `${e.name}/`, type: "directory", mode: e.mode }, (err3) => err3 ? reject(err3) : resolve2())
       );
     } else if (e.kind === "symlink") {
       await new Promise(
-        (resolve2, reject) => pack.entry({ ...common, name: e.name, type: "symlink", linkname: e.target, mode: 511 }, (err2) => err2 ? reject(err2) : resolve2())
+        (resolve2, reject) => pack.entry({ ...common, name: e.name, type: "symlink", linkname: e.target, mode: 511 }, (err3) => err3 ? reject(err3) : resolve2())
       );
     } else {
       let done;
       const finished2 = new Promise((resolve2, reject) => {
-        done = (err2) => err2 ? reject(err2) : resolve2();
+        done = (err3) => err3 ? reject(err3) : resolve2();
       });
       const sink = pack.entry({ ...common, name: e.name, type: "file", mode: e.mode, size: e.size }, done);
       await pipeline4(createReadStream5(e.src, { highWaterMark: 1 << 20 }), sink);
@@ -33701,7 +35626,7 @@ async function buildLayer(manifest, output) {
   const sink = out.createWriteStream();
   const stages = [pack, tarTap];
   if (manifest.compression === "gzip") {
-    stages.push(createGzip({ level: 6, strategy: zlibConstants.Z_DEFAULT_STRATEGY, memLevel: 8, windowBits: 15 }), new GzipOsByte());
+    stages.push(new ReproducibleGzip());
   }
   stages.push(outTap, sink);
   const produced = writeEntries(pack, entries, manifest);
@@ -33743,8 +35668,8 @@ async function lines(file, what) {
   let text;
   try {
     text = await readFile9(file, "utf8");
-  } catch (err2) {
-    throw new OciError(`cannot read the ${what} file ${file}: ${err2.message}`);
+  } catch (err3) {
+    throw new OciError(`cannot read the ${what} file ${file}: ${err3.message}`);
   }
   return text.split(/\r?\n/).map((line, i) => ({ text: line, n: i + 1 })).filter((l) => l.text.trim() !== "");
 }
@@ -34140,8 +36065,8 @@ async function listRepositories(registry2) {
   let pages;
   try {
     pages = await readPages(registry2, registry2.url(`/v2/_catalog?n=${CATALOG_PAGE}`), ["registry:catalog:*"], what);
-  } catch (err2) {
-    if (!(err2 instanceof RegistryError && err2.status === 400)) throw err2;
+  } catch (err3) {
+    if (!(err3 instanceof RegistryError && err3.status === 400)) throw err3;
     pages = await readPages(registry2, registry2.url("/v2/_catalog"), ["registry:catalog:*"], what);
   }
   if (pages === void 0) throw new RegistryError(`${what}: not found (the registry does not serve /v2/_catalog)`, 404);
@@ -34215,8 +36140,8 @@ async function planAttestations(client, plan, limit) {
     try {
       const { descriptors } = await listReferrers(client.repository(parent.destination), parent.digest);
       if (descriptors.some((d) => PREDICATE_ANNOTATIONS.some((a) => d.annotations?.[a] === PROMOTION_PREDICATE_V1))) edge.action = "present";
-    } catch (err2) {
-      Object.assign(edge, { action: "unreadable", detail: errorMessage(err2) });
+    } catch (err3) {
+      Object.assign(edge, { action: "unreadable", detail: errorMessage(err3) });
     }
   });
   return edges;
@@ -34324,9 +36249,9 @@ async function executePlan(client, plan, jobs, opts = {}) {
         } else {
           imageOk = settled === "present";
         }
-      } catch (err2) {
+      } catch (err3) {
         imageOk = false;
-        for (const e of g.edges) results.set(e, { ...e, outcome: "failed", detail: errorMessage(err2) });
+        for (const e of g.edges) results.set(e, { ...e, outcome: "failed", detail: errorMessage(err3) });
       } finally {
         release(g);
       }
@@ -34344,8 +36269,8 @@ async function executePlan(client, plan, jobs, opts = {}) {
         }
         await copyReferrerEdge(client, r, blobJobs);
         results.set(r, { ...r, outcome: "copied" });
-      } catch (err2) {
-        results.set(r, { ...r, outcome: "failed", detail: errorMessage(err2) });
+      } catch (err3) {
+        results.set(r, { ...r, outcome: "failed", detail: errorMessage(err3) });
       }
     }
   });
@@ -34494,8 +36419,8 @@ async function run(lookups, limit) {
       } else {
         inv.digests.set(l.digest, await l.w.remote.headManifest(l.digest) !== void 0);
       }
-    } catch (err2) {
-      if (!l.optional) inv.error = errorMessage(err2);
+    } catch (err3) {
+      if (!l.optional) inv.error = errorMessage(err3);
     }
   });
 }
@@ -34520,9 +36445,9 @@ var Reader = class {
   }
   parse(text) {
     const doc = (0, import_yaml.parseDocument)(text, { schema: "failsafe", lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
-    for (const err2 of [...doc.errors, ...doc.warnings]) {
-      const line = this.lines.linePos(err2.pos[0]).line;
-      const what = err2.code === "DUPLICATE_KEY" ? `duplicate key ${JSON.stringify(keyAt(text, err2.pos[0]))}` : err2.message.split("\n")[0];
+    for (const err3 of [...doc.errors, ...doc.warnings]) {
+      const line = this.lines.linePos(err3.pos[0]).line;
+      const what = err3.code === "DUPLICATE_KEY" ? `duplicate key ${JSON.stringify(keyAt(text, err3.pos[0]))}` : err3.message.split("\n")[0];
       this.problems.push({ file: this.file, line, field: "(yaml)", message: what });
     }
     return doc;
@@ -34660,9 +36585,9 @@ function readDmap(r, doc, node2, field) {
 async function readText(file, problems) {
   try {
     return await readFile12(file, "utf8");
-  } catch (err2) {
-    const code = err2.code;
-    problems.push({ file, line: 0, field: "(file)", message: code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? String(err2)})` });
+  } catch (err3) {
+    const code = err3.code;
+    problems.push({ file, line: 0, field: "(file)", message: code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? String(err3)})` });
     return void 0;
   }
 }
@@ -34760,8 +36685,8 @@ async function planReferrers(client, plan, limit, listedTags = () => void 0) {
     try {
       const byRoot = await discover(client.repository(repo), [...digests], inner, listedTags(repo));
       for (const [root, list] of byRoot) found.set(`${repo.name}@${root}`, list);
-    } catch (err2) {
-      for (const d of digests) found.set(`${repo.name}@${d}`, { error: errorMessage(err2) });
+    } catch (err3) {
+      for (const d of digests) found.set(`${repo.name}@${d}`, { error: errorMessage(err3) });
     }
   });
   const parents = [];
@@ -34811,8 +36736,8 @@ async function planReferrers(client, plan, limit, listedTags = () => void 0) {
           }
           if ((await set).has(f.digest)) edge.action = "present";
           else Object.assign(edge, { action: "copy", from: parent.source });
-        } catch (err2) {
-          edge.detail = errorMessage(err2);
+        } catch (err3) {
+          edge.detail = errorMessage(err3);
         }
       });
     }
@@ -35007,8 +36932,8 @@ function checkRegistry(reg, problems) {
     const ref = parseReference(`${reg.name}/x`);
     if (!reg.name.startsWith(ref.registry)) throw new Error(`"${reg.name}" does not start with a registry host`);
     return true;
-  } catch (err2) {
-    problems.push(problem(reg.at, `${reg.name === "" ? reg.field : `${reg.field}.name`}`, `not a registry name: ${err2.message}`));
+  } catch (err3) {
+    problems.push(problem(reg.at, `${reg.name === "" ? reg.field : `${reg.field}.name`}`, `not a registry name: ${err3.message}`));
     return false;
   }
 }
@@ -35035,8 +36960,8 @@ function validateManifests(manifests) {
       } else if (goodRegistries.length > 0) {
         try {
           repoOf(goodRegistries[0].name, img.name);
-        } catch (err2) {
-          problems.push(problem(img.at, `${img.field}.name`, `not a repository name: ${err2.message}`));
+        } catch (err3) {
+          problems.push(problem(img.at, `${img.field}.name`, `not a repository name: ${err3.message}`));
           goodName = false;
         }
       }
@@ -35241,9 +37166,9 @@ async function snapshotRegistry(client, registry2, path7, opts) {
   let repos2;
   try {
     repos2 = (await listRepositories(client.registry(registry2))).filter((r) => path7 === "" || r === path7 || r.startsWith(`${path7}/`));
-  } catch (err2) {
-    if (path7 === "" || !(err2 instanceof RegistryError)) throw err2;
-    opts.warn(`${errorMessage(err2)}; reading ${registry2}/${path7} alone`);
+  } catch (err3) {
+    if (path7 === "" || !(err3 instanceof RegistryError)) throw err3;
+    opts.warn(`${errorMessage(err3)}; reading ${registry2}/${path7} alone`);
     repos2 = [path7];
   }
   const relative = (repo) => path7 === "" ? repo : repo === path7 ? repo.slice(repo.lastIndexOf("/") + 1) : repo.slice(path7.length + 1);
@@ -35582,7 +37507,7 @@ import { pipeline as pipeline6 } from "node:stream/promises";
 
 // tools/ociutil/imagefs/layers.ts
 import { createReadStream as createReadStream6 } from "node:fs";
-import { Transform as Transform3, pipeline as pipeline5 } from "node:stream";
+import { Transform as Transform4, pipeline as pipeline5 } from "node:stream";
 import { createGunzip as createGunzip2 } from "node:zlib";
 
 // node_modules/fzstd/esm/index.mjs
@@ -35632,11 +37557,11 @@ var ec = [
   "match distance too far back",
   "unexpected EOF"
 ];
-var err = function(ind, msg, nt) {
+var err2 = function(ind, msg, nt) {
   var e = new Error(msg || ec[ind]);
   e.code = ind;
   if (Error.captureStackTrace)
-    Error.captureStackTrace(e, err);
+    Error.captureStackTrace(e, err2);
   if (!nt)
     throw e;
   return e;
@@ -35656,7 +37581,7 @@ var rzfh = function(dat, w) {
     var flg = dat[4];
     var ss = flg >> 5 & 1, cc = flg >> 2 & 1, df = flg & 3, fcf = flg >> 6;
     if (flg & 8)
-      err(0);
+      err2(0);
     var bt = 6 - ss;
     var db = df == 3 ? 4 : df;
     var di = rb(dat, bt, db);
@@ -35669,7 +37594,7 @@ var rzfh = function(dat, w) {
       ws = wb + (wb >> 3) * (dat[5] & 7);
     }
     if (ws > 2145386496)
-      err(1);
+      err2(1);
     var buf = new u8((w == 1 ? fss || ws : w ? 0 : ws) + 12);
     buf[0] = 1, buf[4] = 4, buf[8] = 8;
     return {
@@ -35687,7 +37612,7 @@ var rzfh = function(dat, w) {
   } else if ((n3 >> 4 | dat[3] << 20) == 25481893) {
     return b4(dat, 4) + 8;
   }
-  err(0);
+  err2(0);
 };
 var msb = function(val) {
   var bits = 0;
@@ -35699,7 +37624,7 @@ var rfse = function(dat, bt, mal) {
   var tpos = (bt << 3) + 4;
   var al = (dat[bt] & 15) + 5;
   if (al > mal)
-    err(3);
+    err2(3);
   var sz = 1 << al;
   var probs = sz, sym = -1, re = -1, i = -1, ht = sz;
   var buf = new ab(512 + (sz << 2));
@@ -35740,7 +37665,7 @@ var rfse = function(dat, bt, mal) {
     }
   }
   if (sym > 255 || probs)
-    err(0);
+    err2(0);
   var sympos = 0;
   var sstep = (sz >> 1) + (sz >> 3) + 3;
   var smask = sz - 1;
@@ -35758,7 +37683,7 @@ var rfse = function(dat, bt, mal) {
     }
   }
   if (sympos)
-    err(0);
+    err2(0);
   for (i = 0; i < sz; ++i) {
     var ns = dstate[syms[i]]++;
     var nb = nbits[i] = al - msb(ns);
@@ -35783,7 +37708,7 @@ var rhu = function(dat, bt) {
     var epos = ebt << 3;
     var lb = dat[bt];
     if (!lb)
-      err(0);
+      err2(0);
     var st1 = 0, st2 = 0, btr1 = fdt.b, btr2 = btr1;
     var fpos = (++bt << 3) - 8 + msb(lb);
     for (; ; ) {
@@ -35805,7 +37730,7 @@ var rhu = function(dat, bt) {
       st2 = fdt.t[st2];
     }
     if (++wc > 255)
-      err(0);
+      err2(0);
   } else {
     wc = hb - 127;
     for (; i < wc; i += 2) {
@@ -35819,14 +37744,14 @@ var rhu = function(dat, bt) {
   for (i = 0; i < wc; ++i) {
     var wt = hw[i];
     if (wt > 11)
-      err(0);
+      err2(0);
     wes += wt && 1 << wt - 1;
   }
   var mb = msb(wes) + 1;
   var ts = 1 << mb;
   var rem = ts - wes;
   if (rem & rem - 1)
-    err(0);
+    err2(0);
   hw[wc++] = msb(rem) + 1;
   for (i = 0; i < wc; ++i) {
     var wt = hw[i];
@@ -35840,7 +37765,7 @@ var rhu = function(dat, bt) {
     fill(nb, i, pv, ri[i - 1] = pv + rc[i] * (1 << mb - i));
   }
   if (ri[0] != ts)
-    err(0);
+    err2(0);
   for (i = 0; i < wc; ++i) {
     var bits = hw[i];
     if (bits) {
@@ -35959,7 +37884,7 @@ var mlbl = /* @__PURE__ */ b2bl(mlb, 3);
 var dhu = function(dat, out, hu) {
   var len = dat.length, ss = out.length, lb = dat[len - 1], msk = (1 << hu.b) - 1, eb = -hu.b;
   if (!lb)
-    err(0);
+    err2(0);
   var st = 0, btr = hu.b, pos = (len << 3) - 8 + msb(lb) - btr, i = -1;
   for (; pos > eb && i < ss; ) {
     var cbt = pos >> 3;
@@ -35969,7 +37894,7 @@ var dhu = function(dat, out, hu) {
     pos -= btr = hu.n[st];
   }
   if (pos != eb || i + 1 != ss)
-    err(0);
+    err2(0);
 };
 var dhu4 = function(dat, out, hu) {
   var bt = 6;
@@ -36038,7 +37963,7 @@ var rzb = function(dat, st, out) {
         lcs += bt - (bt = hud[0]);
         st.h = hu = hud[1];
       } else if (!hu)
-        err(0);
+        err2(0);
       (s4 ? dhu4 : dhu)(dat.subarray(bt, bt += lcs), buf.subarray(spl), hu);
     }
     var ns = dat[bt++];
@@ -36049,7 +37974,7 @@ var rzb = function(dat, st, out) {
         ns = ns - 128 << 8 | dat[bt++];
       var scm = dat[bt++];
       if (scm & 3)
-        err(0);
+        err2(0);
       var dts = [dmlt, doct, dllt];
       for (var i = 2; i > -1; --i) {
         var md = scm >> (i << 1) + 2 & 3;
@@ -36065,14 +37990,14 @@ var rzb = function(dat, st, out) {
           _a3 = rfse(dat, bt, 9 - (i & 1)), bt = _a3[0], dts[i] = _a3[1];
         } else if (md == 3) {
           if (!st.t)
-            err(0);
+            err2(0);
           dts[i] = st.t[i];
         }
       }
       var _b = st.t = dts, mlt = _b[0], oct = _b[1], llt = _b[2];
       var lb = dat[ebt - 1];
       if (!lb)
-        err(0);
+        err2(0);
       var spos = (ebt << 3) - 8 + msb(lb) - llt.b, cbt = spos >> 3, oubt = 0;
       var lst = (dat[cbt] | dat[cbt + 1] << 8) >> (spos & 7) & (1 << llt.b) - 1;
       cbt = (spos -= oct.b) >> 3;
@@ -36156,7 +38081,7 @@ var rzb = function(dat, st, out) {
     st.b = ebt;
     return buf;
   }
-  err(2);
+  err2(2);
 };
 var cct = function(bufs, ol) {
   if (bufs.length == 1)
@@ -36191,7 +38116,7 @@ var Decompress = /* @__PURE__ */ (function() {
           return;
         }
         if (ncs < 5)
-          err(5);
+          err2(5);
       } else if (ncs < 18) {
         this.c.push(chunk);
         this.l = ncs;
@@ -36209,7 +38134,7 @@ var Decompress = /* @__PURE__ */ (function() {
     if (typeof this.s != "number") {
       if (ncs < (this.z || 3)) {
         if (final)
-          err(5);
+          err2(5);
         this.c.push(chunk);
         this.l = ncs;
         return;
@@ -36222,7 +38147,7 @@ var Decompress = /* @__PURE__ */ (function() {
       }
       if (!this.z && ncs < (this.z = chunk[this.s.b] & 2 ? 4 : 3 + (chunk[this.s.b] >> 3 | chunk[this.s.b + 1] << 5 | chunk[this.s.b + 2] << 13))) {
         if (final)
-          err(5);
+          err2(5);
         this.c.push(chunk);
         this.l = ncs;
         return;
@@ -36232,7 +38157,7 @@ var Decompress = /* @__PURE__ */ (function() {
         var blk = rzb(chunk, this.s);
         if (!blk) {
           if (final)
-            err(5);
+            err2(5);
           var adc = chunk.subarray(this.s.b);
           this.s.b = 0;
           this.c.push(adc), this.l += adc.length;
@@ -36250,7 +38175,7 @@ var Decompress = /* @__PURE__ */ (function() {
         }
       }
     } else if (final)
-      err(5);
+      err2(5);
   };
   return Decompress2;
 })();
@@ -36278,8 +38203,8 @@ async function* layerEntries(layout, index, desc) {
   const extract = import_tar_stream3.default.extract();
   const decompress = decompressor(compressionOf(desc.mediaType));
   let failure2;
-  pipeline5(source, new VerifyingStream(desc, what), decompress, extract, (err2) => {
-    if (err2 && failure2 === void 0) failure2 = err2;
+  pipeline5(source, new VerifyingStream(desc, what), decompress, extract, (err3) => {
+    if (err3 && failure2 === void 0) failure2 = err3;
   });
   let ordinal = 0;
   try {
@@ -36287,8 +38212,8 @@ async function* layerEntries(layout, index, desc) {
       yield { header: entry.header, ordinal: ordinal++, body: entry };
       entry.resume();
     }
-  } catch (err2) {
-    failure2 ??= err2;
+  } catch (err3) {
+    failure2 ??= err3;
   } finally {
     if (failure2 === void 0) source.destroy();
   }
@@ -36305,12 +38230,12 @@ async function fileDigest(file, algorithm) {
   for await (const chunk of createReadStream6(file, { highWaterMark: 1 << 20 })) hash.update(chunk);
   return `${algorithm}:${hash.digest("hex")}`;
 }
-function asLayerError(what, desc, err2) {
-  if (err2 instanceof OciError) return err2;
-  const msg = errorMessage(err2);
+function asLayerError(what, desc, err3) {
+  if (err3 instanceof OciError) return err3;
+  const msg = errorMessage(err3);
   const kind = compressionOf(desc.mediaType);
   if (/zlib|header check|unexpected end of file|incorrect/i.test(msg) && kind === "gzip") return new LayerError2(`${what}: not valid gzip data: ${msg}`);
-  if (kind === "zstd" && err2.code !== void 0 && typeof err2.code === "number") {
+  if (kind === "zstd" && err3.code !== void 0 && typeof err3.code === "number") {
     return new LayerError2(`${what}: not valid zstd data: ${msg}`);
   }
   return new LayerError2(`${what}: not a valid tar stream: ${msg}`);
@@ -36318,9 +38243,9 @@ function asLayerError(what, desc, err2) {
 function decompressor(kind) {
   if (kind === "gzip") return createGunzip2({ chunkSize: 1 << 16 });
   if (kind === "zstd") return new ZstdStream();
-  return new Transform3({ transform: (chunk, _e, done) => done(null, chunk) });
+  return new Transform4({ transform: (chunk, _e, done) => done(null, chunk) });
 }
-var ZstdStream = class extends Transform3 {
+var ZstdStream = class extends Transform4 {
   inner = new Decompress((data) => {
     if (data.length > 0) this.push(Buffer.from(data.buffer, data.byteOffset, data.length));
   });
@@ -36328,16 +38253,16 @@ var ZstdStream = class extends Transform3 {
     try {
       this.inner.push(chunk);
       done();
-    } catch (err2) {
-      done(err2);
+    } catch (err3) {
+      done(err3);
     }
   }
   _flush(done) {
     try {
       this.inner.push(new Uint8Array(0), true);
       done();
-    } catch (err2) {
-      done(err2);
+    } catch (err3) {
+      done(err3);
     }
   }
 };
@@ -36455,18 +38380,18 @@ async function exportTar(image, fs, out) {
     await written;
     await rename4(tmp, out);
     return stats;
-  } catch (err2) {
+  } catch (err3) {
     pack.destroy();
     await written.catch(() => {
     });
     await rm5(tmp, { force: true });
-    throw err2;
+    throw err3;
   }
 }
 async function writeEntries2(image, fs, pack, stats) {
   const add2 = (header3) => new Promise((resolve2, reject) => {
     stats.entries++;
-    pack.entry(header3, (err2) => err2 ? reject(err2) : resolve2());
+    pack.entry(header3, (err3) => err3 ? reject(err3) : resolve2());
   });
   const all = [...fs.walk()];
   const paths = /* @__PURE__ */ new Map();
@@ -36494,8 +38419,8 @@ async function writeEntries2(image, fs, pack, stats) {
       stats.files++;
       stats.bytes += inode.size;
       let done;
-      const finished2 = new Promise((resolve2, reject) => done = (err2) => err2 ? reject(err2) : resolve2());
-      const sink = pack.entry({ ...header2(first, byPath.get(first)), size: inode.size }, (err2) => done(err2));
+      const finished2 = new Promise((resolve2, reject) => done = (err3) => err3 ? reject(err3) : resolve2());
+      const sink = pack.entry({ ...header2(first, byPath.get(first)), size: inode.size }, (err3) => done(err3));
       await copyChecked(body, inode, layerName(layer, desc), async (chunk) => {
         if (!sink.write(chunk)) await once(sink, "drain");
       });
@@ -36664,8 +38589,8 @@ function platformOf(flags) {
   if (flags.platform === void 0) return void 0;
   try {
     return parsePlatform(flags.platform);
-  } catch (err2) {
-    throw new UsageError(err2.message);
+  } catch (err3) {
+    throw new UsageError(err3.message);
   }
 }
 async function load(arg, flags) {
@@ -36765,10 +38690,10 @@ function registerDiff(program3) {
 async function writeOut2(chunk) {
   if (chunk.length === 0) return;
   if (!process.stdout.write(chunk)) {
-    const [err2] = await Promise.race([once2(process.stdout, "drain").then(() => [void 0]), once2(process.stdout, "error")]);
-    if (err2 !== void 0) {
-      if (err2.code === "EPIPE") process.exit(0);
-      throw new OciError(`cannot write to stdout: ${err2.message}`);
+    const [err3] = await Promise.race([once2(process.stdout, "drain").then(() => [void 0]), once2(process.stdout, "error")]);
+    if (err3 !== void 0) {
+      if (err3.code === "EPIPE") process.exit(0);
+      throw new OciError(`cannot write to stdout: ${err3.message}`);
     }
   }
 }
@@ -36786,8 +38711,8 @@ async function runChecks(image, fs, configs) {
     try {
       const found = resolvePath(fs, path7, "image");
       wanted.set(path7, found.entry.type === "file" ? found.entry : `${found.path} is a ${found.entry.type === "dir" ? "directory" : found.entry.type}`);
-    } catch (err2) {
-      wanted.set(path7, err2.message.replace(/^image: /, ""));
+    } catch (err3) {
+      wanted.set(path7, err3.message.replace(/^image: /, ""));
     }
   };
   const debianPackages = debianDocDirs(fs);
@@ -36924,8 +38849,8 @@ function goRegex(source) {
   const flags = m ? [...new Set(m[1].replace("U", ""))].join("") : "";
   try {
     return new RegExp(m ? source.slice(m[0].length) : source, flags);
-  } catch (err2) {
-    throw new OciError(`invalid regular expression /${source}/: ${err2.message}`);
+  } catch (err3) {
+    throw new OciError(`invalid regular expression /${source}/: ${err3.message}`);
   }
 }
 function envMap(env) {
@@ -36985,14 +38910,14 @@ async function readStructureConfig(file) {
   let text;
   try {
     text = await readFile13(file, "utf8");
-  } catch (err2) {
-    throw new OciError(`cannot read structure test config ${file}: ${err2.message}`);
+  } catch (err3) {
+    throw new OciError(`cannot read structure test config ${file}: ${err3.message}`);
   }
   let doc;
   try {
     doc = (0, import_yaml2.parse)(text, { uniqueKeys: true, prettyErrors: false });
-  } catch (err2) {
-    throw new OciError(`structure test config ${file} is not YAML: ${err2.message}`);
+  } catch (err3) {
+    throw new OciError(`structure test config ${file} is not YAML: ${err3.message}`);
   }
   if (doc !== null && typeof doc === "object" && "commandTests" in doc) {
     throw new OciError(`structure test config ${file}: commandTests run the image and need a container runtime; oci_structure_test reads the image only (use oci_layout_test with container-structure-test for them)`);
@@ -37012,8 +38937,8 @@ function registerStructureTest(program3) {
       let platform2;
       try {
         platform2 = flags.platform === void 0 ? void 0 : parsePlatform(flags.platform);
-      } catch (err2) {
-        throw new UsageError(err2.message);
+      } catch (err3) {
+        throw new UsageError(err3.message);
       }
       const images = await openImages(arg, platform2, true);
       const report = [];
@@ -37307,9 +39232,9 @@ function findDir(fs, path7, what) {
 function lookup(fs, path7, what) {
   try {
     return resolvePath(fs, path7, what);
-  } catch (err2) {
-    if (err2 instanceof PathError && / does not exist$/.test(err2.message)) return void 0;
-    throw err2;
+  } catch (err3) {
+    if (err3 instanceof PathError && / does not exist$/.test(err3.message)) return void 0;
+    throw err3;
   }
 }
 
@@ -37421,8 +39346,8 @@ function registerSbom(program3) {
       let platform2;
       try {
         platform2 = flags.platform === void 0 ? void 0 : parsePlatform(flags.platform);
-      } catch (err2) {
-        throw new UsageError(err2.message);
+      } catch (err3) {
+        throw new UsageError(err3.message);
       }
       const image = await openImage(arg, platform2);
       const { packages } = await readPackages(image, await readFilesystem(image));
@@ -37437,8 +39362,8 @@ function registerSbom(program3) {
         process.stderr.write(`${flags.output}: ${packages.length} packages
 `);
       } else if (!process.stdout.write(text)) {
-        const [err2] = await Promise.race([once3(process.stdout, "drain").then(() => [void 0]), once3(process.stdout, "error")]);
-        if (err2 !== void 0 && err2.code !== "EPIPE") throw new OciError(`cannot write to stdout: ${err2.message}`);
+        const [err3] = await Promise.race([once3(process.stdout, "drain").then(() => [void 0]), once3(process.stdout, "error")]);
+        if (err3 !== void 0 && err3.code !== "EPIPE") throw new OciError(`cannot write to stdout: ${err3.message}`);
       }
     })
   );
@@ -37474,9 +39399,9 @@ for (const register of commands) register(program2);
 for (const cmd of program2.commands) cmd.exitOverride();
 try {
   await program2.parseAsync(process.argv);
-} catch (err2) {
-  if (err2 instanceof CommanderError) {
-    process.exit(err2.exitCode === 0 ? 0 : 2);
+} catch (err3) {
+  if (err3 instanceof CommanderError) {
+    process.exit(err3.exitCode === 0 ? 0 : 2);
   }
-  fail(err2 instanceof Error && !(err2 instanceof UsageError) ? err2 : err2);
+  fail(err3 instanceof Error && !(err3 instanceof UsageError) ? err3 : err3);
 }

@@ -41,7 +41,7 @@ function layerManifest(root: string): string {
   return JSON.stringify({
     prefix: "app",
     entries: [
-      { path: "bin/hello.sh", src: `${root}/hello.sh` },
+      { path: "bin/hello.sh", src: `${root}/hello.sh`, executable: true },
       { path: "data", src: `${root}/tree` },
       { path: "link", symlink: "/app/bin/hello.sh" },
       { path: "var/empty", type: "dir", mode: 0o700 },

@@ -2,13 +2,17 @@
  * `ociutil layer`: a reproducible layer tarball from a file manifest (written by the `oci_layer` rule).
  *
  * Reproducible means: entries sorted by path, parent directories added, fixed mtime/uid/gid, empty
- * user and group names, modes from the manifest (or 0755/0644 from the source's executable bit), no
- * other host metadata; gzip with a fixed level and an OS byte of 255 ("unknown") in its header, so the
- * bytes do not depend on the machine that made them.
+ * user and group names, no other host metadata, and bytes that depend only on the manifest and the
+ * sources' contents, never on where the action ran:
+ * - modes come from the manifest, decided by the rule at analysis time: a file is 0755 if its entry
+ *   says `executable` (the executable of a target) or `modes` names it, else 0644; directories 0755.
+ *   The executable bit of a source at action time is never read: remote executors mark every input
+ *   executable, so it differs between local and remote runs of one action.
+ * - gzip by ReproducibleGzip (gzip.ts), whose output is fixed by this bundle, not by Node's zlib.
  *
  * Manifest (JSON):
  *   { "prefix": "app", "mtime": 0, "uid": 0, "gid": 0, "compression": "gzip" | "none", "modes": { "bin/x": 493 },
- *     "entries": [ { "path": "bin/x", "src": "bazel-out/.../x", "mode": 493 },   a file, or a directory to walk
+ *     "entries": [ { "path": "bin/x", "src": "bazel-out/.../x", "executable": true },   a file, or a directory to walk
  *                  { "path": "etc/y", "symlink": "/target" },
  *                  { "path": "var/empty", "type": "dir" } ] }
  */
@@ -17,7 +21,6 @@ import { lstat, open, readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGzip, constants as zlibConstants } from "node:zlib";
 import { createHash, type Hash } from "node:crypto";
 import type { Command } from "commander";
 import tar from "tar-stream";
@@ -25,6 +28,7 @@ import * as z from "zod";
 import { writeFileAtomic } from "../util/fsutil.js";
 import { OciError, UsageError } from "../util/errors.js";
 import { describeLayerFile } from "./describe.js";
+import { ReproducibleGzip } from "./gzip.js";
 import { action } from "../cli/run.js";
 import { MediaType } from "../spec/mediatypes.js";
 import type { Digest } from "../name/digest.js";
@@ -36,6 +40,8 @@ const EntrySchema = z.object({
   symlink: z.string().optional(),
   type: z.enum(["file", "dir"]).optional(),
   mode: z.number().int().min(0).max(0o7777).optional(),
+  /** A target's executable: 0755 unless `mode` or `modes` says otherwise. */
+  executable: z.boolean().optional(),
 });
 
 export const LayerManifestSchema = z.object({
@@ -86,8 +92,9 @@ export function layerPath(prefix: string, p: string, target?: string): string {
   return joined;
 }
 
-function defaultFileMode(s: Stats): number {
-  return (s.mode & 0o111) !== 0 ? 0o755 : 0o644;
+/** A file's mode when neither its entry's `mode` nor `modes` gives one: see the rule at the top. */
+function defaultFileMode(executable: boolean | undefined): number {
+  return executable === true ? 0o755 : 0o644;
 }
 
 async function walk(manifest: LayerManifest): Promise<TarEntry[]> {
@@ -110,12 +117,12 @@ async function walk(manifest: LayerManifest): Promise<TarEntry[]> {
         // symlinks are resolved by Bazel before the action runs).
         const t = await stat(src);
         if (t.isDirectory()) await addDirTree(src, childName);
-        else add({ kind: "file", name: childName, src, mode: defaultFileMode(t), size: t.size });
+        else add({ kind: "file", name: childName, src, mode: defaultFileMode(undefined), size: t.size });
       } else if (s.isDirectory()) {
         add({ kind: "dir", name: childName, mode: 0o755 });
         await addDirTree(src, childName);
       } else if (s.isFile()) {
-        add({ kind: "file", name: childName, src, mode: defaultFileMode(s), size: s.size });
+        add({ kind: "file", name: childName, src, mode: defaultFileMode(undefined), size: s.size });
       }
     }
   };
@@ -136,7 +143,7 @@ async function walk(manifest: LayerManifest): Promise<TarEntry[]> {
         add({ kind: "dir", name, mode: entry.mode ?? 0o755 });
         await addDirTree(entry.src, name);
       } else {
-        add({ kind: "file", name, src: entry.src, mode: entry.mode ?? defaultFileMode(s), size: s.size });
+        add({ kind: "file", name, src: entry.src, mode: entry.mode ?? defaultFileMode(entry.executable), size: s.size });
       }
     } else {
       throw new LayerError(`${manifest.target ?? "layer"}: entry "${entry.path}" has neither src, symlink nor type "dir"`);
@@ -169,19 +176,6 @@ class Tap extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.hash.update(chunk);
     this.size += chunk.length;
-    done(null, chunk);
-  }
-}
-
-/** Sets the gzip header's OS byte (offset 9) to 255, so the output doesn't say which OS made it. */
-class GzipOsByte extends Transform {
-  private offset = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    if (this.offset <= 9 && this.offset + chunk.length > 9) {
-      chunk = Buffer.from(chunk);
-      chunk[9 - this.offset] = 0xff;
-    }
-    this.offset += chunk.length;
     done(null, chunk);
   }
 }
@@ -219,7 +213,7 @@ export async function buildLayer(manifest: LayerManifest, output: string): Promi
   const sink = out.createWriteStream();
   const stages: (NodeJS.ReadableStream | NodeJS.WritableStream)[] = [pack as unknown as NodeJS.ReadableStream, tarTap];
   if (manifest.compression === "gzip") {
-    stages.push(createGzip({ level: 6, strategy: zlibConstants.Z_DEFAULT_STRATEGY, memLevel: 8, windowBits: 15 }), new GzipOsByte());
+    stages.push(new ReproducibleGzip());
   }
   stages.push(outTap, sink);
   const produced = writeEntries(pack, entries, manifest);
