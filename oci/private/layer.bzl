@@ -63,7 +63,9 @@ def _file_entry(path, f, executable):
     else 0644 (files inside a directory too), unless `modes` names it.
     """
     entry = {"path": path, "src": f.path}
-    if executable != None and f == executable:
+
+    # A source file is its own target's "executable" to Bazel: it counts only through `modes`.
+    if executable != None and f == executable and not f.is_source:
         entry["executable"] = True
     return entry
 

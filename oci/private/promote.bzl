@@ -5,7 +5,7 @@ The macro also adds `<name>_test`, which validates the manifests in `bazel test`
 """
 
 load("@bazel_skylib//lib:shell.bzl", "shell")
-load(":toolchain.bzl", "NODE_TOOLCHAIN_TYPE", "OCIUTIL_ATTRS", "node_toolchain")
+load(":toolchain.bzl", "HOST_EXEC_GROUPS", "NODE_TOOLCHAIN_TYPE", "OCIUTIL_ATTRS", "node_toolchain")
 load(":util.bzl", "declare_output", "pretty")
 
 def _thin_dir_root(ctx):
@@ -30,13 +30,13 @@ def _manifest_args(ctx):
         return ["--manifest", ctx.file.manifest.short_path], [ctx.file.manifest]
     return ["--thin-manifest-dir", _thin_dir_root(ctx)], ctx.files.thin_manifest_dir
 
-def _script(ctx, name, what, command):
+def _script(ctx, name, what, command, host):
     """A script that runs `node ociutil.mjs COMMAND... "$@"` from this workspace's runfiles root.
 
     Manifest paths are given relative to it, so problems are reported as FILE:LINE the way the
-    workspace names the files.
+    workspace names the files. `host`: for `bazel run`, the Node of the machine that runs Bazel.
     """
-    tc = node_toolchain(ctx)
+    tc = node_toolchain(ctx, host = host)
     script = declare_output(ctx, name)
     ctx.actions.write(script, is_executable = True, content = "\n".join([
         "#!/bin/sh",
@@ -57,7 +57,7 @@ def _script(ctx, name, what, command):
 def _oci_promote_impl(ctx):
     args, files = _manifest_args(ctx)
     flags = ["--insecure"] if ctx.attr.insecure else []
-    script, tc = _script(ctx, "promote.sh", "oci_promote", ["promote"] + args + flags)
+    script, tc = _script(ctx, "promote.sh", "oci_promote", ["promote"] + args + flags, host = True)
     runfiles = ctx.runfiles(files = files + [ctx.file._ociutil], transitive_files = tc.node_files)
     return [DefaultInfo(executable = script, runfiles = runfiles)]
 
@@ -74,11 +74,12 @@ oci_promote_rule = rule(
         "insecure": attr.bool(doc = "Plain HTTP to every registry (a loopback registry needs no flag)."),
     }),
     toolchains = [NODE_TOOLCHAIN_TYPE],
+    exec_groups = HOST_EXEC_GROUPS,
 )
 
 def _oci_promote_test_impl(ctx):
     args, files = _manifest_args(ctx)
-    script, tc = _script(ctx, "validate.sh", "oci_promote's test", ["promote", "--validate-only"] + args)
+    script, tc = _script(ctx, "validate.sh", "oci_promote's test", ["promote", "--validate-only"] + args, host = False)
     runfiles = ctx.runfiles(files = files + [ctx.file._ociutil], transitive_files = tc.node_files)
     return [DefaultInfo(executable = script, runfiles = runfiles)]
 

@@ -3,7 +3,7 @@
 load("@bazel_skylib//lib:shell.bzl", "shell")
 load(":providers.bzl", "OciImageInfo")
 load(":stamp.bzl", "STAMP_ATTRS", "status_args", "status_files")
-load(":toolchain.bzl", "NODE_TOOLCHAIN_TYPE", "OCIUTIL_ATTRS", "node_toolchain", "run_ociutil")
+load(":toolchain.bzl", "HOST_EXEC_GROUPS", "NODE_TOOLCHAIN_TYPE", "OCIUTIL_ATTRS", "node_toolchain", "run_ociutil")
 load(":util.bzl", "declare_output", "pretty")
 
 def _repository_lines(ctx):
@@ -99,7 +99,7 @@ def _oci_push_impl(ctx):
         outputs = [layout],
     )
 
-    tc = node_toolchain(ctx)
+    tc = node_toolchain(ctx, host = True)
     literal_tags, stamped_tags = _stamped_tags(ctx)
     flags = ["--tag %s" % shell.quote(t) for t in literal_tags]
     if ctx.attr.insecure:
@@ -160,4 +160,5 @@ group) is attached to the pushed manifest as a referrer, signed with `attest_key
         "sbom": attr.label(allow_single_file = [".json"], doc = "An SBOM of the image (an oci_sbom target) to attach to the pushed manifest as a referrer (`ociutil push --sbom`). It needs the image's base layers, so building this push then fetches the full pull."),
     })),
     toolchains = [NODE_TOOLCHAIN_TYPE],
+    exec_groups = HOST_EXEC_GROUPS,
 )

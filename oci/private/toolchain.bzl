@@ -1,8 +1,20 @@
 """The Node.js toolchain that runs ociutil, and the helper every rule uses to run it."""
 
+load("@platforms//host:constraints.bzl", "HOST_CONSTRAINTS")
 load(":util.bzl", "pretty")
 
 NODE_TOOLCHAIN_TYPE = str(Label("//oci:node_toolchain_type"))
+
+# `bazel run` targets (push, promote) run on the machine that runs Bazel, not on an execution
+# platform: their Node comes from this exec group, resolved for the host's OS and CPU, even when
+# actions run on Linux workers (a macOS client must not get a Linux node in its runfiles).
+HOST_EXEC_GROUP = "ociutil_host"
+HOST_EXEC_GROUPS = {
+    HOST_EXEC_GROUP: exec_group(
+        exec_compatible_with = HOST_CONSTRAINTS,
+        toolchains = [NODE_TOOLCHAIN_TYPE],
+    ),
+}
 
 def _oci_node_toolchain_impl(ctx):
     node = ctx.file.node
@@ -17,7 +29,8 @@ def _oci_node_toolchain_impl(ctx):
 oci_node_toolchain = rule(
     implementation = _oci_node_toolchain_impl,
     doc = """A Node.js for ociutil. Wrap it in `toolchain(toolchain_type = "@rules_ociutil//oci:node_toolchain_type")`
-and register it to use another Node than the host's (for example one from rules_nodejs).""",
+and register it to use another Node than the pinned ones (for example one from rules_nodejs):
+docs/remote-execution.md.""",
     attrs = {
         "node": attr.label(
             doc = "The node executable (Node.js >= 20).",
@@ -31,15 +44,17 @@ and register it to use another Node than the host's (for example one from rules_
     },
 )
 
-def node_toolchain(ctx):
+def node_toolchain(ctx, host = False):
     """The Node toolchain of a rule, or fail() naming the target and the fix.
 
     Args:
         ctx: the rule context (the rule must declare NODE_TOOLCHAIN_TYPE in `toolchains`).
+        host: the Node of the machine that runs Bazel, for a `bazel run` script (the rule must have
+            HOST_EXEC_GROUPS in `exec_groups`), not the execution platform's.
     Returns:
         The ToolchainInfo (node, node_files).
     """
-    tc = ctx.toolchains[NODE_TOOLCHAIN_TYPE]
+    tc = ctx.exec_groups[HOST_EXEC_GROUP].toolchains[NODE_TOOLCHAIN_TYPE] if host else ctx.toolchains[NODE_TOOLCHAIN_TYPE]
     if tc.missing:
         fail("%s: %s" % (pretty(ctx.label), tc.missing))
     return tc

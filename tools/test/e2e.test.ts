@@ -272,7 +272,7 @@ describe("errors name the target and the fix", () => {
     ["a base with no pulled_base", "build //errors:no_pulled_base_layout", [/errors:no_pulled_base/, /set pulled_base/]],
     ["a pulled_base of another image", "build //errors:wrong_pulled_base_layout", [/errors:wrong_pulled_base: pulled_base @base_all\/\/:linux_arm64/, /same image, digest and platform/]],
     ["a layer path that escapes its prefix", "build //errors:escapes_prefix", [/errors:escapes_prefix: layer path "\.\.\/\.\.\/etc\/passwd" escapes/]],
-    ["no Node", "build --repo_env=PATH=/nonexistent //:app_layer", [/:app_layer: rules_ociutil runs its tool with Node\.js/, /OCIUTIL_NODE/]],
+    ["an OCIUTIL_NODE that is not there", "build --repo_env=OCIUTIL_NODE=/nonexistent/node //:app_layer", [/Node\.js at \/nonexistent\/node does not exist/, /OCIUTIL_NODE/]],
     ["an unreachable registry", "build @unreachable//:image", [/oci\.pull "unreachable": could not pull 127\.0\.0\.1:9\/nothing/, /reachable/]],
     ["a tag without digest", "build @tag_only//:image", [/oci\.pull "tag_only": image ".*e2e\/base:multi" has no digest/, /allow_tag = True/]],
   ];
