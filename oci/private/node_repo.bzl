@@ -4,14 +4,31 @@ _NO_NODE = ("rules_ociutil runs its tool with Node.js (>= 20), and found none: n
             "started. Fix: install Node.js, or point at one with `node.host(path = \"/path/to/node\")` in " +
             "MODULE.bazel or --repo_env=OCIUTIL_NODE=/path/to/node, or register your own oci_node_toolchain.")
 
-def find_node(rctx, path = ""):
+# The pinned Node of each platform Bazel itself may run on (node_dist.bzl), for repository rules:
+# they run where Bazel runs. Visible here through rules_ociutil's own use_repo of the node extension.
+_PINNED_HOST_NODE = {
+    ("linux", "amd64"): Label("@ociutil_node_linux_amd64//:bin/node"),
+    ("linux", "arm64"): Label("@ociutil_node_linux_arm64//:bin/node"),
+    ("macos", "amd64"): Label("@ociutil_node_darwin_amd64//:bin/node"),
+    ("macos", "arm64"): Label("@ociutil_node_darwin_arm64//:bin/node"),
+}
+
+def _pinned_host_node(rctx):
+    os = "macos" if rctx.os.name.startswith("mac") else rctx.os.name
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(rctx.os.arch, rctx.os.arch)
+    label = _PINNED_HOST_NODE.get((os, arch))
+    return rctx.path(label) if label else None
+
+def find_node(rctx, path = "", pinned = False):
     """The path of the Node.js to use in a repository rule, or None.
 
-    Order: $OCIUTIL_NODE, the `path` given, then `node` on PATH.
+    Order: $OCIUTIL_NODE, the `path` given, then (with `pinned`) the pinned Node of the machine
+    Bazel runs on, downloaded like the actions' own, else `node` on PATH.
 
     Args:
         rctx: repository_ctx.
         path: an explicit path, or "".
+        pinned: whether the pinned Node may be used.
     Returns:
         A path, or None.
     """
@@ -21,7 +38,8 @@ def find_node(rctx, path = ""):
             if not p.exists:
                 fail("rules_ociutil: Node.js at %s does not exist. Fix: point OCIUTIL_NODE or node.host(path) at a node executable." % candidate)
             return p
-    return rctx.which("node")
+    node = _pinned_host_node(rctx) if pinned else None
+    return node or rctx.which("node")
 
 def no_node_message():
     return _NO_NODE

@@ -165,7 +165,7 @@ def _download_layers(rctx, plan):
 def _oci_pull_impl(rctx):
     who = _who(rctx)
     full = rctx.attr._full
-    node = find_node(rctx, rctx.attr.node_path)
+    node = find_node(rctx, rctx.attr.node_path, pinned = True)
     problem = no_node_message() if not node else node_version_problem(rctx, node)
     if problem:
         fail("%s: %s" % (who, problem))

@@ -5,6 +5,7 @@
  *   fetched by Bazel's downloader (here from the rootfs's --distdir, which `.ci/setup-sid-rootfs`
  *   fills with the very archive users download, checked by sha256): no node on PATH is needed.
  * - The host's node is opt-in (OCIUTIL_NODE), and the layer's bytes are the same with either.
+ * - `oci.pull` runs ociutil at fetch time with the machine's pinned Node when no node is on PATH.
  * - With a second execution platform of another CPU, actions get that platform's Node while the
  *   `bazel run` script of a push keeps the Node of the machine running Bazel. The other CPU's Node
  *   is replaced (--override_repository) by a stand-in that fails if run: only what each target
@@ -15,7 +16,7 @@
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BazelWorkspace, MountedCheckout, mustRun } from "./harness/index.js";
+import { BazelWorkspace, MountedCheckout, REPO_ROOT, mustRun, seedImage, startRegistry, type TestRegistry } from "./harness/index.js";
 
 const checkout = new MountedCheckout();
 const ws = new BazelWorkspace(checkout, `${checkout.src}/e2e/node`);
@@ -26,6 +27,9 @@ const HERE = process.arch === "arm64" ? "linux_arm64" : "linux_amd64";
 const OTHER = HERE === "linux_amd64" ? "linux_arm64" : "linux_amd64";
 const OTHER_WORKER = "//platforms:linux_arm64_worker";
 const nodeRepo = (platform: string): string => `rules_ociutil~~node~ociutil_node_${platform}`;
+
+let registry: TestRegistry;
+let seededDigest = "";
 
 /** A stand-in for the other CPU's Node repository, inside the rootfs (its path as Bazel sees it). */
 let fakeRepo = "";
@@ -47,6 +51,19 @@ async function layerInfo(): Promise<{ descriptor: { digest: string }; diffID: st
 
 beforeAll(async () => {
   await checkout.mount();
+  registry = await startRegistry();
+  seededDigest = await seedImage(registry, "node-e2e/base:v1", { layers: [{ files: { "etc/base.txt": "base\n" } }] });
+  // A new registry port each run: the pull's attributes change, so Bazel fetches it again.
+  await writeFile(
+    join(REPO_ROOT, "e2e", "node", "pulls.MODULE.bazel"),
+    [
+      "# Written by tools/test/e2e-node.test.ts.",
+      'oci = use_extension("@rules_ociutil//oci:extensions.bzl", "oci")',
+      `oci.pull(name = "base", image = "${registry.host}/node-e2e/base", digest = "${seededDigest}")`,
+      'use_repo(oci, "base")',
+      "",
+    ].join("\n"),
+  );
   await ws.info();
   const dir = await mkdtemp(join(host("/tmp"), "ociutil-e2e-node-"));
   fakeRepo = dir.slice(checkout.rootfs.length);
@@ -61,6 +78,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
+  await registry?.stop();
   if (fakeRepo) await rm(host(fakeRepo), { recursive: true, force: true });
   await ws.bazel("shutdown");
   checkout.unmount();
@@ -78,6 +96,12 @@ describe("the Node that runs ociutil", () => {
     const listing = (await mustRun("tar", ["tzvf", ws.bin("layer_/layer.tar.gz")])).stdout;
     expect(listing).toMatch(/^-rw-r--r-- .* app\/config\.txt$/m);
     expect(listing).toMatch(/^-rwxr-xr-x .* app\/tool$/m);
+  });
+
+  it("runs oci.pull at fetch time with the machine's pinned Node when there is no node on PATH", async () => {
+    await ws.mustBazel("build --repo_env=PATH=/nonexistent @base//:image");
+    const pulled = await readFile(host(join(ws.outputBase, "external", "rules_ociutil~~oci~base", "BUILD.bazel")), "utf8");
+    expect(pulled).toContain(seededDigest);
   });
 
   it("is the host's node with OCIUTIL_NODE, and the layer's bytes do not change", async () => {
