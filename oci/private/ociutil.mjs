@@ -8752,7 +8752,7 @@ var require_util2 = __commonJS({
     var { redirectStatusSet, referrerPolicyTokens, badPortsSet } = require_constants3();
     var { getGlobalOrigin } = require_global();
     var { collectAnHTTPQuotedString, parseMIMEType } = require_data_url();
-    var { performance } = __require("node:perf_hooks");
+    var { performance: performance2 } = __require("node:perf_hooks");
     var { ReadableStreamFrom, isValidHTTPToken, normalizedMethodRecordsBase } = require_util();
     var assert2 = __require("node:assert");
     var { isUint8Array } = __require("node:util/types");
@@ -8907,7 +8907,7 @@ var require_util2 = __commonJS({
       };
     }
     function coarsenedSharedCurrentTime(crossOriginIsolatedCapability) {
-      return coarsenTime(performance.now(), crossOriginIsolatedCapability);
+      return coarsenTime(performance2.now(), crossOriginIsolatedCapability);
     }
     function createOpaqueTimingInfo(timingInfo) {
       return {
@@ -30149,6 +30149,60 @@ function parseChallenges(header3) {
   return challenges;
 }
 
+// tools/ociutil/util/live-stderr.ts
+var live;
+function writeStderrLine(line) {
+  live?.clear();
+  process.stderr.write(`${line}
+`);
+}
+function closeLiveDisplay() {
+  const display = live;
+  live = void 0;
+  display?.close();
+}
+
+// tools/ociutil/remote/request-log.ts
+var enabled = false;
+function enableRequestLog(on = true) {
+  enabled = on;
+}
+var SHOWN_QUERY_PARAMS = /* @__PURE__ */ new Set(["digest", "mount", "from", "n", "last", "service", "scope", "artifacttype", "tag"]);
+function redactUrl(url) {
+  let query = "";
+  if (url.search !== "") {
+    const parts = [];
+    for (const [name, value] of url.searchParams) {
+      parts.push(`${encodeURIComponent(name)}=${SHOWN_QUERY_PARAMS.has(name.toLowerCase()) ? encodeURIComponent(value) : "REDACTED"}`);
+    }
+    query = `?${parts.join("&")}`;
+  }
+  return `${url.protocol}//${url.host}${url.pathname}${query}`;
+}
+function logRequest(method, url, headers) {
+  const length = headers["content-length"] ?? headers["Content-Length"];
+  if (enabled) writeStderrLine(`> ${method} ${redactUrl(url)}${length !== void 0 ? ` (${length} bytes)` : ""}`);
+  return enabled ? performance.now() : 0;
+}
+function logResponse(method, url, status, headers, startedAt) {
+  if (!enabled) return;
+  const length = headers["content-length"];
+  const bytes = typeof length === "string" ? `${length} bytes` : "unknown length";
+  writeStderrLine(`< ${status} ${method} ${redactUrl(url)} (${bytes}, ${elapsed(startedAt)})`);
+}
+function logNetworkError(method, url, message) {
+  if (enabled) writeStderrLine(`< ${method} ${redactUrl(url)} failed: ${message}`);
+}
+function logRetry(method, url, why, delayMs, nextAttempt, attempts) {
+  if (enabled) writeStderrLine(`retry ${method} ${redactUrl(url)} after ${why}: waiting ${Math.round(delayMs)} ms (attempt ${nextAttempt} of ${attempts})`);
+}
+function logAuth(registry2, step) {
+  if (enabled) writeStderrLine(`auth ${registry2}: ${step}`);
+}
+function elapsed(startedAt) {
+  return `${Math.round(performance.now() - startedAt)} ms`;
+}
+
 // tools/ociutil/remote/transport.ts
 import { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
@@ -30302,8 +30356,11 @@ async function send(req, retryPolicy = DEFAULT_RETRY, gate) {
     try {
       res = await sendFollowingRedirects(req);
     } catch (err2) {
+      logNetworkError(req.method, req.url, networkErrorMessage(err2));
       if (idempotent && mayRetry && isTransientNetworkError(err2)) {
-        await sleep(backoffDelay(retryPolicy, attempt));
+        const delay = backoffDelay(retryPolicy, attempt);
+        logRetry(req.method, req.url, "a network error", delay, attempt + 2, retryPolicy.attempts);
+        await sleep(delay);
         continue;
       }
       throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err2)}${certificateHint(err2)}`, { cause: err2 });
@@ -30312,6 +30369,7 @@ async function send(req, retryPolicy = DEFAULT_RETRY, gate) {
     if (res.status === 429 && mayRetryRefusal || mayRetry && idempotent && isRetryableStatus(res.status)) {
       await res.body.dump().catch(() => void 0);
       const delay = backoffDelay(retryPolicy, attempt, header(res, "retry-after"));
+      logRetry(req.method, req.url, `status ${res.status}`, delay, attempt + 2, res.status === 429 ? Math.max(retryPolicy.attempts, retryPolicy.rateLimitedAttempts ?? 0) : retryPolicy.attempts);
       if (res.status === 429 && gate !== void 0) gate.pause(delay);
       else await sleep(delay);
       continue;
@@ -30330,6 +30388,7 @@ async function sendFollowingRedirects(req) {
       delete headers["Authorization"];
     }
     let res;
+    const startedAt = logRequest(method, url, headers);
     if (req.sink !== void 0 && method === "GET") {
       res = await receiveIntoSink(url, headers, req.sink);
     } else {
@@ -30347,6 +30406,7 @@ async function sendFollowingRedirects(req) {
       });
       res = { status: answer.statusCode, headers: answer.headers, body: answer.body, url };
     }
+    logResponse(method, url, res.status, res.headers, startedAt);
     const location = res.headers["location"];
     if ([301, 302, 303, 307, 308].includes(res.status) && typeof location === "string" && (method === "GET" || method === "HEAD")) {
       await res.body.dump().catch(() => void 0);
@@ -30483,6 +30543,7 @@ var Authenticator = class {
     const first = await send(withAuthorization(req, known), this.retry, this.gate);
     if (first.status !== 401) return first;
     const challenges = parseChallenges(headerAll(first, "www-authenticate"));
+    logAuth(this.registry, `401 for ${scopes.join(" ") || "no scope"}; challenge: ${describeChallenges(challenges)}`);
     await first.body.dump().catch(() => void 0);
     let renewal = this.authorizations.get(key);
     if (renewal === void 0 || renewal === pending) {
@@ -30517,6 +30578,7 @@ var Authenticator = class {
       const cred = await this.credentialFor();
       if (cred === void 0) return void 0;
       if (cred.kind !== "basic") throw new AuthError(`${this.registry} asks for Basic auth but its stored credential is an identity token`);
+      logAuth(this.registry, "answering the Basic challenge with the stored username and password");
       this.basic = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString("base64")}`;
       return this.basic;
     }
@@ -30552,10 +30614,14 @@ var Authenticator = class {
         headers["authorization"] = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString("base64")}`;
       }
     }
+    logAuth(this.registry, `token request for ${scopes.join(" ") || "no scope"} with ${cred === void 0 ? "no credentials" : cred.kind === "basic" ? "the stored username and password" : "the stored identity token"}`);
     let res;
+    const startedAt = logRequest(method, url, headers);
     try {
       res = await request(url, { method, headers, body: body ?? null, dispatcher: agent() });
+      logResponse(method, url, res.statusCode, res.headers, startedAt);
     } catch (err2) {
+      logNetworkError(method, url, networkErrorMessage(err2));
       throw new AuthError(`${describeRequest(method, url)}: token request failed: ${networkErrorMessage(err2)}`);
     }
     const text = await res.body.text();
@@ -30576,6 +30642,10 @@ var Authenticator = class {
     return token;
   }
 };
+function describeChallenges(challenges) {
+  if (challenges.length === 0) return "none";
+  return challenges.map((c) => [c.scheme, ...Object.entries(c.params).map(([k, v]) => `${k}="${v}"`)].join(" ")).join(", ");
+}
 function scopeKey(scopes) {
   return [...scopes].sort().join(" ");
 }
@@ -31216,6 +31286,7 @@ function action(fn) {
   };
 }
 function fail(err2) {
+  closeLiveDisplay();
   if (err2 instanceof UsageError) {
     process.stderr.write(`ociutil: ${oneLine(err2.message)}
 `);
@@ -31573,6 +31644,12 @@ function defaultJobs() {
 // tools/ociutil/cli/options.ts
 function addRegistryOptions(cmd) {
   return cmd.option("--insecure", "speak plain HTTP (no TLS) to every registry this command uses").option("--plain-http <registry>", "speak plain HTTP to this registry only (repeatable), e.g. localhost:5000", collect, []).addOption(new Option("-j, --jobs <n>", "parallel blob transfers").argParser(positiveInt("--jobs")).default(defaultJobs())).option("--json", "print one JSON object describing the result");
+}
+function addOutputOptions(program3) {
+  program3.option("-v, --verbose", "on stderr: every HTTP request and response, retry and auth step (secrets redacted)").hook("preAction", () => {
+    enableRequestLog(program3.opts().verbose === true);
+  });
+  return program3;
 }
 function clientFor(flags) {
   const plain = flags.insecure ? true : new Set(flags.plainHttp ?? []);
@@ -37469,7 +37546,8 @@ var commands = [
 ];
 
 // tools/ociutil/main.ts
-var program2 = new Command("ociutil").description("OCI images: pull, push, copy and verify image layouts and registries").version(VERSION).showHelpAfterError(false).exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith("error:") ? `ociutil: ${s}` : s) });
+var program2 = new Command("ociutil").description("OCI images: pull, push, copy and verify image layouts and registries").version(VERSION).showHelpAfterError(false).exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith("error:") ? `ociutil: ${s}` : s) }).configureHelp({ showGlobalOptions: true });
+addOutputOptions(program2);
 for (const register of commands) register(program2);
 for (const cmd of program2.commands) cmd.exitOverride();
 try {

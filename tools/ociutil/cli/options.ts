@@ -4,6 +4,7 @@ import { parseReference, parseTag, type Reference } from "../name/reference.js";
 import { RegistryClient } from "../remote/client.js";
 import { defaultJobs } from "../util/pool.js";
 import { UsageError } from "../util/errors.js";
+import { enableRequestLog } from "../remote/request-log.js";
 
 export interface RegistryFlags {
   insecure?: boolean;
@@ -20,6 +21,19 @@ export function addRegistryOptions(cmd: Command): Command {
     .option("--plain-http <registry>", "speak plain HTTP to this registry only (repeatable), e.g. localhost:5000", collect, [])
     .addOption(new Option("-j, --jobs <n>", "parallel blob transfers").argParser(positiveInt("--jobs")).default(defaultJobs()))
     .option("--json", "print one JSON object describing the result");
+}
+
+/**
+ * --verbose, declared once on the program so that every command takes it (before or after its
+ * name); it takes effect before the command's action runs.
+ */
+export function addOutputOptions(program: Command): Command {
+  program
+    .option("-v, --verbose", "on stderr: every HTTP request and response, retry and auth step (secrets redacted)")
+    .hook("preAction", () => {
+      enableRequestLog(program.opts<{ verbose?: boolean }>().verbose === true);
+    });
+  return program;
 }
 
 export function clientFor(flags: RegistryFlags): RegistryClient {
