@@ -30191,13 +30191,19 @@ function logResponse(method, url, status, headers, startedAt) {
   writeStderrLine(`< ${status} ${method} ${redactUrl(url)} (${bytes}, ${elapsed(startedAt)})`);
 }
 function logNetworkError(method, url, message) {
-  if (enabled) writeStderrLine(`< ${method} ${redactUrl(url)} failed: ${message}`);
+  if (enabled) writeStderrLine(`< ${method} ${redactUrl(url)} failed: ${oneLine(message)}`);
 }
 function logRetry(method, url, why, delayMs, nextAttempt, attempts) {
   if (enabled) writeStderrLine(`retry ${method} ${redactUrl(url)} after ${why}: waiting ${Math.round(delayMs)} ms (attempt ${nextAttempt} of ${attempts})`);
 }
+function logTransferRetry(why, delayMs, nextAttempt, attempts) {
+  if (enabled) writeStderrLine(`retry after ${oneLine(why)}: waiting ${Math.round(delayMs)} ms (attempt ${nextAttempt} of ${attempts})`);
+}
 function logAuth(registry2, step) {
   if (enabled) writeStderrLine(`auth ${registry2}: ${step}`);
+}
+function oneLine(s) {
+  return s.replace(/\s*\n\s*/g, " ").trim();
 }
 function elapsed(startedAt) {
   return `${Math.round(performance.now() - startedAt)} ms`;
@@ -31288,18 +31294,18 @@ function action(fn) {
 function fail(err2) {
   closeLiveDisplay();
   if (err2 instanceof UsageError) {
-    process.stderr.write(`ociutil: ${oneLine(err2.message)}
+    process.stderr.write(`ociutil: ${oneLine2(err2.message)}
 `);
     process.exit(2);
   }
   if (err2 instanceof OciError) {
-    process.stderr.write(`ociutil: ${oneLine(err2.message)}
+    process.stderr.write(`ociutil: ${oneLine2(err2.message)}
 `);
     process.exit(1);
   }
   const code = err2?.code;
   if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
-    process.stderr.write(`ociutil: ${oneLine(err2.message)}
+    process.stderr.write(`ociutil: ${oneLine2(err2.message)}
 `);
     process.exit(1);
   }
@@ -31307,7 +31313,7 @@ function fail(err2) {
 `);
   process.exit(1);
 }
-function oneLine(s) {
+function oneLine2(s) {
   return s.replace(/\s*\n\s*/g, " ");
 }
 
@@ -32362,7 +32368,9 @@ async function withRetries(policy, fn) {
       return await fn();
     } catch (err2) {
       if (isPermanent(err2) || attempt + 1 >= policy.attempts) throw err2;
-      await sleep3(backoffDelay(policy, attempt));
+      const delay = backoffDelay(policy, attempt);
+      logTransferRetry(networkErrorMessage(err2), delay, attempt + 2, policy.attempts);
+      await sleep3(delay);
     }
   }
 }

@@ -47,7 +47,7 @@ export function logResponse(method: string, url: URL, status: number, headers: R
 }
 
 export function logNetworkError(method: string, url: URL, message: string): void {
-  if (enabled) writeStderrLine(`< ${method} ${redactUrl(url)} failed: ${message}`);
+  if (enabled) writeStderrLine(`< ${method} ${redactUrl(url)} failed: ${oneLine(message)}`);
 }
 
 /** A request will be sent again after `delayMs`: why, and which attempt comes next. */
@@ -55,9 +55,19 @@ export function logRetry(method: string, url: URL, why: string, delayMs: number,
   if (enabled) writeStderrLine(`retry ${method} ${redactUrl(url)} after ${why}: waiting ${Math.round(delayMs)} ms (attempt ${nextAttempt} of ${attempts})`);
 }
 
+/** A whole blob transfer will be tried again (it failed part way): the failure, as an error line says it. */
+export function logTransferRetry(why: string, delayMs: number, nextAttempt: number, attempts: number): void {
+  if (enabled) writeStderrLine(`retry after ${oneLine(why)}: waiting ${Math.round(delayMs)} ms (attempt ${nextAttempt} of ${attempts})`);
+}
+
 /** An authentication step for `registry`: challenge, token request, which credential kind is used. */
 export function logAuth(registry: string, step: string): void {
   if (enabled) writeStderrLine(`auth ${registry}: ${step}`);
+}
+
+/** OpenSSL's messages end in a newline; every log entry is one line. */
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, " ").trim();
 }
 
 function elapsed(startedAt: number): string {
