@@ -1609,16 +1609,16 @@ var require_command = __commonJS({
        * @param {Function} listener
        * @return {Command} `this` command for chaining
        */
-      hook(event, listener) {
+      hook(event, listener2) {
         const allowedValues = ["preSubcommand", "preAction", "postAction"];
         if (!allowedValues.includes(event)) {
           throw new Error(`Unexpected value for event passed to hook : '${event}'.
 Expecting one of '${allowedValues.join("', '")}'`);
         }
         if (this._lifeCycleHooks[event]) {
-          this._lifeCycleHooks[event].push(listener);
+          this._lifeCycleHooks[event].push(listener2);
         } else {
-          this._lifeCycleHooks[event] = [listener];
+          this._lifeCycleHooks[event] = [listener2];
         }
         return this;
       }
@@ -1671,7 +1671,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @return {Command} `this` command for chaining
        */
       action(fn) {
-        const listener = (args) => {
+        const listener2 = (args) => {
           const expectedArgsCount = this.registeredArguments.length;
           const actionArgs = args.slice(0, expectedArgsCount);
           if (this._storeOptionsAsProperties) {
@@ -1682,7 +1682,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
           actionArgs.push(this);
           return fn.apply(this, actionArgs);
         };
-        this._actionHandler = listener;
+        this._actionHandler = listener2;
         return this;
       }
       /**
@@ -4953,13 +4953,13 @@ var require_util = __commonJS({
     function isFormDataLike(object2) {
       return object2 && typeof object2 === "object" && typeof object2.append === "function" && typeof object2.delete === "function" && typeof object2.get === "function" && typeof object2.getAll === "function" && typeof object2.has === "function" && typeof object2.set === "function" && object2[Symbol.toStringTag] === "FormData";
     }
-    function addAbortListener(signal, listener) {
+    function addAbortListener(signal, listener2) {
       if ("addEventListener" in signal) {
-        signal.addEventListener("abort", listener, { once: true });
-        return () => signal.removeEventListener("abort", listener);
+        signal.addEventListener("abort", listener2, { once: true });
+        return () => signal.removeEventListener("abort", listener2);
       }
-      signal.once("abort", listener);
-      return () => signal.removeListener("abort", listener);
+      signal.once("abort", listener2);
+      return () => signal.removeListener("abort", listener2);
     }
     var validTokenChars = new Uint8Array([
       0,
@@ -5263,16 +5263,16 @@ var require_util = __commonJS({
         size: m[3] ? parseInt(m[3]) : null
       } : null;
     }
-    function addListener(obj, name, listener) {
+    function addListener(obj, name, listener2) {
       const listeners = obj[kListeners] ??= [];
-      listeners.push([name, listener]);
-      obj.on(name, listener);
+      listeners.push([name, listener2]);
+      obj.on(name, listener2);
       return obj;
     }
     function removeAllListeners(obj) {
       if (obj[kListeners] != null) {
-        for (const [name, listener] of obj[kListeners]) {
-          obj.removeListener(name, listener);
+        for (const [name, listener2] of obj[kListeners]) {
+          obj.removeListener(name, listener2);
         }
         obj[kListeners] = null;
       }
@@ -13143,7 +13143,7 @@ var require_readable = __commonJS({
   "node_modules/undici/lib/api/readable.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable2 } = __require("node:stream");
+    var { Readable: Readable3 } = __require("node:stream");
     var { RequestAbortedError, NotSupportedError, InvalidArgumentError: InvalidArgumentError2, AbortError } = require_errors();
     var util = require_util();
     var { ReadableStreamFrom } = require_util();
@@ -13157,7 +13157,7 @@ var require_readable = __commonJS({
     var kBytesRead = /* @__PURE__ */ Symbol("kBytesRead");
     var noop = () => {
     };
-    var BodyReadable = class extends Readable2 {
+    var BodyReadable = class extends Readable3 {
       /**
        * @param {object} opts
        * @param {(this: Readable, size: number) => void} opts.resume
@@ -13212,28 +13212,28 @@ var require_readable = __commonJS({
        * @param {(...args: any[]) => void} listener
        * @returns {this}
        */
-      on(event, listener) {
+      on(event, listener2) {
         if (event === "data" || event === "readable") {
           this[kReading] = true;
           this[kUsed] = true;
         }
-        return super.on(event, listener);
+        return super.on(event, listener2);
       }
       /**
        * @param {string|symbol} event
        * @param {(...args: any[]) => void} listener
        * @returns {this}
        */
-      addListener(event, listener) {
-        return this.on(event, listener);
+      addListener(event, listener2) {
+        return this.on(event, listener2);
       }
       /**
        * @param {string|symbol} event
        * @param {(...args: any[]) => void} listener
        * @returns {this}
        */
-      off(event, listener) {
-        const ret = super.off(event, listener);
+      off(event, listener2) {
+        const ret = super.off(event, listener2);
         if (event === "data" || event === "readable") {
           this[kReading] = this.listenerCount("data") > 0 || this.listenerCount("readable") > 0;
         }
@@ -13244,8 +13244,8 @@ var require_readable = __commonJS({
        * @param {(...args: any[]) => void} listener
        * @returns {this}
        */
-      removeListener(event, listener) {
-        return this.off(event, listener);
+      removeListener(event, listener2) {
+        return this.off(event, listener2);
       }
       /**
        * @param {Buffer|null} chunk
@@ -13546,7 +13546,7 @@ var require_api_request = __commonJS({
     "use strict";
     var assert2 = __require("node:assert");
     var { AsyncResource } = __require("node:async_hooks");
-    var { Readable: Readable2 } = require_readable();
+    var { Readable: Readable3 } = require_readable();
     var { InvalidArgumentError: InvalidArgumentError2, RequestAbortedError } = require_errors();
     var util = require_util();
     function noop() {
@@ -13627,7 +13627,7 @@ var require_api_request = __commonJS({
         const parsedHeaders = responseHeaders === "raw" ? util.parseHeaders(rawHeaders) : headers;
         const contentType = parsedHeaders["content-type"];
         const contentLength = parsedHeaders["content-length"];
-        const res = new Readable2({
+        const res = new Readable3({
           resume,
           abort,
           contentType,
@@ -14847,7 +14847,7 @@ var require_streamx = __commonJS({
         }
       }
     };
-    var Readable2 = class _Readable extends Stream {
+    var Readable3 = class _Readable extends Stream {
       constructor(opts) {
         super(opts);
         this._duplexState |= OPENING | WRITE_DONE | READ_READ_AHEAD;
@@ -15058,7 +15058,7 @@ var require_streamx = __commonJS({
         return this;
       }
     };
-    var Duplex2 = class extends Readable2 {
+    var Duplex2 = class extends Readable3 {
       // and Writable
       constructor(opts) {
         super(opts);
@@ -15267,7 +15267,7 @@ var require_streamx = __commonJS({
       getStreamError,
       Stream,
       Writable: Writable2,
-      Readable: Readable2,
+      Readable: Readable3,
       Duplex: Duplex2,
       Transform: Transform4,
       // Export PassThrough for compatibility with Node.js core's stream module
@@ -15541,7 +15541,7 @@ var require_headers = __commonJS({
 // node_modules/tar-stream/extract.js
 var require_extract = __commonJS({
   "node_modules/tar-stream/extract.js"(exports, module) {
-    var { Writable: Writable2, Readable: Readable2, getStreamError } = require_streamx();
+    var { Writable: Writable2, Readable: Readable3, getStreamError } = require_streamx();
     var FIFO = require_fast_fifo();
     var b4a = require_b4a();
     var headers = require_headers();
@@ -15589,7 +15589,7 @@ var require_extract = __commonJS({
         return buf.subarray(this._offset, this._offset += size);
       }
     };
-    var Source = class extends Readable2 {
+    var Source = class extends Readable3 {
       constructor(self, header3, offset) {
         super();
         this.header = header3;
@@ -15905,7 +15905,7 @@ var require_constants4 = __commonJS({
 // node_modules/tar-stream/pack.js
 var require_pack = __commonJS({
   "node_modules/tar-stream/pack.js"(exports, module) {
-    var { Readable: Readable2, Writable: Writable2, getStreamError } = require_streamx();
+    var { Readable: Readable3, Writable: Writable2, getStreamError } = require_streamx();
     var b4a = require_b4a();
     var constants2 = require_constants4();
     var headers = require_headers();
@@ -15998,7 +15998,7 @@ var require_pack = __commonJS({
         cb();
       }
     };
-    var Pack = class extends Readable2 {
+    var Pack = class extends Readable3 {
       constructor(opts) {
         super(opts);
         this._drain = noop;
@@ -30151,15 +30151,18 @@ function parseChallenges(header3) {
 
 // tools/ociutil/util/live-stderr.ts
 var live;
+function setLiveDisplay(display2) {
+  live = display2;
+}
 function writeStderrLine(line) {
   live?.clear();
   process.stderr.write(`${line}
 `);
 }
 function closeLiveDisplay() {
-  const display = live;
+  const display2 = live;
   live = void 0;
-  display?.close();
+  display2?.close();
 }
 
 // tools/ociutil/remote/request-log.ts
@@ -31647,14 +31650,252 @@ function defaultJobs() {
   return 4;
 }
 
+// tools/ociutil/progress/format.ts
+var UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+function formatBytes(n) {
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < UNITS.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${UNITS[u]}`;
+}
+function formatRate(bytesPerSecond) {
+  return `${formatBytes(Math.round(bytesPerSecond))}/s`;
+}
+function formatDuration(ms) {
+  const s = Math.ceil(ms / 1e3);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
+}
+function shortDigest(digest2) {
+  const colon = digest2.indexOf(":");
+  return colon < 0 ? digest2.slice(0, 12) : digest2.slice(0, colon + 13);
+}
+
+// tools/ociutil/progress/display.ts
+var REDRAW_MS = 100;
+var MAX_BLOB_LINES = 8;
+var Blob2 = class {
+  constructor(display2, digest2, size) {
+    this.display = display2;
+    this.digest = digest2;
+    this.size = size;
+  }
+  display;
+  digest;
+  size;
+  bytes = 0;
+  startedAt = performance.now();
+  add(n) {
+    this.bytes += n;
+    this.display.bytes += n;
+  }
+  restart() {
+    this.display.bytes -= this.bytes;
+    this.bytes = 0;
+  }
+  done(outcome) {
+    this.display.finish(this, outcome);
+  }
+};
+var ProgressDisplay = class {
+  constructor(mode, out = process.stderr) {
+    this.mode = mode;
+    this.out = out;
+  }
+  mode;
+  out;
+  /** Bytes moved so far, of `expected` (blobs found present or mounted are taken out of it). */
+  bytes = 0;
+  expected = 0;
+  planned = 0;
+  counts = { downloaded: 0, uploaded: 0, written: 0, present: 0, mounted: 0 };
+  images = { planned: 0, copied: 0, present: 0, failed: 0 };
+  active = /* @__PURE__ */ new Set();
+  startedAt;
+  drawnLines = 0;
+  timer;
+  closed = false;
+  planBlobs(count, bytes) {
+    this.planned += count;
+    this.expected += bytes;
+    this.start();
+  }
+  blob(digest2, size) {
+    this.start();
+    const b = new Blob2(this, digest2, size);
+    this.active.add(b);
+    return b;
+  }
+  planImages(count) {
+    this.images.planned += count;
+    this.start();
+  }
+  image(name, outcome) {
+    this.images[outcome]++;
+    if (this.mode === "plain" && !this.closed) this.out.write(`${outcome} ${name}
+`);
+  }
+  finish(b, outcome) {
+    if (!this.active.delete(b)) return;
+    this.counts[outcome]++;
+    if (outcome === "present" || outcome === "mounted") this.expected -= b.size;
+    if (this.mode === "plain" && !this.closed && this.images.planned === 0) {
+      this.out.write(`${shortDigest(b.digest)}: ${outcome}${outcome === "present" || outcome === "mounted" ? "" : ` ${formatBytes(b.size)}`}
+`);
+    }
+  }
+  clear() {
+    if (this.drawnLines === 0) return;
+    this.out.write(`\r\x1B[${this.drawnLines}A\x1B[J`);
+    this.drawnLines = 0;
+  }
+  close() {
+    this.stop();
+    this.clear();
+  }
+  /** The work is done: the live lines give way to one summary line. */
+  end() {
+    if (this.closed) return;
+    const nothing = this.startedAt === void 0;
+    this.close();
+    if (!nothing) this.out.write(`${this.summary()}
+`);
+  }
+  start() {
+    this.startedAt ??= performance.now();
+    if (this.mode !== "tty" || this.timer !== void 0 || this.closed) return;
+    this.timer = setInterval(() => this.draw(), REDRAW_MS);
+    this.timer.unref();
+  }
+  stop() {
+    this.closed = true;
+    if (this.timer !== void 0) clearInterval(this.timer);
+    this.timer = void 0;
+  }
+  /** Every tick, moving or not: a stalled transfer shows its rate falling and its time left growing. */
+  draw() {
+    if (this.closed) return;
+    const width = Math.max(20, (this.out.columns || 80) - 1);
+    const lines2 = [];
+    const now = performance.now();
+    let shown = 0;
+    for (const b of this.active) {
+      if (shown++ === MAX_BLOB_LINES) break;
+      if (b.bytes === 0 && b.size > 0) continue;
+      const seconds = (now - b.startedAt) / 1e3;
+      lines2.push(`${shortDigest(b.digest)}  ${formatBytes(b.bytes)} / ${formatBytes(b.size)}  ${percent(b.bytes, b.size)}  ${formatRate(seconds > 0 ? b.bytes / seconds : 0)}`);
+    }
+    if (this.active.size > MAX_BLOB_LINES) lines2.push(`\u2026 and ${this.active.size - MAX_BLOB_LINES} more`);
+    if (this.images.planned > 0) lines2.push(this.imageLine());
+    lines2.push(this.totalLine(now));
+    const frame = lines2.map((l) => l.length > width ? `${l.slice(0, width - 1)}\u2026` : l).join("\n");
+    const erase = this.drawnLines > 0 ? `\r\x1B[${this.drawnLines}A\x1B[J` : "";
+    this.out.write(`${erase}${frame}
+`);
+    this.drawnLines = lines2.length;
+  }
+  imageLine() {
+    const { planned, copied, present, failed } = this.images;
+    return `images ${copied + present + failed}/${planned}: ${copied} copied, ${present} present, ${failed} failed`;
+  }
+  totalLine(now) {
+    const seconds = (now - (this.startedAt ?? now)) / 1e3;
+    const rate = seconds > 0 ? this.bytes / seconds : 0;
+    const left = this.expected - this.bytes;
+    const eta = seconds >= 1 && rate > 0 && left > 0 ? `  ${formatDuration(left / rate * 1e3)} left` : "";
+    return `${this.blobCounts()}  ${formatBytes(this.bytes)} / ${formatBytes(this.expected)}  ${percent(this.bytes, this.expected)}  ${formatRate(rate)}${eta}`;
+  }
+  blobCounts() {
+    const { present, mounted } = this.counts;
+    const found = [present > 0 ? `${present} present` : "", mounted > 0 ? `${mounted} mounted` : ""].filter((s) => s !== "").join(", ");
+    const of = this.planned > 0 ? `/${this.planned}` : "";
+    return `blobs ${this.finished()}${of}${found !== "" ? ` (${found})` : ""}`;
+  }
+  finished() {
+    return Object.values(this.counts).reduce((a, b) => a + b, 0);
+  }
+  summary() {
+    const seconds = (performance.now() - (this.startedAt ?? 0)) / 1e3;
+    const outcomes = Object.entries(this.counts).filter(([, n]) => n > 0).map(([o, n]) => `${n} ${o}`);
+    const images = this.images.planned > 0 ? `${this.imageLine()}; ` : "";
+    const rate = formatRate(seconds > 0 ? this.bytes / seconds : 0);
+    return `${images}blobs: ${outcomes.join(", ") || "none"}; ${formatBytes(this.bytes)} in ${seconds.toFixed(1)}s (${rate})`;
+  }
+};
+function percent(done, of) {
+  return `${of > 0 ? Math.min(100, Math.floor(done / of * 100)) : 100}%`;
+}
+
+// tools/ociutil/progress/events.ts
+var IGNORED = { add() {
+}, restart() {
+}, done() {
+} };
+var listener;
+function setProgressListener(l) {
+  listener = l;
+}
+function isIgnored(blob) {
+  return blob === IGNORED;
+}
+function planBlobs(count, bytes) {
+  listener?.planBlobs(count, bytes);
+}
+function trackBlob(digest2, size) {
+  return listener?.blob(digest2, size) ?? IGNORED;
+}
+function planImages(count) {
+  listener?.planImages(count);
+}
+function imageFinished(name, outcome) {
+  listener?.image(name, outcome);
+}
+
+// tools/ociutil/progress/setup.ts
+var PROGRESS_MODES = ["auto", "tty", "plain", "none"];
+var display;
+function startProgress(mode, stderr = process.stderr) {
+  const resolved = mode === "auto" ? stderr.isTTY && process.env["TERM"] !== "dumb" ? "tty" : "none" : mode;
+  if (resolved === "none") return;
+  display = new ProgressDisplay(resolved, stderr);
+  setProgressListener(display);
+  setLiveDisplay(display);
+  process.once("exit", closeLiveDisplay);
+  endBeforeResult();
+}
+function endBeforeResult() {
+  const stdout = process.stdout;
+  const write = stdout.write;
+  stdout.write = function(...args) {
+    stdout.write = write;
+    endProgress();
+    return write.apply(this, args);
+  };
+}
+function endProgress() {
+  setProgressListener(void 0);
+  setLiveDisplay(void 0);
+  display?.end();
+  display = void 0;
+}
+
 // tools/ociutil/cli/options.ts
 function addRegistryOptions(cmd) {
   return cmd.option("--insecure", "speak plain HTTP (no TLS) to every registry this command uses").option("--plain-http <registry>", "speak plain HTTP to this registry only (repeatable), e.g. localhost:5000", collect, []).addOption(new Option("-j, --jobs <n>", "parallel blob transfers").argParser(positiveInt("--jobs")).default(defaultJobs())).option("--json", "print one JSON object describing the result");
 }
 function addOutputOptions(program3) {
-  program3.option("-v, --verbose", "on stderr: every HTTP request and response, retry and auth step (secrets redacted)").hook("preAction", () => {
-    enableRequestLog(program3.opts().verbose === true);
-  });
+  program3.addOption(
+    new Option("--progress <mode>", "progress on stderr: auto (on a terminal only), tty (redrawn in place), plain (a line per blob or image), none").choices(PROGRESS_MODES).default("auto")
+  ).option("-v, --verbose", "on stderr: every HTTP request and response, retry and auth step (secrets redacted)").hook("preAction", () => {
+    const { progress, verbose } = program3.opts();
+    enableRequestLog(verbose === true);
+    startProgress(progress);
+  }).hook("postAction", () => endProgress());
   return program3;
 }
 function clientFor(flags) {
@@ -32353,6 +32594,34 @@ var VerifyingStream = class extends Transform {
   }
 };
 
+// tools/ociutil/progress/counting.ts
+import { Readable as Readable2 } from "node:stream";
+function countingSink(sink, blob) {
+  if (isIgnored(blob)) return sink;
+  return {
+    write(chunk) {
+      sink.write(chunk);
+      blob.add(chunk.length);
+    },
+    end: () => sink.end(),
+    fail: (err2) => sink.fail(err2)
+  };
+}
+function countedBody(body, blob) {
+  if (isIgnored(blob)) return body;
+  return counted(body, blob);
+}
+async function* counted(body, blob) {
+  for await (const chunk of body) {
+    blob.add(chunk.length);
+    yield chunk;
+  }
+}
+function countedStream(body, blob) {
+  if (isIgnored(blob)) return body;
+  return Readable2.from(counted(body, blob), { objectMode: false });
+}
+
 // tools/ociutil/ops/retry.ts
 import { setTimeout as sleep3 } from "node:timers/promises";
 function isPermanent(err2) {
@@ -32380,9 +32649,12 @@ async function transferTree(tree, source, dest, tags, opts) {
   const stats = { existing: 0, mounted: 0, uploaded: 0, uploadedBytes: 0 };
   const sameRegistry = source.remote !== void 0 && source.remote.registry.host === dest.registry.host;
   const mountFrom = sameRegistry && source.remote !== void 0 && source.remote.name !== dest.name ? source.remote.name : void 0;
+  planBlobs(tree.blobs.length, tree.blobs.reduce((sum, b) => sum + b.descriptor.size, 0));
   await forEachLimit(tree.blobs, opts.jobs, async ({ descriptor }) => {
+    const progress = trackBlob(descriptor.digest, descriptor.size);
     if (await dest.blobSize(descriptor.digest) !== void 0) {
       stats.existing++;
+      progress.done("present");
       return;
     }
     let uploadUrl;
@@ -32390,6 +32662,7 @@ async function transferTree(tree, source, dest, tags, opts) {
       const mount = await dest.mountBlob(descriptor.digest, mountFrom);
       if (mount.mounted) {
         stats.mounted++;
+        progress.done("mounted");
         return;
       }
       uploadUrl = mount.uploadUrl;
@@ -32397,8 +32670,10 @@ async function transferTree(tree, source, dest, tags, opts) {
     await withRetries(opts.retry, async () => {
       const url = uploadUrl ?? await dest.startUpload();
       uploadUrl = void 0;
-      await upload(dest, url, descriptor, source, opts);
+      progress.restart();
+      await upload(dest, url, descriptor, source, opts, progress);
     });
+    progress.done("uploaded");
     stats.uploaded++;
     stats.uploadedBytes += descriptor.size;
   });
@@ -32412,17 +32687,17 @@ async function transferTree(tree, source, dest, tags, opts) {
   for (const tag of targets) await dest.putManifest(tag, root);
   return stats;
 }
-async function upload(dest, url, desc, source, opts) {
+async function upload(dest, url, desc, source, opts, progress) {
   const local = await source.hasLocal(desc);
   const openChunks = source.openChunks?.bind(source);
   const openBody = async () => {
-    if (local && openChunks !== void 0) return openChunks(desc);
+    if (local && openChunks !== void 0) return countedBody(openChunks(desc), progress);
     const body = await source.open(desc);
-    return local ? body : verified(body, desc, source.description);
+    return countedBody(local ? body : verified(body, desc, source.description), progress);
   };
   const openRange = source.openRange?.bind(source);
   if (opts.chunkSize !== void 0 && desc.size > opts.chunkSize && openRange !== void 0 && local) {
-    await dest.uploadChunked(url, desc, opts.chunkSize, (start, end) => openRange(desc, start, end));
+    await dest.uploadChunked(url, desc, opts.chunkSize, async (start, end) => countedStream(await openRange(desc, start, end), progress));
     return;
   }
   await dest.uploadMonolithic(url, desc, openBody);
@@ -32977,14 +33252,23 @@ async function pull(client, ref, opts) {
   const stats = { written: 0, present: 0, skipped: 0, bytes: 0 };
   const wanted = tree.blobs.filter((b) => !opts.shallow || b.role === "config");
   stats.skipped = tree.blobs.length - wanted.length;
+  planBlobs(wanted.length, wanted.reduce((sum, b) => sum + b.descriptor.size, 0));
   await forEachLimit(wanted, opts.jobs, async ({ descriptor }) => {
+    const progress = trackBlob(descriptor.digest, descriptor.size);
     if (await layout.hasBlob(descriptor)) {
       stats.present++;
+      progress.done("present");
       return;
     }
     await withRetries(client.retry, async () => {
-      await layout.receiveBlob(descriptor, `blob ${repositoryName(ref)}@${descriptor.digest}`, (sink) => repo.fetchBlob(descriptor.digest, sink));
+      progress.restart();
+      await layout.receiveBlob(
+        descriptor,
+        `blob ${repositoryName(ref)}@${descriptor.digest}`,
+        (sink) => repo.fetchBlob(descriptor.digest, countingSink(sink, progress))
+      );
     });
+    progress.done("downloaded");
     stats.written++;
     stats.bytes += descriptor.size;
   });
@@ -33297,19 +33581,22 @@ async function writeTarball(layout, selected, output, tags, platform2) {
     await dir("blobs/");
     for (const alg of new Set([config2, ...unique].map((d) => digestAlgorithm(d.digest)))) await dir(`blobs/${alg}/`);
     await file(blobName(config2.digest), configBytes);
+    planBlobs(unique.length, unique.reduce((sum, l) => sum + l.size, 0));
     for (const [i, layer] of unique.entries()) {
+      const progress = trackBlob(layer.digest, layer.size);
       let done;
       const finished2 = new Promise((resolve2, reject) => {
         done = (err2) => err2 ? reject(err2) : resolve2();
       });
       const sink = pack.entry({ ...header3, name: blobName(layer.digest), mode: 420, size: layer.size }, done);
       try {
-        await pipeline2(layout.openBlob(layer.digest), new VerifyingStream(layer, `${where}: layer ${i + 1} (${layer.digest})`), sink);
+        await pipeline2(countedBody(layout.openBlob(layer.digest), progress), new VerifyingStream(layer, `${where}: layer ${i + 1} (${layer.digest})`), sink);
       } catch (err2) {
         finished2.catch(() => void 0);
         throw err2;
       }
       await finished2;
+      progress.done("written");
       bytes += layer.size;
     }
     pack.finalize();
@@ -34393,6 +34680,7 @@ async function executePlan(client, plan, jobs, opts = {}) {
   list.sort((a, b) => a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0);
   const blobJobs = Math.max(1, Math.min(defaultJobs(), jobs));
   const recheck = new DestinationRecheck(client);
+  planImages(list.length);
   await forEachLimit(list, jobs, async (g) => {
     let imageOk = true;
     if (g.from !== void 0) {
@@ -34433,8 +34721,14 @@ async function executePlan(client, plan, jobs, opts = {}) {
         results.set(r, { ...r, outcome: "failed", detail: errorMessage(err2) });
       }
     }
+    imageFinished(`${g.destination.name}@${g.digest}`, groupOutcome(g, results));
   });
   return plan.map((e) => results.get(e));
+}
+function groupOutcome(g, results) {
+  const outcomes = [...g.edges, ...g.referrers].map((e) => results.get(e)?.outcome);
+  if (outcomes.some((o) => o === "failed" || o === "refused")) return "failed";
+  return outcomes.includes("copied") ? "copied" : "present";
 }
 async function copyReferrerEdge(client, e, jobs) {
   const from = client.repository(e.from);
@@ -35005,8 +35299,8 @@ function cells(r) {
   return [
     e.outcome === "planned" ? "copy" : e.outcome,
     e.tag !== null ? e.destination : e.destination.replace(/@sha256:.*$/, e.kind !== void 0 && e.kind !== "cosign-tag" ? ` (${e.kind})` : " (no tag)"),
-    shortDigest(e.digest),
-    e.detail ?? (e.subject !== void 0 ? `${KIND_WORDS[e.kind]} of ${shortDigest(e.subject)}` : e.outcome === "planned" || e.outcome === "copied" ? `from ${e.source.replace(/@sha256:.*$/, "")}` : "")
+    shortDigest2(e.digest),
+    e.detail ?? (e.subject !== void 0 ? `${KIND_WORDS[e.kind]} of ${shortDigest2(e.subject)}` : e.outcome === "planned" || e.outcome === "copied" ? `from ${e.source.replace(/@sha256:.*$/, "")}` : "")
   ];
 }
 function* tableLines(report) {
@@ -35023,7 +35317,7 @@ function* tableLines(report) {
   yield line(header3);
   for (const r of rows()) yield line(cells(r));
 }
-function shortDigest(d) {
+function shortDigest2(d) {
   return d.startsWith("sha256:") ? d.slice(0, 19) : d;
 }
 
@@ -36567,10 +36861,13 @@ async function writeEntries2(image, fs, pack, stats) {
     byLayer.set(inode.layer, m);
   }
   const byPath = new Map(all);
+  const liveBytes = (wanted) => [...wanted.values()].reduce((sum, inode) => sum + inode.size, 0);
+  planBlobs(byLayer.size, [...byLayer.values()].reduce((sum, wanted) => sum + liveBytes(wanted), 0));
   for (const layer of [...byLayer.keys()].sort((a, b) => a - b)) {
     const wanted = byLayer.get(layer);
     let left = wanted.size;
     const desc = image.layers[layer];
+    const progress = trackBlob(desc.digest, liveBytes(wanted));
     for await (const { ordinal, body } of layerEntries(image.layout, layer, desc)) {
       const inode = wanted.get(ordinal);
       if (inode === void 0) continue;
@@ -36582,6 +36879,7 @@ async function writeEntries2(image, fs, pack, stats) {
       const finished2 = new Promise((resolve2, reject) => done = (err2) => err2 ? reject(err2) : resolve2());
       const sink = pack.entry({ ...header2(first, byPath.get(first)), size: inode.size }, (err2) => done(err2));
       await copyChecked(body, inode, layerName(layer, desc), async (chunk) => {
+        progress.add(chunk.length);
         if (!sink.write(chunk)) await once(sink, "drain");
       });
       sink.end(void 0);
@@ -36589,6 +36887,7 @@ async function writeEntries2(image, fs, pack, stats) {
       if (--left === 0) break;
     }
     if (left > 0) throw new LayerError2(`${layerName(layer, desc)}: ${left} entries are missing since it was first read`);
+    progress.done("written");
   }
   for (const names of paths.values()) {
     for (const p of names.slice(1)) await add2({ ...header2(p, byPath.get(p)), type: "link", linkname: names[0].slice(1), size: 0 });

@@ -4,6 +4,7 @@ import { parseReference, parseTag, type Reference } from "../name/reference.js";
 import { RegistryClient } from "../remote/client.js";
 import { defaultJobs } from "../util/pool.js";
 import { UsageError } from "../util/errors.js";
+import { endProgress, PROGRESS_MODES, startProgress, type ProgressMode } from "../progress/setup.js";
 import { enableRequestLog } from "../remote/request-log.js";
 
 export interface RegistryFlags {
@@ -24,15 +25,23 @@ export function addRegistryOptions(cmd: Command): Command {
 }
 
 /**
- * --verbose, declared once on the program so that every command takes it (before or after its
- * name); it takes effect before the command's action runs.
+ * --progress and --verbose, declared once on the program so that every command takes them (before or
+ * after its name); they take effect before the command's action runs.
  */
 export function addOutputOptions(program: Command): Command {
   program
+    .addOption(
+      new Option("--progress <mode>", "progress on stderr: auto (on a terminal only), tty (redrawn in place), plain (a line per blob or image), none")
+        .choices(PROGRESS_MODES)
+        .default("auto"),
+    )
     .option("-v, --verbose", "on stderr: every HTTP request and response, retry and auth step (secrets redacted)")
     .hook("preAction", () => {
-      enableRequestLog(program.opts<{ verbose?: boolean }>().verbose === true);
-    });
+      const { progress, verbose } = program.opts<{ progress: ProgressMode; verbose?: boolean }>();
+      enableRequestLog(verbose === true);
+      startProgress(progress);
+    })
+    .hook("postAction", () => endProgress());
   return program;
 }
 
