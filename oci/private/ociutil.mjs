@@ -31890,7 +31890,7 @@ function addRegistryOptions(cmd) {
 }
 function addOutputOptions(program3) {
   program3.addOption(
-    new Option("--progress <mode>", "progress on stderr: auto (on a terminal only), tty (redrawn in place), plain (a line per blob or image), none").choices(PROGRESS_MODES).default("auto")
+    new Option("--progress <mode>", "progress on stderr: tty redraws it in place, plain writes a line per blob or image done; auto is tty on a terminal, else none").choices(PROGRESS_MODES).default("auto")
   ).option("-v, --verbose", "on stderr: every HTTP request and response, retry and auth step (secrets redacted)").hook("preAction", () => {
     const { progress, verbose } = program3.opts();
     enableRequestLog(verbose === true);

@@ -143,6 +143,22 @@ describe("--verbose shows retries with their back-off", () => {
   }, 60_000);
 });
 
+describe("every command", () => {
+  it("takes --verbose and --progress, and a local one runs with them as without", async () => {
+    const help = await runOciutil(["--help"]);
+    const names = [...help.stdout.matchAll(/^ {2}([a-z][a-z-]+) /gm)].map((m) => m[1]!).filter((n) => n !== "help");
+    expect(names).toEqual(expect.arrayContaining(["pull", "push", "copy", "attest", "promote", "snapshot", "save", "export", "verify"]));
+    for (const name of names) {
+      const r = await runOciutil([name, "--help"]);
+      expect(r.stdout, name).toMatch(/^ {2}--progress <mode> /m);
+      expect(r.stdout, name).toMatch(/^ {2}-v, --verbose /m);
+    }
+    const verify = await runOciutil(["verify", "--verbose", "--progress", "tty", fixture]);
+    expect(verify.code).toBe(0);
+    expect(verify.stderr).toBe("");
+  }, 120_000);
+});
+
 describe("redactUrl", () => {
   it("keeps the distribution API's parameters and hides everything else, user info included", () => {
     const signed = new URL("https://user:pw@bucket.example/blob?X-Amz-Signature=abc123&X-Amz-Credential=AKIA&digest=sha256:00");

@@ -31,7 +31,7 @@ export function addRegistryOptions(cmd: Command): Command {
 export function addOutputOptions(program: Command): Command {
   program
     .addOption(
-      new Option("--progress <mode>", "progress on stderr: auto (on a terminal only), tty (redrawn in place), plain (a line per blob or image), none")
+      new Option("--progress <mode>", "progress on stderr: tty redraws it in place, plain writes a line per blob or image done; auto is tty on a terminal, else none")
         .choices(PROGRESS_MODES)
         .default("auto"),
     )
