@@ -2,6 +2,7 @@
 import "./v8-flags.js"; // first: see why there
 import { Command, CommanderError } from "commander";
 import { commands } from "./cli/commands.js";
+import { addOutputOptions } from "./cli/options.js";
 import { fail } from "./cli/run.js";
 import { UsageError } from "./util/errors.js";
 import { VERSION } from "./version.js";
@@ -11,7 +12,9 @@ const program = new Command("ociutil")
   .version(VERSION)
   .showHelpAfterError(false)
   .exitOverride()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith("error:") ? `ociutil: ${s}` : s) });
+  .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith("error:") ? `ociutil: ${s}` : s) })
+  .configureHelp({ showGlobalOptions: true });
+addOutputOptions(program);
 
 for (const register of commands) register(program);
 for (const cmd of program.commands) cmd.exitOverride();

@@ -4,6 +4,8 @@ import { parseReference, parseTag, type Reference } from "../name/reference.js";
 import { RegistryClient } from "../remote/client.js";
 import { defaultJobs } from "../util/pool.js";
 import { UsageError } from "../util/errors.js";
+import { endProgress, PROGRESS_MODES, startProgress, type ProgressMode } from "../progress/setup.js";
+import { enableRequestLog } from "../remote/request-log.js";
 
 export interface RegistryFlags {
   insecure?: boolean;
@@ -20,6 +22,27 @@ export function addRegistryOptions(cmd: Command): Command {
     .option("--plain-http <registry>", "speak plain HTTP to this registry only (repeatable), e.g. localhost:5000", collect, [])
     .addOption(new Option("-j, --jobs <n>", "parallel blob transfers").argParser(positiveInt("--jobs")).default(defaultJobs()))
     .option("--json", "print one JSON object describing the result");
+}
+
+/**
+ * --progress and --verbose, declared once on the program so that every command takes them (before or
+ * after its name); they take effect before the command's action runs.
+ */
+export function addOutputOptions(program: Command): Command {
+  program
+    .addOption(
+      new Option("--progress <mode>", "progress on stderr: tty redraws it in place, plain writes a line per blob or image done; auto is tty on a terminal, else none")
+        .choices(PROGRESS_MODES)
+        .default("auto"),
+    )
+    .option("-v, --verbose", "on stderr: every HTTP request and response, retry and auth step (secrets redacted)")
+    .hook("preAction", () => {
+      const { progress, verbose } = program.opts<{ progress: ProgressMode; verbose?: boolean }>();
+      enableRequestLog(verbose === true);
+      startProgress(progress);
+    })
+    .hook("postAction", () => endProgress());
+  return program;
 }
 
 export function clientFor(flags: RegistryFlags): RegistryClient {

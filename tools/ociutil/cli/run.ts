@@ -3,6 +3,7 @@
  * input, a registry that said no, content that did not verify), exit 2 for a usage error.
  */
 import { OciError, UsageError } from "../util/errors.js";
+import { closeLiveDisplay } from "../util/live-stderr.js";
 
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
@@ -15,6 +16,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
 }
 
 export function fail(err: unknown): never {
+  closeLiveDisplay(); // whatever progress was drawn, the error is the last line
   if (err instanceof UsageError) {
     process.stderr.write(`ociutil: ${oneLine(err.message)}\n`);
     process.exit(2);

@@ -14,6 +14,7 @@ import type { Entry, Filesystem, Inode } from "./filesystem.js";
 import type { LayoutImage } from "./image.js";
 import { LayerError, layerEntries, layerName } from "./layers.js";
 import { copyChecked } from "./read.js";
+import { planBlobs, trackBlob } from "../progress/events.js";
 
 // tar-stream replaces a mode of 0 with its default; the file-type bits keep a real 0000 (they are
 // masked off when the header is encoded).
@@ -68,10 +69,14 @@ async function writeEntries(image: LayoutImage, fs: Filesystem, pack: tar.Pack, 
     byLayer.set(inode.layer, m);
   }
   const byPath = new Map(all);
+  // Progress counts, per layer read, the bytes of its files that the tar takes.
+  const liveBytes = (wanted: Map<number, Inode>): number => [...wanted.values()].reduce((sum, inode) => sum + inode.size, 0);
+  planBlobs(byLayer.size, [...byLayer.values()].reduce((sum, wanted) => sum + liveBytes(wanted), 0));
   for (const layer of [...byLayer.keys()].sort((a, b) => a - b)) {
     const wanted = byLayer.get(layer)!;
     let left = wanted.size;
     const desc = image.layers[layer]!;
+    const progress = trackBlob(desc.digest, liveBytes(wanted));
     for await (const { ordinal, body } of layerEntries(image.layout, layer, desc)) {
       const inode = wanted.get(ordinal);
       if (inode === undefined) continue;
@@ -83,6 +88,7 @@ async function writeEntries(image: LayoutImage, fs: Filesystem, pack: tar.Pack, 
       const finished = new Promise<void>((resolve, reject) => (done = (err) => (err ? reject(err) : resolve())));
       const sink = pack.entry({ ...header(first, byPath.get(first)!), size: inode.size }, (err) => done(err));
       await copyChecked(body, inode, layerName(layer, desc), async (chunk) => {
+        progress.add(chunk.length);
         if (!sink.write(chunk)) await once(sink, "drain");
       });
       sink.end(undefined);
@@ -90,6 +96,7 @@ async function writeEntries(image: LayoutImage, fs: Filesystem, pack: tar.Pack, 
       if (--left === 0) break;
     }
     if (left > 0) throw new LayerError(`${layerName(layer, desc)}: ${left} entries are missing since it was first read`);
+    progress.done("written");
   }
   // Hard links after the file they name.
   for (const names of paths.values()) {

@@ -11,6 +11,8 @@ import { formatPlatform, platformMatches, type Manifest, type PlatformSelector }
 import type { Descriptor } from "../spec/schemas.js";
 import { OciError } from "../util/errors.js";
 import { forEachLimit } from "../util/pool.js";
+import { countingSink } from "../progress/counting.js";
+import { planBlobs, trackBlob } from "../progress/events.js";
 import { withRetries } from "./retry.js";
 import { loadTree, type BlobRef } from "./tree.js";
 
@@ -69,14 +71,21 @@ export async function pull(client: RegistryClient, ref: Reference, opts: PullOpt
   const stats = { written: 0, present: 0, skipped: 0, bytes: 0 };
   const wanted = tree.blobs.filter((b) => !opts.shallow || b.role === "config");
   stats.skipped = tree.blobs.length - wanted.length;
+  planBlobs(wanted.length, wanted.reduce((sum, b) => sum + b.descriptor.size, 0));
   await forEachLimit(wanted, opts.jobs, async ({ descriptor }) => {
+    const progress = trackBlob(descriptor.digest, descriptor.size);
     if (await layout.hasBlob(descriptor)) {
       stats.present++;
+      progress.done("present");
       return;
     }
     await withRetries(client.retry, async () => {
-      await layout.receiveBlob(descriptor, `blob ${repositoryName(ref)}@${descriptor.digest}`, (sink) => repo.fetchBlob(descriptor.digest, sink));
+      progress.restart();
+      await layout.receiveBlob(descriptor, `blob ${repositoryName(ref)}@${descriptor.digest}`, (sink) =>
+        repo.fetchBlob(descriptor.digest, countingSink(sink, progress)),
+      );
     });
+    progress.done("downloaded");
     stats.written++;
     stats.bytes += descriptor.size;
   });

@@ -2,7 +2,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { AuthError } from "../remote/auth.js";
 import { RegistryError } from "../remote/registry.js";
-import { backoffDelay, type RetryPolicy } from "../remote/transport.js";
+import { logTransferRetry } from "../remote/request-log.js";
+import { backoffDelay, networkErrorMessage, type RetryPolicy } from "../remote/transport.js";
 import { LayoutError } from "../layout/layout.js";
 
 /** Client errors (404, 401, 403, bad credentials, a broken layout) won't change on a retry. */
@@ -20,7 +21,9 @@ export async function withRetries<T>(policy: RetryPolicy, fn: () => Promise<T>):
       return await fn();
     } catch (err) {
       if (isPermanent(err) || attempt + 1 >= policy.attempts) throw err;
-      await sleep(backoffDelay(policy, attempt));
+      const delay = backoffDelay(policy, attempt);
+      logTransferRetry(networkErrorMessage(err), delay, attempt + 2, policy.attempts);
+      await sleep(delay);
     }
   }
 }

@@ -12,6 +12,8 @@ import type { RetryPolicy } from "../remote/transport.js";
 import type { Descriptor } from "../spec/schemas.js";
 import { VerifyingStream } from "../util/verify-stream.js";
 import { forEachLimit } from "../util/pool.js";
+import { countedBody, countedStream } from "../progress/counting.js";
+import { planBlobs, trackBlob, type BlobProgress } from "../progress/events.js";
 import type { ImageSource } from "./source.js";
 import { withRetries } from "./retry.js";
 import type { ImageTree } from "./tree.js";
@@ -38,9 +40,12 @@ export async function transferTree(tree: ImageTree, source: ImageSource, dest: R
   const mountFrom = sameRegistry && source.remote !== undefined && source.remote.name !== dest.name ? source.remote.name : undefined;
   // Same registry and repository: every blob is already there (re-tagging, or a layout pulled from here).
 
+  planBlobs(tree.blobs.length, tree.blobs.reduce((sum, b) => sum + b.descriptor.size, 0));
   await forEachLimit(tree.blobs, opts.jobs, async ({ descriptor }) => {
+    const progress = trackBlob(descriptor.digest, descriptor.size);
     if ((await dest.blobSize(descriptor.digest)) !== undefined) {
       stats.existing++;
+      progress.done("present");
       return;
     }
     let uploadUrl: URL | undefined;
@@ -48,6 +53,7 @@ export async function transferTree(tree: ImageTree, source: ImageSource, dest: R
       const mount = await dest.mountBlob(descriptor.digest, mountFrom);
       if (mount.mounted) {
         stats.mounted++;
+        progress.done("mounted");
         return;
       }
       uploadUrl = mount.uploadUrl; // the registry declined (202): upload into the session it opened
@@ -55,8 +61,10 @@ export async function transferTree(tree: ImageTree, source: ImageSource, dest: R
     await withRetries(opts.retry, async () => {
       const url = uploadUrl ?? (await dest.startUpload());
       uploadUrl = undefined; // a failed session is not reused
-      await upload(dest, url, descriptor, source, opts);
+      progress.restart();
+      await upload(dest, url, descriptor, source, opts, progress);
     });
+    progress.done("uploaded");
     stats.uploaded++;
     stats.uploadedBytes += descriptor.size;
   });
@@ -72,7 +80,7 @@ export async function transferTree(tree: ImageTree, source: ImageSource, dest: R
   return stats;
 }
 
-async function upload(dest: RemoteRepository, url: URL, desc: Descriptor, source: ImageSource, opts: TransferOptions): Promise<void> {
+async function upload(dest: RemoteRepository, url: URL, desc: Descriptor, source: ImageSource, opts: TransferOptions, progress: BlobProgress): Promise<void> {
   // Every attempt reads the source again from the start. Bytes streamed from another registry are
   // verified as they pass, so a corrupt source fails with a message naming it; local files are not
   // hashed again here (the registry checks the digest before it accepts a blob, and hashing twice on
@@ -80,14 +88,14 @@ async function upload(dest: RemoteRepository, url: URL, desc: Descriptor, source
   const local = await source.hasLocal(desc);
   const openChunks = source.openChunks?.bind(source);
   const openBody = async (): Promise<Readable | AsyncIterable<Uint8Array>> => {
-    if (local && openChunks !== undefined) return openChunks(desc);
+    if (local && openChunks !== undefined) return countedBody(openChunks(desc), progress);
     const body = await source.open(desc);
-    return local ? body : verified(body, desc, source.description);
+    return countedBody(local ? body : verified(body, desc, source.description), progress);
   };
   const openRange = source.openRange?.bind(source);
   if (opts.chunkSize !== undefined && desc.size > opts.chunkSize && openRange !== undefined && local) {
     // Chunks are re-read by offset when a PATCH must be resent; the registry checks the digest at the end.
-    await dest.uploadChunked(url, desc, opts.chunkSize, (start, end) => openRange(desc, start, end));
+    await dest.uploadChunked(url, desc, opts.chunkSize, async (start, end) => countedStream(await openRange(desc, start, end), progress));
     return;
   }
   await dest.uploadMonolithic(url, desc, openBody);

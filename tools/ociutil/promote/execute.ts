@@ -13,6 +13,7 @@ import { copyReferrer, copyTagged } from "../ops/referrers.js";
 import { errorMessage, VerificationError } from "../util/errors.js";
 import { listTags } from "../remote/listing.js";
 import type { SigningKey } from "../provenance/dsse.js";
+import { imageFinished, planImages, type ImageOutcome } from "../progress/events.js";
 import { attestPromotion } from "./attest.js";
 import type { PlannedEdge } from "./plan.js";
 import type { Repo } from "./validate.js";
@@ -103,6 +104,7 @@ export async function executePlan(client: RegistryClient, plan: PlannedEdge[], j
   list.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
   const blobJobs = Math.max(1, Math.min(defaultJobs(), jobs));
   const recheck = new DestinationRecheck(client);
+  planImages(list.length);
   await forEachLimit(list, jobs, async (g) => {
     let imageOk = true;
     if (g.from !== undefined) {
@@ -143,8 +145,16 @@ export async function executePlan(client: RegistryClient, plan: PlannedEdge[], j
         results.set(r, { ...r, outcome: "failed", detail: errorMessage(err) });
       }
     }
+    imageFinished(`${g.destination.name}@${g.digest}`, groupOutcome(g, results));
   });
   return plan.map((e) => results.get(e)!);
+}
+
+/** A group as a progress display counts it: failed (or refused) if any of its edges was, else copied if any was copied. */
+function groupOutcome(g: Group, results: Map<PlannedEdge, EdgeResult>): ImageOutcome {
+  const outcomes = [...g.edges, ...g.referrers].map((e) => results.get(e)?.outcome);
+  if (outcomes.some((o) => o === "failed" || o === "refused")) return "failed";
+  return outcomes.includes("copied") ? "copied" : "present";
 }
 
 /** A referrer (pushed with its referrers-tag entry) or a cosign tag, by the digest the plan saw. */

@@ -8,6 +8,7 @@ import { request } from "./undici.js";
 import type { Credential, CredentialSource } from "./credentials.js";
 import { parseChallenges, type Challenge } from "./challenge.js";
 import type { RequestGate } from "./ratelimit.js";
+import { logAuth, logNetworkError, logRequest, logResponse } from "./request-log.js";
 import { agent, describeRequest, header, networkErrorMessage, send, type HttpRequest, type HttpResponse, type RetryPolicy } from "./transport.js";
 import { OciError } from "../util/errors.js";
 import { USER_AGENT } from "../version.js";
@@ -45,6 +46,7 @@ export class Authenticator {
     const first = await send(withAuthorization(req, known), this.retry, this.gate);
     if (first.status !== 401) return first;
     const challenges = parseChallenges(headerAll(first, "www-authenticate"));
+    logAuth(this.registry, `401 for ${scopes.join(" ") || "no scope"}; challenge: ${describeChallenges(challenges)}`);
     await first.body.dump().catch(() => undefined);
     // If another request already renewed authorization for these scopes since we sent ours, use that.
     let renewal = this.authorizations.get(key);
@@ -83,6 +85,7 @@ export class Authenticator {
       const cred = await this.credentialFor();
       if (cred === undefined) return undefined;
       if (cred.kind !== "basic") throw new AuthError(`${this.registry} asks for Basic auth but its stored credential is an identity token`);
+      logAuth(this.registry, "answering the Basic challenge with the stored username and password");
       this.basic = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString("base64")}`;
       return this.basic;
     }
@@ -120,10 +123,14 @@ export class Authenticator {
         headers["authorization"] = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString("base64")}`;
       }
     }
+    logAuth(this.registry, `token request for ${scopes.join(" ") || "no scope"} with ${cred === undefined ? "no credentials" : cred.kind === "basic" ? "the stored username and password" : "the stored identity token"}`);
     let res;
+    const startedAt = logRequest(method, url, headers);
     try {
       res = await request(url, { method, headers, body: body ?? null, dispatcher: agent() });
+      logResponse(method, url, res.statusCode, res.headers, startedAt);
     } catch (err) {
+      logNetworkError(method, url, networkErrorMessage(err));
       throw new AuthError(`${describeRequest(method, url)}: token request failed: ${networkErrorMessage(err)}`);
     }
     const text = await res.body.text();
@@ -143,6 +150,12 @@ export class Authenticator {
     if (typeof token !== "string" || token.length === 0) throw new AuthError(`${describeRequest(method, url)}: token response has no token`);
     return token;
   }
+}
+
+/** A challenge as --verbose shows it: scheme and parameters (realm, service, scope: nothing secret). */
+function describeChallenges(challenges: Challenge[]): string {
+  if (challenges.length === 0) return "none";
+  return challenges.map((c) => [c.scheme, ...Object.entries(c.params).map(([k, v]) => `${k}="${v}"`)].join(" ")).join(", ");
 }
 
 function scopeKey(scopes: string[]): string {

@@ -11,6 +11,7 @@ import type { BodySink } from "../util/body-sink.js";
 import { OciError } from "../util/errors.js";
 import { blobReceiveGate } from "../util/receive-gate.js";
 import type { RequestGate } from "./ratelimit.js";
+import { logNetworkError, logRequest, logResponse, logRetry } from "./request-log.js";
 import { reusedBufferConnector } from "./reused-read-buffers.js";
 import { Agent, errors as undiciErrors, request } from "./undici.js";
 import { USER_AGENT } from "../version.js";
@@ -164,8 +165,11 @@ export async function send(req: HttpRequest, retryPolicy: RetryPolicy = DEFAULT_
     try {
       res = await sendFollowingRedirects(req);
     } catch (err) {
+      logNetworkError(req.method, req.url, networkErrorMessage(err));
       if (idempotent && mayRetry && isTransientNetworkError(err)) {
-        await sleep(backoffDelay(retryPolicy, attempt));
+        const delay = backoffDelay(retryPolicy, attempt);
+        logRetry(req.method, req.url, "a network error", delay, attempt + 2, retryPolicy.attempts);
+        await sleep(delay);
         continue;
       }
       throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err)}${certificateHint(err)}`, { cause: err });
@@ -174,6 +178,7 @@ export async function send(req: HttpRequest, retryPolicy: RetryPolicy = DEFAULT_
     if ((res.status === 429 && mayRetryRefusal) || (mayRetry && idempotent && isRetryableStatus(res.status))) {
       await res.body.dump().catch(() => undefined);
       const delay = backoffDelay(retryPolicy, attempt, header(res, "retry-after"));
+      logRetry(req.method, req.url, `status ${res.status}`, delay, attempt + 2, res.status === 429 ? Math.max(retryPolicy.attempts, retryPolicy.rateLimitedAttempts ?? 0) : retryPolicy.attempts);
       if (res.status === 429 && gate !== undefined) gate.pause(delay); // the next acquire() waits it out
       else await sleep(delay);
       continue;
@@ -193,6 +198,7 @@ async function sendFollowingRedirects(req: HttpRequest): Promise<HttpResponse> {
       delete headers["Authorization"];
     }
     let res: HttpResponse;
+    const startedAt = logRequest(method, url, headers);
     if (req.sink !== undefined && method === "GET") {
       res = await receiveIntoSink(url, headers, req.sink);
     } else {
@@ -210,6 +216,7 @@ async function sendFollowingRedirects(req: HttpRequest): Promise<HttpResponse> {
       });
       res = { status: answer.statusCode, headers: answer.headers, body: answer.body, url };
     }
+    logResponse(method, url, res.status, res.headers, startedAt);
     const location = res.headers["location"];
     if ([301, 302, 303, 307, 308].includes(res.status) && typeof location === "string" && (method === "GET" || method === "HEAD")) {
       await res.body.dump().catch(() => undefined);

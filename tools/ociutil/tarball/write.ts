@@ -25,6 +25,8 @@ import { parseReference } from "../name/reference.js";
 import type { ImageLayout } from "../layout/layout.js";
 import { formatPlatform, platformMatches, type PlatformSelector } from "../spec/manifest.js";
 import { LAYER_MEDIA_TYPES } from "../spec/mediatypes.js";
+import { countedBody } from "../progress/counting.js";
+import { planBlobs, trackBlob } from "../progress/events.js";
 import { ImageConfigSchema, describeIssues, type Descriptor } from "../spec/schemas.js";
 import { OciError, UsageError } from "../util/errors.js";
 import { tempPathFor } from "../util/fsutil.js";
@@ -131,19 +133,22 @@ export async function writeTarball(
     await dir("blobs/");
     for (const alg of new Set([config, ...unique].map((d) => digestAlgorithm(d.digest)))) await dir(`blobs/${alg}/`);
     await file(blobName(config.digest), configBytes);
+    planBlobs(unique.length, unique.reduce((sum, l) => sum + l.size, 0));
     for (const [i, layer] of unique.entries()) {
+      const progress = trackBlob(layer.digest, layer.size);
       let done!: (err?: Error | null) => void;
       const finished = new Promise<void>((resolve, reject) => {
         done = (err) => (err ? reject(err) : resolve());
       });
       const sink = pack.entry({ ...header, name: blobName(layer.digest), mode: 0o644, size: layer.size }, done);
       try {
-        await pipeline(layout.openBlob(layer.digest), new VerifyingStream(layer, `${where}: layer ${i + 1} (${layer.digest})`), sink);
+        await pipeline(countedBody(layout.openBlob(layer.digest), progress), new VerifyingStream(layer, `${where}: layer ${i + 1} (${layer.digest})`), sink);
       } catch (err) {
         finished.catch(() => undefined); // the entry fails too; the pipeline's error is the one to report
         throw err;
       }
       await finished;
+      progress.done("written");
       bytes += layer.size;
     }
     pack.finalize();

@@ -39,6 +39,8 @@ export type FaultAction =
   | { kind: "status"; status: number; headers?: Record<string, string>; body?: string }
   | { kind: "corrupt" }
   | { kind: "truncate"; afterBytes: number }
+  /** The body's first `afterBytes` are sent, then nothing for `ms`, then the rest: a slow network. */
+  | { kind: "pause"; afterBytes: number; ms: number }
   | { kind: "drop" }
   | { kind: "redirect"; to: "other-host" }
   /** Forwarded, but the answer's Location (an upload session) names the other host, as object storage does. */
@@ -266,6 +268,26 @@ export async function startFaultProxy(upstream: string, rules: FaultRule[], opti
           up.pipe(flip).pipe(res);
         });
         return;
+      case "pause": {
+        const { afterBytes, ms } = action;
+        forward(req, res, rec, rawUrl, undefined, (up, h) => {
+          res.writeHead(up.statusCode ?? 502, up.statusMessage, h);
+          let sent = 0;
+          let held = false;
+          const hold = new Transform({
+            transform(chunk: Buffer, _enc, cb) {
+              const before = sent;
+              sent += chunk.length;
+              if (held || sent < afterBytes) return cb(null, chunk);
+              held = true;
+              this.push(chunk.subarray(0, afterBytes - before));
+              setTimeout(() => cb(null, chunk.subarray(afterBytes - before)), ms);
+            },
+          });
+          up.pipe(hold).pipe(res);
+        });
+        return;
+      }
       case "truncate": {
         const limit = action.afterBytes;
         forward(req, res, rec, rawUrl, undefined, (up, h) => {
