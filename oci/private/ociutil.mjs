@@ -1205,7 +1205,7 @@ var require_command = __commonJS({
   "node_modules/commander/lib/command.js"(exports) {
     var EventEmitter = __require("node:events").EventEmitter;
     var childProcess = __require("node:child_process");
-    var path7 = __require("node:path");
+    var path10 = __require("node:path");
     var fs = __require("node:fs");
     var process2 = __require("node:process");
     var { Argument: Argument2, humanReadableArgName } = require_argument();
@@ -2218,9 +2218,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
         let launchWithNode = false;
         const sourceExt = [".js", ".ts", ".tsx", ".mjs", ".cjs"];
         function findFile2(baseDir, baseName) {
-          const localBin = path7.resolve(baseDir, baseName);
+          const localBin = path10.resolve(baseDir, baseName);
           if (fs.existsSync(localBin)) return localBin;
-          if (sourceExt.includes(path7.extname(baseName))) return void 0;
+          if (sourceExt.includes(path10.extname(baseName))) return void 0;
           const foundExt = sourceExt.find(
             (ext) => fs.existsSync(`${localBin}${ext}`)
           );
@@ -2238,17 +2238,17 @@ Expecting one of '${allowedValues.join("', '")}'`);
           } catch {
             resolvedScriptPath = this._scriptPath;
           }
-          executableDir = path7.resolve(
-            path7.dirname(resolvedScriptPath),
+          executableDir = path10.resolve(
+            path10.dirname(resolvedScriptPath),
             executableDir
           );
         }
         if (executableDir) {
           let localFile = findFile2(executableDir, executableFile);
           if (!localFile && !subcommand._executableFile && this._scriptPath) {
-            const legacyName = path7.basename(
+            const legacyName = path10.basename(
               this._scriptPath,
-              path7.extname(this._scriptPath)
+              path10.extname(this._scriptPath)
             );
             if (legacyName !== this._name) {
               localFile = findFile2(
@@ -2259,7 +2259,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
           }
           executableFile = localFile || executableFile;
         }
-        launchWithNode = sourceExt.includes(path7.extname(executableFile));
+        launchWithNode = sourceExt.includes(path10.extname(executableFile));
         let proc;
         if (process2.platform !== "win32") {
           if (launchWithNode) {
@@ -3174,7 +3174,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @return {Command}
        */
       nameFromFilename(filename) {
-        this._name = path7.basename(filename, path7.extname(filename));
+        this._name = path10.basename(filename, path10.extname(filename));
         return this;
       }
       /**
@@ -3188,9 +3188,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @param {string} [path]
        * @return {(string|null|Command)}
        */
-      executableDir(path8) {
-        if (path8 === void 0) return this._executableDir;
-        this._executableDir = path8;
+      executableDir(path11) {
+        if (path11 === void 0) return this._executableDir;
+        this._executableDir = path11;
         return this;
       }
       /**
@@ -4702,14 +4702,14 @@ var require_util = __commonJS({
         }
         const port = url.port != null ? url.port : url.protocol === "https:" ? 443 : 80;
         let origin = url.origin != null ? url.origin : `${url.protocol || ""}//${url.hostname || ""}:${port}`;
-        let path7 = url.path != null ? url.path : `${url.pathname || ""}${url.search || ""}`;
+        let path10 = url.path != null ? url.path : `${url.pathname || ""}${url.search || ""}`;
         if (origin[origin.length - 1] === "/") {
           origin = origin.slice(0, origin.length - 1);
         }
-        if (path7 && path7[0] !== "/") {
-          path7 = `/${path7}`;
+        if (path10 && path10[0] !== "/") {
+          path10 = `/${path10}`;
         }
-        return new URL(`${origin}${path7}`);
+        return new URL(`${origin}${path10}`);
       }
       if (!isHttpOrHttpsPrefixed(url.origin || url.protocol)) {
         throw new InvalidArgumentError2("Invalid URL protocol: the URL must start with `http:` or `https:`.");
@@ -6042,9 +6042,9 @@ var require_diagnostics = __commonJS({
         "undici:client:sendHeaders",
         (evt) => {
           const {
-            request: { method, path: path7, origin }
+            request: { method, path: path10, origin }
           } = evt;
-          debugLog("sending request to %s %s%s", method, origin, path7);
+          debugLog("sending request to %s %s%s", method, origin, path10);
         }
       );
     }
@@ -6062,14 +6062,14 @@ var require_diagnostics = __commonJS({
         "undici:request:headers",
         (evt) => {
           const {
-            request: { method, path: path7, origin },
+            request: { method, path: path10, origin },
             response: { statusCode }
           } = evt;
           debugLog(
             "received response to %s %s%s - HTTP %d",
             method,
             origin,
-            path7,
+            path10,
             statusCode
           );
         }
@@ -6078,23 +6078,23 @@ var require_diagnostics = __commonJS({
         "undici:request:trailers",
         (evt) => {
           const {
-            request: { method, path: path7, origin }
+            request: { method, path: path10, origin }
           } = evt;
-          debugLog("trailers received from %s %s%s", method, origin, path7);
+          debugLog("trailers received from %s %s%s", method, origin, path10);
         }
       );
       diagnosticsChannel.subscribe(
         "undici:request:error",
         (evt) => {
           const {
-            request: { method, path: path7, origin },
+            request: { method, path: path10, origin },
             error: error2
           } = evt;
           debugLog(
             "request to %s %s%s errored - %s",
             method,
             origin,
-            path7,
+            path10,
             error2.message
           );
         }
@@ -6209,7 +6209,7 @@ var require_request = __commonJS({
     var kHandler = /* @__PURE__ */ Symbol("handler");
     var Request = class {
       constructor(origin, {
-        path: path7,
+        path: path10,
         method,
         body,
         headers,
@@ -6226,11 +6226,11 @@ var require_request = __commonJS({
         maxRedirections,
         typeOfService
       }, handler) {
-        if (typeof path7 !== "string") {
+        if (typeof path10 !== "string") {
           throw new InvalidArgumentError2("path must be a string");
-        } else if (path7[0] !== "/" && !(path7.startsWith("http://") || path7.startsWith("https://")) && method !== "CONNECT") {
+        } else if (path10[0] !== "/" && !(path10.startsWith("http://") || path10.startsWith("https://")) && method !== "CONNECT") {
           throw new InvalidArgumentError2("path must be an absolute URL or start with a slash");
-        } else if (invalidPathRegex.test(path7)) {
+        } else if (invalidPathRegex.test(path10)) {
           throw new InvalidArgumentError2("invalid request path");
         }
         if (typeof method !== "string") {
@@ -6305,7 +6305,7 @@ var require_request = __commonJS({
         this.completed = false;
         this.aborted = false;
         this.upgrade = upgrade || null;
-        this.path = query ? serializePathWithQuery(path7, query) : path7;
+        this.path = query ? serializePathWithQuery(path10, query) : path10;
         this.origin = origin;
         this.protocol = getProtocolFromUrlString(origin);
         this.idempotent = idempotent == null ? method === "HEAD" || method === "GET" : idempotent;
@@ -6623,14 +6623,14 @@ var require_connect = __commonJS({
       const sessionCache = new SessionCache(maxCachedSessions == null ? 100 : maxCachedSessions);
       timeout = timeout == null ? 1e4 : timeout;
       allowH2 = allowH2 != null ? allowH2 : false;
-      return function connect({ hostname: hostname2, host, protocol, port, servername, localAddress, httpSocket }, callback) {
+      return function connect({ hostname: hostname3, host, protocol, port, servername, localAddress, httpSocket }, callback) {
         let socket;
         if (protocol === "https:") {
           if (!tls) {
             tls = __require("node:tls");
           }
           servername = servername || options.servername || util.getServerName(host) || null;
-          const sessionKey = servername || hostname2;
+          const sessionKey = servername || hostname3;
           assert2(sessionKey);
           const session = customSession || sessionCache.get(sessionKey) || null;
           port = port || 443;
@@ -6645,7 +6645,7 @@ var require_connect = __commonJS({
             socket: httpSocket,
             // upgrade socket connection
             port,
-            host: hostname2
+            host: hostname3
           });
           socket.on("session", function(session2) {
             sessionCache.set(sessionKey, session2);
@@ -6659,7 +6659,7 @@ var require_connect = __commonJS({
             ...options,
             localAddress,
             port,
-            host: hostname2
+            host: hostname3
           });
           if (useH2c === true) {
             socket.alpnProtocol = "h2";
@@ -6669,7 +6669,7 @@ var require_connect = __commonJS({
           const keepAliveInitialDelay = options.keepAliveInitialDelay === void 0 ? 6e4 : options.keepAliveInitialDelay;
           socket.setKeepAlive(true, keepAliveInitialDelay);
         }
-        const clearConnectTimeout = util.setupConnectTimeout(new WeakRef(socket), { timeout, hostname: hostname2, port });
+        const clearConnectTimeout = util.setupConnectTimeout(new WeakRef(socket), { timeout, hostname: hostname3, port });
         socket.setNoDelay(true).once(protocol === "https:" ? "secureConnect" : "connect", function() {
           queueMicrotask(clearConnectTimeout);
           if (callback) {
@@ -11173,7 +11173,7 @@ var require_client_h1 = __commonJS({
       }
     }
     function writeH1(client, request2) {
-      const { method, path: path7, host, upgrade, blocking, reset } = request2;
+      const { method, path: path10, host, upgrade, blocking, reset } = request2;
       let { body, headers, contentLength } = request2;
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH" || method === "QUERY" || method === "PROPFIND" || method === "PROPPATCH";
       if (util.isFormDataLike(body)) {
@@ -11249,7 +11249,7 @@ var require_client_h1 = __commonJS({
         socket[kBlocking] = true;
       }
       setTypeOfService(socket, request2);
-      let header3 = `${method} ${path7} HTTP/1.1\r
+      let header3 = `${method} ${path10} HTTP/1.1\r
 `;
       if (typeof host === "string") {
         header3 += `host: ${host}\r
@@ -11933,7 +11933,7 @@ var require_client_h2 = __commonJS({
       const headersTimeout = request2.headersTimeout ?? client[kHeadersTimeout];
       const bodyTimeout = request2.bodyTimeout ?? client[kBodyTimeout];
       const session = client[kHTTP2Session];
-      const { method, path: path7, host, upgrade, expectContinue, signal, protocol, headers: reqHeaders } = request2;
+      const { method, path: path10, host, upgrade, expectContinue, signal, protocol, headers: reqHeaders } = request2;
       let { body } = request2;
       if (upgrade != null && upgrade !== "websocket") {
         util.errorRequest(client, request2, new InvalidArgumentError2(`Custom upgrade "${upgrade}" not supported over HTTP/2`));
@@ -11966,8 +11966,8 @@ var require_client_h2 = __commonJS({
         }
       }
       let stream = null;
-      const { hostname: hostname2, port } = client[kUrl];
-      headers[HTTP2_HEADER_AUTHORITY] = host || `${hostname2}${port ? `:${port}` : ""}`;
+      const { hostname: hostname3, port } = client[kUrl];
+      headers[HTTP2_HEADER_AUTHORITY] = host || `${hostname3}${port ? `:${port}` : ""}`;
       headers[HTTP2_HEADER_METHOD] = method;
       const abort = (err2) => {
         if (request2.aborted || request2.completed) {
@@ -12002,7 +12002,7 @@ var require_client_h2 = __commonJS({
           }
           headers[HTTP2_HEADER_METHOD] = "CONNECT";
           headers[HTTP2_HEADER_PROTOCOL] = "websocket";
-          headers[HTTP2_HEADER_PATH] = path7;
+          headers[HTTP2_HEADER_PATH] = path10;
           if (protocol === "ws:" || protocol === "wss:") {
             headers[HTTP2_HEADER_SCHEME] = protocol === "ws:" ? "http" : "https";
           } else {
@@ -12054,7 +12054,7 @@ var require_client_h2 = __commonJS({
         stream.setTimeout(headersTimeout);
         return true;
       }
-      headers[HTTP2_HEADER_PATH] = path7;
+      headers[HTTP2_HEADER_PATH] = path10;
       headers[HTTP2_HEADER_SCHEME] = protocol === "http:" ? "http" : "https";
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH";
       if (body && typeof body.read === "function") {
@@ -12704,20 +12704,20 @@ var require_client = __commonJS({
     function connect(client) {
       assert2(!client[kConnecting]);
       assert2(!client[kHTTPContext]);
-      let { host, hostname: hostname2, protocol, port } = client[kUrl];
-      if (hostname2[0] === "[") {
-        const idx = hostname2.indexOf("]");
+      let { host, hostname: hostname3, protocol, port } = client[kUrl];
+      if (hostname3[0] === "[") {
+        const idx = hostname3.indexOf("]");
         assert2(idx !== -1);
-        const ip = hostname2.substring(1, idx);
+        const ip = hostname3.substring(1, idx);
         assert2(net.isIPv6(ip));
-        hostname2 = ip;
+        hostname3 = ip;
       }
       client[kConnecting] = true;
       if (channels.beforeConnect.hasSubscribers) {
         channels.beforeConnect.publish({
           connectParams: {
             host,
-            hostname: hostname2,
+            hostname: hostname3,
             protocol,
             port,
             version: client[kHTTPContext]?.version,
@@ -12730,14 +12730,14 @@ var require_client = __commonJS({
       try {
         client[kConnector]({
           host,
-          hostname: hostname2,
+          hostname: hostname3,
           protocol,
           port,
           servername: client[kServerName],
           localAddress: client[kLocalAddress]
         }, (err2, socket) => {
           if (err2) {
-            handleConnectError(client, err2, { host, hostname: hostname2, protocol, port });
+            handleConnectError(client, err2, { host, hostname: hostname3, protocol, port });
             client[kResume]();
             return;
           }
@@ -12751,7 +12751,7 @@ var require_client = __commonJS({
             client[kHTTPContext] = socket.alpnProtocol === "h2" ? connectH2(client, socket) : connectH1(client, socket);
           } catch (err3) {
             socket.destroy().on("error", noop);
-            handleConnectError(client, err3, { host, hostname: hostname2, protocol, port });
+            handleConnectError(client, err3, { host, hostname: hostname3, protocol, port });
             client[kResume]();
             return;
           }
@@ -12764,7 +12764,7 @@ var require_client = __commonJS({
             channels.connected.publish({
               connectParams: {
                 host,
-                hostname: hostname2,
+                hostname: hostname3,
                 protocol,
                 port,
                 version: client[kHTTPContext]?.version,
@@ -12779,11 +12779,11 @@ var require_client = __commonJS({
           client[kResume]();
         });
       } catch (err2) {
-        handleConnectError(client, err2, { host, hostname: hostname2, protocol, port });
+        handleConnectError(client, err2, { host, hostname: hostname3, protocol, port });
         client[kResume]();
       }
     }
-    function handleConnectError(client, err2, { host, hostname: hostname2, protocol, port }) {
+    function handleConnectError(client, err2, { host, hostname: hostname3, protocol, port }) {
       if (client.destroyed) {
         return;
       }
@@ -12792,7 +12792,7 @@ var require_client = __commonJS({
         channels.connectError.publish({
           connectParams: {
             host,
-            hostname: hostname2,
+            hostname: hostname3,
             protocol,
             port,
             version: client[kHTTPContext]?.version,
@@ -16221,17 +16221,17 @@ var require_visit = __commonJS({
     visit.BREAK = BREAK;
     visit.SKIP = SKIP;
     visit.REMOVE = REMOVE;
-    function visit_(key, node2, visitor, path7) {
-      const ctrl = callVisitor(key, node2, visitor, path7);
+    function visit_(key, node2, visitor, path10) {
+      const ctrl = callVisitor(key, node2, visitor, path10);
       if (identity.isNode(ctrl) || identity.isPair(ctrl)) {
-        replaceNode(key, path7, ctrl);
-        return visit_(key, ctrl, visitor, path7);
+        replaceNode(key, path10, ctrl);
+        return visit_(key, ctrl, visitor, path10);
       }
       if (typeof ctrl !== "symbol") {
         if (identity.isCollection(node2)) {
-          path7 = Object.freeze(path7.concat(node2));
+          path10 = Object.freeze(path10.concat(node2));
           for (let i = 0; i < node2.items.length; ++i) {
-            const ci = visit_(i, node2.items[i], visitor, path7);
+            const ci = visit_(i, node2.items[i], visitor, path10);
             if (typeof ci === "number")
               i = ci - 1;
             else if (ci === BREAK)
@@ -16242,13 +16242,13 @@ var require_visit = __commonJS({
             }
           }
         } else if (identity.isPair(node2)) {
-          path7 = Object.freeze(path7.concat(node2));
-          const ck = visit_("key", node2.key, visitor, path7);
+          path10 = Object.freeze(path10.concat(node2));
+          const ck = visit_("key", node2.key, visitor, path10);
           if (ck === BREAK)
             return BREAK;
           else if (ck === REMOVE)
             node2.key = null;
-          const cv = visit_("value", node2.value, visitor, path7);
+          const cv = visit_("value", node2.value, visitor, path10);
           if (cv === BREAK)
             return BREAK;
           else if (cv === REMOVE)
@@ -16269,17 +16269,17 @@ var require_visit = __commonJS({
     visitAsync.BREAK = BREAK;
     visitAsync.SKIP = SKIP;
     visitAsync.REMOVE = REMOVE;
-    async function visitAsync_(key, node2, visitor, path7) {
-      const ctrl = await callVisitor(key, node2, visitor, path7);
+    async function visitAsync_(key, node2, visitor, path10) {
+      const ctrl = await callVisitor(key, node2, visitor, path10);
       if (identity.isNode(ctrl) || identity.isPair(ctrl)) {
-        replaceNode(key, path7, ctrl);
-        return visitAsync_(key, ctrl, visitor, path7);
+        replaceNode(key, path10, ctrl);
+        return visitAsync_(key, ctrl, visitor, path10);
       }
       if (typeof ctrl !== "symbol") {
         if (identity.isCollection(node2)) {
-          path7 = Object.freeze(path7.concat(node2));
+          path10 = Object.freeze(path10.concat(node2));
           for (let i = 0; i < node2.items.length; ++i) {
-            const ci = await visitAsync_(i, node2.items[i], visitor, path7);
+            const ci = await visitAsync_(i, node2.items[i], visitor, path10);
             if (typeof ci === "number")
               i = ci - 1;
             else if (ci === BREAK)
@@ -16290,13 +16290,13 @@ var require_visit = __commonJS({
             }
           }
         } else if (identity.isPair(node2)) {
-          path7 = Object.freeze(path7.concat(node2));
-          const ck = await visitAsync_("key", node2.key, visitor, path7);
+          path10 = Object.freeze(path10.concat(node2));
+          const ck = await visitAsync_("key", node2.key, visitor, path10);
           if (ck === BREAK)
             return BREAK;
           else if (ck === REMOVE)
             node2.key = null;
-          const cv = await visitAsync_("value", node2.value, visitor, path7);
+          const cv = await visitAsync_("value", node2.value, visitor, path10);
           if (cv === BREAK)
             return BREAK;
           else if (cv === REMOVE)
@@ -16323,23 +16323,23 @@ var require_visit = __commonJS({
       }
       return visitor;
     }
-    function callVisitor(key, node2, visitor, path7) {
+    function callVisitor(key, node2, visitor, path10) {
       if (typeof visitor === "function")
-        return visitor(key, node2, path7);
+        return visitor(key, node2, path10);
       if (identity.isMap(node2))
-        return visitor.Map?.(key, node2, path7);
+        return visitor.Map?.(key, node2, path10);
       if (identity.isSeq(node2))
-        return visitor.Seq?.(key, node2, path7);
+        return visitor.Seq?.(key, node2, path10);
       if (identity.isPair(node2))
-        return visitor.Pair?.(key, node2, path7);
+        return visitor.Pair?.(key, node2, path10);
       if (identity.isScalar(node2))
-        return visitor.Scalar?.(key, node2, path7);
+        return visitor.Scalar?.(key, node2, path10);
       if (identity.isAlias(node2))
-        return visitor.Alias?.(key, node2, path7);
+        return visitor.Alias?.(key, node2, path10);
       return void 0;
     }
-    function replaceNode(key, path7, node2) {
-      const parent = path7[path7.length - 1];
+    function replaceNode(key, path10, node2) {
+      const parent = path10[path10.length - 1];
       if (identity.isCollection(parent)) {
         parent.items[key] = node2;
       } else if (identity.isPair(parent)) {
@@ -16951,10 +16951,10 @@ var require_Collection = __commonJS({
     var createNode = require_createNode();
     var identity = require_identity();
     var Node = require_Node();
-    function collectionFromPath(schema, path7, value) {
+    function collectionFromPath(schema, path10, value) {
       let v = value;
-      for (let i = path7.length - 1; i >= 0; --i) {
-        const k = path7[i];
+      for (let i = path10.length - 1; i >= 0; --i) {
+        const k = path10[i];
         if (typeof k === "number" && Number.isInteger(k) && k >= 0) {
           const a = [];
           a[k] = v;
@@ -16973,7 +16973,7 @@ var require_Collection = __commonJS({
         sourceObjects: /* @__PURE__ */ new Map()
       });
     }
-    var isEmptyPath = (path7) => path7 == null || typeof path7 === "object" && !!path7[Symbol.iterator]().next().done;
+    var isEmptyPath = (path10) => path10 == null || typeof path10 === "object" && !!path10[Symbol.iterator]().next().done;
     var Collection = class extends Node.NodeBase {
       constructor(type, schema) {
         super(type);
@@ -17003,11 +17003,11 @@ var require_Collection = __commonJS({
        * be a Pair instance or a `{ key, value }` object, which may not have a key
        * that already exists in the map.
        */
-      addIn(path7, value) {
-        if (isEmptyPath(path7))
+      addIn(path10, value) {
+        if (isEmptyPath(path10))
           this.add(value);
         else {
-          const [key, ...rest] = path7;
+          const [key, ...rest] = path10;
           const node2 = this.get(key, true);
           if (identity.isCollection(node2))
             node2.addIn(rest, value);
@@ -17021,8 +17021,8 @@ var require_Collection = __commonJS({
        * Removes a value from the collection.
        * @returns `true` if the item was found and removed.
        */
-      deleteIn(path7) {
-        const [key, ...rest] = path7;
+      deleteIn(path10) {
+        const [key, ...rest] = path10;
         if (rest.length === 0)
           return this.delete(key);
         const node2 = this.get(key, true);
@@ -17036,8 +17036,8 @@ var require_Collection = __commonJS({
        * scalar values from their surrounding node; to disable set `keepScalar` to
        * `true` (collections are always returned intact).
        */
-      getIn(path7, keepScalar) {
-        const [key, ...rest] = path7;
+      getIn(path10, keepScalar) {
+        const [key, ...rest] = path10;
         const node2 = this.get(key, true);
         if (rest.length === 0)
           return !keepScalar && identity.isScalar(node2) ? node2.value : node2;
@@ -17055,8 +17055,8 @@ var require_Collection = __commonJS({
       /**
        * Checks if the collection includes a value with the key `key`.
        */
-      hasIn(path7) {
-        const [key, ...rest] = path7;
+      hasIn(path10) {
+        const [key, ...rest] = path10;
         if (rest.length === 0)
           return this.has(key);
         const node2 = this.get(key, true);
@@ -17066,8 +17066,8 @@ var require_Collection = __commonJS({
        * Sets a value in this collection. For `!!set`, `value` needs to be a
        * boolean to add/remove the item from the set.
        */
-      setIn(path7, value) {
-        const [key, ...rest] = path7;
+      setIn(path10, value) {
+        const [key, ...rest] = path10;
         if (rest.length === 0) {
           this.set(key, value);
         } else {
@@ -19582,9 +19582,9 @@ var require_Document = __commonJS({
           this.contents.add(value);
       }
       /** Adds a value to the document. */
-      addIn(path7, value) {
+      addIn(path10, value) {
         if (assertCollection(this.contents))
-          this.contents.addIn(path7, value);
+          this.contents.addIn(path10, value);
       }
       /**
        * Create a new `Alias` node, ensuring that the target `node` has the required anchor.
@@ -19659,14 +19659,14 @@ var require_Document = __commonJS({
        * Removes a value from the document.
        * @returns `true` if the item was found and removed.
        */
-      deleteIn(path7) {
-        if (Collection.isEmptyPath(path7)) {
+      deleteIn(path10) {
+        if (Collection.isEmptyPath(path10)) {
           if (this.contents == null)
             return false;
           this.contents = null;
           return true;
         }
-        return assertCollection(this.contents) ? this.contents.deleteIn(path7) : false;
+        return assertCollection(this.contents) ? this.contents.deleteIn(path10) : false;
       }
       /**
        * Returns item at `key`, or `undefined` if not found. By default unwraps
@@ -19681,10 +19681,10 @@ var require_Document = __commonJS({
        * scalar values from their surrounding node; to disable set `keepScalar` to
        * `true` (collections are always returned intact).
        */
-      getIn(path7, keepScalar) {
-        if (Collection.isEmptyPath(path7))
+      getIn(path10, keepScalar) {
+        if (Collection.isEmptyPath(path10))
           return !keepScalar && identity.isScalar(this.contents) ? this.contents.value : this.contents;
-        return identity.isCollection(this.contents) ? this.contents.getIn(path7, keepScalar) : void 0;
+        return identity.isCollection(this.contents) ? this.contents.getIn(path10, keepScalar) : void 0;
       }
       /**
        * Checks if the document includes a value with the key `key`.
@@ -19695,10 +19695,10 @@ var require_Document = __commonJS({
       /**
        * Checks if the document includes a value at `path`.
        */
-      hasIn(path7) {
-        if (Collection.isEmptyPath(path7))
+      hasIn(path10) {
+        if (Collection.isEmptyPath(path10))
           return this.contents !== void 0;
-        return identity.isCollection(this.contents) ? this.contents.hasIn(path7) : false;
+        return identity.isCollection(this.contents) ? this.contents.hasIn(path10) : false;
       }
       /**
        * Sets a value in this document. For `!!set`, `value` needs to be a
@@ -19715,13 +19715,13 @@ var require_Document = __commonJS({
        * Sets a value in this document. For `!!set`, `value` needs to be a
        * boolean to add/remove the item from the set.
        */
-      setIn(path7, value) {
-        if (Collection.isEmptyPath(path7)) {
+      setIn(path10, value) {
+        if (Collection.isEmptyPath(path10)) {
           this.contents = value;
         } else if (this.contents == null) {
-          this.contents = Collection.collectionFromPath(this.schema, Array.from(path7), value);
+          this.contents = Collection.collectionFromPath(this.schema, Array.from(path10), value);
         } else if (assertCollection(this.contents)) {
-          this.contents.setIn(path7, value);
+          this.contents.setIn(path10, value);
         }
       }
       /**
@@ -21682,9 +21682,9 @@ var require_cst_visit = __commonJS({
     visit.BREAK = BREAK;
     visit.SKIP = SKIP;
     visit.REMOVE = REMOVE;
-    visit.itemAtPath = (cst, path7) => {
+    visit.itemAtPath = (cst, path10) => {
       let item = cst;
-      for (const [field, index] of path7) {
+      for (const [field, index] of path10) {
         const tok = item?.[field];
         if (tok && "items" in tok) {
           item = tok.items[index];
@@ -21693,23 +21693,23 @@ var require_cst_visit = __commonJS({
       }
       return item;
     };
-    visit.parentCollection = (cst, path7) => {
-      const parent = visit.itemAtPath(cst, path7.slice(0, -1));
-      const field = path7[path7.length - 1][0];
+    visit.parentCollection = (cst, path10) => {
+      const parent = visit.itemAtPath(cst, path10.slice(0, -1));
+      const field = path10[path10.length - 1][0];
       const coll = parent?.[field];
       if (coll && "items" in coll)
         return coll;
       throw new Error("Parent collection not found");
     };
-    function _visit(path7, item, visitor) {
-      let ctrl = visitor(item, path7);
+    function _visit(path10, item, visitor) {
+      let ctrl = visitor(item, path10);
       if (typeof ctrl === "symbol")
         return ctrl;
       for (const field of ["key", "value"]) {
         const token = item[field];
         if (token && "items" in token) {
           for (let i = 0; i < token.items.length; ++i) {
-            const ci = _visit(Object.freeze(path7.concat([[field, i]])), token.items[i], visitor);
+            const ci = _visit(Object.freeze(path10.concat([[field, i]])), token.items[i], visitor);
             if (typeof ci === "number")
               i = ci - 1;
             else if (ci === BREAK)
@@ -21720,10 +21720,10 @@ var require_cst_visit = __commonJS({
             }
           }
           if (typeof ctrl === "function" && field === "key")
-            ctrl = ctrl(item, path7);
+            ctrl = ctrl(item, path10);
         }
       }
-      return typeof ctrl === "function" ? ctrl(item, path7) : ctrl;
+      return typeof ctrl === "function" ? ctrl(item, path10) : ctrl;
     }
     exports.visit = visit;
   }
@@ -23903,10 +23903,10 @@ function mergeDefs(...defs) {
 function cloneDef(schema) {
   return mergeDefs(schema._zod.def);
 }
-function getElementAtPath(obj, path7) {
-  if (!path7)
+function getElementAtPath(obj, path10) {
+  if (!path10)
     return obj;
-  return path7.reduce((acc, key) => acc?.[key], obj);
+  return path10.reduce((acc, key) => acc?.[key], obj);
 }
 function promiseAllObject(promisesObj) {
   const keys = Object.keys(promisesObj);
@@ -24246,11 +24246,11 @@ function explicitlyAborted(x, startIndex = 0) {
   }
   return false;
 }
-function prefixIssues(path7, issues) {
+function prefixIssues(path10, issues) {
   return issues.map((iss) => {
     var _a3;
     (_a3 = iss).path ?? (_a3.path = []);
-    iss.path.unshift(path7);
+    iss.path.unshift(path10);
     return iss;
   });
 }
@@ -24708,16 +24708,16 @@ function flattenError(error2, mapper = (issue2) => issue2.message) {
 }
 function formatError(error2, mapper = (issue2) => issue2.message) {
   const fieldErrors = { _errors: [] };
-  const processError = (error3, path7 = []) => {
+  const processError = (error3, path10 = []) => {
     for (const issue2 of error3.issues) {
       if (issue2.code === "invalid_union" && issue2.errors.length) {
-        issue2.errors.map((issues) => processError({ issues }, [...path7, ...issue2.path]));
+        issue2.errors.map((issues) => processError({ issues }, [...path10, ...issue2.path]));
       } else if (issue2.code === "invalid_key") {
-        processError({ issues: issue2.issues }, [...path7, ...issue2.path]);
+        processError({ issues: issue2.issues }, [...path10, ...issue2.path]);
       } else if (issue2.code === "invalid_element") {
-        processError({ issues: issue2.issues }, [...path7, ...issue2.path]);
+        processError({ issues: issue2.issues }, [...path10, ...issue2.path]);
       } else {
-        const fullpath = [...path7, ...issue2.path];
+        const fullpath = [...path10, ...issue2.path];
         if (fullpath.length === 0) {
           fieldErrors._errors.push(mapper(issue2));
         } else {
@@ -25549,9 +25549,9 @@ var asciiTabOrNewline = /[\t\n\r]/g;
 function stripTabAndNewline(value) {
   return value.replace(asciiTabOrNewline, "");
 }
-function urlHostnameOk(url, hostname2) {
-  hostname2.lastIndex = 0;
-  return hostname2.test(url.hostname);
+function urlHostnameOk(url, hostname3) {
+  hostname3.lastIndex = 0;
+  return hostname3.test(url.hostname);
 }
 function urlProtocolOk(url, protocol) {
   protocol.lastIndex = 0;
@@ -31077,8 +31077,8 @@ var Registry = class {
     await this.settleScheme();
     return this.base;
   }
-  url(path7) {
-    return new URL(path7, this.base);
+  url(path10) {
+    return new URL(path10, this.base);
   }
   /** A repository; with "push" access every request asks for a push token, so one token serves a whole push. */
   repository(name, access2 = "pull") {
@@ -31640,8 +31640,8 @@ import { createReadStream as createReadStream2 } from "node:fs";
 
 // tools/ociutil/layout/layout.ts
 import { createReadStream } from "node:fs";
-import { mkdir, readFile as readFile4, rename as rename2, rm as rm2, stat as stat3 } from "node:fs/promises";
-import path3 from "node:path";
+import { mkdir, opendir as opendir2, readFile as readFile4, rename as rename2, rm as rm3, stat as stat4 } from "node:fs/promises";
+import path4 from "node:path";
 
 // tools/ociutil/layout/blob-workers.ts
 import { availableParallelism } from "node:os";
@@ -31859,8 +31859,8 @@ var BlobWriter = class _BlobWriter {
   /** Resolves once the file holds exactly the blob; rejects with the first failure. */
   done;
   /** Creates `path` (which must not exist) and a writer for it. */
-  static async create(path7, desc, what, staging) {
-    const fd = await openFile(path7, "wx", 420);
+  static async create(path10, desc, what, staging) {
+    const fd = await openFile(path10, "wx", 420);
     return new _BlobWriter(fd, desc, what, staging);
   }
   write(chunk) {
@@ -31941,11 +31941,89 @@ var BlobWriter = class _BlobWriter {
 };
 
 // tools/ociutil/util/fsutil.ts
-import { randomBytes } from "node:crypto";
-import { open as open3, rename, rm } from "node:fs/promises";
+import { open as open3, rename, rm as rm2 } from "node:fs/promises";
+import path3 from "node:path";
+
+// tools/ociutil/util/temp-files.ts
+import { createHash as createHash3, randomBytes } from "node:crypto";
+import { readlinkSync } from "node:fs";
+import { opendir, rm, stat as stat3 } from "node:fs/promises";
+import { hostname as hostname2 } from "node:os";
 import path2 from "node:path";
+var ABANDONED_AFTER_MS = 24 * 60 * 60 * 1e3;
+var TEMP_NAME = /^\.(.+)\.([0-9a-f]{8})-([0-9]+)\.[0-9a-f]{12}\.tmp$/;
+var UNHOSTED_TEMP_NAME = /^\.(.+)\.([0-9]+)\.[0-9a-f]{12}\.tmp$/;
+var hostTag;
+function writerHost() {
+  if (hostTag === void 0) {
+    let namespace = "";
+    try {
+      namespace = readlinkSync("/proc/self/ns/pid");
+    } catch {
+    }
+    hostTag = createHash3("sha256").update(`${hostname2()}\0${namespace}`).digest("hex").slice(0, 8);
+  }
+  return hostTag;
+}
+function tempNameFor(name) {
+  return `.${name}.${writerHost()}-${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
+}
+function parseTempName(name) {
+  const m = TEMP_NAME.exec(name);
+  if (m !== null) {
+    return { name, target: m[1], ...m[2] === writerHost() ? { localPid: Number(m[3]) } : {} };
+  }
+  const old = UNHOSTED_TEMP_NAME.exec(name);
+  return old !== null ? { name, target: old[1] } : void 0;
+}
+function isRunning(pid) {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err2) {
+    return err2.code === "EPERM";
+  }
+}
+async function abandonedBecause(file, temp, now = Date.now()) {
+  if (temp.localPid !== void 0 && !isRunning(temp.localPid)) return `its writer, pid ${temp.localPid}, is not running`;
+  let modified;
+  try {
+    modified = (await stat3(file)).mtimeMs;
+  } catch {
+    return void 0;
+  }
+  if (now - modified > ABANDONED_AFTER_MS) return `not modified for ${Math.floor((now - modified) / 36e5)} hours`;
+  return void 0;
+}
+async function* tempFilesIn(dir) {
+  let entries;
+  try {
+    entries = await opendir(dir);
+  } catch {
+    return;
+  }
+  for await (const entry of entries) {
+    if (!entry.isFile()) continue;
+    const temp = parseTempName(entry.name);
+    if (temp !== void 0) yield temp;
+  }
+}
+async function removeAbandonedTemps(dir, target) {
+  let removed = 0;
+  for await (const temp of tempFilesIn(dir)) {
+    if (target !== void 0 && temp.target !== target) continue;
+    const file = path2.join(dir, temp.name);
+    if (await abandonedBecause(file, temp) === void 0) continue;
+    await rm(file, { force: true });
+    removed++;
+  }
+  return removed;
+}
+
+// tools/ociutil/util/fsutil.ts
 function tempPathFor(target) {
-  return path2.join(path2.dirname(target), `.${path2.basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  return path3.join(path3.dirname(target), tempNameFor(path3.basename(target)));
 }
 async function writeFileAtomic(target, data) {
   const tmp = tempPathFor(target);
@@ -31969,7 +32047,7 @@ async function writeFileAtomic(target, data) {
     }
     await rename(tmp, target);
   } catch (err2) {
-    await rm(tmp, { force: true });
+    await rm2(tmp, { force: true });
     throw err2;
   }
 }
@@ -31986,19 +32064,23 @@ var ImageLayout = class _ImageLayout {
     this.dir = dir;
   }
   dir;
-  /** Opens DIR as a layout, creating an empty one (oci-layout, index.json, blobs/) if it has none. */
+  /**
+   * Opens DIR to write into it, creating an empty layout (oci-layout, index.json, blobs/) if it has
+   * none, and removing the temp files that interrupted writers left in it.
+   */
   static async init(dir) {
-    await mkdir(path3.join(dir, "blobs"), { recursive: true });
+    await mkdir(path4.join(dir, "blobs"), { recursive: true });
     const layout = new _ImageLayout(dir);
-    const marker = path3.join(dir, "oci-layout");
+    for (const d of await layout.tempFileDirs()) await removeAbandonedTemps(d);
+    const marker = path4.join(dir, "oci-layout");
     try {
-      await stat3(marker);
+      await stat4(marker);
     } catch {
       await writeFileAtomic(marker, `${JSON.stringify({ imageLayoutVersion: "1.0.0" })}
 `);
     }
     try {
-      await stat3(path3.join(dir, "index.json"));
+      await stat4(path4.join(dir, "index.json"));
     } catch {
       await layout.writeIndex({ schemaVersion: 2, mediaType: MediaType.OciImageIndex, manifests: [] });
     }
@@ -32008,7 +32090,7 @@ var ImageLayout = class _ImageLayout {
   static async open(dir) {
     let marker;
     try {
-      marker = await readFile4(path3.join(dir, "oci-layout"));
+      marker = await readFile4(path4.join(dir, "oci-layout"));
     } catch {
       throw new LayoutError(`${dir} is not an OCI image layout: it has no oci-layout file`);
     }
@@ -32022,14 +32104,25 @@ var ImageLayout = class _ImageLayout {
     if (!parsed.success) throw new LayoutError(`${dir}/oci-layout: ${describeIssues(parsed.error)} (expected imageLayoutVersion "1.0.0")`);
     return new _ImageLayout(dir);
   }
+  /** Where writers put temp files: the layout's root (index.json) and each blobs/<algorithm>/. */
+  async tempFileDirs() {
+    const dirs = [this.dir];
+    try {
+      for await (const entry of await opendir2(path4.join(this.dir, "blobs"))) {
+        if (entry.isDirectory()) dirs.push(path4.join(this.dir, "blobs", entry.name));
+      }
+    } catch {
+    }
+    return dirs;
+  }
   blobPath(digest2) {
     const checked2 = parseDigest(digest2);
-    return path3.join(this.dir, "blobs", digestAlgorithm(checked2), digestHex(checked2));
+    return path4.join(this.dir, "blobs", digestAlgorithm(checked2), digestHex(checked2));
   }
   /** The size of the stored blob, or undefined if there is none. */
   async blobSize(digest2) {
     try {
-      const s = await stat3(this.blobPath(digest2));
+      const s = await stat4(this.blobPath(digest2));
       return s.isFile() ? s.size : void 0;
     } catch {
       return void 0;
@@ -32050,7 +32143,7 @@ var ImageLayout = class _ImageLayout {
    */
   async receiveBlob(desc, what, deliver) {
     const target = this.blobPath(desc.digest);
-    await mkdir(path3.dirname(target), { recursive: true });
+    await mkdir(path4.dirname(target), { recursive: true });
     const tmp = tempPathFor(target);
     const writer = await BlobWriter.create(tmp, desc, what, sharedStaging);
     try {
@@ -32062,7 +32155,7 @@ var ImageLayout = class _ImageLayout {
       await writer.done;
       await rename2(tmp, target);
     } catch (err2) {
-      await rm2(tmp, { force: true });
+      await rm3(tmp, { force: true });
       throw err2;
     }
   }
@@ -32074,7 +32167,7 @@ var ImageLayout = class _ImageLayout {
     }
     const target = this.blobPath(digest2);
     if (await this.blobSize(digest2) === bytes.length) return digest2;
-    await mkdir(path3.dirname(target), { recursive: true });
+    await mkdir(path4.dirname(target), { recursive: true });
     await writeFileAtomic(target, bytes);
     return digest2;
   }
@@ -32098,7 +32191,7 @@ var ImageLayout = class _ImageLayout {
     return createReadStream(this.blobPath(digest2), { highWaterMark: STREAM_CHUNK });
   }
   async readIndex() {
-    const file = path3.join(this.dir, "index.json");
+    const file = path4.join(this.dir, "index.json");
     let bytes;
     try {
       bytes = await readFile4(file);
@@ -32116,7 +32209,7 @@ var ImageLayout = class _ImageLayout {
     return parsed.data;
   }
   async writeIndex(index) {
-    await writeFileAtomic(path3.join(this.dir, "index.json"), `${JSON.stringify(index, null, 2)}
+    await writeFileAtomic(path4.join(this.dir, "index.json"), `${JSON.stringify(index, null, 2)}
 `);
   }
   /**
@@ -32140,8 +32233,8 @@ var ImageLayout = class _ImageLayout {
 // tools/ociutil/util/file-chunks.ts
 import { open as open4 } from "node:fs/promises";
 var CHUNK = 1 << 20;
-async function* fileChunks(path7, start = 0, end) {
-  const file = await open4(path7, "r");
+async function* fileChunks(path10, start = 0, end) {
+  const file = await open4(path10, "r");
   try {
     const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
     let position = start;
@@ -32152,7 +32245,7 @@ async function* fileChunks(path7, start = 0, end) {
       let filled = 0;
       while (filled < want) {
         const { bytesRead } = await file.read(buffer, filled, want - filled, position + filled);
-        if (bytesRead === 0) throw new Error(`${path7}: file ended at ${position + filled} bytes, expected ${stop}`);
+        if (bytesRead === 0) throw new Error(`${path10}: file ended at ${position + filled} bytes, expected ${stop}`);
         filled += bytesRead;
       }
       position += filled;
@@ -32465,8 +32558,8 @@ async function copy(client, src, dst, opts) {
 }
 
 // tools/ociutil/provenance/pushed.ts
-import { mkdir as mkdir2, stat as stat4 } from "node:fs/promises";
-import path4 from "node:path";
+import { mkdir as mkdir2, stat as stat5 } from "node:fs/promises";
+import path5 from "node:path";
 function records(p) {
   const imageRefs = p.manifests.map((d) => `${p.repository}@${d}`);
   const names = p.tags.length > 0 ? p.tags.map((t) => `${p.repository}:${t}`) : [`${p.repository}@${p.digest}`];
@@ -32499,7 +32592,7 @@ function checkTektonBudget(results) {
   }
 }
 async function checkTargets(t) {
-  if (t.imageRefs !== void 0) await mustBeDir(path4.dirname(path4.resolve(t.imageRefs)), `--image-refs ${t.imageRefs}: its directory`);
+  if (t.imageRefs !== void 0) await mustBeDir(path5.dirname(path5.resolve(t.imageRefs)), `--image-refs ${t.imageRefs}: its directory`);
   if (t.tektonResults !== void 0) await mustBeDir(t.tektonResults, `--tekton-results ${t.tektonResults}`);
   if (t.builderOutput !== void 0) {
     await mkdir2(t.builderOutput, { recursive: true }).catch((err2) => {
@@ -32509,15 +32602,15 @@ async function checkTargets(t) {
   }
 }
 async function mustBeDir(dir, what) {
-  const st = await stat4(dir).catch(() => void 0);
+  const st = await stat5(dir).catch(() => void 0);
   if (st === void 0) throw new UsageError(`${what} does not exist`);
   if (!st.isDirectory()) throw new UsageError(`${what} is not a directory`);
 }
 async function writeRecords(r, t) {
   if (t.imageRefs !== void 0) await writeFileAtomic(t.imageRefs, imageRefsFile(r));
-  if (t.builderOutput !== void 0) await writeFileAtomic(path4.join(t.builderOutput, "images"), builderOutputImagesFile(r));
+  if (t.builderOutput !== void 0) await writeFileAtomic(path5.join(t.builderOutput, "images"), builderOutputImagesFile(r));
   if (t.tektonResults !== void 0) {
-    for (const [name, value] of Object.entries(r.tektonResults)) await writeFileAtomic(path4.join(t.tektonResults, name), value);
+    for (const [name, value] of Object.entries(r.tektonResults)) await writeFileAtomic(path5.join(t.tektonResults, name), value);
   }
 }
 
@@ -32981,14 +33074,14 @@ function registerPull(program3) {
 }
 
 // tools/ociutil/sbom/referrer.ts
-import { readFile as readFile8, stat as stat5 } from "node:fs/promises";
+import { readFile as readFile8, stat as stat6 } from "node:fs/promises";
 var MAX_SBOM_BYTES = 64 << 20;
 var SPDX_JSON = "application/spdx+json";
 var CYCLONEDX_JSON = "application/vnd.cyclonedx+json";
 async function readSbomFile(file, flag) {
   let size;
   try {
-    size = (await stat5(file)).size;
+    size = (await stat6(file)).size;
   } catch (err2) {
     throw new OciError(`${flag} ${file}: ${err2.message}`);
   }
@@ -33135,7 +33228,7 @@ async function selectImage(layout, opts) {
 // tools/ociutil/tarball/write.ts
 var import_tar_stream = __toESM(require_tar_stream(), 1);
 import { createWriteStream } from "node:fs";
-import { rename as rename3, rm as rm3 } from "node:fs/promises";
+import { rename as rename3, rm as rm4 } from "node:fs/promises";
 import { pipeline as pipeline2 } from "node:stream/promises";
 function checkRepoTag(value) {
   const ref = parseReference(value);
@@ -33238,7 +33331,7 @@ async function writeTarball(layout, selected, output, tags, platform2) {
     for (const r of await Promise.allSettled([produced, pipeline2(pack, out)])) if (r.status === "rejected") throw r.reason;
     await rename3(tmp, output);
   } catch (err2) {
-    await rm3(tmp, { force: true });
+    await rm4(tmp, { force: true });
     throw err2;
   }
   return { manifest: selected.image.digest, config: config2.digest, layers: layers.map((l) => l.digest), tags, bytes: bytes + configBytes.length };
@@ -33260,6 +33353,8 @@ function registerSave(program3) {
 
 // tools/ociutil/ops/verify.ts
 import { createReadStream as createReadStream3 } from "node:fs";
+import { opendir as opendir3 } from "node:fs/promises";
+import path6 from "node:path";
 
 // tools/ociutil/util/file-hasher.ts
 import { availableParallelism as availableParallelism2 } from "node:os";
@@ -33338,7 +33433,7 @@ var HasherThread = class {
 };
 var threads;
 var nextId = 0;
-function hashFileAsWritten(path7, algorithm) {
+function hashFileAsWritten(path10, algorithm) {
   threads ??= Array.from({ length: Math.max(1, Math.min(2, availableParallelism2() - 1 || 1)) }, () => new HasherThread());
   const thread = threads.reduce((a, b) => b.load < a.load ? b : a);
   const id = nextId++;
@@ -33351,7 +33446,7 @@ function hashFileAsWritten(path7, algorithm) {
   });
   result2.catch(() => void 0);
   thread.start(id, { resolve: resolve2, reject });
-  thread.post({ op: "open", id, path: path7, algorithm });
+  thread.post({ op: "open", id, path: path10, algorithm });
   return {
     advance: (end) => thread.post({ op: "advance", id, end }),
     finish: () => {
@@ -33380,7 +33475,7 @@ async function verifyLayout(dir, jobs) {
   const layout = await ImageLayout.open(dir);
   const index = await layout.readIndex();
   const problems = [];
-  const result2 = { manifests: 0, blobs: 0, bytes: 0, problems };
+  const result2 = { manifests: 0, blobs: 0, bytes: 0, problems, strays: [] };
   const checkedBlobs = /* @__PURE__ */ new Map();
   const visited = /* @__PURE__ */ new Set();
   const layers = [];
@@ -33410,52 +33505,73 @@ async function verifyLayout(dir, jobs) {
     }
     return p;
   };
-  const visitManifest = async (desc, path7) => {
+  const visitManifest = async (desc, path10) => {
     if (visited.has(desc.digest)) return;
     visited.add(desc.digest);
     if (!isIndexMediaType(desc.mediaType) && !isImageManifestMediaType(desc.mediaType)) {
-      problems.push(`${path7}: unknown manifest media type "${desc.mediaType}"`);
+      problems.push(`${path10}: unknown manifest media type "${desc.mediaType}"`);
       return;
     }
-    if (!await checkBlob(desc, `${path7} manifest`)) return;
+    if (!await checkBlob(desc, `${path10} manifest`)) return;
     let m;
     try {
       m = parseManifest(await layout.readBlob(desc), desc.mediaType, `${desc.digest}`);
     } catch (err2) {
-      problems.push(`${path7}: ${errorMessage(err2)}`);
+      problems.push(`${path10}: ${errorMessage(err2)}`);
       return;
     }
     result2.manifests++;
-    if (m.mediaType !== desc.mediaType) problems.push(`${path7} ${desc.digest}: descriptor says ${desc.mediaType}, manifest says ${m.mediaType}`);
+    if (m.mediaType !== desc.mediaType) problems.push(`${path10} ${desc.digest}: descriptor says ${desc.mediaType}, manifest says ${m.mediaType}`);
     if (m.kind === "index") {
-      for (const [i, child] of m.index.manifests.entries()) await visitManifest(child, `${path7}.manifests[${i}]`);
+      for (const [i, child] of m.index.manifests.entries()) await visitManifest(child, `${path10}.manifests[${i}]`);
       return;
     }
     const { config: config2, layers: ls } = m.manifest;
     if (!CONFIG_MEDIA_TYPES.includes(config2.mediaType)) {
-      problems.push(`${path7} config ${config2.digest}: unknown config media type "${config2.mediaType}"`);
-    } else if (await checkBlob(config2, `${path7} config`)) {
+      problems.push(`${path10} config ${config2.digest}: unknown config media type "${config2.mediaType}"`);
+    } else if (await checkBlob(config2, `${path10} config`)) {
       try {
         const parsed = ImageConfigSchema.safeParse(JSON.parse((await layout.readBlob(config2)).toString("utf8")));
-        if (!parsed.success) problems.push(`${path7} config ${config2.digest}: ${describeIssues(parsed.error)}`);
+        if (!parsed.success) problems.push(`${path10} config ${config2.digest}: ${describeIssues(parsed.error)}`);
         else if (parsed.data.rootfs.diff_ids.length !== ls.length) {
-          problems.push(`${path7} config ${config2.digest}: ${parsed.data.rootfs.diff_ids.length} diff_ids for ${ls.length} layers`);
+          problems.push(`${path10} config ${config2.digest}: ${parsed.data.rootfs.diff_ids.length} diff_ids for ${ls.length} layers`);
         }
       } catch (err2) {
-        problems.push(`${path7} config ${config2.digest}: not JSON (${errorMessage(err2)})`);
+        problems.push(`${path10} config ${config2.digest}: not JSON (${errorMessage(err2)})`);
       }
     }
     for (const [i, layer] of ls.entries()) {
-      if (!LAYER_MEDIA_TYPES.includes(layer.mediaType)) problems.push(`${path7}.layers[${i}] ${layer.digest}: unknown layer media type "${layer.mediaType}"`);
-      layers.push({ layer, path: `${path7}.layers[${i}]` });
+      if (!LAYER_MEDIA_TYPES.includes(layer.mediaType)) problems.push(`${path10}.layers[${i}] ${layer.digest}: unknown layer media type "${layer.mediaType}"`);
+      layers.push({ layer, path: `${path10}.layers[${i}]` });
     }
   };
   for (const [i, desc] of index.manifests.entries()) await visitManifest(desc, `index.json manifests[${i}]`);
-  await forEachLimit(layers, jobs, async ({ layer, path: path7 }) => {
-    await checkBlob(layer, path7);
+  await forEachLimit(layers, jobs, async ({ layer, path: path10 }) => {
+    await checkBlob(layer, path10);
   });
   if (index.manifests.length === 0) problems.push("index.json lists no manifests");
+  await checkNames(layout, result2);
   return result2;
+}
+async function checkNames(layout, result2) {
+  for (const dir of await layout.tempFileDirs()) {
+    const rel = path6.relative(layout.dir, dir);
+    const algorithm = rel === "" ? void 0 : path6.basename(dir);
+    const known = algorithm === "sha256" || algorithm === "sha512";
+    for await (const entry of await opendir3(dir)) {
+      const name = path6.join(rel, entry.name);
+      const temp = parseTempName(entry.name);
+      if (temp !== void 0 && entry.isFile()) {
+        const why = await abandonedBecause(path6.join(dir, entry.name), temp);
+        result2.strays.push(name);
+        result2.problems.push(
+          why !== void 0 ? `${name}: a temp file an interrupted write left (${why}); the next pull or build into this layout removes it` : `${name}: a temp file of a write still under way`
+        );
+      } else if (known && !isDigest(`${algorithm}:${entry.name}`)) {
+        result2.problems.push(`${name}: not a blob (a blob's name is the ${algorithm} digest of its content)`);
+      }
+    }
+  }
 }
 
 // tools/ociutil/cli/verify.ts
@@ -33479,17 +33595,17 @@ function registerVerify(program3) {
 // tools/ociutil/mutate/layer.ts
 var import_tar_stream2 = __toESM(require_tar_stream(), 1);
 import { createReadStream as createReadStream5 } from "node:fs";
-import { lstat, open as open6, readdir, stat as stat6 } from "node:fs/promises";
-import path5 from "node:path";
+import { lstat, open as open6, readdir, stat as stat7 } from "node:fs/promises";
+import path7 from "node:path";
 import { Transform as Transform2 } from "node:stream";
 import { pipeline as pipeline4 } from "node:stream/promises";
 import { createGzip, constants as zlibConstants } from "node:zlib";
-import { createHash as createHash4 } from "node:crypto";
+import { createHash as createHash5 } from "node:crypto";
 
 // tools/ociutil/mutate/describe.ts
 import { createReadStream as createReadStream4 } from "node:fs";
 import { open as open5 } from "node:fs/promises";
-import { createHash as createHash3 } from "node:crypto";
+import { createHash as createHash4 } from "node:crypto";
 import { createGunzip } from "node:zlib";
 import { Writable } from "node:stream";
 import { pipeline as pipeline3 } from "node:stream/promises";
@@ -33505,8 +33621,8 @@ async function describeLayerFile(file) {
   const gzip = headLength >= 2 && head[0] === 31 && head[1] === 139;
   const zstd = headLength >= 4 && head.readUInt32LE(0) === 4247762216;
   if (zstd) throw new OciError(`layer ${file} is zstd-compressed: give an uncompressed or gzip tar, or an oci_layer`);
-  const outer = createHash3("sha256");
-  const inner = createHash3("sha256");
+  const outer = createHash4("sha256");
+  const inner = createHash4("sha256");
   let size = 0;
   const sink = (h, count) => new Writable({
     highWaterMark: 1 << 20,
@@ -33565,8 +33681,8 @@ var LayerError = class extends OciError {
   name = "LayerError";
 };
 function layerPath(prefix, p, target) {
-  const cleanPrefix = path5.posix.normalize(`/${prefix}`).replace(/^\/+|\/+$/g, "");
-  const joined = path5.posix.normalize(`/${cleanPrefix}/${p.replace(/^\/+/, "")}`).replace(/^\/+|\/+$/g, "");
+  const cleanPrefix = path7.posix.normalize(`/${prefix}`).replace(/^\/+|\/+$/g, "");
+  const joined = path7.posix.normalize(`/${cleanPrefix}/${p.replace(/^\/+/, "")}`).replace(/^\/+|\/+$/g, "");
   const inside = cleanPrefix === "" || joined === cleanPrefix || joined.startsWith(`${cleanPrefix}/`);
   const escapes = p.split("/").reduce((depth, seg) => depth < 0 ? depth : seg === ".." ? depth - 1 : seg === "" || seg === "." ? depth : depth + 1, 0) < 0;
   if (!inside || escapes || joined === "") {
@@ -33593,11 +33709,11 @@ async function walk(manifest) {
   const addDirTree = async (srcDir, name) => {
     const children2 = (await readdir(srcDir)).sort();
     for (const child of children2) {
-      const src = path5.join(srcDir, child);
+      const src = path7.join(srcDir, child);
       const childName = `${name}/${child}`;
       const s = await lstat(src);
       if (s.isSymbolicLink()) {
-        const t = await stat6(src);
+        const t = await stat7(src);
         if (t.isDirectory()) await addDirTree(src, childName);
         else add2({ kind: "file", name: childName, src, mode: defaultFileMode(t), size: t.size });
       } else if (s.isDirectory()) {
@@ -33617,7 +33733,7 @@ async function walk(manifest) {
     } else if (entry.src !== void 0) {
       let s;
       try {
-        s = await stat6(entry.src);
+        s = await stat7(entry.src);
       } catch {
         throw new LayerError(`${manifest.target ?? "layer"}: source ${entry.src} for "${entry.path}" does not exist`);
       }
@@ -33650,7 +33766,7 @@ async function walk(manifest) {
   return [...byName.values()].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
 var Tap = class extends Transform2 {
-  hash = createHash4("sha256");
+  hash = createHash5("sha256");
   size = 0;
   _transform(chunk, _enc, done) {
     this.hash.update(chunk);
@@ -34008,14 +34124,14 @@ function registerIndex(program3) {
 
 // tools/ociutil/mutate/layout.ts
 import { constants as fsConstants } from "node:fs";
-import { copyFile, link, mkdir as mkdir3, readFile as readFile11, realpath, rm as rm4, writeFile } from "node:fs/promises";
-import path6 from "node:path";
+import { copyFile, link, mkdir as mkdir3, readFile as readFile11, realpath, rm as rm5, writeFile } from "node:fs/promises";
+import path8 from "node:path";
 var MissingBlobsError = class extends OciError {
   name = "MissingBlobsError";
 };
 function digestFromPath(file) {
-  const hex2 = path6.basename(file);
-  const alg = path6.basename(path6.dirname(file));
+  const hex2 = path8.basename(file);
+  const alg = path8.basename(path8.dirname(file));
   try {
     return parseDigest(`${alg}:${hex2}`);
   } catch {
@@ -34023,8 +34139,8 @@ function digestFromPath(file) {
   }
 }
 async function placeBlob(src, target, stats, size) {
-  await mkdir3(path6.dirname(target), { recursive: true });
-  await rm4(target, { force: true });
+  await mkdir3(path8.dirname(target), { recursive: true });
+  await rm5(target, { force: true });
   const real = await realpath(src);
   try {
     await link(real, target);
@@ -34111,6 +34227,9 @@ function registerLayout(program3) {
 
 // tools/ociutil/mutate/commands.ts
 var mutateCommands = [registerLayer, registerImage, registerIndex, registerLayout];
+
+// tools/ociutil/promote/command.ts
+import path9 from "node:path";
 
 // tools/ociutil/remote/listing.ts
 var MAX_PAGE_BYTES = 16 << 20;
@@ -34943,13 +35062,13 @@ function shortDigest(d) {
 }
 
 // tools/ociutil/promote/thin.ts
-import { readdir as readdir2, stat as stat7 } from "node:fs/promises";
+import { readdir as readdir2, stat as stat8 } from "node:fs/promises";
 import { join } from "node:path";
 async function readThinManifestDir(dir, problems) {
   const manifestsDir = join(dir, "manifests");
   const imagesDir = join(dir, "images");
   for (const d of [manifestsDir, imagesDir]) {
-    const s = await stat7(d).catch(() => void 0);
+    const s = await stat8(d).catch(() => void 0);
     if (s === void 0 || !s.isDirectory()) {
       problems.push({ file: d, line: 0, field: "(directory)", message: "a thin manifest directory needs manifests/ and images/ directories" });
     }
@@ -34960,14 +35079,14 @@ async function readThinManifestDir(dir, problems) {
   const out = [];
   for (const name of subdirs) {
     const file = join(manifestsDir, name, "promoter-manifest.yaml");
-    const s = await stat7(file).catch(() => void 0);
+    const s = await stat8(file).catch(() => void 0);
     if (s === void 0) continue;
     if (!s.isFile()) {
       problems.push({ file, line: 0, field: "(file)", message: "is not a regular file" });
       continue;
     }
     const imagesFile = join(imagesDir, name, "images.yaml");
-    const is = await stat7(imagesFile).catch(() => void 0);
+    const is = await stat8(imagesFile).catch(() => void 0);
     if (is === void 0 || !is.isFile()) {
       problems.push({ file, line: 0, field: "(file)", message: `its images file ${imagesFile} ${is === void 0 ? "does not exist" : "is not a regular file"}` });
       continue;
@@ -35162,7 +35281,10 @@ async function promote(flags) {
   if (flags.attest) plan.push(...await planAttestations(client, planned, READ_CONCURRENCY));
   const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== void 0 ? { attestKey } : {}) : plan.map((e) => Object.assign(e, { outcome: staticOutcome(e) }));
   const report = buildReport(results, flags.confirm === true);
-  if (flags.record !== void 0) await writeFileAtomic(flags.record, reportJson(report, true));
+  if (flags.record !== void 0) {
+    await removeAbandonedTemps(path9.dirname(flags.record), path9.basename(flags.record));
+    await writeFileAtomic(flags.record, reportJson(report, true));
+  }
   if (flags.json) await writeOut(reportJson(report));
   else {
     if (report.summary.present < report.results.length) await writeOut(withNewlines(tableLines(report)));
@@ -35237,16 +35359,16 @@ function snapshotOfEdges(edges, prefix) {
   }
   return s;
 }
-async function snapshotRegistry(client, registry2, path7, opts) {
+async function snapshotRegistry(client, registry2, path10, opts) {
   let repos2;
   try {
-    repos2 = (await listRepositories(client.registry(registry2))).filter((r) => path7 === "" || r === path7 || r.startsWith(`${path7}/`));
+    repos2 = (await listRepositories(client.registry(registry2))).filter((r) => path10 === "" || r === path10 || r.startsWith(`${path10}/`));
   } catch (err2) {
-    if (path7 === "" || !(err2 instanceof RegistryError)) throw err2;
-    opts.warn(`${errorMessage(err2)}; reading ${registry2}/${path7} alone`);
-    repos2 = [path7];
+    if (path10 === "" || !(err2 instanceof RegistryError)) throw err2;
+    opts.warn(`${errorMessage(err2)}; reading ${registry2}/${path10} alone`);
+    repos2 = [path10];
   }
-  const relative = (repo) => path7 === "" ? repo : repo === path7 ? repo.slice(repo.lastIndexOf("/") + 1) : repo.slice(path7.length + 1);
+  const relative = (repo) => path10 === "" ? repo : repo === path10 ? repo.slice(repo.lastIndexOf("/") + 1) : repo.slice(path10.length + 1);
   const s = /* @__PURE__ */ new Map();
   await forEachLimit(repos2, 4, async (repoName) => {
     const repo = client.repository({ registry: registry2, repository: repoName });
@@ -35319,8 +35441,8 @@ async function snapshot(prefixes, flags) {
     for (const prefix of prefixes) {
       const trimmed = prefix.replace(/\/+$/, "");
       const ref = parseReference(`${trimmed}/x`);
-      const path7 = trimmed.slice(ref.registry.length).replace(/^\//, "");
-      const one = await snapshotRegistry(client, ref.registry, path7, {
+      const path10 = trimmed.slice(ref.registry.length).replace(/^\//, "");
+      const one = await snapshotRegistry(client, ref.registry, path10, {
         minimal: flags.minimal === true,
         ...flags.tag !== void 0 ? { tag: flags.tag } : {},
         concurrency: READ_CONCURRENCY2,
@@ -35345,15 +35467,15 @@ var MAX_LINKS = 40;
 var PathError = class extends OciError {
   name = "PathError";
 };
-function resolvePath(fs, path7, what) {
+function resolvePath(fs, path10, what) {
   const done = [];
-  const queue = path7.split("/");
+  const queue = path10.split("/");
   let links = 0;
   while (queue.length > 0) {
     const part = queue.shift();
     if (part === "" || part === ".") continue;
     if (part === "..") {
-      if (done.length === 0) throw new PathError(`${what}: ${path7} climbs out of the image's root`);
+      if (done.length === 0) throw new PathError(`${what}: ${path10} climbs out of the image's root`);
       done.pop();
       continue;
     }
@@ -35365,7 +35487,7 @@ function resolvePath(fs, path7, what) {
       done.push(part);
       continue;
     }
-    if (++links > MAX_LINKS) throw new PathError(`${what}: ${path7}: too many levels of symbolic links`);
+    if (++links > MAX_LINKS) throw new PathError(`${what}: ${path10}: too many levels of symbolic links`);
     const target = entry.linkname;
     if (climbsOut(done, target)) throw new PathError(`${what}: symlink ${here} -> ${target} points out of the image's root; not followed`);
     if (target.startsWith("/")) done.length = 0;
@@ -35374,8 +35496,8 @@ function resolvePath(fs, path7, what) {
   const final = `/${done.join("/")}`;
   return { path: final, entry: fs.lookup(final) };
 }
-function lstatPath(fs, path7, what) {
-  const trimmed = path7.replace(/\/+$/, "");
+function lstatPath(fs, path10, what) {
+  const trimmed = path10.replace(/\/+$/, "");
   const slash = trimmed.lastIndexOf("/");
   const base = trimmed.slice(slash + 1);
   if (base === "" || base === "." || base === "..") return resolvePath(fs, trimmed || "/", what);
@@ -35455,9 +35577,9 @@ var Filesystem = class {
     parent.children.set(base, entry);
   }
   /** The entry at an absolute or relative path, without following symlinks. */
-  lookup(path7) {
+  lookup(path10) {
     let at = this.root;
-    for (const part of path7.split("/").filter((p) => p !== "" && p !== ".")) {
+    for (const part of path10.split("/").filter((p) => p !== "" && p !== ".")) {
       const next = at.children?.get(part);
       if (next === void 0) return void 0;
       at = next;
@@ -35474,8 +35596,8 @@ var Filesystem = class {
       if (child.type === "dir") yield* this.walk(p, child);
     }
   }
-  problem(layer, path7, reason) {
-    this.problems.push({ layer, path: path7, reason });
+  problem(layer, path10, reason) {
+    this.problems.push({ layer, path: path10, reason });
   }
   /** The directory that will hold an entry, creating missing ones as a tar extractor would. */
   parentFor(layer, name, dirs) {
@@ -35577,7 +35699,7 @@ function differences(x, y) {
 var import_tar_stream4 = __toESM(require_tar_stream(), 1);
 import { once } from "node:events";
 import { createWriteStream as createWriteStream2 } from "node:fs";
-import { rename as rename4, rm as rm5 } from "node:fs/promises";
+import { rename as rename4, rm as rm6 } from "node:fs/promises";
 import { pipeline as pipeline6 } from "node:stream/promises";
 
 // tools/ociutil/imagefs/layers.ts
@@ -36343,7 +36465,7 @@ var ZstdStream = class extends Transform3 {
 };
 
 // tools/ociutil/imagefs/read.ts
-import { createHash as createHash5 } from "node:crypto";
+import { createHash as createHash6 } from "node:crypto";
 var TYPES = {
   file: "file",
   "contiguous-file": "file",
@@ -36365,7 +36487,7 @@ async function readFilesystem(image) {
       }
       let inode;
       if (type === "file") {
-        const hash = createHash5("sha256");
+        const hash = createHash6("sha256");
         let size = 0;
         for await (const chunk of body) {
           hash.update(chunk);
@@ -36404,7 +36526,7 @@ async function readContent(image, inode, write) {
   throw new LayerError2(`${layerName(inode.layer, desc)}: it has no entry ${inode.ordinal} any more`);
 }
 async function copyChecked(body, inode, what, write) {
-  const hash = createHash5("sha256");
+  const hash = createHash6("sha256");
   let size = 0;
   for await (const chunk of body) {
     hash.update(chunk);
@@ -36459,7 +36581,7 @@ async function exportTar(image, fs, out) {
     pack.destroy();
     await written.catch(() => {
     });
-    await rm5(tmp, { force: true });
+    await rm6(tmp, { force: true });
     throw err2;
   }
 }
@@ -36528,7 +36650,7 @@ function header2(p, e) {
 }
 
 // tools/ociutil/imagefs/image.ts
-import { stat as stat8 } from "node:fs/promises";
+import { stat as stat9 } from "node:fs/promises";
 async function splitLayoutArg(arg) {
   if (await isDir(arg)) return { dir: arg };
   const colon = arg.lastIndexOf(":");
@@ -36604,7 +36726,7 @@ async function pick2(entries, load2, platform2, what, all) {
 }
 async function isDir(p) {
   try {
-    return (await stat8(p)).isDirectory();
+    return (await stat9(p)).isDirectory();
   } catch {
     return false;
   }
@@ -36621,10 +36743,10 @@ function inodeTable(fs) {
   }
   return table;
 }
-function toRecord(image, path7, e, inodes) {
+function toRecord(image, path10, e, inodes) {
   const t = e.inode ? inodes.get(e.inode) : void 0;
   return {
-    path: path7,
+    path: path10,
     type: e.type,
     mode: e.mode.toString(8).padStart(4, "0"),
     uid: e.uid,
@@ -36688,10 +36810,10 @@ function registerLs(program3) {
   platformOption(
     program3.command("ls").description("list an image's final filesystem like ls -l, with the layer each entry came from").argument("<layout>", "OCI image layout directory, optionally :ref (an org.opencontainers.image.ref.name in index.json)").argument("[path]", "a directory to list, or one entry", "/").option("-R, --recursive", "list everything under the directory").option("--json", "print one JSON object: the image, its entries and any problems")
   ).action(
-    action(async (arg, path7, flags) => {
+    action(async (arg, path10, flags) => {
       const loaded = await load(arg, flags);
       const { image, fs } = loaded;
-      const { path: at, entry } = lstatPath(fs, path7, arg);
+      const { path: at, entry } = lstatPath(fs, path10, arg);
       const inodes = inodeTable(fs);
       const entries = entry.type !== "dir" ? [[at, entry]] : flags.recursive ? [...fs.walk(at === "/" ? "" : at, entry)] : [...children(at, entry)];
       const records2 = entries.map(([p, e]) => toRecord(image, p, e, inodes));
@@ -36713,10 +36835,10 @@ function registerCat(program3) {
   platformOption(
     program3.command("cat").description("print a file of an image's final filesystem, following symlinks inside the image only").argument("<layout>", "OCI image layout directory, optionally :ref").argument("<path>", "the file, e.g. /etc/os-release")
   ).action(
-    action(async (arg, path7, flags) => {
+    action(async (arg, path10, flags) => {
       const loaded = await load(arg, flags);
       const { image, fs } = loaded;
-      const found = resolvePath(fs, path7, arg);
+      const found = resolvePath(fs, path10, arg);
       if (found.entry.type === "dir") throw new PathError(`${arg}: ${found.path} is a directory`);
       if (found.entry.type !== "file") throw new PathError(`${arg}: ${found.path} is a ${found.entry.type}, not a regular file`);
       await readContent(image, found.entry.inode, writeOut2);
@@ -36781,13 +36903,13 @@ var LICENSE_ALLOWED_PACKAGES = /* @__PURE__ */ new Set(["libgnutls30"]);
 async function runChecks(image, fs, configs) {
   const env = envMap(image.config.config?.Env ?? []);
   const wanted = /* @__PURE__ */ new Map();
-  const want = (path7) => {
-    if (wanted.has(path7)) return;
+  const want = (path10) => {
+    if (wanted.has(path10)) return;
     try {
-      const found = resolvePath(fs, path7, "image");
-      wanted.set(path7, found.entry.type === "file" ? found.entry : `${found.path} is a ${found.entry.type === "dir" ? "directory" : found.entry.type}`);
+      const found = resolvePath(fs, path10, "image");
+      wanted.set(path10, found.entry.type === "file" ? found.entry : `${found.path} is a ${found.entry.type === "dir" ? "directory" : found.entry.type}`);
     } catch (err2) {
-      wanted.set(path7, err2.message.replace(/^image: /, ""));
+      wanted.set(path10, err2.message.replace(/^image: /, ""));
     }
   };
   const debianPackages = debianDocDirs(fs);
@@ -36800,8 +36922,8 @@ async function runChecks(image, fs, configs) {
   }
   const inodes = [...wanted.values()].filter((v) => typeof v !== "string").map((e) => e.inode);
   const contents = await readContents(image, inodes);
-  const text = (path7) => {
-    const w = wanted.get(path7);
+  const text = (path10) => {
+    const w = wanted.get(path10);
     return typeof w === "string" ? { error: w } : { text: contents.get(w.inode).toString("utf8") };
   };
   const results = [];
@@ -36818,15 +36940,15 @@ function result(check, failures) {
 }
 function fileExistence(fs, t, env) {
   const check = `fileExistenceTests ${JSON.stringify(t.name)} (${t.path})`;
-  const path7 = expand2(t.path, env);
+  const path10 = expand2(t.path, env);
   let entry;
   try {
-    entry = lstatPath(fs, path7, "image").entry;
+    entry = lstatPath(fs, path10, "image").entry;
   } catch {
     entry = void 0;
   }
-  if (!t.shouldExist) return result(check, entry === void 0 ? [] : [`expected ${path7} not to exist, found ${describe2(entry)}`]);
-  if (entry === void 0) return result(check, [`expected ${path7} to exist, found nothing there`]);
+  if (!t.shouldExist) return result(check, entry === void 0 ? [] : [`expected ${path10} not to exist, found ${describe2(entry)}`]);
+  if (entry === void 0) return result(check, [`expected ${path10} to exist, found nothing there`]);
   const failures = [];
   const perms = goFileMode(entry);
   if (t.permissions !== void 0 && t.permissions !== perms) failures.push(`expected permissions ${t.permissions}, found ${perms}`);
@@ -36877,14 +36999,14 @@ function metadata(image, t, env) {
 }
 function license(i, t, packages, text) {
   const failures = [];
-  const checkFile = (path7) => {
-    const got = text(path7);
+  const checkFile = (path10) => {
+    const got = text(path10);
     if ("error" in got) {
-      failures.push(`expected a license file at ${path7}, found: ${got.error}`);
+      failures.push(`expected a license file at ${path10}, found: ${got.error}`);
       return;
     }
     const upper = got.text.toUpperCase();
-    for (const banned of BANNED_LICENSES) if (upper.includes(banned)) failures.push(`expected no ${banned} license in ${path7}, found one`);
+    for (const banned of BANNED_LICENSES) if (upper.includes(banned)) failures.push(`expected no ${banned} license in ${path10}, found one`);
   };
   if (t.debian) {
     if (packages.length === 0) failures.push(`expected Debian package docs in ${DEBIAN_DOC}, found none`);
@@ -36936,8 +37058,8 @@ function envMap(env) {
   }
   return m;
 }
-function expand2(path7, env) {
-  return path7.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_, a, b) => env.get(a ?? b) ?? "");
+function expand2(path10, env) {
+  return path10.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_, a, b) => env.get(a ?? b) ?? "");
 }
 
 // tools/ociutil/structure/config.ts
@@ -37292,21 +37414,21 @@ async function parseAll(image, dbs) {
     if (left > 0) throw new LayerError2(`${layerName(layer, desc)}: ${left} entries are missing since it was first read`);
   }
 }
-function findFile(fs, path7, what) {
-  const found = lookup(fs, path7, what);
+function findFile(fs, path10, what) {
+  const found = lookup(fs, path10, what);
   if (found === void 0) return void 0;
   if (found.entry.type !== "file") throw new DatabaseError(`${what}: ${found.path} is a ${found.entry.type}, not a package database file`);
   return { path: found.path, inode: found.entry.inode };
 }
-function findDir(fs, path7, what) {
-  const found = lookup(fs, path7, what);
+function findDir(fs, path10, what) {
+  const found = lookup(fs, path10, what);
   if (found === void 0) return void 0;
   if (found.entry.type !== "dir") throw new DatabaseError(`${what}: ${found.path} is a ${found.entry.type}, not a directory`);
   return found;
 }
-function lookup(fs, path7, what) {
+function lookup(fs, path10, what) {
   try {
-    return resolvePath(fs, path7, what);
+    return resolvePath(fs, path10, what);
   } catch (err2) {
     if (err2 instanceof PathError && / does not exist$/.test(err2.message)) return void 0;
     throw err2;
@@ -37314,7 +37436,7 @@ function lookup(fs, path7, what) {
 }
 
 // tools/ociutil/sbom/document.ts
-import { createHash as createHash6 } from "node:crypto";
+import { createHash as createHash7 } from "node:crypto";
 var FORMATS = ["spdx-json", "cyclonedx-json"];
 var EPOCH = "1970-01-01T00:00:00Z";
 var NAMESPACE_BASE = "https://rules-ociutil.invalid/sbom";
@@ -37334,7 +37456,7 @@ function spdx(input) {
   const ids = /* @__PURE__ */ new Set();
   const packages = input.packages.map((p) => {
     const purl = purlOf(p);
-    const id = `SPDXRef-Package-${p.type}-${p.name.replace(/[^A-Za-z0-9.-]/g, "-")}-${createHash6("sha256").update(purl).digest("hex").slice(0, 12)}`;
+    const id = `SPDXRef-Package-${p.type}-${p.name.replace(/[^A-Za-z0-9.-]/g, "-")}-${createHash7("sha256").update(purl).digest("hex").slice(0, 12)}`;
     ids.add(id);
     return {
       SPDXID: id,
@@ -37405,7 +37527,7 @@ function cyclonedx(input) {
 }
 function uuidV5(name) {
   const ns = Buffer.from("6ba7b8119dad11d180b400c04fd430c8", "hex");
-  const h = createHash6("sha1").update(ns).update(name).digest();
+  const h = createHash7("sha1").update(ns).update(name).digest();
   h[6] = h[6] & 15 | 80;
   h[8] = h[8] & 63 | 128;
   const s = h.subarray(0, 16).toString("hex");

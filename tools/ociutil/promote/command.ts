@@ -2,11 +2,13 @@
  * `ociutil promote`: promotes digests between registries as a promoter manifest says, the way the
  * Kubernetes image promoter (kpromo cip) does, for any OCI registry. A dry run by default.
  */
+import path from "node:path";
 import { Option, type Command } from "commander";
 import { action } from "../cli/run.js";
 import { addQpsOption, addRegistryOptions, clientFor, type RegistryFlags } from "../cli/options.js";
 import { OciError, UsageError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fsutil.js";
+import { removeAbandonedTemps } from "../util/temp-files.js";
 import { executePlan, staticOutcome } from "./execute.js";
 import { readInventory } from "./inventory.js";
 import { readPlainManifest, type Problem, type PromoterManifest } from "./manifest.js";
@@ -114,7 +116,11 @@ async function promote(flags: PromoteFlags): Promise<void> {
   const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== undefined ? { attestKey } : {}) : plan.map((e) => Object.assign(e, { outcome: staticOutcome(e) }));
   const report = buildReport(results, flags.confirm === true);
 
-  if (flags.record !== undefined) await writeFileAtomic(flags.record, reportJson(report, true));
+  if (flags.record !== undefined) {
+    // The record is the one file a promotion writes here: a run killed while writing it left a temp file.
+    await removeAbandonedTemps(path.dirname(flags.record), path.basename(flags.record));
+    await writeFileAtomic(flags.record, reportJson(report, true));
+  }
   if (flags.json) await writeOut(reportJson(report));
   else {
     if (report.summary.present < report.results.length) await writeOut(withNewlines(tableLines(report)));
