@@ -34833,27 +34833,41 @@ async function readThinManifest(file, imagesFile, problems) {
 
 // tools/ociutil/promote/plan.ts
 function planEdges(edges, inventory) {
-  return edges.map((e) => {
-    const s = inventory.get(e.source.name);
-    const d = inventory.get(e.destination.name);
-    const to = (fields2) => Object.assign(e, fields2);
-    if (d.error !== void 0) return to({ action: "unreadable", detail: d.error });
-    const present = () => to({ action: "present", sourceHas: s.error === void 0 && s.digests.get(e.digest) === true });
-    if (e.tag !== null) {
-      const current = d.tags.get(e.tag);
-      if (current === e.digest) return present();
-      if (current !== void 0) return to({ action: "tag-move", detail: `${e.destination.name}:${e.tag} points at ${current}; tag moves are refused` });
-    } else if (d.digests.get(e.digest) === true) {
-      return present();
+  const plan = edges;
+  for (const p of plan) {
+    const s = inventory.get(p.source.name);
+    const d = inventory.get(p.destination.name);
+    const sourceHas = s.error === void 0 && s.digests.get(p.digest) === true;
+    if (d.error !== void 0) {
+      p.action = "unreadable";
+      p.detail = d.error;
+    } else if (p.tag !== null ? d.tags.get(p.tag) === p.digest : d.digests.get(p.digest) === true) {
+      p.action = "present";
+      p.sourceHas = sourceHas;
+    } else if (p.tag !== null && d.tags.has(p.tag)) {
+      p.action = "tag-move";
+      p.detail = `${p.destination.name}:${p.tag} points at ${d.tags.get(p.tag)}; tag moves are refused`;
+    } else if (sourceHas) {
+      p.action = "copy";
+      p.from = p.source;
+      if (d.absentByCatalog === true) p.destinationUnread = true;
+    } else if (d.digests.get(p.digest) === true) {
+      p.action = "copy";
+      p.from = p.destination;
+    } else if (s.error !== void 0) {
+      p.action = "unreadable";
+      p.detail = s.error;
+    } else {
+      p.action = "missing";
     }
-    if (s.error === void 0 && s.digests.get(e.digest) === true) return to({ action: "copy", from: e.source, ...d.absentByCatalog === true ? { destinationUnread: true } : {} });
-    if (d.digests.get(e.digest) === true) return to({ action: "copy", from: e.destination });
-    if (s.error !== void 0) return to({ action: "unreadable", detail: s.error });
-    return to({ action: "missing", detail: `${e.digest} is in neither ${e.source.name} nor ${e.destination.name}` });
-  });
+  }
+  return plan;
+}
+function missingDetail(e) {
+  return `${e.digest} is in neither ${e.source.name} nor ${e.destination.name}`;
 }
 function sortEdges(edges) {
-  return [...edges].sort(
+  return edges.sort(
     (a, b) => cmp(a.destination.name, b.destination.name) || cmp(a.tag ?? "\uFFFF", b.tag ?? "\uFFFF") || cmp(a.digest, b.digest) || cmp(a.source.name, b.source.name)
   );
 }
@@ -34999,7 +35013,7 @@ function reportEdge(r) {
     tag: r.tag,
     action: r.action,
     outcome: r.outcome,
-    ...r.detail !== void 0 ? { detail: r.detail } : {},
+    ...r.detail !== void 0 ? { detail: r.detail } : r.action === "missing" ? { detail: missingDetail(r) } : {},
     ...r.referrer !== void 0 ? { kind: r.referrer.kind, subject: r.referrer.subject } : {},
     manifest: `${r.at.file}:${r.at.line}`
   };
@@ -35045,17 +35059,37 @@ function cells(r) {
 }
 function* tableLines(report) {
   const header3 = ["OUTCOME", "DESTINATION", "DIGEST", "DETAIL"];
+  const missing = /* @__PURE__ */ new Map();
+  for (const r of report.results) {
+    if (r.outcome !== "missing") continue;
+    let m = missing.get(r.source.name);
+    if (m === void 0) missing.set(r.source.name, m = { source: r.source.name, digests: /* @__PURE__ */ new Set(), destinations: /* @__PURE__ */ new Set(), edges: 0, only: r });
+    else m.only = void 0;
+    m.digests.add(r.digest);
+    m.destinations.add(r.destination.name);
+    m.edges++;
+  }
   const rows = function* () {
-    for (const r of report.results) if (r.outcome !== "present") yield r;
+    for (const r of report.results) if (r.outcome !== "present" && r.outcome !== "missing") yield cells(r);
+    for (const m of [...missing.values()].sort((a, b) => a.source < b.source ? -1 : 1)) yield m.only !== void 0 ? cells(m.only) : missingCells(m);
   };
   const widths = header3.map((h) => h.length);
-  for (const r of rows()) {
-    const c = cells(r);
+  for (const c of rows()) {
     for (let i = 0; i < 3; i++) widths[i] = Math.max(widths[i], c[i].length);
   }
   const line = (c) => c.map((x, i) => i === c.length - 1 ? x : x.padEnd(widths[i])).join("  ").trimEnd();
   yield line(header3);
-  for (const r of rows()) yield line(cells(r));
+  for (const c of rows()) yield line(c);
+}
+function missingCells(m) {
+  const n = m.digests.size;
+  const d = m.destinations.size;
+  return [
+    "missing",
+    `${m.source} (source)`,
+    n === 1 ? shortDigest([...m.digests][0]) : `${n} digests`,
+    `in neither the source nor ${d === 1 ? "the destination" : "any destination"}: ${m.edges} edges to ${d} repositor${d === 1 ? "y" : "ies"}`
+  ];
 }
 function shortDigest(d) {
   return d.startsWith("sha256:") ? d.slice(0, 19) : d;
@@ -35134,9 +35168,8 @@ function checkRegistry(reg, problems) {
 function validateManifests(manifests) {
   const problems = [];
   repos.clear();
-  const seen = /* @__PURE__ */ new Map();
+  const ownersOf = /* @__PURE__ */ new Map();
   const edges = [];
-  const claims = /* @__PURE__ */ new Map();
   for (const m of manifests) {
     const before = problems.length;
     if (m.registries.length === 0) problems.push(problem(m.registriesAt, "registries", "must list the source registry (src: true) and its destinations"));
@@ -35146,6 +35179,8 @@ function validateManifests(manifests) {
       problems.push(problem(extra.srcAt, `${extra.field}.src`, `a second source registry (the first is ${sources[0].name} at line ${sources[0].at.line}): exactly one may have src: true`));
     }
     const goodRegistries = m.registries.filter((r) => checkRegistry(r, problems));
+    const destinationPrefixes = [...new Set(goodRegistries.filter((r) => !r.src).map((r) => r.name))];
+    const owners = /* @__PURE__ */ new Map();
     for (const img of m.images) {
       let goodName = true;
       if (img.name === "") {
@@ -35166,39 +35201,35 @@ function validateManifests(manifests) {
         }
       }
       if (!goodName) continue;
-      for (const dst of goodRegistries.filter((r) => !r.src)) {
-        const destination = repoOf(dst.name, img.name);
-        let byTag = claims.get(destination.name);
-        if (byTag === void 0) claims.set(destination.name, byTag = /* @__PURE__ */ new Map());
-        for (const d of img.dmap) {
-          for (const t of d.tags) {
-            const first = byTag.get(t.tag);
-            if (first === void 0) {
-              byTag.set(t.tag, { digest: d.digest, at: t.at });
-            } else if (first.digest !== d.digest) {
-              problems.push(
-                problem(t.at, t.field, `${destination.name}:${t.tag} is claimed by two digests: ${d.digest} here and ${first.digest} at ${first.at.file}:${first.at.line}`)
-              );
-            }
-          }
+      let owner = owners.get(img.name);
+      if (owner === void 0) {
+        owner = { destinations: destinationPrefixes.map((prefix) => repoOf(prefix, img.name)), claims: /* @__PURE__ */ new Map(), pairs: /* @__PURE__ */ new Map() };
+        owners.set(img.name, owner);
+        for (const destination of owner.destinations) {
+          const list = ownersOf.get(destination.name);
+          if (list === void 0) ownersOf.set(destination.name, [owner]);
+          else list.push(owner);
         }
       }
+      checkClaims(owner, img.dmap, ownersOf, problems);
     }
     if (problems.length > before) continue;
     const src = sources[0];
     for (const img of m.images) {
+      const owner = owners.get(img.name);
       const source = repoOf(src.name, img.name);
-      for (const dst of m.registries.filter((r) => !r.src)) {
-        const destination = repoOf(dst.name, img.name);
-        let byDigest = seen.get(destination.name);
-        if (byDigest === void 0) seen.set(destination.name, byDigest = /* @__PURE__ */ new Map());
-        for (const d of img.dmap) {
-          let tagsSeen = byDigest.get(d.digest);
-          if (tagsSeen === void 0) byDigest.set(d.digest, tagsSeen = /* @__PURE__ */ new Set());
-          const tags = d.tags.length > 0 ? d.tags.map((t) => ({ tag: t.tag, at: t.at })) : [{ tag: null, at: d.at }];
-          for (const { tag, at } of tags) {
-            if (tagsSeen.has(tag)) continue;
-            tagsSeen.add(tag);
+      for (const d of img.dmap) {
+        let made = owner.pairs.get(d.digest);
+        if (made === void 0) owner.pairs.set(d.digest, made = /* @__PURE__ */ new Set());
+        const tagged = d.tags.length > 0;
+        for (let i = 0; i < (tagged ? d.tags.length : 1); i++) {
+          const tag = tagged ? d.tags[i].tag : null;
+          if (made.has(tag)) continue;
+          made.add(tag);
+          const at = tagged ? d.tags[i].at : d.at;
+          for (const destination of owner.destinations) {
+            const others = ownersOf.get(destination.name);
+            if (others.length > 1 && others.some((o) => o !== owner && o.pairs.get(d.digest)?.has(tag) === true)) continue;
             edges.push({ source, destination, digest: d.digest, tag, at });
           }
         }
@@ -35206,6 +35237,26 @@ function validateManifests(manifests) {
     }
   }
   return { problems, edges };
+}
+function checkClaims(owner, dmap, ownersOf, problems) {
+  for (const d of dmap) {
+    for (const t of d.tags) {
+      const mine = owner.claims.get(t.tag);
+      for (const destination of owner.destinations) {
+        let first = mine;
+        const others = ownersOf.get(destination.name);
+        if (first === void 0 && others.length > 1) {
+          for (const o of others) if (o !== owner) first ??= o.claims.get(t.tag);
+        }
+        if (first !== void 0 && first.digest !== d.digest) {
+          problems.push(
+            problem(t.at, t.field, `${destination.name}:${t.tag} is claimed by two digests: ${d.digest} here and ${first.digest} at ${first.at.file}:${first.at.line}`)
+          );
+        }
+      }
+      if (mine === void 0) owner.claims.set(t.tag, { digest: d.digest, at: t.at });
+    }
+  }
 }
 function formatProblem(p) {
   return `${p.file}${p.line > 0 ? `:${p.line}` : ""}: ${p.field}: ${p.message}`;
@@ -35279,7 +35330,7 @@ async function promote(flags) {
   const planned = [...plan];
   if (flags.referrers) plan.push(...await planReferrers(client, planned, READ_CONCURRENCY, (repo) => inventory.get(repo.name)?.listedTags));
   if (flags.attest) plan.push(...await planAttestations(client, planned, READ_CONCURRENCY));
-  const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== void 0 ? { attestKey } : {}) : plan.map((e) => Object.assign(e, { outcome: staticOutcome(e) }));
+  const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== void 0 ? { attestKey } : {}) : withStaticOutcomes(plan);
   const report = buildReport(results, flags.confirm === true);
   if (flags.record !== void 0) {
     await removeAbandonedTemps(path9.dirname(flags.record), path9.basename(flags.record));
@@ -35296,6 +35347,10 @@ async function promote(flags) {
     const parts = [failed > 0 ? countOf("failed", failed) : "", missing > 0 ? countOf("missing", missing) : "", refused > 0 ? countOf("refused", refused) : ""];
     throw new OciError(`not every edge can be promoted: ${parts.filter(Boolean).join(", ")} (see the ${flags.json ? "report" : "table"} for each and why)`);
   }
+}
+function withStaticOutcomes(plan) {
+  for (const e of plan) e.outcome = staticOutcome(e);
+  return plan;
 }
 function* withNewlines(lines2) {
   for (const l of lines2) yield `${l}
