@@ -34622,17 +34622,70 @@ async function run(lookups, limit) {
 // tools/ociutil/promote/manifest.ts
 var import_yaml = __toESM(require_dist(), 1);
 import { readFile as readFile12 } from "node:fs/promises";
+
+// tools/ociutil/promote/yaml-items.ts
+var ITEMS_PER_SLICE = 1e3;
+function sliceSequence(text, from, itemsPerSlice = ITEMS_PER_SLICE) {
+  let indent = -1;
+  let start = -1;
+  let end = text.length;
+  const slices = [];
+  const itemsBefore = [];
+  let items = 0;
+  let offset = from;
+  while (offset < text.length) {
+    const nl = text.indexOf("\n", offset);
+    const lineEnd = nl < 0 ? text.length : nl;
+    const line = text.slice(offset, lineEnd).replace(/\r$/, "");
+    const next = nl < 0 ? text.length : nl + 1;
+    const body = line.trimStart();
+    const lineIndent = line.length - body.length;
+    if (line.includes("	")) return void 0;
+    if (body === "" || body.startsWith("#")) {
+      offset = next;
+      continue;
+    }
+    if (indent < 0) {
+      if (!isItemStart(body)) return void 0;
+      indent = lineIndent;
+      start = offset;
+    }
+    if (lineIndent < indent || lineIndent === indent && !isItemStart(body)) {
+      end = offset;
+      break;
+    }
+    if (/^(---|\.\.\.)(\s|$)/.test(line)) return void 0;
+    if (/(^|[\s[{,:-])[&*][^\s,\]}]/.test(body)) return void 0;
+    if (lineIndent === indent) {
+      if (items % itemsPerSlice === 0) {
+        slices.push(offset);
+        itemsBefore.push(items);
+      }
+      items++;
+    }
+    offset = next;
+  }
+  if (start < 0) return void 0;
+  return { start, end, slices, itemsBefore };
+}
+function isItemStart(body) {
+  return body === "-" || body.startsWith("- ");
+}
+
+// tools/ociutil/promote/manifest.ts
 var Reader = class {
-  constructor(file, problems) {
+  constructor(file, problems, linesBefore = 0) {
     this.file = file;
     this.problems = problems;
+    this.linesBefore = linesBefore;
   }
   file;
   problems;
+  linesBefore;
   lines = new import_yaml.LineCounter();
   at(node2) {
     const offset = node2?.range?.[0] ?? 0;
-    return { file: this.file, line: this.lines.linePos(offset).line };
+    return { file: this.file, line: this.lines.linePos(offset).line + this.linesBefore };
   }
   problem(node2, field, message) {
     this.problems.push({ ...this.at(node2), field, message });
@@ -34640,7 +34693,7 @@ var Reader = class {
   parse(text) {
     const doc = (0, import_yaml.parseDocument)(text, { schema: "failsafe", lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
     for (const err2 of [...doc.errors, ...doc.warnings]) {
-      const line = this.lines.linePos(err2.pos[0]).line;
+      const line = this.lines.linePos(err2.pos[0]).line + this.linesBefore;
       const what = err2.code === "DUPLICATE_KEY" ? `duplicate key ${JSON.stringify(keyAt(text, err2.pos[0]))}` : err2.message.split("\n")[0];
       this.problems.push({ file: this.file, line, field: "(yaml)", message: what });
     }
@@ -34723,7 +34776,7 @@ function readRegistries(r, doc, node2, field, unused) {
   });
   return out;
 }
-function readImages(r, doc, node2, field) {
+function readImages(r, doc, node2, field, itemsBefore = 0) {
   if (isNull(node2)) return [];
   if (!(0, import_yaml.isSeq)(node2)) {
     r.problem(node2, field, "must be a list of images");
@@ -34732,7 +34785,7 @@ function readImages(r, doc, node2, field) {
   const out = [];
   node2.items.forEach((raw, i) => {
     const item = resolve(doc, raw);
-    const f = `${field}[${i}]`;
+    const f = `${field}[${itemsBefore + i}]`;
     if (!(0, import_yaml.isMap)(item)) {
       r.problem(item, f, "must be a mapping with name and dmap");
       return;
@@ -34757,9 +34810,10 @@ function readDmap(r, doc, node2, field) {
       r.problem(keyNode, field, "a digest key that is not a string");
       continue;
     }
-    const f = `${field}[${JSON.stringify(digest2)}]`;
+    const entry = new DmapEntry(digest2, r.at(keyNode), field);
+    const f = entry.field;
     const value = resolve(doc, pair.value);
-    const tags = [];
+    const tags = entry.tags;
     if (!isNull(value)) {
       if (!(0, import_yaml.isSeq)(value)) {
         r.problem(value, f, "must be a list of tags ([] for none)");
@@ -34768,13 +34822,64 @@ function readDmap(r, doc, node2, field) {
           const t = resolve(doc, rawTag);
           const tag = scalarText(t);
           if (tag === void 0) r.problem(t, `${f}[${j}]`, "a tag must be a string");
-          else tags.push({ tag, at: r.at(t), field: `${f}[${j}]` });
+          else tags.push(new DmapTag(tag, r.at(t), entry, j));
         });
       }
     }
-    out.push({ digest: digest2, tags, at: r.at(keyNode), field: f });
+    out.push(entry);
   }
   return out;
+}
+var DmapEntry = class {
+  constructor(digest2, at, dmapField) {
+    this.digest = digest2;
+    this.at = at;
+    this.dmapField = dmapField;
+  }
+  digest;
+  at;
+  dmapField;
+  tags = [];
+  get field() {
+    return `${this.dmapField}[${JSON.stringify(this.digest)}]`;
+  }
+};
+var DmapTag = class {
+  constructor(tag, at, entry, index) {
+    this.tag = tag;
+    this.at = at;
+    this.entry = entry;
+    this.index = index;
+  }
+  tag;
+  at;
+  entry;
+  index;
+  get field() {
+    return `${this.entry.field}[${this.index}]`;
+  }
+};
+function readImageSlices(file, text, s, problems) {
+  const out = [];
+  let line = 0;
+  let counted = 0;
+  for (let i = 0; i < s.slices.length; i++) {
+    const from = s.slices[i];
+    for (let at = text.indexOf("\n", counted); at >= 0 && at < from; at = text.indexOf("\n", at + 1)) line++;
+    counted = from;
+    const r = new Reader(file, problems, line);
+    const doc = r.parse(text.slice(from, s.slices[i + 1] ?? s.end));
+    for (const image of readImages(r, doc, doc.contents, "images", s.itemsBefore[i])) out.push(image);
+  }
+  return out;
+}
+function without(text, start, end) {
+  return text.slice(0, start) + "\n".repeat(countLines(text, start, end)) + text.slice(end);
+}
+function countLines(text, start, end) {
+  let n = 0;
+  for (let at = text.indexOf("\n", start); at >= 0 && at < end; at = text.indexOf("\n", at + 1)) n++;
+  return n;
 }
 async function readText(file, problems) {
   try {
@@ -34788,8 +34893,10 @@ async function readText(file, problems) {
 async function readPlainManifest(file, problems) {
   const text = await readText(file, problems);
   if (text === void 0) return void 0;
+  const key = /^images:[ ]*(#.*)?\r?$/m.exec(text);
+  const slices = key !== null ? sliceSequence(text, text.indexOf("\n", key.index) + 1) : void 0;
   const r = new Reader(file, problems);
-  const doc = r.parse(text);
+  const doc = r.parse(slices !== void 0 ? without(text, slices.start, slices.end) : text);
   const m = { file, registries: [], images: [], registriesAt: { file, line: 1 }, unused: [] };
   const root = doc.contents;
   if (isNull(root)) return m;
@@ -34800,7 +34907,7 @@ async function readPlainManifest(file, problems) {
   const kv = fields(r, doc, root, "(root)", ["registries", "images"]);
   m.registriesAt = r.at(kv.get("registries") ?? root);
   m.registries = readRegistries(r, doc, kv.get("registries") ?? null, "registries", m.unused);
-  m.images = readImages(r, doc, kv.get("images") ?? null, "images");
+  m.images = slices !== void 0 ? readImageSlices(file, text, slices, problems) : readImages(r, doc, kv.get("images") ?? null, "images");
   return m;
 }
 async function readThinManifest(file, imagesFile, problems) {
@@ -34824,9 +34931,16 @@ async function readThinManifest(file, imagesFile, problems) {
     r.problem(root, "(root)", "a thin promoter manifest must be a mapping with registries");
   }
   if (imagesText !== void 0) {
-    const ri = new Reader(imagesFile, problems);
-    const idoc = ri.parse(imagesText);
-    m.images = readImages(ri, idoc, idoc.contents, "images");
+    const slices = sliceSequence(imagesText, 0);
+    const around = `${imagesText.slice(0, slices?.start ?? 0)}
+${imagesText.slice(slices?.end ?? 0)}`;
+    if (slices !== void 0 && around.split("\n").every((l) => l.trim() === "" || l.trim().startsWith("#"))) {
+      m.images = readImageSlices(imagesFile, imagesText, slices, problems);
+    } else {
+      const ri = new Reader(imagesFile, problems);
+      const idoc = ri.parse(imagesText);
+      m.images = readImages(ri, idoc, idoc.contents, "images");
+    }
   }
   return m;
 }

@@ -6,6 +6,8 @@
  * count), with and without --json; the table says "missing" once per source repository, while
  * --json keeps every edge. The full-scale figures (720,000 edges) are in docs/bench.md.
  */
+import { createHash } from "node:crypto";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { K8S_FULL, writeK8sShape } from "../../bench/promote/k8s-shape.js";
@@ -68,5 +70,34 @@ describe("a dry run whose sources lack everything", () => {
     expect(report.edges[0]!.detail).toMatch(/^sha256:[0-9a-f]{64} is in neither \S+ nor \S+$/);
     const perEdge = ((large.peakRssMB - small.peakRssMB) * 2 ** 20) / (large.edges - small.edges);
     expect(perEdge, `peak RSS ${small.peakRssMB.toFixed(0)} MB at ${small.edges} edges, ${large.peakRssMB.toFixed(0)} MB at ${large.edges}`).toBeLessThan(BYTES_PER_EDGE);
+  });
+});
+
+/** A plain manifest of `images` images, one digest and tag each, to three destinations (issue 16 row 10's shape). */
+async function plainManifest(images: number): Promise<string> {
+  const file = join(tmp, `plain-${images}.yaml`);
+  const lines = ["registries:", "- name: 127.0.0.1:5000/staging", "  src: true", ...[2, 3, 4].map((i) => `- name: 127.0.0.${i}:5000/prod`), "images:"];
+  for (let n = 0; n < images; n++) {
+    const digest = createHash("sha256").update(String(n)).digest("hex");
+    lines.push(`- name: team-${Math.floor(n / 1000)}/img-${n}`, "  dmap:", `    "sha256:${digest}": ["v1.${n}"]`);
+  }
+  await writeFile(file, `${lines.join("\n")}\n`);
+  return file;
+}
+
+describe("validating a plain manifest of many images", () => {
+  it("memory bounded per image: the images list is parsed a slice at a time", async () => {
+    /** Bytes of peak RSS per image above a small run; before slicing, about 12,500 (2.7 GB at 200,000 images). */
+    const BYTES_PER_IMAGE = 6_000;
+    const [small, large] = [5_000, 25_000];
+    const peaks: number[] = [];
+    for (const n of [small, large]) {
+      const r = await runOciutilWithPeakRss(["promote", "--manifest", await plainManifest(n), "--validate-only"]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim()).toBe(`manifests are valid: ${3 * n} edges to ${3 * n} destination repositories`);
+      peaks.push(r.peakRssMB);
+    }
+    const perImage = ((peaks[1]! - peaks[0]!) * 2 ** 20) / (large - small);
+    expect(perImage, `peak RSS ${peaks[0]!.toFixed(0)} MB at ${small} images, ${peaks[1]!.toFixed(0)} MB at ${large}`).toBeLessThan(BYTES_PER_IMAGE);
   });
 });
