@@ -35,6 +35,7 @@ import {
   startRegistry,
   type TestRegistry,
 } from "../../tools/test/harness/index.js";
+import { K8S_FULL, writeK8sShape } from "./k8s-shape.js";
 
 const BUNDLE = join(REPO_ROOT, "oci", "private", "ociutil.mjs");
 const args = process.argv.slice(2);
@@ -165,6 +166,21 @@ async function scaleBench(): Promise<void> {
   await run("validate (--validate-only)", ["--validate-only"]);
   const record = join(tmp, "plan.json");
   await run("plan (dry run, --record)", ["--record", record]);
+
+  // Issue 18 item 4: manifests of the Kubernetes community's shape (several tags on most digests:
+  // about 720,000 edges) whose digests no registry holds, as a dry run against empty registries
+  // finds them: the table (one row per source repository), --json and --record (every edge).
+  const k8s = join(tmp, "k8s-shape");
+  const k8sEdges = await writeK8sShape(k8s, {
+    ...K8S_FULL,
+    digests: Math.round(K8S_FULL.digests * scale),
+    source: `${staging.host}/k8s-staging`,
+    destinations: dests.map((d) => `${d.host}/k8s-artifacts-prod/images`),
+  });
+  out(`k8s shape: ${K8S_FULL.subprojects} subprojects, ${Math.round(K8S_FULL.digests * scale)} digests, ${dests.length} destinations = ${k8sEdges} edges, in no registry`);
+  await run("k8s shape, sources lack everything (table)", [], k8s);
+  await run("k8s shape, sources lack everything (--json)", ["--json"], k8s);
+  await run("k8s shape, sources lack everything (--record)", ["--record", join(tmp, "k8s-plan.json")], k8s);
 
   // The steady state, the periodic job's case: every destination already holds every edge. The 22
   // destinations have the same repository names, so they share one repositories tree (and the

@@ -7,10 +7,11 @@
  *
  * Every blob is written to a temp file in its final directory, verified against its descriptor while
  * it streams (blob-writer.ts), then renamed into place; index.json is replaced atomically. A reader
- * never sees a blob whose bytes don't match its name, or half an index.
+ * never sees a blob whose bytes don't match its name, or half an index. A writer killed mid-blob
+ * leaves its temp file: the next writer removes it once it is provably abandoned (temp-files.ts).
  */
 import { createReadStream } from "node:fs";
-import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, opendir, readFile, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { digestAlgorithm, digestHex, digestOf, parseDigest, type Digest } from "../name/digest.js";
@@ -28,6 +29,7 @@ import { startBlobWorkers } from "./blob-workers.js";
 import { BlobWriter } from "./blob-writer.js";
 import { sharedStaging } from "./staging-buffers.js";
 import { tempPathFor, writeFileAtomic } from "../util/fsutil.js";
+import { removeAbandonedTemps } from "../util/temp-files.js";
 
 /** Annotation on an index.json descriptor: the tag or name the manifest is known by. */
 export const REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name";
@@ -46,10 +48,14 @@ const STREAM_CHUNK = 1 << 20;
 export class ImageLayout {
   private constructor(readonly dir: string) {}
 
-  /** Opens DIR as a layout, creating an empty one (oci-layout, index.json, blobs/) if it has none. */
+  /**
+   * Opens DIR to write into it, creating an empty layout (oci-layout, index.json, blobs/) if it has
+   * none, and removing the temp files that interrupted writers left in it.
+   */
   static async init(dir: string): Promise<ImageLayout> {
     await mkdir(path.join(dir, "blobs"), { recursive: true });
     const layout = new ImageLayout(dir);
+    for (const d of await layout.tempFileDirs()) await removeAbandonedTemps(d);
     const marker = path.join(dir, "oci-layout");
     try {
       await stat(marker);
@@ -81,6 +87,19 @@ export class ImageLayout {
     const parsed = OciLayoutFileSchema.safeParse(json);
     if (!parsed.success) throw new LayoutError(`${dir}/oci-layout: ${describeIssues(parsed.error)} (expected imageLayoutVersion "1.0.0")`);
     return new ImageLayout(dir);
+  }
+
+  /** Where writers put temp files: the layout's root (index.json) and each blobs/<algorithm>/. */
+  async tempFileDirs(): Promise<string[]> {
+    const dirs = [this.dir];
+    try {
+      for await (const entry of await opendir(path.join(this.dir, "blobs"))) {
+        if (entry.isDirectory()) dirs.push(path.join(this.dir, "blobs", entry.name));
+      }
+    } catch {
+      /* no blobs/ yet */
+    }
+    return dirs;
   }
 
   blobPath(digest: Digest): string {

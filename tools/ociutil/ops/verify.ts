@@ -3,9 +3,16 @@
  * and indexes against their schemas, configs against the image-config schema, every blob present with
  * the size and digest its descriptor gives, layer media types known, one diff_id per layer.
  * Problems are collected, not thrown, so one run lists all of them.
+ *
+ * Files that are not blobs are problems too: a temp file an interrupted write left (temp-files.ts),
+ * or any other name in blobs/<algorithm>/. The image may be intact, but the layout is not one: the
+ * image-layout spec names every child of blobs/<algorithm>/ by the digest of its content, and tools
+ * that list blobs (umoci's gc, for one) take every name there for a digest.
  */
 import { createReadStream } from "node:fs";
-import { digestAlgorithm, newHash } from "../name/digest.js";
+import { opendir } from "node:fs/promises";
+import path from "node:path";
+import { digestAlgorithm, isDigest, newHash } from "../name/digest.js";
 import { ImageLayout } from "../layout/layout.js";
 import { CONFIG_MEDIA_TYPES, LAYER_MEDIA_TYPES, isImageManifestMediaType, isIndexMediaType } from "../spec/mediatypes.js";
 import { parseManifest } from "../spec/manifest.js";
@@ -13,12 +20,15 @@ import { ImageConfigSchema, describeIssues, type Descriptor } from "../spec/sche
 import { errorMessage } from "../util/errors.js";
 import { forEachLimit } from "../util/pool.js";
 import { hashFileAsWritten } from "../util/file-hasher.js";
+import { abandonedBecause, parseTempName } from "../util/temp-files.js";
 
 export interface VerifyResult {
   manifests: number;
   blobs: number;
   bytes: number;
   problems: string[];
+  /** Temp files left in the layout, relative to it (each is also a problem). */
+  strays: string[];
 }
 
 /** Big blobs are hashed on worker threads, so a layout of several layers uses every core. */
@@ -37,7 +47,7 @@ export async function verifyLayout(dir: string, jobs: number): Promise<VerifyRes
   const layout = await ImageLayout.open(dir);
   const index = await layout.readIndex();
   const problems: string[] = [];
-  const result: VerifyResult = { manifests: 0, blobs: 0, bytes: 0, problems };
+  const result: VerifyResult = { manifests: 0, blobs: 0, bytes: 0, problems, strays: [] };
   const checkedBlobs = new Map<string, Promise<boolean>>();
   const visited = new Set<string>();
   const layers: Array<{ layer: Descriptor; path: string }> = [];
@@ -117,5 +127,30 @@ export async function verifyLayout(dir: string, jobs: number): Promise<VerifyRes
     await checkBlob(layer, path);
   });
   if (index.manifests.length === 0) problems.push("index.json lists no manifests");
+  await checkNames(layout, result);
   return result;
+}
+
+/** Reports temp files and other names that are not blobs, reading each directory as a stream. */
+async function checkNames(layout: ImageLayout, result: VerifyResult): Promise<void> {
+  for (const dir of await layout.tempFileDirs()) {
+    const rel = path.relative(layout.dir, dir);
+    const algorithm = rel === "" ? undefined : path.basename(dir);
+    const known = algorithm === "sha256" || algorithm === "sha512"; // other algorithms' names are not ours to judge
+    for await (const entry of await opendir(dir)) {
+      const name = path.join(rel, entry.name);
+      const temp = parseTempName(entry.name);
+      if (temp !== undefined && entry.isFile()) {
+        const why = await abandonedBecause(path.join(dir, entry.name), temp);
+        result.strays.push(name);
+        result.problems.push(
+          why !== undefined
+            ? `${name}: a temp file an interrupted write left (${why}); the next pull or build into this layout removes it`
+            : `${name}: a temp file of a write still under way`,
+        );
+      } else if (known && !isDigest(`${algorithm}:${entry.name}`)) {
+        result.problems.push(`${name}: not a blob (a blob's name is the ${algorithm} digest of its content)`);
+      }
+    }
+  }
 }

@@ -2,15 +2,17 @@
  * `ociutil promote`: promotes digests between registries as a promoter manifest says, the way the
  * Kubernetes image promoter (kpromo cip) does, for any OCI registry. A dry run by default.
  */
+import path from "node:path";
 import { Option, type Command } from "commander";
 import { action } from "../cli/run.js";
 import { addQpsOption, addRegistryOptions, clientFor, type RegistryFlags } from "../cli/options.js";
 import { OciError, UsageError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fsutil.js";
-import { executePlan, staticOutcome } from "./execute.js";
+import { removeAbandonedTemps } from "../util/temp-files.js";
+import { executePlan, staticOutcome, type EdgeResult } from "./execute.js";
 import { readInventory } from "./inventory.js";
 import { readPlainManifest, type Problem, type PromoterManifest } from "./manifest.js";
-import { planEdges } from "./plan.js";
+import { planEdges, type PlannedEdge } from "./plan.js";
 import { planReferrers } from "./referrers.js";
 import { planAttestations } from "./attest.js";
 import { loadSigningKey } from "../provenance/dsse.js";
@@ -111,10 +113,14 @@ async function promote(flags: PromoteFlags): Promise<void> {
   const planned = [...plan];
   if (flags.referrers) plan.push(...(await planReferrers(client, planned, READ_CONCURRENCY, (repo) => inventory.get(repo.name)?.listedTags)));
   if (flags.attest) plan.push(...(await planAttestations(client, planned, READ_CONCURRENCY)));
-  const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== undefined ? { attestKey } : {}) : plan.map((e) => Object.assign(e, { outcome: staticOutcome(e) }));
+  const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== undefined ? { attestKey } : {}) : withStaticOutcomes(plan);
   const report = buildReport(results, flags.confirm === true);
 
-  if (flags.record !== undefined) await writeFileAtomic(flags.record, reportJson(report, true));
+  if (flags.record !== undefined) {
+    // The record is the one file a promotion writes here: a run killed while writing it left a temp file.
+    await removeAbandonedTemps(path.dirname(flags.record), path.basename(flags.record));
+    await writeFileAtomic(flags.record, reportJson(report, true));
+  }
   if (flags.json) await writeOut(reportJson(report));
   else {
     if (report.summary.present < report.results.length) await writeOut(withNewlines(tableLines(report)));
@@ -126,6 +132,12 @@ async function promote(flags: PromoteFlags): Promise<void> {
     const parts = [failed > 0 ? countOf("failed", failed) : "", missing > 0 ? countOf("missing", missing) : "", refused > 0 ? countOf("refused", refused) : ""];
     throw new OciError(`not every edge can be promoted: ${parts.filter(Boolean).join(", ")} (see the ${flags.json ? "report" : "table"} for each and why)`);
   }
+}
+
+/** A dry run's outcomes, set in place on the planned edges. */
+function withStaticOutcomes(plan: PlannedEdge[]): EdgeResult[] {
+  for (const e of plan) (e as EdgeResult).outcome = staticOutcome(e);
+  return plan as EdgeResult[];
 }
 
 function* withNewlines(lines: Iterable<string>): Generator<string> {

@@ -5,10 +5,13 @@
  * line and field, so a reviewer sees the whole list at once.
  *
  * YAML is read with the failsafe schema (every scalar a string) and converted here, as Go's yaml.v2
- * does for string fields: an unquoted tag `1.10` stays "1.10", never the number 1.1.
+ * does for string fields: an unquoted tag `1.10` stays "1.10", never the number 1.1. A long `images`
+ * list is parsed a slice of items at a time (yaml-items.ts): memory for the YAML document then does
+ * not grow with the manifest.
  */
 import { readFile } from "node:fs/promises";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Scalar, type YAMLMap } from "yaml";
+import { sliceSequence, type SequenceSlices } from "./yaml-items.js";
 
 export interface Location {
   file: string;
@@ -73,11 +76,13 @@ class Reader {
   constructor(
     readonly file: string,
     readonly problems: Problem[],
+    /** Lines of the file before the text parsed (a slice of a long list). */
+    readonly linesBefore = 0,
   ) {}
 
   at(node: Node | null | undefined): Location {
     const offset = node?.range?.[0] ?? 0;
-    return { file: this.file, line: this.lines.linePos(offset).line };
+    return { file: this.file, line: this.lines.linePos(offset).line + this.linesBefore };
   }
 
   problem(node: Node | null | undefined, field: string, message: string): void {
@@ -87,7 +92,7 @@ class Reader {
   parse(text: string): Document.Parsed {
     const doc = parseDocument(text, { schema: "failsafe", lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
     for (const err of [...doc.errors, ...doc.warnings]) {
-      const line = this.lines.linePos(err.pos[0]).line;
+      const line = this.lines.linePos(err.pos[0]).line + this.linesBefore;
       const what = err.code === "DUPLICATE_KEY" ? `duplicate key ${JSON.stringify(keyAt(text, err.pos[0]))}` : err.message.split("\n")[0]!;
       this.problems.push({ file: this.file, line, field: "(yaml)", message: what });
     }
@@ -180,7 +185,7 @@ function readRegistries(r: Reader, doc: Document.Parsed, node: Node | null, fiel
   return out;
 }
 
-function readImages(r: Reader, doc: Document.Parsed, node: Node | null, field: string): ImageEntry[] {
+function readImages(r: Reader, doc: Document.Parsed, node: Node | null, field: string, itemsBefore = 0): ImageEntry[] {
   if (isNull(node)) return [];
   if (!isSeq(node)) {
     r.problem(node, field, "must be a list of images");
@@ -189,7 +194,7 @@ function readImages(r: Reader, doc: Document.Parsed, node: Node | null, field: s
   const out: ImageEntry[] = [];
   node.items.forEach((raw, i) => {
     const item = resolve(doc, raw);
-    const f = `${field}[${i}]`;
+    const f = `${field}[${itemsBefore + i}]`;
     if (!isMap(item)) {
       r.problem(item, f, "must be a mapping with name and dmap");
       return;
@@ -215,9 +220,10 @@ function readDmap(r: Reader, doc: Document.Parsed, node: Node | null, field: str
       r.problem(keyNode, field, "a digest key that is not a string");
       continue;
     }
-    const f = `${field}[${JSON.stringify(digest)}]`;
+    const entry = new DmapEntry(digest, r.at(keyNode), field);
+    const f = entry.field;
     const value = resolve(doc, pair.value);
-    const tags: TagEntry[] = [];
+    const tags = entry.tags;
     if (!isNull(value)) {
       if (!isSeq(value)) {
         r.problem(value, f, "must be a list of tags ([] for none)");
@@ -226,13 +232,68 @@ function readDmap(r: Reader, doc: Document.Parsed, node: Node | null, field: str
           const t = resolve(doc, rawTag);
           const tag = scalarText(t);
           if (tag === undefined) r.problem(t, `${f}[${j}]`, "a tag must be a string");
-          else tags.push({ tag, at: r.at(t), field: `${f}[${j}]` });
+          else tags.push(new DmapTag(tag, r.at(t), entry, j));
         });
       }
     }
-    out.push({ digest, tags, at: r.at(keyNode), field: f });
+    out.push(entry);
   }
   return out;
+}
+
+/**
+ * Digests and tags make their field names (`images[3].dmap["sha256:…"][0]`) only when a problem
+ * needs one: kept for each of 200,000 images they were a third of the parsed manifest's memory.
+ */
+class DmapEntry implements DigestEntry {
+  readonly tags: TagEntry[] = [];
+  constructor(
+    readonly digest: string,
+    readonly at: Location,
+    private readonly dmapField: string,
+  ) {}
+  get field(): string {
+    return `${this.dmapField}[${JSON.stringify(this.digest)}]`;
+  }
+}
+
+class DmapTag implements TagEntry {
+  constructor(
+    readonly tag: string,
+    readonly at: Location,
+    private readonly entry: DmapEntry,
+    private readonly index: number,
+  ) {}
+  get field(): string {
+    return `${this.entry.field}[${this.index}]`;
+  }
+}
+
+/** The images of a sliced sequence, read a slice at a time: only one slice's YAML document is alive at once. */
+function readImageSlices(file: string, text: string, s: SequenceSlices, problems: Problem[]): ImageEntry[] {
+  const out: ImageEntry[] = [];
+  let line = 0;
+  let counted = 0;
+  for (let i = 0; i < s.slices.length; i++) {
+    const from = s.slices[i]!;
+    for (let at = text.indexOf("\n", counted); at >= 0 && at < from; at = text.indexOf("\n", at + 1)) line++;
+    counted = from;
+    const r = new Reader(file, problems, line);
+    const doc = r.parse(text.slice(from, s.slices[i + 1] ?? s.end));
+    for (const image of readImages(r, doc, doc.contents, "images", s.itemsBefore[i])) out.push(image);
+  }
+  return out;
+}
+
+/** `text` with the lines from `start` to `end` emptied: the rest parses alone, on the same lines. */
+function without(text: string, start: number, end: number): string {
+  return text.slice(0, start) + "\n".repeat(countLines(text, start, end)) + text.slice(end);
+}
+
+function countLines(text: string, start: number, end: number): number {
+  let n = 0;
+  for (let at = text.indexOf("\n", start); at >= 0 && at < end; at = text.indexOf("\n", at + 1)) n++;
+  return n;
 }
 
 async function readText(file: string, problems: Problem[]): Promise<string | undefined> {
@@ -249,8 +310,11 @@ async function readText(file: string, problems: Problem[]): Promise<string | und
 export async function readPlainManifest(file: string, problems: Problem[]): Promise<PromoterManifest | undefined> {
   const text = await readText(file, problems);
   if (text === undefined) return undefined;
+  // The `images:` list, when it is a plain block sequence, is read apart, a slice at a time.
+  const key = /^images:[ ]*(#.*)?\r?$/m.exec(text);
+  const slices = key !== null ? sliceSequence(text, text.indexOf("\n", key.index) + 1) : undefined;
   const r = new Reader(file, problems);
-  const doc = r.parse(text);
+  const doc = r.parse(slices !== undefined ? without(text, slices.start, slices.end) : text);
   const m: PromoterManifest = { file, registries: [], images: [], registriesAt: { file, line: 1 }, unused: [] };
   const root = doc.contents;
   if (isNull(root)) return m;
@@ -261,7 +325,7 @@ export async function readPlainManifest(file: string, problems: Problem[]): Prom
   const kv = fields(r, doc, root, "(root)", ["registries", "images"]);
   m.registriesAt = r.at(kv.get("registries") ?? root);
   m.registries = readRegistries(r, doc, kv.get("registries") ?? null, "registries", m.unused);
-  m.images = readImages(r, doc, kv.get("images") ?? null, "images");
+  m.images = slices !== undefined ? readImageSlices(file, text, slices, problems) : readImages(r, doc, kv.get("images") ?? null, "images");
   return m;
 }
 
@@ -290,9 +354,16 @@ export async function readThinManifest(file: string, imagesFile: string, problem
     r.problem(root, "(root)", "a thin promoter manifest must be a mapping with registries");
   }
   if (imagesText !== undefined) {
-    const ri = new Reader(imagesFile, problems);
-    const idoc = ri.parse(imagesText);
-    m.images = readImages(ri, idoc, idoc.contents, "images");
+    const slices = sliceSequence(imagesText, 0);
+    // A bare list with only comments around it: anything else is parsed whole, as YAML says.
+    const around = `${imagesText.slice(0, slices?.start ?? 0)}\n${imagesText.slice(slices?.end ?? 0)}`;
+    if (slices !== undefined && around.split("\n").every((l) => l.trim() === "" || l.trim().startsWith("#"))) {
+      m.images = readImageSlices(imagesFile, imagesText, slices, problems);
+    } else {
+      const ri = new Reader(imagesFile, problems);
+      const idoc = ri.parse(imagesText);
+      m.images = readImages(ri, idoc, idoc.contents, "images");
+    }
   }
   return m;
 }

@@ -26,31 +26,51 @@ export interface PlannedEdge extends Edge {
   referrer?: ReferrerLink;
 }
 
-/** Each edge becomes its planned edge in place: at 440,000 edges a copy of each costs tens of megabytes. */
+/**
+ * Each edge becomes its planned edge in place, with no per-edge allocation: at 720,000 edges a
+ * copy of each, or a detail string each ("… is in neither …"), costs well over 100 MB. What a
+ * report says about an edge is made when it is printed (report.ts `edgeDetail`).
+ */
 export function planEdges(edges: Edge[], inventory: Inventory): PlannedEdge[] {
-  return edges.map((e): PlannedEdge => {
-    const s = inventory.get(e.source.name)!;
-    const d = inventory.get(e.destination.name)!;
-    const to = (fields: Omit<PlannedEdge, keyof Edge>): PlannedEdge => Object.assign(e, fields);
-    if (d.error !== undefined) return to({ action: "unreadable", detail: d.error });
-    const present = (): PlannedEdge => to({ action: "present", sourceHas: s.error === undefined && s.digests.get(e.digest) === true });
-    if (e.tag !== null) {
-      const current = d.tags.get(e.tag);
-      if (current === e.digest) return present();
-      if (current !== undefined) return to({ action: "tag-move", detail: `${e.destination.name}:${e.tag} points at ${current}; tag moves are refused` });
-    } else if (d.digests.get(e.digest) === true) {
-      return present();
+  const plan = edges as PlannedEdge[];
+  for (const p of plan) {
+    const s = inventory.get(p.source.name)!;
+    const d = inventory.get(p.destination.name)!;
+    const sourceHas = s.error === undefined && s.digests.get(p.digest) === true;
+    if (d.error !== undefined) {
+      p.action = "unreadable";
+      p.detail = d.error; // one string per repository, shared
+    } else if (p.tag !== null ? d.tags.get(p.tag) === p.digest : d.digests.get(p.digest) === true) {
+      p.action = "present";
+      p.sourceHas = sourceHas;
+    } else if (p.tag !== null && d.tags.has(p.tag)) {
+      p.action = "tag-move";
+      p.detail = `${p.destination.name}:${p.tag} points at ${d.tags.get(p.tag)}; tag moves are refused`;
+    } else if (sourceHas) {
+      p.action = "copy";
+      p.from = p.source;
+      if (d.absentByCatalog === true) p.destinationUnread = true;
+    } else if (d.digests.get(p.digest) === true) {
+      p.action = "copy";
+      p.from = p.destination;
+    } else if (s.error !== undefined) {
+      p.action = "unreadable";
+      p.detail = s.error;
+    } else {
+      p.action = "missing";
     }
-    if (s.error === undefined && s.digests.get(e.digest) === true) return to({ action: "copy", from: e.source, ...(d.absentByCatalog === true ? { destinationUnread: true } : {}) });
-    if (d.digests.get(e.digest) === true) return to({ action: "copy", from: e.destination });
-    if (s.error !== undefined) return to({ action: "unreadable", detail: s.error });
-    return to({ action: "missing", detail: `${e.digest} is in neither ${e.source.name} nor ${e.destination.name}` });
-  });
+  }
+  return plan;
 }
 
-/** Edges in a stable order: destination, tag (tagless last), digest. */
+/** Why a missing edge is missing (made when printed, not kept per edge). */
+export function missingDetail(e: Edge): string {
+  return `${e.digest} is in neither ${e.source.name} nor ${e.destination.name}`;
+}
+
+/** Sorts edges in place into a stable order: destination, tag (tagless last), digest. */
 export function sortEdges<T extends Edge>(edges: T[]): T[] {
-  return [...edges].sort(
+  return edges.sort(
     (a, b) =>
       cmp(a.destination.name, b.destination.name) || cmp(a.tag ?? "\uffff", b.tag ?? "\uffff") || cmp(a.digest, b.digest) || cmp(a.source.name, b.source.name),
   );

@@ -4,7 +4,7 @@
  * which must not be held in memory at once.
  */
 import type { EdgeResult, Outcome } from "./execute.js";
-import { sortEdges } from "./plan.js";
+import { missingDetail, sortEdges } from "./plan.js";
 
 export interface PromoteReport {
   confirmed: boolean;
@@ -28,6 +28,7 @@ export interface ReportEdge {
   manifest: string;
 }
 
+/** The report over `results`, which it sorts in place (a copy of 720,000 references is not free). */
 export function buildReport(results: EdgeResult[], confirmed: boolean): PromoteReport {
   const summary: Record<Outcome, number> = { planned: 0, copied: 0, present: 0, missing: 0, refused: 0, failed: 0 };
   for (const r of results) summary[r.outcome]++;
@@ -42,7 +43,7 @@ export function reportEdge(r: EdgeResult): ReportEdge {
     tag: r.tag,
     action: r.action,
     outcome: r.outcome,
-    ...(r.detail !== undefined ? { detail: r.detail } : {}),
+    ...(r.detail !== undefined ? { detail: r.detail } : r.action === "missing" ? { detail: missingDetail(r) } : {}),
     ...(r.referrer !== undefined ? { kind: r.referrer.kind, subject: r.referrer.subject } : {}),
     manifest: `${r.at.file}:${r.at.line}`,
   };
@@ -102,21 +103,43 @@ function cells(r: EdgeResult): [string, string, string, string] {
   ];
 }
 
-/** A fixed-width table, a line at a time: OUTCOME, DESTINATION (repo:tag or repo@digest), DIGEST (short), then why. */
+/** The missing edges of one source repository: the table says so once, not once per edge. */
+interface MissingImage {
+  source: string;
+  digests: Set<string>;
+  destinations: Set<string>;
+  edges: number;
+  /** The edge itself while it is the only one: then its row is the edge's own. */
+  only: EdgeResult | undefined;
+}
+
 /**
- * The table: what is to be done, was done, or could not be. Edges already in place are only counted
- * (in the summary line): in a periodic job's steady state they are nearly all of them, and the rows
- * that matter would drown. The JSON report and --record list every edge.
+ * The table, a line at a time: OUTCOME, DESTINATION (repo:tag or repo@digest), DIGEST (short), then
+ * why; what is to be done, was done, or could not be. Edges already in place are only counted (in
+ * the summary line): in a periodic job's steady state they are nearly all of them, and the rows that
+ * matter would drown. Missing edges are one row per source repository (its image): a source that
+ * lacks everything would otherwise print a row per digest, tag and destination (720,000 for the
+ * Kubernetes community's manifests). The JSON report and --record list every edge.
  */
 export function* tableLines(report: PromoteReport): Generator<string> {
   const header: [string, string, string, string] = ["OUTCOME", "DESTINATION", "DIGEST", "DETAIL"];
-  const rows = function* (): Generator<EdgeResult> {
-    for (const r of report.results) if (r.outcome !== "present") yield r;
+  const missing = new Map<string, MissingImage>();
+  for (const r of report.results) {
+    if (r.outcome !== "missing") continue;
+    let m = missing.get(r.source.name);
+    if (m === undefined) missing.set(r.source.name, (m = { source: r.source.name, digests: new Set(), destinations: new Set(), edges: 0, only: r }));
+    else m.only = undefined;
+    m.digests.add(r.digest);
+    m.destinations.add(r.destination.name);
+    m.edges++;
+  }
+  const rows = function* (): Generator<[string, string, string, string]> {
+    for (const r of report.results) if (r.outcome !== "present" && r.outcome !== "missing") yield cells(r);
+    for (const m of [...missing.values()].sort((a, b) => (a.source < b.source ? -1 : 1))) yield m.only !== undefined ? cells(m.only) : missingCells(m);
   };
   // Two passes over the edges, the first for the widths only, so no row is kept.
   const widths = header.map((h) => h.length);
-  for (const r of rows()) {
-    const c = cells(r);
+  for (const c of rows()) {
     for (let i = 0; i < 3; i++) widths[i] = Math.max(widths[i]!, c[i]!.length);
   }
   const line = (c: string[]): string =>
@@ -125,7 +148,18 @@ export function* tableLines(report: PromoteReport): Generator<string> {
       .join("  ")
       .trimEnd();
   yield line(header);
-  for (const r of rows()) yield line(cells(r));
+  for (const c of rows()) yield line(c);
+}
+
+function missingCells(m: MissingImage): [string, string, string, string] {
+  const n = m.digests.size;
+  const d = m.destinations.size;
+  return [
+    "missing",
+    `${m.source} (source)`,
+    n === 1 ? shortDigest([...m.digests][0]!) : `${n} digests`,
+    `in neither the source nor ${d === 1 ? "the destination" : "any destination"}: ${m.edges} edges to ${d} repositor${d === 1 ? "y" : "ies"}`,
+  ];
 }
 
 function shortDigest(d: string): string {

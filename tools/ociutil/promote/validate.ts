@@ -64,19 +64,29 @@ function checkRegistry(reg: RegistryEntry, problems: Problem[]): boolean {
 }
 
 /**
+ * The images of one name in one manifest: they go from one source repository to the same
+ * destination repositories, so what is checked and deduplicated per destination is kept once here.
+ * A thin directory of 720,000 edges has about 20,000 owners and 8,000 destination repositories;
+ * anything kept per (destination, digest) or per edge would be tens of megabytes more.
+ */
+interface Owner {
+  destinations: Repo[];
+  /** tag -> its first claim in this owner. */
+  claims: Map<string, { digest: string; at: Location }>;
+  /** digest -> the tags (null: tagless) already made into edges, to every destination. */
+  pairs: Map<string, Set<string | null>>;
+}
+
+/**
  * Checks every manifest and returns its problems (empty when all is well) and, from the manifests
  * that passed, the set of edges: one per (digest, tag or none, destination), each once.
  */
 export function validateManifests(manifests: PromoterManifest[]): { problems: Problem[]; edges: Edge[] } {
   const problems: Problem[] = [];
   repos.clear();
-  // Nested maps keyed by strings the edges share anyway (no key string per edge): at 440,000 edges
-  // a flat map of "destination|digest|tag" keys alone took more memory than everything else.
-  /** destination name -> digest -> tags (null: tagless) already made into edges. */
-  const seen = new Map<string, Map<string, Set<string | null>>>();
+  /** destination name -> the owners that promote to it (nearly always one; two manifests may share one). */
+  const ownersOf = new Map<string, Owner[]>();
   const edges: Edge[] = [];
-  /** destination name -> tag -> the first claim on it, for conflicts across manifests. */
-  const claims = new Map<string, Map<string, { digest: string; at: Location }>>();
 
   for (const m of manifests) {
     const before = problems.length;
@@ -87,6 +97,8 @@ export function validateManifests(manifests: PromoterManifest[]): { problems: Pr
       problems.push(problem(extra.srcAt, `${extra.field}.src`, `a second source registry (the first is ${sources[0]!.name} at line ${sources[0]!.at.line}): exactly one may have src: true`));
     }
     const goodRegistries = m.registries.filter((r) => checkRegistry(r, problems));
+    const destinationPrefixes = [...new Set(goodRegistries.filter((r) => !r.src).map((r) => r.name))];
+    const owners = new Map<string, Owner>();
 
     for (const img of m.images) {
       let goodName = true;
@@ -108,41 +120,37 @@ export function validateManifests(manifests: PromoterManifest[]): { problems: Pr
         }
       }
       if (!goodName) continue;
-      // Cross-manifest conflicts: a destination tag claimed by two digests.
-      for (const dst of goodRegistries.filter((r) => !r.src)) {
-        const destination = repoOf(dst.name, img.name);
-        let byTag = claims.get(destination.name);
-        if (byTag === undefined) claims.set(destination.name, (byTag = new Map()));
-        for (const d of img.dmap) {
-          for (const t of d.tags) {
-            const first = byTag.get(t.tag);
-            if (first === undefined) {
-              byTag.set(t.tag, { digest: d.digest, at: t.at });
-            } else if (first.digest !== d.digest) {
-              problems.push(
-                problem(t.at, t.field, `${destination.name}:${t.tag} is claimed by two digests: ${d.digest} here and ${first.digest} at ${first.at.file}:${first.at.line}`),
-              );
-            }
-          }
+      let owner = owners.get(img.name);
+      if (owner === undefined) {
+        owner = { destinations: destinationPrefixes.map((prefix) => repoOf(prefix, img.name)), claims: new Map(), pairs: new Map() };
+        owners.set(img.name, owner);
+        for (const destination of owner.destinations) {
+          const list = ownersOf.get(destination.name);
+          if (list === undefined) ownersOf.set(destination.name, [owner]);
+          else list.push(owner);
         }
       }
+      checkClaims(owner, img.dmap, ownersOf, problems);
     }
     if (problems.length > before) continue;
 
     const src = sources[0]!;
     for (const img of m.images) {
+      const owner = owners.get(img.name)!;
       const source = repoOf(src.name, img.name);
-      for (const dst of m.registries.filter((r) => !r.src)) {
-        const destination = repoOf(dst.name, img.name);
-        let byDigest = seen.get(destination.name);
-        if (byDigest === undefined) seen.set(destination.name, (byDigest = new Map()));
-        for (const d of img.dmap) {
-          let tagsSeen = byDigest.get(d.digest);
-          if (tagsSeen === undefined) byDigest.set(d.digest, (tagsSeen = new Set()));
-          const tags = d.tags.length > 0 ? d.tags.map((t) => ({ tag: t.tag as string | null, at: t.at })) : [{ tag: null, at: d.at }];
-          for (const { tag, at } of tags) {
-            if (tagsSeen.has(tag)) continue;
-            tagsSeen.add(tag);
+      for (const d of img.dmap) {
+        let made = owner.pairs.get(d.digest);
+        if (made === undefined) owner.pairs.set(d.digest, (made = new Set()));
+        const tagged = d.tags.length > 0;
+        for (let i = 0; i < (tagged ? d.tags.length : 1); i++) {
+          const tag = tagged ? d.tags[i]!.tag : null;
+          if (made.has(tag)) continue;
+          made.add(tag);
+          const at = tagged ? d.tags[i]!.at : d.at;
+          for (const destination of owner.destinations) {
+            // Another manifest promoting the same image to the same repository made it already?
+            const others = ownersOf.get(destination.name)!;
+            if (others.length > 1 && others.some((o) => o !== owner && o.pairs.get(d.digest)?.has(tag) === true)) continue;
             edges.push({ source, destination, digest: d.digest, tag, at });
           }
         }
@@ -150,6 +158,28 @@ export function validateManifests(manifests: PromoterManifest[]): { problems: Pr
     }
   }
   return { problems, edges };
+}
+
+/** A destination tag claimed by two digests is a problem, named once per destination, within a manifest or across them. */
+function checkClaims(owner: Owner, dmap: PromoterManifest["images"][number]["dmap"], ownersOf: Map<string, Owner[]>, problems: Problem[]): void {
+  for (const d of dmap) {
+    for (const t of d.tags) {
+      const mine = owner.claims.get(t.tag);
+      for (const destination of owner.destinations) {
+        let first = mine;
+        const others = ownersOf.get(destination.name)!;
+        if (first === undefined && others.length > 1) {
+          for (const o of others) if (o !== owner) first ??= o.claims.get(t.tag);
+        }
+        if (first !== undefined && first.digest !== d.digest) {
+          problems.push(
+            problem(t.at, t.field, `${destination.name}:${t.tag} is claimed by two digests: ${d.digest} here and ${first.digest} at ${first.at.file}:${first.at.line}`),
+          );
+        }
+      }
+      if (mine === undefined) owner.claims.set(t.tag, { digest: d.digest, at: t.at });
+    }
+  }
 }
 
 export function formatProblem(p: Problem): string {

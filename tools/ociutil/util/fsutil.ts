@@ -1,11 +1,14 @@
 /** Filesystem helpers for writing files that are either complete or absent. */
-import { randomBytes } from "node:crypto";
 import { open, rename, rm } from "node:fs/promises";
 import path from "node:path";
+import { tempNameFor } from "./temp-files.js";
 
-/** A unique temporary path in the same directory as `target`, so that rename() is atomic. */
+/**
+ * A unique temporary path in the same directory as `target`, so that rename() is atomic; its name
+ * says which process writes it, so that a run after a crash can tell it is abandoned (temp-files.ts).
+ */
 export function tempPathFor(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  return path.join(path.dirname(target), tempNameFor(path.basename(target)));
 }
 
 /** Writes `data` (or its pieces) to `target` through a temp file and rename: readers see the old or new file, never half. */

@@ -41,6 +41,8 @@ export type FaultAction =
   | { kind: "truncate"; afterBytes: number }
   /** The body's first `afterBytes` are sent, then nothing for `ms`, then the rest: a slow network. */
   | { kind: "pause"; afterBytes: number; ms: number }
+  /** Sends the first `afterBytes` of the body, then nothing, holding the connection open: a transfer that stalls mid-blob. */
+  | { kind: "stall"; afterBytes: number }
   | { kind: "drop" }
   | { kind: "redirect"; to: "other-host" }
   /** Forwarded, but the answer's Location (an upload session) names the other host, as object storage does. */
@@ -132,6 +134,8 @@ export async function startFaultProxy(upstream: string, rules: FaultRule[], opti
   let hits = current.map(() => 0);
   /** id -> Authorization header of the redirected request ("" if none). */
   const redirects = new Map<string, string>();
+  /** Responses held open by "stall", closed by stop(). */
+  const stalled = new Set<ServerResponse>();
   let proxyHost = "";
   let otherHost = "";
 
@@ -288,6 +292,24 @@ export async function startFaultProxy(upstream: string, rules: FaultRule[], opti
         });
         return;
       }
+      case "stall": {
+        const limit = action.afterBytes;
+        forward(req, res, rec, rawUrl, undefined, (up, h) => {
+          res.writeHead(up.statusCode ?? 502, up.statusMessage, h);
+          res.flushHeaders();
+          stalled.add(res);
+          res.on("close", () => stalled.delete(res));
+          let sent = 0;
+          up.on("data", (chunk: Buffer) => {
+            const room = limit - sent;
+            if (room <= 0) return;
+            sent += Math.min(room, chunk.length);
+            res.write(chunk.subarray(0, room));
+            if (sent >= limit) up.pause(); // the rest never comes; both connections stay open until the client goes
+          });
+        });
+        return;
+      }
       case "truncate": {
         const limit = action.afterBytes;
         forward(req, res, rec, rawUrl, undefined, (up, h) => {
@@ -401,6 +423,7 @@ export async function startFaultProxy(upstream: string, rules: FaultRule[], opti
       hits = current.map(() => 0);
     },
     async stop() {
+      for (const res of stalled) res.destroy();
       await Promise.all([closeServer(server), closeServer(other4), have6 ? closeServer(other6) : Promise.resolve()]);
       agent.destroy();
     },
