@@ -333,9 +333,9 @@ var require_help = __commonJS({
        * @returns {string}
        */
       subcommandTerm(cmd) {
-        const args = cmd.registeredArguments.map((arg) => humanReadableArgName(arg)).join(" ");
+        const args2 = cmd.registeredArguments.map((arg) => humanReadableArgName(arg)).join(" ");
         return cmd._name + (cmd._aliases[0] ? "|" + cmd._aliases[0] : "") + (cmd.options.length ? " [options]" : "") + // simplistic check for non-help option
-        (args ? " " + args : "");
+        (args2 ? " " + args2 : "");
       }
       /**
        * Get the option term to show in the list of options.
@@ -1337,7 +1337,7 @@ var require_command = __commonJS({
           desc = null;
         }
         opts = opts || {};
-        const [, name, args] = nameAndArgs.match(/([^ ]+) *(.*)/);
+        const [, name, args2] = nameAndArgs.match(/([^ ]+) *(.*)/);
         const cmd = this.createCommand(name);
         if (desc) {
           cmd.description(desc);
@@ -1346,7 +1346,7 @@ var require_command = __commonJS({
         if (opts.isDefault) this._defaultCommandName = cmd._name;
         cmd._hidden = !!(opts.noHelp || opts.hidden);
         cmd._executableFile = opts.executableFile || null;
-        if (args) cmd.arguments(args);
+        if (args2) cmd.arguments(args2);
         this._registerCommand(cmd);
         cmd.parent = this;
         cmd.copyInheritedSettings(this);
@@ -1671,9 +1671,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @return {Command} `this` command for chaining
        */
       action(fn) {
-        const listener = (args) => {
+        const listener = (args2) => {
           const expectedArgsCount = this.registeredArguments.length;
-          const actionArgs = args.slice(0, expectedArgsCount);
+          const actionArgs = args2.slice(0, expectedArgsCount);
           if (this._storeOptionsAsProperties) {
             actionArgs[expectedArgsCount] = this;
           } else {
@@ -2213,8 +2213,8 @@ Expecting one of '${allowedValues.join("', '")}'`);
        *
        * @private
        */
-      _executeSubCommand(subcommand, args) {
-        args = args.slice();
+      _executeSubCommand(subcommand, args2) {
+        args2 = args2.slice();
         let launchWithNode = false;
         const sourceExt = [".js", ".ts", ".tsx", ".mjs", ".cjs"];
         function findFile2(baseDir, baseName) {
@@ -2263,11 +2263,11 @@ Expecting one of '${allowedValues.join("', '")}'`);
         let proc;
         if (process2.platform !== "win32") {
           if (launchWithNode) {
-            args.unshift(executableFile);
-            args = incrementNodeInspectorPort(process2.execArgv).concat(args);
-            proc = childProcess.spawn(process2.argv[0], args, { stdio: "inherit" });
+            args2.unshift(executableFile);
+            args2 = incrementNodeInspectorPort(process2.execArgv).concat(args2);
+            proc = childProcess.spawn(process2.argv[0], args2, { stdio: "inherit" });
           } else {
-            proc = childProcess.spawn(executableFile, args, { stdio: "inherit" });
+            proc = childProcess.spawn(executableFile, args2, { stdio: "inherit" });
           }
         } else {
           this._checkForMissingExecutable(
@@ -2275,9 +2275,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
             executableDir,
             subcommand._name
           );
-          args.unshift(executableFile);
-          args = incrementNodeInspectorPort(process2.execArgv).concat(args);
-          proc = childProcess.spawn(process2.execPath, args, { stdio: "inherit" });
+          args2.unshift(executableFile);
+          args2 = incrementNodeInspectorPort(process2.execArgv).concat(args2);
+          proc = childProcess.spawn(process2.execPath, args2, { stdio: "inherit" });
         }
         if (!proc.killed) {
           const signals = ["SIGUSR1", "SIGUSR2", "SIGTERM", "SIGINT", "SIGHUP"];
@@ -2660,7 +2660,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @param {string[]} args
        * @return {{operands: string[], unknown: string[]}}
        */
-      parseOptions(args) {
+      parseOptions(args2) {
         const operands = [];
         const unknown2 = [];
         let dest = operands;
@@ -2676,12 +2676,12 @@ Expecting one of '${allowedValues.join("', '")}'`);
         let activeVariadicOption = null;
         let activeGroup = null;
         let i = 0;
-        while (i < args.length || activeGroup) {
-          const arg = activeGroup ?? args[i++];
+        while (i < args2.length || activeGroup) {
+          const arg = activeGroup ?? args2[i++];
           activeGroup = null;
           if (arg === "--") {
             if (dest === unknown2) dest.push(arg);
-            dest.push(...args.slice(i));
+            dest.push(...args2.slice(i));
             break;
           }
           if (activeVariadicOption && (!maybeOption(arg) || negativeNumberArg(arg))) {
@@ -2693,13 +2693,13 @@ Expecting one of '${allowedValues.join("', '")}'`);
             const option = this._findOption(arg);
             if (option) {
               if (option.required) {
-                const value = args[i++];
+                const value = args2[i++];
                 if (value === void 0) this.optionMissingArgument(option);
                 this.emit(`option:${option.name()}`, value);
               } else if (option.optional) {
                 let value = null;
-                if (i < args.length && (!maybeOption(args[i]) || negativeNumberArg(args[i]))) {
-                  value = args[i++];
+                if (i < args2.length && (!maybeOption(args2[i]) || negativeNumberArg(args2[i]))) {
+                  value = args2[i++];
                 }
                 this.emit(`option:${option.name()}`, value);
               } else {
@@ -2735,18 +2735,18 @@ Expecting one of '${allowedValues.join("', '")}'`);
           if ((this._enablePositionalOptions || this._passThroughOptions) && operands.length === 0 && unknown2.length === 0) {
             if (this._findCommand(arg)) {
               operands.push(arg);
-              unknown2.push(...args.slice(i));
+              unknown2.push(...args2.slice(i));
               break;
             } else if (this._getHelpCommand() && arg === this._getHelpCommand().name()) {
-              operands.push(arg, ...args.slice(i));
+              operands.push(arg, ...args2.slice(i));
               break;
             } else if (this._defaultCommandName) {
-              unknown2.push(arg, ...args.slice(i));
+              unknown2.push(arg, ...args2.slice(i));
               break;
             }
           }
           if (this._passThroughOptions) {
-            dest.push(arg, ...args.slice(i));
+            dest.push(arg, ...args2.slice(i));
             break;
           }
           dest.push(arg);
@@ -3075,13 +3075,13 @@ Expecting one of '${allowedValues.join("', '")}'`);
       usage(str) {
         if (str === void 0) {
           if (this._usage) return this._usage;
-          const args = this.registeredArguments.map((arg) => {
+          const args2 = this.registeredArguments.map((arg) => {
             return humanReadableArgName(arg);
           });
           return [].concat(
             this.options.length || this._helpOption !== null ? "[options]" : [],
             this.commands.length ? "[command]" : [],
-            this.registeredArguments.length ? args : []
+            this.registeredArguments.length ? args2 : []
           ).join(" ");
         }
         this._usage = str;
@@ -3396,17 +3396,17 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @param {Array} args - array of options to search for help flags
        * @private
        */
-      _outputHelpIfRequested(args) {
+      _outputHelpIfRequested(args2) {
         const helpOption = this._getHelpOption();
-        const helpRequested = helpOption && args.find((arg) => helpOption.is(arg));
+        const helpRequested = helpOption && args2.find((arg) => helpOption.is(arg));
         if (helpRequested) {
           this.outputHelp();
           this._exit(0, "commander.helpDisplayed", "(outputHelp)");
         }
       }
     };
-    function incrementNodeInspectorPort(args) {
-      return args.map((arg) => {
+    function incrementNodeInspectorPort(args2) {
+      return args2.map((arg) => {
         if (!arg.startsWith("--inspect")) {
           return arg;
         }
@@ -4058,8 +4058,8 @@ var require_dispatcher = __commonJS({
       destroy() {
         throw new Error("not implemented");
       }
-      compose(...args) {
-        const interceptors = Array.isArray(args[0]) ? args[0] : args;
+      compose(...args2) {
+        const interceptors = Array.isArray(args2[0]) ? args2[0] : args2;
         let dispatch = this.dispatch.bind(this);
         for (const interceptor of interceptors) {
           if (interceptor == null) {
@@ -5567,9 +5567,9 @@ var require_dispatcher_base = __commonJS({
       }
       close(callback) {
         if (callback === void 0) {
-          return new Promise((resolve2, reject) => {
+          return new Promise((resolve3, reject) => {
             this.close((err2, data) => {
-              return err2 ? reject(err2) : resolve2(data);
+              return err2 ? reject(err2) : resolve3(data);
             });
           });
         }
@@ -5607,9 +5607,9 @@ var require_dispatcher_base = __commonJS({
           err2 = null;
         }
         if (callback === void 0) {
-          return new Promise((resolve2, reject) => {
+          return new Promise((resolve3, reject) => {
             this.destroy(err2, (err3, data) => {
-              return err3 ? reject(err3) : resolve2(data);
+              return err3 ? reject(err3) : resolve3(data);
             });
           });
         }
@@ -5885,8 +5885,8 @@ var require_pool_base = __commonJS({
           }
           return Promise.all(closeAll);
         } else {
-          return new Promise((resolve2) => {
-            this[kClosedResolve] = resolve2;
+          return new Promise((resolve3) => {
+            this[kClosedResolve] = resolve3;
           });
         }
       }
@@ -10009,8 +10009,8 @@ var require_promise = __commonJS({
     function createDeferredPromise() {
       let res;
       let rej;
-      const promise = new Promise((resolve2, reject) => {
-        res = resolve2;
+      const promise = new Promise((resolve3, reject) => {
+        res = resolve3;
         rej = reject;
       });
       return { promise, resolve: res, reject: rej };
@@ -11436,12 +11436,12 @@ upgrade: ${upgrade}\r
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve2, reject) => {
+      const waitForDrain = () => new Promise((resolve3, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve2;
+          callback = resolve3;
         }
       });
       socket.on("close", onDrain).on("drain", onDrain);
@@ -12332,12 +12332,12 @@ var require_client_h2 = __commonJS({
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve2, reject) => {
+      const waitForDrain = () => new Promise((resolve3, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve2;
+          callback = resolve3;
         }
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
@@ -12654,16 +12654,16 @@ var require_client = __commonJS({
         return this[kNeedDrain] < 2;
       }
       [kClose]() {
-        return new Promise((resolve2) => {
+        return new Promise((resolve3) => {
           if (this[kSize]) {
-            this[kClosedResolve] = resolve2;
+            this[kClosedResolve] = resolve3;
           } else {
-            resolve2(null);
+            resolve3(null);
           }
         });
       }
       [kDestroy](err2) {
-        return new Promise((resolve2) => {
+        return new Promise((resolve3) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i = 0; i < requests.length; i++) {
             const request2 = requests[i];
@@ -12676,7 +12676,7 @@ var require_client = __commonJS({
               this[kClosedResolve]();
               this[kClosedResolve] = null;
             }
-            resolve2(null);
+            resolve3(null);
           };
           if (this[kHTTPContext]) {
             this[kHTTPContext].destroy(err2, callback);
@@ -13360,7 +13360,7 @@ var require_readable = __commonJS({
         if (this._readableState.closeEmitted) {
           return Promise.resolve(null);
         }
-        return new Promise((resolve2, reject) => {
+        return new Promise((resolve3, reject) => {
           if (this[kContentLength] && this[kContentLength] > limit || this[kBytesRead] > limit) {
             this.destroy(new AbortError());
           }
@@ -13374,11 +13374,11 @@ var require_readable = __commonJS({
               if (signal.aborted) {
                 reject(signal.reason ?? new AbortError());
               } else {
-                resolve2(null);
+                resolve3(null);
               }
             });
           } else {
-            this.on("close", resolve2);
+            this.on("close", resolve3);
           }
           this.on("error", noop).on("data", () => {
             if (this[kBytesRead] > limit) {
@@ -13406,7 +13406,7 @@ var require_readable = __commonJS({
     }
     function consume(stream, type) {
       assert2(!stream[kConsume]);
-      return new Promise((resolve2, reject) => {
+      return new Promise((resolve3, reject) => {
         if (isUnusable(stream)) {
           const rState = stream._readableState;
           if (rState.destroyed && rState.closeEmitted === false) {
@@ -13421,7 +13421,7 @@ var require_readable = __commonJS({
             stream[kConsume] = {
               type,
               stream,
-              resolve: resolve2,
+              resolve: resolve3,
               reject,
               length: 0,
               body: []
@@ -13495,18 +13495,18 @@ var require_readable = __commonJS({
       return buffer;
     }
     function consumeEnd(consume2, encoding) {
-      const { type, body, resolve: resolve2, stream, length } = consume2;
+      const { type, body, resolve: resolve3, stream, length } = consume2;
       try {
         if (type === "text") {
-          resolve2(chunksDecode(body, length, encoding));
+          resolve3(chunksDecode(body, length, encoding));
         } else if (type === "json") {
-          resolve2(JSON.parse(chunksDecode(body, length, encoding)));
+          resolve3(JSON.parse(chunksDecode(body, length, encoding)));
         } else if (type === "arrayBuffer") {
-          resolve2(chunksConcat(body, length).buffer);
+          resolve3(chunksConcat(body, length).buffer);
         } else if (type === "blob") {
-          resolve2(new Blob(body, { type: stream[kContentType] }));
+          resolve3(new Blob(body, { type: stream[kContentType] }));
         } else if (type === "bytes") {
-          resolve2(chunksConcat(body, length));
+          resolve3(chunksConcat(body, length));
         }
         consumeFinish(consume2);
       } catch (err2) {
@@ -13696,9 +13696,9 @@ var require_api_request = __commonJS({
     };
     function request2(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve2, reject) => {
+        return new Promise((resolve3, reject) => {
           request2.call(this, opts, (err2, data) => {
-            return err2 ? reject(err2) : resolve2(data);
+            return err2 ? reject(err2) : resolve3(data);
           });
         });
       }
@@ -14962,8 +14962,8 @@ var require_streamx = __commonJS({
             return this;
           },
           next() {
-            return new Promise(function(resolve2, reject) {
-              promiseResolve = resolve2;
+            return new Promise(function(resolve3, reject) {
+              promiseResolve = resolve3;
               promiseReject = reject;
               const data = stream.read();
               if (data !== null) ondata(data);
@@ -14996,11 +14996,11 @@ var require_streamx = __commonJS({
         }
         function destroy(err2) {
           stream.destroy(err2);
-          return new Promise((resolve2, reject) => {
-            if (stream._duplexState & DESTROYED) return resolve2({ value: void 0, done: true });
+          return new Promise((resolve3, reject) => {
+            if (stream._duplexState & DESTROYED) return resolve3({ value: void 0, done: true });
             stream.once("close", function() {
               if (err2) reject(err2);
-              else resolve2({ value: void 0, done: true });
+              else resolve3({ value: void 0, done: true });
             });
           });
         }
@@ -15044,8 +15044,8 @@ var require_streamx = __commonJS({
         const writes = pending + (ws._duplexState & WRITE_WRITING ? 1 : 0);
         if (writes === 0) return Promise.resolve(true);
         if (state.drains === null) state.drains = [];
-        return new Promise((resolve2) => {
-          state.drains.push({ writes, resolve: resolve2 });
+        return new Promise((resolve3) => {
+          state.drains.push({ writes, resolve: resolve3 });
         });
       }
       write(data) {
@@ -15150,10 +15150,10 @@ var require_streamx = __commonJS({
       cb(null);
     }
     function pipelinePromise(...streams) {
-      return new Promise((resolve2, reject) => {
+      return new Promise((resolve3, reject) => {
         return pipeline7(...streams, (err2) => {
           if (err2) return reject(err2);
-          resolve2();
+          resolve3();
         });
       });
     }
@@ -15823,16 +15823,16 @@ var require_extract = __commonJS({
           entryCallback = null;
           cb(err2);
         }
-        function onnext(resolve2, reject) {
+        function onnext(resolve3, reject) {
           if (error2) {
             return reject(error2);
           }
           if (entryStream) {
-            resolve2({ value: entryStream, done: false });
+            resolve3({ value: entryStream, done: false });
             entryStream = null;
             return;
           }
-          promiseResolve = resolve2;
+          promiseResolve = resolve3;
           promiseReject = reject;
           consumeCallback(null);
           if (extract._finished && promiseResolve) {
@@ -15860,11 +15860,11 @@ var require_extract = __commonJS({
         function destroy(err2) {
           extract.destroy(err2);
           consumeCallback(err2);
-          return new Promise((resolve2, reject) => {
-            if (extract.destroyed) return resolve2({ value: void 0, done: true });
+          return new Promise((resolve3, reject) => {
+            if (extract.destroyed) return resolve3({ value: void 0, done: true });
             extract.once("close", function() {
               if (err2) reject(err2);
-              else resolve2({ value: void 0, done: true });
+              else resolve3({ value: void 0, done: true });
             });
           });
         }
@@ -23479,6 +23479,99 @@ import { setFlagsFromString } from "node:v8";
 var v8Major = Number(process.versions.v8.split(".")[0]);
 if (v8Major >= 11 && v8Major <= 13) setFlagsFromString("--liftoff-only");
 
+// tools/ociutil/util/errors.ts
+var OciError = class extends Error {
+  name = "OciError";
+  constructor(message, options) {
+    super(message, options);
+  }
+};
+var UsageError = class extends OciError {
+  name = "UsageError";
+};
+var VerificationError = class extends OciError {
+  name = "VerificationError";
+};
+function errorMessage(err2) {
+  if (err2 instanceof Error) return err2.message;
+  return String(err2);
+}
+
+// tools/ociutil/cli/exit.ts
+import { AsyncLocalStorage } from "node:async_hooks";
+var requestScope = new AsyncLocalStorage();
+var ExitRequest = class {
+  constructor(code) {
+    this.code = code;
+  }
+  code;
+};
+function exit(code) {
+  if (requestScope.getStore() !== void 0) throw new ExitRequest(code);
+  process.exit(code);
+}
+
+// tools/ociutil/cli/run.ts
+function action(fn) {
+  return async (...args2) => {
+    try {
+      await fn(...args2);
+    } catch (err2) {
+      if (err2 instanceof ExitRequest) throw err2;
+      fail(err2);
+    }
+  };
+}
+function fail(err2) {
+  if (err2 instanceof UsageError) {
+    process.stderr.write(`ociutil: ${oneLine(err2.message)}
+`);
+    exit(2);
+  }
+  if (err2 instanceof OciError) {
+    process.stderr.write(`ociutil: ${oneLine(err2.message)}
+`);
+    exit(1);
+  }
+  const code = err2?.code;
+  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
+    process.stderr.write(`ociutil: ${oneLine(err2.message)}
+`);
+    exit(1);
+  }
+  process.stderr.write(`ociutil: internal error: ${err2 instanceof Error ? err2.stack ?? err2.message : String(err2)}
+`);
+  exit(1);
+}
+function oneLine(s) {
+  return s.replace(/\s*\n\s*/g, " ");
+}
+
+// tools/ociutil/cli/param-file.ts
+import { readFileSync } from "node:fs";
+var EXTERNAL_LABEL = /^@@?[\w.~+-]*\/\//;
+function expandParamFiles(args2) {
+  const out = [];
+  for (const arg of args2) expand(arg, out, 0);
+  return out;
+}
+function expand(arg, out, depth) {
+  if (!arg.startsWith("@") || arg.startsWith("@@") || EXTERNAL_LABEL.test(arg)) {
+    out.push(arg);
+    return;
+  }
+  if (depth >= 8) throw new UsageError(`${arg}: param files nested more than 8 deep`);
+  let text;
+  try {
+    text = readFileSync(arg.slice(1), "utf8");
+  } catch (err2) {
+    throw new UsageError(`cannot read the param file ${arg.slice(1)}: ${err2.message}`);
+  }
+  const lines2 = text.split(/\r\n|\r|\n/);
+  if (lines2.at(-1) === "") lines2.pop();
+  for (const line of lines2) expand(line, out, depth + 1);
+}
+
 // node_modules/commander/esm.mjs
 var import_index = __toESM(require_commander(), 1);
 var {
@@ -23498,26 +23591,6 @@ var {
 
 // tools/ociutil/name/digest.ts
 import { createHash } from "node:crypto";
-
-// tools/ociutil/util/errors.ts
-var OciError = class extends Error {
-  name = "OciError";
-  constructor(message, options) {
-    super(message, options);
-  }
-};
-var UsageError = class extends OciError {
-  name = "UsageError";
-};
-var VerificationError = class extends OciError {
-  name = "VerificationError";
-};
-function errorMessage(err2) {
-  if (err2 instanceof Error) return err2.message;
-  return String(err2);
-}
-
-// tools/ociutil/name/digest.ts
 var HEX_LENGTH = { sha256: 64, sha512: 128 };
 var DigestError = class extends OciError {
   name = "DigestError";
@@ -24350,8 +24423,8 @@ function parsedType(data) {
   }
   return t;
 }
-function issue(...args) {
-  const [iss, input, inst] = args;
+function issue(...args2) {
+  const [iss, input, inst] = args2;
   if (typeof iss === "string") {
     return {
       message: iss,
@@ -24938,20 +25011,20 @@ function anchor(source) {
   return new RegExp(`^${source}$`);
 }
 var date = /* @__PURE__ */ anchor(dateSource);
-function timeSource(args) {
+function timeSource(args2) {
   const hhmm = `(?:[01]\\d|2[0-3]):[0-5]\\d`;
-  const regex = typeof args.precision === "number" ? args.precision === -1 ? `${hhmm}` : args.precision === 0 ? `${hhmm}:[0-5]\\d` : `${hhmm}:[0-5]\\d\\.\\d{${args.precision}}` : args.seconds ? `${hhmm}:[0-5]\\d(?:\\.\\d+)?` : `${hhmm}(?::[0-5]\\d(?:\\.\\d+)?)?`;
+  const regex = typeof args2.precision === "number" ? args2.precision === -1 ? `${hhmm}` : args2.precision === 0 ? `${hhmm}:[0-5]\\d` : `${hhmm}:[0-5]\\d\\.\\d{${args2.precision}}` : args2.seconds ? `${hhmm}:[0-5]\\d(?:\\.\\d+)?` : `${hhmm}(?::[0-5]\\d(?:\\.\\d+)?)?`;
   return regex;
 }
-function time(args) {
-  return new RegExp(`^${timeSource(args)}$`);
+function time(args2) {
+  return new RegExp(`^${timeSource(args2)}$`);
 }
-function datetime(args) {
+function datetime(args2) {
   const opts = ["Z"];
-  if (args.offset)
+  if (args2.offset)
     opts.push(`([+-](?:[01]\\d|2[0-3]):[0-5]\\d)`);
-  const qualified = `${timeSource({ precision: args.precision, seconds: true })}(?:${opts.join("|")})`;
-  const timeRegex = args.local ? `${qualified}|${timeSource({ precision: args.precision })}` : qualified;
+  const qualified = `${timeSource({ precision: args2.precision, seconds: true })}(?:${opts.join("|")})`;
+  const timeRegex = args2.local ? `${qualified}|${timeSource({ precision: args2.precision })}` : qualified;
   return new RegExp(`^${dateSource}T(?:${timeRegex})$`);
 }
 var anyString = /^[\s\S]{0,}$/;
@@ -25283,10 +25356,10 @@ var $ZodCheckOverwrite = /* @__PURE__ */ $constructor("$ZodCheckOverwrite", (ins
 
 // node_modules/zod/v4/core/doc.js
 var Doc = class {
-  constructor(args = [], closed = {}) {
+  constructor(args2 = [], closed = {}) {
     this.content = [];
     this.indent = 0;
-    this.args = args;
+    this.args = args2;
     this.closed = closed;
   }
   // the compiler catches a child's throw and keeps writing into this doc, so the indent has to unwind with it
@@ -26912,7 +26985,7 @@ var recursive = /* @__PURE__ */ new WeakMap();
 var NONE = 0;
 var ASSUMED = 1;
 var PROVEN = 2;
-function isRecursive(inst, stack, resolve2) {
+function isRecursive(inst, stack, resolve3) {
   const cached2 = recursive.get(inst);
   if (cached2 !== void 0)
     return cached2 ? PROVEN : NONE;
@@ -26922,7 +26995,7 @@ function isRecursive(inst, stack, resolve2) {
   let result2 = NONE;
   const check = (child) => {
     if (result2 !== PROVEN && child?._zod) {
-      const answer = isRecursive(child, stack, resolve2);
+      const answer = isRecursive(child, stack, resolve3);
       if (answer > result2)
         result2 = answer;
     }
@@ -26933,7 +27006,7 @@ function isRecursive(inst, stack, resolve2) {
       const desc = Object.getOwnPropertyDescriptor(sh, key);
       if (spread && !desc.enumerable)
         continue;
-      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve2) : NONE;
+      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve3) : NONE;
       if (child > answer)
         answer = child;
     }
@@ -26997,7 +27070,7 @@ function isRecursive(inst, stack, resolve2) {
       break;
     // `$ZodLazy` caches its inner on the def, so a resolved edge is followed exactly
     case "lazy": {
-      const inner = def._cachedInner ?? (resolve2 ? inst._zod.innerType : void 0);
+      const inner = def._cachedInner ?? (resolve3 ? inst._zod.innerType : void 0);
       merge2(inner ? isRecursive(inner, stack, false) : ASSUMED);
       break;
     }
@@ -29060,11 +29133,11 @@ var ZodType = /* @__PURE__ */ $constructor("ZodType", (inst, def) => {
     globalRegistry.add(cl, { description });
     return cl;
   },
-  meta(...args) {
-    if (args.length === 0)
+  meta(...args2) {
+    if (args2.length === 0)
       return globalRegistry.get(this);
     const cl = this.clone();
-    globalRegistry.add(cl, args[0]);
+    globalRegistry.add(cl, args2[0]);
     return cl;
   },
   isOptional() {
@@ -29073,8 +29146,8 @@ var ZodType = /* @__PURE__ */ $constructor("ZodType", (inst, def) => {
   isNullable() {
     return this.safeParse(null).success;
   },
-  apply(fn, ...args) {
-    return args.length === 0 ? fn(this) : fn(this, ...args);
+  apply(fn, ...args2) {
+    return args2.length === 0 ? fn(this) : fn(this, ...args2);
   },
   // Overrides core's `~standard` to add `jsonSchema`. Must stay a prototype entry: redefining it per instance demotes instances to dictionary mode.
   get "~standard"() {
@@ -29162,29 +29235,29 @@ var _ZodString = /* @__PURE__ */ $constructor(
     minLength: (inst) => aggregateChecks(inst).minimum ?? null,
     maxLength: (inst) => aggregateChecks(inst).maximum ?? null
   }, {
-    regex(...args) {
-      return this.check(_regex(...args));
+    regex(...args2) {
+      return this.check(_regex(...args2));
     },
-    includes(...args) {
-      return this.check(_includes(...args));
+    includes(...args2) {
+      return this.check(_includes(...args2));
     },
-    startsWith(...args) {
-      return this.check(_startsWith(...args));
+    startsWith(...args2) {
+      return this.check(_startsWith(...args2));
     },
-    endsWith(...args) {
-      return this.check(_endsWith(...args));
+    endsWith(...args2) {
+      return this.check(_endsWith(...args2));
     },
-    min(...args) {
-      return this.check(_minLength(...args));
+    min(...args2) {
+      return this.check(_minLength(...args2));
     },
-    max(...args) {
-      return this.check(_maxLength(...args));
+    max(...args2) {
+      return this.check(_maxLength(...args2));
     },
-    length(...args) {
-      return this.check(_length(...args));
+    length(...args2) {
+      return this.check(_length(...args2));
     },
-    nonempty(...args) {
-      return this.check(_minLength(1, ...args));
+    nonempty(...args2) {
+      return this.check(_minLength(1, ...args2));
     },
     lowercase(params) {
       return this.check(_lowercase(params));
@@ -29195,8 +29268,8 @@ var _ZodString = /* @__PURE__ */ $constructor(
     trim() {
       return this.check(_trim());
     },
-    normalize(...args) {
-      return this.check(_normalize(...args));
+    normalize(...args2) {
+      return this.check(_normalize(...args2));
     },
     toLowerCase() {
       return this.check(_toLowerCase());
@@ -29561,14 +29634,14 @@ var ZodObject = /* @__PURE__ */ $constructor("ZodObject", (inst, def) => {
   omit(mask) {
     return util_exports.omit(this, mask);
   },
-  partial(...args) {
-    return util_exports.partial(ZodOptional, this, args[0]);
+  partial(...args2) {
+    return util_exports.partial(ZodOptional, this, args2[0]);
   },
-  exactPartial(...args) {
-    return util_exports.partial(ZodExactOptional, this, args[0], "exactPartial");
+  exactPartial(...args2) {
+    return util_exports.partial(ZodExactOptional, this, args2[0], "exactPartial");
   },
-  required(...args) {
-    return util_exports.required(ZodNonOptional, this, args[0]);
+  required(...args2) {
+    return util_exports.required(ZodNonOptional, this, args2[0]);
   }
 });
 function object(shape, params) {
@@ -30092,7 +30165,7 @@ var isImageManifestMediaType = (mt) => mt !== void 0 && IMAGE_MANIFEST_MEDIA_TYP
 // tools/ociutil/remote/undici.ts
 var import_agent = __toESM(require_agent(), 1);
 var import_api_request = __toESM(require_api_request(), 1);
-var import_errors6 = __toESM(require_errors(), 1);
+var import_errors8 = __toESM(require_errors(), 1);
 var import_connect = __toESM(require_connect(), 1);
 var Agent = import_agent.default;
 function request(url, options) {
@@ -30195,10 +30268,10 @@ function reusedBufferConnector(options, gate) {
       }
     };
     const connect = (0, import_connect.default)({ ...options, onread });
-    connect(connectOptions, (...args) => {
-      const socket = args[1];
+    connect(connectOptions, (...args2) => {
+      const socket = args2[1];
       if (socket !== null) obeyGate(socket, gate);
-      callback(...args);
+      callback(...args2);
     });
   };
 }
@@ -30269,7 +30342,7 @@ function* causeChain(err2) {
 }
 function isTransientNetworkError(err2) {
   for (const { error: error2, code } of causeChain(err2)) {
-    if (code !== void 0 && RETRYABLE_CODES.has(code) || error2 instanceof import_errors6.default.SocketError) return true;
+    if (code !== void 0 && RETRYABLE_CODES.has(code) || error2 instanceof import_errors8.default.SocketError) return true;
   }
   return false;
 }
@@ -30382,7 +30455,7 @@ var CopiedBody = class _CopiedBody extends Readable {
   }
 };
 function receiveIntoSink(url, headers, sink) {
-  return new Promise((resolve2, reject) => {
+  return new Promise((resolve3, reject) => {
     let toSink = false;
     let copied;
     sinkAgent().dispatch(
@@ -30395,7 +30468,7 @@ function receiveIntoSink(url, headers, sink) {
           if (status < 200) return;
           toSink = status === 200;
           copied = toSink ? CopiedBody.empty() : new CopiedBody();
-          resolve2({ status, headers: responseHeaders, body: copied, url });
+          resolve3({ status, headers: responseHeaders, body: copied, url });
         },
         onResponseData(controller, chunk) {
           if (!toSink) {
@@ -31205,41 +31278,6 @@ async function attest(repo, subject, prepared) {
   return await attach(repo, subject, attestationArtifact(prepared.bytes, prepared.statement, prepared.key, created));
 }
 
-// tools/ociutil/cli/run.ts
-function action(fn) {
-  return async (...args) => {
-    try {
-      await fn(...args);
-    } catch (err2) {
-      fail(err2);
-    }
-  };
-}
-function fail(err2) {
-  if (err2 instanceof UsageError) {
-    process.stderr.write(`ociutil: ${oneLine(err2.message)}
-`);
-    process.exit(2);
-  }
-  if (err2 instanceof OciError) {
-    process.stderr.write(`ociutil: ${oneLine(err2.message)}
-`);
-    process.exit(1);
-  }
-  const code = err2?.code;
-  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
-    process.stderr.write(`ociutil: ${oneLine(err2.message)}
-`);
-    process.exit(1);
-  }
-  process.stderr.write(`ociutil: internal error: ${err2 instanceof Error ? err2.stack ?? err2.message : String(err2)}
-`);
-  process.exit(1);
-}
-function oneLine(s) {
-  return s.replace(/\s*\n\s*/g, " ");
-}
-
 // tools/ociutil/remote/credentials.ts
 import { spawn } from "node:child_process";
 import { constants } from "node:fs";
@@ -31435,20 +31473,20 @@ async function findExecutable(name, env) {
   return void 0;
 }
 async function runCredentialHelper(helper, serverUrl, registry2, env, timeoutMs) {
-  const program3 = `docker-credential-${helper}`;
+  const program2 = `docker-credential-${helper}`;
   if (!HELPER_NAME.test(helper)) {
     throw new CredentialError(`credential helper name ${JSON.stringify(helper)} for ${registry2} is not valid`);
   }
-  const executable = await findExecutable(program3, env);
+  const executable = await findExecutable(program2, env);
   if (executable === void 0) {
-    throw new CredentialError(`credential helper ${program3} for ${registry2} is not installed: no executable ${program3} on PATH`);
+    throw new CredentialError(`credential helper ${program2} for ${registry2} is not installed: no executable ${program2} on PATH`);
   }
-  const failed = (why) => new CredentialError(`credential helper ${program3} failed for ${registry2}: ${why}`);
+  const failed = (why) => new CredentialError(`credential helper ${program2} failed for ${registry2}: ${why}`);
   const run2 = await spawnHelper(executable, serverUrl, env, timeoutMs).catch((err2) => {
     if (err2 instanceof CredentialError) throw failed(err2.message);
     const code = err2.code;
     if (code === "ENOENT") {
-      throw new CredentialError(`credential helper ${program3} for ${registry2} is not installed: no executable ${program3} on PATH`);
+      throw new CredentialError(`credential helper ${program2} for ${registry2} is not installed: no executable ${program2} on PATH`);
     }
     throw failed(`cannot run ${executable}: ${code ?? "spawn failed"}`);
   });
@@ -31476,7 +31514,7 @@ function sanitiseLine(line) {
   return clean.length > 300 ? `${clean.slice(0, 300)}\u2026` : clean;
 }
 function spawnHelper(executable, input, env, timeoutMs) {
-  return new Promise((resolve2, reject) => {
+  return new Promise((resolve3, reject) => {
     const child = spawn(executable, ["get"], { env, shell: false, stdio: ["pipe", "pipe", "pipe"], windowsHide: true });
     const stdout = [];
     const stderr = [];
@@ -31508,7 +31546,7 @@ function spawnHelper(executable, input, env, timeoutMs) {
     child.on(
       "close",
       (code, signal) => finish(
-        () => resolve2({ code, signal, stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") })
+        () => resolve3({ code, signal, stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") })
       )
     );
     child.stdin.on("error", () => {
@@ -31611,9 +31649,9 @@ function print(flags, json, line) {
 }
 
 // tools/ociutil/cli/attest.ts
-function registerAttest(program3) {
+function registerAttest(program2) {
   addRegistryOptions(
-    program3.command("attest").description("attach an in-toto statement to an image as an OCI 1.1 referrer, signed (DSSE in a Sigstore bundle) with --key; prints registry/repo@<referrer digest>").argument("<ref>", "the image or index: registry/repo[:tag][@digest]").requiredOption("--statement <file>", "in-toto Statement (v1 or v0.1) JSON; one subject must have the image's digest").option("--key <pem>", "ECDSA P-256 private key, PEM (PKCS#8 or SEC1, as openssl writes): sign it so cosign verify-attestation accepts it")
+    program2.command("attest").description("attach an in-toto statement to an image as an OCI 1.1 referrer, signed (DSSE in a Sigstore bundle) with --key; prints registry/repo@<referrer digest>").argument("<ref>", "the image or index: registry/repo[:tag][@digest]").requiredOption("--statement <file>", "in-toto Statement (v1 or v0.1) JSON; one subject must have the image's digest").option("--key <pem>", "ECDSA P-256 private key, PEM (PKCS#8 or SEC1, as openssl writes): sign it so cosign verify-attestation accepts it")
   ).action(
     action(async (refArg, flags) => {
       const ref = reference(refArg);
@@ -31738,10 +31776,10 @@ var BlobWorker = class {
         this.owe();
         this.worker.postMessage({ op: "chunk", job, chunk, memory, length, position }, [memory]);
       },
-      finish: () => new Promise((resolve2, reject) => {
+      finish: () => new Promise((resolve3, reject) => {
         end();
         if (this.failure !== void 0) return reject(this.failure);
-        this.finishes.set(job, { resolve: resolve2, reject });
+        this.finishes.set(job, { resolve: resolve3, reject });
         this.owe();
         this.worker.postMessage({ op: "finish", job });
       }),
@@ -31855,7 +31893,7 @@ var BlobWriter = class _BlobWriter {
   ended = false;
   error;
   settle;
-  settled = new Promise((resolve2) => this.settle = resolve2);
+  settled = new Promise((resolve3) => this.settle = resolve3);
   /** Resolves once the file holds exactly the blob; rejects with the first failure. */
   done;
   /** Creates `path` (which must not exist) and a writer for it. */
@@ -32544,10 +32582,10 @@ async function recordPush(targets, pushed) {
 }
 
 // tools/ociutil/cli/copy.ts
-function registerCopy(program3) {
+function registerCopy(program2) {
   addRecordOptions(
     addRegistryOptions(
-      program3.command("copy").description("copy an image or index between registries (every platform, digest preserved); prints registry/repo@digest").argument("<src>", "source reference").argument("<dst>", "destination reference: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collectTag, []).option("--no-referrers", "do not copy referrers (OCI 1.1) and cosign sha256-<hex>.sig/.att/.sbom tags")
+      program2.command("copy").description("copy an image or index between registries (every platform, digest preserved); prints registry/repo@digest").argument("<src>", "source reference").argument("<dst>", "destination reference: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collectTag, []).option("--no-referrers", "do not copy referrers (OCI 1.1) and cosign sha256-<hex>.sig/.att/.sbom tags")
     )
   ).action(
     action(async (srcArg, dstArg, flags) => {
@@ -32766,7 +32804,7 @@ async function readStatusFiles(files) {
 function hasPlaceholder(value) {
   return new RegExp(PLACEHOLDER.source).test(value);
 }
-function expand(value, values, what) {
+function expand2(value, values, what) {
   if (!hasPlaceholder(value)) return value;
   if (values === void 0) return void 0;
   return value.replace(PLACEHOLDER, (_, key) => {
@@ -32782,7 +32820,7 @@ function expandMap(map, values, what) {
   if (map === void 0) return void 0;
   const out = {};
   for (const [k, v] of Object.entries(map)) {
-    const e = expand(v, values, `${what} ${k}`);
+    const e = expand2(v, values, `${what} ${k}`);
     if (e !== void 0) out[k] = k === CREATED_KEY && hasPlaceholder(v) ? stampedTime(e) : e;
   }
   return out;
@@ -32792,8 +32830,8 @@ function stampedTime(value) {
 }
 
 // tools/ociutil/cli/provenance.ts
-function registerProvenance(program3) {
-  program3.command("provenance").description("write an in-toto Statement v1 with an SLSA Provenance v1 predicate for a built image (docs/provenance.md)").requiredOption("--build <file>", "JSON description of the build (docs/provenance.md#the-build-description)").option("--layout <dir>", "the built image: subjects are its manifest and, for an index, each image under it").option("--ref-name <name>", "with --layout: the index.json entry with this org.opencontainers.image.ref.name").option("--descriptor <file>", "instead of --layout: the built manifest's descriptor (JSON, as `ociutil image`/`index` write it)").option("--manifest <file>", "with --descriptor: the exact bytes of that manifest or index").option("--status <file>", "a Bazel workspace status file: expands {{KEY}} in the description's source (repeatable; none: not stamped)", collect2, []).option("-o, --output <file>", "write the statement here (default: stdout)").action(
+function registerProvenance(program2) {
+  program2.command("provenance").description("write an in-toto Statement v1 with an SLSA Provenance v1 predicate for a built image (docs/provenance.md)").requiredOption("--build <file>", "JSON description of the build (docs/provenance.md#the-build-description)").option("--layout <dir>", "the built image: subjects are its manifest and, for an index, each image under it").option("--ref-name <name>", "with --layout: the index.json entry with this org.opencontainers.image.ref.name").option("--descriptor <file>", "instead of --layout: the built manifest's descriptor (JSON, as `ociutil image`/`index` write it)").option("--manifest <file>", "with --descriptor: the exact bytes of that manifest or index").option("--status <file>", "a Bazel workspace status file: expands {{KEY}} in the description's source (repeatable; none: not stamped)", collect2, []).option("-o, --output <file>", "write the statement here (default: stdout)").action(
     action(async (flags) => {
       let json;
       try {
@@ -32856,7 +32894,7 @@ function stampSource(json, values) {
         expanded[k] = v;
         continue;
       }
-      const e = expand(v, values, `--build ${field}.${k}`);
+      const e = expand2(v, values, `--build ${field}.${k}`);
       if (e === void 0) {
         delete out[field];
         break;
@@ -32957,9 +32995,9 @@ async function checkImagePlatform(layout, root, platforms, ref) {
 }
 
 // tools/ociutil/cli/pull.ts
-function registerPull(program3) {
+function registerPull(program2) {
   addRegistryOptions(
-    program3.command("pull").description("pull an image or index from a registry into an OCI image layout; prints registry/repo@digest").argument("<ref>", "image reference: registry/repo[:tag][@digest]").requiredOption("-o, --output <dir>", "layout directory to write (created if missing)").option("--platform <os/arch[/variant]>", "only this platform of an index (repeatable)", collect, []).option("--shallow", "manifests and configs only; record where the layers live for a later push").option(
+    program2.command("pull").description("pull an image or index from a registry into an OCI image layout; prints registry/repo@digest").argument("<ref>", "image reference: registry/repo[:tag][@digest]").requiredOption("-o, --output <dir>", "layout directory to write (created if missing)").option("--platform <os/arch[/variant]>", "only this platform of an index (repeatable)", collect, []).option("--shallow", "manifests and configs only; record where the layers live for a later push").option(
       "--download-plan",
       "with --shallow --json: add the left-out blobs' URLs and the Authorization header that fetches them (a credential: for Bazel's downloader, never log it)"
     )
@@ -33025,10 +33063,10 @@ function sbomArtifact(sbom) {
 }
 
 // tools/ociutil/cli/push.ts
-function registerPush(program3) {
+function registerPush(program2) {
   addRecordOptions(
     addRegistryOptions(
-      program3.command("push").description("push the image or index of an OCI image layout to a registry, digest preserved; prints registry/repo@digest").argument("<dir>", "OCI image layout directory").argument("<ref>", "destination: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collectTag, []).option("--ref-name <name>", "push the index.json entry with this org.opencontainers.image.ref.name").addOption(new Option("--chunk-size <bytes>", "upload blobs in PATCH chunks of this size instead of one PUT").argParser(positiveInt("--chunk-size"))).option("--attest <statement>", "after the push, attach this in-toto statement to the pushed manifest (as `ociutil attest` does)").option("--attest-key <pem>", "sign the --attest statement with this ECDSA P-256 PEM key").option("--sbom <file>", "after the push, attach this SPDX or CycloneDX JSON SBOM to the pushed manifest as a referrer")
+      program2.command("push").description("push the image or index of an OCI image layout to a registry, digest preserved; prints registry/repo@digest").argument("<dir>", "OCI image layout directory").argument("<ref>", "destination: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collectTag, []).option("--ref-name <name>", "push the index.json entry with this org.opencontainers.image.ref.name").addOption(new Option("--chunk-size <bytes>", "upload blobs in PATCH chunks of this size instead of one PUT").argParser(positiveInt("--chunk-size"))).option("--attest <statement>", "after the push, attach this in-toto statement to the pushed manifest (as `ociutil attest` does)").option("--attest-key <pem>", "sign the --attest statement with this ECDSA P-256 PEM key").option("--sbom <file>", "after the push, attach this SPDX or CycloneDX JSON SBOM to the pushed manifest as a referrer")
     )
   ).action(
     action(async (dir, refArg, flags) => {
@@ -33202,8 +33240,8 @@ async function writeTarball(layout, selected, output, tags, platform2) {
   const pack = import_tar_stream.default.pack();
   let bytes = 0;
   const header3 = { mtime: /* @__PURE__ */ new Date(0), uid: 0, gid: 0, uname: "", gname: "" };
-  const file = (name, data) => new Promise((resolve2, reject) => pack.entry({ ...header3, name, mode: 420, size: data.length }, data, (err2) => err2 ? reject(err2) : resolve2()));
-  const dir = (name) => new Promise((resolve2, reject) => pack.entry({ ...header3, name, type: "directory", mode: 493 }, (err2) => err2 ? reject(err2) : resolve2()));
+  const file = (name, data) => new Promise((resolve3, reject) => pack.entry({ ...header3, name, mode: 420, size: data.length }, data, (err2) => err2 ? reject(err2) : resolve3()));
+  const dir = (name) => new Promise((resolve3, reject) => pack.entry({ ...header3, name, type: "directory", mode: 493 }, (err2) => err2 ? reject(err2) : resolve3()));
   const produce = async () => {
     await file("manifest.json", Buffer.from(`${JSON.stringify(manifestJson)}
 `));
@@ -33214,8 +33252,8 @@ async function writeTarball(layout, selected, output, tags, platform2) {
     await file(blobName(config2.digest), configBytes);
     for (const [i, layer] of unique.entries()) {
       let done;
-      const finished2 = new Promise((resolve2, reject) => {
-        done = (err2) => err2 ? reject(err2) : resolve2();
+      const finished2 = new Promise((resolve3, reject) => {
+        done = (err2) => err2 ? reject(err2) : resolve3();
       });
       const sink = pack.entry({ ...header3, name: blobName(layer.digest), mode: 420, size: layer.size }, done);
       try {
@@ -33245,8 +33283,8 @@ async function writeTarball(layout, selected, output, tags, platform2) {
 }
 
 // tools/ociutil/cli/save.ts
-function registerSave(program3) {
-  program3.command("save").description("write one image of an OCI layout as a `docker save`-format tarball, for `docker load` / `podman load` and scanners").argument("<layout>", "OCI image layout directory (complete: every layer of the image must be in it)").argument("<output>", "the tarball to write (replaced atomically)").option("-t, --tag <repo:tag>", "a name `docker load` gives the image, e.g. my/app:latest (repeatable)", collect, []).option("--ref <name>", "the index.json entry whose org.opencontainers.image.ref.name is this (needed if it lists several)").option("--platform <os/arch[/variant]>", "for an image index: the platform to take (default: linux on this machine's architecture)").option("--json", "print one JSON object describing the result").option("-q, --quiet", "print nothing on success (Bazel actions: their output would be shown on every build)").action(
+function registerSave(program2) {
+  program2.command("save").description("write one image of an OCI layout as a `docker save`-format tarball, for `docker load` / `podman load` and scanners").argument("<layout>", "OCI image layout directory (complete: every layer of the image must be in it)").argument("<output>", "the tarball to write (replaced atomically)").option("-t, --tag <repo:tag>", "a name `docker load` gives the image, e.g. my/app:latest (repeatable)", collect, []).option("--ref <name>", "the index.json entry whose org.opencontainers.image.ref.name is this (needed if it lists several)").option("--platform <os/arch[/variant]>", "for an image index: the platform to take (default: linux on this machine's architecture)").option("--json", "print one JSON object describing the result").option("-q, --quiet", "print nothing on success (Bazel actions: their output would be shown on every build)").action(
     action(async (dir, output, flags) => {
       const tags = flags.tag.map(checkRepoTag);
       const platform2 = flags.platform !== void 0 ? parsePlatform(flags.platform) : void 0;
@@ -33343,14 +33381,14 @@ function hashFileAsWritten(path7, algorithm) {
   const thread = threads.reduce((a, b) => b.load < a.load ? b : a);
   const id = nextId++;
   let result2;
-  let resolve2;
+  let resolve3;
   let reject;
   result2 = new Promise((res, rej) => {
-    resolve2 = res;
+    resolve3 = res;
     reject = rej;
   });
   result2.catch(() => void 0);
-  thread.start(id, { resolve: resolve2, reject });
+  thread.start(id, { resolve: resolve3, reject });
   thread.post({ op: "open", id, path: path7, algorithm });
   return {
     advance: (end) => thread.post({ op: "advance", id, end }),
@@ -33459,8 +33497,8 @@ async function verifyLayout(dir, jobs) {
 }
 
 // tools/ociutil/cli/verify.ts
-function registerVerify(program3) {
-  program3.command("verify").description("check that an OCI image layout is complete and valid: schemas, every blob's size and digest, layer media types").argument("<dir>", "OCI image layout directory").addOption(new Option("-j, --jobs <n>", "blobs hashed in parallel").argParser(positiveInt("--jobs")).default(defaultJobs())).option("--json", "print one JSON object describing the result").action(
+function registerVerify(program2) {
+  program2.command("verify").description("check that an OCI image layout is complete and valid: schemas, every blob's size and digest, layer media types").argument("<dir>", "OCI image layout directory").addOption(new Option("-j, --jobs <n>", "blobs hashed in parallel").argParser(positiveInt("--jobs")).default(defaultJobs())).option("--json", "print one JSON object describing the result").action(
     action(async (dir, flags) => {
       const result2 = await verifyLayout(dir, flags.jobs);
       if (flags.json) process.stdout.write(`${JSON.stringify({ valid: result2.problems.length === 0, ...result2 })}
@@ -33674,16 +33712,16 @@ async function writeEntries(pack, entries, m) {
   for (const e of entries) {
     if (e.kind === "dir") {
       await new Promise(
-        (resolve2, reject) => pack.entry({ ...common, name: `${e.name}/`, type: "directory", mode: e.mode }, (err2) => err2 ? reject(err2) : resolve2())
+        (resolve3, reject) => pack.entry({ ...common, name: `${e.name}/`, type: "directory", mode: e.mode }, (err2) => err2 ? reject(err2) : resolve3())
       );
     } else if (e.kind === "symlink") {
       await new Promise(
-        (resolve2, reject) => pack.entry({ ...common, name: e.name, type: "symlink", linkname: e.target, mode: 511 }, (err2) => err2 ? reject(err2) : resolve2())
+        (resolve3, reject) => pack.entry({ ...common, name: e.name, type: "symlink", linkname: e.target, mode: 511 }, (err2) => err2 ? reject(err2) : resolve3())
       );
     } else {
       let done;
-      const finished2 = new Promise((resolve2, reject) => {
-        done = (err2) => err2 ? reject(err2) : resolve2();
+      const finished2 = new Promise((resolve3, reject) => {
+        done = (err2) => err2 ? reject(err2) : resolve3();
       });
       const sink = pack.entry({ ...common, name: e.name, type: "file", mode: e.mode, size: e.size }, done);
       await pipeline4(createReadStream5(e.src, { highWaterMark: 1 << 20 }), sink);
@@ -33716,8 +33754,8 @@ async function buildLayer(manifest, output) {
     diffID
   };
 }
-function registerLayer(program3) {
-  program3.command("layer").description("write a reproducible layer tarball from a file manifest (JSON) and its info, or (--describe) the info of an existing tar").option("--manifest <file>", "layer manifest JSON (prefix, mtime, uid, gid, compression, entries)").option("--output <file>", "where to write the layer (tar, or tar+gzip)").option("--describe <file>", "instead: describe this existing tar or tar+gzip").requiredOption("--info <file>", "where to write {descriptor, diffID} as JSON").action(
+function registerLayer(program2) {
+  program2.command("layer").description("write a reproducible layer tarball from a file manifest (JSON) and its info, or (--describe) the info of an existing tar").option("--manifest <file>", "layer manifest JSON (prefix, mtime, uid, gid, compression, entries)").option("--output <file>", "where to write the layer (tar, or tar+gzip)").option("--describe <file>", "instead: describe this existing tar or tar+gzip").requiredOption("--info <file>", "where to write {descriptor, diffID} as JSON").action(
     action(async (opts) => {
       let info;
       if (opts.describe !== void 0) {
@@ -33934,14 +33972,14 @@ function stampSpec(spec, values) {
   if (labels !== void 0) out.labels = labels;
   if (annotations2 !== void 0) out.annotations = annotations2;
   if (spec.created !== void 0) {
-    const created = expand(spec.created, values, "created");
+    const created = expand2(spec.created, values, "created");
     if (created === void 0) delete out.created;
     else out.created = stampedTime(created);
   }
   return out;
 }
-function registerImage(program3) {
-  program3.command("image").description("assemble an image config and manifest from a base, layers and config attributes").requiredOption("--spec <file>", "JSON: entrypoint, cmd, env, user, workdir, exposed_ports, volumes, labels, annotations, created, os, architecture, variant").option("--base-manifest <file>", "the base image's manifest (exact bytes)").option("--base-config <file>", "the base image's config (exact bytes)").option("--layer <INFO.json=FILE|FILE>", "a layer to add on top, in order (repeatable)", collect2, []).option("--status <file>", "a Bazel workspace status file: expands {{KEY}} in labels, annotations and created (repeatable; none: not stamped)", collect2, []).requiredOption("--output-manifest <file>", "where to write the manifest").requiredOption("--output-config <file>", "where to write the config").option("--output-digest <file>", "also write the digest alone, sha256:<hex> with no newline (rules_oci's <name>.digest)").requiredOption("--output-descriptor <file>", "where to write the manifest's descriptor (JSON, with platform)").action(
+function registerImage(program2) {
+  program2.command("image").description("assemble an image config and manifest from a base, layers and config attributes").requiredOption("--spec <file>", "JSON: entrypoint, cmd, env, user, workdir, exposed_ports, volumes, labels, annotations, created, os, architecture, variant").option("--base-manifest <file>", "the base image's manifest (exact bytes)").option("--base-config <file>", "the base image's config (exact bytes)").option("--layer <INFO.json=FILE|FILE>", "a layer to add on top, in order (repeatable)", collect2, []).option("--status <file>", "a Bazel workspace status file: expands {{KEY}} in labels, annotations and created (repeatable; none: not stamped)", collect2, []).requiredOption("--output-manifest <file>", "where to write the manifest").requiredOption("--output-config <file>", "where to write the config").option("--output-digest <file>", "also write the digest alone, sha256:<hex> with no newline (rules_oci's <name>.digest)").requiredOption("--output-descriptor <file>", "where to write the manifest's descriptor (JSON, with platform)").action(
     action(async (opts) => {
       const spec = stampSpec(await withAttributeFiles(await readJsonFile(opts.spec, ImageSpecSchema, "image spec")), await readStatusFiles(opts.status));
       const layers = [];
@@ -33987,8 +34025,8 @@ function buildIndex(manifests, annotations2, target) {
   const index = canonicalBytes(doc);
   return { index, descriptor: { mediaType: MediaType.OciImageIndex, digest: digestOf(index), size: index.length } };
 }
-function registerIndex(program3) {
-  program3.command("index").description("assemble an image index from manifest descriptors").option("--manifest <descriptor.json>", "the descriptor of an image to include, in order (repeatable)", collect2, []).option("--annotation <key=value>", "an annotation of the index (repeatable)", collect2, []).option("--annotations-file <file>", "annotations from a file of name=value lines (--annotation wins)").option("--target <label>", "the Bazel target, for error messages").option("--status <file>", "a Bazel workspace status file: expands {{KEY}} in annotations (repeatable; none: not stamped)", collect2, []).requiredOption("--output-index <file>", "where to write the index").option("--output-digest <file>", "also write the digest alone, sha256:<hex> with no newline (rules_oci's <name>.digest)").requiredOption("--output-descriptor <file>", "where to write the index's descriptor (JSON)").action(
+function registerIndex(program2) {
+  program2.command("index").description("assemble an image index from manifest descriptors").option("--manifest <descriptor.json>", "the descriptor of an image to include, in order (repeatable)", collect2, []).option("--annotation <key=value>", "an annotation of the index (repeatable)", collect2, []).option("--annotations-file <file>", "annotations from a file of name=value lines (--annotation wins)").option("--target <label>", "the Bazel target, for error messages").option("--status <file>", "a Bazel workspace status file: expands {{KEY}} in annotations (repeatable; none: not stamped)", collect2, []).requiredOption("--output-index <file>", "where to write the index").option("--output-digest <file>", "also write the digest alone, sha256:<hex> with no newline (rules_oci's <name>.digest)").requiredOption("--output-descriptor <file>", "where to write the index's descriptor (JSON)").action(
     action(async (opts) => {
       const manifests = [];
       for (const file of opts.manifest) manifests.push(await readDescriptorFile(file));
@@ -34085,8 +34123,8 @@ async function assembleLayout(output, inputs) {
   await layout.writeIndex({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [top] });
   return stats;
 }
-function registerLayout(program3) {
-  program3.command("layout").description("assemble a complete OCI image layout directory from blob files (hard links where possible)").requiredOption("--output <dir>", "the layout directory to write").requiredOption("--descriptor <file>", "the descriptor (JSON) of the image or index that index.json names").option("--ref-name <name>", "org.opencontainers.image.ref.name of that entry").option("--blob <file>", "a manifest, index or config file (hashed) (repeatable)", collect2, []).option("--layer <INFO.json=FILE>", "a layer and the info `ociutil layer` wrote for it (repeatable)", collect2, []).option("--named-blob <file>", "a blob file named .../<alg>/<hex>, as in a pulled layout (repeatable)", collect2, []).option("--missing-hint <text>", "what to tell the user when a blob is missing").option("--allow-missing-from <registry/repo>", "leave out layers no input holds, recording this repository as where they live (a shallow layout for push)").option("--stats <file>", "write {blobs, linked, copied, bytes} as JSON").action(
+function registerLayout(program2) {
+  program2.command("layout").description("assemble a complete OCI image layout directory from blob files (hard links where possible)").requiredOption("--output <dir>", "the layout directory to write").requiredOption("--descriptor <file>", "the descriptor (JSON) of the image or index that index.json names").option("--ref-name <name>", "org.opencontainers.image.ref.name of that entry").option("--blob <file>", "a manifest, index or config file (hashed) (repeatable)", collect2, []).option("--layer <INFO.json=FILE>", "a layer and the info `ociutil layer` wrote for it (repeatable)", collect2, []).option("--named-blob <file>", "a blob file named .../<alg>/<hex>, as in a pulled layout (repeatable)", collect2, []).option("--missing-hint <text>", "what to tell the user when a blob is missing").option("--allow-missing-from <registry/repo>", "leave out layers no input holds, recording this repository as where they live (a shallow layout for push)").option("--stats <file>", "write {blobs, linked, copied, bytes} as JSON").action(
     action(async (opts) => {
       const layers = [];
       for (const arg of opts.layer) {
@@ -35094,9 +35132,9 @@ function formatProblem(p) {
 
 // tools/ociutil/promote/command.ts
 var READ_CONCURRENCY = 16;
-function registerPromote(program3) {
+function registerPromote(program2) {
   const cmd = addQpsOption(addRegistryOptions(
-    program3.command("promote").description("promote images between registries by digest, as a promoter manifest says (a dry run unless --confirm)").option("--manifest <file>", "a promoter manifest (registries and images in one file)").option("--thin-manifest-dir <dir>", "a directory of thin manifests: manifests/<x>/promoter-manifest.yaml with images/<x>/images.yaml").option("--validate-only", "check the manifests and stop; no registry is contacted").option("--confirm", "carry out the plan (without it: print the plan and change nothing)").addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file")).option("--no-referrers", "promote the images alone, not their referrers (signatures, attestations, SBOMs) and cosign tags").option("--attest", "attach an in-toto promotion statement to each promoted digest in each destination").option("--attest-key <pem>", "sign the --attest statements with this ECDSA P-256 PEM key (cosign verify-attestation accepts them)")
+    program2.command("promote").description("promote images between registries by digest, as a promoter manifest says (a dry run unless --confirm)").option("--manifest <file>", "a promoter manifest (registries and images in one file)").option("--thin-manifest-dir <dir>", "a directory of thin manifests: manifests/<x>/promoter-manifest.yaml with images/<x>/images.yaml").option("--validate-only", "check the manifests and stop; no registry is contacted").option("--confirm", "carry out the plan (without it: print the plan and change nothing)").addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file")).option("--no-referrers", "promote the images alone, not their referrers (signatures, attestations, SBOMs) and cosign tags").option("--attest", "attach an in-toto promotion statement to each promoted digest in each destination").option("--attest-key <pem>", "sign the --attest statements with this ECDSA P-256 PEM key (cosign verify-attestation accepts them)")
   ));
   const jobs = cmd.options.find((o) => o.long === "--jobs");
   if (jobs !== void 0) jobs.description = "images promoted at once (a destination and a digest each)";
@@ -35184,10 +35222,10 @@ async function writeOut(pieces) {
   for (const p of pieces) {
     batch += p;
     if (batch.length < 1 << 16) continue;
-    if (!process.stdout.write(batch)) await new Promise((resolve2) => process.stdout.once("drain", resolve2));
+    if (!process.stdout.write(batch)) await new Promise((resolve3) => process.stdout.once("drain", resolve3));
     batch = "";
   }
-  if (batch.length > 0 && !process.stdout.write(batch)) await new Promise((resolve2) => process.stdout.once("drain", resolve2));
+  if (batch.length > 0 && !process.stdout.write(batch)) await new Promise((resolve3) => process.stdout.once("drain", resolve3));
 }
 
 // tools/ociutil/promote/snapshot.ts
@@ -35295,8 +35333,8 @@ async function addListed(s, name, repo, manifests, opts) {
 
 // tools/ociutil/promote/snapshot-command.ts
 var READ_CONCURRENCY2 = 16;
-function registerSnapshot(program3) {
-  program3.command("snapshot").description("print the images under registry prefixes (or that manifests promote to one) in the images.yaml format, or as CSV").argument("[prefix...]", "registry/path: every repository under it the registry's catalog lists").addOption(
+function registerSnapshot(program2) {
+  program2.command("snapshot").description("print the images under registry prefixes (or that manifests promote to one) in the images.yaml format, or as CSV").argument("[prefix...]", "registry/path: every repository under it the registry's catalog lists").addOption(
     new Option("--output <format>", "yaml (images.yaml) or csv").default("yaml").argParser((v) => {
       const f = v.toLowerCase();
       if (f !== "yaml" && f !== "csv") throw new UsageError(`--output must be yaml or csv, got "${v}"`);
@@ -36464,9 +36502,9 @@ async function exportTar(image, fs, out) {
   }
 }
 async function writeEntries2(image, fs, pack, stats) {
-  const add2 = (header3) => new Promise((resolve2, reject) => {
+  const add2 = (header3) => new Promise((resolve3, reject) => {
     stats.entries++;
-    pack.entry(header3, (err2) => err2 ? reject(err2) : resolve2());
+    pack.entry(header3, (err2) => err2 ? reject(err2) : resolve3());
   });
   const all = [...fs.walk()];
   const paths = /* @__PURE__ */ new Map();
@@ -36494,7 +36532,7 @@ async function writeEntries2(image, fs, pack, stats) {
       stats.files++;
       stats.bytes += inode.size;
       let done;
-      const finished2 = new Promise((resolve2, reject) => done = (err2) => err2 ? reject(err2) : resolve2());
+      const finished2 = new Promise((resolve3, reject) => done = (err2) => err2 ? reject(err2) : resolve3());
       const sink = pack.entry({ ...header2(first, byPath.get(first)), size: inode.size }, (err2) => done(err2));
       await copyChecked(body, inode, layerName(layer, desc), async (chunk) => {
         if (!sink.write(chunk)) await once(sink, "drain");
@@ -36684,9 +36722,9 @@ function warn(loaded, flags) {
 function problemsJson(image, fs) {
   return fs.problems.map((p) => ({ ...p, layerDigest: image.layers[p.layer].digest }));
 }
-function registerLs(program3) {
+function registerLs(program2) {
   platformOption(
-    program3.command("ls").description("list an image's final filesystem like ls -l, with the layer each entry came from").argument("<layout>", "OCI image layout directory, optionally :ref (an org.opencontainers.image.ref.name in index.json)").argument("[path]", "a directory to list, or one entry", "/").option("-R, --recursive", "list everything under the directory").option("--json", "print one JSON object: the image, its entries and any problems")
+    program2.command("ls").description("list an image's final filesystem like ls -l, with the layer each entry came from").argument("<layout>", "OCI image layout directory, optionally :ref (an org.opencontainers.image.ref.name in index.json)").argument("[path]", "a directory to list, or one entry", "/").option("-R, --recursive", "list everything under the directory").option("--json", "print one JSON object: the image, its entries and any problems")
   ).action(
     action(async (arg, path7, flags) => {
       const loaded = await load(arg, flags);
@@ -36709,9 +36747,9 @@ function registerLs(program3) {
 function* children(at, dir) {
   for (const name of [...dir.children.keys()].sort(byBytes)) yield [`${at === "/" ? "" : at}/${name}`, dir.children.get(name)];
 }
-function registerCat(program3) {
+function registerCat(program2) {
   platformOption(
-    program3.command("cat").description("print a file of an image's final filesystem, following symlinks inside the image only").argument("<layout>", "OCI image layout directory, optionally :ref").argument("<path>", "the file, e.g. /etc/os-release")
+    program2.command("cat").description("print a file of an image's final filesystem, following symlinks inside the image only").argument("<layout>", "OCI image layout directory, optionally :ref").argument("<path>", "the file, e.g. /etc/os-release")
   ).action(
     action(async (arg, path7, flags) => {
       const loaded = await load(arg, flags);
@@ -36724,9 +36762,9 @@ function registerCat(program3) {
     })
   );
 }
-function registerExport(program3) {
+function registerExport(program2) {
   platformOption(
-    program3.command("export").description("write an image's final filesystem as one tar (complete or absent, never partial)").argument("<layout>", "OCI image layout directory, optionally :ref").argument("<out>", "the tar file to write").option("--json", "print one JSON object describing the result")
+    program2.command("export").description("write an image's final filesystem as one tar (complete or absent, never partial)").argument("<layout>", "OCI image layout directory, optionally :ref").argument("<out>", "the tar file to write").option("--json", "print one JSON object describing the result")
   ).action(
     action(async (arg, out, flags) => {
       const loaded = await load(arg, flags);
@@ -36740,8 +36778,8 @@ function registerExport(program3) {
     })
   );
 }
-function registerDiff(program3) {
-  program3.command("diff").description("paths added, removed and changed (type, mode, owner, content, link target) from image A to image B").argument("<a>", "OCI image layout directory, optionally :ref").argument("<b>", "OCI image layout directory, optionally :ref").option("--platform <os/arch[/variant]>", "the image to read from each multi-platform index").option("--json", "print one JSON object: added, removed, changed").action(
+function registerDiff(program2) {
+  program2.command("diff").description("paths added, removed and changed (type, mode, owner, content, link target) from image A to image B").argument("<a>", "OCI image layout directory, optionally :ref").argument("<b>", "OCI image layout directory, optionally :ref").option("--platform <os/arch[/variant]>", "the image to read from each multi-platform index").option("--json", "print one JSON object: added, removed, changed").action(
     action(async (a, b, flags) => {
       const left = await load(a, flags);
       const right = await load(b, flags);
@@ -36767,7 +36805,7 @@ async function writeOut2(chunk) {
   if (!process.stdout.write(chunk)) {
     const [err2] = await Promise.race([once2(process.stdout, "drain").then(() => [void 0]), once2(process.stdout, "error")]);
     if (err2 !== void 0) {
-      if (err2.code === "EPIPE") process.exit(0);
+      if (err2.code === "EPIPE") exit(0);
       throw new OciError(`cannot write to stdout: ${err2.message}`);
     }
   }
@@ -36792,7 +36830,7 @@ async function runChecks(image, fs, configs) {
   };
   const debianPackages = debianDocDirs(fs);
   for (const c of configs) {
-    for (const t of c.fileContentTests) want(expand2(t.path, env));
+    for (const t of c.fileContentTests) want(expand3(t.path, env));
     for (const t of c.licenseTests) {
       for (const f of t.files) want(f);
       if (t.debian) for (const p of debianPackages) want(`${DEBIAN_DOC}/${p}/copyright`);
@@ -36807,7 +36845,7 @@ async function runChecks(image, fs, configs) {
   const results = [];
   for (const c of configs) {
     for (const t of c.fileExistenceTests) results.push(fileExistence(fs, t, env));
-    for (const t of c.fileContentTests) results.push(fileContent(t, text(expand2(t.path, env))));
+    for (const t of c.fileContentTests) results.push(fileContent(t, text(expand3(t.path, env))));
     if (c.metadataTest !== void 0) results.push(metadata(image, c.metadataTest, env));
     for (const [i, t] of c.licenseTests.entries()) results.push(license(i, t, debianPackages, text));
   }
@@ -36818,7 +36856,7 @@ function result(check, failures) {
 }
 function fileExistence(fs, t, env) {
   const check = `fileExistenceTests ${JSON.stringify(t.name)} (${t.path})`;
-  const path7 = expand2(t.path, env);
+  const path7 = expand3(t.path, env);
   let entry;
   try {
     entry = lstatPath(fs, path7, "image").entry;
@@ -36936,7 +36974,7 @@ function envMap(env) {
   }
   return m;
 }
-function expand2(path7, env) {
+function expand3(path7, env) {
   return path7.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_, a, b) => env.get(a ?? b) ?? "");
 }
 
@@ -37003,8 +37041,8 @@ async function readStructureConfig(file) {
 }
 
 // tools/ociutil/structure/command.ts
-function registerStructureTest(program3) {
-  program3.command("structure-test").description("check an image's files and config against container-structure-test YAML (no container runtime)").argument("<layout>", "OCI image layout directory, optionally :ref").requiredOption("-c, --config <file>", "a container-structure-test YAML (or JSON) file (repeatable)", collect, []).option("--platform <os/arch[/variant]>", "check one image of a multi-platform index (default: every one)").option("--json", "print one JSON object: the results per platform").action(
+function registerStructureTest(program2) {
+  program2.command("structure-test").description("check an image's files and config against container-structure-test YAML (no container runtime)").argument("<layout>", "OCI image layout directory, optionally :ref").requiredOption("-c, --config <file>", "a container-structure-test YAML (or JSON) file (repeatable)", collect, []).option("--platform <os/arch[/variant]>", "check one image of a multi-platform index (default: every one)").option("--json", "print one JSON object: the results per platform").action(
     action(async (arg, flags) => {
       if (flags.config.length === 0) throw new UsageError("structure-test needs at least one --config");
       const configs = [];
@@ -37043,11 +37081,11 @@ function registerStructureTest(program3) {
 }
 
 // tools/ociutil/stamp/command.ts
-function registerStamp(program3) {
-  program3.command("stamp").description("expand {{KEY}} placeholders from Bazel's workspace status files, one value a line").option("--status <file>", "bazel-out/stable-status.txt or volatile-status.txt (repeatable; none: not stamped)", collect2, []).option("--value <template>", "a value to expand (repeatable); unstamped, one with a placeholder is left out", collect2, []).requiredOption("-o, --output <file>", "where to write the values, one a line").action(
+function registerStamp(program2) {
+  program2.command("stamp").description("expand {{KEY}} placeholders from Bazel's workspace status files, one value a line").option("--status <file>", "bazel-out/stable-status.txt or volatile-status.txt (repeatable; none: not stamped)", collect2, []).option("--value <template>", "a value to expand (repeatable); unstamped, one with a placeholder is left out", collect2, []).requiredOption("-o, --output <file>", "where to write the values, one a line").action(
     action(async (opts) => {
       const values = await readStatusFiles(opts.status);
-      const lines2 = opts.value.map((v) => expand(v, values, `--value ${v}`)).filter((v) => v !== void 0);
+      const lines2 = opts.value.map((v) => expand2(v, values, `--value ${v}`)).filter((v) => v !== void 0);
       await writeFileAtomic(opts.output, lines2.map((l) => `${l}
 `).join(""));
     })
@@ -37413,8 +37451,8 @@ function uuidV5(name) {
 }
 
 // tools/ociutil/sbom/command.ts
-function registerSbom(program3) {
-  program3.command("sbom").description("list the packages installed in an image (dpkg, distroless status.d, apk) as an SBOM").argument("<layout>", "OCI image layout directory, optionally :ref").option("--platform <os/arch[/variant]>", "the image to read from a multi-platform index").option("--format <format>", `${FORMATS.join(" or ")}`, "spdx-json").option("-o, --output <file>", "write the SBOM here (complete or absent, never partial) instead of stdout").option("--created <time>", 'record a creation time: RFC 3339 (e.g. 2024-05-01T12:00:00Z) or "now" (default: none, so the same image gives the same bytes)').action(
+function registerSbom(program2) {
+  program2.command("sbom").description("list the packages installed in an image (dpkg, distroless status.d, apk) as an SBOM").argument("<layout>", "OCI image layout directory, optionally :ref").option("--platform <os/arch[/variant]>", "the image to read from a multi-platform index").option("--format <format>", `${FORMATS.join(" or ")}`, "spdx-json").option("-o, --output <file>", "write the SBOM here (complete or absent, never partial) instead of stdout").option("--created <time>", 'record a creation time: RFC 3339 (e.g. 2024-05-01T12:00:00Z) or "now" (default: none, so the same image gives the same bytes)').action(
     action(async (arg, flags) => {
       if (!FORMATS.includes(flags.format)) throw new UsageError(`--format must be ${FORMATS.join(" or ")}, got "${flags.format}"`);
       const created = flags.created === void 0 ? void 0 : parseCreated(flags.created);
@@ -37468,15 +37506,203 @@ var commands = [
   registerSbom
 ];
 
-// tools/ociutil/main.ts
-var program2 = new Command("ociutil").description("OCI images: pull, push, copy and verify image layouts and registries").version(VERSION).showHelpAfterError(false).exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith("error:") ? `ociutil: ${s}` : s) });
-for (const register of commands) register(program2);
-for (const cmd of program2.commands) cmd.exitOverride();
-try {
-  await program2.parseAsync(process.argv);
-} catch (err2) {
-  if (err2 instanceof CommanderError) {
-    process.exit(err2.exitCode === 0 ? 0 : 2);
+// tools/ociutil/cli/program.ts
+async function runCommandLine(args2) {
+  const program2 = new Command("ociutil").description("OCI images: pull, push, copy and verify image layouts and registries").version(VERSION).showHelpAfterError(false).exitOverride().configureOutput({
+    writeOut: (s) => process.stdout.write(s),
+    writeErr: (s) => process.stderr.write(s.startsWith("error:") ? `ociutil: ${s}` : s)
+  });
+  for (const register of commands) register(program2);
+  for (const cmd of program2.commands) cmd.exitOverride();
+  try {
+    await program2.parseAsync(args2, { from: "user" });
+  } catch (err2) {
+    if (err2 instanceof ExitRequest) throw err2;
+    if (err2 instanceof CommanderError) exit(err2.exitCode === 0 ? 0 : 2);
+    fail(err2);
   }
-  fail(err2 instanceof Error && !(err2 instanceof UsageError) ? err2 : err2);
+}
+
+// tools/ociutil/worker/json-stream.ts
+var JsonObjectSplitter = class {
+  text = "";
+  scanned = 0;
+  depth = 0;
+  inString = false;
+  escaped = false;
+  start = -1;
+  /** Adds received text; returns the objects it completed, unparsed. */
+  push(chunk) {
+    this.text += chunk;
+    const done = [];
+    let consumed = 0;
+    for (let i = this.scanned; i < this.text.length; i++) {
+      const c = this.text[i];
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (c === "\\") this.escaped = true;
+        else if (c === '"') this.inString = false;
+        continue;
+      }
+      if (c === '"') this.inString = true;
+      else if (c === "{") {
+        if (this.depth++ === 0) this.start = i;
+      } else if (c === "}") {
+        if (this.depth === 0) throw new Error("a '}' outside any WorkRequest");
+        if (--this.depth === 0) {
+          done.push(this.text.slice(this.start, i + 1));
+          consumed = i + 1;
+        }
+      } else if (this.depth === 0 && !/\s/.test(c)) {
+        throw new Error(`${JSON.stringify(c)} outside any WorkRequest`);
+      }
+    }
+    this.text = this.text.slice(consumed);
+    this.scanned = this.text.length;
+    if (this.depth > 0) this.start -= consumed;
+    return done;
+  }
+  /** True when the stream ended inside an object. */
+  get partial() {
+    return this.depth > 0;
+  }
+};
+
+// tools/ociutil/worker/working-directory.ts
+import { resolve as resolve2 } from "node:path";
+var WorkingDirectory = class {
+  current = process.cwd();
+  active = 0;
+  waiting = [];
+  root = this.current;
+  /** Waits until `sandboxDir` (relative to the root) or the root is the working directory. */
+  async enter(sandboxDir) {
+    const dir = sandboxDir ? resolve2(this.root, sandboxDir) : this.root;
+    if (this.waiting.length === 0 && (this.active === 0 || dir === this.current)) {
+      this.change(dir);
+      this.active++;
+      return;
+    }
+    await new Promise((res, rej) => this.waiting.push({ dir, admit: (err2) => err2 ? rej(err2) : res() }));
+  }
+  /** The request that entered is done with the directory. */
+  leave() {
+    this.active--;
+    while (this.active === 0 && this.waiting.length > 0) {
+      const dir = this.waiting[0].dir;
+      const admitted = this.waiting.filter((w) => w.dir === dir);
+      this.waiting = this.waiting.filter((w) => w.dir !== dir);
+      try {
+        this.change(dir);
+      } catch (err2) {
+        for (const w of admitted) w.admit(err2);
+        continue;
+      }
+      this.active = admitted.length;
+      for (const w of admitted) w.admit();
+    }
+  }
+  change(dir) {
+    if (dir === this.current) return;
+    process.chdir(dir);
+    this.current = dir;
+  }
+};
+
+// tools/ociutil/worker/persistent-worker.ts
+var WORKER_COMMANDS = /* @__PURE__ */ new Set(["layer", "image", "index", "layout", "save", "stamp", "provenance", "sbom"]);
+function parseRequest(text) {
+  const r = JSON.parse(text);
+  const args2 = r["arguments"] ?? [];
+  if (!Array.isArray(args2) || !args2.every((a) => typeof a === "string")) throw new Error("WorkRequest.arguments is not a list of strings");
+  const requestId = r["requestId"] ?? 0;
+  if (typeof requestId !== "number" || !Number.isInteger(requestId)) throw new Error("WorkRequest.requestId is not an integer");
+  const sandboxDir = r["sandboxDir"];
+  if (sandboxDir !== void 0 && typeof sandboxDir !== "string") throw new Error("WorkRequest.sandboxDir is not a string");
+  return { arguments: args2, requestId, sandboxDir: sandboxDir || void 0 };
+}
+function captureWrites(stream, outside) {
+  stream.write = ((chunk, encoding, callback) => {
+    const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
+    const scope = requestScope.getStore();
+    if (scope !== void 0) scope.output.push(text);
+    else outside(text);
+    const cb = typeof encoding === "function" ? encoding : callback;
+    if (typeof cb === "function") queueMicrotask(() => cb());
+    return true;
+  });
+}
+async function serve(request2, cwd) {
+  const scope = { output: [] };
+  const command = request2.arguments[0] ?? "";
+  if (!WORKER_COMMANDS.has(command)) {
+    return { exitCode: 2, output: `ociutil: ${JSON.stringify(command)} does not run in the persistent worker: run it as a command of its own
+` };
+  }
+  try {
+    await cwd.enter(request2.sandboxDir);
+  } catch (err2) {
+    return { exitCode: 1, output: `ociutil: cannot enter the sandbox directory ${request2.sandboxDir}: ${err2.message}
+` };
+  }
+  try {
+    const exitCode = await requestScope.run(scope, async () => {
+      try {
+        await runCommandLine(request2.arguments);
+        return 0;
+      } catch (err2) {
+        if (err2 instanceof ExitRequest) return err2.code;
+        scope.output.push(`ociutil: internal error: ${err2 instanceof Error ? err2.stack ?? err2.message : String(err2)}
+`);
+        return 1;
+      }
+    });
+    return { exitCode, output: scope.output.join("") };
+  } finally {
+    cwd.leave();
+  }
+}
+async function runPersistentWorker() {
+  const stdoutWrite = process.stdout.write.bind(process.stdout);
+  const stderrWrite = process.stderr.write.bind(process.stderr);
+  captureWrites(process.stdout, (s) => stderrWrite(s));
+  captureWrites(process.stderr, (s) => stderrWrite(s));
+  const cwd = new WorkingDirectory();
+  const splitter = new JsonObjectSplitter();
+  const running = /* @__PURE__ */ new Set();
+  process.stdin.setEncoding("utf8");
+  for await (const chunk of process.stdin) {
+    for (const text of splitter.push(chunk)) {
+      const request2 = parseRequest(text);
+      const p = serve(request2, cwd).then(({ exitCode, output }) => {
+        stdoutWrite(`${JSON.stringify({ exitCode, output, requestId: request2.requestId })}
+`);
+        running.delete(p);
+      });
+      running.add(p);
+    }
+  }
+  await Promise.all(running);
+  if (splitter.partial) throw new Error("stdin ended inside a WorkRequest");
+}
+
+// tools/ociutil/main.ts
+var args = process.argv.slice(2);
+if (args.includes("--persistent_worker")) {
+  try {
+    await runPersistentWorker();
+    process.exit(0);
+  } catch (err2) {
+    process.stderr.write(`ociutil: persistent worker: ${err2 instanceof Error ? err2.message : String(err2)}
+`);
+    process.exit(1);
+  }
+} else {
+  let expanded;
+  try {
+    expanded = expandParamFiles(args);
+  } catch (err2) {
+    fail(err2);
+  }
+  await runCommandLine(expanded);
 }

@@ -3,12 +3,14 @@
  * input, a registry that said no, content that did not verify), exit 2 for a usage error.
  */
 import { OciError, UsageError } from "../util/errors.js";
+import { ExitRequest, exit } from "./exit.js";
 
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
     try {
       await fn(...args);
     } catch (err) {
+      if (err instanceof ExitRequest) throw err;
       fail(err);
     }
   };
@@ -17,20 +19,20 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
 export function fail(err: unknown): never {
   if (err instanceof UsageError) {
     process.stderr.write(`ociutil: ${oneLine(err.message)}\n`);
-    process.exit(2);
+    exit(2);
   }
   if (err instanceof OciError) {
     process.stderr.write(`ociutil: ${oneLine(err.message)}\n`);
-    process.exit(1);
+    exit(1);
   }
   // Node's own errors for ordinary conditions (a path that does not exist) are still one line.
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
     process.stderr.write(`ociutil: ${oneLine((err as Error).message)}\n`);
-    process.exit(1);
+    exit(1);
   }
   process.stderr.write(`ociutil: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
+  exit(1);
 }
 
 function oneLine(s: string): string {
