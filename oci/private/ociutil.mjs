@@ -37660,6 +37660,7 @@ async function serve(request2, cwd) {
     return { exitCode, output: scope.output.join("") };
   } finally {
     cwd.leave();
+    process.exitCode = void 0;
   }
 }
 async function runPersistentWorker() {

@@ -5,7 +5,7 @@
  * - a fresh commander program per request (cli/program.ts), so no parsed option carries over;
  * - its stdout and stderr go to its WorkResponse's `output` (cli/exit.ts's request scope follows the
  *   request across awaits), and nothing but WorkResponses reaches the real stdout;
- * - `exit` ends the request with its code, not the process (no `process.exitCode` is involved);
+ * - `exit` ends the request with its code, not the process (and `process.exitCode` is cleared after each);
  * - relative paths resolve in its sandbox directory, if Bazel gave one (worker/working-directory.ts);
  * - only the commands Bazel's actions run (local file work: no network, so no shared HTTP agent, no
  *   receive gate and no credentials are held between requests).
@@ -75,6 +75,8 @@ async function serve(request: WorkRequest, cwd: WorkingDirectory): Promise<{ exi
     return { exitCode, output: scope.output.join("") };
   } finally {
     cwd.leave();
+    // Nothing here sets it, but a process's exit code must not carry over to the worker's own end.
+    process.exitCode = undefined;
   }
 }
 
