@@ -72,6 +72,7 @@ let registry: TestRegistry | undefined;
 let tmp = "";
 /** Inside the rootfs: the workspace (ws/), its output base, the floor's node and the execution logs. */
 let rootDir = "";
+let ws: BazelWorkspace | undefined;
 
 async function timedBuild(ws: BazelWorkspace, flags: string, log: string): Promise<Build> {
   const pid = Number((await ws.mustBazel(`info ${flags} server_pid`)).stdout.trim());
@@ -99,7 +100,7 @@ async function main(): Promise<void> {
   await writeWorkspace(hostWs, IMAGES, checkout.src, `${registry.host}/bench/base`, digest);
   await writeFile(join(hostWs, "floor-node"), FLOOR_NODE);
   await chmod(join(hostWs, "floor-node"), 0o755);
-  const ws = new BazelWorkspace(checkout, wsDir, `--output_base=${rootDir}/output_base`);
+  ws = new BazelWorkspace(checkout, wsDir, `--output_base=${rootDir}/output_base`);
 
   const variants: Variant[] = [
     { name: "worker", flags: "", cold: [], incremental: [] },
@@ -126,8 +127,6 @@ async function main(): Promise<void> {
     }
   }
   report(variants);
-  await ws.bazel("clean --expunge").catch(() => undefined);
-  await ws.bazel("shutdown").catch(() => undefined);
 }
 
 function report(variants: Variant[]): void {
@@ -161,6 +160,9 @@ function report(variants: Variant[]): void {
 }
 
 async function cleanup(): Promise<void> {
+  // After a failure too: a Bazel server left behind would idle for hours.
+  await ws?.bazel("clean --expunge").catch(() => undefined);
+  await ws?.bazel("shutdown").catch(() => undefined);
   await registry?.stop().catch(() => undefined);
   if (tmp) await removeTempDir(tmp).catch(() => undefined);
   if (rootDir && !args.includes("--keep")) await rm(checkout.host(rootDir), { recursive: true, force: true }).catch(() => undefined);
