@@ -1,30 +1,26 @@
 /** ociutil: the command-line entry point bundled into oci/private/ociutil.mjs. */
 import "./v8-flags.js"; // first: see why there
-import { Command, CommanderError } from "commander";
-import { commands } from "./cli/commands.js";
-import { addOutputOptions } from "./cli/options.js";
 import { fail } from "./cli/run.js";
-import { UsageError } from "./util/errors.js";
-import { VERSION } from "./version.js";
+import { expandParamFiles } from "./cli/param-file.js";
+import { runCommandLine } from "./cli/program.js";
+import { runPersistentWorker } from "./worker/persistent-worker.js";
 
-const program = new Command("ociutil")
-  .description("OCI images: pull, push, copy and verify image layouts and registries")
-  .version(VERSION)
-  .showHelpAfterError(false)
-  .exitOverride()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith("error:") ? `ociutil: ${s}` : s) })
-  .configureHelp({ showGlobalOptions: true });
-addOutputOptions(program);
-
-for (const register of commands) register(program);
-for (const cmd of program.commands) cmd.exitOverride();
-
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
-  if (err instanceof CommanderError) {
-    // --help and --version end with exit code 0; anything else commander rejects is a usage error.
-    process.exit(err.exitCode === 0 ? 0 : 2);
+const args = process.argv.slice(2);
+if (args.includes("--persistent_worker")) {
+  // Bazel starts a worker as the action's command line minus its @paramfile, plus this flag.
+  try {
+    await runPersistentWorker();
+    process.exit(0); // thread pools a request started must not keep the process up
+  } catch (err) {
+    process.stderr.write(`ociutil: persistent worker: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
   }
-  fail(err instanceof Error && !(err instanceof UsageError) ? err : err);
+} else {
+  let expanded: string[];
+  try {
+    expanded = expandParamFiles(args);
+  } catch (err) {
+    fail(err);
+  }
+  await runCommandLine(expanded);
 }

@@ -3,6 +3,7 @@
  * input, a registry that said no, content that did not verify), exit 2 for a usage error.
  */
 import { OciError, UsageError } from "../util/errors.js";
+import { ExitRequest, exit } from "./exit.js";
 import { closeLiveDisplay } from "../util/live-stderr.js";
 
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
@@ -10,6 +11,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
     try {
       await fn(...args);
     } catch (err) {
+      if (err instanceof ExitRequest) throw err;
       fail(err);
     }
   };
@@ -19,20 +21,20 @@ export function fail(err: unknown): never {
   closeLiveDisplay(); // whatever progress was drawn, the error is the last line
   if (err instanceof UsageError) {
     process.stderr.write(`ociutil: ${oneLine(err.message)}\n`);
-    process.exit(2);
+    exit(2);
   }
   if (err instanceof OciError) {
     process.stderr.write(`ociutil: ${oneLine(err.message)}\n`);
-    process.exit(1);
+    exit(1);
   }
   // Node's own errors for ordinary conditions (a path that does not exist) are still one line.
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
     process.stderr.write(`ociutil: ${oneLine((err as Error).message)}\n`);
-    process.exit(1);
+    exit(1);
   }
   process.stderr.write(`ociutil: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
+  exit(1);
 }
 
 function oneLine(s: string): string {

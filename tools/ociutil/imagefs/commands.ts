@@ -13,6 +13,7 @@ import { layerName } from "./layers.js";
 import { formatLine, inodeTable, toRecord } from "./listing.js";
 import { readContent, readFilesystem } from "./read.js";
 import { PathError, lstatPath, resolvePath } from "./resolve.js";
+import { exit } from "../cli/exit.js";
 
 interface ImageFlags {
   platform?: string;
@@ -160,7 +161,7 @@ async function writeOut(chunk: string | Buffer): Promise<void> {
   if (!process.stdout.write(chunk)) {
     const [err] = await Promise.race([once(process.stdout, "drain").then(() => [undefined]), once(process.stdout, "error")]);
     if (err !== undefined) {
-      if ((err as NodeJS.ErrnoException).code === "EPIPE") process.exit(0);
+      if ((err as NodeJS.ErrnoException).code === "EPIPE") exit(0);
       throw new OciError(`cannot write to stdout: ${(err as Error).message}`);
     }
   }
