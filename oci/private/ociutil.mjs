@@ -30100,6 +30100,30 @@ function request(url, options) {
   return import_api_request.default.call(dispatcher, { ...rest, origin: url.origin, path: `${url.pathname}${url.search}` });
 }
 
+// tools/ociutil/remote/registry-error.ts
+var RegistryError = class extends OciError {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+  status;
+  name = "RegistryError";
+};
+
+// tools/ociutil/remote/capped-body.ts
+var MAX_ERROR_BODY = 64 << 10;
+var MAX_TOKEN_BODY = 1 << 20;
+async function readCapped(body, max, what) {
+  const chunks = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += chunk.length;
+    if (total > max) throw new RegistryError(`${what} is larger than ${max} bytes`);
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks);
+}
+
 // tools/ociutil/remote/challenge.ts
 function parseChallenges(header3) {
   if (header3 === void 0) return [];
@@ -30362,19 +30386,28 @@ async function sendFollowingRedirects(req) {
 var MAX_KEPT_BODY = 64 << 10;
 var CopiedBody = class _CopiedBody extends Readable {
   kept = 0;
+  ended = false;
   static empty() {
     const body = new _CopiedBody();
-    body.push(null);
+    body.end();
     return body;
   }
   _read() {
   }
+  /** Keeps a copy of `chunk`; false once the body is full and has ended. */
   add(chunk) {
     const room = MAX_KEPT_BODY - this.kept;
-    if (room <= 0) return;
     const copy2 = Buffer.from(chunk.subarray(0, room));
     this.kept += copy2.length;
     this.push(copy2);
+    if (this.kept < MAX_KEPT_BODY) return true;
+    this.end();
+    return false;
+  }
+  end() {
+    if (this.ended) return;
+    this.ended = true;
+    this.push(null);
   }
   async dump() {
     this.resume();
@@ -30399,7 +30432,7 @@ function receiveIntoSink(url, headers, sink) {
         },
         onResponseData(controller, chunk) {
           if (!toSink) {
-            copied?.add(chunk);
+            if (copied?.add(chunk) === false) controller.abort(new Error("the rest of the body is not read"));
             return;
           }
           try {
@@ -30410,12 +30443,13 @@ function receiveIntoSink(url, headers, sink) {
         },
         onResponseEnd() {
           if (toSink) sink.end();
-          else copied?.push(null);
+          else copied?.end();
         },
         onResponseError(_controller, err2) {
           if (toSink) sink.fail(err2);
-          else if (copied !== void 0) copied.destroy(err2);
-          else reject(err2);
+          else if (copied !== void 0) {
+            if (!copied.ended) copied.destroy(err2);
+          } else reject(err2);
         }
       }
     );
@@ -30448,6 +30482,34 @@ function networkErrorMessage(err2) {
     else if (code !== void 0) parts.push(code);
   }
   return parts.length > 0 ? parts.join(": ") : String(err2);
+}
+
+// tools/ociutil/remote/scheme.ts
+function hostname(registry2) {
+  if (registry2.startsWith("[")) return registry2.slice(1, registry2.indexOf("]"));
+  const colons = registry2.split(":").length - 1;
+  return colons === 1 ? registry2.slice(0, registry2.indexOf(":")) : registry2;
+}
+function isLoopbackRegistry(registry2) {
+  const host = hostname(registry2).toLowerCase();
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+async function probeLoopbackScheme(apiHost, retry) {
+  const once4 = { ...retry, attempts: 1 };
+  try {
+    const res = await send({ method: "GET", url: new URL(`https://${apiHost}/v2/`) }, once4);
+    await res.body.dump().catch(() => void 0);
+    return "https";
+  } catch (err2) {
+    if (!isTlsSpokenToPlainHttp(err2)) return "https";
+  }
+  try {
+    const res = await send({ method: "GET", url: new URL(`http://${apiHost}/v2/`) }, once4);
+    await res.body.dump().catch(() => void 0);
+    return "http";
+  } catch {
+    return "https";
+  }
 }
 
 // tools/ociutil/remote/auth.ts
@@ -30486,7 +30548,7 @@ var Authenticator = class {
     await first.body.dump().catch(() => void 0);
     let renewal = this.authorizations.get(key);
     if (renewal === void 0 || renewal === pending) {
-      renewal = this.authorize(challenges, scopes);
+      renewal = this.authorize(challenges, scopes, first.url);
       this.authorizations.set(key, renewal);
       renewal.catch(() => this.authorizations.delete(key));
     }
@@ -30508,10 +30570,10 @@ var Authenticator = class {
     this.credential ??= this.credentials.lookup(this.registry);
     return await this.credential;
   }
-  async authorize(challenges, scopes) {
+  async authorize(challenges, scopes, challenged) {
     const bearer = challenges.find((c) => c.scheme === "bearer");
     if (bearer !== void 0) {
-      return `Bearer ${await this.fetchToken(bearer, scopes)}`;
+      return `Bearer ${await this.fetchToken(bearer, scopes, challenged)}`;
     }
     if (challenges.some((c) => c.scheme === "basic")) {
       const cred = await this.credentialFor();
@@ -30523,7 +30585,8 @@ var Authenticator = class {
     const schemes = challenges.map((c) => c.scheme).join(", ") || "none";
     throw new AuthError(`${this.registry}: 401 Unauthorized with an unsupported challenge (${schemes})`);
   }
-  async fetchToken(challenge, scopes) {
+  /** `challenged`: the registry URL whose 401 named the realm. */
+  async fetchToken(challenge, scopes, challenged) {
     const realm = challenge.params["realm"];
     if (realm === void 0) throw new AuthError(`${this.registry}: Bearer challenge without a realm`);
     let url;
@@ -30535,6 +30598,9 @@ var Authenticator = class {
     if (url.protocol !== "https:" && url.protocol !== "http:") throw new AuthError(`${this.registry}: token realm must be http(s)`);
     const service = challenge.params["service"];
     const cred = await this.credentialFor();
+    if (cred !== void 0 && url.protocol === "http:" && challenged.protocol === "https:" && !isLoopbackRegistry(url.host)) {
+      throw new AuthError(`${this.registry}: its token realm ${url.origin} is plain HTTP: refusing to send credentials there unencrypted`);
+    }
     const headers = { "user-agent": USER_AGENT };
     let method = "GET";
     let body;
@@ -30558,13 +30624,19 @@ var Authenticator = class {
     } catch (err2) {
       throw new AuthError(`${describeRequest(method, url)}: token request failed: ${networkErrorMessage(err2)}`);
     }
-    const text = await res.body.text();
+    if (res.statusCode !== 200) await res.body.dump().catch(() => void 0);
     if (res.statusCode === 401 || res.statusCode === 403) {
       throw new AuthError(
         `${this.registry}: the token server refused ${cred ? "the stored credentials" : "anonymous access"} for ${scopes.join(" ")} (${res.statusCode})`
       );
     }
     if (res.statusCode !== 200) throw new AuthError(`${describeRequest(method, url)}: token server answered ${res.statusCode}`);
+    let text;
+    try {
+      text = (await readCapped(res.body, MAX_TOKEN_BODY, `${describeRequest(method, url)}: the token response`)).toString("utf8");
+    } catch (err2) {
+      throw new AuthError(err2 instanceof OciError ? err2.message : `${describeRequest(method, url)}: token response: ${networkErrorMessage(err2)}`);
+    }
     let json;
     try {
       json = JSON.parse(text);
@@ -30664,16 +30736,6 @@ function platformMatches(p, want) {
   const variant = p.variant ?? (p.architecture === "arm64" ? "v8" : void 0);
   return variant === want.variant;
 }
-
-// tools/ociutil/remote/registry-error.ts
-var RegistryError = class extends OciError {
-  constructor(message, status) {
-    super(message);
-    this.status = status;
-  }
-  status;
-  name = "RegistryError";
-};
 
 // tools/ociutil/remote/link.ts
 function nextPage(link2, base, what) {
@@ -30963,7 +31025,7 @@ var RemoteRepository = class {
 async function registryErrorDetail(res) {
   let text;
   try {
-    text = (await readCapped(res.body, 64 << 10, "error body")).toString("utf8");
+    text = (await readCapped(res.body, MAX_ERROR_BODY, "error body")).toString("utf8");
   } catch {
     return "";
   }
@@ -30974,44 +31036,6 @@ async function registryErrorDetail(res) {
   } catch {
   }
   return "";
-}
-async function readCapped(body, max, what) {
-  const chunks = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += chunk.length;
-    if (total > max) throw new RegistryError(`${what} is larger than ${max} bytes`);
-    chunks.push(Buffer.from(chunk));
-  }
-  return Buffer.concat(chunks);
-}
-
-// tools/ociutil/remote/scheme.ts
-function hostname(registry2) {
-  if (registry2.startsWith("[")) return registry2.slice(1, registry2.indexOf("]"));
-  const colons = registry2.split(":").length - 1;
-  return colons === 1 ? registry2.slice(0, registry2.indexOf(":")) : registry2;
-}
-function isLoopbackRegistry(registry2) {
-  const host = hostname(registry2).toLowerCase();
-  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
-async function probeLoopbackScheme(apiHost, retry) {
-  const once4 = { ...retry, attempts: 1 };
-  try {
-    const res = await send({ method: "GET", url: new URL(`https://${apiHost}/v2/`) }, once4);
-    await res.body.dump().catch(() => void 0);
-    return "https";
-  } catch (err2) {
-    if (!isTlsSpokenToPlainHttp(err2)) return "https";
-  }
-  try {
-    const res = await send({ method: "GET", url: new URL(`http://${apiHost}/v2/`) }, once4);
-    await res.body.dump().catch(() => void 0);
-    return "http";
-  } catch {
-    return "https";
-  }
 }
 
 // tools/ociutil/remote/registry.ts
@@ -34167,15 +34191,9 @@ async function readPages(registry2, first, scopes, what) {
       const why = res.status === 401 || res.status === 403 ? "no access with the credentials in use" : `answered ${res.status}`;
       throw new RegistryError(`${what}: ${why}`, res.status);
     }
-    const chunks = [];
-    let total = 0;
-    for await (const chunk of res.body) {
-      total += chunk.length;
-      if (total > MAX_PAGE_BYTES) throw new RegistryError(`${what}: a page larger than ${MAX_PAGE_BYTES} bytes`);
-      chunks.push(Buffer.from(chunk));
-    }
+    const bytes = await readCapped(res.body, MAX_PAGE_BYTES, `${what}: a page`);
     try {
-      out.push(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+      out.push(JSON.parse(bytes.toString("utf8")));
     } catch {
       throw new RegistryError(`${what}: the registry's answer is not JSON`);
     }

@@ -228,25 +228,36 @@ const MAX_KEPT_BODY = 64 << 10;
 
 /**
  * A body read off a sink socket that is not going to the sink (an error, a redirect): copied as it
- * arrives, because those sockets reuse their read buffers; bytes past MAX_KEPT_BODY are dropped.
+ * arrives, because those sockets reuse their read buffers. It ends at MAX_KEPT_BODY bytes: the rest
+ * is not read (an error document that never ends must not keep the command waiting).
  */
 class CopiedBody extends Readable {
   private kept = 0;
+  ended = false;
 
   static empty(): CopiedBody {
     const body = new CopiedBody();
-    body.push(null);
+    body.end();
     return body;
   }
 
   override _read(): void {}
 
-  add(chunk: Uint8Array): void {
+  /** Keeps a copy of `chunk`; false once the body is full and has ended. */
+  add(chunk: Uint8Array): boolean {
     const room = MAX_KEPT_BODY - this.kept;
-    if (room <= 0) return;
     const copy = Buffer.from(chunk.subarray(0, room)); // Buffer.from(Uint8Array) copies
     this.kept += copy.length;
     this.push(copy);
+    if (this.kept < MAX_KEPT_BODY) return true;
+    this.end();
+    return false;
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.push(null);
   }
 
   async dump(): Promise<void> {
@@ -275,7 +286,7 @@ function receiveIntoSink(url: URL, headers: Record<string, string>, sink: BodySi
         },
         onResponseData(controller, chunk) {
           if (!toSink) {
-            copied?.add(chunk);
+            if (copied?.add(chunk) === false) controller.abort(new Error("the rest of the body is not read"));
             return;
           }
           try {
@@ -286,12 +297,13 @@ function receiveIntoSink(url: URL, headers: Record<string, string>, sink: BodySi
         },
         onResponseEnd() {
           if (toSink) sink.end();
-          else copied?.push(null);
+          else copied?.end();
         },
         onResponseError(_controller, err) {
           if (toSink) sink.fail(err);
-          else if (copied !== undefined) copied.destroy(err);
-          else reject(err);
+          else if (copied !== undefined) {
+            if (!copied.ended) copied.destroy(err);
+          } else reject(err);
         },
       },
     );

@@ -1,0 +1,90 @@
+/**
+ * Registries that misbehave on purpose or by breakage (issue 16): endless bodies, slow drips, and
+ * connections dropped mid-blob on every attempt. The registry is real (distribution on loopback); the
+ * hostile answers are MOCKED by the harness's fault proxy, as no real registry sends them on demand.
+ * Each ends the command with exit 1 and one line on stderr, in bounded memory and bounded time.
+ */
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import {
+  buildTestImage,
+  makeTempDir,
+  pushWithCrane,
+  removeTempDir,
+  runOciutil,
+  ociutilBundle,
+  runNodeWithPeakRss,
+  startFaultProxy,
+  startRegistry,
+  type FaultProxy,
+  type TestRegistry,
+} from "./harness/index.js";
+
+let registry: TestRegistry;
+let proxy: FaultProxy;
+let tmp: string;
+let src: string;
+let layer: string;
+let out: string;
+let n = 0;
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  proxy = await startFaultProxy(registry.host, []);
+  tmp = await makeTempDir("hostile");
+  src = join(tmp, "src");
+  const built = await buildTestImage(src, { layers: [{ files: { a: "1" } }, { randomBytes: 300_000 }] });
+  layer = built.layerDigests[1]!;
+  await pushWithCrane(src, `${registry.host}/hostile/app:v1`);
+});
+afterAll(async () => {
+  await proxy?.stop();
+  await registry?.stop();
+  await removeTempDir(tmp);
+});
+beforeEach(() => {
+  out = join(tmp, `out-${++n}`);
+  proxy.setRules([]);
+});
+
+/**
+ * Runs ociutil with its peak RSS measured inside its own process (VmHWM), so that the timeout's
+ * SIGKILL reaches ociutil itself (GNU time would be killed instead, leaving ociutil running).
+ */
+const runMeasured = (args: string[], timeoutMs: number) => runNodeWithPeakRss(ociutilBundle(), args, { timeoutMs, method: "vmhwm" });
+
+const blobPath = () => new RegExp(`/blobs/${layer}$`);
+
+function expectOneLine(r: { code: number; stderr: string }, pattern: RegExp): void {
+  expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+  expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  expect(r.stderr).toMatch(pattern);
+  expect(r.code).toBe(1);
+}
+
+async function strayFiles(dir: string): Promise<string[]> {
+  const files = await readdir(join(dir, "blobs", "sha256")).catch(() => []);
+  return files.filter((f) => !/^[0-9a-f]{64}$/.test(f));
+}
+
+describe("an endless body", () => {
+  it("from the token endpoint ends in one line with memory bounded", async () => {
+    // The registry asks for a Bearer token from a realm that never stops answering.
+    proxy.setRules([
+      { path: /^\/token$/, action: { kind: "endless" } },
+      { path: /^\/v2\//, action: { kind: "status", status: 401, headers: { "www-authenticate": `Bearer realm="${proxy.url}/token",service="hostile"` } } },
+    ]);
+    const r = await runMeasured(["pull", "--insecure", `${proxy.host}/hostile/app:v1`, "-o", out], 30_000);
+    expectOneLine(r, /token response is larger than 1048576 bytes/);
+    expect(r.peakRssMB).toBeLessThan(200);
+  });
+
+  it("as a blob's error document ends in one line", async () => {
+    proxy.setRules([{ method: "GET", path: blobPath(), action: { kind: "endless", status: 404 } }]);
+    const r = await runMeasured(["pull", "--insecure", `${proxy.host}/hostile/app:v1`, "-o", out], 30_000);
+    expectOneLine(r, new RegExp(`blob .*${layer}: not found`));
+    expect(r.peakRssMB).toBeLessThan(200);
+    expect(await strayFiles(out)).toEqual([]);
+  });
+});
