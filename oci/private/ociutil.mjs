@@ -3963,13 +3963,13 @@ var require_wrap_handler = __commonJS({
   "node_modules/undici/lib/handler/wrap-handler.js"(exports, module) {
     "use strict";
     var { InvalidArgumentError: InvalidArgumentError2 } = require_errors();
-    module.exports = class WrapHandler {
+    module.exports = class WrapHandler2 {
       #handler;
       constructor(handler) {
         this.#handler = handler;
       }
       static wrap(handler) {
-        return handler.onRequestStart ? handler : new WrapHandler(handler);
+        return handler.onRequestStart ? handler : new WrapHandler2(handler);
       }
       // Unwrap Interface
       onConnect(abort, context) {
@@ -4046,8 +4046,8 @@ var require_dispatcher = __commonJS({
   "node_modules/undici/lib/dispatcher/dispatcher.js"(exports, module) {
     "use strict";
     var EventEmitter = __require("node:events");
-    var WrapHandler = require_wrap_handler();
-    var wrapInterceptor = (dispatch) => (opts, handler) => dispatch(opts, WrapHandler.wrap(handler));
+    var WrapHandler2 = require_wrap_handler();
+    var wrapInterceptor = (dispatch) => (opts, handler) => dispatch(opts, WrapHandler2.wrap(handler));
     var Dispatcher = class extends EventEmitter {
       dispatch() {
         throw new Error("not implemented");
@@ -8752,7 +8752,7 @@ var require_util2 = __commonJS({
     var { redirectStatusSet, referrerPolicyTokens, badPortsSet } = require_constants3();
     var { getGlobalOrigin } = require_global();
     var { collectAnHTTPQuotedString, parseMIMEType } = require_data_url();
-    var { performance } = __require("node:perf_hooks");
+    var { performance: performance2 } = __require("node:perf_hooks");
     var { ReadableStreamFrom, isValidHTTPToken, normalizedMethodRecordsBase } = require_util();
     var assert2 = __require("node:assert");
     var { isUint8Array } = __require("node:util/types");
@@ -8907,7 +8907,7 @@ var require_util2 = __commonJS({
       };
     }
     function coarsenedSharedCurrentTime(crossOriginIsolatedCapability) {
-      return coarsenTime(performance.now(), crossOriginIsolatedCapability);
+      return coarsenTime(performance2.now(), crossOriginIsolatedCapability);
     }
     function createOpaqueTimingInfo(timingInfo) {
       return {
@@ -30094,6 +30094,7 @@ var import_agent = __toESM(require_agent(), 1);
 var import_api_request = __toESM(require_api_request(), 1);
 var import_errors6 = __toESM(require_errors(), 1);
 var import_connect = __toESM(require_connect(), 1);
+var import_wrap_handler = __toESM(require_wrap_handler(), 1);
 var Agent = import_agent.default;
 function request(url, options) {
   const { dispatcher, ...rest } = options;
@@ -30205,11 +30206,139 @@ var ReceiveGate = class {
 };
 var blobReceiveGate = new ReceiveGate();
 
+// tools/ociutil/remote/stall.ts
+var STALL_MIN_BYTES = 1024;
+var DEFAULT_STALL_TIMEOUT_MS = 3e4;
+var stallTimeoutMs = DEFAULT_STALL_TIMEOUT_MS;
+function setStallTimeout(ms) {
+  stallTimeoutMs = ms;
+}
+function stallTimeout() {
+  return stallTimeoutMs;
+}
+var StallError = class extends Error {
+  name = "StallError";
+  code = STALL_ERROR_CODE;
+  constructor(timeoutMs) {
+    super(`stalled: fewer than ${STALL_MIN_BYTES} bytes in ${timeoutMs / 1e3} s`);
+  }
+};
+var STALL_ERROR_CODE = "OCIUTIL_STALLED";
+var StallWatch = class {
+  constructor(held, onStall) {
+    this.held = held;
+    this.onStall = onStall;
+    this.timer = setInterval(() => this.check(), Math.max(20, this.timeoutMs / 5));
+    this.timer.unref();
+  }
+  held;
+  onStall;
+  bytes = 0;
+  since = performance.now();
+  timeoutMs = stallTimeoutMs;
+  timer;
+  progress(n) {
+    this.bytes += n;
+    if (this.bytes < STALL_MIN_BYTES) return;
+    this.bytes = 0;
+    this.since = performance.now();
+  }
+  stop() {
+    clearInterval(this.timer);
+  }
+  check() {
+    const now = performance.now();
+    if (this.held()) {
+      this.bytes = 0;
+      this.since = now;
+      return;
+    }
+    if (now - this.since < this.timeoutMs) return;
+    this.stop();
+    this.onStall(new StallError(this.timeoutMs));
+  }
+};
+var UPLOAD_PIECE = 64 << 10;
+function watchedUpload(source) {
+  const abort = new AbortController();
+  let pulling = false;
+  let watch;
+  async function* pieces() {
+    watch = new StallWatch(() => pulling, (err2) => abort.abort(err2));
+    const chunks = source[Symbol.asyncIterator]();
+    let done = false;
+    try {
+      for (; ; ) {
+        pulling = true;
+        const next = await chunks.next();
+        pulling = false;
+        if (next.done === true) {
+          done = true;
+          return;
+        }
+        const chunk = next.value;
+        for (let at = 0; at < chunk.length; at += UPLOAD_PIECE) {
+          const piece = chunk.subarray(at, at + UPLOAD_PIECE);
+          yield piece;
+          watch.progress(piece.length);
+        }
+      }
+    } finally {
+      watch.stop();
+      if (!done) await chunks.return?.();
+    }
+  }
+  return { body: pieces(), signal: abort.signal, stop: () => watch?.stop() };
+}
+
+// tools/ociutil/remote/response-watch.ts
+function watchResponses(options) {
+  return (dispatch) => (opts, handler) => dispatch(opts, new WatchedResponse(opts, import_wrap_handler.default.wrap(handler), options));
+}
+var WatchedResponse = class {
+  constructor(opts, handler, options) {
+    this.opts = opts;
+    this.handler = handler;
+    this.options = options;
+  }
+  opts;
+  handler;
+  options;
+  watch;
+  onRequestStart(controller, context) {
+    this.handler.onRequestStart?.(controller, context);
+  }
+  onRequestUpgrade(...args) {
+    this.handler.onRequestUpgrade?.(...args);
+  }
+  onResponseStart(controller, status, headers, message) {
+    if (status >= 200 && this.watch === void 0) {
+      const held = this.options.held;
+      this.watch = new StallWatch(() => controller.paused || (held?.() ?? false), (err2) => controller.abort(err2));
+    }
+    this.handler.onResponseStart?.(controller, status, headers, message);
+  }
+  onResponseData(controller, chunk) {
+    this.watch?.progress(chunk.length);
+    this.handler.onResponseData?.(controller, chunk);
+  }
+  onResponseEnd(controller, trailers) {
+    this.watch?.stop();
+    this.handler.onResponseEnd?.(controller, trailers);
+  }
+  onResponseError(controller, err2) {
+    this.watch?.stop();
+    const started = this.watch !== void 0;
+    const url = new URL(this.opts.path, this.opts.origin);
+    this.handler.onResponseError?.(controller, started ? this.options.failed(this.opts.method, url, err2) : err2);
+  }
+};
+
 // tools/ociutil/remote/reused-read-buffers.ts
 import { Duplex } from "node:stream";
 var READ_BUFFER_SIZE = 1 << 20;
 function reusedBufferConnector(options, gate) {
-  return (connectOptions, callback) => {
+  return (connectOptions2, callback) => {
     const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
     const onread = {
       buffer,
@@ -30219,7 +30348,7 @@ function reusedBufferConnector(options, gate) {
       }
     };
     const connect = (0, import_connect.default)({ ...options, onread });
-    connect(connectOptions, (...args) => {
+    connect(connectOptions2, (...args) => {
       const socket = args[1];
       if (socket !== null) obeyGate(socket, gate);
       callback(...args);
@@ -30254,15 +30383,21 @@ var HttpError = class extends OciError {
   name = "HttpError";
 };
 var POOL_OPTIONS = { connections: 32, keepAliveTimeout: 3e4, headersTimeout: 6e4, bodyTimeout: 12e4 };
-var CONNECT_OPTIONS = { timeout: 3e4 };
+var connectOptions = () => ({ timeout: stallTimeout() });
+function bodyFailed(method, url, err2) {
+  if (err2 instanceof OciError) return err2;
+  return new HttpError(`${describeRequest(method, url)}: ${networkErrorMessage(err2)}`, { cause: err2 });
+}
 var sharedAgent;
 function agent() {
-  sharedAgent ??= new Agent({ ...POOL_OPTIONS, connect: CONNECT_OPTIONS });
+  sharedAgent ??= new Agent({ ...POOL_OPTIONS, connect: connectOptions() }).compose(watchResponses({ failed: bodyFailed }));
   return sharedAgent;
 }
 var sharedSinkAgent;
 function sinkAgent() {
-  sharedSinkAgent ??= new Agent({ ...POOL_OPTIONS, connect: reusedBufferConnector(CONNECT_OPTIONS, blobReceiveGate) });
+  sharedSinkAgent ??= new Agent({ ...POOL_OPTIONS, connect: reusedBufferConnector(connectOptions(), blobReceiveGate) }).compose(
+    watchResponses({ failed: bodyFailed, held: () => blobReceiveGate.closed })
+  );
   return sharedSinkAgent;
 }
 function header(res, name) {
@@ -30280,7 +30415,8 @@ var RETRYABLE_CODES = /* @__PURE__ */ new Set([
   "UND_ERR_CONNECT_TIMEOUT",
   "UND_ERR_HEADERS_TIMEOUT",
   "UND_ERR_BODY_TIMEOUT",
-  "UND_ERR_RES_CONTENT_LENGTH_MISMATCH"
+  "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
+  STALL_ERROR_CODE
 ]);
 function* causeChain(err2) {
   let e = err2;
@@ -30330,6 +30466,7 @@ async function send(req, retryPolicy = DEFAULT_RETRY, gate) {
         await sleep(backoffDelay(retryPolicy, attempt));
         continue;
       }
+      if (err2 instanceof OciError) throw err2;
       throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err2)}${certificateHint(err2)}`, { cause: err2 });
     }
     const mayRetryRefusal = attempt + 1 < Math.max(retryPolicy.attempts, retryPolicy.rateLimitedAttempts ?? 0);
@@ -30358,17 +30495,19 @@ async function sendFollowingRedirects(req) {
       res = await receiveIntoSink(url, headers, req.sink);
     } else {
       const body = hop === 0 && req.body ? await req.body() : void 0;
+      const upload2 = body !== void 0 && !Buffer.isBuffer(body) ? watchedUpload(body) : void 0;
       const answer = await request(url, {
         method,
         headers,
         // undici sends any async iterable (its docs and client-h1's writeIterable); its types list only Readable.
-        body: body ?? null,
+        body: upload2?.body ?? body ?? null,
+        ...upload2 !== void 0 ? { signal: upload2.signal } : {},
         // undici closes the connection after every HEAD (in case a server sends a body anyway) unless
         // told not to; registries answer HEAD with Content-Length and no body, and a plan or a push
         // makes thousands of HEADs, so each would otherwise pay a new connection (and TLS handshake).
         ...method === "HEAD" ? { reset: false } : {},
         dispatcher: agent()
-      });
+      }).finally(() => upload2?.stop());
       res = { status: answer.statusCode, headers: answer.headers, body: answer.body, url };
     }
     const location = res.headers["location"];
@@ -31595,10 +31734,16 @@ function defaultJobs() {
 }
 
 // tools/ociutil/cli/options.ts
+var STALL_TIMEOUT_ENV = "OCIUTIL_STALL_TIMEOUT";
 function addRegistryOptions(cmd) {
-  return cmd.option("--insecure", "speak plain HTTP (no TLS) to every registry this command uses").option("--plain-http <registry>", "speak plain HTTP to this registry only (repeatable), e.g. localhost:5000", collect, []).addOption(new Option("-j, --jobs <n>", "parallel blob transfers").argParser(positiveInt("--jobs")).default(defaultJobs())).option("--json", "print one JSON object describing the result");
+  return cmd.option("--insecure", "speak plain HTTP (no TLS) to every registry this command uses").option("--plain-http <registry>", "speak plain HTTP to this registry only (repeatable), e.g. localhost:5000", collect, []).addOption(new Option("-j, --jobs <n>", "parallel blob transfers").argParser(positiveInt("--jobs")).default(defaultJobs())).option("--json", "print one JSON object describing the result").addOption(
+    new Option("--stall-timeout <seconds>", `end a transfer that moves less than ${STALL_MIN_BYTES} bytes in this many seconds (then retry it)`).argParser(positiveNumber("--stall-timeout")).default(DEFAULT_STALL_TIMEOUT_MS / 1e3).env(STALL_TIMEOUT_ENV)
+  );
 }
 function clientFor(flags) {
+  const envValue2 = process.env[STALL_TIMEOUT_ENV];
+  const stall = flags.stallTimeout ?? (envValue2 !== void 0 && envValue2 !== "" ? positiveNumber(STALL_TIMEOUT_ENV)(envValue2) : void 0);
+  if (stall !== void 0) setStallTimeout(stall * 1e3);
   const plain = flags.insecure ? true : new Set(flags.plainHttp ?? []);
   return new RegistryClient({ plainHttp: plain, ...flags.qps !== void 0 ? { qps: flags.qps } : {} });
 }

@@ -88,3 +88,61 @@ describe("an endless body", () => {
     expect(await strayFiles(out)).toEqual([]);
   });
 });
+
+describe("a slow drip", () => {
+  // One byte every 200 ms is 5 bytes a second: far under the 1024 bytes a stall timeout of 1 s asks for.
+  it("on a pulled blob ends, after the retries, in one line", async () => {
+    proxy.setRules([{ method: "GET", path: blobPath(), action: { kind: "drip", intervalMs: 200 } }]);
+    const started = Date.now();
+    const r = await runOciutil(["pull", "--insecure", "--stall-timeout", "1", `${proxy.host}/hostile/app:v1`, "-o", out], { timeoutMs: 240_000 });
+    expectOneLine(r, new RegExp(`GET http://${proxy.host}/v2/hostile/app/blobs/${layer}: stalled: fewer than 1024 bytes in 1 s`));
+    expect(proxy.ruleHits).toEqual([5]); // retried like a dropped connection
+    // Five stalls of 1 s and the backoff between them; the bound leaves room for a busy machine.
+    expect(Date.now() - started).toBeLessThan(180_000);
+    expect(await strayFiles(out)).toEqual([]);
+  });
+
+  it("on a blob copied from a registry ends in one line naming the source", async () => {
+    proxy.setRules([{ method: "GET", path: blobPath(), action: { kind: "drip", intervalMs: 200 } }]);
+    const r = await runOciutil(["copy", "--insecure", "--stall-timeout", "1", `${proxy.host}/hostile/app:v1`, `${registry.host}/hostile/copied:v1`], {
+      timeoutMs: 240_000,
+    });
+    expectOneLine(r, new RegExp(`GET http://${proxy.host}/v2/hostile/app/blobs/${layer}: stalled`));
+  });
+
+  it("is read from OCIUTIL_STALL_TIMEOUT when the flag is not given", async () => {
+    proxy.setRules([{ method: "GET", path: blobPath(), action: { kind: "drip", intervalMs: 200 } }]);
+    const r = await runOciutil(["pull", "--insecure", `${proxy.host}/hostile/app:v1`, "-o", out], { timeoutMs: 240_000, env: { OCIUTIL_STALL_TIMEOUT: "1" } });
+    expectOneLine(r, /stalled: fewer than 1024 bytes in 1 s/);
+  });
+
+  it("refuses a stall timeout that is not a positive number", async () => {
+    const r = await runOciutil(["pull", "--insecure", "--stall-timeout", "0", `${proxy.host}/hostile/app:v1`, "-o", out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--stall-timeout must be a positive number/);
+  });
+});
+
+describe("a connection dropped mid-blob on every attempt", () => {
+  const truncated = { kind: "truncate", afterBytes: 100_000 } as const;
+
+  it("ends a pull, after the retries, in one line naming the blob", async () => {
+    proxy.setRules([{ method: "GET", path: blobPath(), action: truncated }]);
+    const r = await runOciutil(["pull", "--insecure", `${proxy.host}/hostile/app:v1`, "-o", out], { timeoutMs: 240_000 });
+    expectOneLine(r, new RegExp(`GET http://${proxy.host}/v2/hostile/app/blobs/${layer}: .*(closed|reset|terminated)`));
+    expect(proxy.ruleHits).toEqual([5]);
+    expect(await strayFiles(out)).toEqual([]);
+  });
+
+  it("ends a copy in one line naming the source blob", async () => {
+    proxy.setRules([{ method: "GET", path: blobPath(), action: truncated }]);
+    const r = await runOciutil(["copy", "--insecure", `${proxy.host}/hostile/app:v1`, `${registry.host}/hostile/copied-drop:v1`], { timeoutMs: 240_000 });
+    expectOneLine(r, new RegExp(`GET http://${proxy.host}/v2/hostile/app/blobs/${layer}: .*(closed|reset|terminated)`));
+  });
+
+  it("ends a push whose uploads are dropped in one line", async () => {
+    proxy.setRules([{ method: ["PUT", "PATCH"], path: /\/blobs\/uploads\//, action: { kind: "drop" } }]);
+    const r = await runOciutil(["push", "--insecure", src, `${proxy.host}/hostile/pushed:v1`], { timeoutMs: 240_000 });
+    expectOneLine(r, new RegExp(`(PUT|PATCH) http://${proxy.host}/v2/hostile/pushed/blobs/uploads/`));
+  });
+});

@@ -11,8 +11,10 @@ import type { BodySink } from "../util/body-sink.js";
 import { OciError } from "../util/errors.js";
 import { blobReceiveGate } from "../util/receive-gate.js";
 import type { RequestGate } from "./ratelimit.js";
+import { watchResponses } from "./response-watch.js";
 import { reusedBufferConnector } from "./reused-read-buffers.js";
-import { Agent, errors as undiciErrors, request } from "./undici.js";
+import { STALL_ERROR_CODE, stallTimeout, watchedUpload } from "./stall.js";
+import { Agent, errors as undiciErrors, request, type Dispatcher } from "./undici.js";
 import { USER_AGENT } from "../version.js";
 
 export interface RetryPolicy {
@@ -70,19 +72,35 @@ export class HttpError extends OciError {
   override readonly name = "HttpError";
 }
 
+/**
+ * A response's headers must arrive within headersTimeout of the request (a registry may take a while
+ * to answer the PUT that ends a large upload); its body is held to the stall rule (stall.ts).
+ */
 const POOL_OPTIONS = { connections: 32, keepAliveTimeout: 30_000, headersTimeout: 60_000, bodyTimeout: 120_000 };
-const CONNECT_OPTIONS = { timeout: 30_000 };
+/** The TCP connection and TLS handshake, together, must take less than the stall timeout. */
+const connectOptions = () => ({ timeout: stallTimeout() });
 
-let sharedAgent: Agent | undefined;
-export function agent(): Agent {
-  sharedAgent ??= new Agent({ ...POOL_OPTIONS, connect: CONNECT_OPTIONS });
+/** A failure after a response started, named for the body's reader (response-watch.ts). */
+function bodyFailed(method: string, url: URL, err: Error): Error {
+  if (err instanceof OciError) return err;
+  return new HttpError(`${describeRequest(method, url)}: ${networkErrorMessage(err)}`, { cause: err });
+}
+
+let sharedAgent: Dispatcher | undefined;
+export function agent(): Dispatcher {
+  sharedAgent ??= new Agent({ ...POOL_OPTIONS, connect: connectOptions() }).compose(watchResponses({ failed: bodyFailed }));
   return sharedAgent;
 }
 
-/** Connections for requests with a body sink only: their sockets reuse read buffers. */
-let sharedSinkAgent: Agent | undefined;
-function sinkAgent(): Agent {
-  sharedSinkAgent ??= new Agent({ ...POOL_OPTIONS, connect: reusedBufferConnector(CONNECT_OPTIONS, blobReceiveGate) });
+/**
+ * Connections for requests with a body sink only: their sockets reuse read buffers. While the
+ * receive gate is closed, their bodies are held back by us, not stalled by the registry.
+ */
+let sharedSinkAgent: Dispatcher | undefined;
+function sinkAgent(): Dispatcher {
+  sharedSinkAgent ??= new Agent({ ...POOL_OPTIONS, connect: reusedBufferConnector(connectOptions(), blobReceiveGate) }).compose(
+    watchResponses({ failed: bodyFailed, held: () => blobReceiveGate.closed }),
+  );
   return sharedSinkAgent;
 }
 
@@ -103,6 +121,7 @@ const RETRYABLE_CODES = new Set([
   "UND_ERR_HEADERS_TIMEOUT",
   "UND_ERR_BODY_TIMEOUT",
   "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
+  STALL_ERROR_CODE,
 ]);
 
 /** An error and the causes under it (undici and Node nest the real one), four deep at most. */
@@ -168,6 +187,8 @@ export async function send(req: HttpRequest, retryPolicy: RetryPolicy = DEFAULT_
         await sleep(backoffDelay(retryPolicy, attempt));
         continue;
       }
+      // An upload body that failed at its source (a blob streamed from another registry) says so itself.
+      if (err instanceof OciError) throw err;
       throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err)}${certificateHint(err)}`, { cause: err });
     }
     const mayRetryRefusal = attempt + 1 < Math.max(retryPolicy.attempts, retryPolicy.rateLimitedAttempts ?? 0);
@@ -197,17 +218,20 @@ async function sendFollowingRedirects(req: HttpRequest): Promise<HttpResponse> {
       res = await receiveIntoSink(url, headers, req.sink);
     } else {
       const body = hop === 0 && req.body ? await req.body() : undefined;
+      // A streamed upload is held to the stall rule; a Buffer is written at once, then headersTimeout applies.
+      const upload = body !== undefined && !Buffer.isBuffer(body) ? watchedUpload(body) : undefined;
       const answer = await request(url, {
         method,
         headers,
         // undici sends any async iterable (its docs and client-h1's writeIterable); its types list only Readable.
-        body: (body ?? null) as Buffer | Readable | null,
+        body: (upload?.body ?? body ?? null) as Buffer | Readable | null,
+        ...(upload !== undefined ? { signal: upload.signal } : {}),
         // undici closes the connection after every HEAD (in case a server sends a body anyway) unless
         // told not to; registries answer HEAD with Content-Length and no body, and a plan or a push
         // makes thousands of HEADs, so each would otherwise pay a new connection (and TLS handshake).
         ...(method === "HEAD" ? { reset: false } : {}),
         dispatcher: agent(),
-      });
+      }).finally(() => upload?.stop());
       res = { status: answer.statusCode, headers: answer.headers, body: answer.body, url };
     }
     const location = res.headers["location"];
