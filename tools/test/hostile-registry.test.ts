@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   buildTestImage,
+  dockerConfigEnv,
   makeTempDir,
   pushWithCrane,
   removeTempDir,
@@ -144,5 +145,21 @@ describe("a connection dropped mid-blob on every attempt", () => {
     proxy.setRules([{ method: ["PUT", "PATCH"], path: /\/blobs\/uploads\//, action: { kind: "drop" } }]);
     const r = await runOciutil(["push", "--insecure", src, `${proxy.host}/hostile/pushed:v1`], { timeoutMs: 240_000 });
     expectOneLine(r, new RegExp(`(PUT|PATCH) http://${proxy.host}/v2/hostile/pushed/blobs/uploads/`));
+  });
+});
+
+describe("a token realm on plain HTTP", () => {
+  it("is refused when the registry is spoken to over TLS and credentials would cross in clear", async () => {
+    // A real TLS registry configured to name an http:// realm off loopback. ociutil refuses before
+    // connecting, so the realm's host need not exist.
+    const tls = await startRegistry({ tls: true, auth: "token", tokenRealm: "http://token.invalid/token" });
+    try {
+      const env = { ...(await dockerConfigEnv(join(tmp, "realm-docker"), tls)), NODE_EXTRA_CA_CERTS: tls.caCertPath! };
+      const r = await runOciutil(["pull", `${tls.host}/hostile/app:v1`, "-o", out], { env, timeoutMs: 120_000 });
+      expectOneLine(r, /its token realm http:\/\/token\.invalid is plain HTTP: refusing to send credentials there unencrypted/);
+      expect(r.stderr).not.toContain(tls.password!);
+    } finally {
+      await tls.stop();
+    }
   });
 });
