@@ -124,6 +124,20 @@ describe("a slow drip", () => {
   });
 });
 
+describe("an upload the registry reads one byte at a time", () => {
+  it("ends a push, after the retries, in one line", async () => {
+    // 32 MB: more than loopback's socket buffers take in at once, so the upload itself must stall.
+    const big = join(tmp, "big");
+    await buildTestImage(big, { layers: [{ randomBytes: 32_000_000 }] });
+    // Only the PATCH of the large layer (--chunk-size sends smaller blobs in one PUT) is read slowly.
+    proxy.setRules([{ method: "PATCH", path: /\/blobs\/uploads\//, action: { kind: "slow-read", intervalMs: 200 } }]);
+    const r = await runOciutil(["push", "--insecure", "--stall-timeout", "1", "--chunk-size", "20000000", big, `${proxy.host}/hostile/slow:v1`], {
+      timeoutMs: 240_000,
+    });
+    expectOneLine(r, new RegExp(`PATCH http://${proxy.host}/v2/hostile/slow/blobs/uploads/\\S*: stalled: fewer than 1024 bytes in 1 s`));
+  });
+});
+
 describe("a connection dropped mid-blob on every attempt", () => {
   const truncated = { kind: "truncate", afterBytes: 100_000 } as const;
 

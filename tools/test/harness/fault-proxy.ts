@@ -24,7 +24,8 @@
  * Hostile answers (MOCKS of a broken or malicious server, which no real registry sends on purpose):
  * `endless` answers with a body that never ends, sent as fast as the client reads it (memory caps);
  * `drip` forwards the upstream's answer but sends its body one byte at a time, `intervalMs` apart
- * (stall timeouts); `truncate` without `times` drops the connection mid-body on every attempt.
+ * (stall timeouts); `slow-read` takes an upload's body one byte every `intervalMs` and never answers;
+ * `truncate` without `times` drops the connection mid-body on every attempt.
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -51,7 +52,9 @@ export type FaultAction =
   /** `status` (default 200) and a chunked body that never ends, written as fast as the client reads. */
   | { kind: "endless"; status?: number; headers?: Record<string, string> }
   /** The upstream's status and headers, then its body one byte every `intervalMs`. */
-  | { kind: "drip"; intervalMs: number };
+  | { kind: "drip"; intervalMs: number }
+  /** Reads the request's body one byte every `intervalMs` and never answers (an upload that stalls). */
+  | { kind: "slow-read"; intervalMs: number };
 
 export interface FaultRule {
   /** HTTP method(s) to match; omitted = any. */
@@ -306,6 +309,12 @@ export async function startFaultProxy(upstream: string, rules: FaultRule[], opti
             up.destroy();
           });
         });
+        return;
+      }
+      case "slow-read": {
+        req.pause();
+        const timer = setInterval(() => req.read(1), action.intervalMs);
+        req.socket.on("close", () => clearInterval(timer));
         return;
       }
       case "truncate": {
