@@ -21,3 +21,9 @@ declare module "undici/lib/core/connect.js" {
   const build: typeof buildConnector;
   export default build;
 }
+declare module "undici/lib/handler/wrap-handler.js" {
+  import type { Dispatcher } from "undici";
+  /** Gives a handler written for undici's older callbacks (onHeaders, onData...) the controller API. */
+  const WrapHandler: { wrap(handler: Dispatcher.DispatchHandler): Dispatcher.DispatchHandler };
+  export default WrapHandler;
+}

@@ -2,6 +2,7 @@
 import { Option, type Command } from "commander";
 import { parseReference, parseTag, type Reference } from "../name/reference.js";
 import { RegistryClient } from "../remote/client.js";
+import { DEFAULT_STALL_TIMEOUT_MS, STALL_MIN_BYTES, setStallTimeout } from "../remote/stall.js";
 import { defaultJobs } from "../util/pool.js";
 import { UsageError } from "../util/errors.js";
 import { endProgress, PROGRESS_MODES, startProgress, type ProgressMode } from "../progress/setup.js";
@@ -14,14 +15,25 @@ export interface RegistryFlags {
   json?: boolean;
   /** Only on commands that offer --qps. */
   qps?: number;
+  /** Seconds; see stall.ts. */
+  stallTimeout?: number;
 }
+
+/** For Bazel actions, which take no flags from the user: `--action_env=OCIUTIL_STALL_TIMEOUT=120`. */
+export const STALL_TIMEOUT_ENV = "OCIUTIL_STALL_TIMEOUT";
 
 export function addRegistryOptions(cmd: Command): Command {
   return cmd
     .option("--insecure", "speak plain HTTP (no TLS) to every registry this command uses")
     .option("--plain-http <registry>", "speak plain HTTP to this registry only (repeatable), e.g. localhost:5000", collect, [])
     .addOption(new Option("-j, --jobs <n>", "parallel blob transfers").argParser(positiveInt("--jobs")).default(defaultJobs()))
-    .option("--json", "print one JSON object describing the result");
+    .option("--json", "print one JSON object describing the result")
+    .addOption(
+      new Option("--stall-timeout <seconds>", `end a transfer that moves less than ${STALL_MIN_BYTES} bytes in this many seconds (then retry it)`)
+        .argParser(positiveNumber("--stall-timeout"))
+        .default(DEFAULT_STALL_TIMEOUT_MS / 1000)
+        .env(STALL_TIMEOUT_ENV),
+    );
 }
 
 /**
@@ -46,6 +58,10 @@ export function addOutputOptions(program: Command): Command {
 }
 
 export function clientFor(flags: RegistryFlags): RegistryClient {
+  // Commands without the flag (snapshot) still honour the environment.
+  const envValue = process.env[STALL_TIMEOUT_ENV];
+  const stall = flags.stallTimeout ?? (envValue !== undefined && envValue !== "" ? positiveNumber(STALL_TIMEOUT_ENV)(envValue) : undefined);
+  if (stall !== undefined) setStallTimeout(stall * 1000);
   const plain = flags.insecure ? true : new Set(flags.plainHttp ?? []);
   return new RegistryClient({ plainHttp: plain, ...(flags.qps !== undefined ? { qps: flags.qps } : {}) });
 }

@@ -6,7 +6,9 @@
  */
 import { request } from "./undici.js";
 import type { Credential, CredentialSource } from "./credentials.js";
+import { MAX_TOKEN_BODY, readCapped } from "./capped-body.js";
 import { parseChallenges, type Challenge } from "./challenge.js";
+import { isLoopbackRegistry } from "./scheme.js";
 import type { RequestGate } from "./ratelimit.js";
 import { logAuth, logNetworkError, logRequest, logResponse } from "./request-log.js";
 import { agent, describeRequest, header, networkErrorMessage, send, type HttpRequest, type HttpResponse, type RetryPolicy } from "./transport.js";
@@ -51,7 +53,7 @@ export class Authenticator {
     // If another request already renewed authorization for these scopes since we sent ours, use that.
     let renewal = this.authorizations.get(key);
     if (renewal === undefined || renewal === pending) {
-      renewal = this.authorize(challenges, scopes);
+      renewal = this.authorize(challenges, scopes, first.url);
       this.authorizations.set(key, renewal);
       renewal.catch(() => this.authorizations.delete(key));
     }
@@ -76,10 +78,10 @@ export class Authenticator {
     return await this.credential;
   }
 
-  private async authorize(challenges: Challenge[], scopes: string[]): Promise<string | undefined> {
+  private async authorize(challenges: Challenge[], scopes: string[], challenged: URL): Promise<string | undefined> {
     const bearer = challenges.find((c) => c.scheme === "bearer");
     if (bearer !== undefined) {
-      return `Bearer ${await this.fetchToken(bearer, scopes)}`;
+      return `Bearer ${await this.fetchToken(bearer, scopes, challenged)}`;
     }
     if (challenges.some((c) => c.scheme === "basic")) {
       const cred = await this.credentialFor();
@@ -93,7 +95,8 @@ export class Authenticator {
     throw new AuthError(`${this.registry}: 401 Unauthorized with an unsupported challenge (${schemes})`);
   }
 
-  private async fetchToken(challenge: Challenge, scopes: string[]): Promise<string> {
+  /** `challenged`: the registry URL whose 401 named the realm. */
+  private async fetchToken(challenge: Challenge, scopes: string[], challenged: URL): Promise<string> {
     const realm = challenge.params["realm"];
     if (realm === undefined) throw new AuthError(`${this.registry}: Bearer challenge without a realm`);
     let url: URL;
@@ -105,6 +108,12 @@ export class Authenticator {
     if (url.protocol !== "https:" && url.protocol !== "http:") throw new AuthError(`${this.registry}: token realm must be http(s)`);
     const service = challenge.params["service"];
     const cred = await this.credentialFor();
+    // A registry spoken to over TLS that names a plain-HTTP realm would have the credentials sent in
+    // clear, readable by anyone on the path (go-containerregistry follows such a realm; we do not).
+    // On loopback nothing crosses a network, and a test token server there is usually plain HTTP.
+    if (cred !== undefined && url.protocol === "http:" && challenged.protocol === "https:" && !isLoopbackRegistry(url.host)) {
+      throw new AuthError(`${this.registry}: its token realm ${url.origin} is plain HTTP: refusing to send credentials there unencrypted`);
+    }
     const headers: Record<string, string> = { "user-agent": USER_AGENT };
     let method: "GET" | "POST" = "GET";
     let body: string | undefined;
@@ -133,13 +142,19 @@ export class Authenticator {
       logNetworkError(method, url, networkErrorMessage(err));
       throw new AuthError(`${describeRequest(method, url)}: token request failed: ${networkErrorMessage(err)}`);
     }
-    const text = await res.body.text();
+    if (res.statusCode !== 200) await res.body.dump().catch(() => undefined);
     if (res.statusCode === 401 || res.statusCode === 403) {
       throw new AuthError(
         `${this.registry}: the token server refused ${cred ? "the stored credentials" : "anonymous access"} for ${scopes.join(" ")} (${res.statusCode})`,
       );
     }
     if (res.statusCode !== 200) throw new AuthError(`${describeRequest(method, url)}: token server answered ${res.statusCode}`);
+    let text: string;
+    try {
+      text = (await readCapped(res.body, MAX_TOKEN_BODY, `${describeRequest(method, url)}: the token response`)).toString("utf8");
+    } catch (err) {
+      throw new AuthError(err instanceof OciError ? err.message : `${describeRequest(method, url)}: token response: ${networkErrorMessage(err)}`);
+    }
     let json: unknown;
     try {
       json = JSON.parse(text);

@@ -7,6 +7,7 @@ import * as z from "zod";
 import { repositoryScope } from "./auth.js";
 import { RegistryError, type Registry, type RemoteRepository } from "./registry.js";
 import { nextPage } from "./link.js";
+import { readCapped } from "./capped-body.js";
 import { header } from "./transport.js";
 
 /** A page is a small JSON document; refuse to buffer an unbounded one. */
@@ -94,15 +95,9 @@ async function readPages(registry: Registry, first: URL, scopes: string[], what:
       const why = res.status === 401 || res.status === 403 ? "no access with the credentials in use" : `answered ${res.status}`;
       throw new RegistryError(`${what}: ${why}`, res.status);
     }
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-      total += chunk.length;
-      if (total > MAX_PAGE_BYTES) throw new RegistryError(`${what}: a page larger than ${MAX_PAGE_BYTES} bytes`);
-      chunks.push(Buffer.from(chunk));
-    }
+    const bytes = await readCapped(res.body, MAX_PAGE_BYTES, `${what}: a page`);
     try {
-      out.push(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+      out.push(JSON.parse(bytes.toString("utf8")));
     } catch {
       throw new RegistryError(`${what}: the registry's answer is not JSON`);
     }

@@ -14,6 +14,7 @@ import { repositoryScope } from "./auth.js";
 import type { Registry } from "./registry.js";
 import { RegistryError } from "./registry-error.js";
 import { nextPage } from "./link.js";
+import { MAX_ERROR_BODY, readCapped } from "./capped-body.js";
 import { describeRequest, header, type HttpResponse, type RequestBody } from "./transport.js";
 
 /** Manifests are small documents; distribution caps them at 4 MiB. Don't buffer more than that. */
@@ -323,7 +324,7 @@ export class RemoteRepository {
 async function registryErrorDetail(res: HttpResponse): Promise<string> {
   let text: string;
   try {
-    text = (await readCapped(res.body, 64 << 10, "error body")).toString("utf8");
+    text = (await readCapped(res.body, MAX_ERROR_BODY, "error body")).toString("utf8");
   } catch {
     return "";
   }
@@ -335,15 +336,4 @@ async function registryErrorDetail(res: HttpResponse): Promise<string> {
     /* not JSON */
   }
   return "";
-}
-
-async function readCapped(body: AsyncIterable<Uint8Array>, max: number, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += chunk.length;
-    if (total > max) throw new RegistryError(`${what} is larger than ${max} bytes`);
-    chunks.push(Buffer.from(chunk));
-  }
-  return Buffer.concat(chunks);
 }

@@ -12,8 +12,10 @@ import { OciError } from "../util/errors.js";
 import { blobReceiveGate } from "../util/receive-gate.js";
 import type { RequestGate } from "./ratelimit.js";
 import { logNetworkError, logRequest, logResponse, logRetry } from "./request-log.js";
+import { watchResponses } from "./response-watch.js";
 import { reusedBufferConnector } from "./reused-read-buffers.js";
-import { Agent, errors as undiciErrors, request } from "./undici.js";
+import { STALL_ERROR_CODE, stallTimeout, watchedUpload } from "./stall.js";
+import { Agent, errors as undiciErrors, request, type Dispatcher } from "./undici.js";
 import { USER_AGENT } from "../version.js";
 
 export interface RetryPolicy {
@@ -71,19 +73,35 @@ export class HttpError extends OciError {
   override readonly name = "HttpError";
 }
 
+/**
+ * A response's headers must arrive within headersTimeout of the request (a registry may take a while
+ * to answer the PUT that ends a large upload); its body is held to the stall rule (stall.ts).
+ */
 const POOL_OPTIONS = { connections: 32, keepAliveTimeout: 30_000, headersTimeout: 60_000, bodyTimeout: 120_000 };
-const CONNECT_OPTIONS = { timeout: 30_000 };
+/** The TCP connection and TLS handshake, together, must take less than the stall timeout. */
+const connectOptions = () => ({ timeout: stallTimeout() });
 
-let sharedAgent: Agent | undefined;
-export function agent(): Agent {
-  sharedAgent ??= new Agent({ ...POOL_OPTIONS, connect: CONNECT_OPTIONS });
+/** A failure after a response started, named for the body's reader (response-watch.ts). */
+function bodyFailed(method: string, url: URL, err: Error): Error {
+  if (err instanceof OciError) return err;
+  return new HttpError(`${describeRequest(method, url)}: ${networkErrorMessage(err)}`, { cause: err });
+}
+
+let sharedAgent: Dispatcher | undefined;
+export function agent(): Dispatcher {
+  sharedAgent ??= new Agent({ ...POOL_OPTIONS, connect: connectOptions() }).compose(watchResponses({ failed: bodyFailed }));
   return sharedAgent;
 }
 
-/** Connections for requests with a body sink only: their sockets reuse read buffers. */
-let sharedSinkAgent: Agent | undefined;
-function sinkAgent(): Agent {
-  sharedSinkAgent ??= new Agent({ ...POOL_OPTIONS, connect: reusedBufferConnector(CONNECT_OPTIONS, blobReceiveGate) });
+/**
+ * Connections for requests with a body sink only: their sockets reuse read buffers. While the
+ * receive gate is closed, their bodies are held back by us, not stalled by the registry.
+ */
+let sharedSinkAgent: Dispatcher | undefined;
+function sinkAgent(): Dispatcher {
+  sharedSinkAgent ??= new Agent({ ...POOL_OPTIONS, connect: reusedBufferConnector(connectOptions(), blobReceiveGate) }).compose(
+    watchResponses({ failed: bodyFailed, held: () => blobReceiveGate.closed }),
+  );
   return sharedSinkAgent;
 }
 
@@ -104,6 +122,7 @@ const RETRYABLE_CODES = new Set([
   "UND_ERR_HEADERS_TIMEOUT",
   "UND_ERR_BODY_TIMEOUT",
   "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
+  STALL_ERROR_CODE,
 ]);
 
 /** An error and the causes under it (undici and Node nest the real one), four deep at most. */
@@ -172,6 +191,8 @@ export async function send(req: HttpRequest, retryPolicy: RetryPolicy = DEFAULT_
         await sleep(delay);
         continue;
       }
+      // An upload body that failed at its source (a blob streamed from another registry) says so itself.
+      if (err instanceof OciError) throw err;
       throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err)}${certificateHint(err)}`, { cause: err });
     }
     const mayRetryRefusal = attempt + 1 < Math.max(retryPolicy.attempts, retryPolicy.rateLimitedAttempts ?? 0);
@@ -203,17 +224,20 @@ async function sendFollowingRedirects(req: HttpRequest): Promise<HttpResponse> {
       res = await receiveIntoSink(url, headers, req.sink);
     } else {
       const body = hop === 0 && req.body ? await req.body() : undefined;
+      // A streamed upload is held to the stall rule; a Buffer is written at once, then headersTimeout applies.
+      const upload = body !== undefined && !Buffer.isBuffer(body) ? watchedUpload(body) : undefined;
       const answer = await request(url, {
         method,
         headers,
         // undici sends any async iterable (its docs and client-h1's writeIterable); its types list only Readable.
-        body: (body ?? null) as Buffer | Readable | null,
+        body: (upload?.body ?? body ?? null) as Buffer | Readable | null,
+        ...(upload !== undefined ? { signal: upload.signal } : {}),
         // undici closes the connection after every HEAD (in case a server sends a body anyway) unless
         // told not to; registries answer HEAD with Content-Length and no body, and a plan or a push
         // makes thousands of HEADs, so each would otherwise pay a new connection (and TLS handshake).
         ...(method === "HEAD" ? { reset: false } : {}),
         dispatcher: agent(),
-      });
+      }).finally(() => upload?.stop());
       res = { status: answer.statusCode, headers: answer.headers, body: answer.body, url };
     }
     logResponse(method, url, res.status, res.headers, startedAt);
@@ -235,25 +259,36 @@ const MAX_KEPT_BODY = 64 << 10;
 
 /**
  * A body read off a sink socket that is not going to the sink (an error, a redirect): copied as it
- * arrives, because those sockets reuse their read buffers; bytes past MAX_KEPT_BODY are dropped.
+ * arrives, because those sockets reuse their read buffers. It ends at MAX_KEPT_BODY bytes: the rest
+ * is not read (an error document that never ends must not keep the command waiting).
  */
 class CopiedBody extends Readable {
   private kept = 0;
+  ended = false;
 
   static empty(): CopiedBody {
     const body = new CopiedBody();
-    body.push(null);
+    body.end();
     return body;
   }
 
   override _read(): void {}
 
-  add(chunk: Uint8Array): void {
+  /** Keeps a copy of `chunk`; false once the body is full and has ended. */
+  add(chunk: Uint8Array): boolean {
     const room = MAX_KEPT_BODY - this.kept;
-    if (room <= 0) return;
     const copy = Buffer.from(chunk.subarray(0, room)); // Buffer.from(Uint8Array) copies
     this.kept += copy.length;
     this.push(copy);
+    if (this.kept < MAX_KEPT_BODY) return true;
+    this.end();
+    return false;
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.push(null);
   }
 
   async dump(): Promise<void> {
@@ -282,7 +317,7 @@ function receiveIntoSink(url: URL, headers: Record<string, string>, sink: BodySi
         },
         onResponseData(controller, chunk) {
           if (!toSink) {
-            copied?.add(chunk);
+            if (copied?.add(chunk) === false) controller.abort(new Error("the rest of the body is not read"));
             return;
           }
           try {
@@ -293,12 +328,13 @@ function receiveIntoSink(url: URL, headers: Record<string, string>, sink: BodySi
         },
         onResponseEnd() {
           if (toSink) sink.end();
-          else copied?.push(null);
+          else copied?.end();
         },
         onResponseError(_controller, err) {
           if (toSink) sink.fail(err);
-          else if (copied !== undefined) copied.destroy(err);
-          else reject(err);
+          else if (copied !== undefined) {
+            if (!copied.ended) copied.destroy(err);
+          } else reject(err);
         },
       },
     );

@@ -9,11 +9,12 @@ import AgentClass from "undici/lib/dispatcher/agent.js";
 import requestOnDispatcher from "undici/lib/api/api-request.js";
 import errors from "undici/lib/core/errors.js";
 import buildConnector from "undici/lib/core/connect.js";
+import WrapHandler from "undici/lib/handler/wrap-handler.js";
 import type { Agent as UndiciAgent, Dispatcher } from "undici";
 
 export const Agent = AgentClass;
 export type Agent = UndiciAgent;
-export { buildConnector, errors };
+export { buildConnector, errors, WrapHandler };
 export type { Dispatcher };
 
 export type RequestOptions = Omit<Dispatcher.RequestOptions, "origin" | "path"> & { dispatcher: Dispatcher };

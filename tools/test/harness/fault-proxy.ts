@@ -20,6 +20,12 @@
  * Location on the other host: the request is forwarded, and the Location of the answer (an upload
  * session) is moved to the second listener the same way, as a registry that hands uploads to object
  * storage does.
+ *
+ * Hostile answers (MOCKS of a broken or malicious server, which no real registry sends on purpose):
+ * `endless` answers with a body that never ends, sent as fast as the client reads it (memory caps);
+ * `drip` forwards the upstream's answer but sends its body one byte at a time, `intervalMs` apart
+ * (stall timeouts); `slow-read` takes an upload's body one byte every `intervalMs` and never answers;
+ * `truncate` without `times` drops the connection mid-body on every attempt.
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -46,7 +52,13 @@ export type FaultAction =
   | { kind: "drop" }
   | { kind: "redirect"; to: "other-host" }
   /** Forwarded, but the answer's Location (an upload session) names the other host, as object storage does. */
-  | { kind: "location-other-host" };
+  | { kind: "location-other-host" }
+  /** `status` (default 200) and a chunked body that never ends, written as fast as the client reads. */
+  | { kind: "endless"; status?: number; headers?: Record<string, string> }
+  /** The upstream's status and headers, then its body one byte every `intervalMs`. */
+  | { kind: "drip"; intervalMs: number }
+  /** Reads the request's body one byte every `intervalMs` and never answers (an upload that stalls). */
+  | { kind: "slow-read"; intervalMs: number };
 
 export interface FaultRule {
   /** HTTP method(s) to match; omitted = any. */
@@ -308,6 +320,45 @@ export async function startFaultProxy(upstream: string, rules: FaultRule[], opti
             if (sent >= limit) up.pause(); // the rest never comes; both connections stay open until the client goes
           });
         });
+        return;
+      }
+      case "endless": {
+        req.resume();
+        rec.status = action.status ?? 200;
+        res.writeHead(rec.status, { "Content-Type": "application/json", ...(action.headers ?? {}) });
+        const chunk = Buffer.alloc(64 << 10, "a");
+        const pump = (): void => {
+          while (!res.destroyed && res.write(chunk));
+        };
+        res.on("drain", pump);
+        pump();
+        return;
+      }
+      case "drip": {
+        const intervalMs = action.intervalMs;
+        forward(req, res, rec, rawUrl, undefined, (up, h) => {
+          res.writeHead(up.statusCode ?? 502, up.statusMessage, h);
+          res.flushHeaders();
+          up.pause();
+          const timer = setInterval(() => {
+            const b = up.read(1) as Buffer | null;
+            if (b !== null) res.write(b);
+            else if (up.readableEnded) {
+              clearInterval(timer);
+              res.end();
+            }
+          }, intervalMs);
+          res.on("close", () => {
+            clearInterval(timer);
+            up.destroy();
+          });
+        });
+        return;
+      }
+      case "slow-read": {
+        req.pause();
+        const timer = setInterval(() => req.read(1), action.intervalMs);
+        req.socket.on("close", () => clearInterval(timer));
         return;
       }
       case "truncate": {

@@ -20,6 +20,11 @@ export interface StartRegistryOptions {
   auth?: RegistryAuth;
   /** Token auth only: issue pull-only tokens to anonymous clients (default false: 401). */
   anonymousPull?: boolean;
+  /**
+   * Token auth only: the realm the registry's challenges name, instead of the token server's own URL
+   * (a registry configured with a realm the client must not use; the token server still runs).
+   */
+  tokenRealm?: string;
   /** Token auth only: token lifetime in seconds (default 300; distribution adds 60 s leeway). */
   tokenExpiresIn?: number;
   /** Extra top-level YAML appended to the config (e.g. a `validation:` block). */
@@ -144,7 +149,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
         ...(opts.anonymousPull !== undefined ? { anonymousPull: opts.anonymousPull } : {}),
       });
       authYaml =
-        `auth:\n  token:\n    realm: ${tokenServer.realm}\n    service: ${tokenServer.service}\n` +
+        `auth:\n  token:\n    realm: ${opts.tokenRealm ?? tokenServer.realm}\n    service: ${tokenServer.service}\n` +
         `    issuer: ${tokenServer.issuer}\n    rootcertbundle: ${tokenServer.certPath}\n`;
     }
   } catch (e) {
