@@ -22149,9 +22149,9 @@ var require_lexer = __commonJS({
         }
       }
       *parseQuotedScalar() {
-        const quote = this.charAt(0);
-        let end = this.buffer.indexOf(quote, this.pos + 1);
-        if (quote === "'") {
+        const quote2 = this.charAt(0);
+        let end = this.buffer.indexOf(quote2, this.pos + 1);
+        if (quote2 === "'") {
           while (end !== -1 && this.buffer[end + 1] === "'")
             end = this.buffer.indexOf("'", end + 2);
         } else {
@@ -23569,7 +23569,7 @@ var PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 var TAG = /^[\w][\w.-]{0,127}$/;
 var TAG_RULE = 'letters, digits, "_", "." and "-", at most 128, not starting with "." or "-"';
 function parseTag(tag) {
-  if (!TAG.test(tag)) throw new UsageError(`bad tag "${tag}" (${TAG_RULE})`);
+  if (!TAG.test(tag)) throw new UsageError(`bad tag ${quote(tag)} (${TAG_RULE})`);
   return tag;
 }
 var DOMAIN_LABEL = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
@@ -23577,11 +23577,19 @@ var IPV6 = /^\[[a-fA-F0-9:.]+\]$/;
 var PORT = /^[0-9]{1,5}$/;
 var USERINFO = /^(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/)?([^/@]*)@(?=(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d+)?\/)/;
 function redactReference(input) {
-  return input.replace(USERINFO, (m, userinfo) => m.replace(userinfo, "<redacted>"));
+  const redacted = input.replace(USERINFO, (m, userinfo) => m.replace(userinfo, "<redacted>"));
+  if (redacted !== input) return redacted;
+  const at = input.indexOf("@");
+  if (at < 0 || isDigest(input.slice(at + 1))) return input;
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(input)?.[0] ?? "";
+  return `${scheme}<redacted>${input.slice(at)}`;
+}
+function quote(s) {
+  return JSON.stringify(s.length > 200 ? `${s.slice(0, 197)}...` : s);
 }
 function parseReference(input) {
   const bad = (why) => {
-    throw new ReferenceError2(`invalid image reference "${redactReference(input)}": ${why}`);
+    throw new ReferenceError2(`invalid image reference ${quote(redactReference(input))}: ${why}`);
   };
   if (input.length === 0) bad("it is empty");
   if (USERINFO.test(input)) bad("credentials do not belong in a reference (log in with docker login, or set DOCKER_CONFIG or REGISTRY_AUTH_FILE)");
@@ -23594,7 +23602,7 @@ function parseReference(input) {
     try {
       digest2 = parseDigest(digestPart);
     } catch (err2) {
-      bad(`bad digest "${digestPart}" (${err2.message.replace(/^invalid digest "[^"]*": /, "")})`);
+      bad(`bad digest ${quote(digestPart)} (${err2.message.replace(/^invalid digest "[^"]*": /, "")})`);
     }
     rest = rest.slice(0, at);
   }
@@ -23613,12 +23621,12 @@ function parseReference(input) {
   if (colon >= 0) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) bad(`bad tag "${tag}" (${TAG_RULE})`);
+    if (!TAG.test(tag)) bad(`bad tag ${quote(tag)} (${TAG_RULE})`);
   }
   if (rest.length === 0) bad("the repository is empty");
   for (const component of rest.split("/")) {
     if (!PATH_COMPONENT.test(component)) {
-      bad(`bad repository component "${component}" (lowercase letters and digits, separated by ".", "_", "__" or "-")`);
+      bad(`bad repository component ${quote(component)} (lowercase letters and digits, separated by ".", "_", "__" or "-")`);
     }
   }
   if (registry2 === "index.docker.io" || registry2 === "registry-1.docker.io") registry2 = DOCKER_HUB;
@@ -23632,14 +23640,14 @@ function validateRegistry(host, bad) {
   let port;
   if (host.startsWith("[")) {
     const close2 = host.indexOf("]");
-    if (close2 < 0) bad(`bad registry "${host}" (unclosed IPv6 bracket)`);
+    if (close2 < 0) bad(`bad registry ${quote(host)} (unclosed IPv6 bracket)`);
     name = host.slice(0, close2 + 1);
     const after = host.slice(close2 + 1);
     if (after.length > 0) {
-      if (!after.startsWith(":")) bad(`bad registry "${host}"`);
+      if (!after.startsWith(":")) bad(`bad registry ${quote(host)}`);
       port = after.slice(1);
     }
-    if (!IPV6.test(name)) bad(`bad registry "${host}" (bad IPv6 address)`);
+    if (!IPV6.test(name)) bad(`bad registry ${quote(host)} (bad IPv6 address)`);
   } else {
     const colon = host.indexOf(":");
     if (colon >= 0) {
@@ -23647,10 +23655,10 @@ function validateRegistry(host, bad) {
       port = host.slice(colon + 1);
     }
     if (name.length === 0 || !name.split(".").every((label) => DOMAIN_LABEL.test(label))) {
-      bad(`bad registry host "${name}"`);
+      bad(`bad registry host ${quote(name)}`);
     }
   }
-  if (port !== void 0 && (!PORT.test(port) || Number(port) > 65535 || Number(port) === 0)) bad(`bad registry port "${port}"`);
+  if (port !== void 0 && (!PORT.test(port) || Number(port) > 65535 || Number(port) === 0)) bad(`bad registry port ${quote(port)}`);
   return host;
 }
 function repositoryName(ref) {
