@@ -35097,7 +35097,8 @@ function validateManifests(manifests) {
   return { problems, edges };
 }
 function formatProblem(p) {
-  return `${p.file}${p.line > 0 ? `:${p.line}` : ""}: ${p.field}: ${p.message}`;
+  const line = `${p.file}${p.line > 0 ? `:${p.line}` : ""}: ${p.field}: ${p.message}`;
+  return line.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 // tools/ociutil/promote/command.ts
