@@ -36293,7 +36293,7 @@ async function* layerEntries(layout, index, desc) {
   let ordinal = 0;
   try {
     for await (const entry of extract) {
-      yield { header: entry.header, ordinal: ordinal++, body: entry };
+      yield { header: entry.header, ordinal: ordinal++, body: explained(entry, (err2) => layerFailure(layout, desc, what, err2)) };
       entry.resume();
     }
   } catch (err2) {
@@ -36301,13 +36301,26 @@ async function* layerEntries(layout, index, desc) {
   } finally {
     if (failure2 === void 0) source.destroy();
   }
-  if (failure2 !== void 0) {
-    if (!(failure2 instanceof OciError)) {
-      const got = await fileDigest(layout.blobPath(desc.digest), digestAlgorithm(desc.digest)).catch(() => void 0);
-      if (got !== void 0 && got !== desc.digest) throw new VerificationError(`${what}: content has digest ${got}, expected ${desc.digest}`);
-    }
-    throw asLayerError(what, desc, failure2);
+  if (failure2 !== void 0) throw await layerFailure(layout, desc, what, failure2);
+}
+async function layerFailure(layout, desc, what, failure2) {
+  if (!(failure2 instanceof OciError)) {
+    const got = await fileDigest(layout.blobPath(desc.digest), digestAlgorithm(desc.digest)).catch(() => void 0);
+    if (got !== void 0 && got !== desc.digest) return new VerificationError(`${what}: content has digest ${got}, expected ${desc.digest}`);
   }
+  return asLayerError(what, desc, failure2);
+}
+function explained(body, explain) {
+  return {
+    resume: () => body.resume(),
+    async *[Symbol.asyncIterator]() {
+      try {
+        yield* body;
+      } catch (err2) {
+        throw await explain(err2);
+      }
+    }
+  };
 }
 async function fileDigest(file, algorithm) {
   const hash = newHash(algorithm);
