@@ -16,7 +16,6 @@ import { ImageConfigSchema, describeIssues } from "../ociutil/spec/schemas.js";
 import {
   announceSeed,
   damagedBytes,
-  hex64,
   hostileString,
   mutatedJson,
   outcome,
@@ -91,13 +90,12 @@ describe("references", () => {
 describe("digests", () => {
   const validDigest = fc.oneof(sha256Digest, fc.stringMatching(/^[0-9a-f]{128}$/).map((h) => `sha512:${h}`));
   it("parse only to names that stay one path component under blobs/, or fail with one clear error", () => {
-    const layout = ImageLayout as unknown as { prototype: ImageLayout };
     const root = path.resolve("/layout");
     fc.assert(
       fc.property(edited(validDigest), (input) => {
         const d = outcome(() => parseDigest(input), `parseDigest(${JSON.stringify(input)})`);
         if (d === undefined) return;
-        const p = layout.prototype.blobPath.call({ dir: root }, d);
+        const p = ImageLayout.prototype.blobPath.call({ dir: root } as ImageLayout, d);
         expect(path.dirname(path.dirname(p))).toBe(path.join(root, "blobs"));
         expect(path.basename(p)).toMatch(/^[0-9a-f]{64}$|^[0-9a-f]{128}$/);
       }),
@@ -192,4 +190,3 @@ describe("image configs", () => {
   });
 });
 
-export { hex64 };
