@@ -322,10 +322,10 @@ describe("credential helpers", () => {
 
   it("kills a helper that runs too long", async () => {
     await dockerConfig({ credHelpers: { "slow.example": "test" } });
-    const started = Date.now();
+    // The message shows the kill: left alone, the helper would exit after 20 s with no output ("not
+    // JSON"). No bound on how long the lookup took: a busy machine makes any such bound flaky.
     const err = await lookupError(defaultCredentialSource(testEnv(), home, { helperTimeoutMs: 300 }).lookup("slow.example"));
-    expect(Date.now() - started).toBeLessThan(10_000);
-    expect(err.message).toContain("docker-credential-test failed for slow.example");
+    expect(err.message).toContain("docker-credential-test failed for slow.example: it did not finish within 0.3 s");
   });
 
   it("asks the helper once per registry, however often and however concurrently it is looked up", async () => {

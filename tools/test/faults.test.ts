@@ -97,7 +97,7 @@ describe("pull through faults", () => {
 
   it("ends in one line, without retrying, when a layer is missing from the registry", async () => {
     proxy.setRules([{ method: "GET", path: blobPath(), action: { kind: "status", status: 404, body: '{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}' } }]);
-    const r = await runOciutil(["pull", "--insecure", `${proxy.host}/faults/app:v1`, "-o", out], { timeoutMs: 30_000 });
+    const r = await runOciutil(["pull", "--insecure", `${proxy.host}/faults/app:v1`, "-o", out], { timeoutMs: 120_000 });
     expectOneLine(r, new RegExp(`blob .*${layer}: not found \\(BLOB_UNKNOWN: blob unknown to registry\\)`));
     expect(proxy.ruleHits).toEqual([1]); // a 404 is not retried
     expect((await blobFiles()).filter((f) => !/^[0-9a-f]{64}$/.test(f))).toEqual([]); // no temp files

@@ -5,6 +5,8 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readPlainManifest, type Problem } from "../ociutil/promote/manifest.js";
+import { formatProblem } from "../ociutil/promote/validate.js";
 import { freePort, makeTempDir, removeTempDir, runOciutil, startRegistry, type TestRegistry } from "./harness/index.js";
 
 const D1 = `sha256:${"1".repeat(64)}`;
@@ -174,6 +176,18 @@ extra: true
     // The counter does see requests: one GET /v2/ shows up in the log.
     await fetch(`${registry.url}/v2/`);
     await expect.poll(registryRequests, { timeout: 5000 }).toBeGreaterThan(before);
+  });
+});
+
+describe("problem lines (found by property-remote-promote.test.ts)", () => {
+  it("stay one line when the file puts a carriage return, a newline or an escape in what they quote", async () => {
+    const file = await write("oneline/cr.yaml", '\rregistries:\n- name: registry.example/staging\n  src: true\nimages:\n- name: app\n  "k\\n-rwsr-xr-x \\e[31m": 1\n');
+    const problems: Problem[] = [];
+    await readPlainManifest(file, problems);
+    const lines = problems.map(formatProblem);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(line).not.toMatch(/[\u0000-\u001f]/);
+    expect(lines.some((l) => l.includes('unknown key "k\\u000a-rwsr-xr-x \\u001b[31m"'))).toBe(true);
   });
 });
 

@@ -68,6 +68,25 @@ describe("parseReference", () => {
   });
 });
 
+describe("error lines for references (found by property-names-spec.test.ts)", () => {
+  it("do not repeat a password before an '@' that no digest follows", () => {
+    expect(() => parseReference("a:S3cr!=0a0~@0")).toThrow('invalid image reference "<redacted>@0": bad digest "0"');
+    expect(() => parseReference("https://u:hunter22@host")).toThrow(/^invalid image reference "https:\/\/<redacted>@host"/);
+  });
+  it("quote a long input clipped and escaped, not whole", () => {
+    const long = `${"a/".repeat(1000)}A`;
+    let message = "";
+    try {
+      parseReference(long);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^invalid image reference "[a/]+\.\.\.": bad repository component "A"/);
+    expect(message.length).toBeLessThan(400);
+    expect(() => parseReference("app:v1\n-rwsr-xr-x")).toThrow('invalid image reference "app:v1\\n-rwsr-xr-x": it contains whitespace');
+  });
+});
+
 describe("digests", () => {
   it("accepts sha256 and sha512 of the right length", () => {
     expect(parseDigest(D256)).toBe(D256);

@@ -60,7 +60,7 @@ export async function* layerEntries(layout: ImageLayout, index: number, desc: De
   let ordinal = 0;
   try {
     for await (const entry of extract) {
-      yield { header: entry.header, ordinal: ordinal++, body: entry as unknown as LayerEntry["body"] };
+      yield { header: entry.header, ordinal: ordinal++, body: explained(entry as unknown as LayerEntry["body"], (err) => layerFailure(layout, desc, what, err)) };
       entry.resume(); // drain what the consumer left, so the next header can be parsed
     }
   } catch (err) {
@@ -68,15 +68,35 @@ export async function* layerEntries(layout: ImageLayout, index: number, desc: De
   } finally {
     if (failure === undefined) source.destroy(); // stopped early: release the file
   }
-  if (failure !== undefined) {
-    // A parse error in the middle of a blob is usually a corrupt blob: say so when its digest is wrong,
-    // in the words VerifyingStream uses when it is the one that notices first.
-    if (!(failure instanceof OciError)) {
-      const got = await fileDigest(layout.blobPath(desc.digest), digestAlgorithm(desc.digest)).catch(() => undefined);
-      if (got !== undefined && got !== desc.digest) throw new VerificationError(`${what}: content has digest ${got}, expected ${desc.digest}`);
-    }
-    throw asLayerError(what, desc, failure);
+  if (failure !== undefined) throw await layerFailure(layout, desc, what, failure);
+}
+
+/** The one-line error for a failure while reading a layer (its tar headers or an entry's body). */
+async function layerFailure(layout: ImageLayout, desc: Descriptor, what: string, failure: unknown): Promise<OciError> {
+  // A parse error in the middle of a blob is usually a corrupt blob: say so when its digest is wrong,
+  // in the words VerifyingStream uses when it is the one that notices first.
+  if (!(failure instanceof OciError)) {
+    const got = await fileDigest(layout.blobPath(desc.digest), digestAlgorithm(desc.digest)).catch(() => undefined);
+    if (got !== undefined && got !== desc.digest) return new VerificationError(`${what}: content has digest ${got}, expected ${desc.digest}`);
   }
+  return asLayerError(what, desc, failure);
+}
+
+/**
+ * An entry's body whose failures (a tar cut short inside the entry: tar-stream's "Unexpected end of
+ * data") reach the consumer explained like the header parser's, not as tar-stream's bare Error.
+ */
+function explained(body: LayerEntry["body"], explain: (err: unknown) => Promise<OciError>): LayerEntry["body"] {
+  return {
+    resume: () => body.resume(),
+    async *[Symbol.asyncIterator]() {
+      try {
+        yield* body;
+      } catch (err) {
+        throw await explain(err);
+      }
+    },
+  };
 }
 
 async function fileDigest(file: string, algorithm: ReturnType<typeof digestAlgorithm>): Promise<string> {

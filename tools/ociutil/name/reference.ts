@@ -8,7 +8,7 @@
  * - On Docker Hub, a single-component repository gets "library/" ("alpine" -> "library/alpine").
  * - With neither tag nor digest, the tag is "latest". With both, the digest is what is pulled.
  */
-import { parseDigest, type Digest } from "./digest.js";
+import { isDigest, parseDigest, type Digest } from "./digest.js";
 import { OciError, UsageError } from "../util/errors.js";
 
 export const DOCKER_HUB = "docker.io";
@@ -33,7 +33,7 @@ const TAG_RULE = 'letters, digits, "_", "." and "-", at most 128, not starting w
 
 /** A tag as the distribution spec allows it; throws the same error a bad tag in a reference gets. */
 export function parseTag(tag: string): string {
-  if (!TAG.test(tag)) throw new UsageError(`bad tag "${tag}" (${TAG_RULE})`);
+  if (!TAG.test(tag)) throw new UsageError(`bad tag ${quote(tag)} (${TAG_RULE})`);
   return tag;
 }
 const DOMAIN_LABEL = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
@@ -46,14 +46,28 @@ const PORT = /^[0-9]{1,5}$/;
  */
 const USERINFO = /^(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/)?([^/@]*)@(?=(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d+)?\/)/;
 
-/** The reference with any userinfo replaced, so that an error line never repeats a password. */
+/**
+ * The reference with any userinfo replaced, so that an error line never repeats a password. Besides
+ * `user:password@host/`, whatever stands before an "@" that no valid digest follows is replaced too
+ * ("user:password@host" without a path would otherwise be echoed as a name with a bad digest).
+ */
 export function redactReference(input: string): string {
-  return input.replace(USERINFO, (m, userinfo: string) => m.replace(userinfo, "<redacted>"));
+  const redacted = input.replace(USERINFO, (m, userinfo: string) => m.replace(userinfo, "<redacted>"));
+  if (redacted !== input) return redacted;
+  const at = input.indexOf("@");
+  if (at < 0 || isDigest(input.slice(at + 1))) return input;
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(input)?.[0] ?? "";
+  return `${scheme}<redacted>${input.slice(at)}`;
+}
+
+/** A value quoted for an error line: escaped (no raw control characters or newlines) and clipped. */
+function quote(s: string): string {
+  return JSON.stringify(s.length > 200 ? `${s.slice(0, 197)}...` : s);
 }
 
 export function parseReference(input: string): Reference {
   const bad = (why: string): never => {
-    throw new ReferenceError(`invalid image reference "${redactReference(input)}": ${why}`);
+    throw new ReferenceError(`invalid image reference ${quote(redactReference(input))}: ${why}`);
   };
   if (input.length === 0) bad("it is empty");
   if (USERINFO.test(input)) bad("credentials do not belong in a reference (log in with docker login, or set DOCKER_CONFIG or REGISTRY_AUTH_FILE)");
@@ -67,7 +81,7 @@ export function parseReference(input: string): Reference {
     try {
       digest = parseDigest(digestPart);
     } catch (err) {
-      bad(`bad digest "${digestPart}" (${(err as Error).message.replace(/^invalid digest "[^"]*": /, "")})`);
+      bad(`bad digest ${quote(digestPart)} (${(err as Error).message.replace(/^invalid digest "[^"]*": /, "")})`);
     }
     rest = rest.slice(0, at);
   }
@@ -88,13 +102,13 @@ export function parseReference(input: string): Reference {
   if (colon >= 0) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) bad(`bad tag "${tag}" (${TAG_RULE})`);
+    if (!TAG.test(tag)) bad(`bad tag ${quote(tag)} (${TAG_RULE})`);
   }
 
   if (rest.length === 0) bad("the repository is empty");
   for (const component of rest.split("/")) {
     if (!PATH_COMPONENT.test(component)) {
-      bad(`bad repository component "${component}" (lowercase letters and digits, separated by ".", "_", "__" or "-")`);
+      bad(`bad repository component ${quote(component)} (lowercase letters and digits, separated by ".", "_", "__" or "-")`);
     }
   }
   if (registry === "index.docker.io" || registry === "registry-1.docker.io") registry = DOCKER_HUB;
@@ -110,14 +124,14 @@ function validateRegistry(host: string, bad: (why: string) => never): string {
   let port: string | undefined;
   if (host.startsWith("[")) {
     const close = host.indexOf("]");
-    if (close < 0) bad(`bad registry "${host}" (unclosed IPv6 bracket)`);
+    if (close < 0) bad(`bad registry ${quote(host)} (unclosed IPv6 bracket)`);
     name = host.slice(0, close + 1);
     const after = host.slice(close + 1);
     if (after.length > 0) {
-      if (!after.startsWith(":")) bad(`bad registry "${host}"`);
+      if (!after.startsWith(":")) bad(`bad registry ${quote(host)}`);
       port = after.slice(1);
     }
-    if (!IPV6.test(name)) bad(`bad registry "${host}" (bad IPv6 address)`);
+    if (!IPV6.test(name)) bad(`bad registry ${quote(host)} (bad IPv6 address)`);
   } else {
     const colon = host.indexOf(":");
     if (colon >= 0) {
@@ -125,10 +139,10 @@ function validateRegistry(host: string, bad: (why: string) => never): string {
       port = host.slice(colon + 1);
     }
     if (name.length === 0 || !name.split(".").every((label) => DOMAIN_LABEL.test(label))) {
-      bad(`bad registry host "${name}"`);
+      bad(`bad registry host ${quote(name)}`);
     }
   }
-  if (port !== undefined && (!PORT.test(port) || Number(port) > 65535 || Number(port) === 0)) bad(`bad registry port "${port}"`);
+  if (port !== undefined && (!PORT.test(port) || Number(port) > 65535 || Number(port) === 0)) bad(`bad registry port ${quote(port)}`);
   return host;
 }
 
@@ -152,7 +166,7 @@ export function withDigest(ref: Reference, digest: Digest): Reference {
 }
 
 export function withTag(ref: Reference, tag: string): Reference {
-  if (!TAG.test(tag)) throw new ReferenceError(`invalid tag "${tag}"`);
+  if (!TAG.test(tag)) throw new ReferenceError(`invalid tag ${quote(tag)}`);
   return { registry: ref.registry, repository: ref.repository, tag };
 }
 

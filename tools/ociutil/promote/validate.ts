@@ -183,5 +183,9 @@ function checkClaims(owner: Owner, dmap: PromoterManifest["images"][number]["dma
 }
 
 export function formatProblem(p: Problem): string {
-  return `${p.file}${p.line > 0 ? `:${p.line}` : ""}: ${p.field}: ${p.message}`;
+  const line = `${p.file}${p.line > 0 ? `:${p.line}` : ""}: ${p.field}: ${p.message}`;
+  // Keys and values quoted from the file (and the YAML parser's own messages) may hold a carriage
+  // return, a newline or an escape sequence: one problem stays one line, and prints no control codes.
+  // eslint-disable-next-line no-control-regex
+  return line.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
