@@ -333,9 +333,9 @@ var require_help = __commonJS({
        * @returns {string}
        */
       subcommandTerm(cmd) {
-        const args = cmd.registeredArguments.map((arg) => humanReadableArgName(arg)).join(" ");
+        const args2 = cmd.registeredArguments.map((arg) => humanReadableArgName(arg)).join(" ");
         return cmd._name + (cmd._aliases[0] ? "|" + cmd._aliases[0] : "") + (cmd.options.length ? " [options]" : "") + // simplistic check for non-help option
-        (args ? " " + args : "");
+        (args2 ? " " + args2 : "");
       }
       /**
        * Get the option term to show in the list of options.
@@ -1205,7 +1205,7 @@ var require_command = __commonJS({
   "node_modules/commander/lib/command.js"(exports) {
     var EventEmitter = __require("node:events").EventEmitter;
     var childProcess = __require("node:child_process");
-    var path7 = __require("node:path");
+    var path10 = __require("node:path");
     var fs = __require("node:fs");
     var process2 = __require("node:process");
     var { Argument: Argument2, humanReadableArgName } = require_argument();
@@ -1337,7 +1337,7 @@ var require_command = __commonJS({
           desc = null;
         }
         opts = opts || {};
-        const [, name, args] = nameAndArgs.match(/([^ ]+) *(.*)/);
+        const [, name, args2] = nameAndArgs.match(/([^ ]+) *(.*)/);
         const cmd = this.createCommand(name);
         if (desc) {
           cmd.description(desc);
@@ -1346,7 +1346,7 @@ var require_command = __commonJS({
         if (opts.isDefault) this._defaultCommandName = cmd._name;
         cmd._hidden = !!(opts.noHelp || opts.hidden);
         cmd._executableFile = opts.executableFile || null;
-        if (args) cmd.arguments(args);
+        if (args2) cmd.arguments(args2);
         this._registerCommand(cmd);
         cmd.parent = this;
         cmd.copyInheritedSettings(this);
@@ -1609,16 +1609,16 @@ var require_command = __commonJS({
        * @param {Function} listener
        * @return {Command} `this` command for chaining
        */
-      hook(event, listener) {
+      hook(event, listener2) {
         const allowedValues = ["preSubcommand", "preAction", "postAction"];
         if (!allowedValues.includes(event)) {
           throw new Error(`Unexpected value for event passed to hook : '${event}'.
 Expecting one of '${allowedValues.join("', '")}'`);
         }
         if (this._lifeCycleHooks[event]) {
-          this._lifeCycleHooks[event].push(listener);
+          this._lifeCycleHooks[event].push(listener2);
         } else {
-          this._lifeCycleHooks[event] = [listener];
+          this._lifeCycleHooks[event] = [listener2];
         }
         return this;
       }
@@ -1671,9 +1671,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @return {Command} `this` command for chaining
        */
       action(fn) {
-        const listener = (args) => {
+        const listener2 = (args2) => {
           const expectedArgsCount = this.registeredArguments.length;
-          const actionArgs = args.slice(0, expectedArgsCount);
+          const actionArgs = args2.slice(0, expectedArgsCount);
           if (this._storeOptionsAsProperties) {
             actionArgs[expectedArgsCount] = this;
           } else {
@@ -1682,7 +1682,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
           actionArgs.push(this);
           return fn.apply(this, actionArgs);
         };
-        this._actionHandler = listener;
+        this._actionHandler = listener2;
         return this;
       }
       /**
@@ -2213,14 +2213,14 @@ Expecting one of '${allowedValues.join("', '")}'`);
        *
        * @private
        */
-      _executeSubCommand(subcommand, args) {
-        args = args.slice();
+      _executeSubCommand(subcommand, args2) {
+        args2 = args2.slice();
         let launchWithNode = false;
         const sourceExt = [".js", ".ts", ".tsx", ".mjs", ".cjs"];
         function findFile2(baseDir, baseName) {
-          const localBin = path7.resolve(baseDir, baseName);
+          const localBin = path10.resolve(baseDir, baseName);
           if (fs.existsSync(localBin)) return localBin;
-          if (sourceExt.includes(path7.extname(baseName))) return void 0;
+          if (sourceExt.includes(path10.extname(baseName))) return void 0;
           const foundExt = sourceExt.find(
             (ext) => fs.existsSync(`${localBin}${ext}`)
           );
@@ -2238,17 +2238,17 @@ Expecting one of '${allowedValues.join("', '")}'`);
           } catch {
             resolvedScriptPath = this._scriptPath;
           }
-          executableDir = path7.resolve(
-            path7.dirname(resolvedScriptPath),
+          executableDir = path10.resolve(
+            path10.dirname(resolvedScriptPath),
             executableDir
           );
         }
         if (executableDir) {
           let localFile = findFile2(executableDir, executableFile);
           if (!localFile && !subcommand._executableFile && this._scriptPath) {
-            const legacyName = path7.basename(
+            const legacyName = path10.basename(
               this._scriptPath,
-              path7.extname(this._scriptPath)
+              path10.extname(this._scriptPath)
             );
             if (legacyName !== this._name) {
               localFile = findFile2(
@@ -2259,15 +2259,15 @@ Expecting one of '${allowedValues.join("', '")}'`);
           }
           executableFile = localFile || executableFile;
         }
-        launchWithNode = sourceExt.includes(path7.extname(executableFile));
+        launchWithNode = sourceExt.includes(path10.extname(executableFile));
         let proc;
         if (process2.platform !== "win32") {
           if (launchWithNode) {
-            args.unshift(executableFile);
-            args = incrementNodeInspectorPort(process2.execArgv).concat(args);
-            proc = childProcess.spawn(process2.argv[0], args, { stdio: "inherit" });
+            args2.unshift(executableFile);
+            args2 = incrementNodeInspectorPort(process2.execArgv).concat(args2);
+            proc = childProcess.spawn(process2.argv[0], args2, { stdio: "inherit" });
           } else {
-            proc = childProcess.spawn(executableFile, args, { stdio: "inherit" });
+            proc = childProcess.spawn(executableFile, args2, { stdio: "inherit" });
           }
         } else {
           this._checkForMissingExecutable(
@@ -2275,9 +2275,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
             executableDir,
             subcommand._name
           );
-          args.unshift(executableFile);
-          args = incrementNodeInspectorPort(process2.execArgv).concat(args);
-          proc = childProcess.spawn(process2.execPath, args, { stdio: "inherit" });
+          args2.unshift(executableFile);
+          args2 = incrementNodeInspectorPort(process2.execArgv).concat(args2);
+          proc = childProcess.spawn(process2.execPath, args2, { stdio: "inherit" });
         }
         if (!proc.killed) {
           const signals = ["SIGUSR1", "SIGUSR2", "SIGTERM", "SIGINT", "SIGHUP"];
@@ -2660,7 +2660,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @param {string[]} args
        * @return {{operands: string[], unknown: string[]}}
        */
-      parseOptions(args) {
+      parseOptions(args2) {
         const operands = [];
         const unknown2 = [];
         let dest = operands;
@@ -2676,12 +2676,12 @@ Expecting one of '${allowedValues.join("', '")}'`);
         let activeVariadicOption = null;
         let activeGroup = null;
         let i = 0;
-        while (i < args.length || activeGroup) {
-          const arg = activeGroup ?? args[i++];
+        while (i < args2.length || activeGroup) {
+          const arg = activeGroup ?? args2[i++];
           activeGroup = null;
           if (arg === "--") {
             if (dest === unknown2) dest.push(arg);
-            dest.push(...args.slice(i));
+            dest.push(...args2.slice(i));
             break;
           }
           if (activeVariadicOption && (!maybeOption(arg) || negativeNumberArg(arg))) {
@@ -2693,13 +2693,13 @@ Expecting one of '${allowedValues.join("', '")}'`);
             const option = this._findOption(arg);
             if (option) {
               if (option.required) {
-                const value = args[i++];
+                const value = args2[i++];
                 if (value === void 0) this.optionMissingArgument(option);
                 this.emit(`option:${option.name()}`, value);
               } else if (option.optional) {
                 let value = null;
-                if (i < args.length && (!maybeOption(args[i]) || negativeNumberArg(args[i]))) {
-                  value = args[i++];
+                if (i < args2.length && (!maybeOption(args2[i]) || negativeNumberArg(args2[i]))) {
+                  value = args2[i++];
                 }
                 this.emit(`option:${option.name()}`, value);
               } else {
@@ -2735,18 +2735,18 @@ Expecting one of '${allowedValues.join("', '")}'`);
           if ((this._enablePositionalOptions || this._passThroughOptions) && operands.length === 0 && unknown2.length === 0) {
             if (this._findCommand(arg)) {
               operands.push(arg);
-              unknown2.push(...args.slice(i));
+              unknown2.push(...args2.slice(i));
               break;
             } else if (this._getHelpCommand() && arg === this._getHelpCommand().name()) {
-              operands.push(arg, ...args.slice(i));
+              operands.push(arg, ...args2.slice(i));
               break;
             } else if (this._defaultCommandName) {
-              unknown2.push(arg, ...args.slice(i));
+              unknown2.push(arg, ...args2.slice(i));
               break;
             }
           }
           if (this._passThroughOptions) {
-            dest.push(arg, ...args.slice(i));
+            dest.push(arg, ...args2.slice(i));
             break;
           }
           dest.push(arg);
@@ -3075,13 +3075,13 @@ Expecting one of '${allowedValues.join("', '")}'`);
       usage(str) {
         if (str === void 0) {
           if (this._usage) return this._usage;
-          const args = this.registeredArguments.map((arg) => {
+          const args2 = this.registeredArguments.map((arg) => {
             return humanReadableArgName(arg);
           });
           return [].concat(
             this.options.length || this._helpOption !== null ? "[options]" : [],
             this.commands.length ? "[command]" : [],
-            this.registeredArguments.length ? args : []
+            this.registeredArguments.length ? args2 : []
           ).join(" ");
         }
         this._usage = str;
@@ -3174,7 +3174,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @return {Command}
        */
       nameFromFilename(filename) {
-        this._name = path7.basename(filename, path7.extname(filename));
+        this._name = path10.basename(filename, path10.extname(filename));
         return this;
       }
       /**
@@ -3188,9 +3188,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @param {string} [path]
        * @return {(string|null|Command)}
        */
-      executableDir(path8) {
-        if (path8 === void 0) return this._executableDir;
-        this._executableDir = path8;
+      executableDir(path11) {
+        if (path11 === void 0) return this._executableDir;
+        this._executableDir = path11;
         return this;
       }
       /**
@@ -3396,17 +3396,17 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @param {Array} args - array of options to search for help flags
        * @private
        */
-      _outputHelpIfRequested(args) {
+      _outputHelpIfRequested(args2) {
         const helpOption = this._getHelpOption();
-        const helpRequested = helpOption && args.find((arg) => helpOption.is(arg));
+        const helpRequested = helpOption && args2.find((arg) => helpOption.is(arg));
         if (helpRequested) {
           this.outputHelp();
           this._exit(0, "commander.helpDisplayed", "(outputHelp)");
         }
       }
     };
-    function incrementNodeInspectorPort(args) {
-      return args.map((arg) => {
+    function incrementNodeInspectorPort(args2) {
+      return args2.map((arg) => {
         if (!arg.startsWith("--inspect")) {
           return arg;
         }
@@ -3963,13 +3963,13 @@ var require_wrap_handler = __commonJS({
   "node_modules/undici/lib/handler/wrap-handler.js"(exports, module) {
     "use strict";
     var { InvalidArgumentError: InvalidArgumentError2 } = require_errors();
-    module.exports = class WrapHandler {
+    module.exports = class WrapHandler2 {
       #handler;
       constructor(handler) {
         this.#handler = handler;
       }
       static wrap(handler) {
-        return handler.onRequestStart ? handler : new WrapHandler(handler);
+        return handler.onRequestStart ? handler : new WrapHandler2(handler);
       }
       // Unwrap Interface
       onConnect(abort, context) {
@@ -4046,8 +4046,8 @@ var require_dispatcher = __commonJS({
   "node_modules/undici/lib/dispatcher/dispatcher.js"(exports, module) {
     "use strict";
     var EventEmitter = __require("node:events");
-    var WrapHandler = require_wrap_handler();
-    var wrapInterceptor = (dispatch) => (opts, handler) => dispatch(opts, WrapHandler.wrap(handler));
+    var WrapHandler2 = require_wrap_handler();
+    var wrapInterceptor = (dispatch) => (opts, handler) => dispatch(opts, WrapHandler2.wrap(handler));
     var Dispatcher = class extends EventEmitter {
       dispatch() {
         throw new Error("not implemented");
@@ -4058,8 +4058,8 @@ var require_dispatcher = __commonJS({
       destroy() {
         throw new Error("not implemented");
       }
-      compose(...args) {
-        const interceptors = Array.isArray(args[0]) ? args[0] : args;
+      compose(...args2) {
+        const interceptors = Array.isArray(args2[0]) ? args2[0] : args2;
         let dispatch = this.dispatch.bind(this);
         for (const interceptor of interceptors) {
           if (interceptor == null) {
@@ -4702,14 +4702,14 @@ var require_util = __commonJS({
         }
         const port = url.port != null ? url.port : url.protocol === "https:" ? 443 : 80;
         let origin = url.origin != null ? url.origin : `${url.protocol || ""}//${url.hostname || ""}:${port}`;
-        let path7 = url.path != null ? url.path : `${url.pathname || ""}${url.search || ""}`;
+        let path10 = url.path != null ? url.path : `${url.pathname || ""}${url.search || ""}`;
         if (origin[origin.length - 1] === "/") {
           origin = origin.slice(0, origin.length - 1);
         }
-        if (path7 && path7[0] !== "/") {
-          path7 = `/${path7}`;
+        if (path10 && path10[0] !== "/") {
+          path10 = `/${path10}`;
         }
-        return new URL(`${origin}${path7}`);
+        return new URL(`${origin}${path10}`);
       }
       if (!isHttpOrHttpsPrefixed(url.origin || url.protocol)) {
         throw new InvalidArgumentError2("Invalid URL protocol: the URL must start with `http:` or `https:`.");
@@ -4953,13 +4953,13 @@ var require_util = __commonJS({
     function isFormDataLike(object2) {
       return object2 && typeof object2 === "object" && typeof object2.append === "function" && typeof object2.delete === "function" && typeof object2.get === "function" && typeof object2.getAll === "function" && typeof object2.has === "function" && typeof object2.set === "function" && object2[Symbol.toStringTag] === "FormData";
     }
-    function addAbortListener(signal, listener) {
+    function addAbortListener(signal, listener2) {
       if ("addEventListener" in signal) {
-        signal.addEventListener("abort", listener, { once: true });
-        return () => signal.removeEventListener("abort", listener);
+        signal.addEventListener("abort", listener2, { once: true });
+        return () => signal.removeEventListener("abort", listener2);
       }
-      signal.once("abort", listener);
-      return () => signal.removeListener("abort", listener);
+      signal.once("abort", listener2);
+      return () => signal.removeListener("abort", listener2);
     }
     var validTokenChars = new Uint8Array([
       0,
@@ -5263,16 +5263,16 @@ var require_util = __commonJS({
         size: m[3] ? parseInt(m[3]) : null
       } : null;
     }
-    function addListener(obj, name, listener) {
+    function addListener(obj, name, listener2) {
       const listeners = obj[kListeners] ??= [];
-      listeners.push([name, listener]);
-      obj.on(name, listener);
+      listeners.push([name, listener2]);
+      obj.on(name, listener2);
       return obj;
     }
     function removeAllListeners(obj) {
       if (obj[kListeners] != null) {
-        for (const [name, listener] of obj[kListeners]) {
-          obj.removeListener(name, listener);
+        for (const [name, listener2] of obj[kListeners]) {
+          obj.removeListener(name, listener2);
         }
         obj[kListeners] = null;
       }
@@ -5567,9 +5567,9 @@ var require_dispatcher_base = __commonJS({
       }
       close(callback) {
         if (callback === void 0) {
-          return new Promise((resolve2, reject) => {
+          return new Promise((resolve3, reject) => {
             this.close((err3, data) => {
-              return err3 ? reject(err3) : resolve2(data);
+              return err3 ? reject(err3) : resolve3(data);
             });
           });
         }
@@ -5607,9 +5607,9 @@ var require_dispatcher_base = __commonJS({
           err3 = null;
         }
         if (callback === void 0) {
-          return new Promise((resolve2, reject) => {
+          return new Promise((resolve3, reject) => {
             this.destroy(err3, (err4, data) => {
-              return err4 ? reject(err4) : resolve2(data);
+              return err4 ? reject(err4) : resolve3(data);
             });
           });
         }
@@ -5885,8 +5885,8 @@ var require_pool_base = __commonJS({
           }
           return Promise.all(closeAll);
         } else {
-          return new Promise((resolve2) => {
-            this[kClosedResolve] = resolve2;
+          return new Promise((resolve3) => {
+            this[kClosedResolve] = resolve3;
           });
         }
       }
@@ -6042,9 +6042,9 @@ var require_diagnostics = __commonJS({
         "undici:client:sendHeaders",
         (evt) => {
           const {
-            request: { method, path: path7, origin }
+            request: { method, path: path10, origin }
           } = evt;
-          debugLog("sending request to %s %s%s", method, origin, path7);
+          debugLog("sending request to %s %s%s", method, origin, path10);
         }
       );
     }
@@ -6062,14 +6062,14 @@ var require_diagnostics = __commonJS({
         "undici:request:headers",
         (evt) => {
           const {
-            request: { method, path: path7, origin },
+            request: { method, path: path10, origin },
             response: { statusCode }
           } = evt;
           debugLog(
             "received response to %s %s%s - HTTP %d",
             method,
             origin,
-            path7,
+            path10,
             statusCode
           );
         }
@@ -6078,23 +6078,23 @@ var require_diagnostics = __commonJS({
         "undici:request:trailers",
         (evt) => {
           const {
-            request: { method, path: path7, origin }
+            request: { method, path: path10, origin }
           } = evt;
-          debugLog("trailers received from %s %s%s", method, origin, path7);
+          debugLog("trailers received from %s %s%s", method, origin, path10);
         }
       );
       diagnosticsChannel.subscribe(
         "undici:request:error",
         (evt) => {
           const {
-            request: { method, path: path7, origin },
+            request: { method, path: path10, origin },
             error: error2
           } = evt;
           debugLog(
             "request to %s %s%s errored - %s",
             method,
             origin,
-            path7,
+            path10,
             error2.message
           );
         }
@@ -6209,7 +6209,7 @@ var require_request = __commonJS({
     var kHandler = /* @__PURE__ */ Symbol("handler");
     var Request = class {
       constructor(origin, {
-        path: path7,
+        path: path10,
         method,
         body,
         headers,
@@ -6226,11 +6226,11 @@ var require_request = __commonJS({
         maxRedirections,
         typeOfService
       }, handler) {
-        if (typeof path7 !== "string") {
+        if (typeof path10 !== "string") {
           throw new InvalidArgumentError2("path must be a string");
-        } else if (path7[0] !== "/" && !(path7.startsWith("http://") || path7.startsWith("https://")) && method !== "CONNECT") {
+        } else if (path10[0] !== "/" && !(path10.startsWith("http://") || path10.startsWith("https://")) && method !== "CONNECT") {
           throw new InvalidArgumentError2("path must be an absolute URL or start with a slash");
-        } else if (invalidPathRegex.test(path7)) {
+        } else if (invalidPathRegex.test(path10)) {
           throw new InvalidArgumentError2("invalid request path");
         }
         if (typeof method !== "string") {
@@ -6305,7 +6305,7 @@ var require_request = __commonJS({
         this.completed = false;
         this.aborted = false;
         this.upgrade = upgrade || null;
-        this.path = query ? serializePathWithQuery(path7, query) : path7;
+        this.path = query ? serializePathWithQuery(path10, query) : path10;
         this.origin = origin;
         this.protocol = getProtocolFromUrlString(origin);
         this.idempotent = idempotent == null ? method === "HEAD" || method === "GET" : idempotent;
@@ -6623,14 +6623,14 @@ var require_connect = __commonJS({
       const sessionCache = new SessionCache(maxCachedSessions == null ? 100 : maxCachedSessions);
       timeout = timeout == null ? 1e4 : timeout;
       allowH2 = allowH2 != null ? allowH2 : false;
-      return function connect({ hostname: hostname2, host, protocol, port, servername, localAddress, httpSocket }, callback) {
+      return function connect({ hostname: hostname3, host, protocol, port, servername, localAddress, httpSocket }, callback) {
         let socket;
         if (protocol === "https:") {
           if (!tls) {
             tls = __require("node:tls");
           }
           servername = servername || options.servername || util.getServerName(host) || null;
-          const sessionKey = servername || hostname2;
+          const sessionKey = servername || hostname3;
           assert2(sessionKey);
           const session = customSession || sessionCache.get(sessionKey) || null;
           port = port || 443;
@@ -6645,7 +6645,7 @@ var require_connect = __commonJS({
             socket: httpSocket,
             // upgrade socket connection
             port,
-            host: hostname2
+            host: hostname3
           });
           socket.on("session", function(session2) {
             sessionCache.set(sessionKey, session2);
@@ -6659,7 +6659,7 @@ var require_connect = __commonJS({
             ...options,
             localAddress,
             port,
-            host: hostname2
+            host: hostname3
           });
           if (useH2c === true) {
             socket.alpnProtocol = "h2";
@@ -6669,7 +6669,7 @@ var require_connect = __commonJS({
           const keepAliveInitialDelay = options.keepAliveInitialDelay === void 0 ? 6e4 : options.keepAliveInitialDelay;
           socket.setKeepAlive(true, keepAliveInitialDelay);
         }
-        const clearConnectTimeout = util.setupConnectTimeout(new WeakRef(socket), { timeout, hostname: hostname2, port });
+        const clearConnectTimeout = util.setupConnectTimeout(new WeakRef(socket), { timeout, hostname: hostname3, port });
         socket.setNoDelay(true).once(protocol === "https:" ? "secureConnect" : "connect", function() {
           queueMicrotask(clearConnectTimeout);
           if (callback) {
@@ -8752,7 +8752,7 @@ var require_util2 = __commonJS({
     var { redirectStatusSet, referrerPolicyTokens, badPortsSet } = require_constants3();
     var { getGlobalOrigin } = require_global();
     var { collectAnHTTPQuotedString, parseMIMEType } = require_data_url();
-    var { performance } = __require("node:perf_hooks");
+    var { performance: performance2 } = __require("node:perf_hooks");
     var { ReadableStreamFrom, isValidHTTPToken, normalizedMethodRecordsBase } = require_util();
     var assert2 = __require("node:assert");
     var { isUint8Array } = __require("node:util/types");
@@ -8907,7 +8907,7 @@ var require_util2 = __commonJS({
       };
     }
     function coarsenedSharedCurrentTime(crossOriginIsolatedCapability) {
-      return coarsenTime(performance.now(), crossOriginIsolatedCapability);
+      return coarsenTime(performance2.now(), crossOriginIsolatedCapability);
     }
     function createOpaqueTimingInfo(timingInfo) {
       return {
@@ -10009,8 +10009,8 @@ var require_promise = __commonJS({
     function createDeferredPromise() {
       let res;
       let rej;
-      const promise = new Promise((resolve2, reject) => {
-        res = resolve2;
+      const promise = new Promise((resolve3, reject) => {
+        res = resolve3;
         rej = reject;
       });
       return { promise, resolve: res, reject: rej };
@@ -11173,7 +11173,7 @@ var require_client_h1 = __commonJS({
       }
     }
     function writeH1(client, request2) {
-      const { method, path: path7, host, upgrade, blocking, reset } = request2;
+      const { method, path: path10, host, upgrade, blocking, reset } = request2;
       let { body, headers, contentLength } = request2;
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH" || method === "QUERY" || method === "PROPFIND" || method === "PROPPATCH";
       if (util.isFormDataLike(body)) {
@@ -11249,7 +11249,7 @@ var require_client_h1 = __commonJS({
         socket[kBlocking] = true;
       }
       setTypeOfService(socket, request2);
-      let header3 = `${method} ${path7} HTTP/1.1\r
+      let header3 = `${method} ${path10} HTTP/1.1\r
 `;
       if (typeof host === "string") {
         header3 += `host: ${host}\r
@@ -11436,12 +11436,12 @@ upgrade: ${upgrade}\r
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve2, reject) => {
+      const waitForDrain = () => new Promise((resolve3, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve2;
+          callback = resolve3;
         }
       });
       socket.on("close", onDrain).on("drain", onDrain);
@@ -11933,7 +11933,7 @@ var require_client_h2 = __commonJS({
       const headersTimeout = request2.headersTimeout ?? client[kHeadersTimeout];
       const bodyTimeout = request2.bodyTimeout ?? client[kBodyTimeout];
       const session = client[kHTTP2Session];
-      const { method, path: path7, host, upgrade, expectContinue, signal, protocol, headers: reqHeaders } = request2;
+      const { method, path: path10, host, upgrade, expectContinue, signal, protocol, headers: reqHeaders } = request2;
       let { body } = request2;
       if (upgrade != null && upgrade !== "websocket") {
         util.errorRequest(client, request2, new InvalidArgumentError2(`Custom upgrade "${upgrade}" not supported over HTTP/2`));
@@ -11966,8 +11966,8 @@ var require_client_h2 = __commonJS({
         }
       }
       let stream = null;
-      const { hostname: hostname2, port } = client[kUrl];
-      headers[HTTP2_HEADER_AUTHORITY] = host || `${hostname2}${port ? `:${port}` : ""}`;
+      const { hostname: hostname3, port } = client[kUrl];
+      headers[HTTP2_HEADER_AUTHORITY] = host || `${hostname3}${port ? `:${port}` : ""}`;
       headers[HTTP2_HEADER_METHOD] = method;
       const abort = (err3) => {
         if (request2.aborted || request2.completed) {
@@ -12002,7 +12002,7 @@ var require_client_h2 = __commonJS({
           }
           headers[HTTP2_HEADER_METHOD] = "CONNECT";
           headers[HTTP2_HEADER_PROTOCOL] = "websocket";
-          headers[HTTP2_HEADER_PATH] = path7;
+          headers[HTTP2_HEADER_PATH] = path10;
           if (protocol === "ws:" || protocol === "wss:") {
             headers[HTTP2_HEADER_SCHEME] = protocol === "ws:" ? "http" : "https";
           } else {
@@ -12054,7 +12054,7 @@ var require_client_h2 = __commonJS({
         stream.setTimeout(headersTimeout);
         return true;
       }
-      headers[HTTP2_HEADER_PATH] = path7;
+      headers[HTTP2_HEADER_PATH] = path10;
       headers[HTTP2_HEADER_SCHEME] = protocol === "http:" ? "http" : "https";
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH";
       if (body && typeof body.read === "function") {
@@ -12332,12 +12332,12 @@ var require_client_h2 = __commonJS({
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve2, reject) => {
+      const waitForDrain = () => new Promise((resolve3, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve2;
+          callback = resolve3;
         }
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
@@ -12654,16 +12654,16 @@ var require_client = __commonJS({
         return this[kNeedDrain] < 2;
       }
       [kClose]() {
-        return new Promise((resolve2) => {
+        return new Promise((resolve3) => {
           if (this[kSize]) {
-            this[kClosedResolve] = resolve2;
+            this[kClosedResolve] = resolve3;
           } else {
-            resolve2(null);
+            resolve3(null);
           }
         });
       }
       [kDestroy](err3) {
-        return new Promise((resolve2) => {
+        return new Promise((resolve3) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i = 0; i < requests.length; i++) {
             const request2 = requests[i];
@@ -12676,7 +12676,7 @@ var require_client = __commonJS({
               this[kClosedResolve]();
               this[kClosedResolve] = null;
             }
-            resolve2(null);
+            resolve3(null);
           };
           if (this[kHTTPContext]) {
             this[kHTTPContext].destroy(err3, callback);
@@ -12704,20 +12704,20 @@ var require_client = __commonJS({
     function connect(client) {
       assert2(!client[kConnecting]);
       assert2(!client[kHTTPContext]);
-      let { host, hostname: hostname2, protocol, port } = client[kUrl];
-      if (hostname2[0] === "[") {
-        const idx = hostname2.indexOf("]");
+      let { host, hostname: hostname3, protocol, port } = client[kUrl];
+      if (hostname3[0] === "[") {
+        const idx = hostname3.indexOf("]");
         assert2(idx !== -1);
-        const ip = hostname2.substring(1, idx);
+        const ip = hostname3.substring(1, idx);
         assert2(net.isIPv6(ip));
-        hostname2 = ip;
+        hostname3 = ip;
       }
       client[kConnecting] = true;
       if (channels.beforeConnect.hasSubscribers) {
         channels.beforeConnect.publish({
           connectParams: {
             host,
-            hostname: hostname2,
+            hostname: hostname3,
             protocol,
             port,
             version: client[kHTTPContext]?.version,
@@ -12730,14 +12730,14 @@ var require_client = __commonJS({
       try {
         client[kConnector]({
           host,
-          hostname: hostname2,
+          hostname: hostname3,
           protocol,
           port,
           servername: client[kServerName],
           localAddress: client[kLocalAddress]
         }, (err3, socket) => {
           if (err3) {
-            handleConnectError(client, err3, { host, hostname: hostname2, protocol, port });
+            handleConnectError(client, err3, { host, hostname: hostname3, protocol, port });
             client[kResume]();
             return;
           }
@@ -12751,7 +12751,7 @@ var require_client = __commonJS({
             client[kHTTPContext] = socket.alpnProtocol === "h2" ? connectH2(client, socket) : connectH1(client, socket);
           } catch (err4) {
             socket.destroy().on("error", noop);
-            handleConnectError(client, err4, { host, hostname: hostname2, protocol, port });
+            handleConnectError(client, err4, { host, hostname: hostname3, protocol, port });
             client[kResume]();
             return;
           }
@@ -12764,7 +12764,7 @@ var require_client = __commonJS({
             channels.connected.publish({
               connectParams: {
                 host,
-                hostname: hostname2,
+                hostname: hostname3,
                 protocol,
                 port,
                 version: client[kHTTPContext]?.version,
@@ -12779,11 +12779,11 @@ var require_client = __commonJS({
           client[kResume]();
         });
       } catch (err3) {
-        handleConnectError(client, err3, { host, hostname: hostname2, protocol, port });
+        handleConnectError(client, err3, { host, hostname: hostname3, protocol, port });
         client[kResume]();
       }
     }
-    function handleConnectError(client, err3, { host, hostname: hostname2, protocol, port }) {
+    function handleConnectError(client, err3, { host, hostname: hostname3, protocol, port }) {
       if (client.destroyed) {
         return;
       }
@@ -12792,7 +12792,7 @@ var require_client = __commonJS({
         channels.connectError.publish({
           connectParams: {
             host,
-            hostname: hostname2,
+            hostname: hostname3,
             protocol,
             port,
             version: client[kHTTPContext]?.version,
@@ -13143,7 +13143,7 @@ var require_readable = __commonJS({
   "node_modules/undici/lib/api/readable.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { Readable: Readable2 } = __require("node:stream");
+    var { Readable: Readable3 } = __require("node:stream");
     var { RequestAbortedError, NotSupportedError, InvalidArgumentError: InvalidArgumentError2, AbortError } = require_errors();
     var util = require_util();
     var { ReadableStreamFrom } = require_util();
@@ -13157,7 +13157,7 @@ var require_readable = __commonJS({
     var kBytesRead = /* @__PURE__ */ Symbol("kBytesRead");
     var noop = () => {
     };
-    var BodyReadable = class extends Readable2 {
+    var BodyReadable = class extends Readable3 {
       /**
        * @param {object} opts
        * @param {(this: Readable, size: number) => void} opts.resume
@@ -13212,28 +13212,28 @@ var require_readable = __commonJS({
        * @param {(...args: any[]) => void} listener
        * @returns {this}
        */
-      on(event, listener) {
+      on(event, listener2) {
         if (event === "data" || event === "readable") {
           this[kReading] = true;
           this[kUsed] = true;
         }
-        return super.on(event, listener);
+        return super.on(event, listener2);
       }
       /**
        * @param {string|symbol} event
        * @param {(...args: any[]) => void} listener
        * @returns {this}
        */
-      addListener(event, listener) {
-        return this.on(event, listener);
+      addListener(event, listener2) {
+        return this.on(event, listener2);
       }
       /**
        * @param {string|symbol} event
        * @param {(...args: any[]) => void} listener
        * @returns {this}
        */
-      off(event, listener) {
-        const ret = super.off(event, listener);
+      off(event, listener2) {
+        const ret = super.off(event, listener2);
         if (event === "data" || event === "readable") {
           this[kReading] = this.listenerCount("data") > 0 || this.listenerCount("readable") > 0;
         }
@@ -13244,8 +13244,8 @@ var require_readable = __commonJS({
        * @param {(...args: any[]) => void} listener
        * @returns {this}
        */
-      removeListener(event, listener) {
-        return this.off(event, listener);
+      removeListener(event, listener2) {
+        return this.off(event, listener2);
       }
       /**
        * @param {Buffer|null} chunk
@@ -13360,7 +13360,7 @@ var require_readable = __commonJS({
         if (this._readableState.closeEmitted) {
           return Promise.resolve(null);
         }
-        return new Promise((resolve2, reject) => {
+        return new Promise((resolve3, reject) => {
           if (this[kContentLength] && this[kContentLength] > limit || this[kBytesRead] > limit) {
             this.destroy(new AbortError());
           }
@@ -13374,11 +13374,11 @@ var require_readable = __commonJS({
               if (signal.aborted) {
                 reject(signal.reason ?? new AbortError());
               } else {
-                resolve2(null);
+                resolve3(null);
               }
             });
           } else {
-            this.on("close", resolve2);
+            this.on("close", resolve3);
           }
           this.on("error", noop).on("data", () => {
             if (this[kBytesRead] > limit) {
@@ -13406,7 +13406,7 @@ var require_readable = __commonJS({
     }
     function consume(stream, type) {
       assert2(!stream[kConsume]);
-      return new Promise((resolve2, reject) => {
+      return new Promise((resolve3, reject) => {
         if (isUnusable(stream)) {
           const rState = stream._readableState;
           if (rState.destroyed && rState.closeEmitted === false) {
@@ -13421,7 +13421,7 @@ var require_readable = __commonJS({
             stream[kConsume] = {
               type,
               stream,
-              resolve: resolve2,
+              resolve: resolve3,
               reject,
               length: 0,
               body: []
@@ -13495,18 +13495,18 @@ var require_readable = __commonJS({
       return buffer;
     }
     function consumeEnd(consume2, encoding) {
-      const { type, body, resolve: resolve2, stream, length } = consume2;
+      const { type, body, resolve: resolve3, stream, length } = consume2;
       try {
         if (type === "text") {
-          resolve2(chunksDecode(body, length, encoding));
+          resolve3(chunksDecode(body, length, encoding));
         } else if (type === "json") {
-          resolve2(JSON.parse(chunksDecode(body, length, encoding)));
+          resolve3(JSON.parse(chunksDecode(body, length, encoding)));
         } else if (type === "arrayBuffer") {
-          resolve2(chunksConcat(body, length).buffer);
+          resolve3(chunksConcat(body, length).buffer);
         } else if (type === "blob") {
-          resolve2(new Blob(body, { type: stream[kContentType] }));
+          resolve3(new Blob(body, { type: stream[kContentType] }));
         } else if (type === "bytes") {
-          resolve2(chunksConcat(body, length));
+          resolve3(chunksConcat(body, length));
         }
         consumeFinish(consume2);
       } catch (err3) {
@@ -13546,7 +13546,7 @@ var require_api_request = __commonJS({
     "use strict";
     var assert2 = __require("node:assert");
     var { AsyncResource } = __require("node:async_hooks");
-    var { Readable: Readable2 } = require_readable();
+    var { Readable: Readable3 } = require_readable();
     var { InvalidArgumentError: InvalidArgumentError2, RequestAbortedError } = require_errors();
     var util = require_util();
     function noop() {
@@ -13627,7 +13627,7 @@ var require_api_request = __commonJS({
         const parsedHeaders = responseHeaders === "raw" ? util.parseHeaders(rawHeaders) : headers;
         const contentType = parsedHeaders["content-type"];
         const contentLength = parsedHeaders["content-length"];
-        const res = new Readable2({
+        const res = new Readable3({
           resume,
           abort,
           contentType,
@@ -13696,9 +13696,9 @@ var require_api_request = __commonJS({
     };
     function request2(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve2, reject) => {
+        return new Promise((resolve3, reject) => {
           request2.call(this, opts, (err3, data) => {
-            return err3 ? reject(err3) : resolve2(data);
+            return err3 ? reject(err3) : resolve3(data);
           });
         });
       }
@@ -14847,7 +14847,7 @@ var require_streamx = __commonJS({
         }
       }
     };
-    var Readable2 = class _Readable extends Stream {
+    var Readable3 = class _Readable extends Stream {
       constructor(opts) {
         super(opts);
         this._duplexState |= OPENING | WRITE_DONE | READ_READ_AHEAD;
@@ -14962,8 +14962,8 @@ var require_streamx = __commonJS({
             return this;
           },
           next() {
-            return new Promise(function(resolve2, reject) {
-              promiseResolve = resolve2;
+            return new Promise(function(resolve3, reject) {
+              promiseResolve = resolve3;
               promiseReject = reject;
               const data = stream.read();
               if (data !== null) ondata(data);
@@ -14996,11 +14996,11 @@ var require_streamx = __commonJS({
         }
         function destroy(err3) {
           stream.destroy(err3);
-          return new Promise((resolve2, reject) => {
-            if (stream._duplexState & DESTROYED) return resolve2({ value: void 0, done: true });
+          return new Promise((resolve3, reject) => {
+            if (stream._duplexState & DESTROYED) return resolve3({ value: void 0, done: true });
             stream.once("close", function() {
               if (err3) reject(err3);
-              else resolve2({ value: void 0, done: true });
+              else resolve3({ value: void 0, done: true });
             });
           });
         }
@@ -15044,8 +15044,8 @@ var require_streamx = __commonJS({
         const writes = pending + (ws._duplexState & WRITE_WRITING ? 1 : 0);
         if (writes === 0) return Promise.resolve(true);
         if (state.drains === null) state.drains = [];
-        return new Promise((resolve2) => {
-          state.drains.push({ writes, resolve: resolve2 });
+        return new Promise((resolve3) => {
+          state.drains.push({ writes, resolve: resolve3 });
         });
       }
       write(data) {
@@ -15058,7 +15058,7 @@ var require_streamx = __commonJS({
         return this;
       }
     };
-    var Duplex2 = class extends Readable2 {
+    var Duplex2 = class extends Readable3 {
       // and Writable
       constructor(opts) {
         super(opts);
@@ -15150,10 +15150,10 @@ var require_streamx = __commonJS({
       cb(null);
     }
     function pipelinePromise(...streams) {
-      return new Promise((resolve2, reject) => {
+      return new Promise((resolve3, reject) => {
         return pipeline7(...streams, (err3) => {
           if (err3) return reject(err3);
-          resolve2();
+          resolve3();
         });
       });
     }
@@ -15267,7 +15267,7 @@ var require_streamx = __commonJS({
       getStreamError,
       Stream,
       Writable: Writable2,
-      Readable: Readable2,
+      Readable: Readable3,
       Duplex: Duplex2,
       Transform: Transform5,
       // Export PassThrough for compatibility with Node.js core's stream module
@@ -15541,7 +15541,7 @@ var require_headers = __commonJS({
 // node_modules/tar-stream/extract.js
 var require_extract = __commonJS({
   "node_modules/tar-stream/extract.js"(exports, module) {
-    var { Writable: Writable2, Readable: Readable2, getStreamError } = require_streamx();
+    var { Writable: Writable2, Readable: Readable3, getStreamError } = require_streamx();
     var FIFO = require_fast_fifo();
     var b4a = require_b4a();
     var headers = require_headers();
@@ -15589,7 +15589,7 @@ var require_extract = __commonJS({
         return buf.subarray(this._offset, this._offset += size);
       }
     };
-    var Source = class extends Readable2 {
+    var Source = class extends Readable3 {
       constructor(self, header3, offset) {
         super();
         this.header = header3;
@@ -15823,16 +15823,16 @@ var require_extract = __commonJS({
           entryCallback = null;
           cb(err3);
         }
-        function onnext(resolve2, reject) {
+        function onnext(resolve3, reject) {
           if (error2) {
             return reject(error2);
           }
           if (entryStream) {
-            resolve2({ value: entryStream, done: false });
+            resolve3({ value: entryStream, done: false });
             entryStream = null;
             return;
           }
-          promiseResolve = resolve2;
+          promiseResolve = resolve3;
           promiseReject = reject;
           consumeCallback(null);
           if (extract._finished && promiseResolve) {
@@ -15860,11 +15860,11 @@ var require_extract = __commonJS({
         function destroy(err3) {
           extract.destroy(err3);
           consumeCallback(err3);
-          return new Promise((resolve2, reject) => {
-            if (extract.destroyed) return resolve2({ value: void 0, done: true });
+          return new Promise((resolve3, reject) => {
+            if (extract.destroyed) return resolve3({ value: void 0, done: true });
             extract.once("close", function() {
               if (err3) reject(err3);
-              else resolve2({ value: void 0, done: true });
+              else resolve3({ value: void 0, done: true });
             });
           });
         }
@@ -15905,7 +15905,7 @@ var require_constants4 = __commonJS({
 // node_modules/tar-stream/pack.js
 var require_pack = __commonJS({
   "node_modules/tar-stream/pack.js"(exports, module) {
-    var { Readable: Readable2, Writable: Writable2, getStreamError } = require_streamx();
+    var { Readable: Readable3, Writable: Writable2, getStreamError } = require_streamx();
     var b4a = require_b4a();
     var constants2 = require_constants4();
     var headers = require_headers();
@@ -15998,7 +15998,7 @@ var require_pack = __commonJS({
         cb();
       }
     };
-    var Pack = class extends Readable2 {
+    var Pack = class extends Readable3 {
       constructor(opts) {
         super(opts);
         this._drain = noop;
@@ -16221,17 +16221,17 @@ var require_visit = __commonJS({
     visit.BREAK = BREAK;
     visit.SKIP = SKIP;
     visit.REMOVE = REMOVE;
-    function visit_(key, node2, visitor, path7) {
-      const ctrl = callVisitor(key, node2, visitor, path7);
+    function visit_(key, node2, visitor, path10) {
+      const ctrl = callVisitor(key, node2, visitor, path10);
       if (identity.isNode(ctrl) || identity.isPair(ctrl)) {
-        replaceNode(key, path7, ctrl);
-        return visit_(key, ctrl, visitor, path7);
+        replaceNode(key, path10, ctrl);
+        return visit_(key, ctrl, visitor, path10);
       }
       if (typeof ctrl !== "symbol") {
         if (identity.isCollection(node2)) {
-          path7 = Object.freeze(path7.concat(node2));
+          path10 = Object.freeze(path10.concat(node2));
           for (let i = 0; i < node2.items.length; ++i) {
-            const ci = visit_(i, node2.items[i], visitor, path7);
+            const ci = visit_(i, node2.items[i], visitor, path10);
             if (typeof ci === "number")
               i = ci - 1;
             else if (ci === BREAK)
@@ -16242,13 +16242,13 @@ var require_visit = __commonJS({
             }
           }
         } else if (identity.isPair(node2)) {
-          path7 = Object.freeze(path7.concat(node2));
-          const ck = visit_("key", node2.key, visitor, path7);
+          path10 = Object.freeze(path10.concat(node2));
+          const ck = visit_("key", node2.key, visitor, path10);
           if (ck === BREAK)
             return BREAK;
           else if (ck === REMOVE)
             node2.key = null;
-          const cv = visit_("value", node2.value, visitor, path7);
+          const cv = visit_("value", node2.value, visitor, path10);
           if (cv === BREAK)
             return BREAK;
           else if (cv === REMOVE)
@@ -16269,17 +16269,17 @@ var require_visit = __commonJS({
     visitAsync.BREAK = BREAK;
     visitAsync.SKIP = SKIP;
     visitAsync.REMOVE = REMOVE;
-    async function visitAsync_(key, node2, visitor, path7) {
-      const ctrl = await callVisitor(key, node2, visitor, path7);
+    async function visitAsync_(key, node2, visitor, path10) {
+      const ctrl = await callVisitor(key, node2, visitor, path10);
       if (identity.isNode(ctrl) || identity.isPair(ctrl)) {
-        replaceNode(key, path7, ctrl);
-        return visitAsync_(key, ctrl, visitor, path7);
+        replaceNode(key, path10, ctrl);
+        return visitAsync_(key, ctrl, visitor, path10);
       }
       if (typeof ctrl !== "symbol") {
         if (identity.isCollection(node2)) {
-          path7 = Object.freeze(path7.concat(node2));
+          path10 = Object.freeze(path10.concat(node2));
           for (let i = 0; i < node2.items.length; ++i) {
-            const ci = await visitAsync_(i, node2.items[i], visitor, path7);
+            const ci = await visitAsync_(i, node2.items[i], visitor, path10);
             if (typeof ci === "number")
               i = ci - 1;
             else if (ci === BREAK)
@@ -16290,13 +16290,13 @@ var require_visit = __commonJS({
             }
           }
         } else if (identity.isPair(node2)) {
-          path7 = Object.freeze(path7.concat(node2));
-          const ck = await visitAsync_("key", node2.key, visitor, path7);
+          path10 = Object.freeze(path10.concat(node2));
+          const ck = await visitAsync_("key", node2.key, visitor, path10);
           if (ck === BREAK)
             return BREAK;
           else if (ck === REMOVE)
             node2.key = null;
-          const cv = await visitAsync_("value", node2.value, visitor, path7);
+          const cv = await visitAsync_("value", node2.value, visitor, path10);
           if (cv === BREAK)
             return BREAK;
           else if (cv === REMOVE)
@@ -16323,23 +16323,23 @@ var require_visit = __commonJS({
       }
       return visitor;
     }
-    function callVisitor(key, node2, visitor, path7) {
+    function callVisitor(key, node2, visitor, path10) {
       if (typeof visitor === "function")
-        return visitor(key, node2, path7);
+        return visitor(key, node2, path10);
       if (identity.isMap(node2))
-        return visitor.Map?.(key, node2, path7);
+        return visitor.Map?.(key, node2, path10);
       if (identity.isSeq(node2))
-        return visitor.Seq?.(key, node2, path7);
+        return visitor.Seq?.(key, node2, path10);
       if (identity.isPair(node2))
-        return visitor.Pair?.(key, node2, path7);
+        return visitor.Pair?.(key, node2, path10);
       if (identity.isScalar(node2))
-        return visitor.Scalar?.(key, node2, path7);
+        return visitor.Scalar?.(key, node2, path10);
       if (identity.isAlias(node2))
-        return visitor.Alias?.(key, node2, path7);
+        return visitor.Alias?.(key, node2, path10);
       return void 0;
     }
-    function replaceNode(key, path7, node2) {
-      const parent = path7[path7.length - 1];
+    function replaceNode(key, path10, node2) {
+      const parent = path10[path10.length - 1];
       if (identity.isCollection(parent)) {
         parent.items[key] = node2;
       } else if (identity.isPair(parent)) {
@@ -16951,10 +16951,10 @@ var require_Collection = __commonJS({
     var createNode = require_createNode();
     var identity = require_identity();
     var Node = require_Node();
-    function collectionFromPath(schema, path7, value) {
+    function collectionFromPath(schema, path10, value) {
       let v = value;
-      for (let i = path7.length - 1; i >= 0; --i) {
-        const k = path7[i];
+      for (let i = path10.length - 1; i >= 0; --i) {
+        const k = path10[i];
         if (typeof k === "number" && Number.isInteger(k) && k >= 0) {
           const a = [];
           a[k] = v;
@@ -16973,7 +16973,7 @@ var require_Collection = __commonJS({
         sourceObjects: /* @__PURE__ */ new Map()
       });
     }
-    var isEmptyPath = (path7) => path7 == null || typeof path7 === "object" && !!path7[Symbol.iterator]().next().done;
+    var isEmptyPath = (path10) => path10 == null || typeof path10 === "object" && !!path10[Symbol.iterator]().next().done;
     var Collection = class extends Node.NodeBase {
       constructor(type, schema) {
         super(type);
@@ -17003,11 +17003,11 @@ var require_Collection = __commonJS({
        * be a Pair instance or a `{ key, value }` object, which may not have a key
        * that already exists in the map.
        */
-      addIn(path7, value) {
-        if (isEmptyPath(path7))
+      addIn(path10, value) {
+        if (isEmptyPath(path10))
           this.add(value);
         else {
-          const [key, ...rest] = path7;
+          const [key, ...rest] = path10;
           const node2 = this.get(key, true);
           if (identity.isCollection(node2))
             node2.addIn(rest, value);
@@ -17021,8 +17021,8 @@ var require_Collection = __commonJS({
        * Removes a value from the collection.
        * @returns `true` if the item was found and removed.
        */
-      deleteIn(path7) {
-        const [key, ...rest] = path7;
+      deleteIn(path10) {
+        const [key, ...rest] = path10;
         if (rest.length === 0)
           return this.delete(key);
         const node2 = this.get(key, true);
@@ -17036,8 +17036,8 @@ var require_Collection = __commonJS({
        * scalar values from their surrounding node; to disable set `keepScalar` to
        * `true` (collections are always returned intact).
        */
-      getIn(path7, keepScalar) {
-        const [key, ...rest] = path7;
+      getIn(path10, keepScalar) {
+        const [key, ...rest] = path10;
         const node2 = this.get(key, true);
         if (rest.length === 0)
           return !keepScalar && identity.isScalar(node2) ? node2.value : node2;
@@ -17055,8 +17055,8 @@ var require_Collection = __commonJS({
       /**
        * Checks if the collection includes a value with the key `key`.
        */
-      hasIn(path7) {
-        const [key, ...rest] = path7;
+      hasIn(path10) {
+        const [key, ...rest] = path10;
         if (rest.length === 0)
           return this.has(key);
         const node2 = this.get(key, true);
@@ -17066,8 +17066,8 @@ var require_Collection = __commonJS({
        * Sets a value in this collection. For `!!set`, `value` needs to be a
        * boolean to add/remove the item from the set.
        */
-      setIn(path7, value) {
-        const [key, ...rest] = path7;
+      setIn(path10, value) {
+        const [key, ...rest] = path10;
         if (rest.length === 0) {
           this.set(key, value);
         } else {
@@ -19582,9 +19582,9 @@ var require_Document = __commonJS({
           this.contents.add(value);
       }
       /** Adds a value to the document. */
-      addIn(path7, value) {
+      addIn(path10, value) {
         if (assertCollection(this.contents))
-          this.contents.addIn(path7, value);
+          this.contents.addIn(path10, value);
       }
       /**
        * Create a new `Alias` node, ensuring that the target `node` has the required anchor.
@@ -19659,14 +19659,14 @@ var require_Document = __commonJS({
        * Removes a value from the document.
        * @returns `true` if the item was found and removed.
        */
-      deleteIn(path7) {
-        if (Collection.isEmptyPath(path7)) {
+      deleteIn(path10) {
+        if (Collection.isEmptyPath(path10)) {
           if (this.contents == null)
             return false;
           this.contents = null;
           return true;
         }
-        return assertCollection(this.contents) ? this.contents.deleteIn(path7) : false;
+        return assertCollection(this.contents) ? this.contents.deleteIn(path10) : false;
       }
       /**
        * Returns item at `key`, or `undefined` if not found. By default unwraps
@@ -19681,10 +19681,10 @@ var require_Document = __commonJS({
        * scalar values from their surrounding node; to disable set `keepScalar` to
        * `true` (collections are always returned intact).
        */
-      getIn(path7, keepScalar) {
-        if (Collection.isEmptyPath(path7))
+      getIn(path10, keepScalar) {
+        if (Collection.isEmptyPath(path10))
           return !keepScalar && identity.isScalar(this.contents) ? this.contents.value : this.contents;
-        return identity.isCollection(this.contents) ? this.contents.getIn(path7, keepScalar) : void 0;
+        return identity.isCollection(this.contents) ? this.contents.getIn(path10, keepScalar) : void 0;
       }
       /**
        * Checks if the document includes a value with the key `key`.
@@ -19695,10 +19695,10 @@ var require_Document = __commonJS({
       /**
        * Checks if the document includes a value at `path`.
        */
-      hasIn(path7) {
-        if (Collection.isEmptyPath(path7))
+      hasIn(path10) {
+        if (Collection.isEmptyPath(path10))
           return this.contents !== void 0;
-        return identity.isCollection(this.contents) ? this.contents.hasIn(path7) : false;
+        return identity.isCollection(this.contents) ? this.contents.hasIn(path10) : false;
       }
       /**
        * Sets a value in this document. For `!!set`, `value` needs to be a
@@ -19715,13 +19715,13 @@ var require_Document = __commonJS({
        * Sets a value in this document. For `!!set`, `value` needs to be a
        * boolean to add/remove the item from the set.
        */
-      setIn(path7, value) {
-        if (Collection.isEmptyPath(path7)) {
+      setIn(path10, value) {
+        if (Collection.isEmptyPath(path10)) {
           this.contents = value;
         } else if (this.contents == null) {
-          this.contents = Collection.collectionFromPath(this.schema, Array.from(path7), value);
+          this.contents = Collection.collectionFromPath(this.schema, Array.from(path10), value);
         } else if (assertCollection(this.contents)) {
-          this.contents.setIn(path7, value);
+          this.contents.setIn(path10, value);
         }
       }
       /**
@@ -21682,9 +21682,9 @@ var require_cst_visit = __commonJS({
     visit.BREAK = BREAK;
     visit.SKIP = SKIP;
     visit.REMOVE = REMOVE;
-    visit.itemAtPath = (cst, path7) => {
+    visit.itemAtPath = (cst, path10) => {
       let item = cst;
-      for (const [field, index] of path7) {
+      for (const [field, index] of path10) {
         const tok = item?.[field];
         if (tok && "items" in tok) {
           item = tok.items[index];
@@ -21693,23 +21693,23 @@ var require_cst_visit = __commonJS({
       }
       return item;
     };
-    visit.parentCollection = (cst, path7) => {
-      const parent = visit.itemAtPath(cst, path7.slice(0, -1));
-      const field = path7[path7.length - 1][0];
+    visit.parentCollection = (cst, path10) => {
+      const parent = visit.itemAtPath(cst, path10.slice(0, -1));
+      const field = path10[path10.length - 1][0];
       const coll = parent?.[field];
       if (coll && "items" in coll)
         return coll;
       throw new Error("Parent collection not found");
     };
-    function _visit(path7, item, visitor) {
-      let ctrl = visitor(item, path7);
+    function _visit(path10, item, visitor) {
+      let ctrl = visitor(item, path10);
       if (typeof ctrl === "symbol")
         return ctrl;
       for (const field of ["key", "value"]) {
         const token = item[field];
         if (token && "items" in token) {
           for (let i = 0; i < token.items.length; ++i) {
-            const ci = _visit(Object.freeze(path7.concat([[field, i]])), token.items[i], visitor);
+            const ci = _visit(Object.freeze(path10.concat([[field, i]])), token.items[i], visitor);
             if (typeof ci === "number")
               i = ci - 1;
             else if (ci === BREAK)
@@ -21720,10 +21720,10 @@ var require_cst_visit = __commonJS({
             }
           }
           if (typeof ctrl === "function" && field === "key")
-            ctrl = ctrl(item, path7);
+            ctrl = ctrl(item, path10);
         }
       }
-      return typeof ctrl === "function" ? ctrl(item, path7) : ctrl;
+      return typeof ctrl === "function" ? ctrl(item, path10) : ctrl;
     }
     exports.visit = visit;
   }
@@ -22149,9 +22149,9 @@ var require_lexer = __commonJS({
         }
       }
       *parseQuotedScalar() {
-        const quote = this.charAt(0);
-        let end = this.buffer.indexOf(quote, this.pos + 1);
-        if (quote === "'") {
+        const quote2 = this.charAt(0);
+        let end = this.buffer.indexOf(quote2, this.pos + 1);
+        if (quote2 === "'") {
           while (end !== -1 && this.buffer[end + 1] === "'")
             end = this.buffer.indexOf("'", end + 2);
         } else {
@@ -23479,6 +23479,116 @@ import { setFlagsFromString } from "node:v8";
 var v8Major = Number(process.versions.v8.split(".")[0]);
 if (v8Major >= 11 && v8Major <= 13) setFlagsFromString("--liftoff-only");
 
+// tools/ociutil/util/errors.ts
+var OciError = class extends Error {
+  name = "OciError";
+  constructor(message, options) {
+    super(message, options);
+  }
+};
+var UsageError = class extends OciError {
+  name = "UsageError";
+};
+var VerificationError = class extends OciError {
+  name = "VerificationError";
+};
+function errorMessage(err3) {
+  if (err3 instanceof Error) return err3.message;
+  return String(err3);
+}
+
+// tools/ociutil/cli/exit.ts
+import { AsyncLocalStorage } from "node:async_hooks";
+var requestScope = new AsyncLocalStorage();
+var ExitRequest = class {
+  constructor(code) {
+    this.code = code;
+  }
+  code;
+};
+function exit(code) {
+  if (requestScope.getStore() !== void 0) throw new ExitRequest(code);
+  process.exit(code);
+}
+
+// tools/ociutil/util/live-stderr.ts
+var live;
+function setLiveDisplay(display2) {
+  live = display2;
+}
+function writeStderrLine(line) {
+  live?.clear();
+  process.stderr.write(`${line}
+`);
+}
+function closeLiveDisplay() {
+  const display2 = live;
+  live = void 0;
+  display2?.close();
+}
+
+// tools/ociutil/cli/run.ts
+function action(fn) {
+  return async (...args2) => {
+    try {
+      await fn(...args2);
+    } catch (err3) {
+      if (err3 instanceof ExitRequest) throw err3;
+      fail(err3);
+    }
+  };
+}
+function fail(err3) {
+  closeLiveDisplay();
+  if (err3 instanceof UsageError) {
+    process.stderr.write(`ociutil: ${oneLine(err3.message)}
+`);
+    exit(2);
+  }
+  if (err3 instanceof OciError) {
+    process.stderr.write(`ociutil: ${oneLine(err3.message)}
+`);
+    exit(1);
+  }
+  const code = err3?.code;
+  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
+    process.stderr.write(`ociutil: ${oneLine(err3.message)}
+`);
+    exit(1);
+  }
+  process.stderr.write(`ociutil: internal error: ${err3 instanceof Error ? err3.stack ?? err3.message : String(err3)}
+`);
+  exit(1);
+}
+function oneLine(s) {
+  return s.replace(/\s*\n\s*/g, " ");
+}
+
+// tools/ociutil/cli/param-file.ts
+import { readFileSync } from "node:fs";
+var EXTERNAL_LABEL = /^@@?[\w.~+-]*\/\//;
+function expandParamFiles(args2) {
+  const out = [];
+  for (const arg of args2) expand(arg, out, 0);
+  return out;
+}
+function expand(arg, out, depth) {
+  if (!arg.startsWith("@") || arg.startsWith("@@") || EXTERNAL_LABEL.test(arg)) {
+    out.push(arg);
+    return;
+  }
+  if (depth >= 8) throw new UsageError(`${arg}: param files nested more than 8 deep`);
+  let text;
+  try {
+    text = readFileSync(arg.slice(1), "utf8");
+  } catch (err3) {
+    throw new UsageError(`cannot read the param file ${arg.slice(1)}: ${err3.message}`);
+  }
+  const lines2 = text.split(/\r\n|\r|\n/);
+  if (lines2.at(-1) === "") lines2.pop();
+  for (const line of lines2) expand(line, out, depth + 1);
+}
+
 // node_modules/commander/esm.mjs
 var import_index = __toESM(require_commander(), 1);
 var {
@@ -23498,26 +23608,6 @@ var {
 
 // tools/ociutil/name/digest.ts
 import { createHash } from "node:crypto";
-
-// tools/ociutil/util/errors.ts
-var OciError = class extends Error {
-  name = "OciError";
-  constructor(message, options) {
-    super(message, options);
-  }
-};
-var UsageError = class extends OciError {
-  name = "UsageError";
-};
-var VerificationError = class extends OciError {
-  name = "VerificationError";
-};
-function errorMessage(err3) {
-  if (err3 instanceof Error) return err3.message;
-  return String(err3);
-}
-
-// tools/ociutil/name/digest.ts
 var HEX_LENGTH = { sha256: 64, sha512: 128 };
 var DigestError = class extends OciError {
   name = "DigestError";
@@ -23569,7 +23659,7 @@ var PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 var TAG = /^[\w][\w.-]{0,127}$/;
 var TAG_RULE = 'letters, digits, "_", "." and "-", at most 128, not starting with "." or "-"';
 function parseTag(tag) {
-  if (!TAG.test(tag)) throw new UsageError(`bad tag "${tag}" (${TAG_RULE})`);
+  if (!TAG.test(tag)) throw new UsageError(`bad tag ${quote(tag)} (${TAG_RULE})`);
   return tag;
 }
 var DOMAIN_LABEL = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
@@ -23577,11 +23667,19 @@ var IPV6 = /^\[[a-fA-F0-9:.]+\]$/;
 var PORT = /^[0-9]{1,5}$/;
 var USERINFO = /^(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/)?([^/@]*)@(?=(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d+)?\/)/;
 function redactReference(input) {
-  return input.replace(USERINFO, (m, userinfo) => m.replace(userinfo, "<redacted>"));
+  const redacted = input.replace(USERINFO, (m, userinfo) => m.replace(userinfo, "<redacted>"));
+  if (redacted !== input) return redacted;
+  const at = input.indexOf("@");
+  if (at < 0 || isDigest(input.slice(at + 1))) return input;
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(input)?.[0] ?? "";
+  return `${scheme}<redacted>${input.slice(at)}`;
+}
+function quote(s) {
+  return JSON.stringify(s.length > 200 ? `${s.slice(0, 197)}...` : s);
 }
 function parseReference(input) {
   const bad = (why) => {
-    throw new ReferenceError2(`invalid image reference "${redactReference(input)}": ${why}`);
+    throw new ReferenceError2(`invalid image reference ${quote(redactReference(input))}: ${why}`);
   };
   if (input.length === 0) bad("it is empty");
   if (USERINFO.test(input)) bad("credentials do not belong in a reference (log in with docker login, or set DOCKER_CONFIG or REGISTRY_AUTH_FILE)");
@@ -23594,7 +23692,7 @@ function parseReference(input) {
     try {
       digest2 = parseDigest(digestPart);
     } catch (err3) {
-      bad(`bad digest "${digestPart}" (${err3.message.replace(/^invalid digest "[^"]*": /, "")})`);
+      bad(`bad digest ${quote(digestPart)} (${err3.message.replace(/^invalid digest "[^"]*": /, "")})`);
     }
     rest = rest.slice(0, at);
   }
@@ -23613,12 +23711,12 @@ function parseReference(input) {
   if (colon >= 0) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) bad(`bad tag "${tag}" (${TAG_RULE})`);
+    if (!TAG.test(tag)) bad(`bad tag ${quote(tag)} (${TAG_RULE})`);
   }
   if (rest.length === 0) bad("the repository is empty");
   for (const component of rest.split("/")) {
     if (!PATH_COMPONENT.test(component)) {
-      bad(`bad repository component "${component}" (lowercase letters and digits, separated by ".", "_", "__" or "-")`);
+      bad(`bad repository component ${quote(component)} (lowercase letters and digits, separated by ".", "_", "__" or "-")`);
     }
   }
   if (registry2 === "index.docker.io" || registry2 === "registry-1.docker.io") registry2 = DOCKER_HUB;
@@ -23632,14 +23730,14 @@ function validateRegistry(host, bad) {
   let port;
   if (host.startsWith("[")) {
     const close2 = host.indexOf("]");
-    if (close2 < 0) bad(`bad registry "${host}" (unclosed IPv6 bracket)`);
+    if (close2 < 0) bad(`bad registry ${quote(host)} (unclosed IPv6 bracket)`);
     name = host.slice(0, close2 + 1);
     const after = host.slice(close2 + 1);
     if (after.length > 0) {
-      if (!after.startsWith(":")) bad(`bad registry "${host}"`);
+      if (!after.startsWith(":")) bad(`bad registry ${quote(host)}`);
       port = after.slice(1);
     }
-    if (!IPV6.test(name)) bad(`bad registry "${host}" (bad IPv6 address)`);
+    if (!IPV6.test(name)) bad(`bad registry ${quote(host)} (bad IPv6 address)`);
   } else {
     const colon = host.indexOf(":");
     if (colon >= 0) {
@@ -23647,10 +23745,10 @@ function validateRegistry(host, bad) {
       port = host.slice(colon + 1);
     }
     if (name.length === 0 || !name.split(".").every((label) => DOMAIN_LABEL.test(label))) {
-      bad(`bad registry host "${name}"`);
+      bad(`bad registry host ${quote(name)}`);
     }
   }
-  if (port !== void 0 && (!PORT.test(port) || Number(port) > 65535 || Number(port) === 0)) bad(`bad registry port "${port}"`);
+  if (port !== void 0 && (!PORT.test(port) || Number(port) > 65535 || Number(port) === 0)) bad(`bad registry port ${quote(port)}`);
   return host;
 }
 function repositoryName(ref) {
@@ -23903,10 +24001,10 @@ function mergeDefs(...defs) {
 function cloneDef(schema) {
   return mergeDefs(schema._zod.def);
 }
-function getElementAtPath(obj, path7) {
-  if (!path7)
+function getElementAtPath(obj, path10) {
+  if (!path10)
     return obj;
-  return path7.reduce((acc, key) => acc?.[key], obj);
+  return path10.reduce((acc, key) => acc?.[key], obj);
 }
 function promiseAllObject(promisesObj) {
   const keys = Object.keys(promisesObj);
@@ -24246,11 +24344,11 @@ function explicitlyAborted(x, startIndex = 0) {
   }
   return false;
 }
-function prefixIssues(path7, issues) {
+function prefixIssues(path10, issues) {
   return issues.map((iss) => {
     var _a3;
     (_a3 = iss).path ?? (_a3.path = []);
-    iss.path.unshift(path7);
+    iss.path.unshift(path10);
     return iss;
   });
 }
@@ -24350,8 +24448,8 @@ function parsedType(data) {
   }
   return t;
 }
-function issue(...args) {
-  const [iss, input, inst] = args;
+function issue(...args2) {
+  const [iss, input, inst] = args2;
   if (typeof iss === "string") {
     return {
       message: iss,
@@ -24708,16 +24806,16 @@ function flattenError(error2, mapper = (issue2) => issue2.message) {
 }
 function formatError(error2, mapper = (issue2) => issue2.message) {
   const fieldErrors = { _errors: [] };
-  const processError = (error3, path7 = []) => {
+  const processError = (error3, path10 = []) => {
     for (const issue2 of error3.issues) {
       if (issue2.code === "invalid_union" && issue2.errors.length) {
-        issue2.errors.map((issues) => processError({ issues }, [...path7, ...issue2.path]));
+        issue2.errors.map((issues) => processError({ issues }, [...path10, ...issue2.path]));
       } else if (issue2.code === "invalid_key") {
-        processError({ issues: issue2.issues }, [...path7, ...issue2.path]);
+        processError({ issues: issue2.issues }, [...path10, ...issue2.path]);
       } else if (issue2.code === "invalid_element") {
-        processError({ issues: issue2.issues }, [...path7, ...issue2.path]);
+        processError({ issues: issue2.issues }, [...path10, ...issue2.path]);
       } else {
-        const fullpath = [...path7, ...issue2.path];
+        const fullpath = [...path10, ...issue2.path];
         if (fullpath.length === 0) {
           fieldErrors._errors.push(mapper(issue2));
         } else {
@@ -24938,20 +25036,20 @@ function anchor(source) {
   return new RegExp(`^${source}$`);
 }
 var date = /* @__PURE__ */ anchor(dateSource);
-function timeSource(args) {
+function timeSource(args2) {
   const hhmm = `(?:[01]\\d|2[0-3]):[0-5]\\d`;
-  const regex = typeof args.precision === "number" ? args.precision === -1 ? `${hhmm}` : args.precision === 0 ? `${hhmm}:[0-5]\\d` : `${hhmm}:[0-5]\\d\\.\\d{${args.precision}}` : args.seconds ? `${hhmm}:[0-5]\\d(?:\\.\\d+)?` : `${hhmm}(?::[0-5]\\d(?:\\.\\d+)?)?`;
+  const regex = typeof args2.precision === "number" ? args2.precision === -1 ? `${hhmm}` : args2.precision === 0 ? `${hhmm}:[0-5]\\d` : `${hhmm}:[0-5]\\d\\.\\d{${args2.precision}}` : args2.seconds ? `${hhmm}:[0-5]\\d(?:\\.\\d+)?` : `${hhmm}(?::[0-5]\\d(?:\\.\\d+)?)?`;
   return regex;
 }
-function time(args) {
-  return new RegExp(`^${timeSource(args)}$`);
+function time(args2) {
+  return new RegExp(`^${timeSource(args2)}$`);
 }
-function datetime(args) {
+function datetime(args2) {
   const opts = ["Z"];
-  if (args.offset)
+  if (args2.offset)
     opts.push(`([+-](?:[01]\\d|2[0-3]):[0-5]\\d)`);
-  const qualified = `${timeSource({ precision: args.precision, seconds: true })}(?:${opts.join("|")})`;
-  const timeRegex = args.local ? `${qualified}|${timeSource({ precision: args.precision })}` : qualified;
+  const qualified = `${timeSource({ precision: args2.precision, seconds: true })}(?:${opts.join("|")})`;
+  const timeRegex = args2.local ? `${qualified}|${timeSource({ precision: args2.precision })}` : qualified;
   return new RegExp(`^${dateSource}T(?:${timeRegex})$`);
 }
 var anyString = /^[\s\S]{0,}$/;
@@ -25283,10 +25381,10 @@ var $ZodCheckOverwrite = /* @__PURE__ */ $constructor("$ZodCheckOverwrite", (ins
 
 // node_modules/zod/v4/core/doc.js
 var Doc = class {
-  constructor(args = [], closed = {}) {
+  constructor(args2 = [], closed = {}) {
     this.content = [];
     this.indent = 0;
-    this.args = args;
+    this.args = args2;
     this.closed = closed;
   }
   // the compiler catches a child's throw and keeps writing into this doc, so the indent has to unwind with it
@@ -25549,9 +25647,9 @@ var asciiTabOrNewline = /[\t\n\r]/g;
 function stripTabAndNewline(value) {
   return value.replace(asciiTabOrNewline, "");
 }
-function urlHostnameOk(url, hostname2) {
-  hostname2.lastIndex = 0;
-  return hostname2.test(url.hostname);
+function urlHostnameOk(url, hostname3) {
+  hostname3.lastIndex = 0;
+  return hostname3.test(url.hostname);
 }
 function urlProtocolOk(url, protocol) {
   protocol.lastIndex = 0;
@@ -26912,7 +27010,7 @@ var recursive = /* @__PURE__ */ new WeakMap();
 var NONE = 0;
 var ASSUMED = 1;
 var PROVEN = 2;
-function isRecursive(inst, stack, resolve2) {
+function isRecursive(inst, stack, resolve3) {
   const cached2 = recursive.get(inst);
   if (cached2 !== void 0)
     return cached2 ? PROVEN : NONE;
@@ -26922,7 +27020,7 @@ function isRecursive(inst, stack, resolve2) {
   let result2 = NONE;
   const check = (child) => {
     if (result2 !== PROVEN && child?._zod) {
-      const answer = isRecursive(child, stack, resolve2);
+      const answer = isRecursive(child, stack, resolve3);
       if (answer > result2)
         result2 = answer;
     }
@@ -26933,7 +27031,7 @@ function isRecursive(inst, stack, resolve2) {
       const desc = Object.getOwnPropertyDescriptor(sh, key);
       if (spread && !desc.enumerable)
         continue;
-      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve2) : NONE;
+      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve3) : NONE;
       if (child > answer)
         answer = child;
     }
@@ -26997,7 +27095,7 @@ function isRecursive(inst, stack, resolve2) {
       break;
     // `$ZodLazy` caches its inner on the def, so a resolved edge is followed exactly
     case "lazy": {
-      const inner = def._cachedInner ?? (resolve2 ? inst._zod.innerType : void 0);
+      const inner = def._cachedInner ?? (resolve3 ? inst._zod.innerType : void 0);
       merge2(inner ? isRecursive(inner, stack, false) : ASSUMED);
       break;
     }
@@ -29060,11 +29158,11 @@ var ZodType = /* @__PURE__ */ $constructor("ZodType", (inst, def) => {
     globalRegistry.add(cl, { description });
     return cl;
   },
-  meta(...args) {
-    if (args.length === 0)
+  meta(...args2) {
+    if (args2.length === 0)
       return globalRegistry.get(this);
     const cl = this.clone();
-    globalRegistry.add(cl, args[0]);
+    globalRegistry.add(cl, args2[0]);
     return cl;
   },
   isOptional() {
@@ -29073,8 +29171,8 @@ var ZodType = /* @__PURE__ */ $constructor("ZodType", (inst, def) => {
   isNullable() {
     return this.safeParse(null).success;
   },
-  apply(fn, ...args) {
-    return args.length === 0 ? fn(this) : fn(this, ...args);
+  apply(fn, ...args2) {
+    return args2.length === 0 ? fn(this) : fn(this, ...args2);
   },
   // Overrides core's `~standard` to add `jsonSchema`. Must stay a prototype entry: redefining it per instance demotes instances to dictionary mode.
   get "~standard"() {
@@ -29162,29 +29260,29 @@ var _ZodString = /* @__PURE__ */ $constructor(
     minLength: (inst) => aggregateChecks(inst).minimum ?? null,
     maxLength: (inst) => aggregateChecks(inst).maximum ?? null
   }, {
-    regex(...args) {
-      return this.check(_regex(...args));
+    regex(...args2) {
+      return this.check(_regex(...args2));
     },
-    includes(...args) {
-      return this.check(_includes(...args));
+    includes(...args2) {
+      return this.check(_includes(...args2));
     },
-    startsWith(...args) {
-      return this.check(_startsWith(...args));
+    startsWith(...args2) {
+      return this.check(_startsWith(...args2));
     },
-    endsWith(...args) {
-      return this.check(_endsWith(...args));
+    endsWith(...args2) {
+      return this.check(_endsWith(...args2));
     },
-    min(...args) {
-      return this.check(_minLength(...args));
+    min(...args2) {
+      return this.check(_minLength(...args2));
     },
-    max(...args) {
-      return this.check(_maxLength(...args));
+    max(...args2) {
+      return this.check(_maxLength(...args2));
     },
-    length(...args) {
-      return this.check(_length(...args));
+    length(...args2) {
+      return this.check(_length(...args2));
     },
-    nonempty(...args) {
-      return this.check(_minLength(1, ...args));
+    nonempty(...args2) {
+      return this.check(_minLength(1, ...args2));
     },
     lowercase(params) {
       return this.check(_lowercase(params));
@@ -29195,8 +29293,8 @@ var _ZodString = /* @__PURE__ */ $constructor(
     trim() {
       return this.check(_trim());
     },
-    normalize(...args) {
-      return this.check(_normalize(...args));
+    normalize(...args2) {
+      return this.check(_normalize(...args2));
     },
     toLowerCase() {
       return this.check(_toLowerCase());
@@ -29561,14 +29659,14 @@ var ZodObject = /* @__PURE__ */ $constructor("ZodObject", (inst, def) => {
   omit(mask) {
     return util_exports.omit(this, mask);
   },
-  partial(...args) {
-    return util_exports.partial(ZodOptional, this, args[0]);
+  partial(...args2) {
+    return util_exports.partial(ZodOptional, this, args2[0]);
   },
-  exactPartial(...args) {
-    return util_exports.partial(ZodExactOptional, this, args[0], "exactPartial");
+  exactPartial(...args2) {
+    return util_exports.partial(ZodExactOptional, this, args2[0], "exactPartial");
   },
-  required(...args) {
-    return util_exports.required(ZodNonOptional, this, args[0]);
+  required(...args2) {
+    return util_exports.required(ZodNonOptional, this, args2[0]);
   }
 });
 function object(shape, params) {
@@ -30092,12 +30190,37 @@ var isImageManifestMediaType = (mt) => mt !== void 0 && IMAGE_MANIFEST_MEDIA_TYP
 // tools/ociutil/remote/undici.ts
 var import_agent = __toESM(require_agent(), 1);
 var import_api_request = __toESM(require_api_request(), 1);
-var import_errors6 = __toESM(require_errors(), 1);
+var import_errors8 = __toESM(require_errors(), 1);
 var import_connect = __toESM(require_connect(), 1);
+var import_wrap_handler = __toESM(require_wrap_handler(), 1);
 var Agent = import_agent.default;
 function request(url, options) {
   const { dispatcher, ...rest } = options;
   return import_api_request.default.call(dispatcher, { ...rest, origin: url.origin, path: `${url.pathname}${url.search}` });
+}
+
+// tools/ociutil/remote/registry-error.ts
+var RegistryError = class extends OciError {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+  status;
+  name = "RegistryError";
+};
+
+// tools/ociutil/remote/capped-body.ts
+var MAX_ERROR_BODY = 64 << 10;
+var MAX_TOKEN_BODY = 1 << 20;
+async function readCapped(body, max, what) {
+  const chunks = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += chunk.length;
+    if (total > max) throw new RegistryError(`${what} is larger than ${max} bytes`);
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks);
 }
 
 // tools/ociutil/remote/challenge.ts
@@ -30181,11 +30304,186 @@ var ReceiveGate = class {
 };
 var blobReceiveGate = new ReceiveGate();
 
+// tools/ociutil/remote/request-log.ts
+var enabled = false;
+function enableRequestLog(on = true) {
+  enabled = on;
+}
+var SHOWN_QUERY_PARAMS = /* @__PURE__ */ new Set(["digest", "mount", "from", "n", "last", "service", "scope", "artifacttype", "tag"]);
+function redactUrl(url) {
+  let query = "";
+  if (url.search !== "") {
+    const parts = [];
+    for (const [name, value] of url.searchParams) {
+      parts.push(`${encodeURIComponent(name)}=${SHOWN_QUERY_PARAMS.has(name.toLowerCase()) ? encodeURIComponent(value) : "REDACTED"}`);
+    }
+    query = `?${parts.join("&")}`;
+  }
+  return `${url.protocol}//${url.host}${url.pathname}${query}`;
+}
+function logRequest(method, url, headers) {
+  const length = headers["content-length"] ?? headers["Content-Length"];
+  if (enabled) writeStderrLine(`> ${method} ${redactUrl(url)}${length !== void 0 ? ` (${length} bytes)` : ""}`);
+  return enabled ? performance.now() : 0;
+}
+function logResponse(method, url, status, headers, startedAt) {
+  if (!enabled) return;
+  const length = headers["content-length"];
+  const bytes = typeof length === "string" ? `${length} bytes` : "unknown length";
+  writeStderrLine(`< ${status} ${method} ${redactUrl(url)} (${bytes}, ${elapsed(startedAt)})`);
+}
+function logNetworkError(method, url, message) {
+  if (enabled) writeStderrLine(`< ${method} ${redactUrl(url)} failed: ${oneLine2(message)}`);
+}
+function logRetry(method, url, why, delayMs, nextAttempt, attempts) {
+  if (enabled) writeStderrLine(`retry ${method} ${redactUrl(url)} after ${why}: waiting ${Math.round(delayMs)} ms (attempt ${nextAttempt} of ${attempts})`);
+}
+function logTransferRetry(why, delayMs, nextAttempt, attempts) {
+  if (enabled) writeStderrLine(`retry after ${oneLine2(why)}: waiting ${Math.round(delayMs)} ms (attempt ${nextAttempt} of ${attempts})`);
+}
+function logAuth(registry2, step) {
+  if (enabled) writeStderrLine(`auth ${registry2}: ${step}`);
+}
+function oneLine2(s) {
+  return s.replace(/\s*\n\s*/g, " ").trim();
+}
+function elapsed(startedAt) {
+  return `${Math.round(performance.now() - startedAt)} ms`;
+}
+
+// tools/ociutil/remote/stall.ts
+var STALL_MIN_BYTES = 1024;
+var DEFAULT_STALL_TIMEOUT_MS = 3e4;
+var stallTimeoutMs = DEFAULT_STALL_TIMEOUT_MS;
+function setStallTimeout(ms) {
+  stallTimeoutMs = ms;
+}
+function stallTimeout() {
+  return stallTimeoutMs;
+}
+var StallError = class extends Error {
+  name = "StallError";
+  code = STALL_ERROR_CODE;
+  constructor(timeoutMs) {
+    super(`stalled: fewer than ${STALL_MIN_BYTES} bytes in ${timeoutMs / 1e3} s`);
+  }
+};
+var STALL_ERROR_CODE = "OCIUTIL_STALLED";
+var StallWatch = class {
+  constructor(held, onStall) {
+    this.held = held;
+    this.onStall = onStall;
+    this.timer = setInterval(() => this.check(), Math.max(20, this.timeoutMs / 5));
+    this.timer.unref();
+  }
+  held;
+  onStall;
+  bytes = 0;
+  since = performance.now();
+  timeoutMs = stallTimeoutMs;
+  timer;
+  progress(n) {
+    this.bytes += n;
+    if (this.bytes < STALL_MIN_BYTES) return;
+    this.bytes = 0;
+    this.since = performance.now();
+  }
+  stop() {
+    clearInterval(this.timer);
+  }
+  check() {
+    const now = performance.now();
+    if (this.held()) {
+      this.bytes = 0;
+      this.since = now;
+      return;
+    }
+    if (now - this.since < this.timeoutMs) return;
+    this.stop();
+    this.onStall(new StallError(this.timeoutMs));
+  }
+};
+var UPLOAD_PIECE = 64 << 10;
+function watchedUpload(source) {
+  const abort = new AbortController();
+  let pulling = false;
+  let watch;
+  async function* pieces() {
+    watch = new StallWatch(() => pulling, (err3) => abort.abort(err3));
+    const chunks = source[Symbol.asyncIterator]();
+    let done = false;
+    try {
+      for (; ; ) {
+        pulling = true;
+        const next = await chunks.next();
+        pulling = false;
+        if (next.done === true) {
+          done = true;
+          return;
+        }
+        const chunk = next.value;
+        for (let at = 0; at < chunk.length; at += UPLOAD_PIECE) {
+          const piece = chunk.subarray(at, at + UPLOAD_PIECE);
+          yield piece;
+          watch.progress(piece.length);
+        }
+      }
+    } finally {
+      watch.stop();
+      if (!done) await chunks.return?.();
+    }
+  }
+  return { body: pieces(), signal: abort.signal, stop: () => watch?.stop() };
+}
+
+// tools/ociutil/remote/response-watch.ts
+function watchResponses(options) {
+  return (dispatch) => (opts, handler) => dispatch(opts, new WatchedResponse(opts, import_wrap_handler.default.wrap(handler), options));
+}
+var WatchedResponse = class {
+  constructor(opts, handler, options) {
+    this.opts = opts;
+    this.handler = handler;
+    this.options = options;
+  }
+  opts;
+  handler;
+  options;
+  watch;
+  onRequestStart(controller, context) {
+    this.handler.onRequestStart?.(controller, context);
+  }
+  onRequestUpgrade(...args2) {
+    this.handler.onRequestUpgrade?.(...args2);
+  }
+  onResponseStart(controller, status, headers, message) {
+    if (status >= 200 && this.watch === void 0) {
+      const held = this.options.held;
+      this.watch = new StallWatch(() => controller.paused || (held?.() ?? false), (err3) => controller.abort(err3));
+    }
+    this.handler.onResponseStart?.(controller, status, headers, message);
+  }
+  onResponseData(controller, chunk) {
+    this.watch?.progress(chunk.length);
+    this.handler.onResponseData?.(controller, chunk);
+  }
+  onResponseEnd(controller, trailers) {
+    this.watch?.stop();
+    this.handler.onResponseEnd?.(controller, trailers);
+  }
+  onResponseError(controller, err3) {
+    this.watch?.stop();
+    const started = this.watch !== void 0;
+    const url = new URL(this.opts.path, this.opts.origin);
+    this.handler.onResponseError?.(controller, started ? this.options.failed(this.opts.method, url, err3) : err3);
+  }
+};
+
 // tools/ociutil/remote/reused-read-buffers.ts
 import { Duplex } from "node:stream";
 var READ_BUFFER_SIZE = 1 << 20;
 function reusedBufferConnector(options, gate) {
-  return (connectOptions, callback) => {
+  return (connectOptions2, callback) => {
     const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
     const onread = {
       buffer,
@@ -30195,10 +30493,10 @@ function reusedBufferConnector(options, gate) {
       }
     };
     const connect = (0, import_connect.default)({ ...options, onread });
-    connect(connectOptions, (...args) => {
-      const socket = args[1];
+    connect(connectOptions2, (...args2) => {
+      const socket = args2[1];
       if (socket !== null) obeyGate(socket, gate);
-      callback(...args);
+      callback(...args2);
     });
   };
 }
@@ -30230,15 +30528,21 @@ var HttpError = class extends OciError {
   name = "HttpError";
 };
 var POOL_OPTIONS = { connections: 32, keepAliveTimeout: 3e4, headersTimeout: 6e4, bodyTimeout: 12e4 };
-var CONNECT_OPTIONS = { timeout: 3e4 };
+var connectOptions = () => ({ timeout: stallTimeout() });
+function bodyFailed(method, url, err3) {
+  if (err3 instanceof OciError) return err3;
+  return new HttpError(`${describeRequest(method, url)}: ${networkErrorMessage(err3)}`, { cause: err3 });
+}
 var sharedAgent;
 function agent() {
-  sharedAgent ??= new Agent({ ...POOL_OPTIONS, connect: CONNECT_OPTIONS });
+  sharedAgent ??= new Agent({ ...POOL_OPTIONS, connect: connectOptions() }).compose(watchResponses({ failed: bodyFailed }));
   return sharedAgent;
 }
 var sharedSinkAgent;
 function sinkAgent() {
-  sharedSinkAgent ??= new Agent({ ...POOL_OPTIONS, connect: reusedBufferConnector(CONNECT_OPTIONS, blobReceiveGate) });
+  sharedSinkAgent ??= new Agent({ ...POOL_OPTIONS, connect: reusedBufferConnector(connectOptions(), blobReceiveGate) }).compose(
+    watchResponses({ failed: bodyFailed, held: () => blobReceiveGate.closed })
+  );
   return sharedSinkAgent;
 }
 function header(res, name) {
@@ -30256,7 +30560,8 @@ var RETRYABLE_CODES = /* @__PURE__ */ new Set([
   "UND_ERR_CONNECT_TIMEOUT",
   "UND_ERR_HEADERS_TIMEOUT",
   "UND_ERR_BODY_TIMEOUT",
-  "UND_ERR_RES_CONTENT_LENGTH_MISMATCH"
+  "UND_ERR_RES_CONTENT_LENGTH_MISMATCH",
+  STALL_ERROR_CODE
 ]);
 function* causeChain(err3) {
   let e = err3;
@@ -30269,7 +30574,7 @@ function* causeChain(err3) {
 }
 function isTransientNetworkError(err3) {
   for (const { error: error2, code } of causeChain(err3)) {
-    if (code !== void 0 && RETRYABLE_CODES.has(code) || error2 instanceof import_errors6.default.SocketError) return true;
+    if (code !== void 0 && RETRYABLE_CODES.has(code) || error2 instanceof import_errors8.default.SocketError) return true;
   }
   return false;
 }
@@ -30302,16 +30607,21 @@ async function send(req, retryPolicy = DEFAULT_RETRY, gate) {
     try {
       res = await sendFollowingRedirects(req);
     } catch (err3) {
+      logNetworkError(req.method, req.url, networkErrorMessage(err3));
       if (idempotent && mayRetry && isTransientNetworkError(err3)) {
-        await sleep(backoffDelay(retryPolicy, attempt));
+        const delay = backoffDelay(retryPolicy, attempt);
+        logRetry(req.method, req.url, "a network error", delay, attempt + 2, retryPolicy.attempts);
+        await sleep(delay);
         continue;
       }
+      if (err3 instanceof OciError) throw err3;
       throw new HttpError(`${describeRequest(req.method, req.url)}: ${networkErrorMessage(err3)}${certificateHint(err3)}`, { cause: err3 });
     }
     const mayRetryRefusal = attempt + 1 < Math.max(retryPolicy.attempts, retryPolicy.rateLimitedAttempts ?? 0);
     if (res.status === 429 && mayRetryRefusal || mayRetry && idempotent && isRetryableStatus(res.status)) {
       await res.body.dump().catch(() => void 0);
       const delay = backoffDelay(retryPolicy, attempt, header(res, "retry-after"));
+      logRetry(req.method, req.url, `status ${res.status}`, delay, attempt + 2, res.status === 429 ? Math.max(retryPolicy.attempts, retryPolicy.rateLimitedAttempts ?? 0) : retryPolicy.attempts);
       if (res.status === 429 && gate !== void 0) gate.pause(delay);
       else await sleep(delay);
       continue;
@@ -30330,23 +30640,27 @@ async function sendFollowingRedirects(req) {
       delete headers["Authorization"];
     }
     let res;
+    const startedAt = logRequest(method, url, headers);
     if (req.sink !== void 0 && method === "GET") {
       res = await receiveIntoSink(url, headers, req.sink);
     } else {
       const body = hop === 0 && req.body ? await req.body() : void 0;
+      const upload2 = body !== void 0 && !Buffer.isBuffer(body) ? watchedUpload(body) : void 0;
       const answer = await request(url, {
         method,
         headers,
         // undici sends any async iterable (its docs and client-h1's writeIterable); its types list only Readable.
-        body: body ?? null,
+        body: upload2?.body ?? body ?? null,
+        ...upload2 !== void 0 ? { signal: upload2.signal } : {},
         // undici closes the connection after every HEAD (in case a server sends a body anyway) unless
         // told not to; registries answer HEAD with Content-Length and no body, and a plan or a push
         // makes thousands of HEADs, so each would otherwise pay a new connection (and TLS handshake).
         ...method === "HEAD" ? { reset: false } : {},
         dispatcher: agent()
-      });
+      }).finally(() => upload2?.stop());
       res = { status: answer.statusCode, headers: answer.headers, body: answer.body, url };
     }
+    logResponse(method, url, res.status, res.headers, startedAt);
     const location = res.headers["location"];
     if ([301, 302, 303, 307, 308].includes(res.status) && typeof location === "string" && (method === "GET" || method === "HEAD")) {
       await res.body.dump().catch(() => void 0);
@@ -30362,19 +30676,28 @@ async function sendFollowingRedirects(req) {
 var MAX_KEPT_BODY = 64 << 10;
 var CopiedBody = class _CopiedBody extends Readable {
   kept = 0;
+  ended = false;
   static empty() {
     const body = new _CopiedBody();
-    body.push(null);
+    body.end();
     return body;
   }
   _read() {
   }
+  /** Keeps a copy of `chunk`; false once the body is full and has ended. */
   add(chunk) {
     const room = MAX_KEPT_BODY - this.kept;
-    if (room <= 0) return;
     const copy2 = Buffer.from(chunk.subarray(0, room));
     this.kept += copy2.length;
     this.push(copy2);
+    if (this.kept < MAX_KEPT_BODY) return true;
+    this.end();
+    return false;
+  }
+  end() {
+    if (this.ended) return;
+    this.ended = true;
+    this.push(null);
   }
   async dump() {
     this.resume();
@@ -30382,7 +30705,7 @@ var CopiedBody = class _CopiedBody extends Readable {
   }
 };
 function receiveIntoSink(url, headers, sink) {
-  return new Promise((resolve2, reject) => {
+  return new Promise((resolve3, reject) => {
     let toSink = false;
     let copied;
     sinkAgent().dispatch(
@@ -30395,11 +30718,11 @@ function receiveIntoSink(url, headers, sink) {
           if (status < 200) return;
           toSink = status === 200;
           copied = toSink ? CopiedBody.empty() : new CopiedBody();
-          resolve2({ status, headers: responseHeaders, body: copied, url });
+          resolve3({ status, headers: responseHeaders, body: copied, url });
         },
         onResponseData(controller, chunk) {
           if (!toSink) {
-            copied?.add(chunk);
+            if (copied?.add(chunk) === false) controller.abort(new Error("the rest of the body is not read"));
             return;
           }
           try {
@@ -30410,12 +30733,13 @@ function receiveIntoSink(url, headers, sink) {
         },
         onResponseEnd() {
           if (toSink) sink.end();
-          else copied?.push(null);
+          else copied?.end();
         },
         onResponseError(_controller, err3) {
           if (toSink) sink.fail(err3);
-          else if (copied !== void 0) copied.destroy(err3);
-          else reject(err3);
+          else if (copied !== void 0) {
+            if (!copied.ended) copied.destroy(err3);
+          } else reject(err3);
         }
       }
     );
@@ -30448,6 +30772,34 @@ function networkErrorMessage(err3) {
     else if (code !== void 0) parts.push(code);
   }
   return parts.length > 0 ? parts.join(": ") : String(err3);
+}
+
+// tools/ociutil/remote/scheme.ts
+function hostname(registry2) {
+  if (registry2.startsWith("[")) return registry2.slice(1, registry2.indexOf("]"));
+  const colons = registry2.split(":").length - 1;
+  return colons === 1 ? registry2.slice(0, registry2.indexOf(":")) : registry2;
+}
+function isLoopbackRegistry(registry2) {
+  const host = hostname(registry2).toLowerCase();
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+async function probeLoopbackScheme(apiHost, retry) {
+  const once4 = { ...retry, attempts: 1 };
+  try {
+    const res = await send({ method: "GET", url: new URL(`https://${apiHost}/v2/`) }, once4);
+    await res.body.dump().catch(() => void 0);
+    return "https";
+  } catch (err3) {
+    if (!isTlsSpokenToPlainHttp(err3)) return "https";
+  }
+  try {
+    const res = await send({ method: "GET", url: new URL(`http://${apiHost}/v2/`) }, once4);
+    await res.body.dump().catch(() => void 0);
+    return "http";
+  } catch {
+    return "https";
+  }
 }
 
 // tools/ociutil/remote/auth.ts
@@ -30483,10 +30835,11 @@ var Authenticator = class {
     const first = await send(withAuthorization(req, known), this.retry, this.gate);
     if (first.status !== 401) return first;
     const challenges = parseChallenges(headerAll(first, "www-authenticate"));
+    logAuth(this.registry, `401 for ${scopes.join(" ") || "no scope"}; challenge: ${describeChallenges(challenges)}`);
     await first.body.dump().catch(() => void 0);
     let renewal = this.authorizations.get(key);
     if (renewal === void 0 || renewal === pending) {
-      renewal = this.authorize(challenges, scopes);
+      renewal = this.authorize(challenges, scopes, first.url);
       this.authorizations.set(key, renewal);
       renewal.catch(() => this.authorizations.delete(key));
     }
@@ -30508,22 +30861,24 @@ var Authenticator = class {
     this.credential ??= this.credentials.lookup(this.registry);
     return await this.credential;
   }
-  async authorize(challenges, scopes) {
+  async authorize(challenges, scopes, challenged) {
     const bearer = challenges.find((c) => c.scheme === "bearer");
     if (bearer !== void 0) {
-      return `Bearer ${await this.fetchToken(bearer, scopes)}`;
+      return `Bearer ${await this.fetchToken(bearer, scopes, challenged)}`;
     }
     if (challenges.some((c) => c.scheme === "basic")) {
       const cred = await this.credentialFor();
       if (cred === void 0) return void 0;
       if (cred.kind !== "basic") throw new AuthError(`${this.registry} asks for Basic auth but its stored credential is an identity token`);
+      logAuth(this.registry, "answering the Basic challenge with the stored username and password");
       this.basic = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString("base64")}`;
       return this.basic;
     }
     const schemes = challenges.map((c) => c.scheme).join(", ") || "none";
     throw new AuthError(`${this.registry}: 401 Unauthorized with an unsupported challenge (${schemes})`);
   }
-  async fetchToken(challenge, scopes) {
+  /** `challenged`: the registry URL whose 401 named the realm. */
+  async fetchToken(challenge, scopes, challenged) {
     const realm = challenge.params["realm"];
     if (realm === void 0) throw new AuthError(`${this.registry}: Bearer challenge without a realm`);
     let url;
@@ -30535,6 +30890,9 @@ var Authenticator = class {
     if (url.protocol !== "https:" && url.protocol !== "http:") throw new AuthError(`${this.registry}: token realm must be http(s)`);
     const service = challenge.params["service"];
     const cred = await this.credentialFor();
+    if (cred !== void 0 && url.protocol === "http:" && challenged.protocol === "https:" && !isLoopbackRegistry(url.host)) {
+      throw new AuthError(`${this.registry}: its token realm ${url.origin} is plain HTTP: refusing to send credentials there unencrypted`);
+    }
     const headers = { "user-agent": USER_AGENT };
     let method = "GET";
     let body;
@@ -30552,19 +30910,29 @@ var Authenticator = class {
         headers["authorization"] = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString("base64")}`;
       }
     }
+    logAuth(this.registry, `token request for ${scopes.join(" ") || "no scope"} with ${cred === void 0 ? "no credentials" : cred.kind === "basic" ? "the stored username and password" : "the stored identity token"}`);
     let res;
+    const startedAt = logRequest(method, url, headers);
     try {
       res = await request(url, { method, headers, body: body ?? null, dispatcher: agent() });
+      logResponse(method, url, res.statusCode, res.headers, startedAt);
     } catch (err3) {
+      logNetworkError(method, url, networkErrorMessage(err3));
       throw new AuthError(`${describeRequest(method, url)}: token request failed: ${networkErrorMessage(err3)}`);
     }
-    const text = await res.body.text();
+    if (res.statusCode !== 200) await res.body.dump().catch(() => void 0);
     if (res.statusCode === 401 || res.statusCode === 403) {
       throw new AuthError(
         `${this.registry}: the token server refused ${cred ? "the stored credentials" : "anonymous access"} for ${scopes.join(" ")} (${res.statusCode})`
       );
     }
     if (res.statusCode !== 200) throw new AuthError(`${describeRequest(method, url)}: token server answered ${res.statusCode}`);
+    let text;
+    try {
+      text = (await readCapped(res.body, MAX_TOKEN_BODY, `${describeRequest(method, url)}: the token response`)).toString("utf8");
+    } catch (err3) {
+      throw new AuthError(err3 instanceof OciError ? err3.message : `${describeRequest(method, url)}: token response: ${networkErrorMessage(err3)}`);
+    }
     let json;
     try {
       json = JSON.parse(text);
@@ -30576,6 +30944,10 @@ var Authenticator = class {
     return token;
   }
 };
+function describeChallenges(challenges) {
+  if (challenges.length === 0) return "none";
+  return challenges.map((c) => [c.scheme, ...Object.entries(c.params).map(([k, v]) => `${k}="${v}"`)].join(" ")).join(", ");
+}
 function scopeKey(scopes) {
   return [...scopes].sort().join(" ");
 }
@@ -30664,16 +31036,6 @@ function platformMatches(p, want) {
   const variant = p.variant ?? (p.architecture === "arm64" ? "v8" : void 0);
   return variant === want.variant;
 }
-
-// tools/ociutil/remote/registry-error.ts
-var RegistryError = class extends OciError {
-  constructor(message, status) {
-    super(message);
-    this.status = status;
-  }
-  status;
-  name = "RegistryError";
-};
 
 // tools/ociutil/remote/link.ts
 function nextPage(link2, base, what) {
@@ -30963,7 +31325,7 @@ var RemoteRepository = class {
 async function registryErrorDetail(res) {
   let text;
   try {
-    text = (await readCapped(res.body, 64 << 10, "error body")).toString("utf8");
+    text = (await readCapped(res.body, MAX_ERROR_BODY, "error body")).toString("utf8");
   } catch {
     return "";
   }
@@ -30974,44 +31336,6 @@ async function registryErrorDetail(res) {
   } catch {
   }
   return "";
-}
-async function readCapped(body, max, what) {
-  const chunks = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += chunk.length;
-    if (total > max) throw new RegistryError(`${what} is larger than ${max} bytes`);
-    chunks.push(Buffer.from(chunk));
-  }
-  return Buffer.concat(chunks);
-}
-
-// tools/ociutil/remote/scheme.ts
-function hostname(registry2) {
-  if (registry2.startsWith("[")) return registry2.slice(1, registry2.indexOf("]"));
-  const colons = registry2.split(":").length - 1;
-  return colons === 1 ? registry2.slice(0, registry2.indexOf(":")) : registry2;
-}
-function isLoopbackRegistry(registry2) {
-  const host = hostname(registry2).toLowerCase();
-  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
-async function probeLoopbackScheme(apiHost, retry) {
-  const once4 = { ...retry, attempts: 1 };
-  try {
-    const res = await send({ method: "GET", url: new URL(`https://${apiHost}/v2/`) }, once4);
-    await res.body.dump().catch(() => void 0);
-    return "https";
-  } catch (err3) {
-    if (!isTlsSpokenToPlainHttp(err3)) return "https";
-  }
-  try {
-    const res = await send({ method: "GET", url: new URL(`http://${apiHost}/v2/`) }, once4);
-    await res.body.dump().catch(() => void 0);
-    return "http";
-  } catch {
-    return "https";
-  }
 }
 
 // tools/ociutil/remote/registry.ts
@@ -31077,8 +31401,8 @@ var Registry = class {
     await this.settleScheme();
     return this.base;
   }
-  url(path7) {
-    return new URL(path7, this.base);
+  url(path10) {
+    return new URL(path10, this.base);
   }
   /** A repository; with "push" access every request asks for a push token, so one token serves a whole push. */
   repository(name, access2 = "pull") {
@@ -31203,41 +31527,6 @@ async function attest(repo, subject, prepared) {
   checkAttestationSubject(prepared, subject.digest);
   const created = (/* @__PURE__ */ new Date()).toISOString().replace(/\.\d{3}Z$/, "Z");
   return await attach(repo, subject, attestationArtifact(prepared.bytes, prepared.statement, prepared.key, created));
-}
-
-// tools/ociutil/cli/run.ts
-function action(fn) {
-  return async (...args) => {
-    try {
-      await fn(...args);
-    } catch (err3) {
-      fail(err3);
-    }
-  };
-}
-function fail(err3) {
-  if (err3 instanceof UsageError) {
-    process.stderr.write(`ociutil: ${oneLine(err3.message)}
-`);
-    process.exit(2);
-  }
-  if (err3 instanceof OciError) {
-    process.stderr.write(`ociutil: ${oneLine(err3.message)}
-`);
-    process.exit(1);
-  }
-  const code = err3?.code;
-  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
-    process.stderr.write(`ociutil: ${oneLine(err3.message)}
-`);
-    process.exit(1);
-  }
-  process.stderr.write(`ociutil: internal error: ${err3 instanceof Error ? err3.stack ?? err3.message : String(err3)}
-`);
-  process.exit(1);
-}
-function oneLine(s) {
-  return s.replace(/\s*\n\s*/g, " ");
 }
 
 // tools/ociutil/remote/credentials.ts
@@ -31435,20 +31724,20 @@ async function findExecutable(name, env) {
   return void 0;
 }
 async function runCredentialHelper(helper, serverUrl, registry2, env, timeoutMs) {
-  const program3 = `docker-credential-${helper}`;
+  const program2 = `docker-credential-${helper}`;
   if (!HELPER_NAME.test(helper)) {
     throw new CredentialError(`credential helper name ${JSON.stringify(helper)} for ${registry2} is not valid`);
   }
-  const executable = await findExecutable(program3, env);
+  const executable = await findExecutable(program2, env);
   if (executable === void 0) {
-    throw new CredentialError(`credential helper ${program3} for ${registry2} is not installed: no executable ${program3} on PATH`);
+    throw new CredentialError(`credential helper ${program2} for ${registry2} is not installed: no executable ${program2} on PATH`);
   }
-  const failed = (why) => new CredentialError(`credential helper ${program3} failed for ${registry2}: ${why}`);
+  const failed = (why) => new CredentialError(`credential helper ${program2} failed for ${registry2}: ${why}`);
   const run2 = await spawnHelper(executable, serverUrl, env, timeoutMs).catch((err3) => {
     if (err3 instanceof CredentialError) throw failed(err3.message);
     const code = err3.code;
     if (code === "ENOENT") {
-      throw new CredentialError(`credential helper ${program3} for ${registry2} is not installed: no executable ${program3} on PATH`);
+      throw new CredentialError(`credential helper ${program2} for ${registry2} is not installed: no executable ${program2} on PATH`);
     }
     throw failed(`cannot run ${executable}: ${code ?? "spawn failed"}`);
   });
@@ -31476,7 +31765,7 @@ function sanitiseLine(line) {
   return clean.length > 300 ? `${clean.slice(0, 300)}\u2026` : clean;
 }
 function spawnHelper(executable, input, env, timeoutMs) {
-  return new Promise((resolve2, reject) => {
+  return new Promise((resolve3, reject) => {
     const child = spawn(executable, ["get"], { env, shell: false, stdio: ["pipe", "pipe", "pipe"], windowsHide: true });
     const stdout = [];
     const stderr = [];
@@ -31508,7 +31797,7 @@ function spawnHelper(executable, input, env, timeoutMs) {
     child.on(
       "close",
       (code, signal) => finish(
-        () => resolve2({ code, signal, stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") })
+        () => resolve3({ code, signal, stdout: Buffer.concat(stdout).toString("utf8"), stderr: Buffer.concat(stderr).toString("utf8") })
       )
     );
     child.stdin.on("error", () => {
@@ -31570,11 +31859,261 @@ function defaultJobs() {
   return 4;
 }
 
+// tools/ociutil/progress/format.ts
+var UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+function formatBytes(n) {
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < UNITS.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${UNITS[u]}`;
+}
+function formatRate(bytesPerSecond) {
+  return `${formatBytes(Math.round(bytesPerSecond))}/s`;
+}
+function formatDuration(ms) {
+  const s = Math.ceil(ms / 1e3);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
+}
+function shortDigest(digest2) {
+  const colon = digest2.indexOf(":");
+  return colon < 0 ? digest2.slice(0, 12) : digest2.slice(0, colon + 13);
+}
+
+// tools/ociutil/progress/display.ts
+var REDRAW_MS = 100;
+var MAX_BLOB_LINES = 8;
+var Blob2 = class {
+  constructor(display2, digest2, size) {
+    this.display = display2;
+    this.digest = digest2;
+    this.size = size;
+  }
+  display;
+  digest;
+  size;
+  bytes = 0;
+  startedAt = performance.now();
+  add(n) {
+    this.bytes += n;
+    this.display.bytes += n;
+  }
+  restart() {
+    this.display.bytes -= this.bytes;
+    this.bytes = 0;
+  }
+  done(outcome) {
+    this.display.finish(this, outcome);
+  }
+};
+var ProgressDisplay = class {
+  constructor(mode, out = process.stderr) {
+    this.mode = mode;
+    this.out = out;
+  }
+  mode;
+  out;
+  /** Bytes moved so far, of `expected` (blobs found present or mounted are taken out of it). */
+  bytes = 0;
+  expected = 0;
+  planned = 0;
+  counts = { downloaded: 0, uploaded: 0, written: 0, present: 0, mounted: 0 };
+  images = { planned: 0, copied: 0, present: 0, failed: 0 };
+  active = /* @__PURE__ */ new Set();
+  startedAt;
+  drawnLines = 0;
+  timer;
+  closed = false;
+  planBlobs(count, bytes) {
+    this.planned += count;
+    this.expected += bytes;
+    this.start();
+  }
+  blob(digest2, size) {
+    this.start();
+    const b = new Blob2(this, digest2, size);
+    this.active.add(b);
+    return b;
+  }
+  planImages(count) {
+    this.images.planned += count;
+    this.start();
+  }
+  image(name, outcome) {
+    this.images[outcome]++;
+    if (this.mode === "plain" && !this.closed) this.out.write(`${outcome} ${name}
+`);
+  }
+  finish(b, outcome) {
+    if (!this.active.delete(b)) return;
+    this.counts[outcome]++;
+    if (outcome === "present" || outcome === "mounted") this.expected -= b.size;
+    if (this.mode === "plain" && !this.closed && this.images.planned === 0) {
+      this.out.write(`${shortDigest(b.digest)}: ${outcome}${outcome === "present" || outcome === "mounted" ? "" : ` ${formatBytes(b.size)}`}
+`);
+    }
+  }
+  clear() {
+    if (this.drawnLines === 0) return;
+    this.out.write(`\r\x1B[${this.drawnLines}A\x1B[J`);
+    this.drawnLines = 0;
+  }
+  close() {
+    this.stop();
+    this.clear();
+  }
+  /** The work is done: the live lines give way to one summary line. */
+  end() {
+    if (this.closed) return;
+    const nothing = this.startedAt === void 0;
+    this.close();
+    if (!nothing) this.out.write(`${this.summary()}
+`);
+  }
+  start() {
+    this.startedAt ??= performance.now();
+    if (this.mode !== "tty" || this.timer !== void 0 || this.closed) return;
+    this.timer = setInterval(() => this.draw(), REDRAW_MS);
+    this.timer.unref();
+  }
+  stop() {
+    this.closed = true;
+    if (this.timer !== void 0) clearInterval(this.timer);
+    this.timer = void 0;
+  }
+  /** Every tick, moving or not: a stalled transfer shows its rate falling and its time left growing. */
+  draw() {
+    if (this.closed) return;
+    const width = Math.max(20, (this.out.columns || 80) - 1);
+    const lines2 = [];
+    const now = performance.now();
+    let shown = 0;
+    for (const b of this.active) {
+      if (shown++ === MAX_BLOB_LINES) break;
+      if (b.bytes === 0 && b.size > 0) continue;
+      const seconds = (now - b.startedAt) / 1e3;
+      lines2.push(`${shortDigest(b.digest)}  ${formatBytes(b.bytes)} / ${formatBytes(b.size)}  ${percent(b.bytes, b.size)}  ${formatRate(seconds > 0 ? b.bytes / seconds : 0)}`);
+    }
+    if (this.active.size > MAX_BLOB_LINES) lines2.push(`\u2026 and ${this.active.size - MAX_BLOB_LINES} more`);
+    if (this.images.planned > 0) lines2.push(this.imageLine());
+    lines2.push(this.totalLine(now));
+    const frame = lines2.map((l) => l.length > width ? `${l.slice(0, width - 1)}\u2026` : l).join("\n");
+    const erase = this.drawnLines > 0 ? `\r\x1B[${this.drawnLines}A\x1B[J` : "";
+    this.out.write(`${erase}${frame}
+`);
+    this.drawnLines = lines2.length;
+  }
+  imageLine() {
+    const { planned, copied, present, failed } = this.images;
+    return `images ${copied + present + failed}/${planned}: ${copied} copied, ${present} present, ${failed} failed`;
+  }
+  totalLine(now) {
+    const seconds = (now - (this.startedAt ?? now)) / 1e3;
+    const rate = seconds > 0 ? this.bytes / seconds : 0;
+    const left = this.expected - this.bytes;
+    const eta = seconds >= 1 && rate > 0 && left > 0 ? `  ${formatDuration(left / rate * 1e3)} left` : "";
+    return `${this.blobCounts()}  ${formatBytes(this.bytes)} / ${formatBytes(this.expected)}  ${percent(this.bytes, this.expected)}  ${formatRate(rate)}${eta}`;
+  }
+  blobCounts() {
+    const { present, mounted } = this.counts;
+    const found = [present > 0 ? `${present} present` : "", mounted > 0 ? `${mounted} mounted` : ""].filter((s) => s !== "").join(", ");
+    const of = this.planned > 0 ? `/${this.planned}` : "";
+    return `blobs ${this.finished()}${of}${found !== "" ? ` (${found})` : ""}`;
+  }
+  finished() {
+    return Object.values(this.counts).reduce((a, b) => a + b, 0);
+  }
+  summary() {
+    const seconds = (performance.now() - (this.startedAt ?? 0)) / 1e3;
+    const outcomes = Object.entries(this.counts).filter(([, n]) => n > 0).map(([o, n]) => `${n} ${o}`);
+    const images = this.images.planned > 0 ? `${this.imageLine()}; ` : "";
+    const rate = formatRate(seconds > 0 ? this.bytes / seconds : 0);
+    return `${images}blobs: ${outcomes.join(", ") || "none"}; ${formatBytes(this.bytes)} in ${seconds.toFixed(1)}s (${rate})`;
+  }
+};
+function percent(done, of) {
+  return `${of > 0 ? Math.min(100, Math.floor(done / of * 100)) : 100}%`;
+}
+
+// tools/ociutil/progress/events.ts
+var IGNORED = { add() {
+}, restart() {
+}, done() {
+} };
+var listener;
+function setProgressListener(l) {
+  listener = l;
+}
+function isIgnored(blob) {
+  return blob === IGNORED;
+}
+function planBlobs(count, bytes) {
+  listener?.planBlobs(count, bytes);
+}
+function trackBlob(digest2, size) {
+  return listener?.blob(digest2, size) ?? IGNORED;
+}
+function planImages(count) {
+  listener?.planImages(count);
+}
+function imageFinished(name, outcome) {
+  listener?.image(name, outcome);
+}
+
+// tools/ociutil/progress/setup.ts
+var PROGRESS_MODES = ["auto", "tty", "plain", "none"];
+var display;
+function startProgress(mode, stderr = process.stderr) {
+  const resolved = mode === "auto" ? stderr.isTTY && process.env["TERM"] !== "dumb" ? "tty" : "none" : mode;
+  if (resolved === "none") return;
+  display = new ProgressDisplay(resolved, stderr);
+  setProgressListener(display);
+  setLiveDisplay(display);
+  process.once("exit", closeLiveDisplay);
+  endBeforeResult();
+}
+function endBeforeResult() {
+  const stdout = process.stdout;
+  const write = stdout.write;
+  stdout.write = function(...args2) {
+    stdout.write = write;
+    endProgress();
+    return write.apply(this, args2);
+  };
+}
+function endProgress() {
+  setProgressListener(void 0);
+  setLiveDisplay(void 0);
+  display?.end();
+  display = void 0;
+}
+
 // tools/ociutil/cli/options.ts
+var STALL_TIMEOUT_ENV = "OCIUTIL_STALL_TIMEOUT";
 function addRegistryOptions(cmd) {
-  return cmd.option("--insecure", "speak plain HTTP (no TLS) to every registry this command uses").option("--plain-http <registry>", "speak plain HTTP to this registry only (repeatable), e.g. localhost:5000", collect, []).addOption(new Option("-j, --jobs <n>", "parallel blob transfers").argParser(positiveInt("--jobs")).default(defaultJobs())).option("--json", "print one JSON object describing the result");
+  return cmd.option("--insecure", "speak plain HTTP (no TLS) to every registry this command uses").option("--plain-http <registry>", "speak plain HTTP to this registry only (repeatable), e.g. localhost:5000", collect, []).addOption(new Option("-j, --jobs <n>", "parallel blob transfers").argParser(positiveInt("--jobs")).default(defaultJobs())).option("--json", "print one JSON object describing the result").addOption(
+    new Option("--stall-timeout <seconds>", `end a transfer that moves less than ${STALL_MIN_BYTES} bytes in this many seconds (then retry it)`).argParser(positiveNumber("--stall-timeout")).default(DEFAULT_STALL_TIMEOUT_MS / 1e3).env(STALL_TIMEOUT_ENV)
+  );
+}
+function addOutputOptions(program2) {
+  program2.addOption(
+    new Option("--progress <mode>", "progress on stderr: tty redraws it in place, plain writes a line per blob or image done; auto is tty on a terminal, else none").choices(PROGRESS_MODES).default("auto")
+  ).option("-v, --verbose", "on stderr: every HTTP request and response, retry and auth step (secrets redacted)").hook("preAction", () => {
+    const { progress, verbose } = program2.opts();
+    enableRequestLog(verbose === true);
+    startProgress(progress);
+  }).hook("postAction", () => endProgress());
+  return program2;
 }
 function clientFor(flags) {
+  const envValue2 = process.env[STALL_TIMEOUT_ENV];
+  const stall = flags.stallTimeout ?? (envValue2 !== void 0 && envValue2 !== "" ? positiveNumber(STALL_TIMEOUT_ENV)(envValue2) : void 0);
+  if (stall !== void 0) setStallTimeout(stall * 1e3);
   const plain = flags.insecure ? true : new Set(flags.plainHttp ?? []);
   return new RegistryClient({ plainHttp: plain, ...flags.qps !== void 0 ? { qps: flags.qps } : {} });
 }
@@ -31611,9 +32150,9 @@ function print(flags, json, line) {
 }
 
 // tools/ociutil/cli/attest.ts
-function registerAttest(program3) {
+function registerAttest(program2) {
   addRegistryOptions(
-    program3.command("attest").description("attach an in-toto statement to an image as an OCI 1.1 referrer, signed (DSSE in a Sigstore bundle) with --key; prints registry/repo@<referrer digest>").argument("<ref>", "the image or index: registry/repo[:tag][@digest]").requiredOption("--statement <file>", "in-toto Statement (v1 or v0.1) JSON; one subject must have the image's digest").option("--key <pem>", "ECDSA P-256 private key, PEM (PKCS#8 or SEC1, as openssl writes): sign it so cosign verify-attestation accepts it")
+    program2.command("attest").description("attach an in-toto statement to an image as an OCI 1.1 referrer, signed (DSSE in a Sigstore bundle) with --key; prints registry/repo@<referrer digest>").argument("<ref>", "the image or index: registry/repo[:tag][@digest]").requiredOption("--statement <file>", "in-toto Statement (v1 or v0.1) JSON; one subject must have the image's digest").option("--key <pem>", "ECDSA P-256 private key, PEM (PKCS#8 or SEC1, as openssl writes): sign it so cosign verify-attestation accepts it")
   ).action(
     action(async (refArg, flags) => {
       const ref = reference(refArg);
@@ -31640,8 +32179,8 @@ import { createReadStream as createReadStream2 } from "node:fs";
 
 // tools/ociutil/layout/layout.ts
 import { createReadStream } from "node:fs";
-import { mkdir, readFile as readFile4, rename as rename2, rm as rm2, stat as stat3 } from "node:fs/promises";
-import path3 from "node:path";
+import { mkdir, opendir as opendir2, readFile as readFile4, rename as rename2, rm as rm3, stat as stat4 } from "node:fs/promises";
+import path4 from "node:path";
 
 // tools/ociutil/layout/blob-workers.ts
 import { availableParallelism } from "node:os";
@@ -31738,10 +32277,10 @@ var BlobWorker = class {
         this.owe();
         this.worker.postMessage({ op: "chunk", job, chunk, memory, length, position }, [memory]);
       },
-      finish: () => new Promise((resolve2, reject) => {
+      finish: () => new Promise((resolve3, reject) => {
         end();
         if (this.failure !== void 0) return reject(this.failure);
-        this.finishes.set(job, { resolve: resolve2, reject });
+        this.finishes.set(job, { resolve: resolve3, reject });
         this.owe();
         this.worker.postMessage({ op: "finish", job });
       }),
@@ -31855,12 +32394,12 @@ var BlobWriter = class _BlobWriter {
   ended = false;
   error;
   settle;
-  settled = new Promise((resolve2) => this.settle = resolve2);
+  settled = new Promise((resolve3) => this.settle = resolve3);
   /** Resolves once the file holds exactly the blob; rejects with the first failure. */
   done;
   /** Creates `path` (which must not exist) and a writer for it. */
-  static async create(path7, desc, what, staging) {
-    const fd = await openFile(path7, "wx", 420);
+  static async create(path10, desc, what, staging) {
+    const fd = await openFile(path10, "wx", 420);
     return new _BlobWriter(fd, desc, what, staging);
   }
   write(chunk) {
@@ -31941,11 +32480,89 @@ var BlobWriter = class _BlobWriter {
 };
 
 // tools/ociutil/util/fsutil.ts
-import { randomBytes } from "node:crypto";
-import { open as open3, rename, rm } from "node:fs/promises";
+import { open as open3, rename, rm as rm2 } from "node:fs/promises";
+import path3 from "node:path";
+
+// tools/ociutil/util/temp-files.ts
+import { createHash as createHash3, randomBytes } from "node:crypto";
+import { readlinkSync } from "node:fs";
+import { opendir, rm, stat as stat3 } from "node:fs/promises";
+import { hostname as hostname2 } from "node:os";
 import path2 from "node:path";
+var ABANDONED_AFTER_MS = 24 * 60 * 60 * 1e3;
+var TEMP_NAME = /^\.(.+)\.([0-9a-f]{8})-([0-9]+)\.[0-9a-f]{12}\.tmp$/;
+var UNHOSTED_TEMP_NAME = /^\.(.+)\.([0-9]+)\.[0-9a-f]{12}\.tmp$/;
+var hostTag;
+function writerHost() {
+  if (hostTag === void 0) {
+    let namespace = "";
+    try {
+      namespace = readlinkSync("/proc/self/ns/pid");
+    } catch {
+    }
+    hostTag = createHash3("sha256").update(`${hostname2()}\0${namespace}`).digest("hex").slice(0, 8);
+  }
+  return hostTag;
+}
+function tempNameFor(name) {
+  return `.${name}.${writerHost()}-${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
+}
+function parseTempName(name) {
+  const m = TEMP_NAME.exec(name);
+  if (m !== null) {
+    return { name, target: m[1], ...m[2] === writerHost() ? { localPid: Number(m[3]) } : {} };
+  }
+  const old = UNHOSTED_TEMP_NAME.exec(name);
+  return old !== null ? { name, target: old[1] } : void 0;
+}
+function isRunning(pid) {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err3) {
+    return err3.code === "EPERM";
+  }
+}
+async function abandonedBecause(file, temp, now = Date.now()) {
+  if (temp.localPid !== void 0 && !isRunning(temp.localPid)) return `its writer, pid ${temp.localPid}, is not running`;
+  let modified;
+  try {
+    modified = (await stat3(file)).mtimeMs;
+  } catch {
+    return void 0;
+  }
+  if (now - modified > ABANDONED_AFTER_MS) return `not modified for ${Math.floor((now - modified) / 36e5)} hours`;
+  return void 0;
+}
+async function* tempFilesIn(dir) {
+  let entries;
+  try {
+    entries = await opendir(dir);
+  } catch {
+    return;
+  }
+  for await (const entry of entries) {
+    if (!entry.isFile()) continue;
+    const temp = parseTempName(entry.name);
+    if (temp !== void 0) yield temp;
+  }
+}
+async function removeAbandonedTemps(dir, target) {
+  let removed = 0;
+  for await (const temp of tempFilesIn(dir)) {
+    if (target !== void 0 && temp.target !== target) continue;
+    const file = path2.join(dir, temp.name);
+    if (await abandonedBecause(file, temp) === void 0) continue;
+    await rm(file, { force: true });
+    removed++;
+  }
+  return removed;
+}
+
+// tools/ociutil/util/fsutil.ts
 function tempPathFor(target) {
-  return path2.join(path2.dirname(target), `.${path2.basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  return path3.join(path3.dirname(target), tempNameFor(path3.basename(target)));
 }
 async function writeFileAtomic(target, data) {
   const tmp = tempPathFor(target);
@@ -31969,7 +32586,7 @@ async function writeFileAtomic(target, data) {
     }
     await rename(tmp, target);
   } catch (err3) {
-    await rm(tmp, { force: true });
+    await rm2(tmp, { force: true });
     throw err3;
   }
 }
@@ -31986,19 +32603,23 @@ var ImageLayout = class _ImageLayout {
     this.dir = dir;
   }
   dir;
-  /** Opens DIR as a layout, creating an empty one (oci-layout, index.json, blobs/) if it has none. */
+  /**
+   * Opens DIR to write into it, creating an empty layout (oci-layout, index.json, blobs/) if it has
+   * none, and removing the temp files that interrupted writers left in it.
+   */
   static async init(dir) {
-    await mkdir(path3.join(dir, "blobs"), { recursive: true });
+    await mkdir(path4.join(dir, "blobs"), { recursive: true });
     const layout = new _ImageLayout(dir);
-    const marker = path3.join(dir, "oci-layout");
+    for (const d of await layout.tempFileDirs()) await removeAbandonedTemps(d);
+    const marker = path4.join(dir, "oci-layout");
     try {
-      await stat3(marker);
+      await stat4(marker);
     } catch {
       await writeFileAtomic(marker, `${JSON.stringify({ imageLayoutVersion: "1.0.0" })}
 `);
     }
     try {
-      await stat3(path3.join(dir, "index.json"));
+      await stat4(path4.join(dir, "index.json"));
     } catch {
       await layout.writeIndex({ schemaVersion: 2, mediaType: MediaType.OciImageIndex, manifests: [] });
     }
@@ -32008,7 +32629,7 @@ var ImageLayout = class _ImageLayout {
   static async open(dir) {
     let marker;
     try {
-      marker = await readFile4(path3.join(dir, "oci-layout"));
+      marker = await readFile4(path4.join(dir, "oci-layout"));
     } catch {
       throw new LayoutError(`${dir} is not an OCI image layout: it has no oci-layout file`);
     }
@@ -32022,14 +32643,25 @@ var ImageLayout = class _ImageLayout {
     if (!parsed.success) throw new LayoutError(`${dir}/oci-layout: ${describeIssues(parsed.error)} (expected imageLayoutVersion "1.0.0")`);
     return new _ImageLayout(dir);
   }
+  /** Where writers put temp files: the layout's root (index.json) and each blobs/<algorithm>/. */
+  async tempFileDirs() {
+    const dirs = [this.dir];
+    try {
+      for await (const entry of await opendir2(path4.join(this.dir, "blobs"))) {
+        if (entry.isDirectory()) dirs.push(path4.join(this.dir, "blobs", entry.name));
+      }
+    } catch {
+    }
+    return dirs;
+  }
   blobPath(digest2) {
     const checked2 = parseDigest(digest2);
-    return path3.join(this.dir, "blobs", digestAlgorithm(checked2), digestHex(checked2));
+    return path4.join(this.dir, "blobs", digestAlgorithm(checked2), digestHex(checked2));
   }
   /** The size of the stored blob, or undefined if there is none. */
   async blobSize(digest2) {
     try {
-      const s = await stat3(this.blobPath(digest2));
+      const s = await stat4(this.blobPath(digest2));
       return s.isFile() ? s.size : void 0;
     } catch {
       return void 0;
@@ -32050,7 +32682,7 @@ var ImageLayout = class _ImageLayout {
    */
   async receiveBlob(desc, what, deliver) {
     const target = this.blobPath(desc.digest);
-    await mkdir(path3.dirname(target), { recursive: true });
+    await mkdir(path4.dirname(target), { recursive: true });
     const tmp = tempPathFor(target);
     const writer = await BlobWriter.create(tmp, desc, what, sharedStaging);
     try {
@@ -32062,7 +32694,7 @@ var ImageLayout = class _ImageLayout {
       await writer.done;
       await rename2(tmp, target);
     } catch (err3) {
-      await rm2(tmp, { force: true });
+      await rm3(tmp, { force: true });
       throw err3;
     }
   }
@@ -32074,7 +32706,7 @@ var ImageLayout = class _ImageLayout {
     }
     const target = this.blobPath(digest2);
     if (await this.blobSize(digest2) === bytes.length) return digest2;
-    await mkdir(path3.dirname(target), { recursive: true });
+    await mkdir(path4.dirname(target), { recursive: true });
     await writeFileAtomic(target, bytes);
     return digest2;
   }
@@ -32098,7 +32730,7 @@ var ImageLayout = class _ImageLayout {
     return createReadStream(this.blobPath(digest2), { highWaterMark: STREAM_CHUNK });
   }
   async readIndex() {
-    const file = path3.join(this.dir, "index.json");
+    const file = path4.join(this.dir, "index.json");
     let bytes;
     try {
       bytes = await readFile4(file);
@@ -32116,7 +32748,7 @@ var ImageLayout = class _ImageLayout {
     return parsed.data;
   }
   async writeIndex(index) {
-    await writeFileAtomic(path3.join(this.dir, "index.json"), `${JSON.stringify(index, null, 2)}
+    await writeFileAtomic(path4.join(this.dir, "index.json"), `${JSON.stringify(index, null, 2)}
 `);
   }
   /**
@@ -32140,8 +32772,8 @@ var ImageLayout = class _ImageLayout {
 // tools/ociutil/util/file-chunks.ts
 import { open as open4 } from "node:fs/promises";
 var CHUNK = 1 << 20;
-async function* fileChunks(path7, start = 0, end) {
-  const file = await open4(path7, "r");
+async function* fileChunks(path10, start = 0, end) {
+  const file = await open4(path10, "r");
   try {
     const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
     let position = start;
@@ -32152,7 +32784,7 @@ async function* fileChunks(path7, start = 0, end) {
       let filled = 0;
       while (filled < want) {
         const { bytesRead } = await file.read(buffer, filled, want - filled, position + filled);
-        if (bytesRead === 0) throw new Error(`${path7}: file ended at ${position + filled} bytes, expected ${stop}`);
+        if (bytesRead === 0) throw new Error(`${path10}: file ended at ${position + filled} bytes, expected ${stop}`);
         filled += bytesRead;
       }
       position += filled;
@@ -32270,6 +32902,34 @@ var VerifyingStream = class extends Transform {
   }
 };
 
+// tools/ociutil/progress/counting.ts
+import { Readable as Readable2 } from "node:stream";
+function countingSink(sink, blob) {
+  if (isIgnored(blob)) return sink;
+  return {
+    write(chunk) {
+      sink.write(chunk);
+      blob.add(chunk.length);
+    },
+    end: () => sink.end(),
+    fail: (err3) => sink.fail(err3)
+  };
+}
+function countedBody(body, blob) {
+  if (isIgnored(blob)) return body;
+  return counted(body, blob);
+}
+async function* counted(body, blob) {
+  for await (const chunk of body) {
+    blob.add(chunk.length);
+    yield chunk;
+  }
+}
+function countedStream(body, blob) {
+  if (isIgnored(blob)) return body;
+  return Readable2.from(counted(body, blob), { objectMode: false });
+}
+
 // tools/ociutil/ops/retry.ts
 import { setTimeout as sleep3 } from "node:timers/promises";
 function isPermanent(err3) {
@@ -32285,7 +32945,9 @@ async function withRetries(policy, fn) {
       return await fn();
     } catch (err3) {
       if (isPermanent(err3) || attempt + 1 >= policy.attempts) throw err3;
-      await sleep3(backoffDelay(policy, attempt));
+      const delay = backoffDelay(policy, attempt);
+      logTransferRetry(networkErrorMessage(err3), delay, attempt + 2, policy.attempts);
+      await sleep3(delay);
     }
   }
 }
@@ -32295,9 +32957,12 @@ async function transferTree(tree, source, dest, tags, opts) {
   const stats = { existing: 0, mounted: 0, uploaded: 0, uploadedBytes: 0 };
   const sameRegistry = source.remote !== void 0 && source.remote.registry.host === dest.registry.host;
   const mountFrom = sameRegistry && source.remote !== void 0 && source.remote.name !== dest.name ? source.remote.name : void 0;
+  planBlobs(tree.blobs.length, tree.blobs.reduce((sum, b) => sum + b.descriptor.size, 0));
   await forEachLimit(tree.blobs, opts.jobs, async ({ descriptor }) => {
+    const progress = trackBlob(descriptor.digest, descriptor.size);
     if (await dest.blobSize(descriptor.digest) !== void 0) {
       stats.existing++;
+      progress.done("present");
       return;
     }
     let uploadUrl;
@@ -32305,6 +32970,7 @@ async function transferTree(tree, source, dest, tags, opts) {
       const mount = await dest.mountBlob(descriptor.digest, mountFrom);
       if (mount.mounted) {
         stats.mounted++;
+        progress.done("mounted");
         return;
       }
       uploadUrl = mount.uploadUrl;
@@ -32312,8 +32978,10 @@ async function transferTree(tree, source, dest, tags, opts) {
     await withRetries(opts.retry, async () => {
       const url = uploadUrl ?? await dest.startUpload();
       uploadUrl = void 0;
-      await upload(dest, url, descriptor, source, opts);
+      progress.restart();
+      await upload(dest, url, descriptor, source, opts, progress);
     });
+    progress.done("uploaded");
     stats.uploaded++;
     stats.uploadedBytes += descriptor.size;
   });
@@ -32327,17 +32995,17 @@ async function transferTree(tree, source, dest, tags, opts) {
   for (const tag of targets) await dest.putManifest(tag, root);
   return stats;
 }
-async function upload(dest, url, desc, source, opts) {
+async function upload(dest, url, desc, source, opts, progress) {
   const local = await source.hasLocal(desc);
   const openChunks = source.openChunks?.bind(source);
   const openBody = async () => {
-    if (local && openChunks !== void 0) return openChunks(desc);
+    if (local && openChunks !== void 0) return countedBody(openChunks(desc), progress);
     const body = await source.open(desc);
-    return local ? body : verified(body, desc, source.description);
+    return countedBody(local ? body : verified(body, desc, source.description), progress);
   };
   const openRange = source.openRange?.bind(source);
   if (opts.chunkSize !== void 0 && desc.size > opts.chunkSize && openRange !== void 0 && local) {
-    await dest.uploadChunked(url, desc, opts.chunkSize, (start, end) => openRange(desc, start, end));
+    await dest.uploadChunked(url, desc, opts.chunkSize, async (start, end) => countedStream(await openRange(desc, start, end), progress));
     return;
   }
   await dest.uploadMonolithic(url, desc, openBody);
@@ -32465,8 +33133,8 @@ async function copy(client, src, dst, opts) {
 }
 
 // tools/ociutil/provenance/pushed.ts
-import { mkdir as mkdir2, stat as stat4 } from "node:fs/promises";
-import path4 from "node:path";
+import { mkdir as mkdir2, stat as stat5 } from "node:fs/promises";
+import path5 from "node:path";
 function records(p) {
   const imageRefs = p.manifests.map((d) => `${p.repository}@${d}`);
   const names = p.tags.length > 0 ? p.tags.map((t) => `${p.repository}:${t}`) : [`${p.repository}@${p.digest}`];
@@ -32499,7 +33167,7 @@ function checkTektonBudget(results) {
   }
 }
 async function checkTargets(t) {
-  if (t.imageRefs !== void 0) await mustBeDir(path4.dirname(path4.resolve(t.imageRefs)), `--image-refs ${t.imageRefs}: its directory`);
+  if (t.imageRefs !== void 0) await mustBeDir(path5.dirname(path5.resolve(t.imageRefs)), `--image-refs ${t.imageRefs}: its directory`);
   if (t.tektonResults !== void 0) await mustBeDir(t.tektonResults, `--tekton-results ${t.tektonResults}`);
   if (t.builderOutput !== void 0) {
     await mkdir2(t.builderOutput, { recursive: true }).catch((err3) => {
@@ -32509,15 +33177,15 @@ async function checkTargets(t) {
   }
 }
 async function mustBeDir(dir, what) {
-  const st = await stat4(dir).catch(() => void 0);
+  const st = await stat5(dir).catch(() => void 0);
   if (st === void 0) throw new UsageError(`${what} does not exist`);
   if (!st.isDirectory()) throw new UsageError(`${what} is not a directory`);
 }
 async function writeRecords(r, t) {
   if (t.imageRefs !== void 0) await writeFileAtomic(t.imageRefs, imageRefsFile(r));
-  if (t.builderOutput !== void 0) await writeFileAtomic(path4.join(t.builderOutput, "images"), builderOutputImagesFile(r));
+  if (t.builderOutput !== void 0) await writeFileAtomic(path5.join(t.builderOutput, "images"), builderOutputImagesFile(r));
   if (t.tektonResults !== void 0) {
-    for (const [name, value] of Object.entries(r.tektonResults)) await writeFileAtomic(path4.join(t.tektonResults, name), value);
+    for (const [name, value] of Object.entries(r.tektonResults)) await writeFileAtomic(path5.join(t.tektonResults, name), value);
   }
 }
 
@@ -32544,10 +33212,10 @@ async function recordPush(targets, pushed) {
 }
 
 // tools/ociutil/cli/copy.ts
-function registerCopy(program3) {
+function registerCopy(program2) {
   addRecordOptions(
     addRegistryOptions(
-      program3.command("copy").description("copy an image or index between registries (every platform, digest preserved); prints registry/repo@digest").argument("<src>", "source reference").argument("<dst>", "destination reference: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collectTag, []).option("--no-referrers", "do not copy referrers (OCI 1.1) and cosign sha256-<hex>.sig/.att/.sbom tags")
+      program2.command("copy").description("copy an image or index between registries (every platform, digest preserved); prints registry/repo@digest").argument("<src>", "source reference").argument("<dst>", "destination reference: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collectTag, []).option("--no-referrers", "do not copy referrers (OCI 1.1) and cosign sha256-<hex>.sig/.att/.sbom tags")
     )
   ).action(
     action(async (srcArg, dstArg, flags) => {
@@ -32766,7 +33434,7 @@ async function readStatusFiles(files) {
 function hasPlaceholder(value) {
   return new RegExp(PLACEHOLDER.source).test(value);
 }
-function expand(value, values, what) {
+function expand2(value, values, what) {
   if (!hasPlaceholder(value)) return value;
   if (values === void 0) return void 0;
   return value.replace(PLACEHOLDER, (_, key) => {
@@ -32782,7 +33450,7 @@ function expandMap(map, values, what) {
   if (map === void 0) return void 0;
   const out = {};
   for (const [k, v] of Object.entries(map)) {
-    const e = expand(v, values, `${what} ${k}`);
+    const e = expand2(v, values, `${what} ${k}`);
     if (e !== void 0) out[k] = k === CREATED_KEY && hasPlaceholder(v) ? stampedTime(e) : e;
   }
   return out;
@@ -32792,8 +33460,8 @@ function stampedTime(value) {
 }
 
 // tools/ociutil/cli/provenance.ts
-function registerProvenance(program3) {
-  program3.command("provenance").description("write an in-toto Statement v1 with an SLSA Provenance v1 predicate for a built image (docs/provenance.md)").requiredOption("--build <file>", "JSON description of the build (docs/provenance.md#the-build-description)").option("--layout <dir>", "the built image: subjects are its manifest and, for an index, each image under it").option("--ref-name <name>", "with --layout: the index.json entry with this org.opencontainers.image.ref.name").option("--descriptor <file>", "instead of --layout: the built manifest's descriptor (JSON, as `ociutil image`/`index` write it)").option("--manifest <file>", "with --descriptor: the exact bytes of that manifest or index").option("--status <file>", "a Bazel workspace status file: expands {{KEY}} in the description's source (repeatable; none: not stamped)", collect2, []).option("-o, --output <file>", "write the statement here (default: stdout)").action(
+function registerProvenance(program2) {
+  program2.command("provenance").description("write an in-toto Statement v1 with an SLSA Provenance v1 predicate for a built image (docs/provenance.md)").requiredOption("--build <file>", "JSON description of the build (docs/provenance.md#the-build-description)").option("--layout <dir>", "the built image: subjects are its manifest and, for an index, each image under it").option("--ref-name <name>", "with --layout: the index.json entry with this org.opencontainers.image.ref.name").option("--descriptor <file>", "instead of --layout: the built manifest's descriptor (JSON, as `ociutil image`/`index` write it)").option("--manifest <file>", "with --descriptor: the exact bytes of that manifest or index").option("--status <file>", "a Bazel workspace status file: expands {{KEY}} in the description's source (repeatable; none: not stamped)", collect2, []).option("-o, --output <file>", "write the statement here (default: stdout)").action(
     action(async (flags) => {
       let json;
       try {
@@ -32856,7 +33524,7 @@ function stampSource(json, values) {
         expanded[k] = v;
         continue;
       }
-      const e = expand(v, values, `--build ${field}.${k}`);
+      const e = expand2(v, values, `--build ${field}.${k}`);
       if (e === void 0) {
         delete out[field];
         break;
@@ -32892,14 +33560,23 @@ async function pull(client, ref, opts) {
   const stats = { written: 0, present: 0, skipped: 0, bytes: 0 };
   const wanted = tree.blobs.filter((b) => !opts.shallow || b.role === "config");
   stats.skipped = tree.blobs.length - wanted.length;
+  planBlobs(wanted.length, wanted.reduce((sum, b) => sum + b.descriptor.size, 0));
   await forEachLimit(wanted, opts.jobs, async ({ descriptor }) => {
+    const progress = trackBlob(descriptor.digest, descriptor.size);
     if (await layout.hasBlob(descriptor)) {
       stats.present++;
+      progress.done("present");
       return;
     }
     await withRetries(client.retry, async () => {
-      await layout.receiveBlob(descriptor, `blob ${repositoryName(ref)}@${descriptor.digest}`, (sink) => repo.fetchBlob(descriptor.digest, sink));
+      progress.restart();
+      await layout.receiveBlob(
+        descriptor,
+        `blob ${repositoryName(ref)}@${descriptor.digest}`,
+        (sink) => repo.fetchBlob(descriptor.digest, countingSink(sink, progress))
+      );
     });
+    progress.done("downloaded");
     stats.written++;
     stats.bytes += descriptor.size;
   });
@@ -32957,9 +33634,9 @@ async function checkImagePlatform(layout, root, platforms, ref) {
 }
 
 // tools/ociutil/cli/pull.ts
-function registerPull(program3) {
+function registerPull(program2) {
   addRegistryOptions(
-    program3.command("pull").description("pull an image or index from a registry into an OCI image layout; prints registry/repo@digest").argument("<ref>", "image reference: registry/repo[:tag][@digest]").requiredOption("-o, --output <dir>", "layout directory to write (created if missing)").option("--platform <os/arch[/variant]>", "only this platform of an index (repeatable)", collect, []).option("--shallow", "manifests and configs only; record where the layers live for a later push").option(
+    program2.command("pull").description("pull an image or index from a registry into an OCI image layout; prints registry/repo@digest").argument("<ref>", "image reference: registry/repo[:tag][@digest]").requiredOption("-o, --output <dir>", "layout directory to write (created if missing)").option("--platform <os/arch[/variant]>", "only this platform of an index (repeatable)", collect, []).option("--shallow", "manifests and configs only; record where the layers live for a later push").option(
       "--download-plan",
       "with --shallow --json: add the left-out blobs' URLs and the Authorization header that fetches them (a credential: for Bazel's downloader, never log it)"
     )
@@ -32981,14 +33658,14 @@ function registerPull(program3) {
 }
 
 // tools/ociutil/sbom/referrer.ts
-import { readFile as readFile8, stat as stat5 } from "node:fs/promises";
+import { readFile as readFile8, stat as stat6 } from "node:fs/promises";
 var MAX_SBOM_BYTES = 64 << 20;
 var SPDX_JSON = "application/spdx+json";
 var CYCLONEDX_JSON = "application/vnd.cyclonedx+json";
 async function readSbomFile(file, flag) {
   let size;
   try {
-    size = (await stat5(file)).size;
+    size = (await stat6(file)).size;
   } catch (err3) {
     throw new OciError(`${flag} ${file}: ${err3.message}`);
   }
@@ -33025,10 +33702,10 @@ function sbomArtifact(sbom) {
 }
 
 // tools/ociutil/cli/push.ts
-function registerPush(program3) {
+function registerPush(program2) {
   addRecordOptions(
     addRegistryOptions(
-      program3.command("push").description("push the image or index of an OCI image layout to a registry, digest preserved; prints registry/repo@digest").argument("<dir>", "OCI image layout directory").argument("<ref>", "destination: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collectTag, []).option("--ref-name <name>", "push the index.json entry with this org.opencontainers.image.ref.name").addOption(new Option("--chunk-size <bytes>", "upload blobs in PATCH chunks of this size instead of one PUT").argParser(positiveInt("--chunk-size"))).option("--attest <statement>", "after the push, attach this in-toto statement to the pushed manifest (as `ociutil attest` does)").option("--attest-key <pem>", "sign the --attest statement with this ECDSA P-256 PEM key").option("--sbom <file>", "after the push, attach this SPDX or CycloneDX JSON SBOM to the pushed manifest as a referrer")
+      program2.command("push").description("push the image or index of an OCI image layout to a registry, digest preserved; prints registry/repo@digest").argument("<dir>", "OCI image layout directory").argument("<ref>", "destination: registry/repo[:tag]").option("-t, --tag <tag>", "also tag it with this (repeatable)", collectTag, []).option("--ref-name <name>", "push the index.json entry with this org.opencontainers.image.ref.name").addOption(new Option("--chunk-size <bytes>", "upload blobs in PATCH chunks of this size instead of one PUT").argParser(positiveInt("--chunk-size"))).option("--attest <statement>", "after the push, attach this in-toto statement to the pushed manifest (as `ociutil attest` does)").option("--attest-key <pem>", "sign the --attest statement with this ECDSA P-256 PEM key").option("--sbom <file>", "after the push, attach this SPDX or CycloneDX JSON SBOM to the pushed manifest as a referrer")
     )
   ).action(
     action(async (dir, refArg, flags) => {
@@ -33135,7 +33812,7 @@ async function selectImage(layout, opts) {
 // tools/ociutil/tarball/write.ts
 var import_tar_stream = __toESM(require_tar_stream(), 1);
 import { createWriteStream } from "node:fs";
-import { rename as rename3, rm as rm3 } from "node:fs/promises";
+import { rename as rename3, rm as rm4 } from "node:fs/promises";
 import { pipeline as pipeline2 } from "node:stream/promises";
 function checkRepoTag(value) {
   const ref = parseReference(value);
@@ -33202,8 +33879,8 @@ async function writeTarball(layout, selected, output, tags, platform2) {
   const pack = import_tar_stream.default.pack();
   let bytes = 0;
   const header3 = { mtime: /* @__PURE__ */ new Date(0), uid: 0, gid: 0, uname: "", gname: "" };
-  const file = (name, data) => new Promise((resolve2, reject) => pack.entry({ ...header3, name, mode: 420, size: data.length }, data, (err3) => err3 ? reject(err3) : resolve2()));
-  const dir = (name) => new Promise((resolve2, reject) => pack.entry({ ...header3, name, type: "directory", mode: 493 }, (err3) => err3 ? reject(err3) : resolve2()));
+  const file = (name, data) => new Promise((resolve3, reject) => pack.entry({ ...header3, name, mode: 420, size: data.length }, data, (err3) => err3 ? reject(err3) : resolve3()));
+  const dir = (name) => new Promise((resolve3, reject) => pack.entry({ ...header3, name, type: "directory", mode: 493 }, (err3) => err3 ? reject(err3) : resolve3()));
   const produce = async () => {
     await file("manifest.json", Buffer.from(`${JSON.stringify(manifestJson)}
 `));
@@ -33212,19 +33889,22 @@ async function writeTarball(layout, selected, output, tags, platform2) {
     await dir("blobs/");
     for (const alg of new Set([config2, ...unique].map((d) => digestAlgorithm(d.digest)))) await dir(`blobs/${alg}/`);
     await file(blobName(config2.digest), configBytes);
+    planBlobs(unique.length, unique.reduce((sum, l) => sum + l.size, 0));
     for (const [i, layer] of unique.entries()) {
+      const progress = trackBlob(layer.digest, layer.size);
       let done;
-      const finished2 = new Promise((resolve2, reject) => {
-        done = (err3) => err3 ? reject(err3) : resolve2();
+      const finished2 = new Promise((resolve3, reject) => {
+        done = (err3) => err3 ? reject(err3) : resolve3();
       });
       const sink = pack.entry({ ...header3, name: blobName(layer.digest), mode: 420, size: layer.size }, done);
       try {
-        await pipeline2(layout.openBlob(layer.digest), new VerifyingStream(layer, `${where}: layer ${i + 1} (${layer.digest})`), sink);
+        await pipeline2(countedBody(layout.openBlob(layer.digest), progress), new VerifyingStream(layer, `${where}: layer ${i + 1} (${layer.digest})`), sink);
       } catch (err3) {
         finished2.catch(() => void 0);
         throw err3;
       }
       await finished2;
+      progress.done("written");
       bytes += layer.size;
     }
     pack.finalize();
@@ -33238,15 +33918,15 @@ async function writeTarball(layout, selected, output, tags, platform2) {
     for (const r of await Promise.allSettled([produced, pipeline2(pack, out)])) if (r.status === "rejected") throw r.reason;
     await rename3(tmp, output);
   } catch (err3) {
-    await rm3(tmp, { force: true });
+    await rm4(tmp, { force: true });
     throw err3;
   }
   return { manifest: selected.image.digest, config: config2.digest, layers: layers.map((l) => l.digest), tags, bytes: bytes + configBytes.length };
 }
 
 // tools/ociutil/cli/save.ts
-function registerSave(program3) {
-  program3.command("save").description("write one image of an OCI layout as a `docker save`-format tarball, for `docker load` / `podman load` and scanners").argument("<layout>", "OCI image layout directory (complete: every layer of the image must be in it)").argument("<output>", "the tarball to write (replaced atomically)").option("-t, --tag <repo:tag>", "a name `docker load` gives the image, e.g. my/app:latest (repeatable)", collect, []).option("--ref <name>", "the index.json entry whose org.opencontainers.image.ref.name is this (needed if it lists several)").option("--platform <os/arch[/variant]>", "for an image index: the platform to take (default: linux on this machine's architecture)").option("--json", "print one JSON object describing the result").option("-q, --quiet", "print nothing on success (Bazel actions: their output would be shown on every build)").action(
+function registerSave(program2) {
+  program2.command("save").description("write one image of an OCI layout as a `docker save`-format tarball, for `docker load` / `podman load` and scanners").argument("<layout>", "OCI image layout directory (complete: every layer of the image must be in it)").argument("<output>", "the tarball to write (replaced atomically)").option("-t, --tag <repo:tag>", "a name `docker load` gives the image, e.g. my/app:latest (repeatable)", collect, []).option("--ref <name>", "the index.json entry whose org.opencontainers.image.ref.name is this (needed if it lists several)").option("--platform <os/arch[/variant]>", "for an image index: the platform to take (default: linux on this machine's architecture)").option("--json", "print one JSON object describing the result").option("-q, --quiet", "print nothing on success (Bazel actions: their output would be shown on every build)").action(
     action(async (dir, output, flags) => {
       const tags = flags.tag.map(checkRepoTag);
       const platform2 = flags.platform !== void 0 ? parsePlatform(flags.platform) : void 0;
@@ -33260,6 +33940,8 @@ function registerSave(program3) {
 
 // tools/ociutil/ops/verify.ts
 import { createReadStream as createReadStream3 } from "node:fs";
+import { opendir as opendir3 } from "node:fs/promises";
+import path6 from "node:path";
 
 // tools/ociutil/util/file-hasher.ts
 import { availableParallelism as availableParallelism2 } from "node:os";
@@ -33338,20 +34020,20 @@ var HasherThread = class {
 };
 var threads;
 var nextId = 0;
-function hashFileAsWritten(path7, algorithm) {
+function hashFileAsWritten(path10, algorithm) {
   threads ??= Array.from({ length: Math.max(1, Math.min(2, availableParallelism2() - 1 || 1)) }, () => new HasherThread());
   const thread = threads.reduce((a, b) => b.load < a.load ? b : a);
   const id = nextId++;
   let result2;
-  let resolve2;
+  let resolve3;
   let reject;
   result2 = new Promise((res, rej) => {
-    resolve2 = res;
+    resolve3 = res;
     reject = rej;
   });
   result2.catch(() => void 0);
-  thread.start(id, { resolve: resolve2, reject });
-  thread.post({ op: "open", id, path: path7, algorithm });
+  thread.start(id, { resolve: resolve3, reject });
+  thread.post({ op: "open", id, path: path10, algorithm });
   return {
     advance: (end) => thread.post({ op: "advance", id, end }),
     finish: () => {
@@ -33380,7 +34062,7 @@ async function verifyLayout(dir, jobs) {
   const layout = await ImageLayout.open(dir);
   const index = await layout.readIndex();
   const problems = [];
-  const result2 = { manifests: 0, blobs: 0, bytes: 0, problems };
+  const result2 = { manifests: 0, blobs: 0, bytes: 0, problems, strays: [] };
   const checkedBlobs = /* @__PURE__ */ new Map();
   const visited = /* @__PURE__ */ new Set();
   const layers = [];
@@ -33410,57 +34092,78 @@ async function verifyLayout(dir, jobs) {
     }
     return p;
   };
-  const visitManifest = async (desc, path7) => {
+  const visitManifest = async (desc, path10) => {
     if (visited.has(desc.digest)) return;
     visited.add(desc.digest);
     if (!isIndexMediaType(desc.mediaType) && !isImageManifestMediaType(desc.mediaType)) {
-      problems.push(`${path7}: unknown manifest media type "${desc.mediaType}"`);
+      problems.push(`${path10}: unknown manifest media type "${desc.mediaType}"`);
       return;
     }
-    if (!await checkBlob(desc, `${path7} manifest`)) return;
+    if (!await checkBlob(desc, `${path10} manifest`)) return;
     let m;
     try {
       m = parseManifest(await layout.readBlob(desc), desc.mediaType, `${desc.digest}`);
     } catch (err3) {
-      problems.push(`${path7}: ${errorMessage(err3)}`);
+      problems.push(`${path10}: ${errorMessage(err3)}`);
       return;
     }
     result2.manifests++;
-    if (m.mediaType !== desc.mediaType) problems.push(`${path7} ${desc.digest}: descriptor says ${desc.mediaType}, manifest says ${m.mediaType}`);
+    if (m.mediaType !== desc.mediaType) problems.push(`${path10} ${desc.digest}: descriptor says ${desc.mediaType}, manifest says ${m.mediaType}`);
     if (m.kind === "index") {
-      for (const [i, child] of m.index.manifests.entries()) await visitManifest(child, `${path7}.manifests[${i}]`);
+      for (const [i, child] of m.index.manifests.entries()) await visitManifest(child, `${path10}.manifests[${i}]`);
       return;
     }
     const { config: config2, layers: ls } = m.manifest;
     if (!CONFIG_MEDIA_TYPES.includes(config2.mediaType)) {
-      problems.push(`${path7} config ${config2.digest}: unknown config media type "${config2.mediaType}"`);
-    } else if (await checkBlob(config2, `${path7} config`)) {
+      problems.push(`${path10} config ${config2.digest}: unknown config media type "${config2.mediaType}"`);
+    } else if (await checkBlob(config2, `${path10} config`)) {
       try {
         const parsed = ImageConfigSchema.safeParse(JSON.parse((await layout.readBlob(config2)).toString("utf8")));
-        if (!parsed.success) problems.push(`${path7} config ${config2.digest}: ${describeIssues(parsed.error)}`);
+        if (!parsed.success) problems.push(`${path10} config ${config2.digest}: ${describeIssues(parsed.error)}`);
         else if (parsed.data.rootfs.diff_ids.length !== ls.length) {
-          problems.push(`${path7} config ${config2.digest}: ${parsed.data.rootfs.diff_ids.length} diff_ids for ${ls.length} layers`);
+          problems.push(`${path10} config ${config2.digest}: ${parsed.data.rootfs.diff_ids.length} diff_ids for ${ls.length} layers`);
         }
       } catch (err3) {
-        problems.push(`${path7} config ${config2.digest}: not JSON (${errorMessage(err3)})`);
+        problems.push(`${path10} config ${config2.digest}: not JSON (${errorMessage(err3)})`);
       }
     }
     for (const [i, layer] of ls.entries()) {
-      if (!LAYER_MEDIA_TYPES.includes(layer.mediaType)) problems.push(`${path7}.layers[${i}] ${layer.digest}: unknown layer media type "${layer.mediaType}"`);
-      layers.push({ layer, path: `${path7}.layers[${i}]` });
+      if (!LAYER_MEDIA_TYPES.includes(layer.mediaType)) problems.push(`${path10}.layers[${i}] ${layer.digest}: unknown layer media type "${layer.mediaType}"`);
+      layers.push({ layer, path: `${path10}.layers[${i}]` });
     }
   };
   for (const [i, desc] of index.manifests.entries()) await visitManifest(desc, `index.json manifests[${i}]`);
-  await forEachLimit(layers, jobs, async ({ layer, path: path7 }) => {
-    await checkBlob(layer, path7);
+  await forEachLimit(layers, jobs, async ({ layer, path: path10 }) => {
+    await checkBlob(layer, path10);
   });
   if (index.manifests.length === 0) problems.push("index.json lists no manifests");
+  await checkNames(layout, result2);
   return result2;
+}
+async function checkNames(layout, result2) {
+  for (const dir of await layout.tempFileDirs()) {
+    const rel = path6.relative(layout.dir, dir);
+    const algorithm = rel === "" ? void 0 : path6.basename(dir);
+    const known = algorithm === "sha256" || algorithm === "sha512";
+    for await (const entry of await opendir3(dir)) {
+      const name = path6.join(rel, entry.name);
+      const temp = parseTempName(entry.name);
+      if (temp !== void 0 && entry.isFile()) {
+        const why = await abandonedBecause(path6.join(dir, entry.name), temp);
+        result2.strays.push(name);
+        result2.problems.push(
+          why !== void 0 ? `${name}: a temp file an interrupted write left (${why}); the next pull or build into this layout removes it` : `${name}: a temp file of a write still under way`
+        );
+      } else if (known && !isDigest(`${algorithm}:${entry.name}`)) {
+        result2.problems.push(`${name}: not a blob (a blob's name is the ${algorithm} digest of its content)`);
+      }
+    }
+  }
 }
 
 // tools/ociutil/cli/verify.ts
-function registerVerify(program3) {
-  program3.command("verify").description("check that an OCI image layout is complete and valid: schemas, every blob's size and digest, layer media types").argument("<dir>", "OCI image layout directory").addOption(new Option("-j, --jobs <n>", "blobs hashed in parallel").argParser(positiveInt("--jobs")).default(defaultJobs())).option("--json", "print one JSON object describing the result").action(
+function registerVerify(program2) {
+  program2.command("verify").description("check that an OCI image layout is complete and valid: schemas, every blob's size and digest, layer media types").argument("<dir>", "OCI image layout directory").addOption(new Option("-j, --jobs <n>", "blobs hashed in parallel").argParser(positiveInt("--jobs")).default(defaultJobs())).option("--json", "print one JSON object describing the result").action(
     action(async (dir, flags) => {
       const result2 = await verifyLayout(dir, flags.jobs);
       if (flags.json) process.stdout.write(`${JSON.stringify({ valid: result2.problems.length === 0, ...result2 })}
@@ -33479,16 +34182,16 @@ function registerVerify(program3) {
 // tools/ociutil/mutate/layer.ts
 var import_tar_stream2 = __toESM(require_tar_stream(), 1);
 import { createReadStream as createReadStream5 } from "node:fs";
-import { lstat, open as open6, readdir, stat as stat6 } from "node:fs/promises";
-import path5 from "node:path";
+import { lstat, open as open6, readdir, stat as stat7 } from "node:fs/promises";
+import path7 from "node:path";
 import { Transform as Transform3 } from "node:stream";
 import { pipeline as pipeline4 } from "node:stream/promises";
-import { createHash as createHash4 } from "node:crypto";
+import { createHash as createHash5 } from "node:crypto";
 
 // tools/ociutil/mutate/describe.ts
 import { createReadStream as createReadStream4 } from "node:fs";
 import { open as open5 } from "node:fs/promises";
-import { createHash as createHash3 } from "node:crypto";
+import { createHash as createHash4 } from "node:crypto";
 import { createGunzip } from "node:zlib";
 import { Writable } from "node:stream";
 import { pipeline as pipeline3 } from "node:stream/promises";
@@ -33504,8 +34207,8 @@ async function describeLayerFile(file) {
   const gzip = headLength >= 2 && head[0] === 31 && head[1] === 139;
   const zstd = headLength >= 4 && head.readUInt32LE(0) === 4247762216;
   if (zstd) throw new OciError(`layer ${file} is zstd-compressed: give an uncompressed or gzip tar, or an oci_layer`);
-  const outer = createHash3("sha256");
-  const inner = createHash3("sha256");
+  const outer = createHash4("sha256");
+  const inner = createHash4("sha256");
   let size = 0;
   const sink = (h, count) => new Writable({
     highWaterMark: 1 << 20,
@@ -35501,8 +36204,8 @@ var LayerError = class extends OciError {
   name = "LayerError";
 };
 function layerPath(prefix, p, target) {
-  const cleanPrefix = path5.posix.normalize(`/${prefix}`).replace(/^\/+|\/+$/g, "");
-  const joined = path5.posix.normalize(`/${cleanPrefix}/${p.replace(/^\/+/, "")}`).replace(/^\/+|\/+$/g, "");
+  const cleanPrefix = path7.posix.normalize(`/${prefix}`).replace(/^\/+|\/+$/g, "");
+  const joined = path7.posix.normalize(`/${cleanPrefix}/${p.replace(/^\/+/, "")}`).replace(/^\/+|\/+$/g, "");
   const inside = cleanPrefix === "" || joined === cleanPrefix || joined.startsWith(`${cleanPrefix}/`);
   const escapes = p.split("/").reduce((depth, seg) => depth < 0 ? depth : seg === ".." ? depth - 1 : seg === "" || seg === "." ? depth : depth + 1, 0) < 0;
   if (!inside || escapes || joined === "") {
@@ -35529,11 +36232,11 @@ async function walk(manifest) {
   const addDirTree = async (srcDir, name) => {
     const children2 = (await readdir(srcDir)).sort();
     for (const child of children2) {
-      const src = path5.join(srcDir, child);
+      const src = path7.join(srcDir, child);
       const childName = `${name}/${child}`;
       const s = await lstat(src);
       if (s.isSymbolicLink()) {
-        const t = await stat6(src);
+        const t = await stat7(src);
         if (t.isDirectory()) await addDirTree(src, childName);
         else add2({ kind: "file", name: childName, src, mode: defaultFileMode(void 0), size: t.size });
       } else if (s.isDirectory()) {
@@ -35553,7 +36256,7 @@ async function walk(manifest) {
     } else if (entry.src !== void 0) {
       let s;
       try {
-        s = await stat6(entry.src);
+        s = await stat7(entry.src);
       } catch {
         throw new LayerError(`${manifest.target ?? "layer"}: source ${entry.src} for "${entry.path}" does not exist`);
       }
@@ -35586,7 +36289,7 @@ async function walk(manifest) {
   return [...byName.values()].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
 var Tap = class extends Transform3 {
-  hash = createHash4("sha256");
+  hash = createHash5("sha256");
   size = 0;
   _transform(chunk, _enc, done) {
     this.hash.update(chunk);
@@ -35599,16 +36302,16 @@ async function writeEntries(pack, entries, m) {
   for (const e of entries) {
     if (e.kind === "dir") {
       await new Promise(
-        (resolve2, reject) => pack.entry({ ...common, name: `${e.name}/`, type: "directory", mode: e.mode }, (err3) => err3 ? reject(err3) : resolve2())
+        (resolve3, reject) => pack.entry({ ...common, name: `${e.name}/`, type: "directory", mode: e.mode }, (err3) => err3 ? reject(err3) : resolve3())
       );
     } else if (e.kind === "symlink") {
       await new Promise(
-        (resolve2, reject) => pack.entry({ ...common, name: e.name, type: "symlink", linkname: e.target, mode: 511 }, (err3) => err3 ? reject(err3) : resolve2())
+        (resolve3, reject) => pack.entry({ ...common, name: e.name, type: "symlink", linkname: e.target, mode: 511 }, (err3) => err3 ? reject(err3) : resolve3())
       );
     } else {
       let done;
-      const finished2 = new Promise((resolve2, reject) => {
-        done = (err3) => err3 ? reject(err3) : resolve2();
+      const finished2 = new Promise((resolve3, reject) => {
+        done = (err3) => err3 ? reject(err3) : resolve3();
       });
       const sink = pack.entry({ ...common, name: e.name, type: "file", mode: e.mode, size: e.size }, done);
       await pipeline4(createReadStream5(e.src, { highWaterMark: 1 << 20 }), sink);
@@ -35641,8 +36344,8 @@ async function buildLayer(manifest, output) {
     diffID
   };
 }
-function registerLayer(program3) {
-  program3.command("layer").description("write a reproducible layer tarball from a file manifest (JSON) and its info, or (--describe) the info of an existing tar").option("--manifest <file>", "layer manifest JSON (prefix, mtime, uid, gid, compression, entries)").option("--output <file>", "where to write the layer (tar, or tar+gzip)").option("--describe <file>", "instead: describe this existing tar or tar+gzip").requiredOption("--info <file>", "where to write {descriptor, diffID} as JSON").action(
+function registerLayer(program2) {
+  program2.command("layer").description("write a reproducible layer tarball from a file manifest (JSON) and its info, or (--describe) the info of an existing tar").option("--manifest <file>", "layer manifest JSON (prefix, mtime, uid, gid, compression, entries)").option("--output <file>", "where to write the layer (tar, or tar+gzip)").option("--describe <file>", "instead: describe this existing tar or tar+gzip").requiredOption("--info <file>", "where to write {descriptor, diffID} as JSON").action(
     action(async (opts) => {
       let info;
       if (opts.describe !== void 0) {
@@ -35859,14 +36562,14 @@ function stampSpec(spec, values) {
   if (labels !== void 0) out.labels = labels;
   if (annotations2 !== void 0) out.annotations = annotations2;
   if (spec.created !== void 0) {
-    const created = expand(spec.created, values, "created");
+    const created = expand2(spec.created, values, "created");
     if (created === void 0) delete out.created;
     else out.created = stampedTime(created);
   }
   return out;
 }
-function registerImage(program3) {
-  program3.command("image").description("assemble an image config and manifest from a base, layers and config attributes").requiredOption("--spec <file>", "JSON: entrypoint, cmd, env, user, workdir, exposed_ports, volumes, labels, annotations, created, os, architecture, variant").option("--base-manifest <file>", "the base image's manifest (exact bytes)").option("--base-config <file>", "the base image's config (exact bytes)").option("--layer <INFO.json=FILE|FILE>", "a layer to add on top, in order (repeatable)", collect2, []).option("--status <file>", "a Bazel workspace status file: expands {{KEY}} in labels, annotations and created (repeatable; none: not stamped)", collect2, []).requiredOption("--output-manifest <file>", "where to write the manifest").requiredOption("--output-config <file>", "where to write the config").option("--output-digest <file>", "also write the digest alone, sha256:<hex> with no newline (rules_oci's <name>.digest)").requiredOption("--output-descriptor <file>", "where to write the manifest's descriptor (JSON, with platform)").action(
+function registerImage(program2) {
+  program2.command("image").description("assemble an image config and manifest from a base, layers and config attributes").requiredOption("--spec <file>", "JSON: entrypoint, cmd, env, user, workdir, exposed_ports, volumes, labels, annotations, created, os, architecture, variant").option("--base-manifest <file>", "the base image's manifest (exact bytes)").option("--base-config <file>", "the base image's config (exact bytes)").option("--layer <INFO.json=FILE|FILE>", "a layer to add on top, in order (repeatable)", collect2, []).option("--status <file>", "a Bazel workspace status file: expands {{KEY}} in labels, annotations and created (repeatable; none: not stamped)", collect2, []).requiredOption("--output-manifest <file>", "where to write the manifest").requiredOption("--output-config <file>", "where to write the config").option("--output-digest <file>", "also write the digest alone, sha256:<hex> with no newline (rules_oci's <name>.digest)").requiredOption("--output-descriptor <file>", "where to write the manifest's descriptor (JSON, with platform)").action(
     action(async (opts) => {
       const spec = stampSpec(await withAttributeFiles(await readJsonFile(opts.spec, ImageSpecSchema, "image spec")), await readStatusFiles(opts.status));
       const layers = [];
@@ -35912,8 +36615,8 @@ function buildIndex(manifests, annotations2, target) {
   const index = canonicalBytes(doc);
   return { index, descriptor: { mediaType: MediaType.OciImageIndex, digest: digestOf(index), size: index.length } };
 }
-function registerIndex(program3) {
-  program3.command("index").description("assemble an image index from manifest descriptors").option("--manifest <descriptor.json>", "the descriptor of an image to include, in order (repeatable)", collect2, []).option("--annotation <key=value>", "an annotation of the index (repeatable)", collect2, []).option("--annotations-file <file>", "annotations from a file of name=value lines (--annotation wins)").option("--target <label>", "the Bazel target, for error messages").option("--status <file>", "a Bazel workspace status file: expands {{KEY}} in annotations (repeatable; none: not stamped)", collect2, []).requiredOption("--output-index <file>", "where to write the index").option("--output-digest <file>", "also write the digest alone, sha256:<hex> with no newline (rules_oci's <name>.digest)").requiredOption("--output-descriptor <file>", "where to write the index's descriptor (JSON)").action(
+function registerIndex(program2) {
+  program2.command("index").description("assemble an image index from manifest descriptors").option("--manifest <descriptor.json>", "the descriptor of an image to include, in order (repeatable)", collect2, []).option("--annotation <key=value>", "an annotation of the index (repeatable)", collect2, []).option("--annotations-file <file>", "annotations from a file of name=value lines (--annotation wins)").option("--target <label>", "the Bazel target, for error messages").option("--status <file>", "a Bazel workspace status file: expands {{KEY}} in annotations (repeatable; none: not stamped)", collect2, []).requiredOption("--output-index <file>", "where to write the index").option("--output-digest <file>", "also write the digest alone, sha256:<hex> with no newline (rules_oci's <name>.digest)").requiredOption("--output-descriptor <file>", "where to write the index's descriptor (JSON)").action(
     action(async (opts) => {
       const manifests = [];
       for (const file of opts.manifest) manifests.push(await readDescriptorFile(file));
@@ -35933,14 +36636,14 @@ function registerIndex(program3) {
 
 // tools/ociutil/mutate/layout.ts
 import { constants as fsConstants } from "node:fs";
-import { copyFile, link, mkdir as mkdir3, readFile as readFile11, realpath, rm as rm4, writeFile } from "node:fs/promises";
-import path6 from "node:path";
+import { copyFile, link, mkdir as mkdir3, readFile as readFile11, realpath, rm as rm5, writeFile } from "node:fs/promises";
+import path8 from "node:path";
 var MissingBlobsError = class extends OciError {
   name = "MissingBlobsError";
 };
 function digestFromPath(file) {
-  const hex2 = path6.basename(file);
-  const alg = path6.basename(path6.dirname(file));
+  const hex2 = path8.basename(file);
+  const alg = path8.basename(path8.dirname(file));
   try {
     return parseDigest(`${alg}:${hex2}`);
   } catch {
@@ -35948,8 +36651,8 @@ function digestFromPath(file) {
   }
 }
 async function placeBlob(src, target, stats, size) {
-  await mkdir3(path6.dirname(target), { recursive: true });
-  await rm4(target, { force: true });
+  await mkdir3(path8.dirname(target), { recursive: true });
+  await rm5(target, { force: true });
   const real = await realpath(src);
   try {
     await link(real, target);
@@ -36010,8 +36713,8 @@ async function assembleLayout(output, inputs) {
   await layout.writeIndex({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [top] });
   return stats;
 }
-function registerLayout(program3) {
-  program3.command("layout").description("assemble a complete OCI image layout directory from blob files (hard links where possible)").requiredOption("--output <dir>", "the layout directory to write").requiredOption("--descriptor <file>", "the descriptor (JSON) of the image or index that index.json names").option("--ref-name <name>", "org.opencontainers.image.ref.name of that entry").option("--blob <file>", "a manifest, index or config file (hashed) (repeatable)", collect2, []).option("--layer <INFO.json=FILE>", "a layer and the info `ociutil layer` wrote for it (repeatable)", collect2, []).option("--named-blob <file>", "a blob file named .../<alg>/<hex>, as in a pulled layout (repeatable)", collect2, []).option("--missing-hint <text>", "what to tell the user when a blob is missing").option("--allow-missing-from <registry/repo>", "leave out layers no input holds, recording this repository as where they live (a shallow layout for push)").option("--stats <file>", "write {blobs, linked, copied, bytes} as JSON").action(
+function registerLayout(program2) {
+  program2.command("layout").description("assemble a complete OCI image layout directory from blob files (hard links where possible)").requiredOption("--output <dir>", "the layout directory to write").requiredOption("--descriptor <file>", "the descriptor (JSON) of the image or index that index.json names").option("--ref-name <name>", "org.opencontainers.image.ref.name of that entry").option("--blob <file>", "a manifest, index or config file (hashed) (repeatable)", collect2, []).option("--layer <INFO.json=FILE>", "a layer and the info `ociutil layer` wrote for it (repeatable)", collect2, []).option("--named-blob <file>", "a blob file named .../<alg>/<hex>, as in a pulled layout (repeatable)", collect2, []).option("--missing-hint <text>", "what to tell the user when a blob is missing").option("--allow-missing-from <registry/repo>", "leave out layers no input holds, recording this repository as where they live (a shallow layout for push)").option("--stats <file>", "write {blobs, linked, copied, bytes} as JSON").action(
     action(async (opts) => {
       const layers = [];
       for (const arg of opts.layer) {
@@ -36036,6 +36739,9 @@ function registerLayout(program3) {
 
 // tools/ociutil/mutate/commands.ts
 var mutateCommands = [registerLayer, registerImage, registerIndex, registerLayout];
+
+// tools/ociutil/promote/command.ts
+import path9 from "node:path";
 
 // tools/ociutil/remote/listing.ts
 var MAX_PAGE_BYTES = 16 << 20;
@@ -36092,15 +36798,9 @@ async function readPages(registry2, first, scopes, what) {
       const why = res.status === 401 || res.status === 403 ? "no access with the credentials in use" : `answered ${res.status}`;
       throw new RegistryError(`${what}: ${why}`, res.status);
     }
-    const chunks = [];
-    let total = 0;
-    for await (const chunk of res.body) {
-      total += chunk.length;
-      if (total > MAX_PAGE_BYTES) throw new RegistryError(`${what}: a page larger than ${MAX_PAGE_BYTES} bytes`);
-      chunks.push(Buffer.from(chunk));
-    }
+    const bytes = await readCapped(res.body, MAX_PAGE_BYTES, `${what}: a page`);
     try {
-      out.push(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+      out.push(JSON.parse(bytes.toString("utf8")));
     } catch {
       throw new RegistryError(`${what}: the registry's answer is not JSON`);
     }
@@ -36233,6 +36933,7 @@ async function executePlan(client, plan, jobs, opts = {}) {
   list.sort((a, b) => a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0);
   const blobJobs = Math.max(1, Math.min(defaultJobs(), jobs));
   const recheck = new DestinationRecheck(client);
+  planImages(list.length);
   await forEachLimit(list, jobs, async (g) => {
     let imageOk = true;
     if (g.from !== void 0) {
@@ -36273,8 +36974,14 @@ async function executePlan(client, plan, jobs, opts = {}) {
         results.set(r, { ...r, outcome: "failed", detail: errorMessage(err3) });
       }
     }
+    imageFinished(`${g.destination.name}@${g.digest}`, groupOutcome(g, results));
   });
   return plan.map((e) => results.get(e));
+}
+function groupOutcome(g, results) {
+  const outcomes = [...g.edges, ...g.referrers].map((e) => results.get(e)?.outcome);
+  if (outcomes.some((o) => o === "failed" || o === "refused")) return "failed";
+  return outcomes.includes("copied") ? "copied" : "present";
 }
 async function copyReferrerEdge(client, e, jobs) {
   const from = client.repository(e.from);
@@ -36428,17 +37135,70 @@ async function run(lookups, limit) {
 // tools/ociutil/promote/manifest.ts
 var import_yaml = __toESM(require_dist(), 1);
 import { readFile as readFile12 } from "node:fs/promises";
+
+// tools/ociutil/promote/yaml-items.ts
+var ITEMS_PER_SLICE = 1e3;
+function sliceSequence(text, from, itemsPerSlice = ITEMS_PER_SLICE) {
+  let indent = -1;
+  let start = -1;
+  let end = text.length;
+  const slices = [];
+  const itemsBefore = [];
+  let items = 0;
+  let offset = from;
+  while (offset < text.length) {
+    const nl = text.indexOf("\n", offset);
+    const lineEnd = nl < 0 ? text.length : nl;
+    const line = text.slice(offset, lineEnd).replace(/\r$/, "");
+    const next = nl < 0 ? text.length : nl + 1;
+    const body = line.trimStart();
+    const lineIndent = line.length - body.length;
+    if (line.includes("	")) return void 0;
+    if (body === "" || body.startsWith("#")) {
+      offset = next;
+      continue;
+    }
+    if (indent < 0) {
+      if (!isItemStart(body)) return void 0;
+      indent = lineIndent;
+      start = offset;
+    }
+    if (lineIndent < indent || lineIndent === indent && !isItemStart(body)) {
+      end = offset;
+      break;
+    }
+    if (/^(---|\.\.\.)(\s|$)/.test(line)) return void 0;
+    if (/(^|[\s[{,:-])[&*][^\s,\]}]/.test(body)) return void 0;
+    if (lineIndent === indent) {
+      if (items % itemsPerSlice === 0) {
+        slices.push(offset);
+        itemsBefore.push(items);
+      }
+      items++;
+    }
+    offset = next;
+  }
+  if (start < 0) return void 0;
+  return { start, end, slices, itemsBefore };
+}
+function isItemStart(body) {
+  return body === "-" || body.startsWith("- ");
+}
+
+// tools/ociutil/promote/manifest.ts
 var Reader = class {
-  constructor(file, problems) {
+  constructor(file, problems, linesBefore = 0) {
     this.file = file;
     this.problems = problems;
+    this.linesBefore = linesBefore;
   }
   file;
   problems;
+  linesBefore;
   lines = new import_yaml.LineCounter();
   at(node2) {
     const offset = node2?.range?.[0] ?? 0;
-    return { file: this.file, line: this.lines.linePos(offset).line };
+    return { file: this.file, line: this.lines.linePos(offset).line + this.linesBefore };
   }
   problem(node2, field, message) {
     this.problems.push({ ...this.at(node2), field, message });
@@ -36446,7 +37206,7 @@ var Reader = class {
   parse(text) {
     const doc = (0, import_yaml.parseDocument)(text, { schema: "failsafe", lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
     for (const err3 of [...doc.errors, ...doc.warnings]) {
-      const line = this.lines.linePos(err3.pos[0]).line;
+      const line = this.lines.linePos(err3.pos[0]).line + this.linesBefore;
       const what = err3.code === "DUPLICATE_KEY" ? `duplicate key ${JSON.stringify(keyAt(text, err3.pos[0]))}` : err3.message.split("\n")[0];
       this.problems.push({ file: this.file, line, field: "(yaml)", message: what });
     }
@@ -36529,7 +37289,7 @@ function readRegistries(r, doc, node2, field, unused) {
   });
   return out;
 }
-function readImages(r, doc, node2, field) {
+function readImages(r, doc, node2, field, itemsBefore = 0) {
   if (isNull(node2)) return [];
   if (!(0, import_yaml.isSeq)(node2)) {
     r.problem(node2, field, "must be a list of images");
@@ -36538,7 +37298,7 @@ function readImages(r, doc, node2, field) {
   const out = [];
   node2.items.forEach((raw, i) => {
     const item = resolve(doc, raw);
-    const f = `${field}[${i}]`;
+    const f = `${field}[${itemsBefore + i}]`;
     if (!(0, import_yaml.isMap)(item)) {
       r.problem(item, f, "must be a mapping with name and dmap");
       return;
@@ -36563,9 +37323,10 @@ function readDmap(r, doc, node2, field) {
       r.problem(keyNode, field, "a digest key that is not a string");
       continue;
     }
-    const f = `${field}[${JSON.stringify(digest2)}]`;
+    const entry = new DmapEntry(digest2, r.at(keyNode), field);
+    const f = entry.field;
     const value = resolve(doc, pair.value);
-    const tags = [];
+    const tags = entry.tags;
     if (!isNull(value)) {
       if (!(0, import_yaml.isSeq)(value)) {
         r.problem(value, f, "must be a list of tags ([] for none)");
@@ -36574,13 +37335,64 @@ function readDmap(r, doc, node2, field) {
           const t = resolve(doc, rawTag);
           const tag = scalarText(t);
           if (tag === void 0) r.problem(t, `${f}[${j}]`, "a tag must be a string");
-          else tags.push({ tag, at: r.at(t), field: `${f}[${j}]` });
+          else tags.push(new DmapTag(tag, r.at(t), entry, j));
         });
       }
     }
-    out.push({ digest: digest2, tags, at: r.at(keyNode), field: f });
+    out.push(entry);
   }
   return out;
+}
+var DmapEntry = class {
+  constructor(digest2, at, dmapField) {
+    this.digest = digest2;
+    this.at = at;
+    this.dmapField = dmapField;
+  }
+  digest;
+  at;
+  dmapField;
+  tags = [];
+  get field() {
+    return `${this.dmapField}[${JSON.stringify(this.digest)}]`;
+  }
+};
+var DmapTag = class {
+  constructor(tag, at, entry, index) {
+    this.tag = tag;
+    this.at = at;
+    this.entry = entry;
+    this.index = index;
+  }
+  tag;
+  at;
+  entry;
+  index;
+  get field() {
+    return `${this.entry.field}[${this.index}]`;
+  }
+};
+function readImageSlices(file, text, s, problems) {
+  const out = [];
+  let line = 0;
+  let counted2 = 0;
+  for (let i = 0; i < s.slices.length; i++) {
+    const from = s.slices[i];
+    for (let at = text.indexOf("\n", counted2); at >= 0 && at < from; at = text.indexOf("\n", at + 1)) line++;
+    counted2 = from;
+    const r = new Reader(file, problems, line);
+    const doc = r.parse(text.slice(from, s.slices[i + 1] ?? s.end));
+    for (const image of readImages(r, doc, doc.contents, "images", s.itemsBefore[i])) out.push(image);
+  }
+  return out;
+}
+function without(text, start, end) {
+  return text.slice(0, start) + "\n".repeat(countLines(text, start, end)) + text.slice(end);
+}
+function countLines(text, start, end) {
+  let n = 0;
+  for (let at = text.indexOf("\n", start); at >= 0 && at < end; at = text.indexOf("\n", at + 1)) n++;
+  return n;
 }
 async function readText(file, problems) {
   try {
@@ -36594,8 +37406,10 @@ async function readText(file, problems) {
 async function readPlainManifest(file, problems) {
   const text = await readText(file, problems);
   if (text === void 0) return void 0;
+  const key = /^images:[ ]*(#.*)?\r?$/m.exec(text);
+  const slices = key !== null ? sliceSequence(text, text.indexOf("\n", key.index) + 1) : void 0;
   const r = new Reader(file, problems);
-  const doc = r.parse(text);
+  const doc = r.parse(slices !== void 0 ? without(text, slices.start, slices.end) : text);
   const m = { file, registries: [], images: [], registriesAt: { file, line: 1 }, unused: [] };
   const root = doc.contents;
   if (isNull(root)) return m;
@@ -36606,7 +37420,7 @@ async function readPlainManifest(file, problems) {
   const kv = fields(r, doc, root, "(root)", ["registries", "images"]);
   m.registriesAt = r.at(kv.get("registries") ?? root);
   m.registries = readRegistries(r, doc, kv.get("registries") ?? null, "registries", m.unused);
-  m.images = readImages(r, doc, kv.get("images") ?? null, "images");
+  m.images = slices !== void 0 ? readImageSlices(file, text, slices, problems) : readImages(r, doc, kv.get("images") ?? null, "images");
   return m;
 }
 async function readThinManifest(file, imagesFile, problems) {
@@ -36630,36 +37444,57 @@ async function readThinManifest(file, imagesFile, problems) {
     r.problem(root, "(root)", "a thin promoter manifest must be a mapping with registries");
   }
   if (imagesText !== void 0) {
-    const ri = new Reader(imagesFile, problems);
-    const idoc = ri.parse(imagesText);
-    m.images = readImages(ri, idoc, idoc.contents, "images");
+    const slices = sliceSequence(imagesText, 0);
+    const around = `${imagesText.slice(0, slices?.start ?? 0)}
+${imagesText.slice(slices?.end ?? 0)}`;
+    if (slices !== void 0 && around.split("\n").every((l) => l.trim() === "" || l.trim().startsWith("#"))) {
+      m.images = readImageSlices(imagesFile, imagesText, slices, problems);
+    } else {
+      const ri = new Reader(imagesFile, problems);
+      const idoc = ri.parse(imagesText);
+      m.images = readImages(ri, idoc, idoc.contents, "images");
+    }
   }
   return m;
 }
 
 // tools/ociutil/promote/plan.ts
 function planEdges(edges, inventory) {
-  return edges.map((e) => {
-    const s = inventory.get(e.source.name);
-    const d = inventory.get(e.destination.name);
-    const to = (fields2) => Object.assign(e, fields2);
-    if (d.error !== void 0) return to({ action: "unreadable", detail: d.error });
-    const present = () => to({ action: "present", sourceHas: s.error === void 0 && s.digests.get(e.digest) === true });
-    if (e.tag !== null) {
-      const current = d.tags.get(e.tag);
-      if (current === e.digest) return present();
-      if (current !== void 0) return to({ action: "tag-move", detail: `${e.destination.name}:${e.tag} points at ${current}; tag moves are refused` });
-    } else if (d.digests.get(e.digest) === true) {
-      return present();
+  const plan = edges;
+  for (const p of plan) {
+    const s = inventory.get(p.source.name);
+    const d = inventory.get(p.destination.name);
+    const sourceHas = s.error === void 0 && s.digests.get(p.digest) === true;
+    if (d.error !== void 0) {
+      p.action = "unreadable";
+      p.detail = d.error;
+    } else if (p.tag !== null ? d.tags.get(p.tag) === p.digest : d.digests.get(p.digest) === true) {
+      p.action = "present";
+      p.sourceHas = sourceHas;
+    } else if (p.tag !== null && d.tags.has(p.tag)) {
+      p.action = "tag-move";
+      p.detail = `${p.destination.name}:${p.tag} points at ${d.tags.get(p.tag)}; tag moves are refused`;
+    } else if (sourceHas) {
+      p.action = "copy";
+      p.from = p.source;
+      if (d.absentByCatalog === true) p.destinationUnread = true;
+    } else if (d.digests.get(p.digest) === true) {
+      p.action = "copy";
+      p.from = p.destination;
+    } else if (s.error !== void 0) {
+      p.action = "unreadable";
+      p.detail = s.error;
+    } else {
+      p.action = "missing";
     }
-    if (s.error === void 0 && s.digests.get(e.digest) === true) return to({ action: "copy", from: e.source, ...d.absentByCatalog === true ? { destinationUnread: true } : {} });
-    if (d.digests.get(e.digest) === true) return to({ action: "copy", from: e.destination });
-    if (s.error !== void 0) return to({ action: "unreadable", detail: s.error });
-    return to({ action: "missing", detail: `${e.digest} is in neither ${e.source.name} nor ${e.destination.name}` });
-  });
+  }
+  return plan;
+}
+function missingDetail(e) {
+  return `${e.digest} is in neither ${e.source.name} nor ${e.destination.name}`;
 }
 function sortEdges(edges) {
-  return [...edges].sort(
+  return edges.sort(
     (a, b) => cmp(a.destination.name, b.destination.name) || cmp(a.tag ?? "\uFFFF", b.tag ?? "\uFFFF") || cmp(a.digest, b.digest) || cmp(a.source.name, b.source.name)
   );
 }
@@ -36805,7 +37640,7 @@ function reportEdge(r) {
     tag: r.tag,
     action: r.action,
     outcome: r.outcome,
-    ...r.detail !== void 0 ? { detail: r.detail } : {},
+    ...r.detail !== void 0 ? { detail: r.detail } : r.action === "missing" ? { detail: missingDetail(r) } : {},
     ...r.referrer !== void 0 ? { kind: r.referrer.kind, subject: r.referrer.subject } : {},
     manifest: `${r.at.file}:${r.at.line}`
   };
@@ -36845,36 +37680,56 @@ function cells(r) {
   return [
     e.outcome === "planned" ? "copy" : e.outcome,
     e.tag !== null ? e.destination : e.destination.replace(/@sha256:.*$/, e.kind !== void 0 && e.kind !== "cosign-tag" ? ` (${e.kind})` : " (no tag)"),
-    shortDigest(e.digest),
-    e.detail ?? (e.subject !== void 0 ? `${KIND_WORDS[e.kind]} of ${shortDigest(e.subject)}` : e.outcome === "planned" || e.outcome === "copied" ? `from ${e.source.replace(/@sha256:.*$/, "")}` : "")
+    shortDigest2(e.digest),
+    e.detail ?? (e.subject !== void 0 ? `${KIND_WORDS[e.kind]} of ${shortDigest2(e.subject)}` : e.outcome === "planned" || e.outcome === "copied" ? `from ${e.source.replace(/@sha256:.*$/, "")}` : "")
   ];
 }
 function* tableLines(report) {
   const header3 = ["OUTCOME", "DESTINATION", "DIGEST", "DETAIL"];
+  const missing = /* @__PURE__ */ new Map();
+  for (const r of report.results) {
+    if (r.outcome !== "missing") continue;
+    let m = missing.get(r.source.name);
+    if (m === void 0) missing.set(r.source.name, m = { source: r.source.name, digests: /* @__PURE__ */ new Set(), destinations: /* @__PURE__ */ new Set(), edges: 0, only: r });
+    else m.only = void 0;
+    m.digests.add(r.digest);
+    m.destinations.add(r.destination.name);
+    m.edges++;
+  }
   const rows = function* () {
-    for (const r of report.results) if (r.outcome !== "present") yield r;
+    for (const r of report.results) if (r.outcome !== "present" && r.outcome !== "missing") yield cells(r);
+    for (const m of [...missing.values()].sort((a, b) => a.source < b.source ? -1 : 1)) yield m.only !== void 0 ? cells(m.only) : missingCells(m);
   };
   const widths = header3.map((h) => h.length);
-  for (const r of rows()) {
-    const c = cells(r);
+  for (const c of rows()) {
     for (let i = 0; i < 3; i++) widths[i] = Math.max(widths[i], c[i].length);
   }
   const line = (c) => c.map((x, i) => i === c.length - 1 ? x : x.padEnd(widths[i])).join("  ").trimEnd();
   yield line(header3);
-  for (const r of rows()) yield line(cells(r));
+  for (const c of rows()) yield line(c);
 }
-function shortDigest(d) {
+function missingCells(m) {
+  const n = m.digests.size;
+  const d = m.destinations.size;
+  return [
+    "missing",
+    `${m.source} (source)`,
+    n === 1 ? shortDigest2([...m.digests][0]) : `${n} digests`,
+    `in neither the source nor ${d === 1 ? "the destination" : "any destination"}: ${m.edges} edges to ${d} repositor${d === 1 ? "y" : "ies"}`
+  ];
+}
+function shortDigest2(d) {
   return d.startsWith("sha256:") ? d.slice(0, 19) : d;
 }
 
 // tools/ociutil/promote/thin.ts
-import { readdir as readdir2, stat as stat7 } from "node:fs/promises";
+import { readdir as readdir2, stat as stat8 } from "node:fs/promises";
 import { join } from "node:path";
 async function readThinManifestDir(dir, problems) {
   const manifestsDir = join(dir, "manifests");
   const imagesDir = join(dir, "images");
   for (const d of [manifestsDir, imagesDir]) {
-    const s = await stat7(d).catch(() => void 0);
+    const s = await stat8(d).catch(() => void 0);
     if (s === void 0 || !s.isDirectory()) {
       problems.push({ file: d, line: 0, field: "(directory)", message: "a thin manifest directory needs manifests/ and images/ directories" });
     }
@@ -36885,14 +37740,14 @@ async function readThinManifestDir(dir, problems) {
   const out = [];
   for (const name of subdirs) {
     const file = join(manifestsDir, name, "promoter-manifest.yaml");
-    const s = await stat7(file).catch(() => void 0);
+    const s = await stat8(file).catch(() => void 0);
     if (s === void 0) continue;
     if (!s.isFile()) {
       problems.push({ file, line: 0, field: "(file)", message: "is not a regular file" });
       continue;
     }
     const imagesFile = join(imagesDir, name, "images.yaml");
-    const is = await stat7(imagesFile).catch(() => void 0);
+    const is = await stat8(imagesFile).catch(() => void 0);
     if (is === void 0 || !is.isFile()) {
       problems.push({ file, line: 0, field: "(file)", message: `its images file ${imagesFile} ${is === void 0 ? "does not exist" : "is not a regular file"}` });
       continue;
@@ -36940,9 +37795,8 @@ function checkRegistry(reg, problems) {
 function validateManifests(manifests) {
   const problems = [];
   repos.clear();
-  const seen = /* @__PURE__ */ new Map();
+  const ownersOf = /* @__PURE__ */ new Map();
   const edges = [];
-  const claims = /* @__PURE__ */ new Map();
   for (const m of manifests) {
     const before = problems.length;
     if (m.registries.length === 0) problems.push(problem(m.registriesAt, "registries", "must list the source registry (src: true) and its destinations"));
@@ -36952,6 +37806,8 @@ function validateManifests(manifests) {
       problems.push(problem(extra.srcAt, `${extra.field}.src`, `a second source registry (the first is ${sources[0].name} at line ${sources[0].at.line}): exactly one may have src: true`));
     }
     const goodRegistries = m.registries.filter((r) => checkRegistry(r, problems));
+    const destinationPrefixes = [...new Set(goodRegistries.filter((r) => !r.src).map((r) => r.name))];
+    const owners = /* @__PURE__ */ new Map();
     for (const img of m.images) {
       let goodName = true;
       if (img.name === "") {
@@ -36972,39 +37828,35 @@ function validateManifests(manifests) {
         }
       }
       if (!goodName) continue;
-      for (const dst of goodRegistries.filter((r) => !r.src)) {
-        const destination = repoOf(dst.name, img.name);
-        let byTag = claims.get(destination.name);
-        if (byTag === void 0) claims.set(destination.name, byTag = /* @__PURE__ */ new Map());
-        for (const d of img.dmap) {
-          for (const t of d.tags) {
-            const first = byTag.get(t.tag);
-            if (first === void 0) {
-              byTag.set(t.tag, { digest: d.digest, at: t.at });
-            } else if (first.digest !== d.digest) {
-              problems.push(
-                problem(t.at, t.field, `${destination.name}:${t.tag} is claimed by two digests: ${d.digest} here and ${first.digest} at ${first.at.file}:${first.at.line}`)
-              );
-            }
-          }
+      let owner = owners.get(img.name);
+      if (owner === void 0) {
+        owner = { destinations: destinationPrefixes.map((prefix) => repoOf(prefix, img.name)), claims: /* @__PURE__ */ new Map(), pairs: /* @__PURE__ */ new Map() };
+        owners.set(img.name, owner);
+        for (const destination of owner.destinations) {
+          const list = ownersOf.get(destination.name);
+          if (list === void 0) ownersOf.set(destination.name, [owner]);
+          else list.push(owner);
         }
       }
+      checkClaims(owner, img.dmap, ownersOf, problems);
     }
     if (problems.length > before) continue;
     const src = sources[0];
     for (const img of m.images) {
+      const owner = owners.get(img.name);
       const source = repoOf(src.name, img.name);
-      for (const dst of m.registries.filter((r) => !r.src)) {
-        const destination = repoOf(dst.name, img.name);
-        let byDigest = seen.get(destination.name);
-        if (byDigest === void 0) seen.set(destination.name, byDigest = /* @__PURE__ */ new Map());
-        for (const d of img.dmap) {
-          let tagsSeen = byDigest.get(d.digest);
-          if (tagsSeen === void 0) byDigest.set(d.digest, tagsSeen = /* @__PURE__ */ new Set());
-          const tags = d.tags.length > 0 ? d.tags.map((t) => ({ tag: t.tag, at: t.at })) : [{ tag: null, at: d.at }];
-          for (const { tag, at } of tags) {
-            if (tagsSeen.has(tag)) continue;
-            tagsSeen.add(tag);
+      for (const d of img.dmap) {
+        let made = owner.pairs.get(d.digest);
+        if (made === void 0) owner.pairs.set(d.digest, made = /* @__PURE__ */ new Set());
+        const tagged = d.tags.length > 0;
+        for (let i = 0; i < (tagged ? d.tags.length : 1); i++) {
+          const tag = tagged ? d.tags[i].tag : null;
+          if (made.has(tag)) continue;
+          made.add(tag);
+          const at = tagged ? d.tags[i].at : d.at;
+          for (const destination of owner.destinations) {
+            const others = ownersOf.get(destination.name);
+            if (others.length > 1 && others.some((o) => o !== owner && o.pairs.get(d.digest)?.has(tag) === true)) continue;
             edges.push({ source, destination, digest: d.digest, tag, at });
           }
         }
@@ -37013,15 +37865,36 @@ function validateManifests(manifests) {
   }
   return { problems, edges };
 }
+function checkClaims(owner, dmap, ownersOf, problems) {
+  for (const d of dmap) {
+    for (const t of d.tags) {
+      const mine = owner.claims.get(t.tag);
+      for (const destination of owner.destinations) {
+        let first = mine;
+        const others = ownersOf.get(destination.name);
+        if (first === void 0 && others.length > 1) {
+          for (const o of others) if (o !== owner) first ??= o.claims.get(t.tag);
+        }
+        if (first !== void 0 && first.digest !== d.digest) {
+          problems.push(
+            problem(t.at, t.field, `${destination.name}:${t.tag} is claimed by two digests: ${d.digest} here and ${first.digest} at ${first.at.file}:${first.at.line}`)
+          );
+        }
+      }
+      if (mine === void 0) owner.claims.set(t.tag, { digest: d.digest, at: t.at });
+    }
+  }
+}
 function formatProblem(p) {
-  return `${p.file}${p.line > 0 ? `:${p.line}` : ""}: ${p.field}: ${p.message}`;
+  const line = `${p.file}${p.line > 0 ? `:${p.line}` : ""}: ${p.field}: ${p.message}`;
+  return line.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 // tools/ociutil/promote/command.ts
 var READ_CONCURRENCY = 16;
-function registerPromote(program3) {
+function registerPromote(program2) {
   const cmd = addQpsOption(addRegistryOptions(
-    program3.command("promote").description("promote images between registries by digest, as a promoter manifest says (a dry run unless --confirm)").option("--manifest <file>", "a promoter manifest (registries and images in one file)").option("--thin-manifest-dir <dir>", "a directory of thin manifests: manifests/<x>/promoter-manifest.yaml with images/<x>/images.yaml").option("--validate-only", "check the manifests and stop; no registry is contacted").option("--confirm", "carry out the plan (without it: print the plan and change nothing)").addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file")).option("--no-referrers", "promote the images alone, not their referrers (signatures, attestations, SBOMs) and cosign tags").option("--attest", "attach an in-toto promotion statement to each promoted digest in each destination").option("--attest-key <pem>", "sign the --attest statements with this ECDSA P-256 PEM key (cosign verify-attestation accepts them)")
+    program2.command("promote").description("promote images between registries by digest, as a promoter manifest says (a dry run unless --confirm)").option("--manifest <file>", "a promoter manifest (registries and images in one file)").option("--thin-manifest-dir <dir>", "a directory of thin manifests: manifests/<x>/promoter-manifest.yaml with images/<x>/images.yaml").option("--validate-only", "check the manifests and stop; no registry is contacted").option("--confirm", "carry out the plan (without it: print the plan and change nothing)").addOption(new Option("--record <file>", "also write the JSON report (every edge with its outcome) to this file")).option("--no-referrers", "promote the images alone, not their referrers (signatures, attestations, SBOMs) and cosign tags").option("--attest", "attach an in-toto promotion statement to each promoted digest in each destination").option("--attest-key <pem>", "sign the --attest statements with this ECDSA P-256 PEM key (cosign verify-attestation accepts them)")
   ));
   const jobs = cmd.options.find((o) => o.long === "--jobs");
   if (jobs !== void 0) jobs.description = "images promoted at once (a destination and a digest each)";
@@ -37085,9 +37958,12 @@ async function promote(flags) {
   const planned = [...plan];
   if (flags.referrers) plan.push(...await planReferrers(client, planned, READ_CONCURRENCY, (repo) => inventory.get(repo.name)?.listedTags));
   if (flags.attest) plan.push(...await planAttestations(client, planned, READ_CONCURRENCY));
-  const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== void 0 ? { attestKey } : {}) : plan.map((e) => Object.assign(e, { outcome: staticOutcome(e) }));
+  const results = flags.confirm ? await executePlan(client, plan, flags.jobs, attestKey !== void 0 ? { attestKey } : {}) : withStaticOutcomes(plan);
   const report = buildReport(results, flags.confirm === true);
-  if (flags.record !== void 0) await writeFileAtomic(flags.record, reportJson(report, true));
+  if (flags.record !== void 0) {
+    await removeAbandonedTemps(path9.dirname(flags.record), path9.basename(flags.record));
+    await writeFileAtomic(flags.record, reportJson(report, true));
+  }
   if (flags.json) await writeOut(reportJson(report));
   else {
     if (report.summary.present < report.results.length) await writeOut(withNewlines(tableLines(report)));
@@ -37100,6 +37976,10 @@ async function promote(flags) {
     throw new OciError(`not every edge can be promoted: ${parts.filter(Boolean).join(", ")} (see the ${flags.json ? "report" : "table"} for each and why)`);
   }
 }
+function withStaticOutcomes(plan) {
+  for (const e of plan) e.outcome = staticOutcome(e);
+  return plan;
+}
 function* withNewlines(lines2) {
   for (const l of lines2) yield `${l}
 `;
@@ -37109,10 +37989,10 @@ async function writeOut(pieces) {
   for (const p of pieces) {
     batch += p;
     if (batch.length < 1 << 16) continue;
-    if (!process.stdout.write(batch)) await new Promise((resolve2) => process.stdout.once("drain", resolve2));
+    if (!process.stdout.write(batch)) await new Promise((resolve3) => process.stdout.once("drain", resolve3));
     batch = "";
   }
-  if (batch.length > 0 && !process.stdout.write(batch)) await new Promise((resolve2) => process.stdout.once("drain", resolve2));
+  if (batch.length > 0 && !process.stdout.write(batch)) await new Promise((resolve3) => process.stdout.once("drain", resolve3));
 }
 
 // tools/ociutil/promote/snapshot.ts
@@ -37162,16 +38042,16 @@ function snapshotOfEdges(edges, prefix) {
   }
   return s;
 }
-async function snapshotRegistry(client, registry2, path7, opts) {
+async function snapshotRegistry(client, registry2, path10, opts) {
   let repos2;
   try {
-    repos2 = (await listRepositories(client.registry(registry2))).filter((r) => path7 === "" || r === path7 || r.startsWith(`${path7}/`));
+    repos2 = (await listRepositories(client.registry(registry2))).filter((r) => path10 === "" || r === path10 || r.startsWith(`${path10}/`));
   } catch (err3) {
-    if (path7 === "" || !(err3 instanceof RegistryError)) throw err3;
-    opts.warn(`${errorMessage(err3)}; reading ${registry2}/${path7} alone`);
-    repos2 = [path7];
+    if (path10 === "" || !(err3 instanceof RegistryError)) throw err3;
+    opts.warn(`${errorMessage(err3)}; reading ${registry2}/${path10} alone`);
+    repos2 = [path10];
   }
-  const relative = (repo) => path7 === "" ? repo : repo === path7 ? repo.slice(repo.lastIndexOf("/") + 1) : repo.slice(path7.length + 1);
+  const relative = (repo) => path10 === "" ? repo : repo === path10 ? repo.slice(repo.lastIndexOf("/") + 1) : repo.slice(path10.length + 1);
   const s = /* @__PURE__ */ new Map();
   await forEachLimit(repos2, 4, async (repoName) => {
     const repo = client.repository({ registry: registry2, repository: repoName });
@@ -37220,8 +38100,8 @@ async function addListed(s, name, repo, manifests, opts) {
 
 // tools/ociutil/promote/snapshot-command.ts
 var READ_CONCURRENCY2 = 16;
-function registerSnapshot(program3) {
-  program3.command("snapshot").description("print the images under registry prefixes (or that manifests promote to one) in the images.yaml format, or as CSV").argument("[prefix...]", "registry/path: every repository under it the registry's catalog lists").addOption(
+function registerSnapshot(program2) {
+  program2.command("snapshot").description("print the images under registry prefixes (or that manifests promote to one) in the images.yaml format, or as CSV").argument("[prefix...]", "registry/path: every repository under it the registry's catalog lists").addOption(
     new Option("--output <format>", "yaml (images.yaml) or csv").default("yaml").argParser((v) => {
       const f = v.toLowerCase();
       if (f !== "yaml" && f !== "csv") throw new UsageError(`--output must be yaml or csv, got "${v}"`);
@@ -37244,8 +38124,8 @@ async function snapshot(prefixes, flags) {
     for (const prefix of prefixes) {
       const trimmed = prefix.replace(/\/+$/, "");
       const ref = parseReference(`${trimmed}/x`);
-      const path7 = trimmed.slice(ref.registry.length).replace(/^\//, "");
-      const one = await snapshotRegistry(client, ref.registry, path7, {
+      const path10 = trimmed.slice(ref.registry.length).replace(/^\//, "");
+      const one = await snapshotRegistry(client, ref.registry, path10, {
         minimal: flags.minimal === true,
         ...flags.tag !== void 0 ? { tag: flags.tag } : {},
         concurrency: READ_CONCURRENCY2,
@@ -37270,15 +38150,15 @@ var MAX_LINKS = 40;
 var PathError = class extends OciError {
   name = "PathError";
 };
-function resolvePath(fs, path7, what) {
+function resolvePath(fs, path10, what) {
   const done = [];
-  const queue = path7.split("/");
+  const queue = path10.split("/");
   let links = 0;
   while (queue.length > 0) {
     const part = queue.shift();
     if (part === "" || part === ".") continue;
     if (part === "..") {
-      if (done.length === 0) throw new PathError(`${what}: ${path7} climbs out of the image's root`);
+      if (done.length === 0) throw new PathError(`${what}: ${path10} climbs out of the image's root`);
       done.pop();
       continue;
     }
@@ -37290,7 +38170,7 @@ function resolvePath(fs, path7, what) {
       done.push(part);
       continue;
     }
-    if (++links > MAX_LINKS) throw new PathError(`${what}: ${path7}: too many levels of symbolic links`);
+    if (++links > MAX_LINKS) throw new PathError(`${what}: ${path10}: too many levels of symbolic links`);
     const target = entry.linkname;
     if (climbsOut(done, target)) throw new PathError(`${what}: symlink ${here} -> ${target} points out of the image's root; not followed`);
     if (target.startsWith("/")) done.length = 0;
@@ -37299,8 +38179,8 @@ function resolvePath(fs, path7, what) {
   const final = `/${done.join("/")}`;
   return { path: final, entry: fs.lookup(final) };
 }
-function lstatPath(fs, path7, what) {
-  const trimmed = path7.replace(/\/+$/, "");
+function lstatPath(fs, path10, what) {
+  const trimmed = path10.replace(/\/+$/, "");
   const slash = trimmed.lastIndexOf("/");
   const base = trimmed.slice(slash + 1);
   if (base === "" || base === "." || base === "..") return resolvePath(fs, trimmed || "/", what);
@@ -37380,9 +38260,9 @@ var Filesystem = class {
     parent.children.set(base, entry);
   }
   /** The entry at an absolute or relative path, without following symlinks. */
-  lookup(path7) {
+  lookup(path10) {
     let at = this.root;
-    for (const part of path7.split("/").filter((p) => p !== "" && p !== ".")) {
+    for (const part of path10.split("/").filter((p) => p !== "" && p !== ".")) {
       const next = at.children?.get(part);
       if (next === void 0) return void 0;
       at = next;
@@ -37399,8 +38279,8 @@ var Filesystem = class {
       if (child.type === "dir") yield* this.walk(p, child);
     }
   }
-  problem(layer, path7, reason) {
-    this.problems.push({ layer, path: path7, reason });
+  problem(layer, path10, reason) {
+    this.problems.push({ layer, path: path10, reason });
   }
   /** The directory that will hold an entry, creating missing ones as a tar extractor would. */
   parentFor(layer, name, dirs) {
@@ -37502,7 +38382,7 @@ function differences(x, y) {
 var import_tar_stream4 = __toESM(require_tar_stream(), 1);
 import { once } from "node:events";
 import { createWriteStream as createWriteStream2 } from "node:fs";
-import { rename as rename4, rm as rm5 } from "node:fs/promises";
+import { rename as rename4, rm as rm6 } from "node:fs/promises";
 import { pipeline as pipeline6 } from "node:stream/promises";
 
 // tools/ociutil/imagefs/layers.ts
@@ -38209,7 +39089,7 @@ async function* layerEntries(layout, index, desc) {
   let ordinal = 0;
   try {
     for await (const entry of extract) {
-      yield { header: entry.header, ordinal: ordinal++, body: entry };
+      yield { header: entry.header, ordinal: ordinal++, body: explained(entry, (err3) => layerFailure(layout, desc, what, err3)) };
       entry.resume();
     }
   } catch (err3) {
@@ -38217,13 +39097,26 @@ async function* layerEntries(layout, index, desc) {
   } finally {
     if (failure2 === void 0) source.destroy();
   }
-  if (failure2 !== void 0) {
-    if (!(failure2 instanceof OciError)) {
-      const got = await fileDigest(layout.blobPath(desc.digest), digestAlgorithm(desc.digest)).catch(() => void 0);
-      if (got !== void 0 && got !== desc.digest) throw new VerificationError(`${what}: content has digest ${got}, expected ${desc.digest}`);
-    }
-    throw asLayerError(what, desc, failure2);
+  if (failure2 !== void 0) throw await layerFailure(layout, desc, what, failure2);
+}
+async function layerFailure(layout, desc, what, failure2) {
+  if (!(failure2 instanceof OciError)) {
+    const got = await fileDigest(layout.blobPath(desc.digest), digestAlgorithm(desc.digest)).catch(() => void 0);
+    if (got !== void 0 && got !== desc.digest) return new VerificationError(`${what}: content has digest ${got}, expected ${desc.digest}`);
   }
+  return asLayerError(what, desc, failure2);
+}
+function explained(body, explain) {
+  return {
+    resume: () => body.resume(),
+    async *[Symbol.asyncIterator]() {
+      try {
+        yield* body;
+      } catch (err3) {
+        throw await explain(err3);
+      }
+    }
+  };
 }
 async function fileDigest(file, algorithm) {
   const hash = newHash(algorithm);
@@ -38268,7 +39161,7 @@ var ZstdStream = class extends Transform4 {
 };
 
 // tools/ociutil/imagefs/read.ts
-import { createHash as createHash5 } from "node:crypto";
+import { createHash as createHash6 } from "node:crypto";
 var TYPES = {
   file: "file",
   "contiguous-file": "file",
@@ -38290,7 +39183,7 @@ async function readFilesystem(image) {
       }
       let inode;
       if (type === "file") {
-        const hash = createHash5("sha256");
+        const hash = createHash6("sha256");
         let size = 0;
         for await (const chunk of body) {
           hash.update(chunk);
@@ -38329,7 +39222,7 @@ async function readContent(image, inode, write) {
   throw new LayerError2(`${layerName(inode.layer, desc)}: it has no entry ${inode.ordinal} any more`);
 }
 async function copyChecked(body, inode, what, write) {
-  const hash = createHash5("sha256");
+  const hash = createHash6("sha256");
   let size = 0;
   for await (const chunk of body) {
     hash.update(chunk);
@@ -38384,14 +39277,14 @@ async function exportTar(image, fs, out) {
     pack.destroy();
     await written.catch(() => {
     });
-    await rm5(tmp, { force: true });
+    await rm6(tmp, { force: true });
     throw err3;
   }
 }
 async function writeEntries2(image, fs, pack, stats) {
-  const add2 = (header3) => new Promise((resolve2, reject) => {
+  const add2 = (header3) => new Promise((resolve3, reject) => {
     stats.entries++;
-    pack.entry(header3, (err3) => err3 ? reject(err3) : resolve2());
+    pack.entry(header3, (err3) => err3 ? reject(err3) : resolve3());
   });
   const all = [...fs.walk()];
   const paths = /* @__PURE__ */ new Map();
@@ -38407,10 +39300,13 @@ async function writeEntries2(image, fs, pack, stats) {
     byLayer.set(inode.layer, m);
   }
   const byPath = new Map(all);
+  const liveBytes = (wanted) => [...wanted.values()].reduce((sum, inode) => sum + inode.size, 0);
+  planBlobs(byLayer.size, [...byLayer.values()].reduce((sum, wanted) => sum + liveBytes(wanted), 0));
   for (const layer of [...byLayer.keys()].sort((a, b) => a - b)) {
     const wanted = byLayer.get(layer);
     let left = wanted.size;
     const desc = image.layers[layer];
+    const progress = trackBlob(desc.digest, liveBytes(wanted));
     for await (const { ordinal, body } of layerEntries(image.layout, layer, desc)) {
       const inode = wanted.get(ordinal);
       if (inode === void 0) continue;
@@ -38419,9 +39315,10 @@ async function writeEntries2(image, fs, pack, stats) {
       stats.files++;
       stats.bytes += inode.size;
       let done;
-      const finished2 = new Promise((resolve2, reject) => done = (err3) => err3 ? reject(err3) : resolve2());
+      const finished2 = new Promise((resolve3, reject) => done = (err3) => err3 ? reject(err3) : resolve3());
       const sink = pack.entry({ ...header2(first, byPath.get(first)), size: inode.size }, (err3) => done(err3));
       await copyChecked(body, inode, layerName(layer, desc), async (chunk) => {
+        progress.add(chunk.length);
         if (!sink.write(chunk)) await once(sink, "drain");
       });
       sink.end(void 0);
@@ -38429,6 +39326,7 @@ async function writeEntries2(image, fs, pack, stats) {
       if (--left === 0) break;
     }
     if (left > 0) throw new LayerError2(`${layerName(layer, desc)}: ${left} entries are missing since it was first read`);
+    progress.done("written");
   }
   for (const names of paths.values()) {
     for (const p of names.slice(1)) await add2({ ...header2(p, byPath.get(p)), type: "link", linkname: names[0].slice(1), size: 0 });
@@ -38453,7 +39351,7 @@ function header2(p, e) {
 }
 
 // tools/ociutil/imagefs/image.ts
-import { stat as stat8 } from "node:fs/promises";
+import { stat as stat9 } from "node:fs/promises";
 async function splitLayoutArg(arg) {
   if (await isDir(arg)) return { dir: arg };
   const colon = arg.lastIndexOf(":");
@@ -38529,7 +39427,7 @@ async function pick2(entries, load2, platform2, what, all) {
 }
 async function isDir(p) {
   try {
-    return (await stat8(p)).isDirectory();
+    return (await stat9(p)).isDirectory();
   } catch {
     return false;
   }
@@ -38546,10 +39444,10 @@ function inodeTable(fs) {
   }
   return table;
 }
-function toRecord(image, path7, e, inodes) {
+function toRecord(image, path10, e, inodes) {
   const t = e.inode ? inodes.get(e.inode) : void 0;
   return {
-    path: path7,
+    path: path10,
     type: e.type,
     mode: e.mode.toString(8).padStart(4, "0"),
     uid: e.uid,
@@ -38609,14 +39507,14 @@ function warn(loaded, flags) {
 function problemsJson(image, fs) {
   return fs.problems.map((p) => ({ ...p, layerDigest: image.layers[p.layer].digest }));
 }
-function registerLs(program3) {
+function registerLs(program2) {
   platformOption(
-    program3.command("ls").description("list an image's final filesystem like ls -l, with the layer each entry came from").argument("<layout>", "OCI image layout directory, optionally :ref (an org.opencontainers.image.ref.name in index.json)").argument("[path]", "a directory to list, or one entry", "/").option("-R, --recursive", "list everything under the directory").option("--json", "print one JSON object: the image, its entries and any problems")
+    program2.command("ls").description("list an image's final filesystem like ls -l, with the layer each entry came from").argument("<layout>", "OCI image layout directory, optionally :ref (an org.opencontainers.image.ref.name in index.json)").argument("[path]", "a directory to list, or one entry", "/").option("-R, --recursive", "list everything under the directory").option("--json", "print one JSON object: the image, its entries and any problems")
   ).action(
-    action(async (arg, path7, flags) => {
+    action(async (arg, path10, flags) => {
       const loaded = await load(arg, flags);
       const { image, fs } = loaded;
-      const { path: at, entry } = lstatPath(fs, path7, arg);
+      const { path: at, entry } = lstatPath(fs, path10, arg);
       const inodes = inodeTable(fs);
       const entries = entry.type !== "dir" ? [[at, entry]] : flags.recursive ? [...fs.walk(at === "/" ? "" : at, entry)] : [...children(at, entry)];
       const records2 = entries.map(([p, e]) => toRecord(image, p, e, inodes));
@@ -38634,14 +39532,14 @@ function registerLs(program3) {
 function* children(at, dir) {
   for (const name of [...dir.children.keys()].sort(byBytes)) yield [`${at === "/" ? "" : at}/${name}`, dir.children.get(name)];
 }
-function registerCat(program3) {
+function registerCat(program2) {
   platformOption(
-    program3.command("cat").description("print a file of an image's final filesystem, following symlinks inside the image only").argument("<layout>", "OCI image layout directory, optionally :ref").argument("<path>", "the file, e.g. /etc/os-release")
+    program2.command("cat").description("print a file of an image's final filesystem, following symlinks inside the image only").argument("<layout>", "OCI image layout directory, optionally :ref").argument("<path>", "the file, e.g. /etc/os-release")
   ).action(
-    action(async (arg, path7, flags) => {
+    action(async (arg, path10, flags) => {
       const loaded = await load(arg, flags);
       const { image, fs } = loaded;
-      const found = resolvePath(fs, path7, arg);
+      const found = resolvePath(fs, path10, arg);
       if (found.entry.type === "dir") throw new PathError(`${arg}: ${found.path} is a directory`);
       if (found.entry.type !== "file") throw new PathError(`${arg}: ${found.path} is a ${found.entry.type}, not a regular file`);
       await readContent(image, found.entry.inode, writeOut2);
@@ -38649,9 +39547,9 @@ function registerCat(program3) {
     })
   );
 }
-function registerExport(program3) {
+function registerExport(program2) {
   platformOption(
-    program3.command("export").description("write an image's final filesystem as one tar (complete or absent, never partial)").argument("<layout>", "OCI image layout directory, optionally :ref").argument("<out>", "the tar file to write").option("--json", "print one JSON object describing the result")
+    program2.command("export").description("write an image's final filesystem as one tar (complete or absent, never partial)").argument("<layout>", "OCI image layout directory, optionally :ref").argument("<out>", "the tar file to write").option("--json", "print one JSON object describing the result")
   ).action(
     action(async (arg, out, flags) => {
       const loaded = await load(arg, flags);
@@ -38665,8 +39563,8 @@ function registerExport(program3) {
     })
   );
 }
-function registerDiff(program3) {
-  program3.command("diff").description("paths added, removed and changed (type, mode, owner, content, link target) from image A to image B").argument("<a>", "OCI image layout directory, optionally :ref").argument("<b>", "OCI image layout directory, optionally :ref").option("--platform <os/arch[/variant]>", "the image to read from each multi-platform index").option("--json", "print one JSON object: added, removed, changed").action(
+function registerDiff(program2) {
+  program2.command("diff").description("paths added, removed and changed (type, mode, owner, content, link target) from image A to image B").argument("<a>", "OCI image layout directory, optionally :ref").argument("<b>", "OCI image layout directory, optionally :ref").option("--platform <os/arch[/variant]>", "the image to read from each multi-platform index").option("--json", "print one JSON object: added, removed, changed").action(
     action(async (a, b, flags) => {
       const left = await load(a, flags);
       const right = await load(b, flags);
@@ -38692,7 +39590,7 @@ async function writeOut2(chunk) {
   if (!process.stdout.write(chunk)) {
     const [err3] = await Promise.race([once2(process.stdout, "drain").then(() => [void 0]), once2(process.stdout, "error")]);
     if (err3 !== void 0) {
-      if (err3.code === "EPIPE") process.exit(0);
+      if (err3.code === "EPIPE") exit(0);
       throw new OciError(`cannot write to stdout: ${err3.message}`);
     }
   }
@@ -38706,18 +39604,18 @@ var LICENSE_ALLOWED_PACKAGES = /* @__PURE__ */ new Set(["libgnutls30"]);
 async function runChecks(image, fs, configs) {
   const env = envMap(image.config.config?.Env ?? []);
   const wanted = /* @__PURE__ */ new Map();
-  const want = (path7) => {
-    if (wanted.has(path7)) return;
+  const want = (path10) => {
+    if (wanted.has(path10)) return;
     try {
-      const found = resolvePath(fs, path7, "image");
-      wanted.set(path7, found.entry.type === "file" ? found.entry : `${found.path} is a ${found.entry.type === "dir" ? "directory" : found.entry.type}`);
+      const found = resolvePath(fs, path10, "image");
+      wanted.set(path10, found.entry.type === "file" ? found.entry : `${found.path} is a ${found.entry.type === "dir" ? "directory" : found.entry.type}`);
     } catch (err3) {
-      wanted.set(path7, err3.message.replace(/^image: /, ""));
+      wanted.set(path10, err3.message.replace(/^image: /, ""));
     }
   };
   const debianPackages = debianDocDirs(fs);
   for (const c of configs) {
-    for (const t of c.fileContentTests) want(expand2(t.path, env));
+    for (const t of c.fileContentTests) want(expand3(t.path, env));
     for (const t of c.licenseTests) {
       for (const f of t.files) want(f);
       if (t.debian) for (const p of debianPackages) want(`${DEBIAN_DOC}/${p}/copyright`);
@@ -38725,14 +39623,14 @@ async function runChecks(image, fs, configs) {
   }
   const inodes = [...wanted.values()].filter((v) => typeof v !== "string").map((e) => e.inode);
   const contents = await readContents(image, inodes);
-  const text = (path7) => {
-    const w = wanted.get(path7);
+  const text = (path10) => {
+    const w = wanted.get(path10);
     return typeof w === "string" ? { error: w } : { text: contents.get(w.inode).toString("utf8") };
   };
   const results = [];
   for (const c of configs) {
     for (const t of c.fileExistenceTests) results.push(fileExistence(fs, t, env));
-    for (const t of c.fileContentTests) results.push(fileContent(t, text(expand2(t.path, env))));
+    for (const t of c.fileContentTests) results.push(fileContent(t, text(expand3(t.path, env))));
     if (c.metadataTest !== void 0) results.push(metadata(image, c.metadataTest, env));
     for (const [i, t] of c.licenseTests.entries()) results.push(license(i, t, debianPackages, text));
   }
@@ -38743,15 +39641,15 @@ function result(check, failures) {
 }
 function fileExistence(fs, t, env) {
   const check = `fileExistenceTests ${JSON.stringify(t.name)} (${t.path})`;
-  const path7 = expand2(t.path, env);
+  const path10 = expand3(t.path, env);
   let entry;
   try {
-    entry = lstatPath(fs, path7, "image").entry;
+    entry = lstatPath(fs, path10, "image").entry;
   } catch {
     entry = void 0;
   }
-  if (!t.shouldExist) return result(check, entry === void 0 ? [] : [`expected ${path7} not to exist, found ${describe2(entry)}`]);
-  if (entry === void 0) return result(check, [`expected ${path7} to exist, found nothing there`]);
+  if (!t.shouldExist) return result(check, entry === void 0 ? [] : [`expected ${path10} not to exist, found ${describe2(entry)}`]);
+  if (entry === void 0) return result(check, [`expected ${path10} to exist, found nothing there`]);
   const failures = [];
   const perms = goFileMode(entry);
   if (t.permissions !== void 0 && t.permissions !== perms) failures.push(`expected permissions ${t.permissions}, found ${perms}`);
@@ -38802,14 +39700,14 @@ function metadata(image, t, env) {
 }
 function license(i, t, packages, text) {
   const failures = [];
-  const checkFile = (path7) => {
-    const got = text(path7);
+  const checkFile = (path10) => {
+    const got = text(path10);
     if ("error" in got) {
-      failures.push(`expected a license file at ${path7}, found: ${got.error}`);
+      failures.push(`expected a license file at ${path10}, found: ${got.error}`);
       return;
     }
     const upper = got.text.toUpperCase();
-    for (const banned of BANNED_LICENSES) if (upper.includes(banned)) failures.push(`expected no ${banned} license in ${path7}, found one`);
+    for (const banned of BANNED_LICENSES) if (upper.includes(banned)) failures.push(`expected no ${banned} license in ${path10}, found one`);
   };
   if (t.debian) {
     if (packages.length === 0) failures.push(`expected Debian package docs in ${DEBIAN_DOC}, found none`);
@@ -38861,8 +39759,8 @@ function envMap(env) {
   }
   return m;
 }
-function expand2(path7, env) {
-  return path7.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_, a, b) => env.get(a ?? b) ?? "");
+function expand3(path10, env) {
+  return path10.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_, a, b) => env.get(a ?? b) ?? "");
 }
 
 // tools/ociutil/structure/config.ts
@@ -38928,8 +39826,8 @@ async function readStructureConfig(file) {
 }
 
 // tools/ociutil/structure/command.ts
-function registerStructureTest(program3) {
-  program3.command("structure-test").description("check an image's files and config against container-structure-test YAML (no container runtime)").argument("<layout>", "OCI image layout directory, optionally :ref").requiredOption("-c, --config <file>", "a container-structure-test YAML (or JSON) file (repeatable)", collect, []).option("--platform <os/arch[/variant]>", "check one image of a multi-platform index (default: every one)").option("--json", "print one JSON object: the results per platform").action(
+function registerStructureTest(program2) {
+  program2.command("structure-test").description("check an image's files and config against container-structure-test YAML (no container runtime)").argument("<layout>", "OCI image layout directory, optionally :ref").requiredOption("-c, --config <file>", "a container-structure-test YAML (or JSON) file (repeatable)", collect, []).option("--platform <os/arch[/variant]>", "check one image of a multi-platform index (default: every one)").option("--json", "print one JSON object: the results per platform").action(
     action(async (arg, flags) => {
       if (flags.config.length === 0) throw new UsageError("structure-test needs at least one --config");
       const configs = [];
@@ -38968,11 +39866,11 @@ function registerStructureTest(program3) {
 }
 
 // tools/ociutil/stamp/command.ts
-function registerStamp(program3) {
-  program3.command("stamp").description("expand {{KEY}} placeholders from Bazel's workspace status files, one value a line").option("--status <file>", "bazel-out/stable-status.txt or volatile-status.txt (repeatable; none: not stamped)", collect2, []).option("--value <template>", "a value to expand (repeatable); unstamped, one with a placeholder is left out", collect2, []).requiredOption("-o, --output <file>", "where to write the values, one a line").action(
+function registerStamp(program2) {
+  program2.command("stamp").description("expand {{KEY}} placeholders from Bazel's workspace status files, one value a line").option("--status <file>", "bazel-out/stable-status.txt or volatile-status.txt (repeatable; none: not stamped)", collect2, []).option("--value <template>", "a value to expand (repeatable); unstamped, one with a placeholder is left out", collect2, []).requiredOption("-o, --output <file>", "where to write the values, one a line").action(
     action(async (opts) => {
       const values = await readStatusFiles(opts.status);
-      const lines2 = opts.value.map((v) => expand(v, values, `--value ${v}`)).filter((v) => v !== void 0);
+      const lines2 = opts.value.map((v) => expand2(v, values, `--value ${v}`)).filter((v) => v !== void 0);
       await writeFileAtomic(opts.output, lines2.map((l) => `${l}
 `).join(""));
     })
@@ -39217,21 +40115,21 @@ async function parseAll(image, dbs) {
     if (left > 0) throw new LayerError2(`${layerName(layer, desc)}: ${left} entries are missing since it was first read`);
   }
 }
-function findFile(fs, path7, what) {
-  const found = lookup(fs, path7, what);
+function findFile(fs, path10, what) {
+  const found = lookup(fs, path10, what);
   if (found === void 0) return void 0;
   if (found.entry.type !== "file") throw new DatabaseError(`${what}: ${found.path} is a ${found.entry.type}, not a package database file`);
   return { path: found.path, inode: found.entry.inode };
 }
-function findDir(fs, path7, what) {
-  const found = lookup(fs, path7, what);
+function findDir(fs, path10, what) {
+  const found = lookup(fs, path10, what);
   if (found === void 0) return void 0;
   if (found.entry.type !== "dir") throw new DatabaseError(`${what}: ${found.path} is a ${found.entry.type}, not a directory`);
   return found;
 }
-function lookup(fs, path7, what) {
+function lookup(fs, path10, what) {
   try {
-    return resolvePath(fs, path7, what);
+    return resolvePath(fs, path10, what);
   } catch (err3) {
     if (err3 instanceof PathError && / does not exist$/.test(err3.message)) return void 0;
     throw err3;
@@ -39239,7 +40137,7 @@ function lookup(fs, path7, what) {
 }
 
 // tools/ociutil/sbom/document.ts
-import { createHash as createHash6 } from "node:crypto";
+import { createHash as createHash7 } from "node:crypto";
 var FORMATS = ["spdx-json", "cyclonedx-json"];
 var EPOCH = "1970-01-01T00:00:00Z";
 var NAMESPACE_BASE = "https://rules-ociutil.invalid/sbom";
@@ -39259,7 +40157,7 @@ function spdx(input) {
   const ids = /* @__PURE__ */ new Set();
   const packages = input.packages.map((p) => {
     const purl = purlOf(p);
-    const id = `SPDXRef-Package-${p.type}-${p.name.replace(/[^A-Za-z0-9.-]/g, "-")}-${createHash6("sha256").update(purl).digest("hex").slice(0, 12)}`;
+    const id = `SPDXRef-Package-${p.type}-${p.name.replace(/[^A-Za-z0-9.-]/g, "-")}-${createHash7("sha256").update(purl).digest("hex").slice(0, 12)}`;
     ids.add(id);
     return {
       SPDXID: id,
@@ -39330,7 +40228,7 @@ function cyclonedx(input) {
 }
 function uuidV5(name) {
   const ns = Buffer.from("6ba7b8119dad11d180b400c04fd430c8", "hex");
-  const h = createHash6("sha1").update(ns).update(name).digest();
+  const h = createHash7("sha1").update(ns).update(name).digest();
   h[6] = h[6] & 15 | 80;
   h[8] = h[8] & 63 | 128;
   const s = h.subarray(0, 16).toString("hex");
@@ -39338,8 +40236,8 @@ function uuidV5(name) {
 }
 
 // tools/ociutil/sbom/command.ts
-function registerSbom(program3) {
-  program3.command("sbom").description("list the packages installed in an image (dpkg, distroless status.d, apk) as an SBOM").argument("<layout>", "OCI image layout directory, optionally :ref").option("--platform <os/arch[/variant]>", "the image to read from a multi-platform index").option("--format <format>", `${FORMATS.join(" or ")}`, "spdx-json").option("-o, --output <file>", "write the SBOM here (complete or absent, never partial) instead of stdout").option("--created <time>", 'record a creation time: RFC 3339 (e.g. 2024-05-01T12:00:00Z) or "now" (default: none, so the same image gives the same bytes)').action(
+function registerSbom(program2) {
+  program2.command("sbom").description("list the packages installed in an image (dpkg, distroless status.d, apk) as an SBOM").argument("<layout>", "OCI image layout directory, optionally :ref").option("--platform <os/arch[/variant]>", "the image to read from a multi-platform index").option("--format <format>", `${FORMATS.join(" or ")}`, "spdx-json").option("-o, --output <file>", "write the SBOM here (complete or absent, never partial) instead of stdout").option("--created <time>", 'record a creation time: RFC 3339 (e.g. 2024-05-01T12:00:00Z) or "now" (default: none, so the same image gives the same bytes)').action(
     action(async (arg, flags) => {
       if (!FORMATS.includes(flags.format)) throw new UsageError(`--format must be ${FORMATS.join(" or ")}, got "${flags.format}"`);
       const created = flags.created === void 0 ? void 0 : parseCreated(flags.created);
@@ -39393,15 +40291,205 @@ var commands = [
   registerSbom
 ];
 
-// tools/ociutil/main.ts
-var program2 = new Command("ociutil").description("OCI images: pull, push, copy and verify image layouts and registries").version(VERSION).showHelpAfterError(false).exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith("error:") ? `ociutil: ${s}` : s) });
-for (const register of commands) register(program2);
-for (const cmd of program2.commands) cmd.exitOverride();
-try {
-  await program2.parseAsync(process.argv);
-} catch (err3) {
-  if (err3 instanceof CommanderError) {
-    process.exit(err3.exitCode === 0 ? 0 : 2);
+// tools/ociutil/cli/program.ts
+async function runCommandLine(args2) {
+  const program2 = new Command("ociutil").description("OCI images: pull, push, copy and verify image layouts and registries").version(VERSION).showHelpAfterError(false).exitOverride().configureOutput({
+    writeOut: (s) => process.stdout.write(s),
+    writeErr: (s) => process.stderr.write(s.startsWith("error:") ? `ociutil: ${s}` : s)
+  }).configureHelp({ showGlobalOptions: true });
+  addOutputOptions(program2);
+  for (const register of commands) register(program2);
+  for (const cmd of program2.commands) cmd.exitOverride();
+  try {
+    await program2.parseAsync(args2, { from: "user" });
+  } catch (err3) {
+    if (err3 instanceof ExitRequest) throw err3;
+    if (err3 instanceof CommanderError) exit(err3.exitCode === 0 ? 0 : 2);
+    fail(err3);
   }
-  fail(err3 instanceof Error && !(err3 instanceof UsageError) ? err3 : err3);
+}
+
+// tools/ociutil/worker/json-stream.ts
+var JsonObjectSplitter = class {
+  text = "";
+  scanned = 0;
+  depth = 0;
+  inString = false;
+  escaped = false;
+  start = -1;
+  /** Adds received text; returns the objects it completed, unparsed. */
+  push(chunk) {
+    this.text += chunk;
+    const done = [];
+    let consumed = 0;
+    for (let i = this.scanned; i < this.text.length; i++) {
+      const c = this.text[i];
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (c === "\\") this.escaped = true;
+        else if (c === '"') this.inString = false;
+        continue;
+      }
+      if (c === '"') this.inString = true;
+      else if (c === "{") {
+        if (this.depth++ === 0) this.start = i;
+      } else if (c === "}") {
+        if (this.depth === 0) throw new Error("a '}' outside any WorkRequest");
+        if (--this.depth === 0) {
+          done.push(this.text.slice(this.start, i + 1));
+          consumed = i + 1;
+        }
+      } else if (this.depth === 0 && !/\s/.test(c)) {
+        throw new Error(`${JSON.stringify(c)} outside any WorkRequest`);
+      }
+    }
+    this.text = this.text.slice(consumed);
+    this.scanned = this.text.length;
+    if (this.depth > 0) this.start -= consumed;
+    return done;
+  }
+  /** True when the stream ended inside an object. */
+  get partial() {
+    return this.depth > 0;
+  }
+};
+
+// tools/ociutil/worker/working-directory.ts
+import { resolve as resolve2 } from "node:path";
+var WorkingDirectory = class {
+  current = process.cwd();
+  active = 0;
+  waiting = [];
+  root = this.current;
+  /** Waits until `sandboxDir` (relative to the root) or the root is the working directory. */
+  async enter(sandboxDir) {
+    const dir = sandboxDir ? resolve2(this.root, sandboxDir) : this.root;
+    if (this.waiting.length === 0 && (this.active === 0 || dir === this.current)) {
+      this.change(dir);
+      this.active++;
+      return;
+    }
+    await new Promise((res, rej) => this.waiting.push({ dir, admit: (err3) => err3 ? rej(err3) : res() }));
+  }
+  /** The request that entered is done with the directory. */
+  leave() {
+    this.active--;
+    while (this.active === 0 && this.waiting.length > 0) {
+      const dir = this.waiting[0].dir;
+      const admitted = this.waiting.filter((w) => w.dir === dir);
+      this.waiting = this.waiting.filter((w) => w.dir !== dir);
+      try {
+        this.change(dir);
+      } catch (err3) {
+        for (const w of admitted) w.admit(err3);
+        continue;
+      }
+      this.active = admitted.length;
+      for (const w of admitted) w.admit();
+    }
+  }
+  change(dir) {
+    if (dir === this.current) return;
+    process.chdir(dir);
+    this.current = dir;
+  }
+};
+
+// tools/ociutil/worker/persistent-worker.ts
+var WORKER_COMMANDS = /* @__PURE__ */ new Set(["layer", "image", "index", "layout", "save", "stamp", "provenance", "sbom"]);
+function parseRequest(text) {
+  const r = JSON.parse(text);
+  const args2 = r["arguments"] ?? [];
+  if (!Array.isArray(args2) || !args2.every((a) => typeof a === "string")) throw new Error("WorkRequest.arguments is not a list of strings");
+  const requestId = r["requestId"] ?? 0;
+  if (typeof requestId !== "number" || !Number.isInteger(requestId)) throw new Error("WorkRequest.requestId is not an integer");
+  const sandboxDir = r["sandboxDir"];
+  if (sandboxDir !== void 0 && typeof sandboxDir !== "string") throw new Error("WorkRequest.sandboxDir is not a string");
+  return { arguments: args2, requestId, sandboxDir: sandboxDir || void 0 };
+}
+function captureWrites(stream, outside) {
+  stream.write = ((chunk, encoding, callback) => {
+    const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
+    const scope = requestScope.getStore();
+    if (scope !== void 0) scope.output.push(text);
+    else outside(text);
+    const cb = typeof encoding === "function" ? encoding : callback;
+    if (typeof cb === "function") queueMicrotask(() => cb());
+    return true;
+  });
+}
+async function serve(request2, cwd) {
+  const scope = { output: [] };
+  const command = request2.arguments[0] ?? "";
+  if (!WORKER_COMMANDS.has(command)) {
+    return { exitCode: 2, output: `ociutil: ${JSON.stringify(command)} does not run in the persistent worker: run it as a command of its own
+` };
+  }
+  try {
+    await cwd.enter(request2.sandboxDir);
+  } catch (err3) {
+    return { exitCode: 1, output: `ociutil: cannot enter the sandbox directory ${request2.sandboxDir}: ${err3.message}
+` };
+  }
+  try {
+    const exitCode = await requestScope.run(scope, async () => {
+      try {
+        await runCommandLine(request2.arguments);
+        return 0;
+      } catch (err3) {
+        if (err3 instanceof ExitRequest) return err3.code;
+        scope.output.push(`ociutil: internal error: ${err3 instanceof Error ? err3.stack ?? err3.message : String(err3)}
+`);
+        return 1;
+      }
+    });
+    return { exitCode, output: scope.output.join("") };
+  } finally {
+    cwd.leave();
+    process.exitCode = void 0;
+  }
+}
+async function runPersistentWorker() {
+  const stdoutWrite = process.stdout.write.bind(process.stdout);
+  const stderrWrite = process.stderr.write.bind(process.stderr);
+  captureWrites(process.stdout, (s) => stderrWrite(s));
+  captureWrites(process.stderr, (s) => stderrWrite(s));
+  const cwd = new WorkingDirectory();
+  const splitter = new JsonObjectSplitter();
+  const running = /* @__PURE__ */ new Set();
+  process.stdin.setEncoding("utf8");
+  for await (const chunk of process.stdin) {
+    for (const text of splitter.push(chunk)) {
+      const request2 = parseRequest(text);
+      const p = serve(request2, cwd).then(({ exitCode, output }) => {
+        stdoutWrite(`${JSON.stringify({ exitCode, output, requestId: request2.requestId })}
+`);
+        running.delete(p);
+      });
+      running.add(p);
+    }
+  }
+  await Promise.all(running);
+  if (splitter.partial) throw new Error("stdin ended inside a WorkRequest");
+}
+
+// tools/ociutil/main.ts
+var args = process.argv.slice(2);
+if (args.includes("--persistent_worker")) {
+  try {
+    await runPersistentWorker();
+    process.exit(0);
+  } catch (err3) {
+    process.stderr.write(`ociutil: persistent worker: ${err3 instanceof Error ? err3.message : String(err3)}
+`);
+    process.exit(1);
+  }
+} else {
+  let expanded;
+  try {
+    expanded = expandParamFiles(args);
+  } catch (err3) {
+    fail(err3);
+  }
+  await runCommandLine(expanded);
 }
