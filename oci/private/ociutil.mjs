@@ -36284,7 +36284,7 @@ async function* layerEntries(layout, index, desc) {
   let ordinal = 0;
   try {
     for await (const entry of extract) {
-      yield { header: entry.header, ordinal: ordinal++, body: entry };
+      yield { header: entry.header, ordinal: ordinal++, body: guarded(entry, what, desc) };
       entry.resume();
     }
   } catch (err2) {
@@ -36298,6 +36298,13 @@ async function* layerEntries(layout, index, desc) {
       if (got !== void 0 && got !== desc.digest) throw new VerificationError(`${what}: content has digest ${got}, expected ${desc.digest}`);
     }
     throw asLayerError(what, desc, failure2);
+  }
+}
+async function* guarded(body, what, desc) {
+  try {
+    yield* body;
+  } catch (err2) {
+    throw asLayerError(what, desc, err2);
   }
 }
 async function fileDigest(file, algorithm) {

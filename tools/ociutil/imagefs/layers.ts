@@ -31,8 +31,11 @@ export interface LayerEntry {
   readonly header: tar.Header;
   /** Position of the entry in the layer's tar stream (0-based): how its content is found again. */
   readonly ordinal: number;
-  /** The entry's content; read it to the end (or stop the iteration) before asking for the next. */
-  readonly body: AsyncIterable<Buffer> & { resume(): unknown };
+  /**
+   * The entry's content; read it to the end (or stop the iteration) before asking for the next. A
+   * layer that ends or breaks inside it fails with the same LayerError as between entries.
+   */
+  readonly body: AsyncIterable<Buffer>;
 }
 
 /** "layer 2 (sha256:1234abcd5678)", for messages. */
@@ -60,7 +63,7 @@ export async function* layerEntries(layout: ImageLayout, index: number, desc: De
   let ordinal = 0;
   try {
     for await (const entry of extract) {
-      yield { header: entry.header, ordinal: ordinal++, body: entry as unknown as LayerEntry["body"] };
+      yield { header: entry.header, ordinal: ordinal++, body: guarded(entry as AsyncIterable<Buffer>, what, desc) };
       entry.resume(); // drain what the consumer left, so the next header can be parsed
     }
   } catch (err) {
@@ -76,6 +79,15 @@ export async function* layerEntries(layout: ImageLayout, index: number, desc: De
       if (got !== undefined && got !== desc.digest) throw new VerificationError(`${what}: content has digest ${got}, expected ${desc.digest}`);
     }
     throw asLayerError(what, desc, failure);
+  }
+}
+
+/** An entry's content, with a failure of the layer under it (a truncated tar, bad gzip) as one LayerError. */
+async function* guarded(body: AsyncIterable<Buffer>, what: string, desc: Descriptor): AsyncGenerator<Buffer> {
+  try {
+    yield* body;
+  } catch (err) {
+    throw asLayerError(what, desc, err);
   }
 }
 
