@@ -35340,65 +35340,9 @@ async function snapshot(prefixes, flags) {
 // tools/ociutil/imagefs/commands.ts
 import { once as once2 } from "node:events";
 
-// tools/ociutil/imagefs/resolve.ts
-var MAX_LINKS = 40;
-var PathError = class extends OciError {
-  name = "PathError";
-};
-function resolvePath(fs, path7, what) {
-  const done = [];
-  const queue = path7.split("/");
-  let links = 0;
-  while (queue.length > 0) {
-    const part = queue.shift();
-    if (part === "" || part === ".") continue;
-    if (part === "..") {
-      if (done.length === 0) throw new PathError(`${what}: ${path7} climbs out of the image's root`);
-      done.pop();
-      continue;
-    }
-    const here = `/${[...done, part].join("/")}`;
-    const entry = fs.lookup(here);
-    if (entry === void 0) throw new PathError(`${what}: ${here} does not exist`);
-    if (entry.type !== "symlink") {
-      if (queue.some((p) => p !== "" && p !== ".") && entry.type !== "dir") throw new PathError(`${what}: ${here} is not a directory`);
-      done.push(part);
-      continue;
-    }
-    if (++links > MAX_LINKS) throw new PathError(`${what}: ${path7}: too many levels of symbolic links`);
-    const target = entry.linkname;
-    if (climbsOut(done, target)) throw new PathError(`${what}: symlink ${here} -> ${target} points out of the image's root; not followed`);
-    if (target.startsWith("/")) done.length = 0;
-    queue.unshift(...target.split("/"));
-  }
-  const final = `/${done.join("/")}`;
-  return { path: final, entry: fs.lookup(final) };
-}
-function lstatPath(fs, path7, what) {
-  const trimmed = path7.replace(/\/+$/, "");
-  const slash = trimmed.lastIndexOf("/");
-  const base = trimmed.slice(slash + 1);
-  if (base === "" || base === "." || base === "..") return resolvePath(fs, trimmed || "/", what);
-  const dir = resolvePath(fs, trimmed.slice(0, Math.max(slash, 0)) || "/", what);
-  const at = `${dir.path === "/" ? "" : dir.path}/${base}`;
-  const entry = fs.lookup(at);
-  if (entry === void 0) throw new PathError(`${what}: ${at} does not exist`);
-  return { path: at, entry };
-}
-function climbsOut(dir, target) {
-  const stack = target.startsWith("/") ? [] : [...dir];
-  for (const part of target.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") {
-      if (stack.length === 0) return true;
-      stack.pop();
-    } else stack.push(part);
-  }
-  return false;
-}
-
 // tools/ociutil/imagefs/filesystem.ts
 var WHITEOUT = ".wh.";
+var MAX_LINKS = 40;
 var OPAQUE = ".wh..wh..opq";
 var Filesystem = class {
   root = newDir(-1);
@@ -35410,7 +35354,7 @@ var Filesystem = class {
     if (parts.length === 0) return;
     const base = parts[parts.length - 1];
     if (base.startsWith(WHITEOUT)) {
-      const parent2 = this.lookup(parts.slice(0, -1).join("/"));
+      const parent2 = this.resolveDir(parts.slice(0, -1), void 0);
       if (parent2?.type !== "dir") return;
       if (base === OPAQUE) return pruneLower(parent2, layer);
       const victim = base.slice(WHITEOUT.length);
@@ -35419,7 +35363,7 @@ var Filesystem = class {
       if (existing2 !== void 0 && existing2.layer < layer) parent2.children.delete(victim);
       return;
     }
-    const parent = this.parentFor(layer, h.name, parts.slice(0, -1));
+    const parent = this.resolveDir(parts.slice(0, -1), { layer, name: h.name });
     if (parent === void 0) return;
     let entry;
     if (h.type === "link") {
@@ -35438,10 +35382,7 @@ var Filesystem = class {
         mtime: h.mtime,
         layer
       };
-      if (h.type === "symlink") {
-        entry.linkname = h.linkname;
-        if (climbsOut(parts.slice(0, -1), h.linkname)) this.problem(layer, h.name, `symlink to "${h.linkname}" points out of the root; it is never followed`);
-      }
+      if (h.type === "symlink") entry.linkname = h.linkname;
       if (h.type === "char" || h.type === "block") {
         entry.devmajor = h.devmajor;
         entry.devminor = h.devminor;
@@ -35464,80 +35405,123 @@ var Filesystem = class {
     }
     return at;
   }
-  /** Every entry under `dir` ("/a/b" form), parents before children, names sorted. */
+  /**
+   * Every entry under `dir` ("/a/b" form), parents before children, names sorted. An explicit stack
+   * of sorted name lists, not recursion: the depth is the image's to choose.
+   */
   *walk(dir = "", at = this.root) {
     if (at.children === void 0) return;
-    for (const name of [...at.children.keys()].sort(byBytes)) {
-      const child = at.children.get(name);
-      const p = `${dir}/${name}`;
+    const stack = [{ dir, entry: at, names: sortedNames(at), next: 0 }];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      if (top.next === top.names.length) {
+        stack.pop();
+        continue;
+      }
+      const name = top.names[top.next++];
+      const child = top.entry.children.get(name);
+      const p = `${top.dir}/${name}`;
       yield [p, child];
-      if (child.type === "dir") yield* this.walk(p, child);
+      if (child.type === "dir") stack.push({ dir: p, entry: child, names: sortedNames(child), next: 0 });
     }
   }
   problem(layer, path7, reason) {
     this.problems.push({ layer, path: path7, reason });
   }
-  /** The directory that will hold an entry, creating missing ones as a tar extractor would. */
-  parentFor(layer, name, dirs) {
-    let at = this.root;
-    for (const [i, part] of dirs.entries()) {
+  /**
+   * The directory `dirs` names, resolved as securejoin does: symlinks followed inside the root (an
+   * absolute target from the root, `..` clamped at it). With `create`, missing directories are made
+   * as a tar extractor's MkdirAll would, and a path that cannot be a directory is a problem.
+   */
+  resolveDir(dirs, create) {
+    const stack = [this.root];
+    const names = [];
+    const queue = [...dirs].reverse();
+    let links = 0;
+    while (queue.length > 0) {
+      const part = queue.pop();
+      if (part === "" || part === ".") continue;
+      if (part === "..") {
+        if (stack.length > 1) stack.pop(), names.pop();
+        continue;
+      }
+      const at = stack[stack.length - 1];
       let next = at.children.get(part);
       if (next === void 0) {
-        next = newDir(layer);
+        if (create === void 0) return void 0;
+        next = newDir(create.layer);
         at.children.set(part, next);
       }
       if (next.type === "symlink") {
-        this.problem(layer, name, `parent /${dirs.slice(0, i + 1).join("/")} is a symlink; an entry is never written through one`);
-        return void 0;
+        if (++links > MAX_LINKS) {
+          if (create !== void 0) this.problem(create.layer, create.name, `too many levels of symbolic links (more than ${MAX_LINKS})`);
+          return void 0;
+        }
+        if (next.linkname.startsWith("/")) stack.length = 1, names.length = 0;
+        for (const p of next.linkname.split("/").reverse()) queue.push(p);
+        continue;
       }
       if (next.type !== "dir") {
-        this.problem(layer, name, `parent /${dirs.slice(0, i + 1).join("/")} is not a directory`);
+        if (create !== void 0) this.problem(create.layer, create.name, `parent /${[...names, part].join("/")} is a ${next.type}, not a directory`);
         return void 0;
       }
-      at = next;
+      stack.push(next);
+      names.push(part);
     }
-    return at;
+    return stack[stack.length - 1];
   }
+  /** A hard link's target: its name resolved like any entry's, and a final symlink followed (as umoci's securejoin does). */
   linkTarget(layer, h) {
     const parts = splitName(h.linkname);
     if (typeof parts === "string") {
       this.problem(layer, h.name, `hard link to "${h.linkname}": ${parts}`);
       return void 0;
     }
-    let at = this.root;
-    for (const [i, part] of parts.entries()) {
-      at = at.children?.get(part);
-      if (at === void 0) break;
-      if (i < parts.length - 1 && at.type !== "dir") {
-        this.problem(layer, h.name, `hard link to "${h.linkname}" goes through /${parts.slice(0, i + 1).join("/")}, which is not a directory`);
-        return void 0;
-      }
+    let dirs = parts.slice(0, -1);
+    let base = parts[parts.length - 1];
+    let at;
+    for (let links = 0; base !== void 0; links++) {
+      at = this.resolveDir(dirs, void 0)?.children.get(base);
+      if (at?.type !== "symlink" || links === MAX_LINKS) break;
+      const target = at.linkname.split("/");
+      dirs = at.linkname.startsWith("/") ? target.slice(0, -1) : [...dirs, ...target.slice(0, -1)];
+      base = target[target.length - 1];
     }
-    if (at === void 0 || parts.length === 0) {
+    if (at === void 0 || base === void 0) {
       this.problem(layer, h.name, `hard link to "${h.linkname}", which does not exist`);
       return void 0;
     }
-    if (at.type === "dir") {
-      this.problem(layer, h.name, `hard link to "${h.linkname}", a directory`);
+    if (at.type !== "file" && at.type !== "char" && at.type !== "block" && at.type !== "fifo") {
+      this.problem(layer, h.name, `hard link to "${h.linkname}", a ${at.type === "dir" ? "directory" : at.type}`);
       return void 0;
     }
     return at;
   }
 };
-function pruneLower(dir, layer) {
-  for (const [name, child] of dir.children) {
-    if (child.layer < layer) dir.children.delete(name);
-    else if (child.type === "dir") pruneLower(child, layer);
+function pruneLower(top, layer) {
+  const dirs = [top];
+  while (dirs.length > 0) {
+    const dir = dirs.pop();
+    for (const [name, child] of dir.children) {
+      if (child.layer < layer) dir.children.delete(name);
+      else if (child.type === "dir") dirs.push(child);
+    }
   }
+}
+function sortedNames(dir) {
+  return [...dir.children.keys()].sort(byBytes);
 }
 function newDir(layer) {
   return { type: "dir", mode: 493, uid: 0, gid: 0, uname: "", gname: "", mtime: 0, layer, children: /* @__PURE__ */ new Map() };
 }
 function splitName(name) {
-  if (name.startsWith("/")) return "absolute path; it would escape the root";
-  const parts = name.split("/").filter((p) => p !== "" && p !== ".");
-  if (parts.includes("..")) return `".." component; it would escape the root`;
   if (name.includes("\0")) return "NUL in name";
+  const parts = [];
+  for (const p of name.split("/")) {
+    if (p === "" || p === ".") continue;
+    if (p === "..") parts.pop();
+    else parts.push(p);
+  }
   return parts;
 }
 function byBytes(a, b) {
@@ -36656,11 +36640,66 @@ function modeString(type, mode) {
   };
   return TYPE_CHAR[type] + rwx(mode >> 6 & 7, (mode & 2048) !== 0, "s") + rwx(mode >> 3 & 7, (mode & 1024) !== 0, "s") + rwx(mode & 7, (mode & 512) !== 0, "t");
 }
+var C_ESCAPES = { "\\": "\\\\", "\x07": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "	": "\\t", "\v": "\\v" };
+function escapeName(name) {
+  return name.replace(/[\\\u0000-\u001f\u007f-\u009f]/g, (c) => C_ESCAPES[c] ?? [...Buffer.from(c)].map((b) => `\\${b.toString(8).padStart(3, "0")}`).join(""));
+}
 function formatLine(r) {
   const size = r.type === "char" || r.type === "block" ? `${r.devmajor}, ${r.devminor}` : String(r.size);
   const when = r.mtime.slice(0, 16).replace("T", " ");
-  const name = r.type === "symlink" ? `${r.path} -> ${r.linkname}` : r.path;
+  const name = r.type === "symlink" ? `${escapeName(r.path)} -> ${escapeName(r.linkname)}` : escapeName(r.path);
   return `${modeString(r.type, Number.parseInt(r.mode, 8))} ${String(r.links).padStart(2)} ${String(r.uid).padStart(5)} ${String(r.gid).padStart(5)} ${size.padStart(10)} ${when} layer ${r.layer} ${r.layerDigest.slice(0, 19)} ${name}`;
+}
+function warnProblems(image, fs) {
+  for (const p of fs.problems) process.stderr.write(`ociutil: warning: ${problemLine(image, p)}
+`);
+}
+function problemLine(image, p) {
+  return `${layerName(p.layer, image.layers[p.layer])}: ${JSON.stringify(p.path)} not applied: ${p.reason}`;
+}
+
+// tools/ociutil/imagefs/resolve.ts
+var MAX_LINKS2 = 40;
+var PathError = class extends OciError {
+  name = "PathError";
+};
+function resolvePath(fs, path7, what) {
+  const done = [];
+  const queue = path7.split("/");
+  let links = 0;
+  while (queue.length > 0) {
+    const part = queue.shift();
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      done.pop();
+      continue;
+    }
+    const here = `/${[...done, part].join("/")}`;
+    const entry = fs.lookup(here);
+    if (entry === void 0) throw new PathError(`${what}: ${here} does not exist`);
+    if (entry.type !== "symlink") {
+      if (queue.some((p) => p !== "" && p !== ".") && entry.type !== "dir") throw new PathError(`${what}: ${here} is not a directory`);
+      done.push(part);
+      continue;
+    }
+    if (++links > MAX_LINKS2) throw new PathError(`${what}: ${path7}: too many levels of symbolic links`);
+    const target = entry.linkname;
+    if (target.startsWith("/")) done.length = 0;
+    queue.unshift(...target.split("/"));
+  }
+  const final = `/${done.join("/")}`;
+  return { path: final, entry: fs.lookup(final) };
+}
+function lstatPath(fs, path7, what) {
+  const trimmed = path7.replace(/\/+$/, "");
+  const slash = trimmed.lastIndexOf("/");
+  const base = trimmed.slice(slash + 1);
+  if (base === "" || base === "." || base === "..") return resolvePath(fs, trimmed || "/", what);
+  const dir = resolvePath(fs, trimmed.slice(0, Math.max(slash, 0)) || "/", what);
+  const at = `${dir.path === "/" ? "" : dir.path}/${base}`;
+  const entry = fs.lookup(at);
+  if (entry === void 0) throw new PathError(`${what}: ${at} does not exist`);
+  return { path: at, entry };
 }
 
 // tools/ociutil/imagefs/commands.ts
@@ -36681,12 +36720,7 @@ async function load(arg, flags) {
 }
 function warn(loaded, flags) {
   if (flags.json) return;
-  for (const { image, fs } of loaded) {
-    for (const p of fs.problems) {
-      process.stderr.write(`ociutil: warning: ${layerName(p.layer, image.layers[p.layer])}: ${JSON.stringify(p.path)}: ${p.reason}
-`);
-    }
-  }
+  for (const { image, fs } of loaded) warnProblems(image, fs);
 }
 function problemsJson(image, fs) {
   return fs.problems.map((p) => ({ ...p, layerDigest: image.layers[p.layer].digest }));
@@ -36759,9 +36793,9 @@ function registerDiff(program3) {
         return;
       }
       const lines2 = [
-        ...d.added.map((p) => ({ p, l: `A ${p}` })),
-        ...d.removed.map((p) => ({ p, l: `D ${p}` })),
-        ...d.changed.map((c) => ({ p: c.path, l: `M ${c.path} (${c.fields.join(", ")})` }))
+        ...d.added.map((p) => ({ p, l: `A ${escapeName(p)}` })),
+        ...d.removed.map((p) => ({ p, l: `D ${escapeName(p)}` })),
+        ...d.changed.map((c) => ({ p: c.path, l: `M ${escapeName(c.path)} (${c.fields.join(", ")})` }))
       ].sort((x, y) => x.p < y.p ? -1 : x.p > y.p ? 1 : 0);
       await writeOut2(lines2.map((x) => `${x.l}
 `).join(""));
@@ -37029,7 +37063,9 @@ function registerStructureTest(program3) {
       const failedPlatforms = [];
       for (const image of images) {
         const p = formatPlatform({ os: image.config.os, architecture: image.config.architecture, variant: image.config.variant });
-        const results = await runChecks(image, await readFilesystem(image), configs);
+        const fs = await readFilesystem(image);
+        const results = await runChecks(image, fs, configs);
+        if (fs.problems.length > 0) results.push({ check: "layers", pass: false, failures: fs.problems.map((pr) => problemLine(image, pr)) });
         const bad = results.filter((r) => !r.pass).length;
         total += results.length;
         failed += bad;
@@ -37432,7 +37468,9 @@ function registerSbom(program3) {
         throw new UsageError(err2.message);
       }
       const image = await openImage(arg, platform2);
-      const { packages } = await readPackages(image, await readFilesystem(image));
+      const fs = await readFilesystem(image);
+      const { packages } = await readPackages(image, fs);
+      warnProblems(image, fs);
       const text = renderSbom(flags.format, {
         image: image.manifest.digest,
         platform: formatPlatform({ os: image.config.os, architecture: image.config.architecture, variant: image.config.variant }),

@@ -9,8 +9,7 @@ import { diffFilesystems } from "./diff.js";
 import { exportTar } from "./export.js";
 import { byBytes, type Entry, type Filesystem } from "./filesystem.js";
 import { openImage, type LayoutImage } from "./image.js";
-import { layerName } from "./layers.js";
-import { formatLine, inodeTable, toRecord } from "./listing.js";
+import { escapeName, formatLine, inodeTable, toRecord, warnProblems } from "./listing.js";
 import { readContent, readFilesystem } from "./read.js";
 import { PathError, lstatPath, resolvePath } from "./resolve.js";
 
@@ -38,16 +37,12 @@ async function load(arg: string, flags: ImageFlags): Promise<{ image: LayoutImag
 }
 
 /**
- * Entries that tried to escape, as warnings on stderr once the command has done its work (a command
- * that fails prints only its one error line). With --json they are in the output instead.
+ * Entries that could not be applied, as warnings on stderr once the command has done its work (a
+ * command that fails prints only its one error line). With --json they are in the output instead.
  */
 function warn(loaded: Array<{ image: LayoutImage; fs: Filesystem }>, flags: ImageFlags): void {
   if (flags.json) return;
-  for (const { image, fs } of loaded) {
-    for (const p of fs.problems) {
-      process.stderr.write(`ociutil: warning: ${layerName(p.layer, image.layers[p.layer]!)}: ${JSON.stringify(p.path)}: ${p.reason}\n`);
-    }
-  }
+  for (const { image, fs } of loaded) warnProblems(image, fs);
 }
 
 function problemsJson(image: LayoutImage, fs: Filesystem): object[] {
@@ -144,9 +139,9 @@ function registerDiff(program: Command): void {
           return;
         }
         const lines = [
-          ...d.added.map((p) => ({ p, l: `A ${p}` })),
-          ...d.removed.map((p) => ({ p, l: `D ${p}` })),
-          ...d.changed.map((c) => ({ p: c.path, l: `M ${c.path} (${c.fields.join(", ")})` })),
+          ...d.added.map((p) => ({ p, l: `A ${escapeName(p)}` })),
+          ...d.removed.map((p) => ({ p, l: `D ${escapeName(p)}` })),
+          ...d.changed.map((c) => ({ p: c.path, l: `M ${escapeName(c.path)} (${c.fields.join(", ")})` })),
         ].sort((x, y) => (x.p < y.p ? -1 : x.p > y.p ? 1 : 0));
         await writeOut(lines.map((x) => `${x.l}\n`).join(""));
         warn([left, right], flags);
