@@ -36817,6 +36817,7 @@ var imagefsCommands = [registerLs, registerCat, registerExport, registerDiff];
 
 // tools/ociutil/structure/checks.ts
 var DEBIAN_DOC = "/usr/share/doc";
+var CONTENT_CAP = 32 * 1024 * 1024;
 var BANNED_LICENSES = ["AGPL", "WTFPL"];
 var LICENSE_ALLOWED_PACKAGES = /* @__PURE__ */ new Set(["libgnutls30"]);
 async function runChecks(image, fs, configs) {
@@ -36826,7 +36827,10 @@ async function runChecks(image, fs, configs) {
     if (wanted.has(path7)) return;
     try {
       const found = resolvePath(fs, path7, "image");
-      wanted.set(path7, found.entry.type === "file" ? found.entry : `${found.path} is a ${found.entry.type === "dir" ? "directory" : found.entry.type}`);
+      const e = found.entry;
+      if (e.type !== "file") wanted.set(path7, `${found.path} is a ${e.type === "dir" ? "directory" : e.type}`);
+      else if (e.inode.size > CONTENT_CAP) wanted.set(path7, `${found.path} is ${e.inode.size} bytes, over the ${CONTENT_CAP / 1024 / 1024} MiB that content checks read; not checked`);
+      else wanted.set(path7, e);
     } catch (err2) {
       wanted.set(path7, err2.message.replace(/^image: /, ""));
     }

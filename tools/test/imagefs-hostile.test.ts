@@ -3,6 +3,7 @@
  * an image's filesystem (ls, export, diff, structure-test, sbom):
  *  - names a runtime resolves inside the root (absolute, `..`, symlinked parents) are where umoci
  *    unpack puts them, and an entry that cannot be applied fails a structure test (issue 16 row 4);
+ *  - fileContentTests never pass on content they did not read, and do not read a huge file (row 5);
  *  - a truncated layer whose digest is right is one line naming the layer (row 6);
  *  - a directory tree 6,000 deep is listed, exported and diffed (row 7);
  *  - control characters in names are escaped in text listings, kept in --json (row 11).
@@ -10,7 +11,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeTempDir, mustRun, peer, removeTempDir, runOciutil } from "./harness/index.js";
+import { makeTempDir, mustRun, peer, removeTempDir, runOciutil, runOciutilWithPeakRss } from "./harness/index.js";
 import { buildLayeredImage, dir, file, symlink, tarBytes } from "./imagefs/fixtures.js";
 import { observeDir, observeLs, type Observed } from "./imagefs/observe.js";
 
@@ -126,6 +127,36 @@ describe("an entry that cannot be applied", () => {
     expect(r.stdout).toMatch(/^PASS linux\/amd64 fileExistenceTests "no passwd"/m);
     expect(r.stdout).toMatch(/^FAIL linux\/amd64 layers: layer 0 \(sha256:[0-9a-f]{12}\): "etc\/passwd" not applied: parent \/etc is a file/m);
     expectOneLine(r, /structure test failed: 1 of 2 checks/);
+  });
+});
+
+describe("fileContentTests", () => {
+  const BIG = 100 * 1024 * 1024; // zeros: a 100 KB gzip layer
+  let layout: string;
+  beforeAll(async () => {
+    layout = join(tmp, "content");
+    const big = Buffer.alloc(BIG);
+    big.write("\0secret", 0);
+    await buildLayeredImage(layout, [[file("big", big), file("small", "\0secret\n")]]);
+  });
+
+  it("on a file over the cap: fail with one line, without reading it", async () => {
+    const config = await structureConfig("content-big", { fileContentTests: [{ name: "big", path: "/big", excludedContents: ["nothing-like-this"] }] });
+    const r = await runOciutilWithPeakRss(["structure-test", "-c", config, layout]);
+    expect(r.stdout).toMatch(/^FAIL linux\/amd64 fileContentTests "big" \(\/big\): expected a file to read, found: \/big is 104857600 bytes, over the 32 MiB that content checks read; not checked$/m);
+    expectOneLine(r, /structure test failed: 1 of 1 checks/);
+    expect(r.peakRssMB).toBeLessThan(150); // reading it whole took 3-4 bytes of memory per byte
+  });
+
+  it("match the whole content, NUL bytes included", async () => {
+    const config = await structureConfig("content-small", {
+      fileContentTests: [
+        { name: "excluded", path: "/small", excludedContents: ["secret"] },
+        { name: "expected", path: "/small", expectedContents: ["^\\x00secret\\n$"] },
+      ],
+    });
+    const r = await runOciutil(["structure-test", "--json", "-c", config, layout]);
+    expect(JSON.parse(r.stdout).platforms[0].results.map((x: { pass: boolean }) => x.pass)).toEqual([false, true]);
   });
 });
 
