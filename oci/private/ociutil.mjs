@@ -36734,19 +36734,42 @@ function registerLs(program3) {
       const { image, fs } = loaded;
       const { path: at, entry } = lstatPath(fs, path7, arg);
       const inodes = inodeTable(fs);
-      const entries = entry.type !== "dir" ? [[at, entry]] : flags.recursive ? [...fs.walk(at === "/" ? "" : at, entry)] : [...children(at, entry)];
-      const records2 = entries.map(([p, e]) => toRecord(image, p, e, inodes));
+      const entries = entry.type !== "dir" ? [[at, entry]] : flags.recursive ? fs.walk(at === "/" ? "" : at, entry) : children(at, entry);
+      const out = new BatchWriter();
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify({ image: image.manifest.digest, entries: records2, problems: problemsJson(image, fs) })}
+        await out.add(`{"image":${JSON.stringify(image.manifest.digest)},"entries":[`);
+        let first = true;
+        for (const [p, e] of entries) {
+          await out.add(`${first ? "" : ","}${JSON.stringify(toRecord(image, p, e, inodes))}`);
+          first = false;
+        }
+        await out.add(`],"problems":${JSON.stringify(problemsJson(image, fs))}}
 `);
+        await out.flush();
         return;
       }
-      await writeOut2(records2.map((r) => `${formatLine(r)}
-`).join(""));
+      for (const [p, e] of entries) await out.add(`${formatLine(toRecord(image, p, e, inodes))}
+`);
+      await out.flush();
       warn([loaded], flags);
     })
   );
 }
+var BatchWriter = class {
+  parts = [];
+  size = 0;
+  async add(text) {
+    this.parts.push(text);
+    this.size += text.length;
+    if (this.size >= 1 << 16) await this.flush();
+  }
+  async flush() {
+    const chunk = this.parts.join("");
+    this.parts = [];
+    this.size = 0;
+    await writeOut2(chunk);
+  }
+};
 function* children(at, dir) {
   for (const name of [...dir.children.keys()].sort(byBytes)) yield [`${at === "/" ? "" : at}/${name}`, dir.children.get(name)];
 }
@@ -36806,7 +36829,11 @@ function registerDiff(program3) {
 async function writeOut2(chunk) {
   if (chunk.length === 0) return;
   if (!process.stdout.write(chunk)) {
-    const [err2] = await Promise.race([once2(process.stdout, "drain").then(() => [void 0]), once2(process.stdout, "error")]);
+    const ac = new AbortController();
+    const [err2] = await Promise.race([
+      once2(process.stdout, "drain", { signal: ac.signal }).then(() => [void 0]),
+      once2(process.stdout, "error", { signal: ac.signal })
+    ]).finally(() => ac.abort());
     if (err2 !== void 0) {
       if (err2.code === "EPIPE") process.exit(0);
       throw new OciError(`cannot write to stdout: ${err2.message}`);

@@ -64,17 +64,45 @@ function registerLs(program: Command): void {
       const { image, fs } = loaded;
       const { path: at, entry } = lstatPath(fs, path, arg);
       const inodes = inodeTable(fs);
-      const entries: Array<[string, Entry]> =
-        entry.type !== "dir" ? [[at, entry]] : flags.recursive ? [...fs.walk(at === "/" ? "" : at, entry)] : [...children(at, entry)];
-      const records = entries.map(([p, e]) => toRecord(image, p, e, inodes));
+      const entries: Iterable<[string, Entry]> =
+        entry.type !== "dir" ? [[at, entry]] : flags.recursive ? fs.walk(at === "/" ? "" : at, entry) : children(at, entry);
+      // Streamed a batch at a time: memory must not grow with the number of entries listed.
+      const out = new BatchWriter();
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify({ image: image.manifest.digest, entries: records, problems: problemsJson(image, fs) })}\n`);
+        await out.add(`{"image":${JSON.stringify(image.manifest.digest)},"entries":[`);
+        let first = true;
+        for (const [p, e] of entries) {
+          await out.add(`${first ? "" : ","}${JSON.stringify(toRecord(image, p, e, inodes))}`);
+          first = false;
+        }
+        await out.add(`],"problems":${JSON.stringify(problemsJson(image, fs))}}\n`);
+        await out.flush();
         return;
       }
-      await writeOut(records.map((r) => `${formatLine(r)}\n`).join(""));
+      for (const [p, e] of entries) await out.add(`${formatLine(toRecord(image, p, e, inodes))}\n`);
+      await out.flush();
       warn([loaded], flags);
     }),
   );
+}
+
+/** Joins small strings into ~64 KiB writes to stdout. */
+class BatchWriter {
+  private parts: string[] = [];
+  private size = 0;
+
+  async add(text: string): Promise<void> {
+    this.parts.push(text);
+    this.size += text.length;
+    if (this.size >= 1 << 16) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    const chunk = this.parts.join("");
+    this.parts = [];
+    this.size = 0;
+    await writeOut(chunk);
+  }
 }
 
 function* children(at: string, dir: Entry): Generator<[string, Entry]> {
@@ -153,7 +181,12 @@ function registerDiff(program: Command): void {
 async function writeOut(chunk: string | Buffer): Promise<void> {
   if (chunk.length === 0) return;
   if (!process.stdout.write(chunk)) {
-    const [err] = await Promise.race([once(process.stdout, "drain").then(() => [undefined]), once(process.stdout, "error")]);
+    // The listener that loses the race is removed: a long listing waits for "drain" many times.
+    const ac = new AbortController();
+    const [err] = await Promise.race([
+      once(process.stdout, "drain", { signal: ac.signal }).then(() => [undefined]),
+      once(process.stdout, "error", { signal: ac.signal }),
+    ]).finally(() => ac.abort());
     if (err !== undefined) {
       if ((err as NodeJS.ErrnoException).code === "EPIPE") process.exit(0);
       throw new OciError(`cannot write to stdout: ${(err as Error).message}`);
