@@ -36459,20 +36459,22 @@ async function writeEntries2(image, fs, pack, stats) {
     stats.entries++;
     pack.entry(header3, (err2) => err2 ? reject(err2) : resolve2());
   });
-  const all = [...fs.walk()];
   const paths = /* @__PURE__ */ new Map();
-  for (const [p, e] of all) {
+  for (const [p, e] of fs.walk()) {
     if (e.type === "dir") await add2(header2(p, e));
-    if (e.type === "file") paths.set(e.inode, [...paths.get(e.inode) ?? [], p]);
+    if (e.type === "file") {
+      const names = paths.get(e.inode);
+      if (names === void 0) paths.set(e.inode, [[p, e]]);
+      else names.push([p, e]);
+    }
   }
-  for (const [p, e] of all) if (e.type !== "dir" && e.type !== "file") await add2(header2(p, e));
+  for (const [p, e] of fs.walk()) if (e.type !== "dir" && e.type !== "file") await add2(header2(p, e));
   const byLayer = /* @__PURE__ */ new Map();
   for (const inode of paths.keys()) {
     const m = byLayer.get(inode.layer) ?? /* @__PURE__ */ new Map();
     m.set(inode.ordinal, inode);
     byLayer.set(inode.layer, m);
   }
-  const byPath = new Map(all);
   for (const layer of [...byLayer.keys()].sort((a, b) => a - b)) {
     const wanted = byLayer.get(layer);
     let left = wanted.size;
@@ -36480,13 +36482,13 @@ async function writeEntries2(image, fs, pack, stats) {
     for await (const { ordinal, body } of layerEntries(image.layout, layer, desc)) {
       const inode = wanted.get(ordinal);
       if (inode === void 0) continue;
-      const first = paths.get(inode)[0];
+      const [first, firstEntry] = paths.get(inode)[0];
       stats.entries++;
       stats.files++;
       stats.bytes += inode.size;
       let done;
       const finished2 = new Promise((resolve2, reject) => done = (err2) => err2 ? reject(err2) : resolve2());
-      const sink = pack.entry({ ...header2(first, byPath.get(first)), size: inode.size }, (err2) => done(err2));
+      const sink = pack.entry({ ...header2(first, firstEntry), size: inode.size }, (err2) => done(err2));
       await copyChecked(body, inode, layerName(layer, desc), async (chunk) => {
         if (!sink.write(chunk)) await once(sink, "drain");
       });
@@ -36497,7 +36499,7 @@ async function writeEntries2(image, fs, pack, stats) {
     if (left > 0) throw new LayerError2(`${layerName(layer, desc)}: ${left} entries are missing since it was first read`);
   }
   for (const names of paths.values()) {
-    for (const p of names.slice(1)) await add2({ ...header2(p, byPath.get(p)), type: "link", linkname: names[0].slice(1), size: 0 });
+    for (const [p, e] of names.slice(1)) await add2({ ...header2(p, e), type: "link", linkname: names[0][0].slice(1), size: 0 });
   }
 }
 function header2(p, e) {
