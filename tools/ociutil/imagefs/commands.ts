@@ -9,8 +9,7 @@ import { diffFilesystems } from "./diff.js";
 import { exportTar } from "./export.js";
 import { byBytes, type Entry, type Filesystem } from "./filesystem.js";
 import { openImage, type LayoutImage } from "./image.js";
-import { layerName } from "./layers.js";
-import { formatLine, inodeTable, toRecord } from "./listing.js";
+import { escapeName, formatLine, inodeTable, toRecord, warnProblems } from "./listing.js";
 import { readContent, readFilesystem } from "./read.js";
 import { PathError, lstatPath, resolvePath } from "./resolve.js";
 import { exit } from "../cli/exit.js";
@@ -39,16 +38,12 @@ async function load(arg: string, flags: ImageFlags): Promise<{ image: LayoutImag
 }
 
 /**
- * Entries that tried to escape, as warnings on stderr once the command has done its work (a command
- * that fails prints only its one error line). With --json they are in the output instead.
+ * Entries that could not be applied, as warnings on stderr once the command has done its work (a
+ * command that fails prints only its one error line). With --json they are in the output instead.
  */
 function warn(loaded: Array<{ image: LayoutImage; fs: Filesystem }>, flags: ImageFlags): void {
   if (flags.json) return;
-  for (const { image, fs } of loaded) {
-    for (const p of fs.problems) {
-      process.stderr.write(`ociutil: warning: ${layerName(p.layer, image.layers[p.layer]!)}: ${JSON.stringify(p.path)}: ${p.reason}\n`);
-    }
-  }
+  for (const { image, fs } of loaded) warnProblems(image, fs);
 }
 
 function problemsJson(image: LayoutImage, fs: Filesystem): object[] {
@@ -70,17 +65,45 @@ function registerLs(program: Command): void {
       const { image, fs } = loaded;
       const { path: at, entry } = lstatPath(fs, path, arg);
       const inodes = inodeTable(fs);
-      const entries: Array<[string, Entry]> =
-        entry.type !== "dir" ? [[at, entry]] : flags.recursive ? [...fs.walk(at === "/" ? "" : at, entry)] : [...children(at, entry)];
-      const records = entries.map(([p, e]) => toRecord(image, p, e, inodes));
+      const entries: Iterable<[string, Entry]> =
+        entry.type !== "dir" ? [[at, entry]] : flags.recursive ? fs.walk(at === "/" ? "" : at, entry) : children(at, entry);
+      // Streamed a batch at a time: memory must not grow with the number of entries listed.
+      const out = new BatchWriter();
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify({ image: image.manifest.digest, entries: records, problems: problemsJson(image, fs) })}\n`);
+        await out.add(`{"image":${JSON.stringify(image.manifest.digest)},"entries":[`);
+        let first = true;
+        for (const [p, e] of entries) {
+          await out.add(`${first ? "" : ","}${JSON.stringify(toRecord(image, p, e, inodes))}`);
+          first = false;
+        }
+        await out.add(`],"problems":${JSON.stringify(problemsJson(image, fs))}}\n`);
+        await out.flush();
         return;
       }
-      await writeOut(records.map((r) => `${formatLine(r)}\n`).join(""));
+      for (const [p, e] of entries) await out.add(`${formatLine(toRecord(image, p, e, inodes))}\n`);
+      await out.flush();
       warn([loaded], flags);
     }),
   );
+}
+
+/** Joins small strings into ~64 KiB writes to stdout. */
+class BatchWriter {
+  private parts: string[] = [];
+  private size = 0;
+
+  async add(text: string): Promise<void> {
+    this.parts.push(text);
+    this.size += text.length;
+    if (this.size >= 1 << 16) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    const chunk = this.parts.join("");
+    this.parts = [];
+    this.size = 0;
+    await writeOut(chunk);
+  }
 }
 
 function* children(at: string, dir: Entry): Generator<[string, Entry]> {
@@ -145,9 +168,9 @@ function registerDiff(program: Command): void {
           return;
         }
         const lines = [
-          ...d.added.map((p) => ({ p, l: `A ${p}` })),
-          ...d.removed.map((p) => ({ p, l: `D ${p}` })),
-          ...d.changed.map((c) => ({ p: c.path, l: `M ${c.path} (${c.fields.join(", ")})` })),
+          ...d.added.map((p) => ({ p, l: `A ${escapeName(p)}` })),
+          ...d.removed.map((p) => ({ p, l: `D ${escapeName(p)}` })),
+          ...d.changed.map((c) => ({ p: c.path, l: `M ${escapeName(c.path)} (${c.fields.join(", ")})` })),
         ].sort((x, y) => (x.p < y.p ? -1 : x.p > y.p ? 1 : 0));
         await writeOut(lines.map((x) => `${x.l}\n`).join(""));
         warn([left, right], flags);
@@ -159,7 +182,12 @@ function registerDiff(program: Command): void {
 async function writeOut(chunk: string | Buffer): Promise<void> {
   if (chunk.length === 0) return;
   if (!process.stdout.write(chunk)) {
-    const [err] = await Promise.race([once(process.stdout, "drain").then(() => [undefined]), once(process.stdout, "error")]);
+    // The listener that loses the race is removed: a long listing waits for "drain" many times.
+    const ac = new AbortController();
+    const [err] = await Promise.race([
+      once(process.stdout, "drain", { signal: ac.signal }).then(() => [undefined]),
+      once(process.stdout, "error", { signal: ac.signal }),
+    ]).finally(() => ac.abort());
     if (err !== undefined) {
       if ((err as NodeJS.ErrnoException).code === "EPIPE") exit(0);
       throw new OciError(`cannot write to stdout: ${(err as Error).message}`);

@@ -53,13 +53,18 @@ async function writeEntries(image: LayoutImage, fs: Filesystem, pack: tar.Pack, 
       stats.entries++;
       pack.entry(header, (err) => (err ? reject(err) : resolve()));
     });
-  const all = [...fs.walk()];
-  const paths = new Map<Inode, string[]>();
-  for (const [p, e] of all) {
+  // Two walks rather than one list of every path: only regular files are remembered (their content
+  // comes later, from their layers), with the entry each path names.
+  const paths = new Map<Inode, Array<[string, Entry]>>();
+  for (const [p, e] of fs.walk()) {
     if (e.type === "dir") await add(header(p, e));
-    if (e.type === "file") paths.set(e.inode!, [...(paths.get(e.inode!) ?? []), p]);
+    if (e.type === "file") {
+      const names = paths.get(e.inode!);
+      if (names === undefined) paths.set(e.inode!, [[p, e]]);
+      else names.push([p, e]);
+    }
   }
-  for (const [p, e] of all) if (e.type !== "dir" && e.type !== "file") await add(header(p, e));
+  for (const [p, e] of fs.walk()) if (e.type !== "dir" && e.type !== "file") await add(header(p, e));
 
   // Content: one pass over each layer that holds live files, in layer order.
   const byLayer = new Map<number, Map<number, Inode>>();
@@ -68,7 +73,6 @@ async function writeEntries(image: LayoutImage, fs: Filesystem, pack: tar.Pack, 
     m.set(inode.ordinal, inode);
     byLayer.set(inode.layer, m);
   }
-  const byPath = new Map(all);
   // Progress counts, per layer read, the bytes of its files that the tar takes.
   const liveBytes = (wanted: Map<number, Inode>): number => [...wanted.values()].reduce((sum, inode) => sum + inode.size, 0);
   planBlobs(byLayer.size, [...byLayer.values()].reduce((sum, wanted) => sum + liveBytes(wanted), 0));
@@ -80,13 +84,13 @@ async function writeEntries(image: LayoutImage, fs: Filesystem, pack: tar.Pack, 
     for await (const { ordinal, body } of layerEntries(image.layout, layer, desc)) {
       const inode = wanted.get(ordinal);
       if (inode === undefined) continue;
-      const first = paths.get(inode)![0]!;
+      const [first, firstEntry] = paths.get(inode)![0]!;
       stats.entries++;
       stats.files++;
       stats.bytes += inode.size;
       let done!: (err?: unknown) => void;
       const finished = new Promise<void>((resolve, reject) => (done = (err) => (err ? reject(err) : resolve())));
-      const sink = pack.entry({ ...header(first, byPath.get(first)!), size: inode.size }, (err) => done(err));
+      const sink = pack.entry({ ...header(first, firstEntry), size: inode.size }, (err) => done(err));
       await copyChecked(body, inode, layerName(layer, desc), async (chunk) => {
         progress.add(chunk.length);
         if (!sink.write(chunk)) await once(sink, "drain");
@@ -100,7 +104,7 @@ async function writeEntries(image: LayoutImage, fs: Filesystem, pack: tar.Pack, 
   }
   // Hard links after the file they name.
   for (const names of paths.values()) {
-    for (const p of names.slice(1)) await add({ ...header(p, byPath.get(p)!), type: "link", linkname: names[0]!.slice(1), size: 0 });
+    for (const [p, e] of names.slice(1)) await add({ ...header(p, e), type: "link", linkname: names[0]![0].slice(1), size: 0 });
   }
 }
 

@@ -8,10 +8,13 @@
  * sha256, so `cat` and `export` read them from the layer again. Hard links share one Inode, so a link
  * keeps the content its target had when the link was made, even if a later layer replaces the target.
  *
- * An entry that tries to escape the root (an absolute name, a `..` component, a parent that is a
- * symlink, a hard link to any of those) is recorded as a problem and never applied.
+ * Names are resolved inside the root as containerd and umoci apply layers (securejoin): the name is
+ * cleaned lexically from "/" (an absolute name or a leading `..` stays at the root), then each parent
+ * directory is looked up physically, following symlinks with absolute targets and `..` clamped at the
+ * root. So `lnk -> /usr` then `lnk/bin/x` writes /usr/bin/x, as a runtime would see it. An entry that
+ * cannot be applied (a parent that is a file, a hard link to nothing, a NUL in its name, too many
+ * symlinks) is recorded as a problem: every problem is an entry the filesystem does not hold.
  */
-import { climbsOut } from "./resolve.js";
 
 export type EntryType = "file" | "dir" | "symlink" | "char" | "block" | "fifo";
 
@@ -67,6 +70,7 @@ export interface Problem {
 }
 
 const WHITEOUT = ".wh.";
+const MAX_LINKS = 40; // Linux's limit for one lookup
 const OPAQUE = ".wh..wh..opq";
 
 export class Filesystem {
@@ -81,7 +85,7 @@ export class Filesystem {
     const base = parts[parts.length - 1]!;
     if (base.startsWith(WHITEOUT)) {
       // A whiteout in a directory no lower layer has hides nothing; it creates nothing either.
-      const parent = this.lookup(parts.slice(0, -1).join("/"));
+      const parent = this.resolveDir(parts.slice(0, -1), undefined);
       if (parent?.type !== "dir") return;
       if (base === OPAQUE) return pruneLower(parent, layer);
       const victim = base.slice(WHITEOUT.length);
@@ -91,7 +95,7 @@ export class Filesystem {
       if (existing !== undefined && existing.layer < layer) parent.children!.delete(victim);
       return;
     }
-    const parent = this.parentFor(layer, h.name, parts.slice(0, -1));
+    const parent = this.resolveDir(parts.slice(0, -1), { layer, name: h.name });
     if (parent === undefined) return;
 
     let entry: Entry;
@@ -111,10 +115,7 @@ export class Filesystem {
         mtime: h.mtime,
         layer,
       };
-      if (h.type === "symlink") {
-        entry.linkname = h.linkname;
-        if (climbsOut(parts.slice(0, -1), h.linkname)) this.problem(layer, h.name, `symlink to "${h.linkname}" points out of the root; it is never followed`);
-      }
+      if (h.type === "symlink") entry.linkname = h.linkname;
       if (h.type === "char" || h.type === "block") {
         entry.devmajor = h.devmajor;
         entry.devminor = h.devminor;
@@ -140,14 +141,24 @@ export class Filesystem {
     return at;
   }
 
-  /** Every entry under `dir` ("/a/b" form), parents before children, names sorted. */
+  /**
+   * Every entry under `dir` ("/a/b" form), parents before children, names sorted. An explicit stack
+   * of sorted name lists, not recursion: the depth is the image's to choose.
+   */
   *walk(dir = "", at: Entry = this.root): Generator<[string, Entry]> {
     if (at.children === undefined) return;
-    for (const name of [...at.children.keys()].sort(byBytes)) {
-      const child = at.children.get(name)!;
-      const p = `${dir}/${name}`;
+    const stack: Array<{ dir: string; entry: Entry; names: string[]; next: number }> = [{ dir, entry: at, names: sortedNames(at), next: 0 }];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      if (top.next === top.names.length) {
+        stack.pop();
+        continue;
+      }
+      const name = top.names[top.next++]!;
+      const child = top.entry.children!.get(name)!;
+      const p = `${top.dir}/${name}`;
       yield [p, child];
-      if (child.type === "dir") yield* this.walk(p, child);
+      if (child.type === "dir") stack.push({ dir: p, entry: child, names: sortedNames(child), next: 0 });
     }
   }
 
@@ -155,49 +166,72 @@ export class Filesystem {
     this.problems.push({ layer, path, reason });
   }
 
-  /** The directory that will hold an entry, creating missing ones as a tar extractor would. */
-  private parentFor(layer: number, name: string, dirs: string[]): Entry | undefined {
-    let at = this.root;
-    for (const [i, part] of dirs.entries()) {
+  /**
+   * The directory `dirs` names, resolved as securejoin does: symlinks followed inside the root (an
+   * absolute target from the root, `..` clamped at it). With `create`, missing directories are made
+   * as a tar extractor's MkdirAll would, and a path that cannot be a directory is a problem.
+   */
+  private resolveDir(dirs: readonly string[], create: { layer: number; name: string } | undefined): Entry | undefined {
+    const stack: Entry[] = [this.root];
+    const names: string[] = [];
+    const queue = [...dirs].reverse(); // popped from the end: the next component is last
+    let links = 0;
+    while (queue.length > 0) {
+      const part = queue.pop()!;
+      if (part === "" || part === ".") continue;
+      if (part === "..") {
+        if (stack.length > 1) (stack.pop(), names.pop());
+        continue;
+      }
+      const at = stack[stack.length - 1]!;
       let next = at.children!.get(part);
       if (next === undefined) {
-        next = newDir(layer);
+        if (create === undefined) return undefined;
+        next = newDir(create.layer);
         at.children!.set(part, next);
       }
       if (next.type === "symlink") {
-        this.problem(layer, name, `parent /${dirs.slice(0, i + 1).join("/")} is a symlink; an entry is never written through one`);
-        return undefined;
+        if (++links > MAX_LINKS) {
+          if (create !== undefined) this.problem(create.layer, create.name, `too many levels of symbolic links (more than ${MAX_LINKS})`);
+          return undefined;
+        }
+        if (next.linkname!.startsWith("/")) (stack.length = 1), (names.length = 0);
+        for (const p of next.linkname!.split("/").reverse()) queue.push(p);
+        continue;
       }
       if (next.type !== "dir") {
-        this.problem(layer, name, `parent /${dirs.slice(0, i + 1).join("/")} is not a directory`);
+        if (create !== undefined) this.problem(create.layer, create.name, `parent /${[...names, part].join("/")} is a ${next.type}, not a directory`);
         return undefined;
       }
-      at = next;
+      stack.push(next);
+      names.push(part);
     }
-    return at;
+    return stack[stack.length - 1]!;
   }
 
+  /** A hard link's target: its name resolved like any entry's, and a final symlink followed (as umoci's securejoin does). */
   private linkTarget(layer: number, h: HeaderInput): Entry | undefined {
     const parts = splitName(h.linkname);
     if (typeof parts === "string") {
       this.problem(layer, h.name, `hard link to "${h.linkname}": ${parts}`);
       return undefined;
     }
-    let at: Entry | undefined = this.root;
-    for (const [i, part] of parts.entries()) {
-      at = at.children?.get(part);
-      if (at === undefined) break;
-      if (i < parts.length - 1 && at.type !== "dir") {
-        this.problem(layer, h.name, `hard link to "${h.linkname}" goes through /${parts.slice(0, i + 1).join("/")}, which is not a directory`);
-        return undefined;
-      }
+    let dirs = parts.slice(0, -1);
+    let base = parts[parts.length - 1];
+    let at: Entry | undefined;
+    for (let links = 0; base !== undefined; links++) {
+      at = this.resolveDir(dirs, undefined)?.children!.get(base);
+      if (at?.type !== "symlink" || links === MAX_LINKS) break;
+      const target = at.linkname!.split("/");
+      dirs = at.linkname!.startsWith("/") ? target.slice(0, -1) : [...dirs, ...target.slice(0, -1)];
+      base = target[target.length - 1];
     }
-    if (at === undefined || parts.length === 0) {
+    if (at === undefined || base === undefined) {
       this.problem(layer, h.name, `hard link to "${h.linkname}", which does not exist`);
       return undefined;
     }
-    if (at.type === "dir") {
-      this.problem(layer, h.name, `hard link to "${h.linkname}", a directory`);
+    if (at.type !== "file" && at.type !== "char" && at.type !== "block" && at.type !== "fifo") {
+      this.problem(layer, h.name, `hard link to "${h.linkname}", a ${at.type === "dir" ? "directory" : at.type}`);
       return undefined;
     }
     return at;
@@ -205,23 +239,38 @@ export class Filesystem {
 }
 
 /** Removes what lower layers put under `dir`, keeping what layer `layer` itself wrote. */
-function pruneLower(dir: Entry, layer: number): void {
-  for (const [name, child] of dir.children!) {
-    if (child.layer < layer) dir.children!.delete(name);
-    else if (child.type === "dir") pruneLower(child, layer);
+function pruneLower(top: Entry, layer: number): void {
+  const dirs = [top]; // a worklist, not recursion: the depth is the image's to choose
+  while (dirs.length > 0) {
+    const dir = dirs.pop()!;
+    for (const [name, child] of dir.children!) {
+      if (child.layer < layer) dir.children!.delete(name);
+      else if (child.type === "dir") dirs.push(child);
+    }
   }
+}
+
+function sortedNames(dir: Entry): string[] {
+  return [...dir.children!.keys()].sort(byBytes);
 }
 
 function newDir(layer: number): Entry {
   return { type: "dir", mode: 0o755, uid: 0, gid: 0, uname: "", gname: "", mtime: 0, layer, children: new Map() };
 }
 
-/** A tar name as path components, or why it is refused (absolute, or climbing with ".."). */
+/**
+ * A tar name as path components from the root, cleaned lexically as Go's filepath.Clean("/" + name)
+ * does (containerd's and umoci's first step): "/etc/x", "../etc/x" and "a/../../etc/x" are all
+ * /etc/x. Only a NUL is refused (no filesystem can hold it).
+ */
 export function splitName(name: string): string[] | string {
-  if (name.startsWith("/")) return "absolute path; it would escape the root";
-  const parts = name.split("/").filter((p) => p !== "" && p !== ".");
-  if (parts.includes("..")) return `".." component; it would escape the root`;
   if (name.includes("\0")) return "NUL in name";
+  const parts: string[] = [];
+  for (const p of name.split("/")) {
+    if (p === "" || p === ".") continue;
+    if (p === "..") parts.pop();
+    else parts.push(p);
+  }
   return parts;
 }
 

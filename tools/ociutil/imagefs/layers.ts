@@ -31,8 +31,11 @@ export interface LayerEntry {
   readonly header: tar.Header;
   /** Position of the entry in the layer's tar stream (0-based): how its content is found again. */
   readonly ordinal: number;
-  /** The entry's content; read it to the end (or stop the iteration) before asking for the next. */
-  readonly body: AsyncIterable<Buffer> & { resume(): unknown };
+  /**
+   * The entry's content; read it to the end (or stop the iteration) before asking for the next. A
+   * layer that ends or breaks inside it fails with the same LayerError as between entries.
+   */
+  readonly body: AsyncIterable<Buffer>;
 }
 
 /** "layer 2 (sha256:1234abcd5678)", for messages. */
@@ -60,7 +63,7 @@ export async function* layerEntries(layout: ImageLayout, index: number, desc: De
   let ordinal = 0;
   try {
     for await (const entry of extract) {
-      yield { header: entry.header, ordinal: ordinal++, body: explained(entry as unknown as LayerEntry["body"], (err) => layerFailure(layout, desc, what, err)) };
+      yield { header: entry.header, ordinal: ordinal++, body: explained(entry as AsyncIterable<Buffer>, (err) => layerFailure(layout, desc, what, err)) };
       entry.resume(); // drain what the consumer left, so the next header can be parsed
     }
   } catch (err) {
@@ -86,17 +89,12 @@ async function layerFailure(layout: ImageLayout, desc: Descriptor, what: string,
  * An entry's body whose failures (a tar cut short inside the entry: tar-stream's "Unexpected end of
  * data") reach the consumer explained like the header parser's, not as tar-stream's bare Error.
  */
-function explained(body: LayerEntry["body"], explain: (err: unknown) => Promise<OciError>): LayerEntry["body"] {
-  return {
-    resume: () => body.resume(),
-    async *[Symbol.asyncIterator]() {
-      try {
-        yield* body;
-      } catch (err) {
-        throw await explain(err);
-      }
-    },
-  };
+async function* explained(body: AsyncIterable<Buffer>, explain: (err: unknown) => Promise<OciError>): AsyncGenerator<Buffer> {
+  try {
+    yield* body;
+  } catch (err) {
+    throw await explain(err);
+  }
 }
 
 async function fileDigest(file: string, algorithm: ReturnType<typeof digestAlgorithm>): Promise<string> {

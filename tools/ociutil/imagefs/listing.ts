@@ -1,6 +1,7 @@
 /** How entries are shown: `ls -l`-like lines and JSON records (ls --json, diff --json). */
 import type { Entry, EntryType, Filesystem, Inode } from "./filesystem.js";
 import type { LayoutImage } from "./image.js";
+import { layerName } from "./layers.js";
 
 export interface EntryRecord {
   path: string;
@@ -75,10 +76,31 @@ export function modeString(type: EntryType, mode: number): string {
   );
 }
 
+const C_ESCAPES: Record<string, string> = { "\\": "\\\\", "\x07": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v" };
+
+/**
+ * A name as text output shows it, escaped as `ls -b` does: a backslash and the control characters
+ * (C0, DEL, C1) as C escapes (`\n`, `\t`, `\033`, `\302\233` for U+009B: octal of the UTF-8
+ * bytes), so a name can neither forge a line nor send terminal escapes. Spaces and printable
+ * Unicode are kept. --json output keeps the real name.
+ */
+export function escapeName(name: string): string {
+  return name.replace(/[\\\u0000-\u001f\u007f-\u009f]/g, (c) => C_ESCAPES[c] ?? [...Buffer.from(c)].map((b) => `\\${b.toString(8).padStart(3, "0")}`).join(""));
+}
+
 /** `-rw-r--r--  1 0 0  1234 2024-01-01 00:00 layer 2 sha256:0123456789ab /etc/passwd` */
 export function formatLine(r: EntryRecord): string {
   const size = r.type === "char" || r.type === "block" ? `${r.devmajor}, ${r.devminor}` : String(r.size);
   const when = r.mtime.slice(0, 16).replace("T", " ");
-  const name = r.type === "symlink" ? `${r.path} -> ${r.linkname}` : r.path;
+  const name = r.type === "symlink" ? `${escapeName(r.path)} -> ${escapeName(r.linkname!)}` : escapeName(r.path);
   return `${modeString(r.type, Number.parseInt(r.mode, 8))} ${String(r.links).padStart(2)} ${String(r.uid).padStart(5)} ${String(r.gid).padStart(5)} ${size.padStart(10)} ${when} layer ${r.layer} ${r.layerDigest.slice(0, 19)} ${name}`;
+}
+
+/** One stderr line per entry the filesystem does not hold (the name as JSON: no raw control characters). */
+export function warnProblems(image: LayoutImage, fs: Filesystem): void {
+  for (const p of fs.problems) process.stderr.write(`ociutil: warning: ${problemLine(image, p)}\n`);
+}
+
+export function problemLine(image: LayoutImage, p: Filesystem["problems"][number]): string {
+  return `${layerName(p.layer, image.layers[p.layer]!)}: ${JSON.stringify(p.path)} not applied: ${p.reason}`;
 }

@@ -1,7 +1,7 @@
 /**
- * Path resolution inside the image's root, as `cat` needs it: symlinks are followed (absolute targets
- * from the image's root), and a path or link that climbs above the root is refused, never clamped or
- * followed onto the host.
+ * Path resolution inside the image's root, as a process in the container sees it: symlinks are
+ * followed (absolute targets from the image's root), and `..` at the root stays at the root (as it
+ * does in a chroot or a container's mount namespace). Nothing is ever resolved onto the host.
  */
 import { OciError } from "../util/errors.js";
 import type { Entry, Filesystem } from "./filesystem.js";
@@ -20,8 +20,7 @@ export function resolvePath(fs: Filesystem, path: string, what: string): { path:
     const part = queue.shift()!;
     if (part === "" || part === ".") continue;
     if (part === "..") {
-      if (done.length === 0) throw new PathError(`${what}: ${path} climbs out of the image's root`);
-      done.pop();
+      done.pop(); // at the root: stays there
       continue;
     }
     const here = `/${[...done, part].join("/")}`;
@@ -34,7 +33,6 @@ export function resolvePath(fs: Filesystem, path: string, what: string): { path:
     }
     if (++links > MAX_LINKS) throw new PathError(`${what}: ${path}: too many levels of symbolic links`);
     const target = entry.linkname!;
-    if (climbsOut(done, target)) throw new PathError(`${what}: symlink ${here} -> ${target} points out of the image's root; not followed`);
     if (target.startsWith("/")) done.length = 0;
     queue.unshift(...target.split("/"));
   }
@@ -56,17 +54,4 @@ export function lstatPath(fs: Filesystem, path: string, what: string): { path: s
   const entry = fs.lookup(at);
   if (entry === undefined) throw new PathError(`${what}: ${at} does not exist`);
   return { path: at, entry };
-}
-
-/** True if `target`, resolved lexically from directory `dir`, climbs above the root. */
-export function climbsOut(dir: readonly string[], target: string): boolean {
-  const stack = target.startsWith("/") ? [] : [...dir];
-  for (const part of target.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") {
-      if (stack.length === 0) return true;
-      stack.pop();
-    } else stack.push(part);
-  }
-  return false;
 }

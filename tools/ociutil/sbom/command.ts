@@ -3,6 +3,7 @@ import { once } from "node:events";
 import type { Command } from "commander";
 import { action } from "../cli/run.js";
 import { openImage } from "../imagefs/image.js";
+import { warnProblems } from "../imagefs/listing.js";
 import { readFilesystem } from "../imagefs/read.js";
 import { formatPlatform, parsePlatform } from "../spec/manifest.js";
 import { OciError, UsageError } from "../util/errors.js";
@@ -37,7 +38,9 @@ export function registerSbom(program: Command): void {
           throw new UsageError((err as Error).message);
         }
         const image = await openImage(arg, platform);
-        const { packages } = await readPackages(image, await readFilesystem(image));
+        const fs = await readFilesystem(image);
+        const { packages } = await readPackages(image, fs);
+        warnProblems(image, fs); // a package placed by an entry that was not applied is not listed: say so
         const text = renderSbom(flags.format as SbomFormat, {
           image: image.manifest.digest,
           platform: formatPlatform({ os: image.config.os, architecture: image.config.architecture, variant: image.config.variant }),

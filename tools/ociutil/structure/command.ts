@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { action } from "../cli/run.js";
 import { collect } from "../cli/options.js";
 import { openImages } from "../imagefs/image.js";
+import { problemLine } from "../imagefs/listing.js";
 import { readFilesystem } from "../imagefs/read.js";
 import { formatPlatform, parsePlatform } from "../spec/manifest.js";
 import { OciError, UsageError } from "../util/errors.js";
@@ -35,7 +36,11 @@ export function registerStructureTest(program: Command): void {
         const failedPlatforms: string[] = [];
         for (const image of images) {
           const p = formatPlatform({ os: image.config.os, architecture: image.config.architecture, variant: image.config.variant });
-          const results = await runChecks(image, await readFilesystem(image), configs);
+          const fs = await readFilesystem(image);
+          const results = await runChecks(image, fs, configs);
+          // A check must not pass on what could not be seen: an entry the layers hold but the
+          // filesystem could not apply is a failure of its own.
+          if (fs.problems.length > 0) results.push({ check: "layers", pass: false, failures: fs.problems.map((pr) => problemLine(image, pr)) });
           const bad = results.filter((r) => !r.pass).length;
           total += results.length;
           failed += bad;
