@@ -38145,65 +38145,9 @@ async function snapshot(prefixes, flags) {
 // tools/ociutil/imagefs/commands.ts
 import { once as once2 } from "node:events";
 
-// tools/ociutil/imagefs/resolve.ts
-var MAX_LINKS = 40;
-var PathError = class extends OciError {
-  name = "PathError";
-};
-function resolvePath(fs, path10, what) {
-  const done = [];
-  const queue = path10.split("/");
-  let links = 0;
-  while (queue.length > 0) {
-    const part = queue.shift();
-    if (part === "" || part === ".") continue;
-    if (part === "..") {
-      if (done.length === 0) throw new PathError(`${what}: ${path10} climbs out of the image's root`);
-      done.pop();
-      continue;
-    }
-    const here = `/${[...done, part].join("/")}`;
-    const entry = fs.lookup(here);
-    if (entry === void 0) throw new PathError(`${what}: ${here} does not exist`);
-    if (entry.type !== "symlink") {
-      if (queue.some((p) => p !== "" && p !== ".") && entry.type !== "dir") throw new PathError(`${what}: ${here} is not a directory`);
-      done.push(part);
-      continue;
-    }
-    if (++links > MAX_LINKS) throw new PathError(`${what}: ${path10}: too many levels of symbolic links`);
-    const target = entry.linkname;
-    if (climbsOut(done, target)) throw new PathError(`${what}: symlink ${here} -> ${target} points out of the image's root; not followed`);
-    if (target.startsWith("/")) done.length = 0;
-    queue.unshift(...target.split("/"));
-  }
-  const final = `/${done.join("/")}`;
-  return { path: final, entry: fs.lookup(final) };
-}
-function lstatPath(fs, path10, what) {
-  const trimmed = path10.replace(/\/+$/, "");
-  const slash = trimmed.lastIndexOf("/");
-  const base = trimmed.slice(slash + 1);
-  if (base === "" || base === "." || base === "..") return resolvePath(fs, trimmed || "/", what);
-  const dir = resolvePath(fs, trimmed.slice(0, Math.max(slash, 0)) || "/", what);
-  const at = `${dir.path === "/" ? "" : dir.path}/${base}`;
-  const entry = fs.lookup(at);
-  if (entry === void 0) throw new PathError(`${what}: ${at} does not exist`);
-  return { path: at, entry };
-}
-function climbsOut(dir, target) {
-  const stack = target.startsWith("/") ? [] : [...dir];
-  for (const part of target.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") {
-      if (stack.length === 0) return true;
-      stack.pop();
-    } else stack.push(part);
-  }
-  return false;
-}
-
 // tools/ociutil/imagefs/filesystem.ts
 var WHITEOUT = ".wh.";
+var MAX_LINKS = 40;
 var OPAQUE = ".wh..wh..opq";
 var Filesystem = class {
   root = newDir(-1);
@@ -38215,7 +38159,7 @@ var Filesystem = class {
     if (parts.length === 0) return;
     const base = parts[parts.length - 1];
     if (base.startsWith(WHITEOUT)) {
-      const parent2 = this.lookup(parts.slice(0, -1).join("/"));
+      const parent2 = this.resolveDir(parts.slice(0, -1), void 0);
       if (parent2?.type !== "dir") return;
       if (base === OPAQUE) return pruneLower(parent2, layer);
       const victim = base.slice(WHITEOUT.length);
@@ -38224,7 +38168,7 @@ var Filesystem = class {
       if (existing2 !== void 0 && existing2.layer < layer) parent2.children.delete(victim);
       return;
     }
-    const parent = this.parentFor(layer, h.name, parts.slice(0, -1));
+    const parent = this.resolveDir(parts.slice(0, -1), { layer, name: h.name });
     if (parent === void 0) return;
     let entry;
     if (h.type === "link") {
@@ -38243,10 +38187,7 @@ var Filesystem = class {
         mtime: h.mtime,
         layer
       };
-      if (h.type === "symlink") {
-        entry.linkname = h.linkname;
-        if (climbsOut(parts.slice(0, -1), h.linkname)) this.problem(layer, h.name, `symlink to "${h.linkname}" points out of the root; it is never followed`);
-      }
+      if (h.type === "symlink") entry.linkname = h.linkname;
       if (h.type === "char" || h.type === "block") {
         entry.devmajor = h.devmajor;
         entry.devminor = h.devminor;
@@ -38269,80 +38210,123 @@ var Filesystem = class {
     }
     return at;
   }
-  /** Every entry under `dir` ("/a/b" form), parents before children, names sorted. */
+  /**
+   * Every entry under `dir` ("/a/b" form), parents before children, names sorted. An explicit stack
+   * of sorted name lists, not recursion: the depth is the image's to choose.
+   */
   *walk(dir = "", at = this.root) {
     if (at.children === void 0) return;
-    for (const name of [...at.children.keys()].sort(byBytes)) {
-      const child = at.children.get(name);
-      const p = `${dir}/${name}`;
+    const stack = [{ dir, entry: at, names: sortedNames(at), next: 0 }];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      if (top.next === top.names.length) {
+        stack.pop();
+        continue;
+      }
+      const name = top.names[top.next++];
+      const child = top.entry.children.get(name);
+      const p = `${top.dir}/${name}`;
       yield [p, child];
-      if (child.type === "dir") yield* this.walk(p, child);
+      if (child.type === "dir") stack.push({ dir: p, entry: child, names: sortedNames(child), next: 0 });
     }
   }
   problem(layer, path10, reason) {
     this.problems.push({ layer, path: path10, reason });
   }
-  /** The directory that will hold an entry, creating missing ones as a tar extractor would. */
-  parentFor(layer, name, dirs) {
-    let at = this.root;
-    for (const [i, part] of dirs.entries()) {
+  /**
+   * The directory `dirs` names, resolved as securejoin does: symlinks followed inside the root (an
+   * absolute target from the root, `..` clamped at it). With `create`, missing directories are made
+   * as a tar extractor's MkdirAll would, and a path that cannot be a directory is a problem.
+   */
+  resolveDir(dirs, create) {
+    const stack = [this.root];
+    const names = [];
+    const queue = [...dirs].reverse();
+    let links = 0;
+    while (queue.length > 0) {
+      const part = queue.pop();
+      if (part === "" || part === ".") continue;
+      if (part === "..") {
+        if (stack.length > 1) stack.pop(), names.pop();
+        continue;
+      }
+      const at = stack[stack.length - 1];
       let next = at.children.get(part);
       if (next === void 0) {
-        next = newDir(layer);
+        if (create === void 0) return void 0;
+        next = newDir(create.layer);
         at.children.set(part, next);
       }
       if (next.type === "symlink") {
-        this.problem(layer, name, `parent /${dirs.slice(0, i + 1).join("/")} is a symlink; an entry is never written through one`);
-        return void 0;
+        if (++links > MAX_LINKS) {
+          if (create !== void 0) this.problem(create.layer, create.name, `too many levels of symbolic links (more than ${MAX_LINKS})`);
+          return void 0;
+        }
+        if (next.linkname.startsWith("/")) stack.length = 1, names.length = 0;
+        for (const p of next.linkname.split("/").reverse()) queue.push(p);
+        continue;
       }
       if (next.type !== "dir") {
-        this.problem(layer, name, `parent /${dirs.slice(0, i + 1).join("/")} is not a directory`);
+        if (create !== void 0) this.problem(create.layer, create.name, `parent /${[...names, part].join("/")} is a ${next.type}, not a directory`);
         return void 0;
       }
-      at = next;
+      stack.push(next);
+      names.push(part);
     }
-    return at;
+    return stack[stack.length - 1];
   }
+  /** A hard link's target: its name resolved like any entry's, and a final symlink followed (as umoci's securejoin does). */
   linkTarget(layer, h) {
     const parts = splitName(h.linkname);
     if (typeof parts === "string") {
       this.problem(layer, h.name, `hard link to "${h.linkname}": ${parts}`);
       return void 0;
     }
-    let at = this.root;
-    for (const [i, part] of parts.entries()) {
-      at = at.children?.get(part);
-      if (at === void 0) break;
-      if (i < parts.length - 1 && at.type !== "dir") {
-        this.problem(layer, h.name, `hard link to "${h.linkname}" goes through /${parts.slice(0, i + 1).join("/")}, which is not a directory`);
-        return void 0;
-      }
+    let dirs = parts.slice(0, -1);
+    let base = parts[parts.length - 1];
+    let at;
+    for (let links = 0; base !== void 0; links++) {
+      at = this.resolveDir(dirs, void 0)?.children.get(base);
+      if (at?.type !== "symlink" || links === MAX_LINKS) break;
+      const target = at.linkname.split("/");
+      dirs = at.linkname.startsWith("/") ? target.slice(0, -1) : [...dirs, ...target.slice(0, -1)];
+      base = target[target.length - 1];
     }
-    if (at === void 0 || parts.length === 0) {
+    if (at === void 0 || base === void 0) {
       this.problem(layer, h.name, `hard link to "${h.linkname}", which does not exist`);
       return void 0;
     }
-    if (at.type === "dir") {
-      this.problem(layer, h.name, `hard link to "${h.linkname}", a directory`);
+    if (at.type !== "file" && at.type !== "char" && at.type !== "block" && at.type !== "fifo") {
+      this.problem(layer, h.name, `hard link to "${h.linkname}", a ${at.type === "dir" ? "directory" : at.type}`);
       return void 0;
     }
     return at;
   }
 };
-function pruneLower(dir, layer) {
-  for (const [name, child] of dir.children) {
-    if (child.layer < layer) dir.children.delete(name);
-    else if (child.type === "dir") pruneLower(child, layer);
+function pruneLower(top, layer) {
+  const dirs = [top];
+  while (dirs.length > 0) {
+    const dir = dirs.pop();
+    for (const [name, child] of dir.children) {
+      if (child.layer < layer) dir.children.delete(name);
+      else if (child.type === "dir") dirs.push(child);
+    }
   }
+}
+function sortedNames(dir) {
+  return [...dir.children.keys()].sort(byBytes);
 }
 function newDir(layer) {
   return { type: "dir", mode: 493, uid: 0, gid: 0, uname: "", gname: "", mtime: 0, layer, children: /* @__PURE__ */ new Map() };
 }
 function splitName(name) {
-  if (name.startsWith("/")) return "absolute path; it would escape the root";
-  const parts = name.split("/").filter((p) => p !== "" && p !== ".");
-  if (parts.includes("..")) return `".." component; it would escape the root`;
   if (name.includes("\0")) return "NUL in name";
+  const parts = [];
+  for (const p of name.split("/")) {
+    if (p === "" || p === ".") continue;
+    if (p === "..") parts.pop();
+    else parts.push(p);
+  }
   return parts;
 }
 function byBytes(a, b) {
@@ -39106,17 +39090,12 @@ async function layerFailure(layout, desc, what, failure2) {
   }
   return asLayerError(what, desc, failure2);
 }
-function explained(body, explain) {
-  return {
-    resume: () => body.resume(),
-    async *[Symbol.asyncIterator]() {
-      try {
-        yield* body;
-      } catch (err3) {
-        throw await explain(err3);
-      }
-    }
-  };
+async function* explained(body, explain) {
+  try {
+    yield* body;
+  } catch (err3) {
+    throw await explain(err3);
+  }
 }
 async function fileDigest(file, algorithm) {
   const hash = newHash(algorithm);
@@ -39286,20 +39265,22 @@ async function writeEntries2(image, fs, pack, stats) {
     stats.entries++;
     pack.entry(header3, (err3) => err3 ? reject(err3) : resolve3());
   });
-  const all = [...fs.walk()];
   const paths = /* @__PURE__ */ new Map();
-  for (const [p, e] of all) {
+  for (const [p, e] of fs.walk()) {
     if (e.type === "dir") await add2(header2(p, e));
-    if (e.type === "file") paths.set(e.inode, [...paths.get(e.inode) ?? [], p]);
+    if (e.type === "file") {
+      const names = paths.get(e.inode);
+      if (names === void 0) paths.set(e.inode, [[p, e]]);
+      else names.push([p, e]);
+    }
   }
-  for (const [p, e] of all) if (e.type !== "dir" && e.type !== "file") await add2(header2(p, e));
+  for (const [p, e] of fs.walk()) if (e.type !== "dir" && e.type !== "file") await add2(header2(p, e));
   const byLayer = /* @__PURE__ */ new Map();
   for (const inode of paths.keys()) {
     const m = byLayer.get(inode.layer) ?? /* @__PURE__ */ new Map();
     m.set(inode.ordinal, inode);
     byLayer.set(inode.layer, m);
   }
-  const byPath = new Map(all);
   const liveBytes = (wanted) => [...wanted.values()].reduce((sum, inode) => sum + inode.size, 0);
   planBlobs(byLayer.size, [...byLayer.values()].reduce((sum, wanted) => sum + liveBytes(wanted), 0));
   for (const layer of [...byLayer.keys()].sort((a, b) => a - b)) {
@@ -39310,13 +39291,13 @@ async function writeEntries2(image, fs, pack, stats) {
     for await (const { ordinal, body } of layerEntries(image.layout, layer, desc)) {
       const inode = wanted.get(ordinal);
       if (inode === void 0) continue;
-      const first = paths.get(inode)[0];
+      const [first, firstEntry] = paths.get(inode)[0];
       stats.entries++;
       stats.files++;
       stats.bytes += inode.size;
       let done;
       const finished2 = new Promise((resolve3, reject) => done = (err3) => err3 ? reject(err3) : resolve3());
-      const sink = pack.entry({ ...header2(first, byPath.get(first)), size: inode.size }, (err3) => done(err3));
+      const sink = pack.entry({ ...header2(first, firstEntry), size: inode.size }, (err3) => done(err3));
       await copyChecked(body, inode, layerName(layer, desc), async (chunk) => {
         progress.add(chunk.length);
         if (!sink.write(chunk)) await once(sink, "drain");
@@ -39329,7 +39310,7 @@ async function writeEntries2(image, fs, pack, stats) {
     progress.done("written");
   }
   for (const names of paths.values()) {
-    for (const p of names.slice(1)) await add2({ ...header2(p, byPath.get(p)), type: "link", linkname: names[0].slice(1), size: 0 });
+    for (const [p, e] of names.slice(1)) await add2({ ...header2(p, e), type: "link", linkname: names[0][0].slice(1), size: 0 });
   }
 }
 function header2(p, e) {
@@ -39472,11 +39453,66 @@ function modeString(type, mode) {
   };
   return TYPE_CHAR[type] + rwx(mode >> 6 & 7, (mode & 2048) !== 0, "s") + rwx(mode >> 3 & 7, (mode & 1024) !== 0, "s") + rwx(mode & 7, (mode & 512) !== 0, "t");
 }
+var C_ESCAPES = { "\\": "\\\\", "\x07": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "	": "\\t", "\v": "\\v" };
+function escapeName(name) {
+  return name.replace(/[\\\u0000-\u001f\u007f-\u009f]/g, (c) => C_ESCAPES[c] ?? [...Buffer.from(c)].map((b) => `\\${b.toString(8).padStart(3, "0")}`).join(""));
+}
 function formatLine(r) {
   const size = r.type === "char" || r.type === "block" ? `${r.devmajor}, ${r.devminor}` : String(r.size);
   const when = r.mtime.slice(0, 16).replace("T", " ");
-  const name = r.type === "symlink" ? `${r.path} -> ${r.linkname}` : r.path;
+  const name = r.type === "symlink" ? `${escapeName(r.path)} -> ${escapeName(r.linkname)}` : escapeName(r.path);
   return `${modeString(r.type, Number.parseInt(r.mode, 8))} ${String(r.links).padStart(2)} ${String(r.uid).padStart(5)} ${String(r.gid).padStart(5)} ${size.padStart(10)} ${when} layer ${r.layer} ${r.layerDigest.slice(0, 19)} ${name}`;
+}
+function warnProblems(image, fs) {
+  for (const p of fs.problems) process.stderr.write(`ociutil: warning: ${problemLine(image, p)}
+`);
+}
+function problemLine(image, p) {
+  return `${layerName(p.layer, image.layers[p.layer])}: ${JSON.stringify(p.path)} not applied: ${p.reason}`;
+}
+
+// tools/ociutil/imagefs/resolve.ts
+var MAX_LINKS2 = 40;
+var PathError = class extends OciError {
+  name = "PathError";
+};
+function resolvePath(fs, path10, what) {
+  const done = [];
+  const queue = path10.split("/");
+  let links = 0;
+  while (queue.length > 0) {
+    const part = queue.shift();
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      done.pop();
+      continue;
+    }
+    const here = `/${[...done, part].join("/")}`;
+    const entry = fs.lookup(here);
+    if (entry === void 0) throw new PathError(`${what}: ${here} does not exist`);
+    if (entry.type !== "symlink") {
+      if (queue.some((p) => p !== "" && p !== ".") && entry.type !== "dir") throw new PathError(`${what}: ${here} is not a directory`);
+      done.push(part);
+      continue;
+    }
+    if (++links > MAX_LINKS2) throw new PathError(`${what}: ${path10}: too many levels of symbolic links`);
+    const target = entry.linkname;
+    if (target.startsWith("/")) done.length = 0;
+    queue.unshift(...target.split("/"));
+  }
+  const final = `/${done.join("/")}`;
+  return { path: final, entry: fs.lookup(final) };
+}
+function lstatPath(fs, path10, what) {
+  const trimmed = path10.replace(/\/+$/, "");
+  const slash = trimmed.lastIndexOf("/");
+  const base = trimmed.slice(slash + 1);
+  if (base === "" || base === "." || base === "..") return resolvePath(fs, trimmed || "/", what);
+  const dir = resolvePath(fs, trimmed.slice(0, Math.max(slash, 0)) || "/", what);
+  const at = `${dir.path === "/" ? "" : dir.path}/${base}`;
+  const entry = fs.lookup(at);
+  if (entry === void 0) throw new PathError(`${what}: ${at} does not exist`);
+  return { path: at, entry };
 }
 
 // tools/ociutil/imagefs/commands.ts
@@ -39497,12 +39533,7 @@ async function load(arg, flags) {
 }
 function warn(loaded, flags) {
   if (flags.json) return;
-  for (const { image, fs } of loaded) {
-    for (const p of fs.problems) {
-      process.stderr.write(`ociutil: warning: ${layerName(p.layer, image.layers[p.layer])}: ${JSON.stringify(p.path)}: ${p.reason}
-`);
-    }
-  }
+  for (const { image, fs } of loaded) warnProblems(image, fs);
 }
 function problemsJson(image, fs) {
   return fs.problems.map((p) => ({ ...p, layerDigest: image.layers[p.layer].digest }));
@@ -39516,19 +39547,42 @@ function registerLs(program2) {
       const { image, fs } = loaded;
       const { path: at, entry } = lstatPath(fs, path10, arg);
       const inodes = inodeTable(fs);
-      const entries = entry.type !== "dir" ? [[at, entry]] : flags.recursive ? [...fs.walk(at === "/" ? "" : at, entry)] : [...children(at, entry)];
-      const records2 = entries.map(([p, e]) => toRecord(image, p, e, inodes));
+      const entries = entry.type !== "dir" ? [[at, entry]] : flags.recursive ? fs.walk(at === "/" ? "" : at, entry) : children(at, entry);
+      const out = new BatchWriter();
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify({ image: image.manifest.digest, entries: records2, problems: problemsJson(image, fs) })}
+        await out.add(`{"image":${JSON.stringify(image.manifest.digest)},"entries":[`);
+        let first = true;
+        for (const [p, e] of entries) {
+          await out.add(`${first ? "" : ","}${JSON.stringify(toRecord(image, p, e, inodes))}`);
+          first = false;
+        }
+        await out.add(`],"problems":${JSON.stringify(problemsJson(image, fs))}}
 `);
+        await out.flush();
         return;
       }
-      await writeOut2(records2.map((r) => `${formatLine(r)}
-`).join(""));
+      for (const [p, e] of entries) await out.add(`${formatLine(toRecord(image, p, e, inodes))}
+`);
+      await out.flush();
       warn([loaded], flags);
     })
   );
 }
+var BatchWriter = class {
+  parts = [];
+  size = 0;
+  async add(text) {
+    this.parts.push(text);
+    this.size += text.length;
+    if (this.size >= 1 << 16) await this.flush();
+  }
+  async flush() {
+    const chunk = this.parts.join("");
+    this.parts = [];
+    this.size = 0;
+    await writeOut2(chunk);
+  }
+};
 function* children(at, dir) {
   for (const name of [...dir.children.keys()].sort(byBytes)) yield [`${at === "/" ? "" : at}/${name}`, dir.children.get(name)];
 }
@@ -39575,9 +39629,9 @@ function registerDiff(program2) {
         return;
       }
       const lines2 = [
-        ...d.added.map((p) => ({ p, l: `A ${p}` })),
-        ...d.removed.map((p) => ({ p, l: `D ${p}` })),
-        ...d.changed.map((c) => ({ p: c.path, l: `M ${c.path} (${c.fields.join(", ")})` }))
+        ...d.added.map((p) => ({ p, l: `A ${escapeName(p)}` })),
+        ...d.removed.map((p) => ({ p, l: `D ${escapeName(p)}` })),
+        ...d.changed.map((c) => ({ p: c.path, l: `M ${escapeName(c.path)} (${c.fields.join(", ")})` }))
       ].sort((x, y) => x.p < y.p ? -1 : x.p > y.p ? 1 : 0);
       await writeOut2(lines2.map((x) => `${x.l}
 `).join(""));
@@ -39588,7 +39642,11 @@ function registerDiff(program2) {
 async function writeOut2(chunk) {
   if (chunk.length === 0) return;
   if (!process.stdout.write(chunk)) {
-    const [err3] = await Promise.race([once2(process.stdout, "drain").then(() => [void 0]), once2(process.stdout, "error")]);
+    const ac = new AbortController();
+    const [err3] = await Promise.race([
+      once2(process.stdout, "drain", { signal: ac.signal }).then(() => [void 0]),
+      once2(process.stdout, "error", { signal: ac.signal })
+    ]).finally(() => ac.abort());
     if (err3 !== void 0) {
       if (err3.code === "EPIPE") exit(0);
       throw new OciError(`cannot write to stdout: ${err3.message}`);
@@ -39599,6 +39657,7 @@ var imagefsCommands = [registerLs, registerCat, registerExport, registerDiff];
 
 // tools/ociutil/structure/checks.ts
 var DEBIAN_DOC = "/usr/share/doc";
+var CONTENT_CAP = 32 * 1024 * 1024;
 var BANNED_LICENSES = ["AGPL", "WTFPL"];
 var LICENSE_ALLOWED_PACKAGES = /* @__PURE__ */ new Set(["libgnutls30"]);
 async function runChecks(image, fs, configs) {
@@ -39608,7 +39667,10 @@ async function runChecks(image, fs, configs) {
     if (wanted.has(path10)) return;
     try {
       const found = resolvePath(fs, path10, "image");
-      wanted.set(path10, found.entry.type === "file" ? found.entry : `${found.path} is a ${found.entry.type === "dir" ? "directory" : found.entry.type}`);
+      const e = found.entry;
+      if (e.type !== "file") wanted.set(path10, `${found.path} is a ${e.type === "dir" ? "directory" : e.type}`);
+      else if (e.inode.size > CONTENT_CAP) wanted.set(path10, `${found.path} is ${e.inode.size} bytes, over the ${CONTENT_CAP / 1024 / 1024} MiB that content checks read; not checked`);
+      else wanted.set(path10, e);
     } catch (err3) {
       wanted.set(path10, err3.message.replace(/^image: /, ""));
     }
@@ -39845,7 +39907,9 @@ function registerStructureTest(program2) {
       const failedPlatforms = [];
       for (const image of images) {
         const p = formatPlatform({ os: image.config.os, architecture: image.config.architecture, variant: image.config.variant });
-        const results = await runChecks(image, await readFilesystem(image), configs);
+        const fs = await readFilesystem(image);
+        const results = await runChecks(image, fs, configs);
+        if (fs.problems.length > 0) results.push({ check: "layers", pass: false, failures: fs.problems.map((pr) => problemLine(image, pr)) });
         const bad = results.filter((r) => !r.pass).length;
         total += results.length;
         failed += bad;
@@ -40248,7 +40312,9 @@ function registerSbom(program2) {
         throw new UsageError(err3.message);
       }
       const image = await openImage(arg, platform2);
-      const { packages } = await readPackages(image, await readFilesystem(image));
+      const fs = await readFilesystem(image);
+      const { packages } = await readPackages(image, fs);
+      warnProblems(image, fs);
       const text = renderSbom(flags.format, {
         image: image.manifest.digest,
         platform: formatPlatform({ os: image.config.os, architecture: image.config.architecture, variant: image.config.variant }),
