@@ -27,9 +27,11 @@ _pull = tag_class(attrs = _PULL_ATTRS, doc = "Manifests, configs and descriptors
 _pull_all = tag_class(attrs = _PULL_ATTRS, doc = "Every blob, verified by digest (oci_pull_all). Fetched only by targets that need it.")
 
 def _oci_impl(mctx):
+    pinned = True
     for mod in mctx.modules:
         for kind, rule_fn in [("pull", oci_pull), ("pull_all", oci_pull_all)]:
             for tag in getattr(mod.tags, kind):
+                pinned = pinned and bool(tag.digest or "@" in tag.image)
                 rule_fn(
                     name = tag.name,
                     image = tag.image,
@@ -67,6 +69,11 @@ def _oci_impl(mctx):
                             display_name = alias,
                             actual = "@%s//:%s" % (tag.name, platform_target_name(platform)),
                         )
+
+    # Every repository is named by a digest: the same tags always make the same repositories, so
+    # Bazel need not record them in MODULE.bazel.lock (and Bazel 8/9 may share them). A pull of a
+    # tag (allow_tag) resolves differently over time, so it is not.
+    return mctx.extension_metadata(reproducible = pinned)
 
 oci = module_extension(
     implementation = _oci_impl,

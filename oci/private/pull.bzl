@@ -286,6 +286,21 @@ def _oci_pull_impl(rctx):
     if own not in seen and own not in ["image", "index", "layout"]:
         build.append(_alias(own, "image"))
     rctx.file("BUILD.bazel", "\n".join(build))
+    return _reproducible(rctx) if pinned else None
+
+def _reproducible(rctx):
+    """Marks the repository reproducible where Bazel can record it (8.1 and later), else None.
+
+    A repository pinned by digest is a function of its attributes alone: Bazel's repository-contents
+    cache may keep and share it. Bazel 7 has no repo_metadata.
+
+    Args:
+        rctx: repository_ctx.
+    Returns:
+        What the implementation returns.
+    """
+    if hasattr(rctx, "repo_metadata"):
+        return rctx.repo_metadata(reproducible = True)
     return None
 
 _ATTRS = {
@@ -314,6 +329,7 @@ def _oci_platform_alias_impl(rctx):
         ")",
         "",
     ]))
+    return _reproducible(rctx)
 
 oci_platform_alias = repository_rule(
     implementation = _oci_platform_alias_impl,

@@ -13,8 +13,8 @@
  * Needs root (chroot, bind mount) and the rootfs of `.ci/setup-sid-rootfs`; a missing one is an error.
  */
 import { existsSync } from "node:fs";
-import { readFile, readdir, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readFile, readdir, readlink, stat, writeFile } from "node:fs/promises";
+import { isAbsolute, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   BazelWorkspace,
@@ -23,6 +23,7 @@ import {
   buildTestIndex,
   makeTempDir,
   mustRun,
+  ociRepoName,
   peer,
   podman,
   pushWithCrane,
@@ -67,7 +68,7 @@ async function bazelInfo(): Promise<void> {
   bazelBin = ws.bazelBin;
 }
 
-const externalRepo = (name: string): string => host(join(outputBase, "external", `rules_ociutil~~oci~${name}`));
+const externalRepo = (name: string): string => host(join(outputBase, "external", ociRepoName(name)));
 
 /** The README's MODULE.bazel example with the test registry and the seeded digest, minus its
  *  bazel_dep (e2e/smoke/MODULE.bazel has one with local_path_override), plus the error cases. */
@@ -183,6 +184,18 @@ describe("e2e/smoke under Bazel 7", () => {
     expect(existsSync(externalRepo("base_all")), "the layout needs the full pull").toBe(true);
   });
 
+  it("the pull repositories hold no absolute symlink: Bazel 8/9's shared repository-contents cache would keep a dangling one", async () => {
+    const absolute: string[] = [];
+    for (const name of ["base", "base_all", "base_linux_arm64"]) {
+      for (const entry of await readdir(externalRepo(name), { recursive: true, withFileTypes: true })) {
+        if (!entry.isSymbolicLink()) continue;
+        const p = join(entry.parentPath, entry.name);
+        if (isAbsolute(await readlink(p))) absolute.push(p);
+      }
+    }
+    expect(absolute).toEqual([]);
+  });
+
   it("the layouts pass ociutil verify, skopeo copy and umoci unpack", async () => {
     await mustBazel("build //:app_layout //:index_layout");
     for (const name of ["app_layout", "index_layout"]) {
@@ -241,7 +254,7 @@ describe("e2e/smoke under Bazel 7", () => {
 
   it("a change to an app file rebuilds the image without fetching the base again", async () => {
     await mustBazel("build //:app_layout");
-    const marker = host(join(outputBase, "external", "@rules_ociutil~~oci~base_all.marker"));
+    const marker = host(join(outputBase, "external", `@${ociRepoName("base_all")}.marker`));
     const before = (await stat(marker)).mtimeMs;
     await writeFile(appConfig, `${appConfigOriginal.toString("utf8")}changed ${Date.now()}\n`);
     try {
