@@ -33069,6 +33069,9 @@ function registerPush(program3) {
   );
 }
 
+// tools/ociutil/cli/save.ts
+import { readFile as readFile9 } from "node:fs/promises";
+
 // tools/ociutil/tarball/select.ts
 import { arch } from "node:process";
 var OCI_ARCH = {
@@ -33246,9 +33249,10 @@ async function writeTarball(layout, selected, output, tags, platform2) {
 
 // tools/ociutil/cli/save.ts
 function registerSave(program3) {
-  program3.command("save").description("write one image of an OCI layout as a `docker save`-format tarball, for `docker load` / `podman load` and scanners").argument("<layout>", "OCI image layout directory (complete: every layer of the image must be in it)").argument("<output>", "the tarball to write (replaced atomically)").option("-t, --tag <repo:tag>", "a name `docker load` gives the image, e.g. my/app:latest (repeatable)", collect, []).option("--ref <name>", "the index.json entry whose org.opencontainers.image.ref.name is this (needed if it lists several)").option("--platform <os/arch[/variant]>", "for an image index: the platform to take (default: linux on this machine's architecture)").option("--json", "print one JSON object describing the result").option("-q, --quiet", "print nothing on success (Bazel actions: their output would be shown on every build)").action(
+  program3.command("save").description("write one image of an OCI layout as a `docker save`-format tarball, for `docker load` / `podman load` and scanners").argument("<layout>", "OCI image layout directory (complete: every layer of the image must be in it)").argument("<output>", "the tarball to write (replaced atomically)").option("-t, --tag <repo:tag>", "a name `docker load` gives the image, e.g. my/app:latest (repeatable)", collect, []).option("--tags-file <path>", "more names, one a line (blank lines ignored): rules_oci's repo_tags file, e.g. a stamped one").option("--ref <name>", "the index.json entry whose org.opencontainers.image.ref.name is this (needed if it lists several)").option("--platform <os/arch[/variant]>", "for an image index: the platform to take (default: linux on this machine's architecture)").option("--json", "print one JSON object describing the result").option("-q, --quiet", "print nothing on success (Bazel actions: their output would be shown on every build)").action(
     action(async (dir, output, flags) => {
       const tags = flags.tag.map(checkRepoTag);
+      if (flags.tagsFile !== void 0) tags.push(...await tagsFromFile(flags.tagsFile));
       const platform2 = flags.platform !== void 0 ? parsePlatform(flags.platform) : void 0;
       const layout = await ImageLayout.open(dir);
       const selected = await selectImage(layout, { ...flags.ref !== void 0 ? { ref: flags.ref } : {}, ...flags.platform !== void 0 ? { platform: flags.platform } : {} });
@@ -33256,6 +33260,25 @@ function registerSave(program3) {
       if (!flags.quiet) print(flags, { output, ...r }, `${output}: ${selected.description} ${r.manifest} (${r.layers.length} layers${tags.length > 0 ? `, ${tags.join(" ")}` : ""})`);
     })
   );
+}
+async function tagsFromFile(path7) {
+  let text;
+  try {
+    text = await readFile9(path7, "utf8");
+  } catch (e) {
+    throw new UsageError(`--tags-file ${path7}: cannot read it (${e.code ?? String(e)})`);
+  }
+  const tags = [];
+  for (const [i, raw] of text.split("\n").entries()) {
+    const line = raw.trim();
+    if (line === "") continue;
+    try {
+      tags.push(checkRepoTag(line));
+    } catch (e) {
+      throw new UsageError(`${path7}:${i + 1}: ${e.message}`);
+    }
+  }
+  return tags;
 }
 
 // tools/ociutil/ops/verify.ts
@@ -33735,14 +33758,14 @@ function registerLayer(program3) {
 }
 
 // tools/ociutil/mutate/image.ts
-import { readFile as readFile10 } from "node:fs/promises";
+import { readFile as readFile11 } from "node:fs/promises";
 
 // tools/ociutil/mutate/attribute-files.ts
-import { readFile as readFile9 } from "node:fs/promises";
+import { readFile as readFile10 } from "node:fs/promises";
 async function lines(file, what) {
   let text;
   try {
-    text = await readFile9(file, "utf8");
+    text = await readFile10(file, "utf8");
   } catch (err2) {
     throw new OciError(`cannot read the ${what} file ${file}: ${err2.message}`);
   }
@@ -33948,8 +33971,8 @@ function registerImage(program3) {
       for (const arg of opts.layer) layers.push((await readLayerArg(arg)).info);
       const built = buildImage({
         spec,
-        ...opts.baseManifest !== void 0 ? { baseManifest: await readFile10(opts.baseManifest) } : {},
-        ...opts.baseConfig !== void 0 ? { baseConfig: await readFile10(opts.baseConfig) } : {},
+        ...opts.baseManifest !== void 0 ? { baseManifest: await readFile11(opts.baseManifest) } : {},
+        ...opts.baseConfig !== void 0 ? { baseConfig: await readFile11(opts.baseConfig) } : {},
         layers
       });
       await writeFileAtomic(opts.outputConfig, built.config);
@@ -34008,7 +34031,7 @@ function registerIndex(program3) {
 
 // tools/ociutil/mutate/layout.ts
 import { constants as fsConstants } from "node:fs";
-import { copyFile, link, mkdir as mkdir3, readFile as readFile11, realpath, rm as rm4, writeFile } from "node:fs/promises";
+import { copyFile, link, mkdir as mkdir3, readFile as readFile12, realpath, rm as rm4, writeFile } from "node:fs/promises";
 import path6 from "node:path";
 var MissingBlobsError = class extends OciError {
   name = "MissingBlobsError";
@@ -34037,7 +34060,7 @@ async function placeBlob(src, target, stats, size) {
 }
 async function assembleLayout(output, inputs) {
   const sources = /* @__PURE__ */ new Map();
-  for (const file of inputs.blobs) sources.set(digestOf(await readFile11(file)), file);
+  for (const file of inputs.blobs) sources.set(digestOf(await readFile12(file)), file);
   for (const l of inputs.layers) sources.set(l.digest, l.file);
   for (const file of inputs.namedBlobs) sources.set(digestFromPath(file), file);
   const layout = await ImageLayout.init(output);
@@ -34056,7 +34079,7 @@ async function assembleLayout(output, inputs) {
       continue;
     }
     if (isManifest) {
-      const bytes = await readFile11(src);
+      const bytes = await readFile12(src);
       const doc = parseManifest(bytes, desc.mediaType, desc.digest);
       if (doc.kind === "index") {
         for (const m of doc.index.manifests) queue.push({ desc: m, what: `a manifest of index ${desc.digest}` });
@@ -34502,7 +34525,7 @@ async function run(lookups, limit) {
 
 // tools/ociutil/promote/manifest.ts
 var import_yaml = __toESM(require_dist(), 1);
-import { readFile as readFile12 } from "node:fs/promises";
+import { readFile as readFile13 } from "node:fs/promises";
 var Reader = class {
   constructor(file, problems) {
     this.file = file;
@@ -34659,7 +34682,7 @@ function readDmap(r, doc, node2, field) {
 }
 async function readText(file, problems) {
   try {
-    return await readFile12(file, "utf8");
+    return await readFile13(file, "utf8");
   } catch (err2) {
     const code = err2.code;
     problems.push({ file, line: 0, field: "(file)", message: code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? String(err2)})` });
@@ -36942,7 +36965,7 @@ function expand2(path7, env) {
 
 // tools/ociutil/structure/config.ts
 var import_yaml2 = __toESM(require_dist(), 1);
-import { readFile as readFile13 } from "node:fs/promises";
+import { readFile as readFile14 } from "node:fs/promises";
 var keyValue = object({ key: string2().min(1), value: string2(), isRegex: boolean2().optional() }).strict();
 var FileExistenceSchema = object({
   name: string2().min(1),
@@ -36984,7 +37007,7 @@ var StructureConfigSchema = object({
 async function readStructureConfig(file) {
   let text;
   try {
-    text = await readFile13(file, "utf8");
+    text = await readFile14(file, "utf8");
   } catch (err2) {
     throw new OciError(`cannot read structure test config ${file}: ${err2.message}`);
   }

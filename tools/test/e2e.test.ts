@@ -386,6 +386,14 @@ describe("oci_load: bazel build writes a docker save-format tar, bazel run loads
     await mustRun(peer("crane"), ["validate", "--tarball", tar]);
   });
 
+  it("repo_tags from a file (rules_oci's form): the tarball carries the file's names", async () => {
+    await mustBazel("build //load:from_file");
+    if (bazelBin === "") await bazelInfo();
+    const tar = host(join(bazelBin, "load", "from_file_", "tarball.tar"));
+    const manifest = JSON.parse((await mustRun("tar", ["-xOf", tar, "manifest.json"])).stdout) as { RepoTags: string[] }[];
+    expect(manifest[0]!.RepoTags).toEqual(["e2e/app:from-file", "e2e/app:also"]);
+  });
+
   it("bazel run loads it into podman ($DOCKER=podman), base layers included", async () => {
     const image = "localhost/e2e/app:latest";
     await podman(["rmi", "--ignore", image]);
