@@ -84,6 +84,9 @@ async function pullsModule(reg: string, digest: string): Promise<string> {
     'use_repo(oci, "tag_allowed", "tag_only", "unreachable")',
     "# One platform's pulls, by rules_oci's names (//:app_arm64_alone):",
     'use_repo(oci, "base_all_linux_arm64", "base_linux_arm64")',
+    "# rules_oci's other form of a pull (registry + repository), with bazel_tags on its targets:",
+    `oci.pull(name = "split_form", registry = "${reg}", repository = "e2e/base", digest = "${digest}", platforms = ["linux/amd64"], bazel_tags = ["from_split_form"])`,
+    'use_repo(oci, "split_form")',
     "",
   ].join("\n");
 }
@@ -277,6 +280,17 @@ describe("pulling by tag", () => {
     expect(r.stderr).toContain(
       `resolved to ${indexDigest}. Pin it: oci.pull(name = "tag_allowed", image = "${registry.host}/e2e/base:multi", digest = "${indexDigest}", ...)`,
     );
+  });
+});
+
+describe("rules_oci's forms of oci.pull", () => {
+  it("registry + repository pulls registry/repository; bazel_tags tag the generated targets", async () => {
+    await mustBazel("build @split_form//:image");
+    if (outputBase === "") await bazelInfo();
+    const resolved = JSON.parse(await readFile(join(externalRepo("split_form"), "resolved.json"), "utf8")) as { resolved: string };
+    expect(resolved.resolved).toBe(`${registry.host}/e2e/base@${indexDigest}`);
+    const q = await mustBazel("query 'attr(tags, from_split_form, @split_form//:all)'");
+    expect(q.stdout.trim().split("\n")).toEqual(["@split_form//:linux_amd64"]); // :image is an alias of it
   });
 });
 
