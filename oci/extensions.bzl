@@ -18,7 +18,10 @@ load("//oci/private:pull.bzl", "oci_platform_alias", "oci_pull", "oci_pull_all",
 
 _PULL_ATTRS = {
     "name": attr.string(mandatory = True, doc = "The repository name: targets are @<name> (the default image, same as @<name>//:image), @<name>//:<os>_<arch>[_<variant>], @<name>//:index; and, for each of `platforms`, a repository @<name>_<os>_<arch>[_<variant>] (rules_oci's names)."),
-    "image": attr.string(mandatory = True, doc = "registry/repository[:tag]."),
+    "image": attr.string(doc = "registry/repository[:tag]; or give `registry` and `repository` (rules_oci's other form)."),
+    "registry": attr.string(doc = "With `repository`, instead of `image`: the registry, e.g. \"index.docker.io\"."),
+    "repository": attr.string(doc = "With `registry`, instead of `image`: the repository[:tag], e.g. \"library/debian\"."),
+    "bazel_tags": attr.string_list(doc = "Bazel tags of the generated targets, e.g. [\"manual\"] (rules_oci's `bazel_tags`)."),
     "digest": attr.string(doc = "sha256:... of the manifest or index (required unless allow_tag)."),
     "platforms": attr.string_list(doc = "Platforms to keep from an index; the first is :image."),
     "allow_tag": attr.bool(doc = "Allow a tag without digest; the digest to pin is printed."),
@@ -30,13 +33,30 @@ _PULL_ATTRS = {
 _pull = tag_class(attrs = _PULL_ATTRS, doc = "Manifests, configs and descriptors only (oci_pull).")
 _pull_all = tag_class(attrs = _PULL_ATTRS, doc = "Every blob, verified by digest (oci_pull_all). Fetched only by targets that need it.")
 
+def _image(kind, tag):
+    """`image`, or `registry` + "/" + `repository`: exactly one of the two forms."""
+    split = tag.registry or tag.repository
+    if tag.image and split:
+        fail("oci.%s \"%s\": give `image`, or `registry` and `repository`, not both" % (kind, tag.name))
+    if split:
+        if not (tag.registry and tag.repository):
+            fail("oci.%s \"%s\": `registry` and `repository` go together (e.g. registry = \"index.docker.io\", repository = \"library/debian\")" % (kind, tag.name))
+        return tag.registry.rstrip("/") + "/" + tag.repository.lstrip("/")
+    if not tag.image:
+        fail("oci.%s \"%s\": give `image` (\"registry/repository\"), or `registry` and `repository`" % (kind, tag.name))
+    return tag.image
+
 def _oci_impl(mctx):
+    pinned = True
     for mod in mctx.modules:
         for kind, rule_fn in [("pull", oci_pull), ("pull_all", oci_pull_all)]:
             for tag in getattr(mod.tags, kind):
+                image = _image(kind, tag)
+                pinned = pinned and bool(tag.digest or "@" in image)
                 rule_fn(
                     name = tag.name,
-                    image = tag.image,
+                    image = image,
+                    bazel_tags = tag.bazel_tags,
                     digest = tag.digest,
                     platforms = tag.platforms,
                     allow_tag = tag.allow_tag,
@@ -56,7 +76,8 @@ def _oci_impl(mctx):
                     if kind == "pull_all":
                         oci_pull_all(
                             name = alias,
-                            image = tag.image,
+                            image = image,
+                            bazel_tags = tag.bazel_tags,
                             digest = tag.digest,
                             platforms = [platform],
                             allow_tag = tag.allow_tag,
@@ -71,6 +92,11 @@ def _oci_impl(mctx):
                             display_name = alias,
                             actual = "@%s//:%s" % (tag.name, platform_target_name(platform)),
                         )
+
+    # Every repository is named by a digest: the same tags always make the same repositories, so
+    # Bazel need not record them in MODULE.bazel.lock (and Bazel 8/9 may share them). A pull of a
+    # tag (allow_tag) resolves differently over time, so it is not.
+    return mctx.extension_metadata(reproducible = pinned)
 
 oci = module_extension(
     implementation = _oci_impl,

@@ -25,6 +25,8 @@ def _oci_load_impl(ctx):
     save.add_all(["save", "--quiet", layout.path])
     save.add(tarball)
     save.add_all(ctx.attr.repo_tags, before_each = "--tag")
+    if ctx.file.repo_tags_file:
+        save.add("--tags-file", ctx.file.repo_tags_file)
     if ctx.attr.platform:
         save.add("--platform", ctx.attr.platform)
     run_ociutil(
@@ -32,7 +34,7 @@ def _oci_load_impl(ctx):
         mnemonic = "OciTarball",
         progress_message = "Writing the docker-archive tarball %{output}",
         arguments = [save],
-        inputs = depset([layout]),
+        inputs = depset([layout] + ([ctx.file.repo_tags_file] if ctx.file.repo_tags_file else [])),
         outputs = [tarball],
     )
 
@@ -69,6 +71,7 @@ oci_load_rule = rule(
         "image": attr.label(providers = [OciImageInfo], mandatory = True),
         "image_full": attr.label(providers = [OciImageInfo], mandatory = True, cfg = full_pull_transition),
         "repo_tags": attr.string_list(),
+        "repo_tags_file": attr.label(allow_single_file = True),
         "loader": attr.string(),
         "platform": attr.string(),
     }),
@@ -88,17 +91,24 @@ def oci_load(name, image, repo_tags = [], loader = "", platform = "", **kwargs):
     Args:
         name: the target name.
         image: an oci_image, an oci_image_index (one platform of it is written), or a pulled image.
-        repo_tags: names the loaded image gets, "repo:tag" each (e.g. "my/app:latest").
+        repo_tags: names the loaded image gets, "repo:tag" each (e.g. "my/app:latest"); or, as in
+            rules_oci, the label of a file of such names, one a line (e.g. made by a stamping
+            rule).
         loader: the program that loads: "docker", "podman", or a path. Default: see above.
         platform: for an index, "os/arch[/variant]" to write. Default: linux on the build
             machine's architecture.
         **kwargs: common attributes (tags, visibility, ...).
     """
+    repo_tags_file = None
+    if type(repo_tags) == "string":
+        repo_tags_file = repo_tags
+        repo_tags = []
     oci_load_rule(
         name = name,
         image = image,
         image_full = image,
         repo_tags = repo_tags,
+        repo_tags_file = repo_tags_file,
         loader = loader,
         platform = platform,
         **kwargs

@@ -64,7 +64,9 @@ def node_version_problem(rctx, node):
 
 def _node_host_repo_impl(rctx):
     node = find_node(rctx, rctx.attr.path)
-    build = ['load("%s", "oci_node_toolchain")' % Label("//oci/private:toolchain.bzl"), ""]
+
+    # Public: rules use the toolchain from other repositories (--incompatible_check_visibility_for_toolchains).
+    build = ['load("%s", "oci_node_toolchain")' % Label("//oci/private:toolchain.bzl"), "", 'package(default_visibility = ["//visibility:public"])', ""]
     problem = _NO_NODE if not node else node_version_problem(rctx, node)
     if problem:
         build.append('oci_node_toolchain(name = "node", missing = %s)' % repr(problem))

@@ -96,7 +96,7 @@ def _image_entry(rctx, desc):
 def _alias(name, actual):
     return "alias(\n    name = %s,\n    actual = %s,\n)\n" % (repr(name), repr(":" + actual))
 
-def _pulled_rule(name, kind, digest, platform, descriptor_file, manifest, config, blobs, layers, full, source, display, tag):
+def _pulled_rule(name, kind, digest, platform, descriptor_file, manifest, config, blobs, layers, full, source, display, tag, bazel_tags):
     lines = [
         "oci_pulled_image(",
         "    name = %s," % repr(name),
@@ -117,6 +117,8 @@ def _pulled_rule(name, kind, digest, platform, descriptor_file, manifest, config
         lines.append("    layers = %s," % repr(layers))
         lines.append("    full = True,")
     lines.append("    display = %s," % repr(display))
+    if bazel_tags:
+        lines.append("    tags = %s," % repr(bazel_tags))
     lines.append(")")
     return "\n".join(lines)
 
@@ -257,7 +259,7 @@ def _oci_pull_impl(rctx):
         seen[img.name] = True
         descriptor_file = img.name + ".descriptor.json"
         rctx.file(descriptor_file, json.encode(img.descriptor) + "\n")
-        build.append(_pulled_rule(img.name, "image", img.digest, img.platform, descriptor_file, img.manifest, img.config, [img.manifest, img.config], img.layers, full, source, _display(rctx, img.name), tag))
+        build.append(_pulled_rule(img.name, "image", img.digest, img.platform, descriptor_file, img.manifest, img.config, [img.manifest, img.config], img.layers, full, source, _display(rctx, img.name), tag, rctx.attr.bazel_tags))
         build.append("")
     if images[0].name != "image":
         build.append(_alias("image", images[0].name))
@@ -276,7 +278,7 @@ def _oci_pull_impl(rctx):
         for img in images:
             blobs.extend([img.manifest, img.config])
             layers.extend(img.layers)
-        build.append(_pulled_rule("index", "index", root_index["digest"], None, "index.descriptor.json", _blob(root_index["digest"]), None, blobs, layers, full, source, _display(rctx, "index"), tag))
+        build.append(_pulled_rule("index", "index", root_index["digest"], None, "index.descriptor.json", _blob(root_index["digest"]), None, blobs, layers, full, source, _display(rctx, "index"), tag, rctx.attr.bazel_tags))
         build.append("")
     build.append("exports_files([\"resolved.json\"])\n")
     build.append("filegroup(\n    name = \"layout\",\n    srcs = glob([\"layout/**\"]),\n)\n")
@@ -286,6 +288,21 @@ def _oci_pull_impl(rctx):
     if own not in seen and own not in ["image", "index", "layout"]:
         build.append(_alias(own, "image"))
     rctx.file("BUILD.bazel", "\n".join(build))
+    return _reproducible(rctx) if pinned else None
+
+def _reproducible(rctx):
+    """Marks the repository reproducible where Bazel can record it (8.1 and later), else None.
+
+    A repository pinned by digest is a function of its attributes alone: Bazel's repository-contents
+    cache may keep and share it. Bazel 7 has no repo_metadata.
+
+    Args:
+        rctx: repository_ctx.
+    Returns:
+        What the implementation returns.
+    """
+    if hasattr(rctx, "repo_metadata"):
+        return rctx.repo_metadata(reproducible = True)
     return None
 
 _ATTRS = {
@@ -302,6 +319,7 @@ _ATTRS = {
     "node_path": attr.string(doc = "The node to run ociutil with at fetch time (default: $OCIUTIL_NODE, then `node` on PATH)."),
     "display_name": attr.string(doc = "The name the user gave (for messages)."),
     "timeout": attr.int(default = 3600, doc = "Seconds the pull may take."),
+    "bazel_tags": attr.string_list(doc = "Bazel tags of the generated targets (rules_oci's `bazel_tags`), e.g. [\"manual\"]."),
 }
 
 def _oci_platform_alias_impl(rctx):
@@ -314,6 +332,7 @@ def _oci_platform_alias_impl(rctx):
         ")",
         "",
     ]))
+    return _reproducible(rctx)
 
 oci_platform_alias = repository_rule(
     implementation = _oci_platform_alias_impl,

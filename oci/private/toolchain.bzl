@@ -118,6 +118,9 @@ def run_ociutil(ctx, mnemonic, progress_message, arguments, inputs, outputs):
         progress_message = progress_message,
         env = {"NODE_OPTIONS": ""},
         execution_requirements = _WORKER_REQUIREMENTS if worker_args else {},
+        # Names the toolchain node comes from, so the action runs in that toolchain's execution
+        # platform (Bazel's automatic exec groups; --incompatible_auto_exec_groups fails without it).
+        toolchain = NODE_TOOLCHAIN_TYPE,
     )
 
 OCIUTIL_ATTRS = {

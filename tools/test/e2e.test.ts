@@ -13,8 +13,8 @@
  * Needs root (chroot, bind mount) and the rootfs of `.ci/setup-sid-rootfs`; a missing one is an error.
  */
 import { existsSync } from "node:fs";
-import { readFile, readdir, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readFile, readdir, readlink, stat, writeFile } from "node:fs/promises";
+import { isAbsolute, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   BazelWorkspace,
@@ -23,6 +23,7 @@ import {
   buildTestIndex,
   makeTempDir,
   mustRun,
+  ociRepoName,
   peer,
   podman,
   pushWithCrane,
@@ -67,7 +68,7 @@ async function bazelInfo(): Promise<void> {
   bazelBin = ws.bazelBin;
 }
 
-const externalRepo = (name: string): string => host(join(outputBase, "external", `rules_ociutil~~oci~${name}`));
+const externalRepo = (name: string): string => host(join(outputBase, "external", ociRepoName(name)));
 
 /** The README's MODULE.bazel example with the test registry and the seeded digest, minus its
  *  bazel_dep (e2e/smoke/MODULE.bazel has one with local_path_override), plus the error cases. */
@@ -83,6 +84,9 @@ async function pullsModule(reg: string, digest: string): Promise<string> {
     'use_repo(oci, "tag_allowed", "tag_only", "unreachable")',
     "# One platform's pulls, by rules_oci's names (//:app_arm64_alone):",
     'use_repo(oci, "base_all_linux_arm64", "base_linux_arm64")',
+    "# rules_oci's other form of a pull (registry + repository), with bazel_tags on its targets:",
+    `oci.pull(name = "split_form", registry = "${reg}", repository = "e2e/base", digest = "${digest}", platforms = ["linux/amd64"], bazel_tags = ["from_split_form"])`,
+    'use_repo(oci, "split_form")',
     "",
   ].join("\n");
 }
@@ -183,6 +187,18 @@ describe("e2e/smoke under Bazel 7", () => {
     expect(existsSync(externalRepo("base_all")), "the layout needs the full pull").toBe(true);
   });
 
+  it("the pull repositories hold no absolute symlink: Bazel 8/9's shared repository-contents cache would keep a dangling one", async () => {
+    const absolute: string[] = [];
+    for (const name of ["base", "base_all", "base_linux_arm64"]) {
+      for (const entry of await readdir(externalRepo(name), { recursive: true, withFileTypes: true })) {
+        if (!entry.isSymbolicLink()) continue;
+        const p = join(entry.parentPath, entry.name);
+        if (isAbsolute(await readlink(p))) absolute.push(p);
+      }
+    }
+    expect(absolute).toEqual([]);
+  });
+
   it("the layouts pass ociutil verify, skopeo copy and umoci unpack", async () => {
     await mustBazel("build //:app_layout //:index_layout");
     for (const name of ["app_layout", "index_layout"]) {
@@ -241,7 +257,7 @@ describe("e2e/smoke under Bazel 7", () => {
 
   it("a change to an app file rebuilds the image without fetching the base again", async () => {
     await mustBazel("build //:app_layout");
-    const marker = host(join(outputBase, "external", "@rules_ociutil~~oci~base_all.marker"));
+    const marker = host(join(outputBase, "external", `@${ociRepoName("base_all")}.marker`));
     const before = (await stat(marker)).mtimeMs;
     await writeFile(appConfig, `${appConfigOriginal.toString("utf8")}changed ${Date.now()}\n`);
     try {
@@ -264,6 +280,17 @@ describe("pulling by tag", () => {
     expect(r.stderr).toContain(
       `resolved to ${indexDigest}. Pin it: oci.pull(name = "tag_allowed", image = "${registry.host}/e2e/base:multi", digest = "${indexDigest}", ...)`,
     );
+  });
+});
+
+describe("rules_oci's forms of oci.pull", () => {
+  it("registry + repository pulls registry/repository; bazel_tags tag the generated targets", async () => {
+    await mustBazel("build @split_form//:image");
+    if (outputBase === "") await bazelInfo();
+    const resolved = JSON.parse(await readFile(join(externalRepo("split_form"), "resolved.json"), "utf8")) as { resolved: string };
+    expect(resolved.resolved).toBe(`${registry.host}/e2e/base@${indexDigest}`);
+    const q = await mustBazel("query 'attr(tags, from_split_form, @split_form//:all)'");
+    expect(q.stdout.trim().split("\n")).toEqual(["@split_form//:linux_amd64"]); // :image is an alias of it
   });
 });
 
@@ -371,6 +398,14 @@ describe("oci_load: bazel build writes a docker save-format tar, bazel run loads
     const raw = JSON.parse((await mustRun(peer("skopeo"), ["inspect", "--raw", `docker-archive:${tar}`])).stdout) as { config: { digest: string } };
     expect(raw.config.digest).toBe(arm64.config.digest);
     await mustRun(peer("crane"), ["validate", "--tarball", tar]);
+  });
+
+  it("repo_tags from a file (rules_oci's form): the tarball carries the file's names", async () => {
+    await mustBazel("build //load:from_file");
+    if (bazelBin === "") await bazelInfo();
+    const tar = host(join(bazelBin, "load", "from_file_", "tarball.tar"));
+    const manifest = JSON.parse((await mustRun("tar", ["-xOf", tar, "manifest.json"])).stdout) as { RepoTags: string[] }[];
+    expect(manifest[0]!.RepoTags).toEqual(["e2e/app:from-file", "e2e/app:also"]);
   });
 
   it("bazel run loads it into podman ($DOCKER=podman), base layers included", async () => {

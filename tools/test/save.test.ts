@@ -105,6 +105,16 @@ describe("ociutil save", () => {
     for (const d of image.layerDigests) expect(entries.get(`blobs/sha256/${hex(d)}`)).toEqual(await readFile(blobPath(imageDir, d)));
   });
 
+  it("--tags-file adds the names of a repo_tags file (one a line, blank lines ignored) after the --tag ones", async () => {
+    const file = join(tmp, "repo_tags.txt");
+    await writeFile(file, "e2e/app:from-file\n\n  localhost:5000/app:v2  \n");
+    const out = join(tmp, "tags-file.tar");
+    const r = await runOciutil(["save", imageDir, out, "--tag", "e2e/app:latest", "--tags-file", file, "--quiet"]);
+    expect(r.code, r.stderr).toBe(0);
+    const manifest = JSON.parse((await readTar(out)).get("manifest.json")!.toString()) as { RepoTags: string[] }[];
+    expect(manifest[0]!.RepoTags).toEqual(["e2e/app:latest", "e2e/app:from-file", "localhost:5000/app:v2"]);
+  });
+
   it("is reproducible: the same layout and tags give the same bytes; --quiet prints nothing", async () => {
     const a = join(tmp, "a.tar");
     const b = join(tmp, "b.tar");
@@ -213,6 +223,13 @@ describe("ociutil save: bad input gets one line and no tar", () => {
     await fails(["save", imageDir, join(tmp, "bad7.tar"), "-t", "localhost:5000/app"], 2, /--tag "localhost:5000\/app" has no tag: write it as localhost:5000\/app:latest/);
     await fails(["save", imageDir, join(tmp, "bad8.tar"), "-t", `app@sha256:${"a".repeat(64)}`], 2, /a tag cannot have a digest/);
     await fails(["save", imageDir, join(tmp, "bad9.tar"), "-t", "App:1"], 1, /invalid image reference "App:1"/);
+  });
+
+  it("--tags-file: a line without a tag names the file and line; a missing file says so", async () => {
+    const file = join(tmp, "bad_tags.txt");
+    await writeFile(file, "e2e/app:ok\ne2e/app\n");
+    await fails(["save", imageDir, join(tmp, "bad-tags.tar"), "--tags-file", file], 2, /bad_tags\.txt:2: --tag "e2e\/app" has no tag/);
+    await fails(["save", imageDir, join(tmp, "bad-tags.tar"), "--tags-file", join(tmp, "none.txt")], 2, /--tags-file .*none\.txt: cannot read it \(ENOENT\)/);
   });
 
   it("not a layout; a ref it does not have; two entries and no ref", async () => {

@@ -13,6 +13,21 @@ import { runTool, sidRootfs, type RunResult } from "./peers.js";
 
 export const OUTPUT_USER_ROOT = "/root/.cache/rules_ociutil-e2e";
 
+/**
+ * Which Bazel behaviour the e2e suites run under: "default" (7.7.1's own), or "next" (every flag of
+ * Bazel 8 and 9 that 7.7.1 knows, e2e/bazel-next.bazelrc), chosen by $OCIUTIL_E2E_BAZEL.
+ */
+export const BAZEL_FLAGS: "default" | "next" = (() => {
+  const v = process.env["OCIUTIL_E2E_BAZEL"] ?? "default";
+  if (v !== "default" && v !== "next") throw new Error(`OCIUTIL_E2E_BAZEL must be "default" or "next", not ${JSON.stringify(v)}`);
+  return v;
+})();
+
+/** The canonical name of a repository the `oci` extension made: `~` before Bazel 8, `+` after. */
+export function ociRepoName(name: string): string {
+  return BAZEL_FLAGS === "next" ? `rules_ociutil++oci+${name}` : `rules_ociutil~~oci~${name}`;
+}
+
 function isMountpoint(p: string): boolean {
   try {
     execFileSync("mountpoint", ["-q", p]);
@@ -99,8 +114,14 @@ export class BazelWorkspace {
     });
   }
 
+  /** Startup options that choose the flag set: the "next" one is an extra rc file (read after the
+   *  workspace's .bazelrc, so a suite's own flags still apply). */
+  private flagStartup(): string {
+    return BAZEL_FLAGS === "next" ? `--bazelrc=${this.checkout.src}/e2e/bazel-next.bazelrc` : "";
+  }
+
   async bazel(args: string, env = ""): Promise<RunResult> {
-    const r = await this.sh(`${env} bazel --output_user_root=${OUTPUT_USER_ROOT} ${this.startup} ${args}`);
+    const r = await this.sh(`${env} bazel --output_user_root=${OUTPUT_USER_ROOT} ${this.flagStartup()} ${this.startup} ${args}`);
     this.log += r.stderr;
     return r;
   }
@@ -123,7 +144,7 @@ export class BazelWorkspace {
 
   /** The directory of a repository of the `oci` extension, as the host sees it. */
   externalRepo(name: string): string {
-    return this.checkout.host(join(this.outputBase, "external", `rules_ociutil~~oci~${name}`));
+    return this.checkout.host(join(this.outputBase, "external", ociRepoName(name)));
   }
 
   async json<T>(binPath: string): Promise<T> {

@@ -53,5 +53,5 @@ export {
 export { startDockerd, podman, type Dockerd } from "./engines.js";
 export { freePort, makeTempDir, pidsNaming, removeTempDir } from "./util.js";
 export { logMark, servedSince, blobBytesServed, type ServedRequest } from "./registry-log.js";
-export { BazelWorkspace, MountedCheckout, OUTPUT_USER_ROOT } from "./bazel.js";
+export { BAZEL_FLAGS, BazelWorkspace, MountedCheckout, OUTPUT_USER_ROOT, ociRepoName } from "./bazel.js";
 export { README, readmeBlock, readmeModule } from "./readme.js";
