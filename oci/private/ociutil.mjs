@@ -33746,6 +33746,9 @@ function registerPush(program2) {
   );
 }
 
+// tools/ociutil/cli/save.ts
+import { readFile as readFile9 } from "node:fs/promises";
+
 // tools/ociutil/tarball/select.ts
 import { arch } from "node:process";
 var OCI_ARCH = {
@@ -33926,9 +33929,10 @@ async function writeTarball(layout, selected, output, tags, platform2) {
 
 // tools/ociutil/cli/save.ts
 function registerSave(program2) {
-  program2.command("save").description("write one image of an OCI layout as a `docker save`-format tarball, for `docker load` / `podman load` and scanners").argument("<layout>", "OCI image layout directory (complete: every layer of the image must be in it)").argument("<output>", "the tarball to write (replaced atomically)").option("-t, --tag <repo:tag>", "a name `docker load` gives the image, e.g. my/app:latest (repeatable)", collect, []).option("--ref <name>", "the index.json entry whose org.opencontainers.image.ref.name is this (needed if it lists several)").option("--platform <os/arch[/variant]>", "for an image index: the platform to take (default: linux on this machine's architecture)").option("--json", "print one JSON object describing the result").option("-q, --quiet", "print nothing on success (Bazel actions: their output would be shown on every build)").action(
+  program2.command("save").description("write one image of an OCI layout as a `docker save`-format tarball, for `docker load` / `podman load` and scanners").argument("<layout>", "OCI image layout directory (complete: every layer of the image must be in it)").argument("<output>", "the tarball to write (replaced atomically)").option("-t, --tag <repo:tag>", "a name `docker load` gives the image, e.g. my/app:latest (repeatable)", collect, []).option("--tags-file <path>", "more names, one a line (blank lines ignored): rules_oci's repo_tags file, e.g. a stamped one").option("--ref <name>", "the index.json entry whose org.opencontainers.image.ref.name is this (needed if it lists several)").option("--platform <os/arch[/variant]>", "for an image index: the platform to take (default: linux on this machine's architecture)").option("--json", "print one JSON object describing the result").option("-q, --quiet", "print nothing on success (Bazel actions: their output would be shown on every build)").action(
     action(async (dir, output, flags) => {
       const tags = flags.tag.map(checkRepoTag);
+      if (flags.tagsFile !== void 0) tags.push(...await tagsFromFile(flags.tagsFile));
       const platform2 = flags.platform !== void 0 ? parsePlatform(flags.platform) : void 0;
       const layout = await ImageLayout.open(dir);
       const selected = await selectImage(layout, { ...flags.ref !== void 0 ? { ref: flags.ref } : {}, ...flags.platform !== void 0 ? { platform: flags.platform } : {} });
@@ -33936,6 +33940,25 @@ function registerSave(program2) {
       if (!flags.quiet) print(flags, { output, ...r }, `${output}: ${selected.description} ${r.manifest} (${r.layers.length} layers${tags.length > 0 ? `, ${tags.join(" ")}` : ""})`);
     })
   );
+}
+async function tagsFromFile(path10) {
+  let text;
+  try {
+    text = await readFile9(path10, "utf8");
+  } catch (e) {
+    throw new UsageError(`--tags-file ${path10}: cannot read it (${e.code ?? String(e)})`);
+  }
+  const tags = [];
+  for (const [i, raw] of text.split("\n").entries()) {
+    const line = raw.trim();
+    if (line === "") continue;
+    try {
+      tags.push(checkRepoTag(line));
+    } catch (e) {
+      throw new UsageError(`${path10}:${i + 1}: ${e.message}`);
+    }
+  }
+  return tags;
 }
 
 // tools/ociutil/ops/verify.ts
@@ -36363,14 +36386,14 @@ function registerLayer(program2) {
 }
 
 // tools/ociutil/mutate/image.ts
-import { readFile as readFile10 } from "node:fs/promises";
+import { readFile as readFile11 } from "node:fs/promises";
 
 // tools/ociutil/mutate/attribute-files.ts
-import { readFile as readFile9 } from "node:fs/promises";
+import { readFile as readFile10 } from "node:fs/promises";
 async function lines(file, what) {
   let text;
   try {
-    text = await readFile9(file, "utf8");
+    text = await readFile10(file, "utf8");
   } catch (err3) {
     throw new OciError(`cannot read the ${what} file ${file}: ${err3.message}`);
   }
@@ -36576,8 +36599,8 @@ function registerImage(program2) {
       for (const arg of opts.layer) layers.push((await readLayerArg(arg)).info);
       const built = buildImage({
         spec,
-        ...opts.baseManifest !== void 0 ? { baseManifest: await readFile10(opts.baseManifest) } : {},
-        ...opts.baseConfig !== void 0 ? { baseConfig: await readFile10(opts.baseConfig) } : {},
+        ...opts.baseManifest !== void 0 ? { baseManifest: await readFile11(opts.baseManifest) } : {},
+        ...opts.baseConfig !== void 0 ? { baseConfig: await readFile11(opts.baseConfig) } : {},
         layers
       });
       await writeFileAtomic(opts.outputConfig, built.config);
@@ -36636,7 +36659,7 @@ function registerIndex(program2) {
 
 // tools/ociutil/mutate/layout.ts
 import { constants as fsConstants } from "node:fs";
-import { copyFile, link, mkdir as mkdir3, readFile as readFile11, realpath, rm as rm5, writeFile } from "node:fs/promises";
+import { copyFile, link, mkdir as mkdir3, readFile as readFile12, realpath, rm as rm5, writeFile } from "node:fs/promises";
 import path8 from "node:path";
 var MissingBlobsError = class extends OciError {
   name = "MissingBlobsError";
@@ -36665,7 +36688,7 @@ async function placeBlob(src, target, stats, size) {
 }
 async function assembleLayout(output, inputs) {
   const sources = /* @__PURE__ */ new Map();
-  for (const file of inputs.blobs) sources.set(digestOf(await readFile11(file)), file);
+  for (const file of inputs.blobs) sources.set(digestOf(await readFile12(file)), file);
   for (const l of inputs.layers) sources.set(l.digest, l.file);
   for (const file of inputs.namedBlobs) sources.set(digestFromPath(file), file);
   const layout = await ImageLayout.init(output);
@@ -36684,7 +36707,7 @@ async function assembleLayout(output, inputs) {
       continue;
     }
     if (isManifest) {
-      const bytes = await readFile11(src);
+      const bytes = await readFile12(src);
       const doc = parseManifest(bytes, desc.mediaType, desc.digest);
       if (doc.kind === "index") {
         for (const m of doc.index.manifests) queue.push({ desc: m, what: `a manifest of index ${desc.digest}` });
@@ -37134,7 +37157,7 @@ async function run(lookups, limit) {
 
 // tools/ociutil/promote/manifest.ts
 var import_yaml = __toESM(require_dist(), 1);
-import { readFile as readFile12 } from "node:fs/promises";
+import { readFile as readFile13 } from "node:fs/promises";
 
 // tools/ociutil/promote/yaml-items.ts
 var ITEMS_PER_SLICE = 1e3;
@@ -37396,7 +37419,7 @@ function countLines(text, start, end) {
 }
 async function readText(file, problems) {
   try {
-    return await readFile12(file, "utf8");
+    return await readFile13(file, "utf8");
   } catch (err3) {
     const code = err3.code;
     problems.push({ file, line: 0, field: "(file)", message: code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? String(err3)})` });
@@ -39827,7 +39850,7 @@ function expand3(path10, env) {
 
 // tools/ociutil/structure/config.ts
 var import_yaml2 = __toESM(require_dist(), 1);
-import { readFile as readFile13 } from "node:fs/promises";
+import { readFile as readFile14 } from "node:fs/promises";
 var keyValue = object({ key: string2().min(1), value: string2(), isRegex: boolean2().optional() }).strict();
 var FileExistenceSchema = object({
   name: string2().min(1),
@@ -39869,7 +39892,7 @@ var StructureConfigSchema = object({
 async function readStructureConfig(file) {
   let text;
   try {
-    text = await readFile13(file, "utf8");
+    text = await readFile14(file, "utf8");
   } catch (err3) {
     throw new OciError(`cannot read structure test config ${file}: ${err3.message}`);
   }
