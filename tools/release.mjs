@@ -39,7 +39,12 @@ try {
   fail("oci/private/ociutil.mjs is not the build of tools/ociutil: run npm run -s build and commit it");
 }
 let commit = "HEAD";
-if (worktree) commit = git("stash", "create") || "HEAD";
+if (worktree) {
+  // Files rewritten with the same content (a test that edits and restores one, a rebuilt bundle) are
+  // stat-dirty: refresh the index first, or `git stash create` finds "changes" it cannot save and fails.
+  git("update-index", "-q", "--refresh");
+  commit = git("stash", "create") || "HEAD";
+}
 else if (git("status", "--porcelain", "--untracked-files=no") !== "") fail("uncommitted changes: commit them (the archive is of HEAD)");
 
 const prefix = `rules_ociutil-${version}`;
